@@ -1,0 +1,86 @@
+"""The Checker contract and its three-valued result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from harness.history import Op
+
+__all__ = [
+    "Anomaly",
+    "Checker",
+    "Result",
+    "Validity",
+    "WritesArtifacts",
+    "merge_valid",
+    "unknown",
+]
+
+Validity = bool | Literal["unknown"]
+
+
+@dataclass
+class Anomaly:
+    """A named, explained violation. ``ops`` are the history ops involved, ``explanation`` is
+    for a person, ``data`` is for tools (and the report)."""
+
+    name: str
+    explanation: str
+    ops: list[dict[str, Any]] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "explanation": self.explanation,
+            "ops": self.ops,
+            "data": self.data,
+        }
+
+
+@dataclass
+class Result:
+    valid: Validity
+    anomalies: list[Anomaly] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "anomalies": [a.to_dict() for a in self.anomalies],
+            "details": self.details,
+        }
+
+
+def unknown(reason: str, **details: Any) -> Result:
+    return Result("unknown", [], {"reason": reason, **details})
+
+
+def merge_valid(values: list[Validity]) -> Validity:
+    """false beats "unknown" beats true; no values at all is true."""
+    if any(v is False for v in values):
+        return False
+    if any(v == "unknown" for v in values):
+        return "unknown"
+    return True
+
+
+@runtime_checkable
+class Checker(Protocol):
+    name: str
+
+    def check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
+        """``ctx`` carries test facts a checker may need (nodes, time limit, model options).
+        A checker that crashes or runs out of time gives "unknown", never true."""
+        ...
+
+
+@runtime_checkable
+class WritesArtifacts(Protocol):
+    """A checker that can draw its result (an HTML page, a cycle picture) into the run dir."""
+
+    def write_artifacts(self, result: Result, directory: Path) -> list[Path]:
+        """Write files into ``directory``; return their paths."""
+        ...

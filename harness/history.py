@@ -1,0 +1,210 @@
+"""The history: every invocation and completion of a test, one JSON object per line.
+
+This module is the shared vocabulary of the project. It depends on nothing else here, so that
+checkers can read histories without importing the controller.
+
+Fields (see DESIGN.md, "History"): ``index``, ``time`` (ns since the test started),
+``type`` (invoke / ok / fail / info), ``process`` (int, or "nemesis"), ``f``, ``value``,
+and optionally ``node`` and ``error``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import IO, Any, Literal
+
+__all__ = [
+    "NEMESIS",
+    "TYPES",
+    "HistoryError",
+    "Journal",
+    "Op",
+    "OpType",
+    "pair_index",
+    "read_jsonl",
+]
+
+OpType = Literal["invoke", "ok", "fail", "info"]
+TYPES: frozenset[str] = frozenset({"invoke", "ok", "fail", "info"})
+NEMESIS = "nemesis"
+
+_REQUIRED = ("index", "time", "type", "process", "f")
+_KNOWN = frozenset({*_REQUIRED, "value", "node", "error"})
+
+
+class HistoryError(ValueError):
+    """A history that is not a list of operations: names the file, the line and the problem."""
+
+    def __init__(self, source: str, line: int, problem: str) -> None:
+        super().__init__(f"{source}:{line}: {problem}")
+        self.source = source
+        self.line = line
+        self.problem = problem
+
+
+@dataclass(slots=True)
+class Op:
+    """One line of a history: an invocation or a completion."""
+
+    type: str
+    f: str
+    value: Any = None
+    process: int | str = 0
+    time: int = 0
+    index: int = -1
+    node: str | None = None
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_invoke(self) -> bool:
+        return self.type == "invoke"
+
+    @property
+    def is_client(self) -> bool:
+        return self.process != NEMESIS
+
+    def complete(self, type: str, value: Any = None, error: str | None = None) -> Op:
+        """The completion of this invocation, with the same process, f and node."""
+        return replace(self, type=type, value=value, error=error, index=-1, time=0, extra={})
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "index": self.index,
+            "time": self.time,
+            "type": self.type,
+            "process": self.process,
+            "f": self.f,
+            "value": self.value,
+        }
+        if self.node is not None:
+            d["node"] = self.node
+        if self.error is not None:
+            d["error"] = self.error
+        if self.extra:
+            d.update(self.extra)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"), default=str)
+
+    @classmethod
+    def from_dict(cls, d: Any, source: str = "<history>", line: int = 0) -> Op:
+        """Validate one decoded line; raises HistoryError naming what is wrong."""
+        if not isinstance(d, dict):
+            raise HistoryError(source, line, f"expected a JSON object, got {type(d).__name__}")
+        missing = [k for k in _REQUIRED if k not in d]
+        if missing:
+            raise HistoryError(
+                source, line, f"missing field(s) {', '.join(missing)}; an op has {_fields_doc()}"
+            )
+        t = d["type"]
+        if t not in TYPES:
+            raise HistoryError(
+                source, line, f"field 'type' is {t!r}; allowed: invoke, ok, fail, info"
+            )
+        idx, tm, p, f = d["index"], d["time"], d["process"], d["f"]
+        if not isinstance(idx, int) or isinstance(idx, bool) or idx < 0:
+            raise HistoryError(source, line, f"field 'index' is {idx!r}; expected an int >= 0")
+        if not isinstance(tm, int) or isinstance(tm, bool):
+            raise HistoryError(source, line, f"field 'time' is {tm!r}; expected an int (ns)")
+        if not (isinstance(p, int) and not isinstance(p, bool)) and p != NEMESIS:
+            raise HistoryError(
+                source, line, f"field 'process' is {p!r}; expected an int or \"nemesis\""
+            )
+        if not isinstance(f, str) or not f:
+            raise HistoryError(source, line, f"field 'f' is {f!r}; expected a non-empty string")
+        node, error = d.get("node"), d.get("error")
+        if node is not None and not isinstance(node, str):
+            raise HistoryError(source, line, f"field 'node' is {node!r}; expected a string")
+        if error is not None and not isinstance(error, str):
+            error = json.dumps(error)
+        extra = {k: v for k, v in d.items() if k not in _KNOWN}
+        return cls(
+            type=t, f=f, value=d.get("value"), process=p, time=tm, index=idx,
+            node=node, error=error, extra=extra,
+        )  # fmt: skip
+
+
+def _fields_doc() -> str:
+    return "index (int), time (int ns), type, process (int or \"nemesis\"), f (str), value"
+
+
+def read_jsonl(path: str | Path, *, tolerate_torn_tail: bool = True) -> list[Op]:
+    """Read a history.jsonl. A last line cut off mid-write (a killed controller) is dropped
+    when ``tolerate_torn_tail``; any other malformed line raises HistoryError."""
+    source = str(path)
+    with open(path, encoding="utf-8") as fh:
+        lines = fh.readlines()
+    ops: list[Op] = []
+    for n, raw in enumerate(lines, start=1):
+        text = raw.strip()
+        if not text:
+            continue
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            last = n == len(lines) and not raw.endswith("\n")
+            if last and tolerate_torn_tail:
+                break
+            raise HistoryError(source, n, f"not valid JSON ({e.msg} at column {e.colno})") from None
+        ops.append(Op.from_dict(d, source, n))
+    return ops
+
+
+def iter_ops(dicts: Iterable[dict[str, Any]], source: str = "<history>") -> Iterator[Op]:
+    for n, d in enumerate(dicts, start=1):
+        yield Op.from_dict(d, source, n)
+
+
+def pair_index(history: list[Op]) -> dict[int, int]:
+    """Map the position of each invocation to the position of its completion (and back).
+
+    A process has at most one outstanding invocation; the next op of the same process
+    completes it. Invocations with no completion are absent from the map.
+    """
+    pending: dict[int | str, int] = {}
+    pairs: dict[int, int] = {}
+    for i, op in enumerate(history):
+        if op.type == "invoke":
+            pending[op.process] = i
+        else:
+            j = pending.pop(op.process, None)
+            if j is not None:
+                pairs[j] = i
+                pairs[i] = j
+    return pairs
+
+
+class Journal:
+    """Appends ops to ``history.jsonl`` as they happen, one flushed line each.
+
+    Thread safe: the index and the time are assigned under the journal's lock, so the file is
+    in index order. Keeps the ops in memory too, for the checkers.
+    """
+
+    def __init__(self, path: str | Path, clock_ns: Any) -> None:
+        self.path = Path(path)
+        self._fh: IO[str] = open(self.path, "a", encoding="utf-8", buffering=1 << 16)
+        self._clock_ns = clock_ns
+        self._lock = threading.Lock()
+        self.ops: list[Op] = []
+
+    def append(self, op: Op) -> Op:
+        with self._lock:
+            op.index = len(self.ops)
+            op.time = self._clock_ns()
+            self.ops.append(op)
+            self._fh.write(op.to_json() + "\n")
+            self._fh.flush()
+        return op
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._fh.closed:
+                self._fh.flush()
+                self._fh.close()

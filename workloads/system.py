@@ -1,0 +1,60 @@
+"""What is deployed on nodes (System) and how a worker talks to it (Client)."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from clusters.base import Node
+from harness.history import Op
+
+__all__ = ["Client", "HasPrimaries", "Killable", "Pausable", "System"]
+
+
+@runtime_checkable
+class System(Protocol):
+    def setup(self, node: Node) -> None:
+        """Install and start on ``node``; return once it is ready to serve."""
+        ...
+
+    def teardown(self, node: Node) -> None: ...
+
+    def log_files(self, node: Node) -> list[str]: ...
+
+
+@runtime_checkable
+class Killable(Protocol):
+    def kill(self, node: Node) -> None:
+        """SIGKILL the system's process group on ``node``."""
+        ...
+
+    def start(self, node: Node) -> None:
+        """Start it again after a kill (no reinstall)."""
+        ...
+
+
+@runtime_checkable
+class Pausable(Protocol):
+    def pause(self, node: Node) -> None: ...
+
+    def resume(self, node: Node) -> None: ...
+
+
+@runtime_checkable
+class HasPrimaries(Protocol):
+    def primaries(self, nodes: list[Node]) -> list[Node]:
+        """The nodes that currently believe they lead (may be empty or several)."""
+        ...
+
+
+@runtime_checkable
+class Client(Protocol):
+    def open(self, node: Node) -> None: ...
+
+    def invoke(self, op: Op) -> Op:
+        """Perform ``op`` (an invocation) and return its completion (ok / fail / info).
+        Raising, or timing out, makes the runner record an ``info``."""
+        ...
+
+    def close(self) -> None: ...
+
+

@@ -1,0 +1,51 @@
+"""At most one leader per term, from the terms each node says it led.
+
+Nodes report the terms in which they became leader (``status`` ops whose value carries
+``led_terms``, as the reference Raft does); two nodes naming the same term is a split brain,
+whatever the data shows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checkers.base import Anomaly, Result
+from harness.history import Op
+
+__all__ = ["LeadersChecker"]
+
+
+class LeadersChecker:
+    name = "leaders"
+
+    def check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
+        leaders: dict[int, dict[str, Op]] = {}
+        reports = 0
+        for op in history:
+            if op.f != "status" or op.type != "ok" or not isinstance(op.value, dict):
+                continue
+            node = op.value.get("id") or op.node
+            reports += 1
+            for term in op.value.get("led_terms") or []:
+                leaders.setdefault(int(term), {}).setdefault(str(node), op)
+        anomalies = []
+        for term, by_node in sorted(leaders.items()):
+            if len(by_node) > 1:
+                names = sorted(by_node)
+                anomalies.append(
+                    Anomaly(
+                        "two-leaders-in-term",
+                        f"{' and '.join(names)} each say they became leader in term {term}; "
+                        "a term has at most one leader (each needs a majority of votes, and a "
+                        "node votes once per term), so some node voted twice or a vote was "
+                        "counted without a majority.",
+                        [o.to_dict() for o in by_node.values()],
+                        {"term": term, "nodes": names},
+                    )
+                )
+        details = {"status_reports": reports, "terms_with_leaders": len(leaders)}
+        if anomalies:
+            return Result(False, anomalies, details)
+        if reports == 0:
+            return Result("unknown", [], {**details, "reason": "no node reported its status"})
+        return Result(True, [], details)

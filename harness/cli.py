@@ -1,0 +1,220 @@
+"""The ``splitbrain`` command line (see DESIGN.md, "Command line").
+
+Exit codes: 0 all valid, 1 an invalid result, 2 unknown, 3 bad input, 4 setup failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness.config import ConfigError
+from harness.history import HistoryError
+
+__all__ = ["main"]
+
+BAD_INPUT = 3
+SETUP_FAILED = 4
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    try:
+        return int(args.func(args, argv))
+    except (ConfigError, HistoryError) as e:
+        print(f"splitbrain: {e}", file=sys.stderr)
+        return BAD_INPUT
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="splitbrain", description="Jepsen-style chaos testing: run, check, clean, list."
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run every test of a suite")
+    r.add_argument("suite", help="a suite YAML file")
+    r.add_argument("--cluster", choices=["local", "docker", "ssh"], help="override the backend")
+    r.add_argument("--test", action="append", help="run only this test (repeatable)")
+    r.add_argument("--time-limit", type=float, help="seconds of workload per test")
+    r.add_argument("--seed", type=int, help="the random seed (replays a run)")
+    r.add_argument("--bug", action="append", default=[], help="turn on a named seeded bug")
+    r.add_argument("--nodes", type=int, help="override the node count")
+    r.add_argument("--results", default="results", help="results root (default ./results)")
+    r.set_defaults(func=_cmd_run)
+
+    c = sub.add_parser("check", help="check a history file")
+    c.add_argument("history")
+    c.add_argument("--checker", default="linearizable")
+    c.add_argument("--model", default="cas-register")
+    c.add_argument("--format", default="auto",
+                   choices=["auto", "jsonl", "edn", "porcupine-etcd", "porcupine-kv"])  # fmt: skip
+    c.add_argument("--initial", help="the register's initial value (JSON), e.g. 0")
+    c.add_argument("--time-budget", type=float, default=300.0, help="seconds before 'unknown'")
+    c.add_argument("--out", help="directory for drawings (default: beside the history)")
+    c.add_argument("--json", action="store_true", help="print the result as JSON")
+    c.set_defaults(func=_cmd_check)
+
+    k = sub.add_parser("clean", help="remove namespaces, processes, rules a dead run left")
+    k.set_defaults(func=_cmd_clean)
+
+    ls = sub.add_parser("list", help="systems and their bugs, workloads, nemeses, checkers")
+    ls.set_defaults(func=_cmd_list)
+    return p
+
+
+# -- run ---------------------------------------------------------------------------------------
+
+
+def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
+    from harness.config import load_suite
+    from harness.junit import write_junit
+    from harness.run import run_test
+
+    suite = load_suite(args.suite)
+    tests = list(suite.tests)
+    if args.test:
+        names = {t.name for t in tests}
+        for name in args.test:
+            if name not in names:
+                raise ConfigError(args.suite, None, "tests",
+                                  f"no test named {name!r}; the suite has: {', '.join(sorted(names))}")  # fmt: skip
+        tests = [t for t in tests if t.name in args.test]
+    if args.nodes is not None and args.nodes < 1:
+        raise ConfigError("--nodes", None, "", f"got {args.nodes}; need at least 1 node")
+    if args.time_limit is not None and args.time_limit <= 0:
+        raise ConfigError("--time-limit", None, "", f"got {args.time_limit}; need seconds > 0")
+    if os.geteuid() != 0:
+        print("splitbrain: the local cluster needs root (network namespaces, iptables)",
+              file=sys.stderr)  # fmt: skip
+        return SETUP_FAILED
+    outcomes = []
+    for t in tests:
+        t = _override(t, args)
+        outcomes.append(run_test(t, results_root=Path(args.results), suite_path=args.suite))
+    write_junit(Path(args.results) / f"{suite.name}-junit.xml", suite.name, outcomes)
+    return _suite_exit([o.exit_code for o in outcomes])
+
+
+def _override(t: Any, args: argparse.Namespace) -> Any:
+    r = dataclasses.replace
+    if args.cluster:
+        t = r(t, cluster=r(t.cluster, backend=args.cluster))
+    if args.nodes:
+        t = r(t, cluster=r(t.cluster, nodes=args.nodes))
+    if args.time_limit:
+        t = r(t, time_limit=args.time_limit)
+    if args.seed is not None:
+        t = r(t, seed=args.seed)
+    if args.bug:
+        t = r(t, system=r(t.system, bugs=tuple(dict.fromkeys([*t.system.bugs, *args.bug]))))
+    return t
+
+
+def _suite_exit(codes: list[int]) -> int:
+    """An invalid test decides the suite; then a setup failure; then unknown; else valid."""
+    for code in (1, SETUP_FAILED, BAD_INPUT, 2):
+        if code in codes:
+            return code
+    return 0
+
+
+# -- check -------------------------------------------------------------------------------------
+
+
+def _cmd_check(args: argparse.Namespace, argv: list[str]) -> int:
+    from harness.formats import load_history
+    from harness.run import EXIT
+
+    history = load_history(args.history, args.format)
+    if args.checker != "linearizable":
+        raise ConfigError("--checker", None, "",
+                          f"unknown checker {args.checker!r}; allowed: linearizable")  # fmt: skip
+    from checkers.linearizable import MODELS, LinearizableChecker
+
+    if args.model not in MODELS:
+        raise ConfigError("--model", None, "",
+                          f"unknown model {args.model!r}; allowed: {', '.join(sorted(MODELS))}")  # fmt: skip
+    initial = None
+    if args.initial is not None:
+        try:
+            initial = json.loads(args.initial)
+        except json.JSONDecodeError:
+            initial = args.initial
+    checker = LinearizableChecker(model=args.model, initial=initial, time_budget_s=args.time_budget)
+    result = checker.check(history, {"source": args.history})
+    out_dir = Path(args.out) if args.out else Path(args.history).resolve().parent
+    files = []
+    if result.valid is not True:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        files = checker.write_artifacts(result, out_dir)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        word = {True: "valid", False: "INVALID", "unknown": "unknown"}[result.valid]
+        print(f"{args.history}: {word} ({len(history)} ops, model {args.model})")
+        if result.valid == "unknown":
+            print(f"  reason: {result.details.get('reason')}")
+        for a in result.anomalies[:5]:
+            print(f"  - {a.name}: {a.explanation}")
+        for f in files:
+            print(f"  drawn: {f}")
+    return EXIT[result.valid]
+
+
+# -- clean, list -------------------------------------------------------------------------------
+
+
+def _cmd_clean(args: argparse.Namespace, argv: list[str]) -> int:
+    from clusters.local import clean
+
+    removed = clean()
+    for thing in removed:
+        print(f"removed {thing}")
+    if not removed:
+        print("nothing to clean")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace, argv: list[str]) -> int:
+    from harness.spec import FAULTS, SHAPES, TARGETS
+    from workloads import registry
+
+    print("systems:")
+    for s in registry.systems().values():
+        print(f"  {s.name}: {s.description}")
+        print(f"    workloads: {', '.join(s.clients)}")
+        for bug, what in s.bugs.items():
+            print(f"    --bug {bug}: {what}")
+    print("workloads:")
+    for w in registry.workloads().values():
+        print(f"  {w.name}: {w.description} (checkers: {', '.join(w.checkers)})")
+    print("nemeses:")
+    print(f"  faults: {', '.join(FAULTS)}")
+    print(f"  partition shapes: {', '.join(SHAPES)}")
+    print(f"  kill / pause targets: {', '.join(TARGETS)}")
+    print("checkers:")
+    for c in registry.checkers().values():
+        print(f"  {c.name}: {c.description}")
+    try:
+        from checkers.linearizable import MODELS
+
+        print(f"models: {', '.join(sorted(MODELS))}")
+    except ImportError:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

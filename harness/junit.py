@@ -1,0 +1,40 @@
+"""JUnit XML for a suite run, so CI systems show every test (one testcase per test)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+__all__ = ["write_junit"]
+
+
+def write_junit(path: Path, suite: str, outcomes: list[Any]) -> None:
+    """``outcomes``: harness.run.Outcome values. Invalid -> failure, unknown / setup -> error."""
+    failures = sum(1 for o in outcomes if o.valid is False)
+    errors = sum(1 for o in outcomes if o.valid is None or o.valid == "unknown")
+    total_time = sum(float(o.results.get("wall_seconds", 0)) for o in outcomes)
+    root = ET.Element("testsuite", name=suite, tests=str(len(outcomes)),
+                      failures=str(failures), errors=str(errors), time=f"{total_time:.2f}")  # fmt: skip
+    for o in outcomes:
+        case = ET.SubElement(root, "testcase", classname=suite, name=o.test,
+                             time=f"{float(o.results.get('wall_seconds', 0)):.2f}")  # fmt: skip
+        text = f"results: {o.run_dir}\nrun again: {o.results.get('rerun', '')}"
+        if o.valid is False:
+            lines = [
+                f"{name}: {a['name']}: {a['explanation']}"
+                for name, r in o.results.get("checkers", {}).items()
+                for a in r.get("anomalies", [])
+            ]
+            el = ET.SubElement(case, "failure", message="invalid: " + (lines[0] if lines else ""))
+            el.text = "\n".join(lines) + "\n" + text
+        elif o.valid is None:
+            el = ET.SubElement(case, "error", message=f"setup failed: {o.results.get('error')}")
+            el.text = text
+        elif o.valid == "unknown":
+            el = ET.SubElement(case, "error", message="unknown: the checkers could not decide")
+            el.text = text
+        else:
+            ET.SubElement(case, "system-out").text = text
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)

@@ -1,0 +1,144 @@
+"""The test spec: one frozen value per test, mapping 1:1 onto the suite YAML.
+
+A suite file::
+
+    suite: smoke                  # name of the suite (default: the file's stem)
+    defaults: {...}               # optional; any test key, deep-merged under every test
+    tests:
+      - name: raft-register       # required, unique in the suite
+        system: {name: raft, bugs: [], port: 7000}
+        cluster: {backend: local, nodes: 5}
+        workload: {name: register, concurrency: 10, rate: 200, keys: 4, ...}
+        nemesis: {faults: [partition, kill, pause, clock], interval: 6, quiet: 2, ...}
+        time_limit: 60            # seconds of workload before the final heal
+        seed: 42                  # optional; random when absent, always recorded
+        checkers: [linearizable, stats]   # optional; the workload's default when absent
+
+Every key is listed in the dataclasses below with its type and default; an unknown key, a
+wrong type or a value out of range is an error naming the file, the line and the key path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "ClusterSpec",
+    "NemesisSpec",
+    "SuiteSpec",
+    "SystemSpec",
+    "TestSpec",
+    "WorkloadSpec",
+]
+
+BACKENDS = ("local", "docker", "ssh")
+FAULTS = ("partition", "kill", "pause", "clock", "loss")
+SHAPES = (
+    "one",
+    "halves",
+    "random-halves",
+    "majorities-ring",
+    "bridge",
+    "primaries",
+    "leader",
+)
+TARGETS = ("one", "minority", "majority", "all", "primaries")
+
+
+@dataclass(frozen=True)
+class SystemSpec:
+    """What to deploy.
+
+    name: a reference pattern (``raft``) or a third-party system.
+    bugs: named seeded bugs to turn on (``splitbrain list`` shows them).
+    port: the port the system listens on, on every node.
+    """
+
+    name: str = "raft"
+    bugs: tuple[str, ...] = ()
+    port: int = 7000
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """Where to deploy.
+
+    backend: local (network namespaces on this machine), docker or ssh.
+    nodes: how many nodes (1 or more).
+    hosts: for ssh, the hosts (address, user, port, key) — used by the ssh backend.
+    """
+
+    backend: str = "local"
+    nodes: int = 5
+    hosts: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    """What the clients do.
+
+    name: the workload (``register``: read / write / cas over several keys).
+    concurrency: client worker threads (each talks to node ``thread % nodes``).
+    rate: target ops/s over all clients (0 for as fast as possible).
+    keys: keys in use at once; ops_per_key: after that many ops a key retires and a fresh one
+      takes its place, which keeps each key's history small enough to check.
+    values: writes and cas pick values in [0, values).
+    mix: relative weights of each f.
+    timeout: seconds a client waits for one operation before it counts as indeterminate.
+    """
+
+    name: str = "register"
+    concurrency: int = 10
+    rate: float = 100.0
+    keys: int = 4
+    ops_per_key: int = 200
+    values: int = 5
+    mix: dict[str, float] = field(default_factory=lambda: {"read": 2.0, "write": 1.0, "cas": 1.0})
+    timeout: float = 2.0
+
+
+@dataclass(frozen=True)
+class NemesisSpec:
+    """Which faults, and when.
+
+    faults: the kinds to inject, taken in turn: partition, kill, pause, clock, loss.
+    quiet: seconds without a fault before each one; interval: seconds each fault lasts.
+    shapes: partition shapes to pick from. kill_targets / pause_targets: which nodes.
+    clock_max_ms: the largest clock offset a bump or strobe uses.
+    loss: the probability a packet is dropped while a ``loss`` fault is in force.
+    recovery: seconds to wait after the final heal before the final reads.
+    """
+
+    faults: tuple[str, ...] = ("partition", "kill", "pause", "clock")
+    quiet: float = 2.0
+    interval: float = 6.0
+    shapes: tuple[str, ...] = ("one", "halves", "majorities-ring", "bridge", "leader")
+    kill_targets: tuple[str, ...] = ("one", "majority", "primaries")
+    pause_targets: tuple[str, ...] = ("one", "primaries")
+    clock_max_ms: int = 60_000
+    loss: float = 0.2
+    recovery: float = 3.0
+
+
+@dataclass(frozen=True)
+class TestSpec:
+    """One test: system + cluster + workload + nemesis + time limit + seed."""
+
+    __test__ = False  # not a pytest class
+
+    name: str
+    system: SystemSpec = field(default_factory=SystemSpec)
+    cluster: ClusterSpec = field(default_factory=ClusterSpec)
+    workload: WorkloadSpec = field(default_factory=WorkloadSpec)
+    nemesis: NemesisSpec = field(default_factory=NemesisSpec)
+    time_limit: float = 30.0
+    seed: int | None = None
+    checkers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    name: str
+    tests: tuple[TestSpec, ...]
+    source: str = "<suite>"

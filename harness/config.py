@@ -55,6 +55,9 @@ def parse_suite(text: str, *, source: str = "<suite>", default_name: str = "suit
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(e, "problem", None) or str(e)
+        ctx, cmark = getattr(e, "context", None), getattr(e, "context_mark", None)
+        if ctx and cmark is not None and cmark.line + 1 != line:
+            problem += f" ({ctx} at line {cmark.line + 1})"
         raise ConfigError(source, line, "", f"not valid YAML: {problem}") from None
     if root is None:
         raise ConfigError(source, 1, "", "the suite is empty; expected a mapping with 'tests'")

@@ -163,6 +163,7 @@ def _edn_op(m: Any, source: str, line: int, position: int, keyed: bool) -> Op:
     shape = "{:process P, :type :invoke, :f :read, :value nil}"
     if not isinstance(m, dict):
         raise HistoryError(source, line, f"expected an op map like {shape}, got {_clip(edn.dumps(m))}")
+    m = _elle_defaults(m)
     missing = [k for k in ("type", "f", "process") if k not in m]
     if keyed and "key" not in m:
         missing.append("key")
@@ -197,6 +198,23 @@ def _edn_op(m: Any, source: str, line: int, position: int, keyed: bool) -> Op:
         error=None if error is None else (str(error) if isinstance(error, str) else edn.dumps(error)),
         extra=extra,
     )  # fmt: skip
+
+
+def _elle_defaults(m: dict[Any, Any]) -> dict[Any, Any]:
+    """Elle's test histories leave out what Elle does not need: ``:f`` of a transaction (its
+    value is a list of micro-ops) and ``:process`` of a single-process history. Fill those in
+    as Elle reads them (``txn``, process 0); anything else missing is an error."""
+    if "f" not in m and _is_txn(m.get("value")):
+        m = {**m, "f": "txn"}
+    if "process" not in m and "type" in m:
+        m = {**m, "process": 0}
+    return m
+
+
+def _is_txn(v: Any) -> bool:
+    return isinstance(v, list) and all(
+        isinstance(x, list) and len(x) == 3 and isinstance(x[0], edn.Keyword) for x in v
+    )
 
 
 def _plain(v: Any) -> Any:

@@ -16,7 +16,7 @@ so the same seed draws the same operations in the same order per thread.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -61,10 +61,10 @@ class Context:
     thread: int | str
     process: int | str
     rng: random.Random
-    #: every thread of the run, the nemesis's included
-    threads: tuple[int | str, ...] = ()
-    #: threads with an operation in flight (not counting the asking one)
-    busy: frozenset[int | str] = field(default_factory=frozenset)
+    #: every live thread of the run, the nemesis's included (do not modify)
+    threads: Collection[int | str] = ()
+    #: threads with an operation in flight (the asking one never is; do not modify)
+    busy: Collection[int | str] = field(default_factory=frozenset)
 
 
 class Generator(Protocol):

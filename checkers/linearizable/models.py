@@ -1,0 +1,406 @@
+"""Sequential specifications for the linearizability checker: each a few pure functions.
+
+A :class:`Model` is a ``step(state, f, input, output)`` that returns the state after the
+operation, or :data:`ILLEGAL` when the operation could not have returned ``output`` in
+``state``; plus an ``init`` giving the first state from the checker's ``initial`` option.
+``output`` is :data:`UNKNOWN` for an operation whose completion was never seen (``info``, or
+no completion): such an operation may have taken effect, and its result is unknown. A step
+that cannot tell which of several states follows returns a :class:`Branch` of them.
+
+States must be hashable (the search memoises them); a model whose natural state is not
+can give ``hash``, a function to a hashable key with equal keys for equal states.
+
+Add a model by putting one into :data:`MODELS` (``MODELS["my-model"] = Model(...)``); the
+engine looks models up there by name and needs no change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from harness.history import Op
+
+__all__ = [
+    "ILLEGAL",
+    "MODELS",
+    "UNKNOWN",
+    "Branch",
+    "Model",
+    "cas_register",
+    "fifo_queue",
+    "kv",
+    "multi_register",
+    "mutex",
+    "register",
+    "set_model",
+    "unordered_queue",
+]
+
+
+class _Marker:
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return self._name
+
+
+ILLEGAL: Any = _Marker("ILLEGAL")
+"""Returned by ``step`` when the operation cannot have happened, with that output, here."""
+
+UNKNOWN: Any = _Marker("UNKNOWN")
+"""The output of an operation whose completion is unknown (``info`` or never completed)."""
+
+
+class Branch(tuple):  # type: ignore[type-arg]
+    """The possible states after a step that cannot tell which happened (an empty one is
+    illegal). Only for operations with an unknown output, such as an ``info`` dequeue from an
+    unordered queue."""
+
+
+Step = Callable[[Any, str, Any, Any], Any]
+
+
+def _same(x: Any) -> Any:
+    return x
+
+
+def _describe_op(f: str, input: Any, output: Any) -> str:
+    if output is UNKNOWN:
+        return f"{f} {_show(input)} (outcome unknown)" if input is not None else f"{f} (unknown)"
+    if input is None or input == output:
+        return f"{f} {_show(output)}" if output is not None else f
+    return f"{f} {_show(input)} -> {_show(output)}"
+
+
+def _show(v: Any) -> str:
+    if v is None:
+        return "nil"
+    if isinstance(v, frozenset):
+        return "{" + ", ".join(sorted(map(_show, v))) + "}"
+    if isinstance(v, tuple):
+        return "[" + ", ".join(map(_show, v)) + "]"
+    return repr(v) if isinstance(v, str) else str(v)
+
+
+@dataclass(frozen=True)
+class Model:
+    """A sequential specification.
+
+    - ``name``: how users and reports call it.
+    - ``step(state, f, input, output)``: the next state, ``ILLEGAL`` or a ``Branch``.
+    - ``init(initial)``: the first state from the checker's ``initial`` option (None when
+      the user gave none).
+    - ``fs``: the functions the model knows; ops with any other ``f`` (``status``, a
+      nemesis' ``start-partition``) are ignored. Empty means every ``f``.
+    - ``reads``: functions that never change the state; with an unknown output they
+      constrain nothing and are dropped before the search.
+    - ``output(f, value, completion)``: the output the step sees for an ``ok`` completion
+      (default: its value).
+    - ``partition(f, input, output)``: a key; operations with different keys are checked
+      separately (P-compositionality). None: no partition of its own, and the engine splits
+      Jepsen ``[key, v]`` values per key.
+    - ``hash(state)``: a hashable key for the state, when the state itself is not hashable.
+    - ``describe_op(f, input, output)`` and ``describe_state(state)``: words for people.
+    """
+
+    name: str
+    step: Step
+    init: Callable[[Any], Any] = _same
+    fs: frozenset[str] = frozenset()
+    reads: frozenset[str] = frozenset()
+    output: Callable[[str, Any, Op], Any] | None = None
+    partition: Callable[[str, Any, Any], Hashable] | None = None
+    hash: Callable[[Any], Hashable] | None = None
+    describe_op: Callable[[str, Any, Any], str] = _describe_op
+    describe_state: Callable[[Any], str] = _show
+
+    def knows(self, f: str) -> bool:
+        """Whether ops with this ``f`` are part of the model."""
+        return not self.fs or f in self.fs
+
+    def with_initial(self, initial: Any) -> Model:
+        """The same model whose ``init`` ignores its argument and starts from ``initial``."""
+        first = self.init(initial)
+        return replace(self, init=lambda _ignored: first)
+
+
+def _freeze(v: Any) -> Hashable:
+    """JSON-like values as hashable ones: lists to tuples, dicts to sorted item tuples."""
+    if isinstance(v, list | tuple):
+        return tuple(_freeze(x) for x in v)
+    if isinstance(v, dict):
+        return tuple(sorted(((k, _freeze(x)) for k, x in v.items()), key=repr))
+    if isinstance(v, set | frozenset):
+        return frozenset(_freeze(x) for x in v)
+    return v  # type: ignore[no-any-return]
+
+
+# -- register and cas-register -------------------------------------------------------------------
+
+
+def _register_step(state: Any, f: str, input: Any, output: Any) -> Any:
+    if f == "read":
+        return state if output is UNKNOWN or _freeze(output) == state else ILLEGAL
+    if f == "write":
+        return _freeze(input)
+    return ILLEGAL
+
+
+def _cas_register_step(state: Any, f: str, input: Any, output: Any) -> Any:
+    if f == "cas":
+        # ``output`` is the cas' result: True (it swapped), False (it happened and found the
+        # register different from ``expected``: Porcupine's etcd semantics), UNKNOWN.
+        if not isinstance(input, list | tuple) or len(input) != 2:
+            return ILLEGAL
+        expected, new = _freeze(input[0]), _freeze(input[1])
+        if output is False:
+            return state if state != expected else ILLEGAL
+        if state == expected:
+            return new
+        return state if output is UNKNOWN else ILLEGAL
+    return _register_step(state, f, input, output)
+
+
+def _cas_output(f: str, value: Any, completion: Op) -> Any:
+    if f == "cas":
+        return completion.extra.get("result", True) is not False
+    return value
+
+
+def _describe_register_op(f: str, input: Any, output: Any) -> str:
+    if f == "read":
+        return "read (outcome unknown)" if output is UNKNOWN else f"read {_show(output)}"
+    if f == "write":
+        return f"write {_show(input)}"
+    if f == "cas" and isinstance(input, list | tuple) and len(input) == 2:
+        cas = f"cas {_show(input[0])}->{_show(input[1])}"
+        if output is UNKNOWN:
+            return cas + " (outcome unknown)"
+        return cas if output is not False else cas + " (compare failed)"
+    return _describe_op(f, input, output)
+
+
+register = Model(
+    name="register",
+    step=_register_step,
+    init=_freeze,
+    fs=frozenset({"read", "write"}),
+    reads=frozenset({"read"}),
+    describe_op=_describe_register_op,
+)
+"""A read / write register; ``read`` returns the last value written (``initial`` at first)."""
+
+cas_register = Model(
+    name="cas-register",
+    step=_cas_register_step,
+    init=_freeze,
+    fs=frozenset({"read", "write", "cas"}),
+    reads=frozenset({"read"}),
+    output=_cas_output,
+    describe_op=_describe_register_op,
+)
+"""A register with compare-and-set: ``cas [expected, new]``. An ``ok`` cas swapped; an ``ok``
+cas with ``"result": false`` happened and found another value; a ``fail`` cas did not happen."""
+
+
+# -- kv: Porcupine's key-value store -------------------------------------------------------------
+
+
+def _kv_step(state: str, f: str, input: Any, output: Any) -> Any:
+    # ``partition`` gives each key its own search, so the state is the value of one key.
+    if f == "get":
+        if output is UNKNOWN:
+            return state
+        got = output[1] if isinstance(output, list | tuple) and len(output) == 2 else None
+        return state if (got if got is not None else "") == state else ILLEGAL
+    if f == "put":
+        return input[1] if input[1] is not None else ""
+    if f == "append":
+        return state + (input[1] if input[1] is not None else "")
+    return ILLEGAL
+
+
+def _kv_key(f: str, input: Any, output: Any) -> Hashable:
+    return _freeze(input[0]) if isinstance(input, list | tuple) and input else None
+
+
+def _describe_kv_op(f: str, input: Any, output: Any) -> str:
+    key = input[0] if isinstance(input, list | tuple) and input else None
+    if f == "get":
+        got = "unknown" if output is UNKNOWN else _show(output[1] if output else None)
+        return f"get {_show(key)} -> {got}"
+    return f"{f} {_show(key)} {_show(input[1] if isinstance(input, list | tuple) else input)}"
+
+
+kv = Model(
+    name="kv",
+    step=_kv_step,
+    init=lambda initial: "" if initial is None else str(initial),
+    fs=frozenset({"get", "put", "append"}),
+    reads=frozenset({"get"}),
+    partition=_kv_key,
+    describe_op=_describe_kv_op,
+)
+"""Porcupine's key-value store of strings: ``get``, ``put``, ``append`` with value
+``[key, v]``; a missing key reads as "" (a get that returns nil reads ""), partitioned by key."""
+
+
+# -- multi-register: transactions over several registers -----------------------------------------
+
+
+def _multi_step(state: tuple[tuple[Any, Any], ...], f: str, input: Any, output: Any) -> Any:
+    if f != "txn" or not isinstance(input, list | tuple):
+        return ILLEGAL
+    regs = dict(state)
+    results = output if isinstance(output, list | tuple) and len(output) == len(input) else None
+    for n, mop in enumerate(input):
+        if not isinstance(mop, list | tuple) or len(mop) != 3:
+            return ILLEGAL
+        mf, k, v = mop[0], _freeze(mop[1]), _freeze(mop[2])
+        if mf in ("w", "write"):
+            regs[k] = v
+        elif mf in ("r", "read"):
+            if output is UNKNOWN:
+                continue
+            if results is None:
+                return ILLEGAL
+            if _freeze(results[n][2]) != regs.get(k):
+                return ILLEGAL
+        else:
+            return ILLEGAL
+    return tuple(sorted(regs.items(), key=repr))
+
+
+multi_register = Model(
+    name="multi-register",
+    step=_multi_step,
+    init=lambda initial: tuple(sorted(_freeze(initial or {}), key=repr)),
+    fs=frozenset({"txn"}),
+    describe_state=lambda s: "{" + ", ".join(f"{_show(k)}: {_show(v)}" for k, v in s) + "}",
+)
+"""Atomic transactions over registers (Knossos' multi-register): ``txn`` whose value is a list
+of ``["r", k, v]`` / ``["w", k, v]``; a key never written reads nil."""
+
+
+# -- mutex ---------------------------------------------------------------------------------------
+
+
+def _mutex_step(held: bool, f: str, input: Any, output: Any) -> Any:
+    if f == "acquire":
+        return True if not held else ILLEGAL
+    if f == "release":
+        return False if held else ILLEGAL
+    return ILLEGAL
+
+
+mutex = Model(
+    name="mutex",
+    step=_mutex_step,
+    init=lambda initial: bool(initial),
+    fs=frozenset({"acquire", "release"}),
+    describe_state=lambda held: "held" if held else "free",
+    describe_op=lambda f, i, o: f + (" (outcome unknown)" if o is UNKNOWN else ""),
+)
+"""A lock: ``acquire`` succeeds only when it is free, ``release`` only when it is held."""
+
+
+# -- set -----------------------------------------------------------------------------------------
+
+
+def _set_step(state: frozenset[Any], f: str, input: Any, output: Any) -> Any:
+    if f == "add":
+        return state | {_freeze(input)}
+    if f == "read":
+        if output is UNKNOWN:
+            return state
+        return state if isinstance(output, list | tuple | set | frozenset) and frozenset(
+            _freeze(x) for x in output
+        ) == state else ILLEGAL
+    return ILLEGAL
+
+
+set_model = Model(
+    name="set",
+    step=_set_step,
+    init=lambda initial: frozenset(_freeze(x) for x in (initial or ())),
+    fs=frozenset({"add", "read"}),
+    reads=frozenset({"read"}),
+)
+"""A set: ``add v``; ``read`` returns every element added so far."""
+
+
+# -- queues --------------------------------------------------------------------------------------
+
+
+def _fifo_step(state: tuple[Any, ...], f: str, input: Any, output: Any) -> Any:
+    if f == "enqueue":
+        return (*state, _freeze(input))
+    if f == "dequeue":
+        if output is UNKNOWN:
+            return state[1:]
+        if output is None:
+            return state if not state else ILLEGAL
+        return state[1:] if state and state[0] == _freeze(output) else ILLEGAL
+    return ILLEGAL
+
+
+fifo_queue = Model(
+    name="fifo-queue",
+    step=_fifo_step,
+    init=lambda initial: tuple(_freeze(x) for x in (initial or ())),
+    fs=frozenset({"enqueue", "dequeue"}),
+)
+"""A FIFO queue: ``enqueue v``; ``dequeue`` returns the oldest element (nil when empty)."""
+
+
+def _unordered_step(state: tuple[Any, ...], f: str, input: Any, output: Any) -> Any:
+    # The state is a multiset, as a tuple sorted by repr so equal multisets are equal tuples.
+    if f == "enqueue":
+        return tuple(sorted((*state, _freeze(input)), key=repr))
+    if f == "dequeue":
+        if output is UNKNOWN:
+            if not state:
+                return state
+            return Branch(dict.fromkeys(_without(state, i) for i in range(len(state))))
+        if output is None:
+            return state if not state else ILLEGAL
+        v = _freeze(output)
+        for i, x in enumerate(state):
+            if x == v:
+                return _without(state, i)
+        return ILLEGAL
+    return ILLEGAL
+
+
+def _without(state: tuple[Any, ...], i: int) -> tuple[Any, ...]:
+    return state[:i] + state[i + 1 :]
+
+
+unordered_queue = Model(
+    name="unordered-queue",
+    step=_unordered_step,
+    init=lambda initial: tuple(sorted((_freeze(x) for x in (initial or ())), key=repr)),
+    fs=frozenset({"enqueue", "dequeue"}),
+)
+"""A queue without order: ``dequeue`` returns any element enqueued and not yet dequeued."""
+
+
+MODELS: dict[str, Model] = {
+    m.name: m
+    for m in (
+        register,
+        cas_register,
+        kv,
+        multi_register,
+        mutex,
+        set_model,
+        fifo_queue,
+        unordered_queue,
+    )
+}
+"""Every model by name. Add your own: ``MODELS["my-model"] = Model(name="my-model", ...)``."""

@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+from harness.generator import clients_and_nemesis, limit, phases, repeat, time_limit
+from harness.history import Journal, Op, read_jsonl
+from harness.runner import Runner, Worker
+
+
+class CountingClient:
+    """A client with a scripted behaviour per op (pure logic around the runner)."""
+
+    def __init__(self, behaviour):
+        self.behaviour = behaviour
+        self.closed = False
+
+    def invoke(self, op: Op) -> Op:
+        return self.behaviour(op)
+
+    def close(self):
+        self.closed = True
+
+
+class RecordingNemesis:
+    fs = frozenset({"break"})
+
+    def __init__(self):
+        self.seen = []
+
+    def invoke(self, op):
+        self.seen.append(op.f)
+        return op.complete("ok", "done")
+
+
+def make_runner(tmp_path, gen, behaviour, n=3, nemesis=None):
+    t0 = time.monotonic_ns()
+    journal = Journal(tmp_path / "history.jsonl", lambda: time.monotonic_ns() - t0)
+    workers = [Worker(f"n{i}", lambda: CountingClient(behaviour)) for i in range(n)]
+    return Runner(gen, journal, workers, nemesis=nemesis, seed=5), journal
+
+
+def test_every_invocation_is_journaled_with_its_completion_in_index_order(tmp_path):
+    runner, journal = make_runner(
+        tmp_path, limit(300, repeat("read")), lambda op: op.complete("ok", 1)
+    )
+    runner.run()
+    journal.close()
+    ops = read_jsonl(tmp_path / "history.jsonl")
+    assert len(ops) == 600
+    assert [o.index for o in ops] == list(range(600))
+    assert all(a.time <= b.time for a, b in zip(ops, ops[1:]))
+    open_ = {}
+    for o in ops:  # a process never has two ops in flight
+        if o.type == "invoke":
+            assert o.process not in open_
+            open_[o.process] = o
+        else:
+            assert open_.pop(o.process).f == o.f
+    assert not open_
+
+
+def test_a_client_exception_becomes_info_and_the_worker_takes_a_new_process(tmp_path):
+    def flaky(op):
+        if op.process == 0:
+            raise ConnectionResetError("boom")
+        return op.complete("ok", None)
+
+    runner, journal = make_runner(tmp_path, limit(30, repeat("write", 1)), flaky)
+    runner.run()
+    infos = [o for o in journal.ops if o.type == "info"]
+    assert infos and infos[0].process == 0
+    assert "ConnectionResetError: boom" in infos[0].error
+    assert infos[0].value == 1  # an info keeps what was attempted
+    # after its info, thread 0 continues as process 3 (= 0 + 3 workers)
+    assert any(o.process == 3 for o in journal.ops)
+    assert sum(1 for o in journal.ops if o.process == 0 and o.type == "invoke") == 1
+
+
+def test_the_nemesis_thread_gets_only_nemesis_ops_and_phases_follow_each_other(tmp_path):
+    nem = RecordingNemesis()
+    gen = phases(
+        clients_and_nemesis(time_limit(0.3, repeat("read")), limit(2, repeat("break"))),
+        clients_and_nemesis(limit(3, repeat("final")), None),
+    )
+    runner, journal = make_runner(tmp_path, gen, lambda op: op.complete("ok", 0), nemesis=nem)
+    runner.run()
+    assert nem.seen == ["break", "break"]
+    nemesis_ops = [o for o in journal.ops if o.process == "nemesis"]
+    assert len(nemesis_ops) == 4 and nemesis_ops[1].value == "done"
+    fs = [o.f for o in journal.ops if o.type == "invoke" and o.process != "nemesis"]
+    first_final = fs.index("final")
+    assert set(fs[first_final:]) == {"final"} and fs.count("final") == 3
+
+
+def test_stop_ends_every_worker_after_its_current_op(tmp_path):
+    started = threading.Event()
+
+    def slow(op):
+        started.set()
+        time.sleep(0.05)
+        return op.complete("ok", None)
+
+    runner, journal = make_runner(tmp_path, repeat("read"), slow)
+    runner.start()
+    started.wait(5)
+    runner.stop()
+    assert runner.join(timeout=5)
+    lines = (tmp_path / "history.jsonl").read_text().splitlines()
+    assert len(lines) == len(journal.ops) and len(lines) % 2 == 0
+    assert json.loads(lines[-1])["type"] == "ok"
+
+
+def test_a_torn_last_line_is_dropped_but_a_torn_middle_line_is_an_error(tmp_path):
+    import pytest
+
+    from harness.history import HistoryError
+
+    good = Op("invoke", "read", None, 0, 1, 0).to_json()
+    p = tmp_path / "h.jsonl"
+    p.write_text(good + "\n" + '{"index": 1, "ti')
+    assert len(read_jsonl(p)) == 1
+    p.write_text('{"index": 1, "ti\n' + good + "\n")
+    with pytest.raises(HistoryError, match=r"h.jsonl:1: not valid JSON"):
+        read_jsonl(p)
+    p.write_text(good.replace('"invoke"', '"maybe"') + "\n")
+    with pytest.raises(HistoryError, match=r":1: field 'type' is 'maybe'; allowed: invoke, ok"):
+        read_jsonl(p)

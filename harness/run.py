@@ -136,7 +136,7 @@ def run_test(
         results.update(valid=None, error=setup_error, exit_code=EXIT["setup-failed"])
         run.write_results(results)
         _detach(handler)
-        print(f"{spec.name}: setup failed: {setup_error}\n  logs: {run.path}", file=out)
+        print(f"{spec.name}: SETUP FAILED: {setup_error}\n  logs: {run.path}")
         return Outcome(spec.name, None, EXIT["setup-failed"], run.path, results)
 
     history = journal.ops if journal is not None else []
@@ -149,7 +149,7 @@ def run_test(
     results["exit_code"] = EXIT[results["valid"]]
     run.write_results(results)
     _detach(handler)
-    _print_verdict(spec.name, results, run.path, out)
+    _print_verdict(spec.name, results, run.path, sys.stdout)
     return Outcome(spec.name, results["valid"], results["exit_code"], run.path, results)
 
 

@@ -5,7 +5,8 @@ completion; a ``fail`` op did not take effect and is dropped; an ``info`` op, or
 invocation that never completed, may take effect at any point after its invocation or never:
 it stays pending to the end of the history (linearizing it after every other op is the same
 as its never happening). A read whose outcome is unknown constrains nothing and is dropped.
-Nemesis ops and ops whose ``f`` the model does not know are ignored.
+Nemesis ops and ops whose ``f`` the model does not know are ignored. Values are frozen
+(``models.freeze``) so that models can put them in states as they are.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from harness.history import NEMESIS, Op
 
-from .models import UNKNOWN, Model
+from .models import UNKNOWN, Model, freeze
 
 __all__ = ["Entry", "Partition", "Prepared", "prepare"]
 
@@ -88,14 +89,15 @@ def prepare(history: list[Op], model: Model, independent: bool | None = None) ->
             counts["indeterminate"] += 1
             output: Any = UNKNOWN
         else:
+            out_value = freeze(out_value)
             output = model.output(f, out_value, comp) if model.output else out_value
         if model.partition is not None:
-            key = model.partition(f, value, output)
+            key = model.partition(f, freeze(value), output)
         part = parts.get(key)
         if part is None:
             part = parts[key] = Partition(key)
         part.entries.append(Entry(
-            id=len(part.entries), f=f, input=value, output=output, call=ipos,
+            id=len(part.entries), f=f, input=freeze(value), output=output, call=ipos,
             ret=None if comp is None or comp.type == "info" else cpos,
             invoke=inv, completion=comp,
         ))  # fmt: skip

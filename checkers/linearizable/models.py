@@ -8,7 +8,9 @@ no completion): such an operation may have taken effect, and its result is unkno
 that cannot tell which of several states follows returns a :class:`Branch` of them.
 
 States must be hashable (the search memoises them); a model whose natural state is not
-can give ``hash``, a function to a hashable key with equal keys for equal states.
+can give ``hash``, a function to a hashable key with equal keys for equal states. Values reach
+``step`` hashable too (:func:`freeze`: lists as tuples, dicts as sorted item tuples, sets as
+frozensets), converted once before the search rather than at every step.
 
 Add a model by putting one into :data:`MODELS` (``MODELS["my-model"] = Model(...)``); the
 engine looks models up there by name and needs no change.
@@ -30,6 +32,7 @@ __all__ = [
     "Model",
     "cas_register",
     "fifo_queue",
+    "freeze",
     "kv",
     "multi_register",
     "mutex",
@@ -129,15 +132,16 @@ class Model:
         return replace(self, init=lambda _ignored: first)
 
 
-def _freeze(v: Any) -> Hashable:
-    """JSON-like values as hashable ones: lists to tuples, dicts to sorted item tuples."""
+def freeze(v: Any) -> Any:
+    """JSON-like values as hashable ones: lists to tuples, dicts to sorted item tuples, sets
+    to frozensets; anything else as it is."""
     if isinstance(v, list | tuple):
-        return tuple(_freeze(x) for x in v)
+        return tuple(freeze(x) for x in v)
     if isinstance(v, dict):
-        return tuple(sorted(((k, _freeze(x)) for k, x in v.items()), key=repr))
+        return tuple(sorted(((k, freeze(x)) for k, x in v.items()), key=repr))
     if isinstance(v, set | frozenset):
-        return frozenset(_freeze(x) for x in v)
-    return v  # type: ignore[no-any-return]
+        return frozenset(freeze(x) for x in v)
+    return v
 
 
 # -- register and cas-register -------------------------------------------------------------------
@@ -145,25 +149,28 @@ def _freeze(v: Any) -> Hashable:
 
 def _register_step(state: Any, f: str, input: Any, output: Any) -> Any:
     if f == "read":
-        return state if output is UNKNOWN or _freeze(output) == state else ILLEGAL
+        return state if output is UNKNOWN or output == state else ILLEGAL
     if f == "write":
-        return _freeze(input)
+        return input
     return ILLEGAL
 
 
 def _cas_register_step(state: Any, f: str, input: Any, output: Any) -> Any:
+    if f == "read":
+        return state if output is UNKNOWN or output == state else ILLEGAL
+    if f == "write":
+        return input
     if f == "cas":
         # ``output`` is the cas' result: True (it swapped), False (it happened and found the
         # register different from ``expected``: Porcupine's etcd semantics), UNKNOWN.
-        if not isinstance(input, list | tuple) or len(input) != 2:
+        if type(input) is not tuple or len(input) != 2:
             return ILLEGAL
-        expected, new = _freeze(input[0]), _freeze(input[1])
         if output is False:
-            return state if state != expected else ILLEGAL
-        if state == expected:
-            return new
+            return state if state != input[0] else ILLEGAL
+        if state == input[0]:
+            return input[1]
         return state if output is UNKNOWN else ILLEGAL
-    return _register_step(state, f, input, output)
+    return ILLEGAL
 
 
 def _cas_output(f: str, value: Any, completion: Op) -> Any:
@@ -188,7 +195,7 @@ def _describe_register_op(f: str, input: Any, output: Any) -> str:
 register = Model(
     name="register",
     step=_register_step,
-    init=_freeze,
+    init=freeze,
     fs=frozenset({"read", "write"}),
     reads=frozenset({"read"}),
     describe_op=_describe_register_op,
@@ -198,7 +205,7 @@ register = Model(
 cas_register = Model(
     name="cas-register",
     step=_cas_register_step,
-    init=_freeze,
+    init=freeze,
     fs=frozenset({"read", "write", "cas"}),
     reads=frozenset({"read"}),
     output=_cas_output,
@@ -216,7 +223,7 @@ def _kv_step(state: str, f: str, input: Any, output: Any) -> Any:
     if f == "get":
         if output is UNKNOWN:
             return state
-        got = output[1] if isinstance(output, list | tuple) and len(output) == 2 else None
+        got = output[1] if type(output) is tuple and len(output) == 2 else None
         return state if (got if got is not None else "") == state else ILLEGAL
     if f == "put":
         return input[1] if input[1] is not None else ""
@@ -226,7 +233,7 @@ def _kv_step(state: str, f: str, input: Any, output: Any) -> Any:
 
 
 def _kv_key(f: str, input: Any, output: Any) -> Hashable:
-    return _freeze(input[0]) if isinstance(input, list | tuple) and input else None
+    return input[0] if isinstance(input, tuple) and input else None
 
 
 def _describe_kv_op(f: str, input: Any, output: Any) -> str:
@@ -261,7 +268,7 @@ def _multi_step(state: tuple[tuple[Any, Any], ...], f: str, input: Any, output: 
     for n, mop in enumerate(input):
         if not isinstance(mop, list | tuple) or len(mop) != 3:
             return ILLEGAL
-        mf, k, v = mop[0], _freeze(mop[1]), _freeze(mop[2])
+        mf, k, v = mop
         if mf in ("w", "write"):
             regs[k] = v
         elif mf in ("r", "read"):
@@ -269,7 +276,7 @@ def _multi_step(state: tuple[tuple[Any, Any], ...], f: str, input: Any, output: 
                 continue
             if results is None:
                 return ILLEGAL
-            if _freeze(results[n][2]) != regs.get(k):
+            if results[n][2] != regs.get(k):
                 return ILLEGAL
         else:
             return ILLEGAL
@@ -279,7 +286,7 @@ def _multi_step(state: tuple[tuple[Any, Any], ...], f: str, input: Any, output: 
 multi_register = Model(
     name="multi-register",
     step=_multi_step,
-    init=lambda initial: tuple(sorted(_freeze(initial or {}), key=repr)),
+    init=lambda initial: tuple(sorted(freeze(initial or {}), key=repr)),
     fs=frozenset({"txn"}),
     describe_state=lambda s: "{" + ", ".join(f"{_show(k)}: {_show(v)}" for k, v in s) + "}",
 )
@@ -314,20 +321,19 @@ mutex = Model(
 
 def _set_step(state: frozenset[Any], f: str, input: Any, output: Any) -> Any:
     if f == "add":
-        return state | {_freeze(input)}
+        return state | {input}
     if f == "read":
         if output is UNKNOWN:
             return state
-        return state if isinstance(output, list | tuple | set | frozenset) and frozenset(
-            _freeze(x) for x in output
-        ) == state else ILLEGAL
+        ok = isinstance(output, tuple | frozenset) and frozenset(output) == state
+        return state if ok else ILLEGAL
     return ILLEGAL
 
 
 set_model = Model(
     name="set",
     step=_set_step,
-    init=lambda initial: frozenset(_freeze(x) for x in (initial or ())),
+    init=lambda initial: frozenset(freeze(x) for x in (initial or ())),
     fs=frozenset({"add", "read"}),
     reads=frozenset({"read"}),
 )
@@ -339,20 +345,20 @@ set_model = Model(
 
 def _fifo_step(state: tuple[Any, ...], f: str, input: Any, output: Any) -> Any:
     if f == "enqueue":
-        return (*state, _freeze(input))
+        return (*state, input)
     if f == "dequeue":
         if output is UNKNOWN:
             return state[1:]
         if output is None:
             return state if not state else ILLEGAL
-        return state[1:] if state and state[0] == _freeze(output) else ILLEGAL
+        return state[1:] if state and state[0] == output else ILLEGAL
     return ILLEGAL
 
 
 fifo_queue = Model(
     name="fifo-queue",
     step=_fifo_step,
-    init=lambda initial: tuple(_freeze(x) for x in (initial or ())),
+    init=lambda initial: tuple(freeze(x) for x in (initial or ())),
     fs=frozenset({"enqueue", "dequeue"}),
 )
 """A FIFO queue: ``enqueue v``; ``dequeue`` returns the oldest element (nil when empty)."""
@@ -361,7 +367,7 @@ fifo_queue = Model(
 def _unordered_step(state: tuple[Any, ...], f: str, input: Any, output: Any) -> Any:
     # The state is a multiset, as a tuple sorted by repr so equal multisets are equal tuples.
     if f == "enqueue":
-        return tuple(sorted((*state, _freeze(input)), key=repr))
+        return tuple(sorted((*state, input), key=repr))
     if f == "dequeue":
         if output is UNKNOWN:
             if not state:
@@ -369,9 +375,8 @@ def _unordered_step(state: tuple[Any, ...], f: str, input: Any, output: Any) -> 
             return Branch(dict.fromkeys(_without(state, i) for i in range(len(state))))
         if output is None:
             return state if not state else ILLEGAL
-        v = _freeze(output)
         for i, x in enumerate(state):
-            if x == v:
+            if x == output:
                 return _without(state, i)
         return ILLEGAL
     return ILLEGAL
@@ -384,7 +389,7 @@ def _without(state: tuple[Any, ...], i: int) -> tuple[Any, ...]:
 unordered_queue = Model(
     name="unordered-queue",
     step=_unordered_step,
-    init=lambda initial: tuple(sorted((_freeze(x) for x in (initial or ())), key=repr)),
+    init=lambda initial: tuple(sorted((freeze(x) for x in (initial or ())), key=repr)),
     fs=frozenset({"enqueue", "dequeue"}),
 )
 """A queue without order: ``dequeue`` returns any element enqueued and not yet dequeued."""

@@ -9,6 +9,7 @@ The same port serves a node's peers and its clients; the ``type`` field tells th
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import logging
@@ -63,7 +64,12 @@ class Server:
     gets a ``bad-request`` reply. Both keep the connection open.
     """
 
-    def __init__(self, listen: tuple[str, int], handler: Handler) -> None:
+    def __init__(
+        self, listen: tuple[str, int], handler: Handler, *, bind_timeout: float = 5.0
+    ) -> None:
+        """Bind ``listen`` now (retrying for ``bind_timeout`` seconds while the address is
+        in use, as it is for a moment after a kill -9 of the previous process); serve on
+        ``start``."""
         self._handler = handler
         outer = self
 
@@ -84,7 +90,15 @@ class Server:
             def handle_error(self, request: Any, client_address: Any) -> None:
                 log.debug("connection from %s ended: error", client_address, exc_info=True)
 
-        self._tcp = _TCP(listen, _Conn)
+        deadline = time.monotonic() + bind_timeout
+        while True:
+            try:
+                self._tcp = _TCP(listen, _Conn)
+                break
+            except OSError as e:
+                if e.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
         self._thread: threading.Thread | None = None
 
     @property

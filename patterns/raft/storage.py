@@ -13,7 +13,9 @@ that is neither flushed nor fsynced: a kill -9 loses whatever the buffer held.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import time
 from typing import Any
 
 from .._runtime import RecordLog, atomic_write_json, read_json
@@ -24,12 +26,13 @@ __all__ = ["Storage"]
 class Storage:
     """Durable state and log of one node; ``entries`` is the log as recovered on open."""
 
-    def __init__(self, data_dir: str, *, fsync: bool = True) -> None:
+    def __init__(self, data_dir: str, *, fsync: bool = True, lock_timeout: float = 5.0) -> None:
         os.makedirs(data_dir, exist_ok=True)
+        self._lock_fd = _lock_dir(data_dir, lock_timeout)
         self.fsync = fsync
         self._state_path = os.path.join(data_dir, "state.json")
-        self._state_log = None if fsync else RecordLog(
-            os.path.join(data_dir, "state.log"), sync=False
+        self._state_log = (
+            None if fsync else RecordLog(os.path.join(data_dir, "state.log"), sync=False)
         )
         self._log = RecordLog(os.path.join(data_dir, "log.bin"), sync=fsync)
         self.entries: list[tuple[int, Any]] = [(int(t), c) for t, c in self._log.records]
@@ -80,3 +83,22 @@ class Storage:
         self._log.close()
         if self._state_log is not None:
             self._state_log.close()
+
+
+def _lock_dir(data_dir: str, timeout: float) -> int:
+    """Hold an exclusive lock on ``data_dir`` for the life of the process, so that two
+    processes never write one log (the kernel drops it when a killed process is gone;
+    until then, wait)."""
+    fd = os.open(os.path.join(data_dir, "LOCK"), os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os.close(fd)
+                raise RuntimeError(
+                    f"data directory {data_dir} is in use by another process"
+                ) from None
+            time.sleep(0.05)

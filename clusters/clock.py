@@ -1,0 +1,211 @@
+"""Per-process clock offsets on a node, through libfaketime.
+
+A system that wants its clock skewable starts its daemons with ``faketime_env(node)`` in their
+environment. libfaketime, preloaded, then reads ``<workdir>/faketime.rc`` on every time call
+(no cache) and adds the offset written there, so ``set_offset`` moves the clock of running
+processes without a restart. The file holds a relative offset in seconds, such as
+``+3600.500000`` or ``-0.250000``: libfaketime 0.9.10 accepts fractional seconds; an empty or
+missing file means no offset.
+
+By default only the wall clock moves (``FAKETIME_DONT_FAKE_MONOTONIC=1``), as when a real
+clock is stepped: CLOCK_MONOTONIC, and so timeouts, stay true. ``fake_monotonic=True`` moves
+the monotonic clock too; beware that glibc hands monotonic deadlines of lock and condition
+waits straight to the kernel, so under a positive offset a Python ``Event.wait(0.1)`` or
+``Lock.acquire(timeout=...)`` waits for the whole offset, and under a negative one returns at
+once.
+
+libfaketime 0.9.10 (Debian 12) breaks ``clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME)``
+when the monotonic clock is not faked (libfaketime issue #426): it passes the kernel a negative
+deadline, and Python 3.11's ``time.sleep`` fails with EINVAL. ``faketime_env`` therefore puts
+a tiny shim before libfaketime in ``LD_PRELOAD`` that sends monotonic sleeps straight to the
+kernel; it is compiled once with the controller's C compiler and copied to each node.
+
+Only programs that read the time through libc are affected. Go programs (etcd, Consul, ...)
+read the clock through the vDSO and raw syscalls, bypassing libc, so libfaketime does not
+change their time: clock faults do not reach them, and a test must not claim they did.
+Statically linked programs are not affected either.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import shutil
+import subprocess
+import warnings
+from pathlib import Path
+
+from clusters.base import Node, SetupError
+
+__all__ = [
+    "OFFSET_FILE",
+    "faketime_env",
+    "find_libfaketime",
+    "format_offset",
+    "offset_file",
+    "reset",
+    "set_offset",
+]
+
+OFFSET_FILE = "faketime.rc"
+SHIM_STEM = "libsplitbrain-sleepfix"
+
+#: where distributions put libfaketime (multiarch first)
+LIBFAKETIME_GLOBS = (
+    "/usr/lib/*/faketime/libfaketime.so.1",
+    "/usr/lib/faketime/libfaketime.so.1",
+    "/usr/lib64/faketime/libfaketime.so.1",
+    "/usr/local/lib/faketime/libfaketime.so.1",
+)
+
+# The same globs, expanded by the node's own shell: the library may live elsewhere on a node
+# than on the controller. A fixed script, arguments none: nothing is pasted into it.
+_PROBE = (
+    "for f in " + " ".join(LIBFAKETIME_GLOBS) + "; do "
+    'if [ -e "$f" ]; then echo "$f"; exit 0; fi; done; exit 1'
+)
+
+# Writes "$1" into "$2" through a temporary file and a rename, so that a process reading the
+# offset file (on every time call) sees either the old offset or the new one, never a torn one.
+_WRITE = 'printf "%s" "$1" > "$2.tmp.$$" && mv -f "$2.tmp.$$" "$2"'
+
+_SHIM_SOURCE = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Monotonic sleeps go straight to the kernel; the rest to libfaketime (next in LD_PRELOAD). */
+typedef int (*cns_fn)(clockid_t, int, const struct timespec *, struct timespec *);
+
+int clock_nanosleep(clockid_t clock_id, int flags, const struct timespec *req,
+                    struct timespec *rem) {
+    if (clock_id == CLOCK_MONOTONIC || clock_id == CLOCK_BOOTTIME) {
+        long r = syscall(SYS_clock_nanosleep, clock_id, flags, req, rem);
+        return r == -1 ? errno : 0;
+    }
+    static cns_fn next;
+    if (!next) next = (cns_fn)dlsym(RTLD_NEXT, "clock_nanosleep");
+    if (!next) return ENOSYS;
+    return next(clock_id, flags, req, rem);
+}
+"""
+
+_lib_cache: dict[tuple[str, str, str], str] = {}
+
+
+def faketime_env(node: Node, *, fake_monotonic: bool = False) -> dict[str, str]:
+    """The environment that makes a daemon on ``node`` follow the node's offset file:
+    ``LD_PRELOAD`` (the sleep shim, then libfaketime as found on the node),
+    ``FAKETIME_TIMESTAMP_FILE``, ``FAKETIME_NO_CACHE=1`` and, unless ``fake_monotonic``,
+    ``FAKETIME_DONT_FAKE_MONOTONIC=1``. Raises SetupError when the node has no libfaketime."""
+    preload = [_libfaketime_on(node)]
+    if not fake_monotonic:
+        shim = _shim_on(node)
+        if shim is not None:
+            preload.insert(0, shim)
+    env = {
+        "LD_PRELOAD": ":".join(preload),
+        "FAKETIME_TIMESTAMP_FILE": offset_file(node),
+        "FAKETIME_NO_CACHE": "1",
+    }
+    if not fake_monotonic:
+        env["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
+    return env
+
+
+def set_offset(node: Node, seconds: float) -> None:
+    """Set the clock offset of every libfaketime'd process on ``node`` to ``seconds`` (from
+    the true time, not cumulative), atomically, through the node itself."""
+    node.exec(["sh", "-c", _WRITE, "sh", format_offset(seconds), offset_file(node)], timeout=10)
+
+
+def reset(node: Node) -> None:
+    """Put the clock of ``node``'s processes back to the true time."""
+    set_offset(node, 0.0)
+
+
+def offset_file(node: Node) -> str:
+    return f"{node.workdir.rstrip('/')}/{OFFSET_FILE}"
+
+
+def format_offset(seconds: float) -> str:
+    """The offset as libfaketime reads it: a sign, seconds, six decimals (``+1.500000``)."""
+    return f"{float(seconds):+.6f}"
+
+
+def find_libfaketime() -> str | None:
+    """libfaketime.so.1 on this machine, or None."""
+    for pattern in LIBFAKETIME_GLOBS:
+        found = sorted(glob.glob(pattern))
+        if found:
+            return found[0]
+    return None
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _libfaketime_on(node: Node) -> str:
+    key = (node.name, node.address, node.workdir)
+    if key not in _lib_cache:
+        r = node.exec(["sh", "-c", _PROBE], check=False, timeout=10)
+        path = r.stdout.strip()
+        if r.returncode != 0 or not path:
+            raise SetupError(
+                f"libfaketime not found on {node.name} (looked in {', '.join(LIBFAKETIME_GLOBS)});"
+                f" install it (Debian/Ubuntu: apt-get install libfaketime)"
+            )
+        _lib_cache[key] = path
+    return _lib_cache[key]
+
+
+def _shim_on(node: Node) -> str | None:
+    # Looked for on every call, not cached: a workdir may have been wiped since the last
+    # daemon. Copied under a temporary name and renamed: overwriting a library in place
+    # would crash the processes that have it mapped.
+    local = _build_shim()
+    if local is None:
+        return None
+    remote = f"{node.workdir.rstrip('/')}/{local.name}"
+    if node.exec(["test", "-e", remote], check=False, timeout=10).returncode != 0:
+        tmp = f"{remote}.{os.getpid()}.tmp"
+        node.put(local, tmp)
+        node.exec(["mv", "-f", tmp, remote], timeout=10)
+    return remote
+
+
+def _build_shim() -> Path | None:
+    """Compile the sleep shim once into the user's cache; None (with a warning) when there is
+    no C compiler, in which case Python 3.11's time.sleep fails under libfaketime 0.9.10."""
+    digest = hashlib.sha256(_SHIM_SOURCE.encode()).hexdigest()[:12]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "splitbrain"
+    out = cache / f"{SHIM_STEM}-{digest}.so"
+    if out.exists():
+        return out
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if cc is None:
+        warnings.warn(
+            "no C compiler: cannot build the clock_nanosleep shim; under libfaketime 0.9.10 "
+            "time.sleep in Python 3.11+ then fails with EINVAL",
+            stacklevel=3,
+        )
+        return None
+    cache.mkdir(parents=True, exist_ok=True)
+    src = cache / f"{SHIM_STEM}-{digest}.c"
+    tmp = cache / f".{SHIM_STEM}-{digest}.{os.getpid()}.so"
+    src.write_text(_SHIM_SOURCE)
+    p = subprocess.run(
+        [cc, "-shared", "-fPIC", "-O2", "-o", str(tmp), str(src), "-ldl"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if p.returncode != 0:
+        warnings.warn(f"building the clock_nanosleep shim failed: {p.stderr[:300]}", stacklevel=3)
+        return None
+    os.replace(tmp, out)
+    return out

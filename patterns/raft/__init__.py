@@ -1,0 +1,103 @@
+"""Raft: a replicated, linearizable key/value store, with seeded bugs.
+
+Start a node (working directory: the directory that holds ``patterns/``)::
+
+    python3 -m patterns.raft --id n1 --listen 0.0.0.0:7000 \\
+        --peers n1=10.0.0.1:7000,n2=10.0.0.2:7000,n3=10.0.0.3:7000 \\
+        --data /var/lib/raft [--bug stale-read ...] \\
+        [--heartbeat-ms 50] [--election-ms 300-600] [--request-timeout-ms 1000]
+
+The node logs to stderr. Its durable state lives in ``--data`` (``state.json`` and
+``log.bin``, see ``storage``); it recovers from it after a kill -9 at any moment.
+
+Raft, as in the paper: terms, randomized election timeouts, majority votes with the log
+up-to-date check, log replication with the consistency check and truncation of conflicting
+suffixes, commit by majority only for entries of the leader's own term (a leader appends a
+no-op at the start of its term), and (term, voted_for) and new log entries made durable
+(fsync) before a vote or an AppendEntries is answered. There are no snapshots, no
+membership changes and no pre-vote or check-quorum: a leader cut off from a majority stays
+leader (its writes and reads time out) until it hears of a higher term. Each node also
+persists the terms in which it became leader (``led_terms`` in ``status``).
+
+Client protocol
+---------------
+Newline-delimited JSON over TCP, on the same port as the peers. One request at a time per
+connection; the reply carries the request's ``id``::
+
+    {"id": 7, "type": "read", "key": "x"}
+    {"id": 7, "type": "write", "key": "x", "value": 3}
+    {"id": 7, "type": "cas", "key": "x", "from": 1, "to": 2}
+    {"id": 7, "type": "status"}
+
+    {"id": 7, "ok": true, "value": 3}          read: the value, null for a missing key
+    {"id": 7, "ok": true, "value": null}       write, cas: done (committed and applied)
+    {"id": 7, "ok": false, "error": "not-leader", "definite": true, "leader": "n2",
+     "message": "..."}
+
+Keys are strings or integers; values are any JSON. ``cas`` compares JSON values exactly
+(``1`` is not ``1.0`` nor ``true``). ``status`` is answered by the node itself::
+
+    {"id": 7, "ok": true, "value": {"id": "n1", "role": "leader", "term": 5,
+     "leader": "n1", "commit": 12, "applied": 12, "last_index": 12,
+     "led_terms": [2, 5], "bugs": []}}
+
+Errors (``definite: true`` means the operation certainly did not take effect):
+
+==================  ==========  ==========================================================
+error               definite    when
+==================  ==========  ==========================================================
+not-leader          yes         no leader is known (after waiting 0.5 s for one), or a
+                                forwarded request reached a node that is not the leader
+cas-mismatch        yes         the cas found another value (the message says which)
+bad-request         yes         a malformed request
+unavailable         yes         the leader is known but a connection to it could not be
+                                opened to forward the request (nothing was sent)
+timeout             no (*)      the request's deadline (``--request-timeout-ms``) passed
+                                before its outcome was known
+connection-lost     no (*)      forwarding: the connection to the leader broke after sending
+superseded          no          the write's log entry was replaced by another leader's
+                                entry on this node; it may still commit from another log
+internal            no          the node raised while handling the request
+==================  ==========  ==========================================================
+
+(*) a read changes nothing, so a failed read is always reported as definite.
+
+Reads are linearizable by ReadIndex: the leader waits until an entry of its term is
+committed, notes the commit index, confirms it still leads by a round of heartbeats that a
+majority acknowledges (sent after the read arrived), waits until that index is applied and
+answers from its state. Reads are not written to the log.
+
+Followers forward reads, writes and cas to the leader they know (one hop: a forwarded
+request is never forwarded again) and relay its reply; a forwarding failure after the
+request was sent is indefinite.
+
+Seeded bugs (``--bug NAME``, repeatable) and the faults that expose them
+-------------------------------------------------------------------------
+``stale-read``
+    The leader answers reads from its local state without confirming it still leads.
+    Exposed by a partition that isolates the leader (or any minority holding it): the
+    majority elects a new leader and accepts writes while the old one, which does not know
+    it was deposed, keeps answering old values: a linearizability violation on reads.
+``early-ack``
+    The leader counts its own durable copy as a majority, so a write or cas is acknowledged
+    (and applied) once it is in the leader's own log. Exposed by a partition isolating the
+    leader (it keeps acknowledging writes that the majority's new leader overwrites), or by
+    killing the leader right after acknowledgments: acknowledged writes are lost.
+``no-fsync``
+    Term, vote and log go through buffered file writes that are never flushed or fsynced,
+    so a kill -9 loses them as a power loss would. Exposed by killing a majority at once
+    (acknowledged writes vanish), or by kill and restart of nodes in turn (a node forgets
+    its vote and its log and helps elect a leader that lacks committed entries).
+``vote-twice``
+    A node grants its vote to any candidate of its current term whose log is up to date,
+    even if it already voted in that term, so two candidates of one term can both win:
+    two nodes' ``led_terms`` contain the same term, and both leaders acknowledge writes.
+    Exposed by faults that start elections on several nodes at once: killing or pausing
+    the leader (followers time out together), pausing several nodes and resuming them
+    together, and partitions that leave some node cut off from the leader but not from the
+    others (bridge, majorities ring), which cause storms of elections.
+"""
+
+from .node import BUGS, RaftNode
+
+__all__ = ["BUGS", "RaftNode"]

@@ -9,16 +9,18 @@ missing file means no offset.
 
 By default only the wall clock moves (``FAKETIME_DONT_FAKE_MONOTONIC=1``), as when a real
 clock is stepped: CLOCK_MONOTONIC, and so timeouts, stay true. ``fake_monotonic=True`` moves
-the monotonic clock too; beware that glibc hands monotonic deadlines of lock and condition
-waits straight to the kernel, so under a positive offset a Python ``Event.wait(0.1)`` or
-``Lock.acquire(timeout=...)`` waits for the whole offset, and under a negative one returns at
-once.
+the monotonic clock too, but with libfaketime 0.9.10 it is rough: a faked CLOCK_MONOTONIC
+reads as the faked *wall* clock (about 1.7e9 s), and glibc hands the monotonic deadlines of
+lock and condition waits (``sem_clockwait``) straight to the kernel, so a Python
+``Event.wait(0.1)`` or ``Lock.acquire(timeout=...)`` in such a process never times out. Use it
+only for programs that do not wait with timeouts that way.
 
 libfaketime 0.9.10 (Debian 12) breaks ``clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME)``
 when the monotonic clock is not faked (libfaketime issue #426): it passes the kernel a negative
 deadline, and Python 3.11's ``time.sleep`` fails with EINVAL. ``faketime_env`` therefore puts
 a tiny shim before libfaketime in ``LD_PRELOAD`` that sends monotonic sleeps straight to the
-kernel; it is compiled once with the controller's C compiler and copied to each node.
+kernel; it is compiled once with the controller's C compiler and copied to each node that
+does not share the controller's filesystem.
 
 Only programs that read the time through libc are affected. Go programs (etcd, Consul, ...)
 read the clock through the vDSO and raw syscalls, bypassing libc, so libfaketime does not
@@ -170,6 +172,8 @@ def _shim_on(node: Node) -> str | None:
     local = _build_shim()
     if local is None:
         return None
+    if getattr(node, "shares_filesystem", False):
+        return str(local)  # a local node: the controller's copy will do
     remote = f"{node.workdir.rstrip('/')}/{local.name}"
     if node.exec(["test", "-e", remote], check=False, timeout=10).returncode != 0:
         tmp = f"{remote}.{os.getpid()}.tmp"

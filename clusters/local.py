@@ -41,18 +41,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from clusters.base import Completed, CommandFailed, Node, SetupError
+from clusters.base import CommandFailed, Completed, Node, SetupError
 
 __all__ = ["LocalCluster", "LocalNode", "clean", "new_prefix"]
 
 STATE_FILE = "cluster.json"
 LOCK_DIR = Path("/run/splitbrain")
 RULE_COMMENT = "splitbrain:"
-SUBNET_POOL = ipaddress.ip_network("10.213.0.0/16")
+SUBNET_POOL = ipaddress.IPv4Network("10.213.0.0/16")
 MAX_NODES = 200
 IFNAMSIZ = 15  # usable characters of an interface name
 
-_PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{1,9}$")
+_PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{1,11}$")
 _OBJECT_RE = re.compile(r"^(?P<prefix>[a-z][a-z0-9]*)-(?P<kind>br|n\d+|v\d+)$")
 _COMMENT_RE = re.compile(r'--comment "?' + RULE_COMMENT + r'(?P<prefix>[a-z][a-z0-9]*)"?')
 _DAEMON_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -73,14 +73,14 @@ class LocalNode:
         self.workdir = str(workdir)
         #: the interpreter daemons of this project run with (the filesystem is shared)
         self.python = sys.executable
+        #: paths on the node are paths on the controller
+        self.shares_filesystem = True
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def __repr__(self) -> str:
         return f"LocalNode({self.name!r}, {self.namespace!r}, {self.address!r})"
 
-    def exec(
-        self, argv: Sequence[str], *, timeout: float = 30.0, check: bool = True
-    ) -> Completed:
+    def exec(self, argv: Sequence[str], *, timeout: float = 30.0, check: bool = True) -> Completed:
         """Run ``argv`` inside the namespace; raises CommandFailed on a non-zero exit when
         ``check``. A command that outlives ``timeout`` is killed and exits 124."""
         args = _argv(argv, "argv")
@@ -119,7 +119,8 @@ class LocalNode:
         full_env = {**os.environ, **(env or {})}
         with open(workdir / f"{name}.log", "ab") as log:
             stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
-            log.write(f"--- {stamp} spawn {shlex.join(args)}\n".encode())
+            command = shlex.join(args).replace("\n", "\\n")  # the header stays one line
+            log.write(f"--- {stamp} spawn {command}\n".encode())
             log.flush()
             proc = subprocess.Popen(
                 ["ip", "netns", "exec", self.namespace, *args],
@@ -136,9 +137,9 @@ class LocalNode:
 
     def signal(self, name: str, sig: _signal.Signals) -> bool:
         """Send ``sig`` to the process group of daemon ``name``; False if none of it runs."""
+        self._reap(name)
         pgid = self._pgid(name)
-        if pgid is None or not self._group(pgid):
-            self._reap(name)
+        if pgid is None or not self._group(name, pgid):
             return False
         try:
             os.killpg(pgid, sig)
@@ -151,7 +152,7 @@ class LocalNode:
         do not) in this node's namespace."""
         self._reap(name)
         pgid = self._pgid(name)
-        return pgid is not None and bool(self._group(pgid))
+        return pgid is not None and bool(self._group(name, pgid))
 
     def put(self, local: str | Path, remote: str) -> None:
         """Copy a file or a directory tree to ``remote`` (relative: under the workdir)."""
@@ -176,9 +177,15 @@ class LocalNode:
         except (OSError, ValueError):
             return None
 
-    def _group(self, pgid: int) -> list[int]:
-        """Live members of process group ``pgid`` inside this namespace. Checking the network
-        namespace guards against a recycled pid naming someone else's group."""
+    def _group(self, name: str, pgid: int) -> list[int]:
+        """Live members of daemon ``name``'s process group ``pgid``.
+
+        While we hold the unreaped child, its pid (the group id) cannot be reused, and its
+        members count even before ``ip netns exec`` has entered the namespace. A pgid read
+        from a pidfile may be recycled: then only members inside this namespace count."""
+        proc = self._procs.get(name)
+        if proc is not None and proc.pid == pgid:
+            return _group_members(pgid)
         try:
             ns_ino = os.stat(f"/run/netns/{self.namespace}").st_ino
         except OSError:
@@ -188,7 +195,7 @@ class LocalNode:
     def _reap(self, name: str) -> None:
         proc = self._procs.get(name)
         if proc is not None and proc.poll() is not None:
-            del self._procs[name]
+            self._procs.pop(name, None)
 
     def _reap_all(self, wait: float = 0.0) -> None:
         deadline = time.monotonic() + wait
@@ -196,7 +203,7 @@ class LocalNode:
             while proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.01)
             if proc.poll() is not None:
-                del self._procs[name]
+                self._procs.pop(name, None)
 
 
 class LocalCluster:
@@ -220,7 +227,7 @@ class LocalCluster:
         self.prefix = prefix if prefix is not None else new_prefix()
         if not _PREFIX_RE.match(self.prefix):
             raise ValueError(
-                f"expected a prefix of 2-10 lowercase letters or digits starting with a letter "
+                f"expected a prefix of 2-12 lowercase letters or digits starting with a letter "
                 f"for 'prefix', got {self.prefix!r}"
             )
         longest = f"{self.prefix}-v{n}"
@@ -343,18 +350,18 @@ class LocalCluster:
     def _pick_subnet(self) -> ipaddress.IPv4Network:
         used = _used_networks()
         if self.requested_subnet is not None:
-            net = ipaddress.ip_network(self.requested_subnet, strict=True)
-            if not isinstance(net, ipaddress.IPv4Network) or net.prefixlen != 24:
+            asked = ipaddress.ip_network(self.requested_subnet, strict=True)
+            if not isinstance(asked, ipaddress.IPv4Network) or asked.prefixlen != 24:
                 raise SetupError(f"expected an IPv4 /24 for 'subnet', got {self.requested_subnet}")
-            clash = [str(u) for u in used if u.overlaps(net)]
+            clash = [str(u) for u in used if u.overlaps(asked)]
             if clash:
-                raise SetupError(f"subnet {net} overlaps {', '.join(clash)} on this host")
-            return net
-        candidates = list(SUBNET_POOL.subnets(new_prefix=24))
+                raise SetupError(f"subnet {asked} overlaps {', '.join(clash)} on this host")
+            return asked
+        candidates: list[ipaddress.IPv4Network] = list(SUBNET_POOL.subnets(new_prefix=24))
         random.SystemRandom().shuffle(candidates)
-        for net in candidates:
-            if not any(u.overlaps(net) for u in used):
-                return net
+        for candidate in candidates:
+            if not any(u.overlaps(candidate) for u in used):
+                return candidate
         raise SetupError(f"no free /24 left in {SUBNET_POOL}")
 
     def _make_bridge(self) -> None:
@@ -386,6 +393,10 @@ class LocalCluster:
         _ip("link", "set", veth, "master", self.bridge)
         _ip("link", "set", veth, "up")
         _ip("-n", ns, "link", "set", "lo", "up")
+        # No IPv6 on eth0: partitions are IPv4 rules, so no link-local path may bypass them.
+        # Best effort (lo keeps ::1, for systems that bind it).
+        _run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w",
+              "net.ipv6.conf.eth0.disable_ipv6=1"], check=False)  # fmt: skip
         _ip("-n", ns, "addr", "add", f"{address}/24", "dev", "eth0")
         _ip("-n", ns, "link", "set", "eth0", "up")
         workdir = self.workroot / "nodes" / f"n{i}"

@@ -70,13 +70,14 @@ class _Completion:
     input: Any
     output: Any
     id: int
-    others: tuple[tuple[int, str, Any, Any, int], ...]  # (bit, f, input, output, id)
+    read: bool  # the completing op never changes the state
+    # The other pending ops to branch on, in the order to try them:
+    # (bit, f, input, output, id, twins, completing?) with the completing op among them.
+    children: tuple[tuple[int, str, Any, Any, int, int, bool], ...]
+    reads: tuple[tuple[int, str, Any, Any, int], ...]  # pending ops that never change the state
     info_bits: int  # slots held by ops that may stay pending forever
-
-
-class _Stop(Exception):
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
+    read_bits: int  # slots held by pending ops that never change the state
+    pending: tuple[int, ...]  # ids of every other pending op
 
 
 def search(
@@ -87,6 +88,7 @@ def search(
     max_nodes: int = 2_000_000,
     max_steps: int | None = None,
     paths: bool = False,
+    strategy: int = 0,
 ) -> Outcome:
     """Search for a linearization of ``entries`` under ``model``.
 
@@ -95,121 +97,149 @@ def search(
     ``max_steps`` stops after that many nodes explored (``limited`` is then set), so that a
     caller can spread effort over partitions. ``paths``: also return a linearization.
     """
-    comps = _completions(entries)
+    comps = _completions(model, entries, strategy)
     total = len(comps)
     step, key = model.step, model.hash
     s0 = model.init(None)
-    seen: list[set[tuple[Any, int]]] = [set() for _ in range(total + 1)]
-    seen[0].add((key(s0) if key else s0, 0))
-    stack: list[tuple[int, Any, int, Any]] = [(0, s0, 0, None)]
-    pops = 0
-    nodes = 1
+    memos: list[dict[tuple[Any, int], list[tuple[int, int]]]] = [{} for _ in range(total + 1)]
+    stack: list[list[Any]] = []
+    nodes = _push(memos, comps, stack, key, step, paths, 0, s0, 0, None)
+    # A frame is a node being explored: [j, state, mask, path, next], ``next`` the index of
+    # the next child to try. Children are made one at a time, when the previous one's
+    # subtree is exhausted, so a search that goes straight through memoises little.
+    visits = 0
     deepest = 0
     level: list[tuple[Any, int, Any]] = []  # with paths: the nodes met at ``deepest``
     while stack:
-        j, s, m, path = stack.pop()
+        frame = stack[-1]
+        j, s, m, path, nxt = frame
         if j == total:
-            return Outcome(True, None, j, "", _stats(entries, pops, nodes),
+            return Outcome(True, None, j, "", _stats(entries, visits, nodes),
                            _ids(path) if paths else None)  # fmt: skip
-        if j >= deepest:
-            if j > deepest:
-                deepest = j
-                level = []
-            if paths and len(level) < _FRONTIER_CAP:
-                level.append((s, m, path))
-        pops += 1
-        if nodes > max_nodes:
-            return _unknown(f"memory bound: more than {max_nodes} search nodes memoised",
-                            entries, deepest, pops, nodes)  # fmt: skip
-        if not pops % _CHECK_EVERY:
-            if max_steps is not None and pops >= max_steps:
-                out = _unknown(f"step limit {max_steps}", entries, deepest, pops, nodes)
-                out.limited = True
-                return out
-            if deadline is not None and time.monotonic() > deadline:
-                return _unknown(f"time budget exhausted after {pops} search steps", entries,
-                                deepest, pops, nodes)  # fmt: skip
         c = comps[j]
-        if m & c.bit:  # linearized earlier: move on
-            nodes += _push(seen, comps, stack, key, j + 1, s, m ^ c.bit, path)
-            continue
-        # The hot loop: linearize one other pending op, staying at this completion.
-        memo = seen[j]
-        ib = c.info_bits
-        for b, f, i, o, oid in c.others:
-            if m & b:
+        if nxt == 0:  # the first visit of this node
+            if j >= deepest:
+                if j > deepest:
+                    deepest, level = j, []
+                if paths and len(level) < _FRONTIER_CAP:
+                    level.append((s, m, path))
+            visits += 1
+            if nodes > max_nodes:
+                return _unknown(f"memory bound: more than {max_nodes} search nodes memoised",
+                                entries, deepest, visits, nodes)  # fmt: skip
+            if not visits % _CHECK_EVERY:
+                if max_steps is not None and visits >= max_steps:
+                    out = _unknown(f"step limit {max_steps}", entries, deepest, visits, nodes)
+                    out.limited = True
+                    return out
+                if deadline is not None and time.monotonic() > deadline:
+                    return _unknown(f"time budget exhausted after {visits} search steps",
+                                    entries, deepest, visits, nodes)  # fmt: skip
+            if m & c.bit:
+                # Linearized earlier: move on (an op this node could linearize here can as
+                # well be linearized at the next completion).
+                stack.pop()
+                nodes += _push(memos, comps, stack, key, step, paths, j + 1, s, m ^ c.bit, path)
+                continue
+        # The hot loop: the next child that makes a node not met yet.
+        children = c.children
+        n = len(children)
+        pushed = 0
+        while nxt < n:
+            b, f, i, o, oid, twins, completing = children[nxt]
+            nxt += 1
+            if m & b or twins & ~m:  # linearized, or an identical info op comes first
                 continue
             s2 = step(s, f, i, o)
             if s2 is ILLEGAL:
                 continue
-            m2 = m | b
-            if type(s2) is Branch:
-                for s3 in s2:
-                    nodes += _push(seen, comps, stack, key, j, s3, m2, (oid, path) if paths else None)
-                continue
-            t = (s2 if key is None else key(s2), m2)
-            if t in memo or (m2 & ib and _subsumed(memo, t[0], m2 & ib, m2)):
-                continue
-            memo.add(t)
-            nodes += 1
-            stack.append((j, s2, m2, (oid, path) if paths else None))
-        # Linearize the completing op last, so that the stack tries it first.
-        s2 = step(s, c.f, c.input, c.output)
-        if s2 is not ILLEGAL:
-            p2 = (c.id, path) if paths else None
+            p2 = (oid, path) if paths else None
+            cj, m2 = (j + 1, m) if completing else (j, m | b)
             for s3 in s2 if type(s2) is Branch else (s2,):
-                nodes += _push(seen, comps, stack, key, j + 1, s3, m, p2)
+                pushed += _push(memos, comps, stack, key, step, paths, cj, s3, m2, p2)
+            if pushed:
+                break
+        if pushed:
+            frame[4] = nxt
+            nodes += pushed
+        else:
+            stack.pop()
     c = comps[deepest]
-    out = Outcome(False, c.id, deepest, "", _stats(entries, pops, nodes))
-    out.concurrent = [o[4] for o in c.others]
+    out = Outcome(False, c.id, deepest, "", _stats(entries, visits, nodes))
+    out.concurrent = list(c.pending)
     level.sort(key=lambda n: ((n[1] & ~c.info_bits).bit_count(), n[1].bit_count()))
     out.frontier = [(st, _ids(p)) for st, _m, p in level]
     return out
 
 
 def _push(
-    seen: list[set[tuple[Any, int]]],
+    memos: list[dict[tuple[Any, int], list[tuple[int, int]]]],
     comps: list[_Completion],
-    stack: list[tuple[int, Any, int, Any]],
+    stack: list[list[Any]],
     key: Any,
+    step: Any,
+    paths: bool,
     j: int,
     s: Any,
     m: int,
     path: Any,
 ) -> int:
-    """Push the node ``(j, s, m)`` unless met (or subsumed) already; 1 if pushed."""
-    t = (s if key is None else key(s), m)
-    memo = seen[j]
-    if t in memo:
-        return 0
-    ib = comps[j].info_bits if j < len(comps) else 0
-    if m & ib and _subsumed(memo, t[0], m & ib, m):
-        return 0
-    memo.add(t)
-    stack.append((j, s, m, path))
+    """Push the node ``(j, s, m)`` unless a node met already covers it; 1 if pushed.
+
+    First the node takes in every pending op that never changes the state and is legal in
+    ``s``: a read that can be linearized now may as well be (whatever a linearization does
+    after, the read sees the same state here), so the search need not branch on it.
+
+    A met node covers this one when it has the same state and the same ops linearized,
+    except that it may have linearized more reads and fewer info ops: it can do all that
+    this one can."""
+    if j < len(comps):
+        c = comps[j]
+        if c.reads:
+            for b, f, i, o, oid in c.reads:
+                if not m & b and step(s, f, i, o) is not ILLEGAL:
+                    m |= b
+                    if paths:
+                        path = (oid, path)
+        if c.read and not m & c.bit and step(s, c.f, c.input, c.output) is not ILLEGAL:
+            m |= c.bit
+            if paths:
+                path = (c.id, path)
+        ib, rb = c.info_bits, c.read_bits
+    else:
+        ib = rb = 0
+    t = (s if key is None else key(s), m & ~(ib | rb))
+    memo = memos[j]
+    met = memo.get(t)
+    if met is None:
+        memo[t] = [(m & ib, m & rb)]
+    else:
+        info, reads = m & ib, m & rb
+        for info2, reads2 in met:
+            if not info2 & ~info and not reads & ~reads2:
+                return 0
+        met.append((info, reads))
+    stack.append([j, s, m, path, 0])
     return 1
 
 
-def _subsumed(memo: set[tuple[Any, int]], k: Any, info: int, m: int) -> bool:
-    """Whether the memo holds the node ``(k, m)`` minus one of its ``info`` ops."""
-    while info:
-        low = info & -info
-        if (k, m ^ low) in memo:
-            return True
-        info ^= low
-    return False
+def _completions(model: Model, entries: list[Entry], strategy: int = 0) -> list[_Completion]:
+    """Assign slots in event order and list, for each completion, what the search needs.
 
-
-def _completions(entries: list[Entry]) -> list[_Completion]:
-    """Assign slots in event order and list, for each completion, what the search needs."""
+    Each pending op also carries ``twins``: the slots of the identical ``info`` ops (same
+    function and input, outcome unknown) invoked before it. Those can stand in for one
+    another, so the search only linearizes the first of them not yet linearized."""
+    absorb, order = STRATEGIES[strategy]
     events = [(e.call, 0, e) for e in entries]
     events += [(e.ret, 1, e) for e in entries if e.ret is not None]
     events.sort(key=lambda ev: ev[0])
     slot_of: dict[int, int] = {}
     free: list[int] = []
     next_slot = 0
-    pending: dict[int, tuple[int, str, Any, Any, int]] = {}
+    pending: dict[int, tuple[int, str, Any, Any, int, int, bool]] = {}
+    reads: dict[int, tuple[int, str, Any, Any, int]] = {}
     info_bits = 0
+    classes: dict[Any, int] = {}
     comps: list[_Completion] = []
     for _pos, is_return, e in events:
         if not is_return:
@@ -218,15 +248,58 @@ def _completions(entries: list[Entry]) -> list[_Completion]:
             else:
                 slot, next_slot = next_slot, next_slot + 1
             slot_of[e.id] = slot
-            pending[e.id] = (1 << slot, e.f, e.input, e.output, e.id)
+            bit = 1 << slot
+            if absorb and model.read_only(e.f, e.input, e.output):
+                reads[e.id] = (bit, e.f, e.input, e.output, e.id)
+                continue
+            twins = 0
             if e.ret is None:
-                info_bits |= 1 << slot
+                info_bits |= bit
+                twins = _twins(classes, e, bit)
+            pending[e.id] = (bit, e.f, e.input, e.output, e.id, twins, False)
             continue
-        bit = pending.pop(e.id)[0]
-        comps.append(_Completion(bit, e.f, e.input, e.output, e.id,
-                                 tuple(pending.values()), info_bits))  # fmt: skip
+        read = e.id in reads
+        bit = (reads.pop(e.id) if read else pending.pop(e.id))[0]
+        me = (bit, e.f, e.input, e.output, e.id, 0, True)
+        if order == "completing-first":
+            children = (me, *pending.values())
+        elif order == "completing-first-newest":
+            children = (me, *reversed(pending.values()))
+        else:
+            children = (*[p for p in pending.values() if p[4] < e.id], me,
+                        *[p for p in pending.values() if p[4] > e.id])
+        comps.append(_Completion(
+            bit, e.f, e.input, e.output, e.id, read, children if not read else tuple(pending.values()),
+            tuple(reads.values()), info_bits, _bits(reads.values()) | (bit if read else 0),
+            (*pending, *reads),
+        ))  # fmt: skip
         free.append(slot_of.pop(e.id))
     return comps
+
+
+STRATEGIES: list[tuple[bool, str]] = [
+    (True, "completing-first-newest"),
+    (False, "completing-first-newest"),
+    (True, "invocation"),
+]
+
+
+def _bits(ops: Any) -> int:
+    out = 0
+    for op in ops:
+        out |= op[0]
+    return out
+
+
+def _twins(classes: dict[Any, int], e: Entry, bit: int) -> int:
+    """The slots of the identical info ops seen before ``e``; records ``e`` among them."""
+    try:
+        k = (e.f, e.input)
+        before = classes.get(k, 0)
+        classes[k] = before | bit
+    except TypeError:  # an unhashable input: no twins
+        return 0
+    return before
 
 
 def _ids(path: Any) -> tuple[int, ...]:

@@ -11,7 +11,7 @@ from harness.history import Op
 
 from ..base import Anomaly, Result
 from ._prepare import Partition, Prepared, prepare
-from ._search import Outcome, search
+from ._search import STRATEGIES, Outcome, search
 from .explain import explain
 from .models import MODELS, Model
 from .visualize import write_page
@@ -96,34 +96,42 @@ class LinearizableChecker:
         return Result(valid, anomalies, details)
 
     def _search_all(self, parts: list[Partition], deadline: float) -> dict[int, Outcome]:
-        """Search every partition, in rounds of growing step limits, so that a partition that
-        is quick to decide is decided before one whose search explodes; once one is invalid,
-        the rest are abandoned unless ``exhaustive``."""
+        """Search every partition, in rounds of growing step limits, each round trying every
+        search strategy in turn on the undecided partitions: a partition that is quick to
+        decide (by any strategy) is decided before one whose search explodes, and no single
+        ordering heuristic sets the worst case. Once one partition is invalid the rest are
+        abandoned, unless ``exhaustive``; once the time budget is spent, all undecided are."""
         outcomes: dict[int, Outcome] = {}
         undecided = sorted(parts, key=lambda p: len(p.entries))
         limit = _FIRST_ROUND_STEPS
         while undecided:
             last_round = limit >= self.max_nodes  # steps never outnumber memoised nodes
-            still: list[Partition] = []
-            for part in undecided:
-                # With paths: the linearizations cost little, and explain an invalid result.
-                out = search(self.model, part.entries, deadline=deadline, paths=True,
-                             max_nodes=self.max_nodes,
-                             max_steps=None if last_round else limit)  # fmt: skip
-                outcomes[id(part)] = out
-                if out.limited:
-                    still.append(part)
-                elif out.valid == "unknown" and time.monotonic() > deadline:
-                    # Out of time: no later partition can do better.
-                    for rest in undecided:
-                        outcomes.setdefault(id(rest), _abandoned(out.reason))
-                    return outcomes
-            undecided = still
-            if any(o.valid is False for o in outcomes.values()) and not self.exhaustive:
+            for strategy in range(len(STRATEGIES)):
                 for part in undecided:
-                    outcomes[id(part)] = _abandoned("another partition is already invalid")
-                return outcomes
+                    if id(part) in outcomes and not outcomes[id(part)].limited:
+                        continue
+                    # With paths: they cost little, and explain an invalid result.
+                    out = search(self.model, part.entries, deadline=deadline, paths=True,
+                                 max_nodes=self.max_nodes, strategy=strategy,
+                                 max_steps=None if last_round else limit)  # fmt: skip
+                    outcomes[id(part)] = out
+                    if out.valid is False and not self.exhaustive:
+                        return self._abandon(parts, outcomes, "another partition is invalid")
+                    if out.valid == "unknown" and time.monotonic() > deadline:
+                        return self._abandon(parts, outcomes, out.reason)
+            undecided = [p for p in undecided if outcomes[id(p)].limited]
             limit *= _GROWTH
+        return outcomes
+
+    @staticmethod
+    def _abandon(
+        parts: list[Partition], outcomes: dict[int, Outcome], reason: str
+    ) -> dict[int, Outcome]:
+        """Mark every partition not decided yet as abandoned, for ``reason``."""
+        for part in parts:
+            out = outcomes.get(id(part))
+            if out is None or out.limited:
+                outcomes[id(part)] = _abandoned(reason)
         return outcomes
 
     def _details(

@@ -102,6 +102,10 @@ class Model:
       nemesis' ``start-partition``) are ignored. Empty means every ``f``.
     - ``reads``: functions that never change the state; with an unknown output they
       constrain nothing and are dropped before the search.
+    - ``is_read(f, input, output)``: whether one operation never changes the state, for
+      operations a function name cannot tell (a cas that found the compare false).
+      Default: ``f in reads``. The search linearizes such an operation as soon as it is
+      legal, without branching on it, so a wrong answer here makes verdicts wrong.
     - ``output(f, value, completion)``: the output the step sees for an ``ok`` completion
       (default: its value).
     - ``partition(f, input, output)``: a key; operations with different keys are checked
@@ -116,11 +120,18 @@ class Model:
     init: Callable[[Any], Any] = _same
     fs: frozenset[str] = frozenset()
     reads: frozenset[str] = frozenset()
+    is_read: Callable[[str, Any, Any], bool] | None = None
     output: Callable[[str, Any, Op], Any] | None = None
     partition: Callable[[str, Any, Any], Hashable] | None = None
     hash: Callable[[Any], Hashable] | None = None
     describe_op: Callable[[str, Any, Any], str] = _describe_op
     describe_state: Callable[[Any], str] = _show
+
+    def read_only(self, f: str, input: Any, output: Any) -> bool:
+        """Whether this operation never changes the state (see ``is_read``)."""
+        if output is UNKNOWN:
+            return False
+        return self.is_read(f, input, output) if self.is_read else f in self.reads
 
     def knows(self, f: str) -> bool:
         """Whether ops with this ``f`` are part of the model."""
@@ -208,6 +219,7 @@ cas_register = Model(
     init=freeze,
     fs=frozenset({"read", "write", "cas"}),
     reads=frozenset({"read"}),
+    is_read=lambda f, input, output: f == "read" or (f == "cas" and output is False),
     output=_cas_output,
     describe_op=_describe_register_op,
 )

@@ -163,6 +163,9 @@ class RpcClient:
 
     A connection is returned to the pool only after a clean reply; one that failed is closed,
     so a late reply can never be taken for the answer to a later request. Thread safe.
+
+    ``source_host`` binds outgoing connections to that local address (a node listening on
+    a specific address calls from it too, so firewall rules can tell nodes apart by source).
     """
 
     _ids = itertools.count(1)
@@ -174,8 +177,10 @@ class RpcClient:
         connect_timeout: float = 0.5,
         timeout: float = 2.0,
         pool_size: int = 8,
+        source_host: str | None = None,
     ) -> None:
         self.address = address
+        self.source_host = source_host
         self.connect_timeout = connect_timeout
         self.timeout = timeout
         self.pool_size = pool_size
@@ -186,11 +191,12 @@ class RpcClient:
     def call(self, msg: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
         """Send ``msg`` (an ``id`` is set on a copy) and return the reply.
 
-        ``timeout`` bounds the whole call after the connection is open (default
-        ``self.timeout``). Raises ``ConnectFailed``, ``RpcTimeout`` or ``ConnectionLost``.
+        ``timeout`` bounds the whole call, opening the connection included (default
+        ``self.timeout``; opening one also stops at ``connect_timeout``). Raises
+        ``ConnectFailed``, ``RpcTimeout`` or ``ConnectionLost``.
         """
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        conn = self._take()
+        conn = self._take(deadline)
         req_id = next(self._ids)
         request = dict(msg, id=req_id)
         try:
@@ -209,12 +215,13 @@ class RpcClient:
         for c in idle:
             c.close()
 
-    def _take(self) -> _Conn:
+    def _take(self, deadline: float) -> _Conn:
         while True:
             with self._lock:
                 conn = self._idle.pop() if self._idle else None
             if conn is None:
-                return _Conn.open(self.address, self.connect_timeout)
+                limit = max(0.001, min(self.connect_timeout, deadline - time.monotonic()))
+                return _Conn.open(self.address, limit, self.source_host)
             if conn.healthy():
                 return conn
             conn.close()
@@ -236,9 +243,10 @@ class _Conn:
         self.buf = b""
 
     @classmethod
-    def open(cls, address: tuple[str, int], timeout: float) -> _Conn:
+    def open(cls, address: tuple[str, int], timeout: float, source: str | None) -> _Conn:
         try:
-            sock = socket.create_connection(address, timeout=timeout)
+            src = (source, 0) if source else None
+            sock = socket.create_connection(address, timeout=timeout, source_address=src)
         except OSError as e:
             raise ConnectFailed(f"cannot connect to {_addr(address)}: {_reason(e)}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

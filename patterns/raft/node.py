@@ -85,10 +85,17 @@ class RaftNode:
         self.election = election
         self.request_timeout = request_timeout
         self.rpc_timeout = max(0.2, min(1.0, election[0]))
+        # listening on a specific address, call from it too: per-node firewall rules (and
+        # partitions emulated on one host with several loopback addresses) then work
+        host = cfg.listen[0]
+        source = None if host in ("", "0.0.0.0", "::") else host
         self.rpcs = {
-            p: RpcClient(a, connect_timeout=self.rpc_timeout, timeout=self.rpc_timeout)
+            p: RpcClient(
+                a, connect_timeout=self.rpc_timeout, timeout=self.rpc_timeout,
+                source_host=source,
+            )
             for p, a in cfg.others.items()
-        }
+        }  # fmt: skip
 
         self.storage = Storage(cfg.data, fsync="no-fsync" not in self.bugs)
         state = self.storage.load_state()
@@ -206,7 +213,8 @@ class RaftNode:
         fwd = {k: v for k, v in msg.items() if k != "id"}
         fwd.update(forwarded=self.id, timeout_ms=int(remaining * 1000))
         try:
-            reply = self.rpcs[leader].call(fwd, timeout=remaining + self.rpc_timeout)
+            # the leader answers within timeout_ms; the margin covers the way back
+            reply = self.rpcs[leader].call(fwd, timeout=remaining + 0.2)
         except RpcError as e:
             # a read changes nothing, so a failed read is always definite
             definite = True if read else e.definite

@@ -1,0 +1,149 @@
+"""From a history to transactions: pair invocations with completions, keep what Elle keeps.
+
+A transaction is a client op with ``f`` "txn" whose value is a list of micro-ops
+``[f, k, v]``. The graph's vertices are the transactions that may have happened: ``ok`` ones
+and ``info`` ones (indeterminate). ``fail`` ones certainly did not happen; they are kept
+apart, for aborted reads and dirty updates. An invocation that never completes (the history
+was cut) is taken as ``info``, with the invocation's value.
+
+Positions are positions in the history list: "T1 completed before T2 was invoked" compares
+them, as Elle compares ``:index``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.history import NEMESIS, Op
+
+__all__ = ["PrepareError", "Txns", "prepare", "process_edges", "realtime_edges"]
+
+
+class PrepareError(ValueError):
+    """The history cannot be read as transactions (a malformed micro-op, say)."""
+
+
+@dataclass
+class Txns:
+    """The transactions of a history, numbered 0..n-1 in order of completion."""
+
+    #: the completion op of each transaction (an info one made up for a dangling invocation)
+    ops: list[Op] = field(default_factory=list)
+    #: the micro-ops each transaction performed: the completion's for ok, else the invocation's
+    mops: list[list[Any]] = field(default_factory=list)
+    #: True for ok, False for info
+    ok: list[bool] = field(default_factory=list)
+    #: position of the invocation in the history, -1 when there was none
+    invoke_pos: list[int] = field(default_factory=list)
+    #: position of the completion in the history (for a dangling invocation: the history length)
+    comp_pos: list[int] = field(default_factory=list)
+    #: failed transactions: (completion op, micro-ops)
+    failed: list[tuple[Op, list[Any]]] = field(default_factory=list)
+    #: history positions of invocations and ok completions, in order, as ("i"|"c", txn) pairs
+    events: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.ops)
+
+
+def prepare(history: list[Op], fs: tuple[str, ...] = ("txn",)) -> Txns:
+    """The transactions (ops whose ``f`` is in ``fs``) of ``history``."""
+    txns = Txns()
+    pending: dict[Any, tuple[int, Op]] = {}
+    # events: 2*t for the invocation of t, 2*t+1 for its ok completion; the invocation's txn
+    # number is only known at completion, so invocations are patched in afterwards.
+    raw_events: list[tuple[int, int]] = []  # (position, code); code = -(invoke position)-1 or 2t+1
+    for pos, op in enumerate(history):
+        if op.process == NEMESIS or op.f not in fs:
+            continue
+        if op.type == "invoke":
+            pending[op.process] = (pos, op)
+            continue
+        inv = pending.pop(op.process, None)
+        value = op.value
+        if op.type != "ok" and inv is not None and not _is_txn(value):
+            value = inv[1].value
+        if not _is_txn(value):
+            raise PrepareError(
+                f"op at index {op.index} ({op.type} {op.f}) has value {_clip(value)}; expected a "
+                "list of micro-ops like [\"append\", \"x\", 3] or [\"r\", \"x\", [1, 2]]"
+            )
+        if op.type == "fail":
+            txns.failed.append((op, value))
+            continue
+        t = len(txns.ops)
+        txns.ops.append(op)
+        txns.mops.append(value)
+        txns.ok.append(op.type == "ok")
+        txns.invoke_pos.append(inv[0] if inv is not None else -1)
+        txns.comp_pos.append(pos)
+        if inv is not None:
+            raw_events.append((inv[0], 2 * t))
+        if op.type == "ok":
+            raw_events.append((pos, 2 * t + 1))
+    end = len(history)
+    for inv_pos, inv_op in sorted(pending.values(), key=lambda x: x[0]):
+        if not _is_txn(inv_op.value):
+            continue
+        t = len(txns.ops)
+        txns.ops.append(
+            Op(type="info", f=inv_op.f, value=inv_op.value, process=inv_op.process,
+               time=inv_op.time, index=inv_op.index, node=inv_op.node,
+               error="no completion in the history")
+        )  # fmt: skip
+        txns.mops.append(inv_op.value)
+        txns.ok.append(False)
+        txns.invoke_pos.append(inv_pos)
+        txns.comp_pos.append(end)
+        raw_events.append((inv_pos, 2 * t))
+    raw_events.sort()
+    txns.events = [code for _, code in raw_events]
+    return txns
+
+
+def realtime_edges(txns: Txns) -> list[tuple[int, int]]:
+    """Edges a -> b where a completed ok before b was invoked, transitively reduced as Elle
+    does: each invocation is linked from the ok completions not yet superseded by a later
+    completion that itself follows them."""
+    edges: list[tuple[int, int]] = []
+    frontier: set[int] = set()
+    preds: dict[int, tuple[int, ...]] = {}
+    for code in txns.events:
+        t = code >> 1
+        if code & 1 == 0:  # invocation of t
+            if frontier:
+                p = tuple(frontier)
+                preds[t] = p
+                for a in p:
+                    edges.append((a, t))
+        else:  # ok completion of t: it supersedes everything that precedes it
+            p = preds.pop(t, ())
+            if p:
+                frontier.difference_update(p)
+            frontier.add(t)
+    return edges
+
+
+def process_edges(txns: Txns) -> list[tuple[int, int]]:
+    """Edges a -> b between successive ok transactions of one process (Elle's process order:
+    oks only, so an info op, after which a worker takes a new process, breaks nothing)."""
+    last: dict[Any, int] = {}
+    edges: list[tuple[int, int]] = []
+    for t, op in enumerate(txns.ops):
+        if not txns.ok[t]:
+            continue
+        prev = last.get(op.process)
+        if prev is not None:
+            edges.append((prev, t))
+        last[op.process] = t
+    return edges
+
+
+def _is_txn(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(m, list | tuple) and len(m) == 3 for m in v)
+
+
+def _clip(v: Any, n: int = 80) -> str:
+    s = repr(v)
+    return s if len(s) <= n else s[: n - 3] + "..."

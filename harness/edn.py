@@ -128,8 +128,8 @@ class _Reader:
         while True:
             self.skip_space()
             if self.pos >= len(text):
-                raise self.fail(f"unclosed collection opened on line {self.line_of(start)}: "
-                                f"expected {close!r}")  # fmt: skip
+                raise self.fail(f"unclosed collection: expected {close!r} before the end",
+                                start)  # fmt: skip
             if text[self.pos] == close:
                 self.pos += 1
                 return items

@@ -248,7 +248,7 @@ def _read_etcd_log(text: str, source: str) -> list[Op]:
             continue
         m = _LOG_LINE.match(line)
         if m is None:
-            if _OTHER_LOG_LINE.match(line):
+            if _OTHER_LOG_LINE.match(line) and "jepsen.util" not in line.split(" - ")[0]:
                 continue  # other loggers' lines in a Jepsen log carry no operations
             raise HistoryError(source, n, f"expected a Jepsen log line {_ETCD_SHAPE}, "
                                           f"got {_clip(line)!r}")  # fmt: skip

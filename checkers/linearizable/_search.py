@@ -35,7 +35,7 @@ from .models import ILLEGAL, Branch, Model
 
 __all__ = ["Outcome", "search"]
 
-_CHECK_EVERY = 1024
+_CHECK_EVERY = 256
 _FRONTIER_CAP = 4096
 
 
@@ -78,6 +78,7 @@ class _Completion:
     info_bits: int  # slots held by ops that may stay pending forever
     read_bits: int  # slots held by pending ops that never change the state
     pending: tuple[int, ...]  # ids of every other pending op
+    plain: int = -1  # ~(info_bits | read_bits): the bits a node must match exactly
 
 
 def search(
@@ -99,6 +100,7 @@ def search(
     """
     comps = _completions(model, entries, strategy)
     total = len(comps)
+    comps.append(_Completion(0, "", None, None, -1, False, (), (), 0, 0, ()))  # the goal
     step, key = model.step, model.hash
     s0 = model.init(None)
     memos: list[dict[tuple[Any, int], list[tuple[int, int]]]] = [{} for _ in range(total + 1)]
@@ -113,11 +115,11 @@ def search(
     while stack:
         frame = stack[-1]
         j, s, m, path, nxt = frame
-        if j == total:
-            return Outcome(True, None, j, "", _stats(entries, visits, nodes),
-                           _ids(path) if paths else None)  # fmt: skip
         c = comps[j]
         if nxt == 0:  # the first visit of this node
+            if j == total:
+                return Outcome(True, None, j, "", _stats(entries, visits, nodes),
+                               _ids(path) if paths else None)  # fmt: skip
             if j >= deepest:
                 if j > deepest:
                     deepest, level = j, []
@@ -193,32 +195,33 @@ def _push(
     A met node covers this one when it has the same state and the same ops linearized,
     except that it may have linearized more reads and fewer info ops: it can do all that
     this one can."""
-    if j < len(comps):
-        c = comps[j]
-        if c.reads:
-            for b, f, i, o, oid in c.reads:
-                if not m & b and step(s, f, i, o) is not ILLEGAL:
-                    m |= b
-                    if paths:
-                        path = (oid, path)
-        if c.read and not m & c.bit and step(s, c.f, c.input, c.output) is not ILLEGAL:
-            m |= c.bit
+    c = comps[j]
+    for b, f, i, o, oid in c.reads:
+        if not m & b and step(s, f, i, o) is not ILLEGAL:
+            m |= b
             if paths:
-                path = (c.id, path)
-        ib, rb = c.info_bits, c.read_bits
-    else:
-        ib = rb = 0
-    t = (s if key is None else key(s), m & ~(ib | rb))
+                path = (oid, path)
+    if c.read and not m & c.bit and step(s, c.f, c.input, c.output) is not ILLEGAL:
+        m |= c.bit
+        if paths:
+            path = (c.id, path)
     memo = memos[j]
-    met = memo.get(t)
-    if met is None:
-        memo[t] = [(m & ib, m & rb)]
+    if c.plain == -1:  # no read or info op pending: the node itself is the key
+        t = (s if key is None else key(s), m)
+        if t in memo:
+            return 0
+        memo[t] = None  # type: ignore[assignment]
     else:
-        info, reads = m & ib, m & rb
-        for info2, reads2 in met:
-            if not info2 & ~info and not reads & ~reads2:
-                return 0
-        met.append((info, reads))
+        t = (s if key is None else key(s), m & c.plain)
+        info, reads = m & c.info_bits, m & c.read_bits
+        met = memo.get(t)
+        if met is None:
+            memo[t] = [(info, reads)]
+        else:
+            for info2, reads2 in met:
+                if not info2 & ~info and not reads & ~reads2:
+                    return 0
+            met.append((info, reads))
     stack.append([j, s, m, path, 0])
     return 1
 
@@ -273,6 +276,7 @@ def _completions(model: Model, entries: list[Entry], strategy: int = 0) -> list[
             tuple(reads.values()), info_bits, _bits(reads.values()) | (bit if read else 0),
             (*pending, *reads),
         ))  # fmt: skip
+        comps[-1].plain = ~(comps[-1].info_bits | comps[-1].read_bits)
         free.append(slot_of.pop(e.id))
     return comps
 

@@ -36,11 +36,14 @@ class Txns:
     ok: list[bool] = field(default_factory=list)
     #: position of the invocation in the history, -1 when there was none
     invoke_pos: list[int] = field(default_factory=list)
+    #: the ``index`` field of the invocation, -1 when there was none
+    invoke_index: list[int] = field(default_factory=list)
     #: position of the completion in the history (for a dangling invocation: the history length)
     comp_pos: list[int] = field(default_factory=list)
     #: failed transactions: (completion op, micro-ops)
     failed: list[tuple[Op, list[Any]]] = field(default_factory=list)
-    #: history positions of invocations and ok completions, in order, as ("i"|"c", txn) pairs
+    #: invocations and ok completions in history order: 2t for the invocation of t, 2t+1 for
+    #: its ok completion
     events: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -51,9 +54,9 @@ def prepare(history: list[Op], fs: tuple[str, ...] = ("txn",)) -> Txns:
     """The transactions (ops whose ``f`` is in ``fs``) of ``history``."""
     txns = Txns()
     pending: dict[Any, tuple[int, Op]] = {}
-    # events: 2*t for the invocation of t, 2*t+1 for its ok completion; the invocation's txn
-    # number is only known at completion, so invocations are patched in afterwards.
-    raw_events: list[tuple[int, int]] = []  # (position, code); code = -(invoke position)-1 or 2t+1
+    # The txn number of an invocation is known only at its completion: collect (position,
+    # event) pairs, and sort them by position at the end.
+    raw_events: list[tuple[int, int]] = []
     for pos, op in enumerate(history):
         if op.process == NEMESIS or op.f not in fs:
             continue
@@ -77,6 +80,7 @@ def prepare(history: list[Op], fs: tuple[str, ...] = ("txn",)) -> Txns:
         txns.mops.append(value)
         txns.ok.append(op.type == "ok")
         txns.invoke_pos.append(inv[0] if inv is not None else -1)
+        txns.invoke_index.append(inv[1].index if inv is not None else -1)
         txns.comp_pos.append(pos)
         if inv is not None:
             raw_events.append((inv[0], 2 * t))
@@ -95,6 +99,7 @@ def prepare(history: list[Op], fs: tuple[str, ...] = ("txn",)) -> Txns:
         txns.mops.append(inv_op.value)
         txns.ok.append(False)
         txns.invoke_pos.append(inv_pos)
+        txns.invoke_index.append(inv_op.index)
         txns.comp_pos.append(end)
         raw_events.append((inv_pos, 2 * t))
     raw_events.sort()

@@ -1,0 +1,502 @@
+"""The elle-cli bridge: check a history with Elle itself, through ligurio/elle-cli.
+
+    checker = ElleCliChecker(model="list-append", consistency_models=["serializable"])
+    result = checker.check(history, ctx={})   # a Result, as the native checkers give
+
+The history is written as EDN (or JSON) to a temporary directory, and
+``java -jar <jar> --model M --consistency-models ... --anomalies ... --directory D
+--output json FILE`` runs with a timeout. Its verdict (the analysis map, printed as JSON, or
+as EDN by older versions, or only the ``FILE<TAB>true`` line) and the anomaly files Elle
+writes into ``D`` (``G1c.txt`` and so on: every cycle explained) become a ``Result``: the
+same ``valid``, one ``Anomaly`` per case with Elle's own explanation, and ``details`` with
+``not``, ``also-not`` and ``anomaly-types`` as the native checker reports them.
+
+The jar comes from the ``jar`` argument or the ``SPLITBRAIN_ELLE_CLI_JAR`` environment
+variable. Without one the checker says so: a Result "unknown" whose reason names the
+variable (``run_elle_cli`` raises ``ElleCliNotConfigured``). A timeout, a missing ``java``, a
+crash or output that cannot be read are "unknown" too, with the reason and stderr's tail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import edn
+from harness.formats import write_edn
+from harness.history import NEMESIS, HistoryError, Op
+
+from .base import Anomaly, Result
+
+__all__ = [
+    "ENV_VAR",
+    "MODELS",
+    "ElleCliChecker",
+    "ElleCliError",
+    "ElleCliNotConfigured",
+    "ElleCliOutput",
+    "analysis_to_result",
+    "export_history",
+    "find_jar",
+    "parse_output",
+    "read_anomaly_files",
+    "read_elle_json",
+    "run_elle_cli",
+]
+
+ENV_VAR = "SPLITBRAIN_ELLE_CLI_JAR"
+#: the models elle-cli checks (its ``--model`` values)
+MODELS = ("list-append", "rw-register", "bank", "counter", "set", "set-full", "long-fork",
+          "cas-register", "mutex")  # fmt: skip
+_ELLE_MODELS = ("list-append", "rw-register")
+
+
+class ElleCliError(RuntimeError):
+    """elle-cli could not give a verdict: not configured, not runnable, timed out, crashed, or
+    printed something that is not a verdict. ``stderr`` holds the tail of its stderr."""
+
+    def __init__(self, message: str, stderr: str = "") -> None:
+        super().__init__(message)
+        self.stderr = stderr
+
+
+class ElleCliNotConfigured(ElleCliError):
+    """No elle-cli jar: neither the ``jar`` argument nor ``SPLITBRAIN_ELLE_CLI_JAR``."""
+
+
+@dataclass
+class ElleCliOutput:
+    """What one run of elle-cli produced."""
+
+    command: list[str]
+    exit_code: int
+    stdout: str
+    stderr: str
+    #: True / False / "unknown"
+    valid: Any
+    #: the analysis map (JSON or EDN output), or None when only the verdict line was printed
+    analysis: dict[str, Any] | None
+    #: anomaly files Elle wrote: name relative to the directory -> text
+    files: dict[str, str] = field(default_factory=dict)
+
+
+def find_jar(jar: str | Path | None = None) -> Path:
+    """The elle-cli jar: ``jar``, else ``$SPLITBRAIN_ELLE_CLI_JAR``. Raises
+    ElleCliNotConfigured when neither is set, ElleCliError when the file does not exist."""
+    value = str(jar) if jar is not None else os.environ.get(ENV_VAR, "")
+    if not value.strip():
+        raise ElleCliNotConfigured(
+            f"elle-cli is not configured: set {ENV_VAR} to the path of an elle-cli standalone "
+            "jar (built with 'lein uberjar' from github.com/ligurio/elle-cli), or pass jar=..."
+        )
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise ElleCliError(f"elle-cli jar {str(path)!r} (from "
+                           f"{'jar=' if jar is not None else ENV_VAR}) does not exist")  # fmt: skip
+    return path
+
+
+def export_history(history: list[Op], path: str | Path, format: str = "edn") -> Path:
+    """Write ``history`` for elle-cli: EDN op maps one per line (``harness.formats.write_edn``:
+    ``:type``, ``:f`` and micro-op functions as keywords), or a JSON array of op objects."""
+    path = Path(path)
+    if format == "edn":
+        write_edn([_edn_ready(op) for op in history], path)
+    elif format == "json":
+        ops = [op.to_dict() for op in history if op.process != NEMESIS]
+        path.write_text("[" + ",\n".join(json.dumps(d, default=str) for d in ops) + "]\n",
+                        encoding="utf-8")  # fmt: skip
+    else:
+        raise ValueError(f"unknown export format {format!r} for 'format'; allowed: edn, json")
+    return path
+
+
+def run_elle_cli(
+    history_path: str | Path,
+    *,
+    model: str,
+    consistency_models: list[str] | tuple[str, ...] = ("strict-serializable",),
+    anomalies: list[str] | tuple[str, ...] = (),
+    jar: str | Path | None = None,
+    java: str = "java",
+    timeout_s: float = 300.0,
+    directory: str | Path | None = None,
+    output_args: tuple[str, ...] = ("--output", "json"),
+    extra_args: tuple[str, ...] = (),
+) -> ElleCliOutput:
+    """Run elle-cli on the history file and read what it says. Raises ElleCliError (or
+    ElleCliNotConfigured) when there is no verdict to read."""
+    jar_path = find_jar(jar)
+    cmd = [java, "-jar", str(jar_path), "--model", model]
+    if model in _ELLE_MODELS:
+        cmd += ["--consistency-models", ",".join(consistency_models),
+                "--anomalies", ",".join(anomalies)]  # fmt: skip
+        if directory is not None:
+            cmd += ["--directory", str(directory)]
+    cmd += [*output_args, *extra_args, str(history_path)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s,
+                              check=False)  # fmt: skip
+    except FileNotFoundError:
+        raise ElleCliError(f"cannot run {java!r}: no such program (elle-cli needs a Java "
+                           "runtime; pass java=... or put java on PATH)") from None  # fmt: skip
+    except subprocess.TimeoutExpired as e:
+        err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")
+        raise ElleCliError(f"elle-cli did not finish within {timeout_s:g} s", _tail(err)) from None
+    valid, analysis = parse_output(proc.stdout, str(history_path))
+    if valid is None:
+        raise ElleCliError(
+            f"elle-cli exited with code {proc.returncode} without a verdict"
+            + (f"; it printed: {_tail(proc.stdout, 400)!r}" if proc.stdout.strip() else ""),
+            _tail(proc.stderr),
+        )
+    files = read_anomaly_files(directory) if directory is not None else {}
+    return ElleCliOutput(cmd, proc.returncode, proc.stdout, proc.stderr, valid, analysis, files)
+
+
+def parse_output(stdout: str, history_path: str | None = None) -> tuple[Any, dict[str, Any] | None]:
+    """(valid, analysis) from elle-cli's standard output: the analysis map printed as JSON
+    (``--output json``) or as EDN (older ``--verbose``), possibly after log lines; or only the
+    line ``<file><TAB><valid>`` (text output). ``(None, None)`` when there is no verdict."""
+    for m in re.finditer(r"(?m)^[ \t]*\{", stdout):
+        start = m.start() + len(m.group(0)) - 1
+        try:
+            obj, _ = json.JSONDecoder().raw_decode(stdout, start)
+        except json.JSONDecodeError:
+            obj = None
+        if isinstance(obj, dict) and "valid?" in obj:
+            return _validity(obj["valid?"]), obj
+        try:
+            first = next(edn.iter_values(stdout[start:]))[1]
+        except (edn.EdnError, StopIteration):
+            continue
+        if isinstance(first, dict):
+            plain = _plain(first)
+            if "valid?" in plain:
+                return _validity(plain["valid?"]), plain
+    verdict = None
+    for line in stdout.splitlines():
+        m = re.match(r"^\s*(?P<path>.*?)\s*\t\s*(?P<valid>true|false|:?unknown)\s*$", line)
+        if m and (history_path is None or m["path"].strip() in ("", history_path)
+                  or history_path.endswith(m["path"].strip())):  # fmt: skip
+            verdict = _validity(m["valid"])
+    return verdict, None
+
+
+def read_anomaly_files(directory: str | Path | None) -> dict[str, str]:
+    """The text files Elle wrote into ``directory`` (``G1c.txt``, ...; plots are skipped),
+    by path relative to it."""
+    if directory is None or not Path(directory).is_dir():
+        return {}
+    root = Path(directory)
+    out = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.suffix in (".txt", ".html", ".svg") and p.stat().st_size < 4 << 20:
+            out[str(p.relative_to(root))] = p.read_text(encoding="utf-8", errors="replace")
+    return out
+
+
+def analysis_to_result(
+    valid: Any, analysis: dict[str, Any] | None, files: dict[str, str], *, model: str,
+    max_cases: int = 10,
+) -> Result:  # fmt: skip
+    """Present elle-cli's verdict as the native checkers do: one Anomaly per case (Elle's
+    explanation from its ``<type>.txt`` when written, else one built from the case), and
+    ``details`` with ``anomaly-types``, ``not`` and ``also-not``."""
+    analysis = analysis or {}
+    anomalies: list[Anomaly] = []
+    raw = analysis.get("anomalies")
+    if isinstance(raw, dict):
+        for kind in sorted(raw):
+            cases = raw[kind]
+            texts = _sections(files.get(f"{kind}.txt", ""), kind)
+            if not isinstance(cases, list):
+                anomalies.append(Anomaly(kind, f"{kind}: {json.dumps(cases, default=str)}",
+                                         [], {"value": cases}))  # fmt: skip
+                continue
+            for i, case in enumerate(cases[:max_cases]):
+                text = texts[i] if i < len(texts) else _explain_case(kind, case)
+                anomalies.append(Anomaly(kind, text, _case_ops(case),
+                                         case if isinstance(case, dict) else {"case": case}))
+    elif valid is False:
+        anomalies.append(_jepsen_anomaly(model, analysis))
+    details: dict[str, Any] = {
+        "engine": "elle-cli",
+        "model": model,
+        "anomaly-types": [str(t) for t in analysis.get("anomaly-types", [])],
+        "not": sorted(str(m) for m in analysis.get("not", [])),
+        "also-not": sorted(str(m) for m in analysis.get("also-not", [])),
+        "analysis": {k: v for k, v in analysis.items() if k != "anomalies"},
+        "files": sorted(files),
+    }
+    if valid == "unknown":
+        details["reason"] = ("elle-cli could not decide: "
+                             + (", ".join(details["anomaly-types"]) or str(analysis.get("error", ""))[:500]
+                                or "it gave no reason"))  # fmt: skip
+    return Result(valid, anomalies, details)
+
+
+class ElleCliChecker:
+    """Checks a history with elle-cli. ``model``: one of ``MODELS``. ``consistency_models`` /
+    ``anomalies``: as for the native checkers (list-append and rw-register only).
+    ``time_budget_s``: the subprocess's timeout. ``jar``: the jar (default
+    ``$SPLITBRAIN_ELLE_CLI_JAR``). ``java``: the java program. ``format``: the export format,
+    ``edn`` or ``json``. ``output_args``: how to ask for the analysis map (``--verbose``
+    for elle-cli before 0.1.10). ``extra_args``: more arguments (``--group-size 3`` for
+    long-fork, ``--allow-negative-balances`` for bank)."""
+
+    name = "elle-cli"
+
+    def __init__(
+        self,
+        model: str = "list-append",
+        consistency_models: Any = ("strict-serializable",),
+        anomalies: Any = (),
+        time_budget_s: float = 300.0,
+        *,
+        jar: str | Path | None = None,
+        java: str = "java",
+        format: str = "edn",
+        output_args: tuple[str, ...] = ("--output", "json"),
+        extra_args: tuple[str, ...] = (),
+        max_cases: int = 10,
+    ) -> None:
+        if model not in MODELS:
+            raise ValueError(f"unknown elle-cli model {model!r} for 'model'; allowed: "
+                             + ", ".join(MODELS))  # fmt: skip
+        if format not in ("edn", "json"):
+            raise ValueError(f"unknown export format {format!r} for 'format'; allowed: edn, json")
+        self.model = model
+        self.consistency_models = _names(consistency_models)
+        self.anomalies = _names(anomalies)
+        self.time_budget_s = time_budget_s
+        self.jar = jar
+        self.java = java
+        self.format = format
+        self.output_args = tuple(output_args)
+        self.extra_args = tuple(extra_args)
+        self.max_cases = max_cases
+        self._files: dict[int, dict[str, str]] = {}
+
+    def check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
+        """Run elle-cli on ``history``; "unknown" with the reason when it cannot say."""
+        try:
+            find_jar(self.jar)
+        except ElleCliError as e:
+            return Result("unknown", [], {"engine": "elle-cli", "model": self.model,
+                                          "reason": str(e), "configured": False})  # fmt: skip
+        with tempfile.TemporaryDirectory(prefix="splitbrain-elle-") as tmp:
+            src = export_history(history, Path(tmp) / f"history.{self.format}", self.format)
+            out_dir = Path(tmp) / "elle"
+            try:
+                out = run_elle_cli(
+                    src, model=self.model, consistency_models=self.consistency_models,
+                    anomalies=self.anomalies, jar=self.jar, java=self.java,
+                    timeout_s=self.time_budget_s, directory=out_dir,
+                    output_args=self.output_args, extra_args=self.extra_args,
+                )  # fmt: skip
+            except ElleCliError as e:
+                details = {"engine": "elle-cli", "model": self.model, "reason": str(e)}
+                if e.stderr:
+                    details["stderr"] = e.stderr
+                return Result("unknown", [], details)
+        result = analysis_to_result(out.valid, out.analysis, out.files, model=self.model,
+                                    max_cases=self.max_cases)  # fmt: skip
+        result.details["command"] = out.command
+        result.details["exit-code"] = out.exit_code
+        if out.stderr.strip():
+            result.details["stderr"] = _tail(out.stderr)
+        self._files[id(result)] = out.files
+        return result
+
+    def write_artifacts(self, result: Result, directory: Path) -> list[Path]:
+        """Copy the files elle-cli wrote (anomaly explanations, plots) into
+        ``directory/elle-cli/``."""
+        files = self._files.get(id(result), {})
+        if not files:
+            return []
+        root = Path(directory) / "elle-cli"
+        written = []
+        for name, text in files.items():
+            p = (root / name).resolve()
+            if root.resolve() not in p.parents:
+                continue  # never write outside the directory
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(text, encoding="utf-8")
+            written.append(p)
+        return written
+
+
+def read_elle_json(path: str | Path) -> list[Op]:
+    """Read a history in elle-cli's JSON format: one JSON array of op objects (or one object
+    per line) with string ``type`` and ``f``. As elle-cli, a missing ``f`` on an op whose value
+    is a list of micro-ops means ``txn``; a missing ``process`` is 0, a missing ``index`` the
+    position and a missing ``time`` 0. Raises HistoryError naming the line of a bad op."""
+    source = str(path)
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+        items = data if isinstance(data, list) else [data]
+    except json.JSONDecodeError:
+        items = []
+        for n, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    items.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise HistoryError(source, n, f"not valid JSON ({e.msg})") from None
+    ops = []
+    for i, d in enumerate(items):
+        if not isinstance(d, dict):
+            raise HistoryError(source, i + 1, f"expected an op object, got {type(d).__name__}")
+        d = dict(d)
+        if "f" not in d and _looks_like_txn(d.get("value")):
+            d["f"] = "txn"
+        d.setdefault("process", 0)
+        d.setdefault("index", i)
+        d.setdefault("time", 0)
+        ops.append(Op.from_dict(d, source, i + 1))
+    return ops
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _names(v: Any) -> list[str]:
+    if v is None:
+        return []
+    if isinstance(v, str):
+        return [x.strip() for x in v.split(",") if x.strip()]
+    return [str(x) for x in v]
+
+
+def _edn_ready(op: Op) -> Op:
+    """Map keys that are names (``from``, ``to``, ``amount``) become keywords, as Jepsen
+    writes them; everything else is written as it is."""
+    value = _keywordize_keys(op.value)
+    if value is op.value:
+        return op
+    return Op(type=op.type, f=op.f, value=value, process=op.process, time=op.time,
+              index=op.index, node=op.node, error=op.error, extra=op.extra)  # fmt: skip
+
+
+def _keywordize_keys(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {(edn.Keyword(k) if isinstance(k, str) and re.fullmatch(r"[A-Za-z][\w\-?!*]*", k)
+                 else k): _keywordize_keys(x) for k, x in v.items()}  # fmt: skip
+    return v
+
+
+def _looks_like_txn(v: Any) -> bool:
+    return isinstance(v, list) and bool(v) and all(
+        isinstance(m, list) and len(m) == 3 and isinstance(m[0], str) for m in v)
+
+
+def _validity(v: Any) -> Any:
+    if v is True or v == "true":
+        return True
+    if v is False or v == "false":
+        return False
+    return "unknown"
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {_plain_key(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_plain(x) for x in v]
+    if isinstance(v, str):
+        return str(v)
+    return v
+
+
+def _plain_key(k: Any) -> Any:
+    if isinstance(k, str):
+        return str(k)
+    if isinstance(k, tuple):
+        return edn.dumps(list(k))
+    return k
+
+
+def _sections(text: str, kind: str) -> list[str]:
+    """Split Elle's ``<type>.txt`` into its cases (each starts ``<type> #<n>``)."""
+    if not text.strip():
+        return []
+    parts = re.split(rf"(?m)^(?={re.escape(kind)} #\d+\s*$)", text)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _op_name(op: Any) -> str:
+    if isinstance(op, dict):
+        return f"op {op.get('index')} (process {op.get('process')}, {op.get('type')})"
+    return str(op)
+
+
+def _case_ops(case: Any) -> list[dict[str, Any]]:
+    if not isinstance(case, dict):
+        return []
+    ops = []
+    for key in ("op", "writer"):
+        if isinstance(case.get(key), dict):
+            ops.append(case[key])
+    for key in ("cycle", "txns"):
+        for op in case.get(key) or []:
+            if isinstance(op, dict) and op not in ops:
+                ops.append(op)
+    return ops
+
+
+def _explain_case(kind: str, case: Any) -> str:
+    """Words for a case when Elle wrote no file for it."""
+    if not isinstance(case, dict):
+        return f"{kind}: {json.dumps(case, default=str)}"
+    if "cycle" in case:
+        names = " -> ".join(_op_name(op) for op in case["cycle"])
+        steps = []
+        for s in case.get("steps", []):
+            t = s.get("type")
+            if t in ("ww", "wr", "rw"):
+                v = s.get("value")
+                v2 = s.get("value'")
+                what = f"{json.dumps(v)}" + (f" -> {json.dumps(v2)}" if v2 is not None else "")
+                steps.append(f"{t} on key {json.dumps(s.get('key'))} ({what})")
+            else:
+                steps.append(str(t))
+        return f"{kind}: a cycle {names}; its edges: {'; '.join(steps)}"
+    parts = []
+    if "op" in case:
+        parts.append(f"{_op_name(case['op'])}")
+    if "mop" in case:
+        parts.append(f"micro-op {json.dumps(case['mop'])}")
+    if "writer" in case:
+        parts.append(f"writer {_op_name(case['writer'])}")
+    for k in ("element", "expected", "key", "value", "values", "duplicates"):
+        if k in case:
+            parts.append(f"{k} {json.dumps(case[k], default=str)}")
+    return f"{kind}: " + ", ".join(parts)
+
+
+def _jepsen_anomaly(model: str, analysis: dict[str, Any]) -> Anomaly:
+    """One anomaly summing up a non-Elle model's invalid analysis (bank errors, forks, ...)."""
+    keys = ("errors", "first-error", "forks", "lost", "lost-count", "unexpected",
+            "duplicated", "error")  # fmt: skip
+    shown = {k: analysis[k] for k in keys if k in analysis}
+    text = f"elle-cli's {model} checker found the history invalid: " + json.dumps(
+        shown, default=str)[:2000]
+    ops = []
+    fe = analysis.get("first-error")
+    if isinstance(fe, dict) and isinstance(fe.get("op"), dict):
+        ops.append(fe["op"])
+    return Anomaly(model, text, ops, shown)
+
+
+def _tail(s: str, n: int = 2000) -> str:
+    s = s or ""
+    return s if len(s) <= n else "..." + s[-n:]
+

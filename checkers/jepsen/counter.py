@@ -1,0 +1,81 @@
+"""Counter: increments and reads; every read must lie between the sum of increments known to
+have completed before it began (lower bound) and the sum of all increments attempted before
+it ended (upper bound). As Jepsen's counter checker: failed increments count for nothing,
+indeterminate ones may or may not have happened. Decrements are allowed here and widen the
+bounds the other way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.history import Op
+
+from ..base import Anomaly, Result
+from ._common import client_ops, invocations, op_ref
+
+__all__ = ["CounterChecker"]
+
+
+class CounterChecker:
+    name = "counter"
+
+    def __init__(self, *, max_cases: int = 10) -> None:
+        self.max_cases = max_cases
+
+    def check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
+        """Check every ok read of ``history`` against the bounds the adds allow."""
+        try:
+            return self._check(history)
+        except Exception as e:  # a crash is "unknown", never a verdict
+            return Result("unknown", [], {"reason": f"the checker failed: "
+                                                    f"{type(e).__name__}: {e}"})  # fmt: skip
+
+    def _check(self, history: list[Op]) -> Result:
+        ops = client_ops(history)
+        inv = invocations(ops)
+        failed_invokes = {id(inv[i]) for i, op in enumerate(ops)
+                          if op.type == "fail" and i in inv}  # fmt: skip
+        lower = upper = 0
+        pending: dict[Any, tuple[int, Op]] = {}
+        reads: list[tuple[int, Any, int, Op]] = []
+        for op in ops:
+            if op.type == "fail" or id(op) in failed_invokes:
+                continue
+            if op.f == "add":
+                v = op.value
+                if not isinstance(v, int | float) or isinstance(v, bool):
+                    return Result("unknown", [], {"reason": f"{op_ref(op)} adds {v!r}; "
+                                                            "expected a number"})  # fmt: skip
+                if op.type == "invoke":
+                    if v >= 0:
+                        upper += v
+                    else:
+                        lower += v
+                elif op.type == "ok":
+                    if v >= 0:
+                        lower += v
+                    else:
+                        upper += v
+            elif op.f == "read":
+                if op.type == "invoke":
+                    pending[op.process] = (lower, op)
+                elif op.type == "ok":
+                    lo, _ = pending.pop(op.process, (lower, op))
+                    reads.append((lo, op.value, upper, op))
+        errors = [r for r in reads
+                  if not isinstance(r[1], int | float) or not r[0] <= r[1] <= r[2]]  # fmt: skip
+        anomalies = [
+            Anomaly("counter-out-of-bounds",
+                    f"{op_ref(op)} read {val!r}, but the counter could only have been between "
+                    f"{lo} (increments known complete before the read began) and {hi} (all "
+                    "increments attempted before it ended)",
+                    [op.to_dict()], {"lower": lo, "value": val, "upper": hi})
+            for lo, val, hi, op in errors[: self.max_cases]
+        ]  # fmt: skip
+        details = {
+            "read-count": len(reads),
+            "reads": [[lo, v, hi] for lo, v, hi, _ in reads[:1000]],
+            "errors": [[lo, v, hi] for lo, v, hi, _ in errors[:1000]],
+            "error-count": len(errors),
+        }
+        return Result(not errors, anomalies, details)

@@ -1,0 +1,303 @@
+"""Every anomaly in words: which transactions, each dependency and why it holds.
+
+A cycle reads like Elle's explanations, with the evidence spelled out:
+
+    G-single-item: a dependency cycle of 2 transactions with exactly one anti-dependency ...
+    Let:
+      T1 = op 1 (process 0, ok): append x 1; append x 2
+      T2 = op 3 (process 0, ok): r x [1]
+    Then:
+      - T1 < T2 (wr): T2 read x = [1], whose last element 1 T1 appended, so T1 precedes T2 on x.
+      - However, T2 < T1 (rw): T2 read x = [1], which does not include T1's append of 2 (the
+        next element after 1), so T2 precedes T1 on x: a contradiction!
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from harness.history import Op
+
+from ..base import Anomaly
+from ._graph import PROCESS, REALTIME, RW, WR, WW
+from .list_append import _UNKNOWN_PREFIX, INIT
+
+__all__ = ["DESCRIPTIONS", "describe_cycle_class", "fmt_mop", "fmt_value", "to_anomaly"]
+
+_REL = {WW: "ww", WR: "wr", RW: "rw", PROCESS: "process", REALTIME: "realtime"}
+
+#: what each anomaly means, in one sentence
+DESCRIPTIONS: dict[str, str] = {
+    "G0": "write cycle: transactions overwrite each other's writes in a circle",
+    "G1a": "aborted read: a committed transaction read a value written by a transaction that "
+    "failed",
+    "G1b": "intermediate read: a transaction read a value that another transaction overwrote "
+    "before it committed",
+    "G1c": "circular information flow: a cycle of write and read dependencies",
+    "G-single-item": "a dependency cycle with exactly one read-write anti-dependency (read "
+    "skew: one transaction missed another's write that it should have seen)",
+    "G-nonadjacent-item": "a dependency cycle with several anti-dependencies, none next to "
+    "another (snapshot isolation forbids it)",
+    "G2-item": "a dependency cycle with two or more anti-dependencies, some adjacent (write "
+    "skew on items)",
+    "internal": "internal inconsistency: a transaction's read disagrees with its own earlier "
+    "reads and writes",
+    "future-read": "a transaction read a value it only writes later",
+    "duplicate-elements": "a read shows the same appended element more than once",
+    "incompatible-order": "two reads of one list that no single order of appends explains",
+    "dirty-update": "a committed write built on the write of a transaction that failed",
+    "lost-update": "two committed transactions read the same version of a key and both wrote "
+    "it: one update is lost",
+    "cyclic-versions": "the inferred order of versions of a key is cyclic",
+    "empty-transaction-graph": "no dependency between any two transactions could be "
+    "inferred, so nothing could be checked",
+    "cycle-search-timeout": "the search for cycles ran out of time in a strongly connected "
+    "component",
+}
+
+
+def describe_cycle_class(kind: str) -> str:
+    for suffix, extra in (("-realtime", ", using real-time order"),
+                          ("-process", ", using process order")):  # fmt: skip
+        if kind.endswith(suffix):
+            return DESCRIPTIONS.get(kind[: -len(suffix)], kind) + extra
+    if kind.endswith("-cycle-exists"):
+        return "a cycle the named model forbids exists in this component"
+    return DESCRIPTIONS.get(kind, kind)
+
+
+def fmt_value(v: Any) -> str:
+    """A value as a person reads it: [1, 2], nil, "a"."""
+    if v is None:
+        return "nil"
+    if v is INIT:
+        return "[] (the initial empty list)"
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(fmt_value(x) for x in v) + "]"
+    if isinstance(v, str):
+        return json.dumps(v)
+    return str(v)
+
+
+def fmt_key(k: Any) -> str:
+    return k if isinstance(k, str) and k.isidentifier() else fmt_value(k)
+
+
+def fmt_mop(m: Any) -> str:
+    f, k, v = m
+    return f"{f} {fmt_key(k)} {fmt_value(v)}"
+
+
+def _txn_line(an: Any, t: int) -> str:
+    op = an.txns.ops[t]
+    mops = "; ".join(fmt_mop(m) for m in an.txns.mops[t])
+    return f"op {op.index} (process {op.process}, {op.type}): {mops}"
+
+
+def _op_dict(op: Op) -> dict[str, Any]:
+    return op.to_dict()
+
+
+# -- cycles -------------------------------------------------------------------------------------
+
+
+def _step_text(an: Any, a: str, b: str, step: dict[str, Any]) -> str:
+    t = step["type"]
+    if t == "realtime":
+        ia, ib = step.get("a-index"), step.get("b-index")
+        return (f"{a} completed (op {ia}) before {b} was invoked (op {ib}), so {a} precedes "
+                f"{b} in real time")  # fmt: skip
+    if t == "process":
+        return f"process {step['process']} ran {a} before {b}, so {a} precedes {b} in its order"
+    k = fmt_key(step.get("key"))
+    v2 = step.get("value'")
+    if an.workload == "list-append":
+        if t == "wr":
+            return (f"{b} read {k} = {fmt_value(step['read'])}, whose last element "
+                    f"{fmt_value(step['value'])} {a} appended, so {a} precedes {b} on {k}")  # fmt: skip
+        if t == "ww":
+            return (f"{b} appended {fmt_value(v2)} to {k} right after {a}'s append "
+                    f"of {fmt_value(step['value'])} (in the order every read of {k} shows), "
+                    f"so {a} precedes {b} on {k}")  # fmt: skip
+        if t == "rw":
+            if step["value"] is INIT:
+                return (f"{a} read {k} = {fmt_value(step['read'] or [])}, which does not "
+                        f"include {b}'s append of {fmt_value(v2)} (the first "
+                        f"element of {k}), so {a} precedes {b} on {k}")  # fmt: skip
+            return (f"{a} read {k} = {fmt_value(step['read'])}, which does not include {b}'s "
+                    f"append of {fmt_value(v2)} (the next element after "
+                    f"{fmt_value(step['value'])}), so {a} precedes {b} on {k}")  # fmt: skip
+    else:
+        if t == "wr":
+            return (f"{a} wrote {k} = {fmt_value(step['value'])}, which {b} read, so {a} "
+                    f"precedes {b} on {k}")  # fmt: skip
+        if t == "ww":
+            return (f"{a} wrote {k} = {fmt_value(step['value'])} and {b} wrote {k} = "
+                    f"{fmt_value(v2)}, a later version, so {a} precedes {b} on {k}")  # fmt: skip
+        if t == "rw":
+            what = ("the initial state" if step["value"] is None
+                    else "a version before that")  # fmt: skip
+            return (f"{a} read {k} = {fmt_value(step['value'])} ({what}) and {b} wrote {k} = "
+                    f"{fmt_value(v2)}, a later version, so {a} precedes {b} on "
+                    f"{k}")  # fmt: skip
+    return f"{a} precedes {b} ({t})"
+
+
+def _cycle_anomaly(an: Any, kind: str, case: dict[str, Any]) -> Anomaly:
+    cyc = case["cycle"]
+    txns = [a for a, _, _ in cyc]
+    order: list[int] = []
+    for t in txns:
+        if t not in order:
+            order.append(t)
+    names = {t: f"T{i + 1}" for i, t in enumerate(order)}
+    steps = []
+    for a, b, rel in cyc:
+        step = an.explain(a, b, rel)
+        if step["type"] == "realtime":
+            step["a-index"] = an.txns.ops[a].index
+            step["b-index"] = _invoke_index(an, b)
+        steps.append(step)
+    lines = [f"{kind}: {describe_cycle_class(kind)}; a cycle of {len(cyc)} dependencies "
+             f"among {len(order)} transactions."]  # fmt: skip
+    if case.get("fallback"):
+        lines.append("(Found after the search for worse cycles ran out of time.)")
+    lines.append("Let:")
+    lines += [f"  {names[t]} = {_txn_line(an, t)}" for t in order]
+    lines.append("Then:")
+    for i, ((a, b, _rel), step) in enumerate(zip(cyc, steps, strict=True)):
+        text = _step_text(an, names[a], names[b], step)
+        head = f"{names[a]} < {names[b]} ({step['type']})"
+        if i == len(cyc) - 1:
+            lines.append(f"  - However, {head}: {text}: a contradiction!")
+        else:
+            lines.append(f"  - {head}: {text}.")
+    data = {
+        "type": kind,
+        "cycle": [names[t] for t in txns] + [names[txns[0]]],
+        "txns": {names[t]: _op_dict(an.txns.ops[t]) | {"value": an.txns.mops[t]}
+                 for t in order},
+        "steps": [_jsonable(s) | {"from": names[a], "to": names[b]}
+                  for (a, b, _), s in zip(cyc, steps, strict=True)],
+    }  # fmt: skip
+    ops = [_op_dict(an.txns.ops[t]) for t in order]
+    return Anomaly(kind, "\n".join(lines), ops, data)
+
+
+def _invoke_index(an: Any, t: int) -> Any:
+    return an.txns.invoke_index[t]
+
+
+# -- everything else ----------------------------------------------------------------------------
+
+
+def to_anomaly(an: Any, kind: str, case: dict[str, Any]) -> Anomaly:
+    """One case of an anomaly as an ``Anomaly``: a name, an explanation, the ops involved,
+    and the case's data."""
+    if "cycle" in case:
+        return _cycle_anomaly(an, kind, case)
+    txns = an.txns if an is not None else None
+    ops: list[dict[str, Any]] = []
+
+    def op_of(t: int) -> str:
+        op = txns.ops[t]
+        ops.append(_op_dict(op))
+        return f"op {op.index} (process {op.process})"
+
+    def failed(op: Op) -> str:
+        ops.append(_op_dict(op))
+        return f"op {op.index} (process {op.process})"
+
+    d = describe_cycle_class(kind)
+    if kind == "G1a":
+        reader = op_of(case["txn"])
+        w = failed(case["writer"])
+        text = (f"{reader} read {fmt_mop(case['mop'])}; element {fmt_value(case['element'])} "
+                f"was written by {w}, which failed: the read saw an aborted write")  # fmt: skip
+    elif kind == "G1b":
+        reader = op_of(case["txn"])
+        wt = case.get("writer-txn")
+        w = op_of(wt) if wt is not None else failed(case["writer"])
+        text = (f"{reader} read {fmt_mop(case['mop'])}; {fmt_value(case['element'])} was an "
+                f"intermediate write of {w}, which wrote the key again afterwards")  # fmt: skip
+    elif kind == "internal":
+        who = op_of(case["txn"])
+        exp = case["expected"]
+        if isinstance(exp, list) and exp and exp[0] is _UNKNOWN_PREFIX:
+            shown = "[..., " + ", ".join(fmt_value(x) for x in exp[1:]) + "]"
+        else:
+            shown = fmt_value(exp)
+        text = (f"{who} read {fmt_mop(case['mop'])}, but its own earlier micro-ops "
+                f"({'; '.join(fmt_mop(m) for m in txns.mops[case['txn']])}) imply it should "
+                f"read {shown}")  # fmt: skip
+        case = {**case, "expected": _jsonable(exp)}
+    elif kind == "future-read":
+        who = op_of(case["txn"])
+        text = (f"{who} read {fmt_mop(case['mop'])}, which includes "
+                f"{fmt_value(case['element'])}, an element the same transaction appends "
+                "later")  # fmt: skip
+    elif kind == "duplicate-elements":
+        who = op_of(case["txn"])
+        dups = ", ".join(f"{fmt_value(e)} ({c} times)" for e, c in case["duplicates"].items())
+        text = f"{who} read {fmt_mop(case['mop'])}: elements appear more than once: {dups}"
+        case = {**case, "duplicates": [[e, c] for e, c in case["duplicates"].items()]}
+    elif kind == "incompatible-order":
+        a, b = case["values"]
+        text = (f"key {fmt_key(case['key'])} was read as {fmt_value(a)} and as "
+                f"{fmt_value(b)}: the first is not a prefix of the second, so no single order "
+                "of appends explains both reads")  # fmt: skip
+    elif kind == "dirty-update":
+        f = failed(case["failed"])
+        t = op_of(case["txn"])
+        text = (f"key {fmt_key(case['key'])}: {t} committed an append that follows, in the "
+                f"version order {fmt_value(case['values'])}, the append of {f}, which failed: "
+                "it built on state that never existed")  # fmt: skip
+    elif kind == "lost-update":
+        whos = [op_of(t) for t in case["txns"]]
+        text = (f"{' and '.join(whos)} all read key {fmt_key(case['key'])} = "
+                f"{fmt_value(case['value'])} and then wrote it, and all committed: all but one "
+                "of these updates is lost")  # fmt: skip
+    elif kind == "cyclic-versions":
+        text = (f"key {fmt_key(case['key'])}: the versions {fmt_value(case['scc'])} each "
+                f"precede one another (sources: {', '.join(case['sources'])})")  # fmt: skip
+    elif kind == "empty-transaction-graph":
+        text = (f"no dependency could be inferred between any two of the {case['txns']} "
+                "transactions (no read saw another transaction's write, and no order was "
+                "requested), so the history says nothing checkable")  # fmt: skip
+    elif kind == "cycle-search-timeout":
+        text = (f"the search for {case['anomaly-spec-type']} cycles in a component of "
+                f"{case['scc-size']} transactions ran out of time; it had found no "
+                f"{', '.join(case['does-not-contain']) or 'other kind'} there. The verdict "
+                "is unknown unless something else rules the history out")  # fmt: skip
+        case = {k: v for k, v in case.items() if k != "scc"} | {
+            "scc": [txns.ops[t].index for t in case["scc"][:200]]}
+    elif kind.endswith("-cycle-exists"):
+        idx = [txns.ops[t].index for t in case["scc"]]
+        text = (f"the {' '.join(map(str, case['subgraph']))} edges among "
+                f"{case['scc-size']} transactions (ops {', '.join(map(str, idx[:20]))}"
+                f"{', ...' if len(idx) > 20 else ''}) form a cycle, which {case['not']} "
+                "forbids; the search did not name a specific cycle")  # fmt: skip
+        case = {**case, "scc": idx}
+    else:
+        text = kind
+    data = _jsonable({k: v for k, v in case.items()
+                      if k not in ("txn", "txns", "writer", "failed", "writer-txn")})  # fmt: skip
+    return Anomaly(kind, f"{kind}: {d}. {text}.", ops, data)
+
+
+def _jsonable(v: Any) -> Any:
+    if v is INIT:
+        return "init"
+    if v is _UNKNOWN_PREFIX:
+        return "..."
+    if isinstance(v, dict):
+        return {(k if isinstance(k, str) else json.dumps(_jsonable(k))): _jsonable(x)
+                for k, x in v.items()}  # fmt: skip
+    if isinstance(v, list | tuple):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, Op):
+        return v.to_dict()
+    if v is None or isinstance(v, bool | int | float | str):
+        return v
+    return repr(v)

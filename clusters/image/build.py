@@ -1,0 +1,513 @@
+"""Building the Docker node image, and the Debian base under it where no image can be pulled.
+
+``ensure_image(base)`` returns the tag of a node image (``splitbrain-node:<hash>``) built
+``FROM`` a base, with iptables, iproute2, procps, libfaketime, python3, the libfaketime sleep
+shim (``NODE_SHIM``, compiled on the controller, see ``clusters.clock``) and the reference
+patterns (``/opt/splitbrain/patterns``). The base is, in order:
+
+- ``base`` as given (an image present locally or pullable); ``"debootstrap"`` forces the next;
+- by default ``python:3.11-slim`` if present or pullable, else
+- ``splitbrain-base:<suite>-<hash>``: a minimal Debian (``debootstrap --variant=minbase``,
+  bookworm by default) made from the mirror the host's apt already uses (read from
+  ``/etc/apt/sources.list*``), with the node packages included, and ``docker import``-ed. It
+  needs root and ``debootstrap``; the packages are downloaded by the host, so building it
+  needs no network inside containers.
+
+Both images are cached by a hash of their inputs (the Dockerfile, the base image id, the shim,
+the patterns; for the Debian base: suite, mirror, architecture, packages), carried in their
+tag and in the label ``splitbrain.inputs``: an unchanged input set is a lookup, a changed
+pattern rebuilds only the top layers. ``force`` rebuilds both. Superseded node images are
+removed. Images are labelled ``splitbrain.image`` = ``node`` / ``base``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from clusters.base import SetupError
+
+__all__ = [
+    "BASE_REPO",
+    "DEBOOTSTRAP_BASE",
+    "DEFAULT_BASE",
+    "IMAGE_REPO",
+    "NODE_PACKAGES",
+    "NODE_PATTERNS",
+    "NODE_PYTHON",
+    "NODE_SHIM",
+    "ImageError",
+    "Mirror",
+    "clean_build_leftovers",
+    "ensure_image",
+    "host_mirror",
+]
+
+DEFAULT_BASE = "python:3.11-slim"
+DEBOOTSTRAP_BASE = "debootstrap"
+DEFAULT_SUITE = "bookworm"
+IMAGE_REPO = "splitbrain-node"
+BASE_REPO = "splitbrain-base"
+IMAGE_LABEL = "splitbrain.image"
+INPUTS_LABEL = "splitbrain.inputs"
+NODE_PACKAGES = ("python3", "iptables", "iproute2", "procps", "libfaketime")
+NODE_SHIM = "/usr/local/lib/splitbrain/libsplitbrain-sleepfix.so"
+NODE_PATTERNS = "/opt/splitbrain/patterns"
+NODE_PYTHON = "python3"
+ROOTFS_PARENT = Path("/var/tmp")
+ROOTFS_PREFIX = "splitbrain-rootfs-"
+LOCK_FILE = Path("/run/splitbrain/image.lock")
+PATTERNS_DIR = Path(__file__).resolve().parents[2] / "patterns"
+
+# Installs only what the base lacks: a debootstrap base has everything, a slim Python image
+# lacks the network tools and libfaketime. Then checks that every tool the nodes use is there.
+DOCKERFILE = """\
+FROM {base}
+RUN set -e; need=""; \\
+    command -v iptables >/dev/null || need="$need iptables"; \\
+    command -v ip >/dev/null || need="$need iproute2"; \\
+    command -v ps >/dev/null || need="$need procps"; \\
+    ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || need="$need libfaketime"; \\
+    command -v python3 >/dev/null || need="$need python3"; \\
+    if [ -n "$need" ]; then \\
+      apt-get update && DEBIAN_FRONTEND=noninteractive \\
+        apt-get install -y --no-install-recommends $need && rm -rf /var/lib/apt/lists/*; \\
+    fi; \\
+    for c in sh python3 iptables ip ps kill setsid timeout tail; do \\
+      command -v $c >/dev/null || {{ echo "the image lacks $c" >&2; exit 1; }}; \\
+    done
+COPY shim.so {shim}
+COPY patterns {patterns}
+ENV LANG=C.UTF-8
+WORKDIR /var/lib/splitbrain
+CMD ["sleep", "infinity"]
+"""
+
+
+class ImageError(SetupError):
+    """The node image could not be built (exit code 4 when it happens during a run)."""
+
+
+@dataclass(frozen=True)
+class Mirror:
+    """A Debian archive from the host's apt configuration."""
+
+    uri: str
+    suite: str
+    keyring: str | None
+    source: str  # the file it was read from, or "default"
+
+
+Progress = Callable[[str], None]
+
+
+def ensure_image(
+    base: str | None = None,
+    *,
+    force: bool = False,
+    client: Any = None,
+    progress: Progress | None = None,
+    suite: str = DEFAULT_SUITE,
+) -> str:
+    """The tag of the node image for ``base`` (None: the default slim Python image, falling
+    back to a debootstrapped Debian ``suite``; ``"debootstrap"``: that Debian), building what
+    is missing or stale, or everything when ``force``. Raises ImageError saying what failed."""
+    say = progress or _stderr
+    client = client or _docker()
+    with _build_lock():
+        shim = _shim_bytes()
+        base_ref, base_id = _resolve_base(client, base, force=force, suite=suite, say=say)
+        dockerfile = DOCKERFILE.format(base=base_ref, shim=NODE_SHIM, patterns=NODE_PATTERNS)
+        digest = _digest([dockerfile.encode(), base_id.encode(), shim, *_tree_digest(PATTERNS_DIR)])
+        tag = f"{IMAGE_REPO}:{digest[:12]}"
+        if not force and _image_id(client, tag) is not None:
+            _tag_latest(client, tag)
+            return tag
+        t = time.monotonic()
+        say(f"building node image {tag} from {base_ref}")
+        context = _context(dockerfile, shim)
+        labels = {IMAGE_LABEL: "node", INPUTS_LABEL: digest, "splitbrain.base": base_ref}
+        log_lines: list[str] = []
+        for chunk in client.api.build(
+            fileobj=context, custom_context=True, tag=tag, labels=labels, rm=True,
+            forcerm=True, decode=True, pull=False, nocache=force,
+        ):  # fmt: skip
+            if "stream" in chunk:
+                log_lines.append(chunk["stream"])
+            if "error" in chunk:
+                tail = "".join(log_lines[-20:])
+                raise ImageError(f"building {tag} failed: {chunk['error'].strip()}\n{tail}")
+        _tag_latest(client, tag)
+        _prune(client, "node", keep=tag)
+        say(f"node image {tag} built in {time.monotonic() - t:.1f}s")
+        return tag
+
+
+def host_mirror(suite: str = DEFAULT_SUITE, root: str = "/") -> Mirror:
+    """The Debian mirror the host's apt uses for ``suite`` (or, failing that, for any suite
+    of a Debian archive), from ``/etc/apt/sources.list`` and ``sources.list.d/*.list`` /
+    ``*.sources``; ``deb.debian.org`` when the host has none."""
+    entries: list[tuple[str, list[str], list[str], str | None, str]] = []
+    etc = Path(root) / "etc/apt"
+    files = [etc / "sources.list", *sorted((etc / "sources.list.d").glob("*.list"))]
+    for f in files:
+        for uri, suites, comps, keyring in _one_line_entries(f):
+            entries.append((uri, suites, comps, keyring, str(f)))
+    for f in sorted((etc / "sources.list.d").glob("*.sources")):
+        for uri, suites, comps, keyring in _deb822_entries(f):
+            entries.append((uri, suites, comps, keyring, str(f)))
+    debian = [e for e in entries if "main" in e[2] and re.search(r"/debian/?$", e[0])]
+    for uri, suites, _, keyring, src in debian:
+        if suite in suites:
+            return Mirror(uri.rstrip("/"), suite, _existing(keyring), src)
+    for uri, _, _, keyring, src in debian:
+        return Mirror(uri.rstrip("/"), suite, _existing(keyring), src)
+    default_keyring = _existing("/usr/share/keyrings/debian-archive-keyring.gpg")
+    return Mirror("http://deb.debian.org/debian", suite, default_keyring, "default")
+
+
+def clean_build_leftovers() -> list[str]:
+    """Remove the debootstrap directories of builds whose process is gone (a killed build);
+    returns a line per directory removed."""
+    removed = []
+    for d in sorted(ROOTFS_PARENT.glob(ROOTFS_PREFIX + "*")):
+        try:
+            pid = int((d / ".owner").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            pid = 0
+        if pid and Path(f"/proc/{pid}").exists():
+            continue
+        _remove_rootfs(d)
+        removed.append(f"build directory {d}")
+    return removed
+
+
+# -- the base -----------------------------------------------------------------------------------
+
+
+def _resolve_base(client: Any, base: str | None, *, force: bool, suite: str, say: Progress
+                  ) -> tuple[str, str]:  # fmt: skip
+    """(reference, image id) of the base to build on."""
+    if base == DEBOOTSTRAP_BASE:
+        return _debootstrap_base(client, suite, force=force, say=say)
+    wanted = base or DEFAULT_BASE
+    found = _image_id(client, wanted)
+    if found is None:
+        found, why = _pull(client, wanted)
+        if found is None:
+            if base is not None:
+                raise ImageError(
+                    f"base image {base!r} is not on this machine and cannot be pulled ({why}); "
+                    f"load it (docker load), or use --base {DEBOOTSTRAP_BASE} to build a Debian "
+                    f"base with debootstrap"
+                )
+            say(f"{wanted} is not here and cannot be pulled ({why}); "
+                f"building a Debian {suite} base with debootstrap instead")  # fmt: skip
+            return _debootstrap_base(client, suite, force=force, say=say)
+    return wanted, found
+
+
+def _debootstrap_base(client: Any, suite: str, *, force: bool, say: Progress) -> tuple[str, str]:
+    mirror = host_mirror(suite)
+    arch = _dpkg_arch()
+    digest = _digest([
+        b"debootstrap-minbase", suite.encode(), mirror.uri.encode(), arch.encode(),
+        ",".join(NODE_PACKAGES).encode(),
+    ])  # fmt: skip
+    tag = f"{BASE_REPO}:{suite}-{digest[:12]}"
+    found = _image_id(client, tag)
+    if found is not None and not force:
+        return tag, found
+    if os.geteuid() != 0:
+        raise ImageError("building the Debian base with debootstrap needs root")
+    debootstrap = shutil.which("debootstrap") or (
+        "/usr/sbin/debootstrap" if os.path.exists("/usr/sbin/debootstrap") else None
+    )
+    if debootstrap is None:
+        raise ImageError(
+            "no base image can be pulled and debootstrap is not installed; "
+            "install it (apt-get install debootstrap) or run ./setup"
+        )
+    t = time.monotonic()
+    say(f"debootstrap: Debian {suite} ({arch}) from {mirror.uri} (as in {mirror.source}), "
+        f"with {', '.join(NODE_PACKAGES)}; takes a few minutes the first time")  # fmt: skip
+    ROOTFS_PARENT.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=ROOTFS_PREFIX, dir=ROOTFS_PARENT))
+    try:
+        (work / ".owner").write_text(f"{os.getpid()}\n")
+        root = work / "root"
+        argv = [debootstrap, "--variant=minbase", "--components=main",
+                f"--arch={arch}", f"--include={','.join(NODE_PACKAGES)}"]  # fmt: skip
+        if mirror.keyring:
+            argv.append(f"--keyring={mirror.keyring}")
+        argv += [suite, str(root), mirror.uri]
+        log_path = work / "debootstrap.log"
+        with open(log_path, "wb") as log:
+            p = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        if p.returncode != 0:
+            tail = log_path.read_text(errors="replace").splitlines()[-15:]
+            extra = ""
+            debootstrap_log = root / "debootstrap" / "debootstrap.log"
+            if debootstrap_log.exists():
+                extra = "\n".join(debootstrap_log.read_text(errors="replace").splitlines()[-10:])
+            raise ImageError(
+                f"debootstrap exited {p.returncode}: " + "\n".join(tail) + "\n" + extra
+            )
+        for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
+            for f in (root / junk).glob("*"):
+                if f.is_file():
+                    f.unlink()
+        say(f"debootstrap done in {time.monotonic() - t:.0f}s; importing into Docker")
+        tar = work / "rootfs.tar"
+        subprocess.run(
+            ["tar", "--numeric-owner", "-C", str(root), "-cf", str(tar), "."],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        _remove_rootfs(root)
+        repo, _, tagname = tag.partition(":")
+        client.api.import_image_from_file(
+            str(tar), repository=repo, tag=tagname,
+            changes=[f"LABEL {IMAGE_LABEL}=base {INPUTS_LABEL}={digest}",
+                     'CMD ["sleep", "infinity"]', "ENV LANG=C.UTF-8"],
+        )  # fmt: skip
+    except subprocess.CalledProcessError as e:
+        raise ImageError(f"packing the root filesystem failed: {e.stderr!r}") from e
+    finally:
+        _remove_rootfs(work)
+    found = _image_id(client, tag)
+    if found is None:
+        raise ImageError(f"docker import of {tag} did not produce an image")
+    _prune(client, "base", keep=tag)
+    say(f"base image {tag} ready in {time.monotonic() - t:.0f}s")
+    return tag, found
+
+
+def _remove_rootfs(path: Path) -> None:
+    """Remove a build directory, first unmounting anything a killed debootstrap left mounted
+    inside it (/proc, /sys): removing through a live mount would delete the host's files."""
+    path = path.resolve()
+    if not str(path).startswith(str(ROOTFS_PARENT / ROOTFS_PREFIX)):
+        raise ValueError(f"refusing to remove {path}: not a build directory")
+    mounts = []
+    try:
+        for line in Path("/proc/mounts").read_text().splitlines():
+            target = line.split()[1].replace("\\040", " ")
+            if target == str(path) or target.startswith(str(path) + "/"):
+                mounts.append(target)
+    except OSError:
+        pass
+    for target in sorted(mounts, key=len, reverse=True):
+        subprocess.run(["umount", "-l", target], capture_output=True)
+    still = [
+        line.split()[1]
+        for line in Path("/proc/mounts").read_text().splitlines()
+        if line.split()[1].startswith(str(path) + "/")
+    ]
+    if still:
+        raise ImageError(f"cannot remove {path}: still mounted: {', '.join(still)}")
+    shutil.rmtree(path, ignore_errors=True)
+
+
+# -- docker helpers -----------------------------------------------------------------------------
+
+
+def _docker() -> Any:
+    try:
+        import docker
+    except ImportError as e:
+        raise ImageError("the docker Python package is not installed (pip install docker)") from e
+    try:
+        client = docker.from_env(timeout=600)
+        client.ping()
+    except Exception as e:  # noqa: BLE001 - any failure here means "no usable engine"
+        raise ImageError(f"cannot reach the Docker engine: {e}") from e
+    return client
+
+
+def _image_id(client: Any, ref: str) -> str | None:
+    import docker.errors
+
+    try:
+        return str(client.api.inspect_image(ref)["Id"])
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def _pull(client: Any, ref: str) -> tuple[str | None, str]:
+    import docker.errors
+
+    repo, _, tag = ref.rpartition(":") if ":" in ref.split("/")[-1] else (ref, "", "latest")
+    try:
+        client.api.pull(repo, tag=tag)
+    except docker.errors.APIError as e:
+        return None, str(getattr(e, "explanation", None) or e).strip()[:200]
+    return _image_id(client, ref), ""
+
+
+def _tag_latest(client: Any, tag: str) -> None:
+    repo = tag.split(":")[0]
+    client.api.tag(tag, repo, "latest", force=True)
+
+
+def _prune(client: Any, kind: str, *, keep: str) -> None:
+    """Remove images of ``kind`` other than ``keep`` that nothing uses (best effort)."""
+    import docker.errors
+
+    keep_id = _image_id(client, keep)
+    for img in client.api.images(filters={"label": f"{IMAGE_LABEL}={kind}"}):
+        if img["Id"] == keep_id:
+            continue
+        try:
+            client.api.remove_image(img["Id"], force=False, noprune=False)
+        except docker.errors.APIError:
+            pass  # in use by a container or a child image: it stays
+
+
+def _context(dockerfile: str, shim: bytes) -> io.BytesIO:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        _add_bytes(tar, "Dockerfile", dockerfile.encode())
+        _add_bytes(tar, "shim.so", shim, mode=0o755)
+        for path in _tree_files(PATTERNS_DIR):
+            rel = path.relative_to(PATTERNS_DIR.parent)
+            _add_bytes(tar, str(rel), path.read_bytes())
+    buf.seek(0)
+    return buf
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = len(data), mode, 0
+    tar.addfile(info, io.BytesIO(data))
+
+
+# -- inputs -------------------------------------------------------------------------------------
+
+
+def _shim_bytes() -> bytes:
+    from clusters.clock import _build_shim
+
+    path = _build_shim()
+    if path is None:
+        raise ImageError(
+            "cannot build the libfaketime sleep shim (no C compiler): install gcc (./setup does)"
+        )
+    return path.read_bytes()
+
+
+def _tree_files(root: Path) -> list[Path]:
+    return sorted(
+        p for p in root.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    )  # fmt: skip
+
+
+def _tree_digest(root: Path) -> Iterator[bytes]:
+    for p in _tree_files(root):
+        yield str(p.relative_to(root)).encode() + b"\0" + hashlib.sha256(p.read_bytes()).digest()
+
+
+def _digest(parts: Any) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.hexdigest()
+
+
+def _dpkg_arch() -> str:
+    try:
+        out = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True)
+        if out.returncode == 0 and out.stdout.strip():
+            return out.stdout.strip()
+    except OSError:
+        pass
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+
+
+def _one_line_entries(f: Path) -> Iterator[tuple[str, list[str], list[str], str | None]]:
+    try:
+        lines = f.read_text().splitlines()
+    except OSError:
+        return
+    for line in lines:
+        line = line.split("#", 1)[0].strip()
+        if not line.startswith("deb "):
+            continue
+        keyring = None
+        m = re.match(r"deb\s+\[([^\]]*)\]\s+(.*)", line)
+        rest = line[4:].strip()
+        if m:
+            for opt in m.group(1).split():
+                if opt.startswith("signed-by="):
+                    keyring = opt.split("=", 1)[1]
+            rest = m.group(2)
+        parts = rest.split()
+        if len(parts) >= 3:
+            yield parts[0], [parts[1]], parts[2:], keyring
+
+
+def _deb822_entries(f: Path) -> Iterator[tuple[str, list[str], list[str], str | None]]:
+    try:
+        text = f.read_text()
+    except OSError:
+        return
+    for stanza in re.split(r"\n\s*\n", text):
+        fields: dict[str, str] = {}
+        key = None
+        for line in stanza.splitlines():
+            if line.startswith("#"):
+                continue
+            if line[:1] in (" ", "\t") and key:
+                fields[key] += " " + line.strip()
+                continue
+            if ":" in line:
+                key, _, value = line.partition(":")
+                key = key.strip().lower()
+                fields[key] = value.strip()
+        if "deb" not in fields.get("types", "").split():
+            continue
+        if fields.get("enabled", "yes").lower() == "no":
+            continue
+        keyring = fields.get("signed-by") or None
+        if keyring and keyring.startswith("-----"):
+            keyring = None  # an inline key: debootstrap needs a file, use its default
+        for uri in fields.get("uris", "").split():
+            yield uri, fields.get("suites", "").split(), fields.get("components", "").split(), (
+                keyring
+            )
+
+
+def _existing(path: str | None) -> str | None:
+    return path if path and os.path.isfile(path) else None
+
+
+@contextmanager
+def _build_lock() -> Iterator[None]:
+    """One build at a time on this machine; a second controller waits, then finds it cached."""
+    LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
+    with open(LOCK_FILE, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _stderr(line: str) -> None:
+    print(f"splitbrain image: {line}", file=sys.stderr, flush=True)
+

@@ -1,0 +1,480 @@
+"""``report.html``: one self-contained page per run, built from the run directory alone.
+
+The page reads top-down in the order a person needs it: the verdict in one sentence, each
+checker's result, each anomaly explained with its sub-history and the checker's drawing, then
+the timeline, latency and throughput (drawn by the page's script from embedded JSON), the
+faults, and how to run the test again.
+
+Escaping: every value that came from the run is passed through ``html.escape`` when the HTML
+is written; the embedded JSON has ``<``, ``>`` and ``&`` written as ``\\u003c`` etc., so
+nothing in it can close its ``<script>`` element; and the script draws text only with
+``fillText`` / ``textContent``. A checker's own HTML drawing is embedded in a sandboxed
+``iframe`` (``srcdoc``, scripts allowed, no same origin), so it cannot touch this page.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from ._anomaly import anomaly_section, sub_history
+from ._load import RunData, load_run
+from ._model import Band, Interval, fault_bands, intervals, page_data, short
+
+__all__ = ["build_report", "render"]
+
+_HERE = Path(__file__).resolve().parent
+_MAX_ANOMALIES = 20  # per checker; the rest are in results.json
+_MAX_EMBED = 4_000_000  # bytes of a checker drawing embedded; bigger ones are linked
+_WINDOWS = (1, 5, 10, 30, 60, 300)
+
+
+def build_report(run_dir: Path) -> Path:
+    """Build ``run_dir/report.html`` from the files of the run; return its path. Works for an
+    interrupted run too (no or unreadable ``results.json``, a torn last history line)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"no run directory at {run_dir}")
+    page = render(load_run(run_dir))
+    out = run_dir / "report.html"
+    tmp = out.with_name(".report.html.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, out)
+    return out
+
+
+def render(run: RunData) -> str:
+    """The page, as a string."""
+    ivs = intervals(run.ops)
+    t_end = max((int(d["time"]) for d in run.ops), default=0)
+    bands = fault_bands(ivs, t_end)
+    by_index: dict[int, int] = {}
+    for pos, iv in enumerate(ivs):
+        for d in (iv.inv, iv.done):
+            if d is not None and isinstance(d.get("index"), int):
+                by_index[d["index"]] = pos
+    results = run.results or {}
+    counts = _counts(ivs)
+
+    anomaly_html: list[str] = []
+    anomaly_data: list[dict[str, Any]] = []
+    checkers = results.get("checkers") if isinstance(results.get("checkers"), dict) else {}
+    assert isinstance(checkers, dict)
+    for cname, r in checkers.items():
+        if not isinstance(r, dict):
+            continue
+        anomalies = [a for a in r.get("anomalies") or [] if isinstance(a, dict)]
+        for a in anomalies[:_MAX_ANOMALIES]:
+            n = len(anomaly_data)
+            rows = sub_history(a, by_index, ivs)
+            anomaly_html.append(anomaly_section(n, cname, a, rows, ivs, bands))
+            anomaly_data.append(_anomaly_window(rows, ivs))
+        if len(anomalies) > _MAX_ANOMALIES:
+            anomaly_html.append(f"<p>… and {len(anomalies) - _MAX_ANOMALIES} more anomalies "
+                                f"found by {_e(cname)}, in results.json.</p>")  # fmt: skip
+        drawings = _drawings(run.path, cname, r.get("files") or [])
+        if drawings:
+            anomaly_html.append(drawings)
+
+    data = page_data(ivs, bands, t_end, anomaly_data)
+    css = (_HERE / "report.css").read_text(encoding="utf-8")
+    js = (_HERE / "report.js").read_text(encoding="utf-8")
+    klass, sentence = verdict_sentence(run, counts, bands, t_end)
+    test = run.test
+    return _PAGE.format(
+        title=_e(f"{_VERDICT_WORD[klass]}: {test} — splitbrain report"),
+        css=css,
+        klass=klass,
+        test=_e(test),
+        sentence=_e(sentence),
+        meta=_meta(run, counts, t_end),
+        notes=_notes(run, results),
+        checkers=_checkers(checkers),
+        anomalies="\n".join(anomaly_html) or "<p>No checker found an anomaly.</p>",
+        windows="".join(f'<option value="{s}">{s} s</option>' for s in _WINDOWS),
+        band_legend=_band_legend(bands),
+        faults=_faults(bands, results),
+        run=_run_facts(run, results),
+        data=_script_json(data),
+        js=js,
+        generated=_e(time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())),
+    )
+
+
+_VERDICT_WORD = {"valid": "Valid", "invalid": "Invalid", "unknown": "Unknown",
+                 "setup": "Not run", "none": "No verdict"}  # fmt: skip
+
+
+def verdict_sentence(
+    run: RunData, counts: dict[str, int], bands: list[Band], t_end: int
+) -> tuple[str, str]:
+    """(css class, the one sentence that says what happened)."""
+    r = run.results
+    dur = _dur(t_end)
+    total = counts["ok"] + counts["fail"] + counts["info"] + counts["invoke"]
+    kinds = list(dict.fromkeys(b.kind for b in bands))
+    faults = (f"with {_and(kinds)} faults injected" if kinds else "with no fault injected")
+    if r is None:
+        return "none", (f"No verdict: the run stopped before its history was checked; "
+                        f"{total:,} operations were recorded over {dur}.")  # fmt: skip
+    valid = r.get("valid")
+    checkers = r.get("checkers") if isinstance(r.get("checkers"), dict) else {}
+    assert isinstance(checkers, dict)
+    if valid is None or r.get("exit_code") == 4:
+        return "setup", f"Not run: the test could not be set up ({r.get('error', 'no reason given')})."
+    if valid is True:
+        names = _and(list(checkers)) or "no checker"
+        return "valid", (f"Valid: {names} found no anomaly in {total:,} operations "
+                         f"({counts['ok']:,} ok, {counts['fail']:,} fail, {counts['info']:,} info) "
+                         f"over {dur} {faults}.")  # fmt: skip
+    if valid is False:
+        bad = [n for n, c in checkers.items() if isinstance(c, dict) and c.get("valid") is False]
+        anomalies = [a for n in bad for a in checkers[n].get("anomalies") or []
+                     if isinstance(a, dict)]  # fmt: skip
+        if anomalies:
+            a = anomalies[0]
+            first = str(a.get("explanation", "")).strip().splitlines()
+            what = first[0].rstrip(".") if first else str(a.get("name", "anomaly"))
+            many = "anomaly" if len(anomalies) == 1 else "anomalies"
+            return "invalid", (f"Invalid: {_and(bad)} found {len(anomalies)} {many}; "
+                               f"{a.get('name', 'the first')}: {what}.")  # fmt: skip
+        reasons = [str(checkers[n].get("details", {}).get("reason", "")) for n in bad]
+        why = "; ".join(x for x in reasons if x) or "no reason given"
+        return "invalid", f"Invalid: {_and(bad) or 'a checker'} rejected the history ({why})."
+    undecided = [n for n, c in checkers.items() if isinstance(c, dict) and c.get("valid") != True]  # noqa: E712
+    reasons = []
+    for n in undecided:
+        det = checkers[n].get("details")
+        if isinstance(det, dict) and det.get("reason"):
+            reasons.append(f"{n}: {det['reason']}")
+    if r.get("error"):
+        reasons.append(str(r["error"]))
+    why = "; ".join(reasons) or "no reason given"
+    return "unknown", (f"Unknown: {_and(undecided) or 'the checkers'} could not decide "
+                       f"({why}).")  # fmt: skip
+
+
+# -- parts of the page ----------------------------------------------------------------------------
+
+
+def _meta(run: RunData, counts: dict[str, int], t_end: int) -> str:
+    r = run.results or {}
+    bits = []
+    suite = r.get("suite")
+    if suite:
+        bits.append(f"suite {_e(suite)}")
+    started = r.get("started") or run.path.name
+    bits.append(f"started {_e(started)}")
+    bits.append(f"{_e(_dur(t_end))} of workload")
+    if "wall_seconds" in r:
+        bits.append(f"{_e(r['wall_seconds'])} s in all")
+    seed = r.get("seed", (run.spec or {}).get("seed"))
+    if seed is not None:
+        bits.append(f"seed {_e(seed)}")
+    bits.append(f"{counts['ok']:,} ok · {counts['fail']:,} fail · {counts['info']:,} info"
+                + (f" · {counts['invoke']:,} never completed" if counts["invoke"] else ""))
+    return " · ".join(bits)
+
+
+def _notes(run: RunData, results: dict[str, Any]) -> str:
+    notes = list(run.notes)
+    if results.get("interrupted"):
+        notes.insert(0, "The run was interrupted: the history up to the interruption was "
+                        "checked, so the verdict covers only that part.")  # fmt: skip
+    if run.results is None and run.ops:
+        notes.append("To check what was recorded: splitbrain check "
+                     f"{run.path / 'history.jsonl'} --checker linearizable --model cas-register")
+    if not notes:
+        return ""
+    return '<div class="notes">' + "".join(f"<p>{_e(n)}</p>" for n in notes) + "</div>"
+
+
+def _checkers(checkers: dict[str, Any]) -> str:
+    if not checkers:
+        return "<p>No checker ran.</p>"
+    rows = ["<table><tr><th>checker</th><th>result</th><th>anomalies</th><th>seconds</th>"
+            "<th>details</th></tr>"]  # fmt: skip
+    for name, r in checkers.items():
+        if not isinstance(r, dict):
+            continue
+        v = r.get("valid")
+        word = {True: "valid", False: "invalid"}.get(v, "unknown") if isinstance(v, bool) else "unknown"  # type: ignore[call-overload]
+        kinds: dict[str, int] = {}
+        for a in r.get("anomalies") or []:
+            if isinstance(a, dict):
+                kinds[str(a.get("name"))] = kinds.get(str(a.get("name")), 0) + 1
+        an = ", ".join(f"{k} ×{c}" if c > 1 else k for k, c in kinds.items()) or "none"
+        det = r.get("details")
+        reason = det.get("reason") if isinstance(det, dict) else None
+        body = _e(json.dumps(det, indent=1, default=str)[:20_000])
+        rows.append(
+            f"<tr><td><b>{_e(name)}</b></td><td class=\"v-{'true' if v is True else 'false' if v is False else 'unknown'}\">"
+            f"{word}</td><td>{_e(an)}</td><td class=\"num\">{_e(r.get('seconds', ''))}</td>"
+            f"<td>{'<div>' + _e(reason) + '</div>' if reason else ''}"
+            f"<details><summary>details</summary><pre>{body}</pre></details></td></tr>"
+        )
+    rows.append("</table>")
+    return "".join(rows)
+
+
+def _drawings(run_dir: Path, checker: str, files: list[Any]) -> str:
+    """The checker's own pictures: HTML pages in a sandboxed frame, images inline, the rest
+    linked. Every one also gets a link, to open it on its own."""
+    out = []
+    for name in files:
+        if not isinstance(name, str):
+            continue
+        path = run_dir / name
+        if not path.is_file() or run_dir.resolve() not in path.resolve().parents:
+            continue
+        href = _href(name)
+        link = f'<p><a href="{href}">Open {_e(name)} on its own</a></p>'
+        size = path.stat().st_size
+        suffix = path.suffix.lower()
+        if suffix in (".html", ".htm") and size <= _MAX_EMBED:
+            doc = path.read_text(encoding="utf-8", errors="replace")
+            out.append(f"<h4>{_e(checker)}'s drawing: {_e(name)}</h4>{link}"
+                       f'<iframe class="drawing" sandbox="allow-scripts" title="{_e(name)}" '
+                       f'srcdoc="{_e(doc)}"></iframe>')  # fmt: skip
+        elif suffix in (".svg", ".png") and size <= _MAX_EMBED:
+            mime = "image/svg+xml" if suffix == ".svg" else "image/png"
+            b64 = base64.b64encode(path.read_bytes()).decode("ascii")
+            out.append(f"<h4>{_e(checker)}'s drawing: {_e(name)}</h4>{link}"
+                       f'<img alt="{_e(name)}" style="max-width:100%" '
+                       f'src="data:{mime};base64,{b64}">')  # fmt: skip
+        else:
+            out.append(f"<h4>{_e(checker)}: {_e(name)}</h4>{link}")
+    return "\n".join(out)
+
+
+def _band_legend(bands: list[Band]) -> str:
+    kinds = list(dict.fromkeys(b.kind for b in bands))
+    if not kinds:
+        return "no fault was injected"
+    colors = {"partition": "rgba(142,92,214,.35)", "kill": "rgba(214,64,64,.3)",
+              "pause": "rgba(60,120,216,.3)", "clock": "rgba(218,165,32,.4)",
+              "loss": "rgba(230,100,170,.3)"}  # fmt: skip
+    return "faults: " + "".join(
+        f'<span class="sw" style="background:{colors.get(k, "rgba(120,120,120,.3)")}"></span>'
+        f"{_e(k)}"
+        for k in kinds
+    )
+
+
+def _faults(bands: list[Band], results: dict[str, Any]) -> str:
+    parts = []
+    if bands:
+        rows = ["<table><tr><th>fault</th><th>from</th><th>to</th><th>lasted</th>"
+                "<th>started by</th><th>what it did</th><th>healed by</th></tr>"]  # fmt: skip
+        for b in bands:
+            res = b.result.get("value") if b.result else None
+            err = b.result.get("error") if b.result else None
+            rows.append(
+                f"<tr><td>{_e(b.kind)}</td><td class=\"num\">{b.start / 1e9:.3f} s</td>"
+                f"<td class=\"num\">{'never healed' if b.end is None else f'{b.end / 1e9:.3f} s'}</td>"
+                f"<td class=\"num\">{'' if b.end is None else f'{(b.end - b.start) / 1e9:.1f} s'}</td>"
+                f"<td><code>{_e(b.label)}</code></td>"
+                f"<td><code>{_e(short(res, 200))}</code>{' (' + _e(err) + ')' if err else ''}</td>"
+                f"<td><code>{_e(b.healed_by['f']) if b.healed_by else ''}</code></td></tr>"
+            )
+        rows.append("</table>")
+        parts.append("".join(rows))
+    else:
+        parts.append("<p>No fault was in force during this run.</p>")
+    applied = results.get("faults")
+    if isinstance(applied, list) and applied:
+        rows = ["<details><summary>Every nemesis operation applied, as results.json records "
+                f"them ({len(applied)})</summary><table><tr><th>time</th><th>f</th><th>type</th>"
+                "<th>value</th></tr>"]  # fmt: skip
+        for f in applied:
+            if not isinstance(f, dict):
+                continue
+            err = f.get("error")
+            rows.append(
+                f"<tr><td class=\"num\">{_e(f.get('time_s'))} s</td><td>{_e(f.get('f'))}</td>"
+                f"<td class=\"t-{_e(f.get('type'))}\">{_e(f.get('type'))}</td>"
+                f"<td><code>{_e(short(f.get('value'), 300))}</code>"
+                f"{' (' + _e(err) + ')' if err else ''}</td></tr>"
+            )
+        rows.append("</table></details>")
+        parts.append("".join(rows))
+    return "\n".join(parts)
+
+
+def _run_facts(run: RunData, results: dict[str, Any]) -> str:
+    spec = run.spec or {}
+    rerun = results.get("rerun") or spec.get("rerun")
+    seed = results.get("seed", spec.get("seed"))
+    facts = [
+        ("test", run.test),
+        ("suite", results.get("suite")),
+        ("seed", seed),
+        ("run it again", rerun),
+        ("started", results.get("started")),
+        ("setup", f"{results['setup_seconds']} s" if "setup_seconds" in results else None),
+        ("wall time", f"{results['wall_seconds']} s" if "wall_seconds" in results else None),
+        ("ops per second", results.get("ops_per_second")),
+        ("exit code", results.get("exit_code")),
+        ("directory", str(run.path)),
+    ]
+    rows = "".join(
+        f"<tr><td>{_e(k)}</td><td>{'<code>' + _e(v) + '</code>' if k == 'run it again' else _e(v)}</td></tr>"
+        for k, v in facts
+        if v is not None
+    )
+    files = _file_links(run.path)
+    spec_text = run.spec_text or "(spec.yaml is missing)"
+    return (f'<table class="run-facts">{rows}</table>'
+            f"<h3>Files</h3>{files}"
+            f"<h3>The spec (spec.yaml)</h3><pre>{_e(spec_text)}</pre>")  # fmt: skip
+
+
+def _file_links(run_dir: Path) -> str:
+    items = []
+    for name in ("history.jsonl", "results.json", "spec.yaml", "harness.log"):
+        if (run_dir / name).is_file():
+            items.append(f'<li><a href="{_href(name)}">{_e(name)}</a></li>')
+    nodes = run_dir / "nodes"
+    if nodes.is_dir():
+        for node in sorted(p for p in nodes.iterdir() if p.is_dir()):
+            logs = sorted(p for p in node.iterdir() if p.is_file())
+            links = ", ".join(
+                f'<a href="{_href(f"nodes/{node.name}/{p.name}")}">{_e(p.name)}</a>'
+                f" ({_size(p.stat().st_size)})"
+                for p in logs
+            )
+            items.append(f"<li>node <b>{_e(node.name)}</b>: {links or 'no files'}</li>")
+    else:
+        items.append("<li>no node logs were collected</li>")
+    return '<ul class="files">' + "".join(items) + "</ul>"
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def _counts(ivs: list[Interval]) -> dict[str, int]:
+    counts = {"ok": 0, "fail": 0, "info": 0, "invoke": 0}
+    for iv in ivs:
+        if iv.inv.get("process") != "nemesis":
+            counts[iv.type] += 1
+    return counts
+
+
+def _anomaly_window(rows: list[tuple[int, str]], ivs: list[Interval]) -> dict[str, Any]:
+    if not rows:
+        return {"ops": [], "s": 0, "e": 0}
+    s = min(ivs[p].start for p, _ in rows)
+    e = max((ivs[p].done or ivs[p].inv)["time"] for p, _ in rows)
+    return {"ops": [p for p, _ in rows], "s": s // 1000, "e": e // 1000}
+
+
+def _script_json(data: Any) -> str:
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=True, default=str)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _href(rel: str) -> str:
+    return _e(quote(rel))
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"
+
+
+def _dur(t_ns: int) -> str:
+    s = t_ns / 1e9
+    return f"{s:.1f} s" if s < 120 else f"{s / 60:.1f} min"
+
+
+def _and(xs: list[str]) -> str:
+    xs = [str(x) for x in xs]
+    if len(xs) <= 1:
+        return "".join(xs)
+    return ", ".join(xs[:-1]) + " and " + xs[-1]
+
+
+def _e(s: Any) -> str:
+    return html.escape(str(s), quote=True)
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; frame-src 'self' about: data:; child-src 'self' about:">
+<title>{title}</title>
+<style>{css}</style></head>
+<body>
+<header class="verdict verdict-{klass}" id="verdict">
+<h1>splitbrain · {test}</h1>
+<p class="sentence">{sentence}</p>
+<p class="meta">{meta}</p>
+</header>
+<nav class="toc"><a href="#checkers">Checkers</a><a href="#anomalies">Anomalies</a>
+<a href="#timeline">Timeline</a><a href="#latency">Latency</a><a href="#throughput">Throughput</a>
+<a href="#faults">Faults</a><a href="#run">Spec, seed, rerun, logs</a></nav>
+<main>
+{notes}
+<section id="checkers"><h2>Checkers</h2>
+{checkers}
+</section>
+<section id="anomalies"><h2>Anomalies</h2>
+{anomalies}
+</section>
+<section id="timeline"><h2>Timeline</h2>
+<p class="help">Each bar is one operation, from its invocation to its completion, in the row of
+its process. Shaded bands are the faults in force. Drag to pan, double-click to zoom in
+(shift: out), ctrl + wheel to zoom, click an operation for its details; the strip above is the
+whole run (click it to move there). Latency and throughput below follow the same window.</p>
+<div class="controls">
+<button type="button" data-act="prev">◀ earlier</button>
+<button type="button" data-act="next">later ▶</button>
+<button type="button" data-act="in">zoom in</button>
+<button type="button" data-act="out">zoom out</button>
+<button type="button" data-act="all">whole run</button>
+<label>window <select id="sb-window"><option value="0">whole run</option>{windows}</select></label>
+<span class="range" id="sb-range"></span>
+</div>
+<div class="canvas-wrap"><canvas class="overview" id="sb-overview" aria-label="the whole run"></canvas></div>
+<div class="legend"><span class="sw" style="background:#6cc070"></span>ok
+<span class="sw" style="background:#e8787a"></span>fail
+<span class="sw" style="background:#f2a93b"></span>info (outcome unknown)
+<span class="sw" style="background:#b0b0b0"></span>no completion
+<span class="sw" style="background:#9575cd"></span>nemesis
+&nbsp; {band_legend}</div>
+<div class="canvas-wrap"><canvas class="timeline" id="sb-timeline" aria-label="timeline of operations per process"></canvas><div id="sb-tip"></div></div>
+<div id="sb-picked">Click an operation to see it here.</div>
+</section>
+<section id="latency"><h2>Latency</h2>
+<p class="help">Per function: one point per operation at its invocation (log scale; colour by
+outcome), with the 50th, 95th and 99th percentiles
+(<span style="color:#1d1d1f">&#9644; p50</span> <span style="color:#1e4f91">&#9644; p95</span>
+<span style="color:#8e24aa">&#9644; p99</span>) over windows of the view.</p>
+<div id="sb-latency"></div>
+</section>
+<section id="throughput"><h2>Throughput</h2>
+<p class="help">Per function: completions per second, by outcome (<span class="t-ok">ok</span>,
+<span class="t-fail">fail</span>, <span class="t-info">info</span>).</p>
+<div id="sb-throughput"></div>
+</section>
+<section id="faults"><h2>Faults</h2>
+{faults}
+</section>
+<section id="run"><h2>Spec, seed, rerun, logs</h2>
+{run}
+</section>
+<p class="help">Report generated {generated} by splitbrain, from this run's files alone.</p>
+</main>
+<script id="sb-data" type="application/json">{data}</script>
+<script>{js}</script>
+</body></html>
+"""

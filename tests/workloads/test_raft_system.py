@@ -1,0 +1,203 @@
+"""RaftSystem on real processes: a minimal Node that runs everything on this host, with every
+node on 127.0.0.1 (so each gets its own port) and its own work directory."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from clusters.base import Completed, Node, SetupError
+from harness.history import Op
+from workloads.raft import RaftClient, RaftSystem, node_status
+from workloads.system import HasPrimaries, Killable, Pausable, System
+
+
+class HostNode:
+    """A Node whose commands and daemons run on this host, in ``workdir``."""
+
+    def __init__(self, name: str, workdir: Path) -> None:
+        self.name = name
+        self.address = "127.0.0.1"
+        self.workdir = str(workdir)
+        self.python = sys.executable
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.spawned_env: dict[str, str] | None = None
+        workdir.mkdir(parents=True, exist_ok=True)
+
+    def exec(self, argv: Sequence[str], *, timeout: float = 30.0, check: bool = True) -> Completed:
+        r = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
+        done = Completed(tuple(argv), r.returncode, r.stdout, r.stderr)
+        if check and r.returncode != 0:
+            raise RuntimeError(f"{argv} exited {r.returncode}: {r.stderr}")
+        return done
+
+    def spawn(self, name, argv, env=None, cwd=None) -> int:
+        self.spawned_env = dict(env or {})
+        log = open(Path(self.workdir) / f"{name}.log", "ab")
+        p = subprocess.Popen(
+            list(argv), env={**os.environ, **(env or {})}, cwd=cwd, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        log.close()
+        self.procs[name] = p
+        return p.pid
+
+    def signal(self, name: str, sig: signal.Signals) -> bool:
+        p = self.procs.get(name)
+        if p is None or p.poll() is not None:
+            return False
+        os.killpg(p.pid, sig)
+        if sig == signal.SIGKILL:
+            p.wait(5)
+        return True
+
+    def alive(self, name: str) -> bool:
+        p = self.procs.get(name)
+        return p is not None and p.poll() is None
+
+    def put(self, local, remote) -> None:
+        if Path(local).is_dir():
+            shutil.copytree(local, remote, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(local, remote)
+
+    def get(self, remote, local) -> None:
+        shutil.copy(remote, local)
+
+
+def free_base_port(n: int) -> int:
+    """A port p such that p .. p+n-1 are free now."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base + n > 65535:
+            continue
+        try:
+            socks = []
+            for i in range(n):
+                t = socket.socket()
+                socks.append(t)
+                t.bind(("127.0.0.1", base + i))
+            return base
+        except OSError:
+            continue
+        finally:
+            for t in socks:
+                t.close()
+    raise RuntimeError("no free port range")
+
+
+@pytest.fixture
+def nodes(tmp_path):
+    made = [HostNode(f"n{i + 1}", tmp_path / f"n{i + 1}") for i in range(3)]
+    yield made
+    for n in made:
+        n.signal("raft", signal.SIGCONT)
+        n.signal("raft", signal.SIGKILL)
+
+
+def primary(system: RaftSystem, nodes: list[HostNode], timeout: float = 10.0) -> HostNode:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = system.primaries(nodes)
+        if len(found) == 1:
+            return found[0]
+        time.sleep(0.05)
+    raise AssertionError("no single primary")
+
+
+def op(f, value):
+    return Op(type="invoke", f=f, value=value, process=0)
+
+
+def test_raft_system_fulfils_the_system_protocols():
+    s = RaftSystem([])
+    assert isinstance(s, System) and isinstance(s, Killable)
+    assert isinstance(s, Pausable) and isinstance(s, HasPrimaries)
+
+
+def test_setup_installs_and_starts_a_cluster_that_serves_clients(nodes):
+    assert all(isinstance(n, Node) for n in nodes)
+    system = RaftSystem([], port=free_base_port(3), nodes=nodes)
+    for n in nodes:
+        system.setup(n)
+    assert sorted(p.name for p in os.scandir(Path(nodes[0].workdir) / "code" / "patterns")) == [
+        "__init__.py", "_runtime", "raft",
+    ]  # fmt: skip
+    assert {system.port_of(n) for n in nodes} == {system.port + i for i in range(3)}
+    leader = primary(system, nodes)
+    follower = next(n for n in nodes if n is not leader)
+    client = RaftClient(timeout=2.0)  # as the registry makes it: no port, found by node
+    client.open(follower)
+    assert client.invoke(op("write", ["x", 1])).type == "ok"
+    assert client.invoke(op("read", ["x", None])).value == ["x", 1]
+    status = client.invoke(op("status", None)).value
+    assert status["id"] == follower.name and status["leader"] == leader.name
+    client.close()
+    log = Path(system.log_files(leader)[0])
+    assert log == Path(leader.workdir) / "raft.log" and "leader of term" in log.read_text()
+    assert "PYTHONUNBUFFERED" in leader.spawned_env
+
+
+def test_kill_start_pause_and_resume_act_on_the_daemon(nodes):
+    system = RaftSystem([], port=free_base_port(3))
+    system.configure(nodes)
+    for n in nodes:
+        system.setup(n)
+    leader = primary(system, nodes)
+    client = RaftClient(timeout=2.0)
+    client.open(leader)
+    assert client.invoke(op("write", ["k", "before"])).type == "ok"
+
+    system.kill(leader)
+    assert not leader.alive("raft")
+    others = [n for n in nodes if n is not leader]
+    new = primary(system, others)
+    system.start(leader)  # same data: the write is still there
+    assert node_status("127.0.0.1", system.port_of(leader))["role"] == "follower"
+
+    system.pause(new)
+    assert node_status("127.0.0.1", system.port_of(new), timeout=0.3) is None
+    assert new not in system.primaries(nodes)
+    system.resume(new)
+    primary(system, nodes)
+    client.open(leader)
+    assert client.invoke(op("read", ["k", None])).value == ["k", "before"]
+    client.close()
+
+    for n in nodes:
+        system.teardown(n)
+    assert not any(n.alive("raft") for n in nodes)
+
+
+def test_setup_needs_the_nodes_first(nodes):
+    with pytest.raises(SetupError, match="configure"):
+        RaftSystem([]).setup(nodes[0])
+
+
+def test_a_daemon_that_exits_at_start_is_a_setup_error_showing_its_log(nodes):
+    system = RaftSystem(["no-such-bug"], port=free_base_port(3), nodes=nodes)
+    with pytest.raises(SetupError) as e:
+        system.setup(nodes[0])
+    assert "exited" in str(e.value) and "unknown bug(s) no-such-bug" in str(e.value)
+
+
+def test_the_clock_environment_is_passed_to_the_daemon(nodes, monkeypatch):
+    import types
+
+    clock = types.ModuleType("clusters.clock")
+    clock.faketime_env = lambda node: {"FAKETIME_TEST_MARK": node.name}  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "clusters.clock", clock)
+    system = RaftSystem([], port=free_base_port(3), nodes=nodes)
+    system.setup(nodes[1])
+    assert nodes[1].spawned_env["FAKETIME_TEST_MARK"] == "n2"

@@ -29,10 +29,16 @@ from checkers.linearizable.generate import register_history  # noqa: E402
 from harness.formats import load_history  # noqa: E402
 from harness.history import Op  # noqa: E402
 
-CORPUS = Path(os.environ.get("SPLITBRAIN_CORPUS", Path(__file__).resolve().parents[2]
-                             / "shared" / "corpus"))  # fmt: skip
-PORCUPINE = {"etcd-total": 454.0, "etcd-median": 0.09, "etcd-max": 173.0,
-             "c50-ok": 169.0, "c50-bad": 21.0}  # fmt: skip
+CORPUS = Path(
+    os.environ.get("SPLITBRAIN_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus")
+)
+PORCUPINE = {
+    "etcd-total": 454.0,
+    "etcd-median": 0.09,
+    "etcd-max": 173.0,
+    "c50-ok": 169.0,
+    "c50-bad": 21.0,
+}
 
 
 def best_ms(fn: Callable[[], object], repeat: int) -> float:
@@ -55,18 +61,21 @@ def corpus(repeat: int) -> None:
     if not root.is_dir():
         print(f"corpus not found at {root}; set SPLITBRAIN_CORPUS")
         return
-    print("== Porcupine corpus (best of %d) ==" % repeat)
+    print(f"== Porcupine corpus (best of {repeat}) ==")
     etcd = sorted((root / "etcd").glob("*.log"))
     times = {f.name: best_ms(check("cas-register", load_history(f)), repeat) for f in etcd}
     total = sum(times.values())
     median = statistics.median(times.values())
     slowest = max(times, key=times.__getitem__)
-    print(f"etcd: {len(etcd)} histories, {total:.0f} ms in total "
-          f"(Porcupine {PORCUPINE['etcd-total']:.0f} ms: ratio {total / PORCUPINE['etcd-total']:.2f}), "
-          f"median {median:.2f} ms (Porcupine {PORCUPINE['etcd-median']}), "
-          f"slowest {slowest} {times[slowest]:.1f} ms "
-          f"(Porcupine etcd_002 {PORCUPINE['etcd-max']:.0f}; ours etcd_002 "
-          f"{times.get('etcd_002.log', float('nan')):.1f})")  # fmt: skip
+    ratio = total / PORCUPINE["etcd-total"]
+    print(
+        f"etcd: {len(etcd)} histories, {total:.0f} ms in total "
+        f"(Porcupine {PORCUPINE['etcd-total']:.0f} ms: ratio {ratio:.2f}), "
+        f"median {median:.2f} ms (Porcupine {PORCUPINE['etcd-median']}), "
+        f"slowest {slowest} {times[slowest]:.1f} ms "
+        f"(Porcupine etcd_002 {PORCUPINE['etcd-max']:.0f}; "
+        f"ours etcd_002 {times.get('etcd_002.log', float('nan')):.1f})"
+    )
     for name in ("c01-ok", "c01-bad", "c10-ok", "c10-bad", "c50-ok", "c50-bad"):
         h = load_history(root / "kv" / f"{name}.txt")
         ms = best_ms(check("kv", h), repeat)
@@ -76,7 +85,7 @@ def corpus(repeat: int) -> None:
 
 
 def generated(repeat: int, quick: bool) -> None:
-    print("== generated linearizable histories (best of %d) ==" % repeat)
+    print(f"== generated linearizable histories (best of {repeat}) ==")
     shapes = [
         dict(ops=2000, processes=5, info_rate=0.05, keys=0),
         dict(ops=5000, processes=10, info_rate=0.05, keys=0),
@@ -92,9 +101,11 @@ def generated(repeat: int, quick: bool) -> None:
         res = checker.check(h, {})
         ms = best_ms(lambda h=h, c=checker: c.check(h, {}), repeat)
         info = sum(1 for o in h if o.type == "info")
-        print(f"{shape['ops']} ops, {shape['processes']} clients, {shape['keys'] or 1} key(s), "
-              f"{info} info: {res.valid} in {ms:.0f} ms "
-              f"({ms * 1000 / shape['ops']:.0f} us/op)")  # fmt: skip
+        print(
+            f"{shape['ops']} ops, {shape['processes']} clients, {shape['keys'] or 1} key(s), "
+            f"{info} info: {res.valid} in {ms:.0f} ms "
+            f"({ms * 1000 / shape['ops']:.0f} us/op)"
+        )
 
 
 def exploding(budget: float) -> None:
@@ -106,15 +117,19 @@ def exploding(budget: float) -> None:
     res = checker.check(h, {})
     ms = (time.perf_counter() - t) * 1000
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"time budget {budget:.1f} s: {res.valid} after {ms:.0f} ms: {res.details.get('reason')}; "
-          f"peak RSS {after / 1024:.0f} MB (was {before / 1024:.0f} MB)")  # fmt: skip
+    print(
+        f"time budget {budget:.1f} s: {res.valid} after {ms:.0f} ms: {res.details.get('reason')}; "
+        f"peak RSS {after / 1024:.0f} MB (was {before / 1024:.0f} MB)"
+    )
     checker = LinearizableChecker("kv", time_budget_s=60, max_nodes=200_000)
     t = time.perf_counter()
     res = checker.check(h, {})
     ms = (time.perf_counter() - t) * 1000
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"memory bound 200000 nodes: {res.valid} after {ms:.0f} ms: {res.details.get('reason')}; "
-          f"peak RSS {after / 1024:.0f} MB")  # fmt: skip
+    print(
+        f"memory bound 200000 nodes: {res.valid} after {ms:.0f} ms: {res.details.get('reason')}; "
+        f"peak RSS {after / 1024:.0f} MB"
+    )
 
 
 def explosive_history(n: int) -> list[Op]:
@@ -132,6 +147,21 @@ def explosive_history(n: int) -> list[Op]:
     return ops
 
 
+def pool(repeat: int) -> None:
+    print(f"== a process pool for partitions (best of {repeat}) ==")
+    for shape in (
+        dict(ops=20000, processes=20, info_rate=0.05, keys=10),
+        dict(ops=50000, processes=50, info_rate=0.05, keys=20),
+    ):
+        h = register_history(2, **shape)  # type: ignore[arg-type]
+        one = best_ms(check("cas-register", h), repeat)
+        two = best_ms(check("cas-register", h, workers=2), repeat)
+        print(
+            f"{shape['ops']} ops, {shape['keys']} keys: 1 process {one:.0f} ms, "
+            f"2 workers {two:.0f} ms (x{one / two:.2f})"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeat", type=int, default=5)
@@ -142,6 +172,7 @@ def main() -> None:
     corpus(repeat)
     generated(1 if args.quick else 3, args.quick)
     exploding(2.0)
+    pool(1 if args.quick else 3)
 
 
 if __name__ == "__main__":

@@ -96,8 +96,9 @@ def _run(args: argparse.Namespace, targets: list[str], ports: dict[str, int], le
     elapsed = time.perf_counter() - t0
     lat = sorted(x for xs in latencies for x in xs)
     via = "the leader" if args.to_leader else "all nodes (followers forward)"
+    bugs = ", ".join(args.bug) or "none"
     print(f"{len(ports)} nodes, {len(targets)} clients via {via}, {elapsed:.1f}s, "
-          f"bugs: {', '.join(args.bug) or 'none'} (leader {leader}, cpus {os.cpu_count()})")  # fmt: skip
+          f"bugs: {bugs} (leader {leader}, cpus {os.cpu_count()})")  # fmt: skip
     print(f"  writes acknowledged: {len(lat)}  ({len(lat) / elapsed:.0f} ops/s), "
           f"errors: {sum(errors)}")  # fmt: skip
     if lat:

@@ -150,6 +150,15 @@ def run_elle_cli(
         err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")
         raise ElleCliError(f"elle-cli did not finish within {timeout_s:g} s", _tail(err)) from None
     valid, analysis = parse_output(proc.stdout, str(history_path))
+    if valid is None and "--output" in output_args and "Unknown option" in (
+        proc.stdout + proc.stderr
+    ):
+        # elle-cli before 0.1.10 has no --output; its --verbose prints the analysis.
+        return run_elle_cli(
+            history_path, model=model, consistency_models=consistency_models,
+            anomalies=anomalies, jar=jar, java=java, timeout_s=timeout_s, directory=directory,
+            output_args=("--verbose",), extra_args=extra_args,
+        )  # fmt: skip
     if valid is None:
         raise ElleCliError(
             f"elle-cli exited with code {proc.returncode} without a verdict"
@@ -173,19 +182,17 @@ def parse_output(stdout: str, history_path: str | None = None) -> tuple[Any, dic
         if isinstance(obj, dict) and "valid?" in obj:
             return _validity(obj["valid?"]), obj
         try:
-            first = next(edn.iter_values(stdout[start:]))[1]
-        except (edn.EdnError, StopIteration):
+            first = _EdnReader(stdout, start).read()
+        except ValueError:
             continue
-        if isinstance(first, dict):
-            plain = _plain(first)
-            if "valid?" in plain:
-                return _validity(plain["valid?"]), plain
+        if isinstance(first, dict) and "valid?" in first:
+            return _validity(first["valid?"]), first
     verdict = None
     for line in stdout.splitlines():
-        m = re.match(r"^\s*(?P<path>.*?)\s*\t\s*(?P<valid>true|false|:?unknown)\s*$", line)
-        if m and (history_path is None or m["path"].strip() in ("", history_path)
-                  or history_path.endswith(m["path"].strip())):  # fmt: skip
-            verdict = _validity(m["valid"])
+        v = re.match(r"^\s*(?P<path>.*?)\s*\t\s*(?P<valid>true|false|:?unknown)\s*$", line)
+        if v and (history_path is None or v["path"].strip() in ("", history_path)
+                  or history_path.endswith(v["path"].strip())):  # fmt: skip
+            verdict = _validity(v["valid"])
     return verdict, None
 
 
@@ -224,7 +231,7 @@ def analysis_to_result(
                 text = texts[i] if i < len(texts) else _explain_case(kind, case)
                 anomalies.append(Anomaly(kind, text, _case_ops(case),
                                          case if isinstance(case, dict) else {"case": case}))
-    elif valid is False:
+    elif valid is False and analysis:
         anomalies.append(_jepsen_anomaly(model, analysis))
     details: dict[str, Any] = {
         "engine": "elle-cli",
@@ -235,10 +242,12 @@ def analysis_to_result(
         "analysis": {k: v for k, v in analysis.items() if k != "anomalies"},
         "files": sorted(files),
     }
+    if not analysis:
+        details["note"] = ("elle-cli printed only its verdict; ask for the analysis (--output "
+                           "json, or --verbose before 0.1.10) to see the anomalies")  # fmt: skip
     if valid == "unknown":
-        details["reason"] = ("elle-cli could not decide: "
-                             + (", ".join(details["anomaly-types"]) or str(analysis.get("error", ""))[:500]
-                                or "it gave no reason"))  # fmt: skip
+        why = ", ".join(details["anomaly-types"]) or str(analysis.get("error", ""))[:500]
+        details["reason"] = f"elle-cli could not decide: {why or 'it gave no reason'}"
     return Result(valid, anomalies, details)
 
 
@@ -340,6 +349,7 @@ def read_elle_json(path: str | Path) -> list[Op]:
     position and a missing ``time`` 0. Raises HistoryError naming the line of a bad op."""
     source = str(path)
     text = Path(path).read_text(encoding="utf-8")
+    items: list[Any]
     try:
         data = json.loads(text)
         items = data if isinstance(data, list) else [data]
@@ -406,21 +416,94 @@ def _validity(v: Any) -> Any:
     return "unknown"
 
 
-def _plain(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {_plain_key(k): _plain(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_plain(x) for x in v]
-    if isinstance(v, str):
-        return str(v)
-    return v
+class _EdnReader:
+    """Reads one EDN value of elle-cli's printed analysis into JSON-like values: keywords and
+    symbols become strings, lists, vectors and sets lists, tagged literals (``#inst``, record
+    literals such as ``#jepsen.history.Op{...}``) their value. ``harness.edn`` is not used
+    because Elle's keys end in quotes (``:value'``, ``:a'``), which it does not read."""
+
+    _SPACE = re.compile(r"(?:[\s,]+|;[^\n]*)+")
+    _ATOM = re.compile(r"[^\s,()\[\]{}\"`;]+")
+    _CLOSE = {"(": ")", "[": "]", "{": "}"}
+
+    def __init__(self, text: str, pos: int = 0) -> None:
+        self.text, self.pos = text, pos
+
+    def read(self) -> Any:
+        self._skip()
+        text, pos = self.text, self.pos
+        if pos >= len(text):
+            raise ValueError("end of input")
+        c = text[pos]
+        if c in "([{":
+            self.pos += 1
+            items = self._seq(self._CLOSE[c])
+            if c != "{":
+                return items
+            if len(items) % 2:
+                raise ValueError("a map with an odd number of forms")
+            return {_json_key(items[i]): items[i + 1] for i in range(0, len(items), 2)}
+        if c == '"':
+            i = pos + 1
+            while i < len(text) and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+            if i >= len(text):
+                raise ValueError("unterminated string")
+            self.pos = i + 1
+            return json.loads(text[pos : i + 1], strict=False)  # EDN's escapes are JSON's
+        if c == "#":
+            if text.startswith("#{", pos):
+                self.pos += 2
+                return self._seq("}")
+            if text.startswith("#_", pos):
+                self.pos += 2
+                self.read()
+                return self.read()
+            m = self._ATOM.match(text, pos + 1)
+            self.pos = m.end() if m else pos + 1
+            return self.read()  # a tagged literal: its value
+        if c in ")]}":
+            raise ValueError(f"unexpected {c!r}")
+        m = self._ATOM.match(text, pos)
+        if m is None:
+            raise ValueError(f"unexpected {c!r}")
+        self.pos = m.end()
+        return self._atom(m.group(0))
+
+    def _skip(self) -> None:
+        m = self._SPACE.match(self.text, self.pos)
+        if m:
+            self.pos = m.end()
+
+    def _seq(self, close: str) -> list[Any]:
+        items: list[Any] = []
+        while True:
+            self._skip()
+            if self.pos >= len(self.text):
+                raise ValueError(f"expected {close!r}")
+            if self.text[self.pos] == close:
+                self.pos += 1
+                return items
+            items.append(self.read())
+
+    @staticmethod
+    def _atom(tok: str) -> Any:
+        if tok == "nil":
+            return None
+        if tok in ("true", "false"):
+            return tok == "true"
+        if tok.startswith(":"):
+            return tok[1:]
+        if re.fullmatch(r"[+-]?\d+N?", tok):
+            return int(tok.rstrip("N"))
+        if re.fullmatch(r"[+-]?\d+(\.\d*)?([eE][+-]?\d+)?M?", tok):
+            return float(tok.rstrip("M"))
+        return tok  # a symbol
 
 
-def _plain_key(k: Any) -> Any:
-    if isinstance(k, str):
-        return str(k)
-    if isinstance(k, tuple):
-        return edn.dumps(list(k))
+def _json_key(k: Any) -> Any:
+    if isinstance(k, list | dict):
+        return json.dumps(k, default=str)
     return k
 
 

@@ -20,7 +20,8 @@ when the monotonic clock is not faked (libfaketime issue #426): it passes the ke
 deadline, and Python 3.11's ``time.sleep`` fails with EINVAL. ``faketime_env`` therefore puts
 a tiny shim before libfaketime in ``LD_PRELOAD`` that sends monotonic sleeps straight to the
 kernel; it is compiled once with the controller's C compiler and copied to each node that
-does not share the controller's filesystem.
+does not share the controller's filesystem, unless the node names a copy of its own in a
+``sleep_shim`` attribute (the Docker node image has one built in).
 
 Only programs that read the time through libc are affected. Go programs (etcd, Consul, ...)
 read the clock through the vDSO and raw syscalls, bypassing libc, so libfaketime does not
@@ -169,6 +170,9 @@ def _shim_on(node: Node) -> str | None:
     # Looked for on every call, not cached: a workdir may have been wiped since the last
     # daemon. Copied under a temporary name and renamed: overwriting a library in place
     # would crash the processes that have it mapped.
+    built_in = getattr(node, "sleep_shim", None)
+    if built_in:
+        return str(built_in)  # the node image carries the shim (clusters.image)
     local = _build_shim()
     if local is None:
         return None

@@ -51,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, help="the random seed (replays a run)")
     r.add_argument("--bug", action="append", default=[], help="turn on a named seeded bug")
     r.add_argument("--nodes", type=int, help="override the node count")
+    r.add_argument("--inventory", help="for --cluster ssh: a YAML inventory of hosts")
     r.add_argument("--results", default="results", help="results root (default ./results)")
     r.set_defaults(func=_cmd_run)
 
@@ -66,8 +67,26 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="print the result as JSON")
     c.set_defaults(func=_cmd_check)
 
-    k = sub.add_parser("clean", help="remove namespaces, processes, rules a dead run left")
+    rp = sub.add_parser("report", help="(re)build report.html from a run directory")
+    rp.add_argument("run_dir", help="a run directory: results/<test>/<UTC start>")
+    rp.set_defaults(func=_cmd_report)
+
+    sv = sub.add_parser("serve", help="browse runs in a local web page")
+    sv.add_argument("results", nargs="?", default="results", help="results root (./results)")
+    sv.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (0: any free)")
+    sv.set_defaults(func=_cmd_serve)
+
+    k = sub.add_parser("clean", help="remove namespaces, containers, processes, rules a dead "
+                       "run left")  # fmt: skip
     k.set_defaults(func=_cmd_clean)
+
+    im = sub.add_parser("image", help="the Docker node image")
+    im_sub = im.add_subparsers(dest="image_command", required=True)
+    ib = im_sub.add_parser("build", help="build the node image (cached by its inputs)")
+    ib.add_argument("--base", help="base image (default python:3.11-slim, else a Debian made "
+                    "with debootstrap; 'debootstrap' forces that)")  # fmt: skip
+    ib.add_argument("--force", action="store_true", help="rebuild even if cached")
+    ib.set_defaults(func=_cmd_image_build)
 
     ls = sub.add_parser("list", help="systems and their bugs, workloads, nemeses, checkers")
     ls.set_defaults(func=_cmd_list)
@@ -95,13 +114,13 @@ def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         raise ConfigError("--nodes", None, "", f"got {args.nodes}; need at least 1 node")
     if args.time_limit is not None and args.time_limit <= 0:
         raise ConfigError("--time-limit", None, "", f"got {args.time_limit}; need seconds > 0")
-    if os.geteuid() != 0:
+    tests = [_override(t, args) for t in tests]
+    if os.geteuid() != 0 and any(t.cluster.backend == "local" for t in tests):
         print("splitbrain: the local cluster needs root (network namespaces, iptables)",
               file=sys.stderr)  # fmt: skip
         return SETUP_FAILED
     outcomes = []
     for t in tests:
-        t = _override(t, args)
         outcomes.append(run_test(t, results_root=Path(args.results), suite_path=args.suite))
     write_junit(Path(args.results) / f"{suite.name}-junit.xml", suite.name, outcomes)
     return _suite_exit([o.exit_code for o in outcomes])
@@ -113,6 +132,8 @@ def _override(t: Any, args: argparse.Namespace) -> Any:
         t = r(t, cluster=r(t.cluster, backend=args.cluster))
     if args.nodes:
         t = r(t, cluster=r(t.cluster, nodes=args.nodes))
+    if getattr(args, "inventory", None):
+        t = r(t, cluster=r(t.cluster, inventory=args.inventory))
     if args.time_limit:
         t = r(t, time_limit=args.time_limit)
     if args.seed is not None:
@@ -173,17 +194,59 @@ def _cmd_check(args: argparse.Namespace, argv: list[str]) -> int:
     return EXIT[result.valid]
 
 
+# -- report, serve -----------------------------------------------------------------------------
+
+
+def _cmd_report(args: argparse.Namespace, argv: list[str]) -> int:
+    from harness.report import build_report
+
+    run_dir = Path(args.run_dir)
+    if run_dir.is_symlink() or run_dir.name == "latest":
+        run_dir = run_dir.resolve()
+    if not run_dir.is_dir() or not any(
+        (run_dir / f).exists() for f in ("history.jsonl", "results.json", "spec.yaml")
+    ):
+        raise ConfigError(args.run_dir, None, "",
+                          "not a run directory; expected results/<test>/<UTC start>/ with "
+                          "history.jsonl, results.json or spec.yaml")  # fmt: skip
+    print(build_report(run_dir))
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace, argv: list[str]) -> int:
+    from harness.serve import serve
+
+    return serve(Path(args.results), port=args.port)
+
+
 # -- clean, list -------------------------------------------------------------------------------
 
 
 def _cmd_clean(args: argparse.Namespace, argv: list[str]) -> int:
-    from clusters.local import clean
+    from clusters import docker, local, ssh
 
-    removed = clean()
+    removed = local.clean()
+    removed += docker.clean()  # nothing when there is no Docker engine
+    removed += ssh.clean()
     for thing in removed:
         print(f"removed {thing}")
     if not removed:
         print("nothing to clean")
+    return 0
+
+
+def _cmd_image_build(args: argparse.Namespace, argv: list[str]) -> int:
+    import time
+
+    from clusters.image import ImageError, ensure_image
+
+    t = time.monotonic()
+    try:
+        tag = ensure_image(args.base, force=args.force)
+    except ImageError as e:
+        print(f"splitbrain image: {e}", file=sys.stderr)
+        return SETUP_FAILED
+    print(f"{tag} ({time.monotonic() - t:.1f}s)")
     return 0
 
 

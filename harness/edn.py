@@ -75,8 +75,14 @@ _TOKEN = re.compile(r"[^\s,()\[\]{}\"';]+")
 _INT = re.compile(r"[+-]?\d+N?")
 _FLOAT = re.compile(r"[+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?M?")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "b": "\b", "f": "\f"}
-_CHARS = {"newline": "\n", "space": " ", "tab": "\t", "return": "\r", "formfeed": "\f",
-          "backspace": "\b"}  # fmt: skip
+_CHARS = {
+    "newline": "\n",
+    "space": " ",
+    "tab": "\t",
+    "return": "\r",
+    "formfeed": "\f",
+    "backspace": "\b",
+}
 _CLOSE = {"(": ")", "[": "]", "{": "}"}
 
 
@@ -128,8 +134,7 @@ class _Reader:
         while True:
             self.skip_space()
             if self.pos >= len(text):
-                raise self.fail(f"unclosed collection: expected {close!r} before the end",
-                                start)  # fmt: skip
+                raise self.fail(f"unclosed collection: expected {close!r} before the end", start)
             if text[self.pos] == close:
                 self.pos += 1
                 return items

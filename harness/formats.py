@@ -88,7 +88,9 @@ def detect_format(path: str | Path) -> str:
             if line[0] in "[(":
                 return "edn"
             raise HistoryError(
-                source, n, f"cannot tell the format from {_clip(line)!r}: expected a JSON "
+                source,
+                n,
+                f"cannot tell the format from {_clip(line)!r}: expected a JSON "
                 "object (jsonl), an EDN op map or vector (edn, porcupine-kv) or a Jepsen log "
                 f"line ({_ETCD_SHAPE}); pass the format explicitly",
             )
@@ -162,7 +164,9 @@ def _unwrap_vector(text: str) -> str:
 def _edn_op(m: Any, source: str, line: int, position: int, keyed: bool) -> Op:
     shape = "{:process P, :type :invoke, :f :read, :value nil}"
     if not isinstance(m, dict):
-        raise HistoryError(source, line, f"expected an op map like {shape}, got {_clip(edn.dumps(m))}")
+        raise HistoryError(
+            source, line, f"expected an op map like {shape}, got {_clip(edn.dumps(m))}"
+        )
     m = _elle_defaults(m)
     missing = [k for k in ("type", "f", "process") if k not in m]
     if keyed and "key" not in m:
@@ -177,7 +181,9 @@ def _edn_op(m: Any, source: str, line: int, position: int, keyed: bool) -> Op:
     if isinstance(process, str) and process == NEMESIS:
         process = NEMESIS
     elif not isinstance(process, int) or isinstance(process, bool):
-        raise HistoryError(source, line, f":process is {_edn(process)}; expected an int or :nemesis")
+        raise HistoryError(
+            source, line, f":process is {_edn(process)}; expected an int or :nemesis"
+        )
     f = m["f"]
     if not isinstance(f, str) or isinstance(f, bool):
         raise HistoryError(source, line, f":f is {_edn(f)}; expected a keyword such as :read")
@@ -193,11 +199,18 @@ def _edn_op(m: Any, source: str, line: int, position: int, keyed: bool) -> Op:
     known = {"type", "f", "process", "index", "time", "value", "node", "error", "key"}
     extra = {str(k): _plain(v) for k, v in m.items() if k not in known}
     return Op(
-        type=str(t), f=str(f), value=value, process=process, time=time, index=index,
+        type=str(t),
+        f=str(f),
+        value=value,
+        process=process,
+        time=time,
+        index=index,
         node=None if node is None else str(node),
-        error=None if error is None else (str(error) if isinstance(error, str) else edn.dumps(error)),
+        error=None
+        if error is None
+        else (str(error) if isinstance(error, str) else edn.dumps(error)),
         extra=extra,
-    )  # fmt: skip
+    )
 
 
 def _elle_defaults(m: dict[Any, Any]) -> dict[Any, Any]:
@@ -250,8 +263,9 @@ def _read_etcd_log(text: str, source: str) -> list[Op]:
         if m is None:
             if _OTHER_LOG_LINE.match(line) and "jepsen.util" not in line.split(" - ")[0]:
                 continue  # other loggers' lines in a Jepsen log carry no operations
-            raise HistoryError(source, n, f"expected a Jepsen log line {_ETCD_SHAPE}, "
-                                          f"got {_clip(line)!r}")  # fmt: skip
+            raise HistoryError(
+                source, n, f"expected a Jepsen log line {_ETCD_SHAPE}, got {_clip(line)!r}"
+            )
         op = _etcd_op(m, source, n, len(ops), pending)
         ops.append(op)
         if op.type == "invoke":

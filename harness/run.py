@@ -135,6 +135,7 @@ def run_test(
     if setup_error is not None and journal is None:
         results.update(valid=None, error=setup_error, exit_code=EXIT["setup-failed"])
         run.write_results(results)
+        _write_report(run.path)
         _detach(handler)
         print(f"{spec.name}: SETUP FAILED: {setup_error}\n  logs: {run.path}")
         return Outcome(spec.name, None, EXIT["setup-failed"], run.path, results)
@@ -148,9 +149,20 @@ def run_test(
         results["valid"] = merge_valid([results["valid"], "unknown"])
     results["exit_code"] = EXIT[results["valid"]]
     run.write_results(results)
+    _write_report(run.path)
     _detach(handler)
     _print_verdict(spec.name, results, run.path, sys.stdout)
     return Outcome(spec.name, results["valid"], results["exit_code"], run.path, results)
+
+
+def _write_report(path: Path) -> None:
+    """report.html for the run; a report that cannot be drawn never changes the verdict."""
+    try:
+        from harness.report import build_report
+
+        build_report(path)
+    except Exception:
+        log.exception("could not build report.html (splitbrain report %s tries again)", path)
 
 
 def check_history(
@@ -221,6 +233,17 @@ def _make_cluster(spec: TestSpec, workroot: Path) -> Any:
         from clusters.local import LocalCluster
 
         return LocalCluster(spec.cluster.nodes, workroot=workroot)
+    if backend == "docker":
+        from clusters.docker import DockerCluster
+
+        return DockerCluster(spec.cluster.nodes, workroot=workroot, image=spec.cluster.image)
+    if backend == "ssh":
+        from clusters.ssh import SshCluster
+
+        try:
+            return SshCluster.from_spec(spec.cluster, workroot=workroot, n=spec.cluster.nodes)
+        except ValueError as e:  # a bad host list or inventory is bad input
+            raise ConfigError("cluster", None, "cluster.hosts", str(e)) from None
     raise SetupError(f"cluster backend {backend!r} is not available in this build")
 
 
@@ -307,10 +330,18 @@ def _progress(runner: Runner, spec: TestSpec) -> str:
     s = runner.stats
     c = s.completions
     left = max(0.0, spec.time_limit - now)
+    # stats.fault is the nemesis' last op: after a heal, no fault is in force
+    fault = s.fault
+    if fault is not None and fault.split(" ", 1)[0] in _HEAL_FS:
+        fault = None
+    when = f"{left:.0f}s left" if left > 0 else "final phase"
     return (
-        f"{spec.name}: {now:5.0f}s ({left:.0f}s left)  {s.invocations / max(now, 1e-9):6.0f} ops/s"
-        f"  ok {c['ok']} fail {c['fail']} info {c['info']}  fault: {s.fault or 'none'}"
+        f"{spec.name}: {now:5.0f}s ({when})  {s.invocations / max(now, 1e-9):6.0f} ops/s"
+        f"  ok {c['ok']} fail {c['fail']} info {c['info']}  fault: {fault or 'none'}"
     )
+
+
+_HEAL_FS = frozenset({"stop-partition", "stop-loss", "start", "resume", "reset-clock"})
 
 
 def _teardown(cluster: Any, system: Any, nemesis: Any, run: RunDir) -> None:
@@ -443,5 +474,7 @@ def _print_verdict(test: str, results: dict[str, Any], path: Path, out: Any) -> 
     if results.get("interrupted"):
         lines.append("  (interrupted: the history up to the interruption was checked)")
     lines.append(f"  results: {path}")
+    if (path / "report.html").exists():
+        lines.append(f"  report: {path / 'report.html'}")
     lines.append(f"  run again: {results['rerun']}")
     print("\n".join(lines), file=out)

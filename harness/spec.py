@@ -65,13 +65,25 @@ class ClusterSpec:
     """Where to deploy.
 
     backend: local (network namespaces on this machine), docker or ssh.
-    nodes: how many nodes (1 or more).
-    hosts: for ssh, the hosts (address, user, port, key) — used by the ssh backend.
+    nodes: how many nodes (1 or more); for ssh, the first ``nodes`` hosts are used.
+    hosts: for ssh, the hosts: mappings of address and optionally name, user (root), port
+      (22), key (a private key file), workdir; or ``user@address:port`` strings.
+    inventory: for ssh, a YAML inventory file of hosts (see ``clusters/ssh.py``), used with or
+      instead of ``hosts``.
+    known_hosts: for ssh, a known_hosts file checked besides ``~/.ssh/known_hosts``.
+    accept_unknown_host_keys: for ssh, connect to a host whose key is in no known_hosts
+      (default false: such a host is refused).
+    image: for docker, the node image to run (default: the image ``splitbrain image build``
+      makes, built on first use).
     """
 
     backend: str = "local"
     nodes: int = 5
     hosts: tuple[dict[str, Any], ...] = ()
+    inventory: str | None = None
+    known_hosts: str | None = None
+    accept_unknown_host_keys: bool = False
+    image: str | None = None
 
 
 @dataclass(frozen=True)

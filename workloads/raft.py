@@ -109,7 +109,7 @@ class RaftSystem:
 
     def teardown(self, node: Node) -> None:
         """Kill the daemon (its data and log stay on the node for inspection)."""
-        node.signal(DAEMON, signal.SIGKILL)
+        self.kill(node)
 
     def log_files(self, node: Node) -> list[str]:
         return [f"{node.workdir}/{DAEMON}.log"]
@@ -117,7 +117,11 @@ class RaftSystem:
     # -- Killable / Pausable ------------------------------------------------------------
 
     def kill(self, node: Node) -> None:
+        """SIGKILL the daemon's process group; returns once it is gone (at most ~5 s)."""
         node.signal(DAEMON, signal.SIGKILL)
+        deadline = time.monotonic() + 5.0
+        while node.alive(DAEMON) and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def start(self, node: Node) -> None:
         """Start the daemon on its existing data and wait until it answers ``status``."""

@@ -35,9 +35,10 @@ class CounterChecker:
         inv = invocations(ops)
         failed_invokes = {id(inv[i]) for i, op in enumerate(ops)
                           if op.type == "fail" and i in inv}  # fmt: skip
-        lower = upper = 0
-        pending: dict[Any, tuple[int, Op]] = {}
-        reads: list[tuple[int, Any, int, Op]] = []
+        lower: float = 0
+        upper: float = 0
+        pending: dict[Any, tuple[float, Op]] = {}
+        reads: list[tuple[float, Any, float, Op]] = []
         for op in ops:
             if op.type == "fail" or id(op) in failed_invokes:
                 continue

@@ -45,8 +45,9 @@ class LongForkChecker:
             if op.type == "invoke" and _is_write(op.value):
                 k = freeze(op.value[0][1])
                 if k in written:
-                    raise _Illegal(f"key {fmt(op.value[0][1])} is written twice ({op_ref(written[k])}"
-                                   f" and {op_ref(op)}): the checker assumes one write per key")
+                    raise _Illegal(f"key {fmt(op.value[0][1])} is written twice "
+                                   f"({op_ref(written[k])} and {op_ref(op)}): the checker "
+                                   "assumes one write per key")  # fmt: skip
                 written[k] = op
         groups: dict[tuple[Any, ...], list[tuple[Op, dict[Any, Any]]]] = {}
         n_reads = 0

@@ -65,8 +65,14 @@ def prepare(history: list[Op], model: Model, independent: bool | None = None) ->
     every operation's value has that shape (None). A model with its own ``partition`` keeps
     its values whole and is split by that instead.
     """
-    counts = {"ops": 0, "ignored": 0, "failed": 0, "unknown-reads": 0, "indeterminate": 0,
-              "orphan-completions": 0}  # fmt: skip
+    counts = {
+        "ops": 0,
+        "ignored": 0,
+        "failed": 0,
+        "unknown-reads": 0,
+        "indeterminate": 0,
+        "orphan-completions": 0,
+    }
     pairs = _pairs(history, model, counts)
     if model.partition is not None:
         independent = False
@@ -96,11 +102,18 @@ def prepare(history: list[Op], model: Model, independent: bool | None = None) ->
         part = parts.get(key)
         if part is None:
             part = parts[key] = Partition(key)
-        part.entries.append(Entry(
-            id=len(part.entries), f=f, input=freeze(value), output=output, call=ipos,
-            ret=None if comp is None or comp.type == "info" else cpos,
-            invoke=inv, completion=comp,
-        ))  # fmt: skip
+        part.entries.append(
+            Entry(
+                id=len(part.entries),
+                f=f,
+                input=freeze(value),
+                output=output,
+                call=ipos,
+                ret=None if comp is None or comp.type == "info" else cpos,
+                invoke=inv,
+                completion=comp,
+            )
+        )
         counts["ops"] += 1
     ordered = sorted(parts.values(), key=lambda p: repr(p.key))
     return Prepared(ordered, bool(independent), counts)

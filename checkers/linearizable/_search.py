@@ -71,14 +71,14 @@ class _Completion:
     output: Any
     id: int
     read: bool  # the completing op never changes the state
-    # The other pending ops to branch on, in the order to try them:
-    # (bit, f, input, output, id, twins, completing?) with the completing op among them.
-    children: tuple[tuple[int, str, Any, Any, int, int, bool], ...]
+    children: tuple[_Child, ...]  # the ops to branch on, in the order to try them
     reads: tuple[tuple[int, str, Any, Any, int], ...]  # pending ops that never change the state
     info_bits: int  # slots held by ops that may stay pending forever
     read_bits: int  # slots held by pending ops that never change the state
     pending: tuple[int, ...]  # ids of every other pending op
-    plain: int = -1  # ~(info_bits | read_bits): the bits a node must match exactly
+    ids: dict[int, int]  # slot bit -> op id, for every pending op
+    plain: int  # ~(info_bits | read_bits), or -1 when both are empty
+    classes: tuple[int, ...]  # the slots of each class of identical info ops
 
 
 def search(
@@ -100,7 +100,7 @@ def search(
     """
     comps = _completions(model, entries, strategy)
     total = len(comps)
-    comps.append(_Completion(0, "", None, None, -1, False, (), (), 0, 0, ()))  # the goal
+    comps.append(_Completion(0, "", None, None, -1, False, (), (), 0, 0, (), {}, -1, ()))
     step, key = model.step, model.hash
     s0 = model.init(None)
     memos: list[dict[tuple[Any, int], list[tuple[int, int]]]] = [{} for _ in range(total + 1)]
@@ -118,8 +118,9 @@ def search(
         c = comps[j]
         if nxt == 0:  # the first visit of this node
             if j == total:
-                return Outcome(True, None, j, "", _stats(entries, visits, nodes),
-                               _ids(path) if paths else None)  # fmt: skip
+                return Outcome(
+                    True, None, j, "", _stats(entries, visits, nodes), _ids(path) if paths else None
+                )
             if j >= deepest:
                 if j > deepest:
                     deepest, level = j, []
@@ -127,16 +128,26 @@ def search(
                     level.append((s, m, path))
             visits += 1
             if nodes > max_nodes:
-                return _unknown(f"memory bound: more than {max_nodes} search nodes memoised",
-                                entries, deepest, visits, nodes)  # fmt: skip
+                return _unknown(
+                    f"memory bound: more than {max_nodes} search nodes memoised",
+                    entries,
+                    deepest,
+                    visits,
+                    nodes,
+                )
             if not visits % _CHECK_EVERY:
                 if max_steps is not None and visits >= max_steps:
                     out = _unknown(f"step limit {max_steps}", entries, deepest, visits, nodes)
                     out.limited = True
                     return out
                 if deadline is not None and time.monotonic() > deadline:
-                    return _unknown(f"time budget exhausted after {visits} search steps",
-                                    entries, deepest, visits, nodes)  # fmt: skip
+                    return _unknown(
+                        f"time budget exhausted after {visits} search steps",
+                        entries,
+                        deepest,
+                        visits,
+                        nodes,
+                    )
             if m & c.bit:
                 # Linearized earlier: move on (an op this node could linearize here can as
                 # well be linearized at the next completion).
@@ -148,14 +159,16 @@ def search(
         n = len(children)
         pushed = 0
         while nxt < n:
-            b, f, i, o, oid, twins, completing = children[nxt]
+            slots, f, i, o, oid, completing = children[nxt]
             nxt += 1
-            if m & b or twins & ~m:  # linearized, or an identical info op comes first
+            free = slots & ~m
+            if not free:  # linearized already (every one of identical info ops)
                 continue
+            b = free & -free
             s2 = step(s, f, i, o)
             if s2 is ILLEGAL:
                 continue
-            p2 = (oid, path) if paths else None
+            p2 = ((c.ids[b] if slots != b else oid), path) if paths else None
             cj, m2 = (j + 1, m) if completing else (j, m | b)
             for s3 in s2 if type(s2) is Branch else (s2,):
                 pushed += _push(memos, comps, stack, key, step, paths, cj, s3, m2, p2)
@@ -206,22 +219,22 @@ def _push(
         if paths:
             path = (c.id, path)
     memo = memos[j]
-    if c.plain == -1:  # no read or info op pending: the node itself is the key
-        t = (s if key is None else key(s), m)
-        if t in memo:
-            return 0
-        memo[t] = None  # type: ignore[assignment]
-    else:
-        t = (s if key is None else key(s), m & c.plain)
-        info, reads = m & c.info_bits, m & c.read_bits
-        met = memo.get(t)
-        if met is None:
-            memo[t] = [(info, reads)]
-        else:
-            for info2, reads2 in met:
-                if not info2 & ~info and not reads & ~reads2:
-                    return 0
-            met.append((info, reads))
+    t = (s if key is None else key(s), m)
+    if t in memo:
+        return 0
+    if c.plain != -1:
+        k = t[0]
+        for cm in c.classes:  # the same node with one info op of a class fewer
+            used = m & cm
+            if used and (k, m ^ (1 << (used.bit_length() - 1))) in memo:
+                return 0
+        reads = c.read_bits & ~m
+        while reads:  # the same node with one more read done
+            low = reads & -reads
+            if (k, m | low) in memo:
+                return 0
+            reads ^= low
+    memo[t] = None
     stack.append([j, s, m, path, 0])
     return 1
 
@@ -229,56 +242,96 @@ def _push(
 def _completions(model: Model, entries: list[Entry], strategy: int = 0) -> list[_Completion]:
     """Assign slots in event order and list, for each completion, what the search needs.
 
-    Each pending op also carries ``twins``: the slots of the identical ``info`` ops (same
-    function and input, outcome unknown) invoked before it. Those can stand in for one
-    another, so the search only linearizes the first of them not yet linearized."""
+    Identical ``info`` ops (same function and input, outcome unknown, pending to the end) can
+    stand in for one another, so they form one child: the search linearizes any one of them
+    not linearized yet (the lowest slot), never each in turn."""
     absorb, order = STRATEGIES[strategy]
     events = [(e.call, 0, e) for e in entries]
     events += [(e.ret, 1, e) for e in entries if e.ret is not None]
     events.sort(key=lambda ev: ev[0])
+    # Ops that complete share reusable slots; info ops get slots of their own above those,
+    # in invocation order, so that the lowest free slot of a class is its earliest op.
+    next_info = _peak_pending(events)
     slot_of: dict[int, int] = {}
     free: list[int] = []
     next_slot = 0
-    pending: dict[int, tuple[int, str, Any, Any, int, int, bool]] = {}
+    pending: dict[int, _Child] = {}  # ops that complete, by id
     reads: dict[int, tuple[int, str, Any, Any, int]] = {}
+    classes: dict[Any, _Child] = {}  # info ops, by (f, input)
+    ids: dict[int, int] = {}  # slot bit -> op id
     info_bits = 0
-    classes: dict[Any, int] = {}
     comps: list[_Completion] = []
     for _pos, is_return, e in events:
         if not is_return:
-            if free:
+            if e.ret is None:
+                slot, next_info = next_info, next_info + 1
+            elif free:
                 slot = free.pop()
             else:
                 slot, next_slot = next_slot, next_slot + 1
             slot_of[e.id] = slot
             bit = 1 << slot
+            ids[bit] = e.id
             if absorb and model.read_only(e.f, e.input, e.output):
                 reads[e.id] = (bit, e.f, e.input, e.output, e.id)
-                continue
-            twins = 0
-            if e.ret is None:
+            elif e.ret is None:
                 info_bits |= bit
-                twins = _twins(classes, e, bit)
-            pending[e.id] = (bit, e.f, e.input, e.output, e.id, twins, False)
+                k = _class_key(e)
+                same = classes.get(k)
+                classes[k] = (
+                    bit | (same[0] if same else 0),
+                    e.f,
+                    e.input,
+                    e.output,
+                    same[4] if same else e.id,
+                    False,
+                )
+            else:
+                pending[e.id] = (bit, e.f, e.input, e.output, e.id, False)
             continue
         read = e.id in reads
         bit = (reads.pop(e.id) if read else pending.pop(e.id))[0]
-        me = (bit, e.f, e.input, e.output, e.id, 0, True)
-        if order == "completing-first":
-            children = (me, *pending.values())
+        me = (bit, e.f, e.input, e.output, e.id, True)
+        others = [*pending.values(), *sorted(classes.values(), key=lambda c: c[4])]
+        if read:
+            children = tuple(others)  # the completing read is taken in when legal
+        elif order == "completing-first":
+            children = (me, *others)
         elif order == "completing-first-newest":
-            children = (me, *reversed(pending.values()))
+            children = (me, *reversed(others))
         else:
-            children = (*[p for p in pending.values() if p[4] < e.id], me,
-                        *[p for p in pending.values() if p[4] > e.id])
-        comps.append(_Completion(
-            bit, e.f, e.input, e.output, e.id, read, children if not read else tuple(pending.values()),
-            tuple(reads.values()), info_bits, _bits(reads.values()) | (bit if read else 0),
-            (*pending, *reads),
-        ))  # fmt: skip
-        comps[-1].plain = ~(comps[-1].info_bits | comps[-1].read_bits)
+            children = (
+                *[p for p in others if p[4] < e.id],
+                me,
+                *[p for p in others if p[4] > e.id],
+            )
+        read_bits = _bits(reads.values()) | (bit if read else 0)
+        comps.append(
+            _Completion(
+                bit,
+                e.f,
+                e.input,
+                e.output,
+                e.id,
+                read,
+                children,
+                tuple(reads.values()),
+                info_bits,
+                read_bits,
+                tuple(i for i in ids.values() if i != e.id),
+                dict(ids),
+                ~(info_bits | read_bits) if info_bits | read_bits else -1,
+                tuple(c[0] for c in classes.values()),
+            )
+        )
+        del ids[bit]
         free.append(slot_of.pop(e.id))
     return comps
+
+
+_Child = tuple[int, str, Any, Any, int, bool]
+"""(slots, f, input, output, id, completing?): ``slots`` is one op's slot, or the slots of
+identical info ops of which any one not linearized yet will do."""
 
 
 STRATEGIES: list[tuple[bool, str]] = [
@@ -286,6 +339,17 @@ STRATEGIES: list[tuple[bool, str]] = [
     (False, "completing-first-newest"),
     (True, "invocation"),
 ]
+"""Ways to order the search: (take in legal reads at once?, the order of children)."""
+
+
+def _peak_pending(events: list[tuple[int, int, Entry]]) -> int:
+    """The most ops that complete pending at once (the slots they need)."""
+    n = peak = 0
+    for _pos, is_return, e in events:
+        if e.ret is not None:
+            n += -1 if is_return else 1
+            peak = max(peak, n)
+    return peak
 
 
 def _bits(ops: Any) -> int:
@@ -295,15 +359,12 @@ def _bits(ops: Any) -> int:
     return out
 
 
-def _twins(classes: dict[Any, int], e: Entry, bit: int) -> int:
-    """The slots of the identical info ops seen before ``e``; records ``e`` among them."""
+def _class_key(e: Entry) -> Any:
     try:
-        k = (e.f, e.input)
-        before = classes.get(k, 0)
-        classes[k] = before | bit
-    except TypeError:  # an unhashable input: no twins
-        return 0
-    return before
+        hash(e.input)
+    except TypeError:  # an unhashable input: a class of its own
+        return ("id", e.id)
+    return (e.f, e.input)
 
 
 def _ids(path: Any) -> tuple[int, ...]:

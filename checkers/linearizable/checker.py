@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ __all__ = ["LinearizableChecker"]
 
 _FIRST_ROUND_STEPS = 4096
 _GROWTH = 8
+_POOL_MIN_OPS = 2000  # below this, forking costs more than it saves
 
 
 class LinearizableChecker:
@@ -31,6 +34,9 @@ class LinearizableChecker:
     memoised per partition (about 150 bytes each). ``independent``: split ``[key, v]`` values
     per key (True / False; None detects). ``exhaustive``: search every partition to the end
     even when one is already invalid (otherwise the rest are left undecided, to save time).
+    ``workers``: processes searching partitions at once (forked; 1, the default, searches in
+    this process: on 2 cores a pool gains a fifth to a half on large multi-key histories, see
+    bench/README.md, and forking a process that runs threads is best avoided).
     """
 
     name = "linearizable"
@@ -44,6 +50,7 @@ class LinearizableChecker:
         max_nodes: int = 1_000_000,
         independent: bool | None = None,
         exhaustive: bool = False,
+        workers: int = 1,
     ) -> None:
         if isinstance(model, str):
             if model not in MODELS:
@@ -56,6 +63,7 @@ class LinearizableChecker:
         self.max_nodes = max_nodes
         self.independent = independent
         self.exhaustive = exhaustive
+        self.workers = workers
 
     def check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
         """Check ``history``. ``ctx`` is not needed; it is accepted for the Checker contract."""
@@ -63,8 +71,14 @@ class LinearizableChecker:
         try:
             return self._check(history, started)
         except Exception as e:  # a crash is "unknown", never a verdict
-            return Result("unknown", [], {"model": self.model.name,
-                                          "reason": f"the checker failed: {type(e).__name__}: {e}"})  # fmt: skip
+            return Result(
+                "unknown",
+                [],
+                {
+                    "model": self.model.name,
+                    "reason": f"the checker failed: {type(e).__name__}: {e}",
+                },
+            )
 
     def write_artifacts(self, result: Result, directory: Path) -> list[Path]:
         """Write ``linearizable.html`` when some partition is not linearizable."""
@@ -78,18 +92,19 @@ class LinearizableChecker:
     # -- internals -------------------------------------------------------------------------------
 
     def _check(self, history: list[Op], started: float) -> Result:
-        deadline = started + self.time_budget_s
+        # Stop searching a little early: freeing a large memo takes a moment too.
+        deadline = started + self.time_budget_s - min(0.1 * self.time_budget_s, 0.25)
         prepared = prepare(history, self.model, self.independent)
         outcomes = self._search_all(prepared.partitions, deadline)
         anomalies: list[Anomaly] = []
         for part in prepared.partitions:
             out = outcomes[id(part)]
             if out.valid is False:
-                anomalies.append(explain(self.model, part.key, part.entries, out,
-                                         deadline=deadline))  # fmt: skip
+                anomalies.append(
+                    explain(self.model, part.key, part.entries, out, deadline=deadline)
+                )
         valids = [outcomes[id(p)].valid for p in prepared.partitions]
-        valid: Any = (False if False in valids
-                      else "unknown" if "unknown" in valids else True)  # fmt: skip
+        valid: Any = False if False in valids else "unknown" if "unknown" in valids else True
         details = self._details(prepared, outcomes, started)
         if valid == "unknown":
             details["reason"] = _unknown_reason(prepared.partitions, outcomes)
@@ -104,23 +119,23 @@ class LinearizableChecker:
         outcomes: dict[int, Outcome] = {}
         undecided = sorted(parts, key=lambda p: len(p.entries))
         limit = _FIRST_ROUND_STEPS
-        while undecided:
-            last_round = limit >= self.max_nodes  # steps never outnumber memoised nodes
-            for strategy in range(len(STRATEGIES)):
-                for part in undecided:
-                    if id(part) in outcomes and not outcomes[id(part)].limited:
-                        continue
-                    # With paths: they cost little, and explain an invalid result.
-                    out = search(self.model, part.entries, deadline=deadline, paths=True,
-                                 max_nodes=self.max_nodes, strategy=strategy,
-                                 max_steps=None if last_round else limit)  # fmt: skip
-                    outcomes[id(part)] = out
-                    if out.valid is False and not self.exhaustive:
-                        return self._abandon(parts, outcomes, "another partition is invalid")
-                    if out.valid == "unknown" and time.monotonic() > deadline:
-                        return self._abandon(parts, outcomes, out.reason)
-            undecided = [p for p in undecided if outcomes[id(p)].limited]
-            limit *= _GROWTH
+        with _runner(self, undecided, deadline) as run:
+            while undecided:
+                last_round = limit >= self.max_nodes  # steps never outnumber memoised nodes
+                for strategy in range(len(STRATEGIES)):
+                    todo = [
+                        n for n, p in enumerate(undecided)
+                        if id(p) not in outcomes or outcomes[id(p)].limited
+                    ]  # fmt: skip
+                    for n, out in run(todo, strategy, None if last_round else limit):
+                        outcomes[id(undecided[n])] = out
+                        if out.valid is False and not self.exhaustive:
+                            return self._abandon(parts, outcomes, "another partition is invalid")
+                        if out.valid == "unknown" and time.monotonic() > deadline:
+                            reason = f"time budget of {self.time_budget_s:g} s exhausted"
+                            return self._abandon(parts, outcomes, reason)
+                undecided = [p for p in undecided if outcomes[id(p)].limited]
+                limit *= _GROWTH
         return outcomes
 
     @staticmethod
@@ -153,6 +168,62 @@ class LinearizableChecker:
             "invalid-keys": [k for k, r in per_key.items() if r["valid"] is False],
             "elapsed-s": round(time.monotonic() - started, 4),
         }
+
+
+_Run = Callable[[list[int], int, "int | None"], Iterator[tuple[int, Outcome]]]
+_FORKED: tuple[Model, list[Partition], float, int] | None = None  # what pool workers search
+
+
+@contextmanager
+def _runner(
+    checker: LinearizableChecker, parts: list[Partition], deadline: float
+) -> Iterator[_Run]:
+    """A function searching some of ``parts`` with a strategy and a step limit, yielding
+    (index, outcome) as each is done: in this process, or in a pool of forked workers."""
+
+    def here(todo: list[int], strategy: int, limit: int | None) -> Iterator[tuple[int, Outcome]]:
+        for n in todo:
+            yield n, _search_one(checker.model, parts[n], deadline, checker.max_nodes,
+                                 strategy, limit)  # fmt: skip
+
+    big = sum(len(p.entries) for p in parts) >= _POOL_MIN_OPS
+    if checker.workers <= 1 or len(parts) < 2 or not big:
+        yield here
+        return
+    global _FORKED
+    _FORKED = (checker.model, parts, deadline, checker.max_nodes)
+    try:
+        with multiprocessing.get_context("fork").Pool(checker.workers) as pool:
+
+            def pooled(
+                todo: list[int], strategy: int, limit: int | None
+            ) -> Iterator[tuple[int, Outcome]]:
+                jobs = [(n, strategy, limit) for n in todo]
+                yield from pool.imap_unordered(_pool_search, jobs)
+
+            yield pooled
+    finally:
+        _FORKED = None
+
+
+def _pool_search(job: tuple[int, int, int | None]) -> tuple[int, Outcome]:
+    assert _FORKED is not None
+    model, parts, deadline, max_nodes = _FORKED
+    n, strategy, limit = job
+    return n, _search_one(model, parts[n], deadline, max_nodes, strategy, limit)
+
+
+def _search_one(
+    model: Model,
+    part: Partition,
+    deadline: float,
+    max_nodes: int,
+    strategy: int,
+    limit: int | None,
+) -> Outcome:
+    # With paths: they cost little, and explain an invalid result.
+    return search(model, part.entries, deadline=deadline, paths=True, max_nodes=max_nodes,
+                  strategy=strategy, max_steps=limit)  # fmt: skip
 
 
 def _abandoned(reason: str) -> Outcome:

@@ -47,7 +47,7 @@ def explain(
             incomplete = "the search for the orderings stopped early: " + (again.reason or "?")
     failed = entries[outcome.failed]
     concurrent = [entries[i] for i in outcome.concurrent]
-    configs = _distinct(model, outcome.frontier)
+    configs = _plainest(_distinct(model, outcome.frontier), {e.id for e in concurrent})
     orderings = _orderings(model, configs, concurrent, failed)
     text = _text(model, key, entries, failed, configs, concurrent, orderings, incomplete)
     ops = [failed.invoke.to_dict()]
@@ -71,6 +71,18 @@ def explain(
     if incomplete:
         data["frontier-incomplete"] = incomplete
     return Anomaly("nonlinearizable", text, ops, data)
+
+
+def _plainest(
+    configs: list[tuple[Any, tuple[int, ...]]], concurrent: set[int]
+) -> list[tuple[Any, tuple[int, ...]]]:
+    """The nodes that linearized the fewest ops concurrent with the failing one: those are
+    where the prefix ends; the others are orderings of the concurrent ops from there."""
+    if not configs:
+        return configs
+    used = [sum(1 for i in path if i in concurrent) for _s, path in configs]
+    least = min(used)
+    return [c for c, n in zip(configs, used, strict=True) if n == least]
 
 
 def _distinct(
@@ -126,15 +138,23 @@ def _text(
         if len(ends) == 1:
             lines.append(f"After them the state is {ends[0]}.")
         else:
-            lines.append(f"After them the state is one of {', '.join(ends)}, "
-                         "depending on the order.")  # fmt: skip
+            lines.append(
+                f"After them the state is one of {', '.join(ends)}, depending on the order."
+            )
     if concurrent:
         early = [e for e in concurrent if e.id in used]
-        lines.append("Concurrent with it: "
-                     + "; ".join(describe_entry(model, e) for e in concurrent) + "."
-                     + (" That prefix has already linearized "
-                        + "; ".join(describe_entry(model, e) for e in early) + "."
-                        if early else ""))  # fmt: skip
+        lines.append(
+            "Concurrent with it: "
+            + "; ".join(describe_entry(model, e) for e in concurrent)
+            + "."
+            + (
+                " That prefix has already linearized "
+                + "; ".join(describe_entry(model, e) for e in early)
+                + "."
+                if early
+                else ""
+            )
+        )
     else:
         lines.append("No operation is concurrent with it.")
     by_origin: dict[str, list[str]] = {}
@@ -142,8 +162,9 @@ def _text(
         seq = ", then ".join(o["ops"]) if o["ops"] else "none of them"
         by_origin.setdefault(o["from"], []).append(f"{seq} -> {o['state']}")
     for origin, items in by_origin.items():
-        lines.append(f"Orderings of the concurrent operations from state {origin}: "
-                     + "; ".join(items) + ".")  # fmt: skip
+        lines.append(
+            f"Orderings of the concurrent operations from state {origin}: " + "; ".join(items) + "."
+        )
     if len(orderings) > _MAX_ORDERINGS:
         lines.append(f"(and {len(orderings) - _MAX_ORDERINGS} more orderings)")
     reached = sorted({o["state"] for o in orderings})
@@ -178,13 +199,15 @@ def _orderings(
             if k in seen:
                 continue
             seen.add(k)
-            out.append({
-                "from": origin,
-                "ops": [describe_entry(model, e) for i in seq for e in concurrent if e.id == i],
-                "ids": list(seq),
-                "state": model.describe_state(s),
-                "allows": _legal(model, s, failed),
-            })  # fmt: skip
+            out.append(
+                {
+                    "from": origin,
+                    "ops": [describe_entry(model, e) for i in seq for e in concurrent if e.id == i],
+                    "ids": list(seq),
+                    "state": model.describe_state(s),
+                    "allows": _legal(model, s, failed),
+                }
+            )
             for e in concurrent:
                 if e.id in linearized:
                     continue
@@ -238,8 +261,9 @@ def _linearizations(
     out = []
     for _s, path in configs[:_MAX_LINEARIZATIONS]:
         states = _states_along(model, entries, path)
-        out.append([{"id": i, "state": model.describe_state(s)}
-                    for i, s in zip(path, states, strict=True)])  # fmt: skip
+        out.append(
+            [{"id": i, "state": model.describe_state(s)} for i, s in zip(path, states, strict=True)]
+        )
     return out
 
 
@@ -264,11 +288,13 @@ def _timeline(
     rows = []
     for i in sorted(keep, key=lambda i: entries[i].call):
         e = entries[i]
-        rows.append({
-            **_op_data(model, e),
-            "start": e.call,
-            "end": e.ret,
-        })  # fmt: skip
+        rows.append(
+            {
+                **_op_data(model, e),
+                "start": e.call,
+                "end": e.ret,
+            }
+        )
     return rows
 
 

@@ -91,35 +91,46 @@ def _svg(n: int, d: dict[str, Any]) -> str:
     procs = sorted({str(o["process"]) for o in ops}, key=_proc_order)
     row = {p: i for i, p in enumerate(procs)}
     height = _TOP + len(procs) * _ROW + 10
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{right + 20}" height="{height}" '
-             f'class="timeline">']  # fmt: skip
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{right + 20}" height="{height}" '
+        f'class="timeline">'
+    ]
     for p, i in row.items():
         y = _TOP + i * _ROW
         parts.append(f'<text x="4" y="{y + 19}" class="proc">process {_e(p)}</text>')
-        parts.append(f'<line x1="{_LEFT}" y1="{y + _ROW - 2}" x2="{right}" y2="{y + _ROW - 2}" '
-                     'class="lane"/>')  # fmt: skip
+        parts.append(
+            f'<line x1="{_LEFT}" y1="{y + _ROW - 2}" x2="{right}" y2="{y + _ROW - 2}" '
+            'class="lane"/>'
+        )
     lin_pos = _positions(d.get("linearizations") or [])
     for o in ops:
         x1 = _LEFT + rank[o["start"]] * _UNIT
         unknown = o["end"] is None
         x2 = right if unknown else _LEFT + rank[o["end"]] * _UNIT + _UNIT // 2
         y = _TOP + row[str(o["process"])] * _ROW + 3
-        kind = ("failed" if o["id"] == failed else "concurrent" if o["id"] in concurrent
-                else "prefix")  # fmt: skip
+        kind = (
+            "failed" if o["id"] == failed else "concurrent" if o["id"] in concurrent else "prefix"
+        )
         cls = f"op {kind}" + (" unknown" if unknown else "")
         label = o["description"]
         room = max(1, (x2 - x1 - 6) // 7)
         shown = label if len(label) <= room else label[: max(0, room - 1)] + "…"
-        tip = (f"{label} by process {o['process']}, index {o['index']}"
-               f"{'' if o['completion-index'] is None else ' to ' + str(o['completion-index'])}"
-               f" ({o['type']})")  # fmt: skip
-        parts.append(f'<g class="{cls}"><title>{_e(tip)}</title>'
-                     f'<rect x="{x1}" y="{y}" width="{max(4, x2 - x1)}" height="{_ROW - 8}" rx="3"/>'
-                     f'<text x="{x1 + 3}" y="{y + 15}">{_e(shown)}</text></g>')  # fmt: skip
+        tip = (
+            f"{label} by process {o['process']}, index {o['index']}"
+            f"{'' if o['completion-index'] is None else ' to ' + str(o['completion-index'])}"
+            f" ({o['type']})"
+        )
+        parts.append(
+            f'<g class="{cls}"><title>{_e(tip)}</title>'
+            f'<rect x="{x1}" y="{y}" width="{max(4, x2 - x1)}" height="{_ROW - 8}" rx="3"/>'
+            f'<text x="{x1 + 3}" y="{y + 15}">{_e(shown)}</text></g>'
+        )
         for k, (order, state) in lin_pos.get(o["id"], {}).items():
-            parts.append(f'<g class="badge lin{k}"><title>{_e(f"#{order}: state after is {state}")}'
-                         f'</title><circle cx="{x1}" cy="{y}" r="8"/>'
-                         f'<text x="{x1}" y="{y + 4}">{order}</text></g>')  # fmt: skip
+            parts.append(
+                f'<g class="badge lin{k}"><title>{_e(f"#{order}: state after is {state}")}'
+                f'</title><circle cx="{x1}" cy="{y}" r="8"/>'
+                f'<text x="{x1}" y="{y + 4}">{order}</text></g>'
+            )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -134,20 +145,23 @@ def _positions(lins: list[list[dict[str, Any]]]) -> dict[int, dict[int, tuple[in
 
 
 def _lin_list(n: int, k: int, lin: list[dict[str, Any]], d: dict[str, Any]) -> str:
-    names = {o["id"]: f"{o['description']} by process {o['process']}"
-             for o in d.get("timeline") or []}  # fmt: skip
+    names = {
+        o["id"]: f"{o['description']} by process {o['process']}" for o in d.get("timeline") or []
+    }
     shown = lin[-40:]
     skipped = len(lin) - len(shown)
     items = "".join(
-        f"<li value=\"{skipped + i + 1}\">{_e(names.get(s['id'], 'op ' + str(s['id'])))}"
+        f'<li value="{skipped + i + 1}">{_e(names.get(s["id"], "op " + str(s["id"])))}'
         f" → <b>{_e(str(s['state']))}</b></li>"
         for i, s in enumerate(shown)
     )
     more = f"<p>… {skipped} earlier operations</p>" if skipped else ""
     failed = d["op"]
-    return (f'<div class="linlist lin{k}"><h3>Linearization {k + 1}, then '
-            f"{_e(failed['description'])} by process {_e(str(failed['process']))} "
-            f"is impossible</h3>{more}<ol>{items}</ol></div>")  # fmt: skip
+    return (
+        f'<div class="linlist lin{k}"><h3>Linearization {k + 1}, then '
+        f"{_e(failed['description'])} by process {_e(str(failed['process']))} "
+        f"is impossible</h3>{more}<ol>{items}</ol></div>"
+    )
 
 
 def _orderings_table(orderings: list[dict[str, Any]]) -> str:
@@ -158,9 +172,11 @@ def _orderings_table(orderings: list[dict[str, Any]]) -> str:
         f"<td>{_e(o['state'])}</td><td>{'yes' if o['allows'] else 'no'}</td></tr>"
         for o in orderings
     )
-    return ("<h3>Orderings of the concurrent operations</h3><table><tr><th>from</th>"
-            "<th>then</th><th>state reached</th><th>allows it?</th></tr>"
-            f"{rows}</table>")  # fmt: skip
+    return (
+        "<h3>Orderings of the concurrent operations</h3><table><tr><th>from</th>"
+        "<th>then</th><th>state reached</th><th>allows it?</th></tr>"
+        f"{rows}</table>"
+    )
 
 
 def _proc_order(p: str) -> tuple[int, int | str]:

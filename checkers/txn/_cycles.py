@@ -156,6 +156,8 @@ def _scc_cases(
                 continue
             current = kind
             searched.append(kind)
+            if time.monotonic() > deadline:
+                raise SearchTimeout
             cyc = find_cycle(adj, scc, spec, deadline, single=single)
             if cyc is None:
                 continue

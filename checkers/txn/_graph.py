@@ -442,10 +442,14 @@ def has_cycle(adj: Adjacency, nodes: list[int], mask: int, extension: int = 0) -
     """The smallest non-trivial component of the edges in ``mask`` (plus, with
     ``extension``, edges of that relation taken right after a ``mask`` edge: Elle's
     "sequential extension", which makes snapshot isolation's cycles). Empty if acyclic."""
+    comps: list[list[int]]
     if not extension:
         comps = sub_sccs(nodes, adj, mask)
     else:
         spec = Spec(mask, extension, nonadjacent=True)
         comps = [sorted(m) for m, _, _ in _nonadjacent_regions(adj, nodes, spec,
                                                                need_special=False)]
-    return sorted(min(comps, key=len)) if comps else []
+    if not comps:
+        return []
+    smallest = min(comps, key=len)
+    return sorted(smallest)

@@ -146,7 +146,8 @@ def process_edges(txns: Txns) -> list[tuple[int, int]]:
 
 
 def _is_txn(v: Any) -> bool:
-    return isinstance(v, list) and all(isinstance(m, list | tuple) and len(m) == 3 for m in v)
+    # Only the shape of the value; the analysis checks each micro-op as it reads it.
+    return type(v) is list or isinstance(v, list)
 
 
 def _clip(v: Any, n: int = 80) -> str:

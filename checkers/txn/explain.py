@@ -81,12 +81,24 @@ def fmt_value(v: Any) -> str:
 
 
 def fmt_key(k: Any) -> str:
-    return k if isinstance(k, str) and k.isidentifier() else fmt_value(k)
+    """A key inside a sentence: ``x``, or ``key 7`` when the key is not a name."""
+    return k if isinstance(k, str) and k.isidentifier() else f"key {fmt_value(k)}"
+
+
+def key_phrase(k: Any) -> str:
+    """``key x`` / ``key 7``."""
+    return f"key {k}" if isinstance(k, str) and k.isidentifier() else f"key {fmt_value(k)}"
 
 
 def fmt_mop(m: Any) -> str:
     f, k, v = m
-    return f"{f} {fmt_key(k)} {fmt_value(v)}"
+    name = k if isinstance(k, str) and k.isidentifier() else fmt_value(k)
+    return f"{f} {name} {fmt_value(v)}"
+
+
+def fmt_read(m: Any) -> str:
+    """What a read micro-op saw: ``x = [1, 2]``."""
+    return f"{fmt_key(m[1])} = {fmt_value(m[2])}"
 
 
 def _txn_line(an: Any, t: int) -> str:
@@ -115,7 +127,8 @@ def _step_text(an: Any, a: str, b: str, step: dict[str, Any]) -> str:
     if an.workload == "list-append":
         if t == "wr":
             return (f"{b} read {k} = {fmt_value(step['read'])}, whose last element "
-                    f"{fmt_value(step['value'])} {a} appended, so {a} precedes {b} on {k}")  # fmt: skip
+                    f"{fmt_value(step['value'])} {a} appended, so {a} precedes {b} "
+                    f"on {k}")  # fmt: skip
         if t == "ww":
             return (f"{b} appended {fmt_value(v2)} to {k} right after {a}'s append "
                     f"of {fmt_value(step['value'])} (in the order every read of {k} shows), "
@@ -197,7 +210,7 @@ def to_anomaly(an: Any, kind: str, case: dict[str, Any]) -> Anomaly:
     and the case's data."""
     if "cycle" in case:
         return _cycle_anomaly(an, kind, case)
-    txns = an.txns if an is not None else None
+    txns = an.txns
     ops: list[dict[str, Any]] = []
 
     def op_of(t: int) -> str:
@@ -213,13 +226,13 @@ def to_anomaly(an: Any, kind: str, case: dict[str, Any]) -> Anomaly:
     if kind == "G1a":
         reader = op_of(case["txn"])
         w = failed(case["writer"])
-        text = (f"{reader} read {fmt_mop(case['mop'])}; element {fmt_value(case['element'])} "
+        text = (f"{reader} read {fmt_read(case['mop'])}; element {fmt_value(case['element'])} "
                 f"was written by {w}, which failed: the read saw an aborted write")  # fmt: skip
     elif kind == "G1b":
         reader = op_of(case["txn"])
         wt = case.get("writer-txn")
         w = op_of(wt) if wt is not None else failed(case["writer"])
-        text = (f"{reader} read {fmt_mop(case['mop'])}; {fmt_value(case['element'])} was an "
+        text = (f"{reader} read {fmt_read(case['mop'])}; {fmt_value(case['element'])} was an "
                 f"intermediate write of {w}, which wrote the key again afterwards")  # fmt: skip
     elif kind == "internal":
         who = op_of(case["txn"])
@@ -228,38 +241,40 @@ def to_anomaly(an: Any, kind: str, case: dict[str, Any]) -> Anomaly:
             shown = "[..., " + ", ".join(fmt_value(x) for x in exp[1:]) + "]"
         else:
             shown = fmt_value(exp)
-        text = (f"{who} read {fmt_mop(case['mop'])}, but its own earlier micro-ops "
+        text = (f"{who} read {fmt_read(case['mop'])}, but its own earlier micro-ops "
                 f"({'; '.join(fmt_mop(m) for m in txns.mops[case['txn']])}) imply it should "
                 f"read {shown}")  # fmt: skip
         case = {**case, "expected": _jsonable(exp)}
     elif kind == "future-read":
         who = op_of(case["txn"])
-        text = (f"{who} read {fmt_mop(case['mop'])}, which includes "
+        text = (f"{who} read {fmt_read(case['mop'])}, which includes "
                 f"{fmt_value(case['element'])}, an element the same transaction appends "
                 "later")  # fmt: skip
     elif kind == "duplicate-elements":
         who = op_of(case["txn"])
         dups = ", ".join(f"{fmt_value(e)} ({c} times)" for e, c in case["duplicates"].items())
-        text = f"{who} read {fmt_mop(case['mop'])}: elements appear more than once: {dups}"
+        text = f"{who} read {fmt_read(case['mop'])}: elements appear more than once: {dups}"
         case = {**case, "duplicates": [[e, c] for e, c in case["duplicates"].items()]}
     elif kind == "incompatible-order":
         a, b = case["values"]
-        text = (f"key {fmt_key(case['key'])} was read as {fmt_value(a)} and as "
-                f"{fmt_value(b)}: the first is not a prefix of the second, so no single order "
-                "of appends explains both reads")  # fmt: skip
+        ra, rb = (op_of(t) for t in case["txns"])
+        text = (f"{key_phrase(case['key'])} was read as {fmt_value(a)} (by {ra}) and as "
+                f"{fmt_value(b)} (by {rb}): the first is not a prefix of the second, so no "
+                "single order of appends explains both reads")  # fmt: skip
     elif kind == "dirty-update":
         f = failed(case["failed"])
         t = op_of(case["txn"])
-        text = (f"key {fmt_key(case['key'])}: {t} committed an append that follows, in the "
+        text = (f"{key_phrase(case['key'])}: {t} committed an append that follows, in the "
                 f"version order {fmt_value(case['values'])}, the append of {f}, which failed: "
                 "it built on state that never existed")  # fmt: skip
     elif kind == "lost-update":
         whos = [op_of(t) for t in case["txns"]]
-        text = (f"{' and '.join(whos)} all read key {fmt_key(case['key'])} = "
-                f"{fmt_value(case['value'])} and then wrote it, and all committed: all but one "
-                "of these updates is lost")  # fmt: skip
+        n = "both" if len(whos) == 2 else f"all {len(whos)}"
+        text = (f"{', '.join(whos[:-1])} and {whos[-1]} {n} read {key_phrase(case['key'])} = "
+                f"{fmt_value(case['value'])}, then wrote it, and committed: all but one of "
+                "these updates is lost")  # fmt: skip
     elif kind == "cyclic-versions":
-        text = (f"key {fmt_key(case['key'])}: the versions {fmt_value(case['scc'])} each "
+        text = (f"{key_phrase(case['key'])}: the versions {fmt_value(case['scc'])} each "
                 f"precede one another (sources: {', '.join(case['sources'])})")  # fmt: skip
     elif kind == "empty-transaction-graph":
         text = (f"no dependency could be inferred between any two of the {case['txns']} "

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._graph import REALTIME, RW, WR, WW
+from ._graph import PROCESS, REALTIME, REL_NAMES, RW, WR, WW
 from ._prepare import Txns
 
 __all__ = ["INIT", "Analysis", "analyse"]
@@ -109,11 +109,14 @@ class Analysis:
 
 
 def _order_step(txns: Txns, a: int, b: int, rel: int) -> dict[str, Any]:
-    """Explanation data for a realtime or process edge."""
+    """Explanation data for a realtime or process edge (or, should a data edge have no
+    evidence left, which inference rules out, a bare step of its type)."""
     if rel == REALTIME:
         return {"type": "realtime", "a-completed": txns.comp_pos[a],
                 "b-invoked": txns.invoke_pos[b]}
-    return {"type": "process", "process": txns.ops[a].process}
+    if rel == PROCESS:
+        return {"type": "process", "process": txns.ops[a].process}
+    return {"type": REL_NAMES[rel]}
 
 
 def _mop_index(mops: list[Any], f: str, k: Any, v: Any) -> int | None:
@@ -124,16 +127,32 @@ def _mop_index(mops: list[Any], f: str, k: Any, v: Any) -> int | None:
 
 
 def analyse(txns: Txns) -> Analysis:
-    """Infer the ww / wr / rw edges and the anomalies visible without cycles."""
+    """Infer the ww / wr / rw edges and the anomalies visible without cycles. Raises
+    AnalysisError when the history is not a list-append history."""
     try:
         return _analyse(txns)
-    except TypeError as e:
+    except AnalysisError:
+        raise
+    except (TypeError, ValueError) as e:
+        bad = malformed_mop(txns)
+        if bad is not None:
+            raise AnalysisError(f"micro-op {bad!r} is not [f, key, value]: not a transaction "
+                                "history") from None  # fmt: skip
         if "unhashable" not in str(e):
             raise
     # Keys or elements that are lists or maps: freeze them, and try again.
     frozen = Txns(**{**txns.__dict__, "mops": [[_freeze_mop(m) for m in ms] for ms in txns.mops],
                      "failed": [(op, [_freeze_mop(m) for m in ms]) for op, ms in txns.failed]})
     return _analyse(frozen)
+
+
+def malformed_mop(txns: Txns) -> Any:
+    """The first micro-op that is not a 3-element list, or None."""
+    for mops in (*txns.mops, *(m for _, m in txns.failed)):
+        for m in mops:
+            if not isinstance(m, list | tuple) or len(m) != 3:
+                return m
+    return None
 
 
 def _analyse(txns: Txns) -> Analysis:
@@ -160,9 +179,10 @@ def _analyse(txns: Txns) -> Analysis:
                     writers[k] = {v: t}
                 elif v in w:
                     if w[v] != t:
-                        raise AnalysisError(f"element {v!r} appended to key {k!r} twice (by "
-                                            f"ops at index {txns.ops[w[v]].index} and "
-                                            f"{txns.ops[t].index}): appends must be unique")  # fmt: skip
+                        raise AnalysisError(
+                            f"element {v!r} appended to key {k!r} twice (by ops at index "
+                            f"{txns.ops[w[v]].index} and {txns.ops[t].index}): appends must "
+                            "be unique")  # fmt: skip
                 else:
                     w[v] = t
                 single[k] = v if k not in single else many
@@ -184,6 +204,9 @@ def _analyse(txns: Txns) -> Analysis:
                     last = v[-1]
                 elif v is None and not ok:
                     continue  # an indeterminate read: nil means "not known", not "empty"
+                elif v is not None and not isinstance(v, list):
+                    bad.append(mop)
+                    continue
                 else:
                     last = INIT
                 r = readers.get(k)
@@ -245,9 +268,9 @@ def _analyse(txns: Txns) -> Analysis:
             if f == "append":
                 p = prev(k, v)
                 if p is not INIT:
-                    w = writers[k].get(p)
-                    if w is not None and w != t:
-                        out[w].append((t << _SHIFT) | WW)
+                    wt = writers[k].get(p)
+                    if wt is not None and wt != t:
+                        out[wt].append((t << _SHIFT) | WW)
                 r = readers.get(k)
                 if r is not None:
                     rs = r.get(p)
@@ -258,9 +281,9 @@ def _analyse(txns: Txns) -> Analysis:
                                 out[x].append(code)
             elif v:
                 last = v[-1]
-                w = writers.get(k, _EMPTY).get(last)
-                if w is not None and w != t:
-                    out[w].append((t << _SHIFT) | WR)
+                wt = writers.get(k, _EMPTY).get(last)
+                if wt is not None and wt != t:
+                    out[wt].append((t << _SHIFT) | WR)
                 lg = longest[k]
                 if v is not lg and v != lg[: len(v)]:
                     offending.add(k)
@@ -269,18 +292,18 @@ def _analyse(txns: Txns) -> Analysis:
                     _duplicates(cases, t, mop)
                 if not ok_of[t]:
                     continue
-                fw = failed_writers.get(k)
-                if fw:
+                failed_k = failed_writers.get(k)
+                if failed_k:
                     for e in v:
-                        if e in fw:
+                        if e in failed_k:
                             cases.setdefault("G1a", []).append(
-                                {"txn": t, "mop": mop, "writer": fw[e], "element": e})
+                                {"txn": t, "mop": mop, "writer": failed_k[e], "element": e})
                 im = intermediate.get(k)
                 if im is not None:
-                    w = im.get(last)
-                    if w is not None and w != t:
+                    wt = im.get(last)
+                    if wt is not None and wt != t:
                         cases.setdefault("G1b", []).append(
-                            {"txn": t, "mop": mop, "writer-txn": w, "element": last})
+                            {"txn": t, "mop": mop, "writer-txn": wt, "element": last})
                 fim = failed_intermediate.get(k)
                 if fim is not None and last in fim:
                     cases.setdefault("G1b", []).append(
@@ -325,16 +348,17 @@ def _incompatible_orders(
     """Reads of one key that are not all prefixes of its longest read: no single order of
     appends explains them. Reported as Elle does: the first two distinct reads (sorted by
     length) of which the shorter is not a prefix of the longer."""
-    values: dict[Any, dict[tuple[Any, ...], list[Any]]] = {k: {} for k in offending}
-    for mops in txns.mops:
+    values: dict[Any, dict[tuple[Any, ...], tuple[list[Any], int]]] = {k: {} for k in offending}
+    for t, mops in enumerate(txns.mops):
         for f, k, v in mops:
             if f == "r" and v and k in values:
-                values[k].setdefault(tuple(v), v)
+                values[k].setdefault(tuple(v), (v, t))
     for k in sorted(offending, key=repr):
-        ordered = sorted(values[k].values(), key=len)
-        for a, b in zip(ordered, ordered[1:], strict=False):
+        ordered = sorted(values[k].values(), key=lambda x: len(x[0]))
+        for (a, ta), (b, tb) in zip(ordered, ordered[1:], strict=False):
             if b[: len(a)] != a:
-                cases.setdefault("incompatible-order", []).append({"key": k, "values": [a, b]})
+                cases.setdefault("incompatible-order", []).append(
+                    {"key": k, "values": [a, b], "txns": [ta, tb]})
                 break
 
 

@@ -247,7 +247,9 @@ ALL_ANOMALIES: frozenset[str] = frozenset(
 )  # fmt: skip
 
 
-def _closure(start: Iterable[str], edges: dict[str, set[str]] | dict[str, tuple[str, ...]]) -> set[str]:
+def _closure(
+    start: Iterable[str], edges: dict[str, set[str]] | dict[str, tuple[str, ...]]
+) -> set[str]:
     seen = set(start)
     stack = list(seen)
     while stack:
@@ -330,8 +332,8 @@ def _depths() -> dict[str, int]:
     """Longest chain of implication (or severity) above each anomaly: 0 for the worst."""
     edges: dict[str, set[str]] = {}
     for g in (_IMPLIES, _SEVERITY):
-        for a, bs in g.items():
-            edges.setdefault(a, set()).update(bs)
+        for a, targets in g.items():
+            edges.setdefault(a, set()).update(targets)
     nodes = set(edges) | {b for bs in edges.values() for b in bs}
     preds: dict[str, set[str]] = {n: set() for n in nodes}
     for a, bs in edges.items():

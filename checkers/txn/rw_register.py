@@ -21,7 +21,7 @@ from typing import Any
 
 from ._graph import RW, WR, WW, tarjan
 from ._prepare import Txns
-from .list_append import AnalysisError, _order_step
+from .list_append import AnalysisError, _order_step, malformed_mop
 
 __all__ = ["Analysis", "analyse"]
 
@@ -75,7 +75,21 @@ def _idx(mops: list[Any], f: str, k: Any, v: Any) -> int | None:
 
 
 def analyse(txns: Txns, *, wfr_keys: bool = False) -> Analysis:
-    """Infer the wr / ww / rw edges and the anomalies visible without cycles."""
+    """Infer the wr / ww / rw edges and the anomalies visible without cycles. Raises
+    AnalysisError when the history is not a read-write register history."""
+    try:
+        return _analyse(txns, wfr_keys)
+    except AnalysisError:
+        raise
+    except (TypeError, ValueError):
+        bad = malformed_mop(txns)
+        if bad is not None:
+            raise AnalysisError(f"micro-op {bad!r} is not [f, key, value]: not a transaction "
+                                "history") from None  # fmt: skip
+        raise
+
+
+def _analyse(txns: Txns, wfr_keys: bool) -> Analysis:
     an = Analysis(txns)
     n = len(txns)
     ok_of = txns.ok
@@ -172,13 +186,13 @@ def _writes_follow_reads(an: Analysis) -> None:
             if v is not _NIL and k in w and w[k] != v:
                 extra.setdefault(k, {}).setdefault(v, set()).add(w[k])
     merged: dict[Any, dict[Any, set[Any]]] = {}
-    cycles = []
+    cycles: list[dict[str, Any]] = []
     for k, g in extra.items():
         m = {a: set(bs) for a, bs in an.versions.get(k, {}).items()}
         for a, bs in g.items():
             m.setdefault(a, set()).update(bs)
         nodes = set(m) | {b for bs in m.values() for b in bs}
-        comps = [c for c in tarjan(sorted(nodes, key=repr), lambda x: m.get(x, ())) if len(c) > 1]
+        comps = [c for c in tarjan(sorted(nodes, key=repr), _successors(m)) if len(c) > 1]
         if comps:
             cycles.extend({"key": k, "scc": sorted(c, key=repr), "sources": ["initial-state",
                                                                               "wfr-keys"]}
@@ -189,6 +203,10 @@ def _writes_follow_reads(an: Analysis) -> None:
         return
     an.versions.update(merged)
     an.sources.append("wfr-keys")
+
+
+def _successors(graph: dict[Any, set[Any]]) -> Any:
+    return lambda x: graph.get(x, ())
 
 
 def _failed_and_intermediate(an: Analysis) -> None:

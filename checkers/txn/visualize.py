@@ -47,7 +47,8 @@ def write_page(result: Result, path: Path, title: str) -> Path:
 def _summary(result: Result) -> str:
     d = result.details
     rows = [
-        ("verdict", {True: "valid", False: "invalid"}.get(result.valid, "unknown")),
+        ("verdict", "valid" if result.valid is True
+         else "invalid" if result.valid is False else "unknown"),
         ("consistency models", ", ".join(d.get("consistency-models", [])) or "-"),
         ("anomalies asked for", ", ".join(d.get("anomalies", [])) or "-"),
         ("anomaly types", ", ".join(d.get("anomaly-types", [])) or "-"),
@@ -70,8 +71,8 @@ def cycle_svg(anomaly: Anomaly) -> str:
         if n not in names:
             names.append(n)
     k = len(names)
-    radius = 60 + 40 * k
-    width = height = 2 * radius + 260
+    radius = 70 + 35 * k
+    width = height = 2 * radius + 160
     cx, cy = width / 2, height / 2
     pos = {}
     for i, n in enumerate(names):
@@ -101,16 +102,20 @@ def cycle_svg(anomaly: Anomaly) -> str:
         # Curve to the left of the direction of travel, so a -> b and b -> a do not overlap.
         off = 30 + 25 * bend
         mx, my = (sx + ex) / 2 - uy * off, (sy + ey) / 2 + ux * off
+        # The label sits on the curve, at its middle.
+        lx, ly = 0.25 * sx + 0.5 * mx + 0.25 * ex, 0.25 * sy + 0.5 * my + 0.25 * ey
         label = rel if "key" not in step else f"{rel} {_short(step['key'])}"
         out.append(f"<path d='M {sx:.1f} {sy:.1f} Q {mx:.1f} {my:.1f} {ex:.1f} {ey:.1f}' "
                    f"fill='none' stroke='{color}' stroke-width='2' "
                    f"marker-end='url(#arrow-{escape(rel, quote=True)})'/>")  # fmt: skip
-        out.append(f"<text x='{mx:.1f}' y='{my:.1f}' fill='{color}' text-anchor='middle'>"
+        out.append(f"<text x='{lx:.1f}' y='{ly - 4:.1f}' fill='{color}' text-anchor='middle' "
+                   f"paint-order='stroke' stroke='#fff' stroke-width='3'>"
                    f"{escape(label)}</text>")  # fmt: skip
     txns = data.get("txns", {})
     for n in names:
         x, y = pos[n]
         op = txns.get(n, {})
+        out.append(f"<g><title>{escape(_short(op.get('value'), 300))}</title>")
         out.append(f"<rect x='{x - 36:.1f}' y='{y - 20:.1f}' width='72' height='40' rx='6' "
                    "fill='#fff' stroke='#333'/>")  # fmt: skip
         out.append(f"<text x='{x:.1f}' y='{y - 3:.1f}' text-anchor='middle' "
@@ -118,8 +123,7 @@ def cycle_svg(anomaly: Anomaly) -> str:
         sub = f"op {op.get('index', '?')} p{op.get('process', '?')}"
         out.append(f"<text x='{x:.1f}' y='{y + 12:.1f}' text-anchor='middle' font-size='10'>"
                    f"{escape(str(sub))}</text>")  # fmt: skip
-        title = _short(op.get("value"), 300)
-        out.append(f"<title>{escape(title)}</title>")
+        out.append("</g>")
     out.append("</svg>")
     return "\n".join(out)
 

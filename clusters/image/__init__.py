@@ -10,6 +10,7 @@ from clusters.image.build import (
     NODE_PYTHON,
     NODE_SHIM,
     ImageError,
+    clean_build_leftovers,
     ensure_image,
     host_mirror,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "NODE_PYTHON",
     "NODE_SHIM",
     "ImageError",
+    "clean_build_leftovers",
     "ensure_image",
     "host_mirror",
 ]

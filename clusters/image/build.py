@@ -206,6 +206,12 @@ def _resolve_base(client: Any, base: str | None, *, force: bool, suite: str, say
         return _debootstrap_base(client, suite, force=force, say=say)
     wanted = base or DEFAULT_BASE
     found = _image_id(client, wanted)
+    if found is None and base is None and not force:
+        # A Debian base made on an earlier fallback serves as well, without a pull attempt.
+        tag = _debootstrap_tag(suite)
+        found = _image_id(client, tag)
+        if found is not None:
+            return tag, found
     if found is None:
         found, why = _pull(client, wanted)
         if found is None:
@@ -224,11 +230,8 @@ def _resolve_base(client: Any, base: str | None, *, force: bool, suite: str, say
 def _debootstrap_base(client: Any, suite: str, *, force: bool, say: Progress) -> tuple[str, str]:
     mirror = host_mirror(suite)
     arch = _dpkg_arch()
-    digest = _digest([
-        b"debootstrap-minbase", suite.encode(), mirror.uri.encode(), arch.encode(),
-        ",".join(NODE_PACKAGES).encode(),
-    ])  # fmt: skip
-    tag = f"{BASE_REPO}:{suite}-{digest[:12]}"
+    tag = _debootstrap_tag(suite)
+    digest = tag.rpartition("-")[2]
     found = _image_id(client, tag)
     if found is not None and not force:
         return tag, found
@@ -294,6 +297,15 @@ def _debootstrap_base(client: Any, suite: str, *, force: bool, say: Progress) ->
     _prune(client, "base", keep=tag)
     say(f"base image {tag} ready in {time.monotonic() - t:.0f}s")
     return tag, found
+
+
+def _debootstrap_tag(suite: str) -> str:
+    """The tag of the Debian base for ``suite``: it names a hash of the base's inputs."""
+    digest = _digest([
+        b"debootstrap-minbase", suite.encode(), host_mirror(suite).uri.encode(),
+        _dpkg_arch().encode(), ",".join(NODE_PACKAGES).encode(),
+    ])  # fmt: skip
+    return f"{BASE_REPO}:{suite}-{digest[:12]}"
 
 
 def _remove_rootfs(path: Path) -> None:

@@ -1,7 +1,7 @@
 """The failure report of a run: ``report.html``, self-contained, built from the run directory.
 
-    from harness.report import build_report
-    build_report(Path("results/raft-register/20260101T000000Z"))   # -> .../report.html
+from harness.report import build_report
+build_report(Path("results/raft-register/20260101T000000Z"))   # -> .../report.html
 """
 
 from __future__ import annotations

@@ -73,7 +73,7 @@ def anomaly_section(
     where = "" if key is None else f" on key {short(key, 40)}"
     table = _table(rows, ivs)
     picture = _svg(rows, ivs, bands)
-    cycle = cycle_svg(data.get("cycle"))
+    cycle = _cycle_picture(anomaly, data)
     parts = [
         f'<article class="anomaly" id="anomaly-{n}">',
         f"<h3>{e(name)}{e(where)} <small>found by {e(checker)}</small></h3>",
@@ -93,7 +93,7 @@ def anomaly_section(
         parts += ["<h4>The cycle</h4>", cycle]
     extra = {k: v for k, v in data.items()
              if k not in ("timeline", "linearizations", "orderings", "op", "concurrent",
-                          "prefix", "stats", "cycle")}  # fmt: skip
+                          "prefix", "stats", "cycle", "steps", "txns")}  # fmt: skip
     if extra:
         parts.append(f"<details><summary>The checker's data</summary>"
                      f"<pre>{e(_json(extra))}</pre></details>")  # fmt: skip
@@ -110,7 +110,8 @@ def _table(rows: list[tuple[int, str]], ivs: list[Interval]) -> str:
         done = iv.done
         end = "never" if done is None else f"{done['time'] / 1e9:.3f} s"
         idx = f"{iv.inv.get('index', '?')}" + (
-            f"–{done.get('index', '?')}" if done is not None and done is not iv.inv else "")
+            f"–{done.get('index', '?')}" if done is not None and done is not iv.inv else ""
+        )
         out.append(
             f'<tr class="{_cls(role)}"><td>{e(idx)}</td><td>{e(iv.inv.get("process"))}</td>'
             f"<td>{iv.start / 1e9:.3f} s</td><td>{e(end)}</td>"
@@ -174,6 +175,22 @@ def _svg(rows: list[tuple[int, str]], ivs: list[Interval], bands: list[Band]) ->
         )
     out.append("</svg>")
     return "".join(out)
+
+
+def _cycle_picture(anomaly: dict[str, Any], data: dict[str, Any]) -> str:
+    """The transactional checker's own drawing of a cycle when it has one (it escapes what it
+    draws), else the generic one below."""
+    if "cycle" in data and "steps" in data:
+        try:
+            from checkers.base import Anomaly
+            from checkers.txn.visualize import cycle_svg as txn_cycle_svg
+
+            a = Anomaly(str(anomaly.get("name")), str(anomaly.get("explanation")),
+                        list(anomaly.get("ops") or []), data)  # fmt: skip
+            return f'<div class="cycle">{txn_cycle_svg(a)}</div>'
+        except Exception:  # a drawing that fails must not cost the report
+            pass
+    return cycle_svg(data.get("steps") or data.get("cycle"))
 
 
 def cycle_svg(cycle: Any) -> str:

@@ -86,11 +86,11 @@ def intervals(ops: list[dict[str, Any]]) -> list[Interval]:
             out.append(iv := Interval(d, None))
             open_[key] = iv  # a second invoke leaves the first without a completion
         else:
-            iv = open_.pop(key, None)  # type: ignore[assignment]
-            if iv is None:
+            pending = open_.pop(key, None)
+            if pending is None:
                 out.append(Interval(d, d))
             else:
-                iv.done = d
+                pending.done = d
     return out
 
 
@@ -115,10 +115,10 @@ def fault_bands(ivs: list[Interval], t_end: int) -> list[Band]:
             live[kind] = band
             bands.append(band)
         for k in heals:
-            band = live.pop(k, None)  # type: ignore[assignment]
-            if band is not None:
-                band.end = end
-                band.healed_by = iv.inv
+            healed = live.pop(k, None)
+            if healed is not None:
+                healed.end = end
+                healed.healed_by = iv.inv
     return bands
 
 
@@ -147,15 +147,50 @@ def page_data(
     return {
         "t_end": t_end // 1000,
         "procs": list(procs),
+        "lanes": _lanes(ivs, procs, t_end),
         "fs": list(fs),
         "ops": cols,
         "bands": [
-            {"kind": b.kind, "s": b.start // 1000, "e": (t_end if b.end is None else b.end) // 1000,
-             "open": b.end is None, "label": b.label}
+            {
+                "kind": b.kind,
+                "s": b.start // 1000,
+                "e": (t_end if b.end is None else b.end) // 1000,
+                "open": b.end is None,
+                "label": b.label,
+            }
             for b in bands
         ],  # fmt: skip
         "anomalies": anomalies,
     }
+
+
+def _lanes(ivs: list[Interval], procs: dict[str, int], t_end: int) -> list[int]:
+    """A row of the timeline for each process (by index in ``procs``). A worker takes a new
+    process after every ``info``, so a long run has hundreds of processes, each alive for a
+    while: processes whose lifetimes do not overlap share a row (greedily, in order of their
+    first operation), which gives about one row per worker. The nemesis has row 0."""
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for iv in ivs:
+        k = procs[str(iv.inv.get("process"))]
+        first.setdefault(k, iv.start)
+        end = t_end if iv.done is None else int(iv.done["time"])
+        if end > last.get(k, -1):
+            last[k] = end
+    lane = [0] * len(procs)
+    ends: list[int] = []  # per row (from 1), when its last process ends
+    nemesis = procs.get(NEMESIS)
+    for k in sorted(first, key=lambda k: (first[k], k)):
+        if k == nemesis:
+            continue
+        free = next((r for r, e in enumerate(ends) if e < first[k]), None)
+        if free is None:
+            ends.append(last[k])
+            free = len(ends) - 1
+        else:
+            ends[free] = last[k]
+        lane[k] = free + 1
+    return lane
 
 
 def describe(iv: Interval) -> str:

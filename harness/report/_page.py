@@ -89,6 +89,7 @@ def render(run: RunData) -> str:
     test = run.test
     return _PAGE.format(
         title=_e(f"{_VERDICT_WORD[klass]}: {test} — splitbrain report"),
+        csp=CSP,
         css=css,
         klass=klass,
         test=_e(test),
@@ -107,6 +108,11 @@ def render(run: RunData) -> str:
     )
 
 
+#: nothing from the network, ever: inline scripts and styles, images from data: URIs, frames
+#: from srcdoc (a checker's drawing)
+CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+       "img-src data:; frame-src 'self' about: data:; child-src 'self' about:")  # fmt: skip
+
 _VERDICT_WORD = {"valid": "Valid", "invalid": "Invalid", "unknown": "Unknown",
                  "setup": "Not run", "none": "No verdict"}  # fmt: skip
 
@@ -119,7 +125,7 @@ def verdict_sentence(
     dur = _dur(t_end)
     total = counts["ok"] + counts["fail"] + counts["info"] + counts["invoke"]
     kinds = list(dict.fromkeys(b.kind for b in bands))
-    faults = (f"with {_and(kinds)} faults injected" if kinds else "with no fault injected")
+    faults = f"with {_and(kinds)} faults injected" if kinds else "with no fault injected"
     if r is None:
         return "none", (f"No verdict: the run stopped before its history was checked; "
                         f"{total:,} operations were recorded over {dur}.")  # fmt: skip
@@ -127,7 +133,10 @@ def verdict_sentence(
     checkers = r.get("checkers") if isinstance(r.get("checkers"), dict) else {}
     assert isinstance(checkers, dict)
     if valid is None or r.get("exit_code") == 4:
-        return "setup", f"Not run: the test could not be set up ({r.get('error', 'no reason given')})."
+        return (
+            "setup",
+            f"Not run: the test could not be set up ({r.get('error', 'no reason given')}).",
+        )
     if valid is True:
         names = _and(list(checkers)) or "no checker"
         return "valid", (f"Valid: {names} found no anomaly in {total:,} operations "
@@ -177,8 +186,10 @@ def _meta(run: RunData, counts: dict[str, int], t_end: int) -> str:
     seed = r.get("seed", (run.spec or {}).get("seed"))
     if seed is not None:
         bits.append(f"seed {_e(seed)}")
-    bits.append(f"{counts['ok']:,} ok · {counts['fail']:,} fail · {counts['info']:,} info"
-                + (f" · {counts['invoke']:,} never completed" if counts["invoke"] else ""))
+    bits.append(
+        f"{counts['ok']:,} ok · {counts['fail']:,} fail · {counts['info']:,} info"
+        + (f" · {counts['invoke']:,} never completed" if counts["invoke"] else "")
+    )
     return " · ".join(bits)
 
 
@@ -188,8 +199,10 @@ def _notes(run: RunData, results: dict[str, Any]) -> str:
         notes.insert(0, "The run was interrupted: the history up to the interruption was "
                         "checked, so the verdict covers only that part.")  # fmt: skip
     if run.results is None and run.ops:
-        notes.append("To check what was recorded: splitbrain check "
-                     f"{run.path / 'history.jsonl'} --checker linearizable --model cas-register")
+        notes.append(
+            "To check what was recorded: splitbrain check "
+            f"{run.path / 'history.jsonl'} --checker linearizable --model cas-register"
+        )
     if not notes:
         return ""
     return '<div class="notes">' + "".join(f"<p>{_e(n)}</p>" for n in notes) + "</div>"
@@ -204,7 +217,11 @@ def _checkers(checkers: dict[str, Any]) -> str:
         if not isinstance(r, dict):
             continue
         v = r.get("valid")
-        word = {True: "valid", False: "invalid"}.get(v, "unknown") if isinstance(v, bool) else "unknown"  # type: ignore[call-overload]
+        word = (
+            {True: "valid", False: "invalid"}.get(v, "unknown")
+            if isinstance(v, bool)
+            else "unknown"
+        )  # type: ignore[call-overload]
         kinds: dict[str, int] = {}
         for a in r.get("anomalies") or []:
             if isinstance(a, dict):
@@ -214,8 +231,8 @@ def _checkers(checkers: dict[str, Any]) -> str:
         reason = det.get("reason") if isinstance(det, dict) else None
         body = _e(json.dumps(det, indent=1, default=str)[:20_000])
         rows.append(
-            f"<tr><td><b>{_e(name)}</b></td><td class=\"v-{'true' if v is True else 'false' if v is False else 'unknown'}\">"
-            f"{word}</td><td>{_e(an)}</td><td class=\"num\">{_e(r.get('seconds', ''))}</td>"
+            f'<tr><td><b>{_e(name)}</b></td><td class="v-{_vclass(v)}">'
+            f'{word}</td><td>{_e(an)}</td><td class="num">{_e(r.get("seconds", ""))}</td>'
             f"<td>{'<div>' + _e(reason) + '</div>' if reason else ''}"
             f"<details><summary>details</summary><pre>{body}</pre></details></td></tr>"
         )
@@ -275,10 +292,11 @@ def _faults(bands: list[Band], results: dict[str, Any]) -> str:
         for b in bands:
             res = b.result.get("value") if b.result else None
             err = b.result.get("error") if b.result else None
+            ended = "never healed" if b.end is None else f"{b.end / 1e9:.3f} s"
+            lasted = "" if b.end is None else f"{(b.end - b.start) / 1e9:.1f} s"
             rows.append(
-                f"<tr><td>{_e(b.kind)}</td><td class=\"num\">{b.start / 1e9:.3f} s</td>"
-                f"<td class=\"num\">{'never healed' if b.end is None else f'{b.end / 1e9:.3f} s'}</td>"
-                f"<td class=\"num\">{'' if b.end is None else f'{(b.end - b.start) / 1e9:.1f} s'}</td>"
+                f'<tr><td>{_e(b.kind)}</td><td class="num">{b.start / 1e9:.3f} s</td>'
+                f'<td class="num">{ended}</td><td class="num">{lasted}</td>'
                 f"<td><code>{_e(b.label)}</code></td>"
                 f"<td><code>{_e(short(res, 200))}</code>{' (' + _e(err) + ')' if err else ''}</td>"
                 f"<td><code>{_e(b.healed_by['f']) if b.healed_by else ''}</code></td></tr>"
@@ -297,8 +315,8 @@ def _faults(bands: list[Band], results: dict[str, Any]) -> str:
                 continue
             err = f.get("error")
             rows.append(
-                f"<tr><td class=\"num\">{_e(f.get('time_s'))} s</td><td>{_e(f.get('f'))}</td>"
-                f"<td class=\"t-{_e(f.get('type'))}\">{_e(f.get('type'))}</td>"
+                f'<tr><td class="num">{_e(f.get("time_s"))} s</td><td>{_e(f.get("f"))}</td>'
+                f'<td class="t-{_e(f.get("type"))}">{_e(f.get("type"))}</td>'
                 f"<td><code>{_e(short(f.get('value'), 300))}</code>"
                 f"{' (' + _e(err) + ')' if err else ''}</td></tr>"
             )
@@ -324,7 +342,8 @@ def _run_facts(run: RunData, results: dict[str, Any]) -> str:
         ("directory", str(run.path)),
     ]
     rows = "".join(
-        f"<tr><td>{_e(k)}</td><td>{'<code>' + _e(v) + '</code>' if k == 'run it again' else _e(v)}</td></tr>"
+        f"<tr><td>{_e(k)}</td><td>{f'<code>{_e(v)}</code>' if k == 'run it again' else _e(v)}"
+        "</td></tr>"
         for k, v in facts
         if v is not None
     )
@@ -364,6 +383,10 @@ def _counts(ivs: list[Interval]) -> dict[str, int]:
         if iv.inv.get("process") != "nemesis":
             counts[iv.type] += 1
     return counts
+
+
+def _vclass(v: Any) -> str:
+    return "true" if v is True else "false" if v is False else "unknown"
 
 
 def _anomaly_window(rows: list[tuple[int, str]], ivs: list[Interval]) -> dict[str, Any]:
@@ -410,7 +433,7 @@ def _e(s: Any) -> str:
 _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; frame-src 'self' about: data:; child-src 'self' about:">
+<meta http-equiv="Content-Security-Policy" content="{csp}">
 <title>{title}</title>
 <style>{css}</style></head>
 <body>
@@ -432,9 +455,11 @@ _PAGE = """<!DOCTYPE html>
 </section>
 <section id="timeline"><h2>Timeline</h2>
 <p class="help">Each bar is one operation, from its invocation to its completion, in the row of
-its process. Shaded bands are the faults in force. Drag to pan, double-click to zoom in
-(shift: out), ctrl + wheel to zoom, click an operation for its details; the strip above is the
-whole run (click it to move there). Latency and throughput below follow the same window.</p>
+its process (a worker takes a new process after an <i>info</i>; processes that never overlap
+share a row). Shaded bands are the faults in force; red marks are the anomalies. Drag to pan,
+double-click to zoom in (shift: out), ctrl + wheel to zoom, click an operation for its details;
+the strip above is the whole run (click it to move there). Latency and throughput below follow
+the same window.</p>
 <div class="controls">
 <button type="button" data-act="prev">◀ earlier</button>
 <button type="button" data-act="next">later ▶</button>
@@ -444,14 +469,17 @@ whole run (click it to move there). Latency and throughput below follow the same
 <label>window <select id="sb-window"><option value="0">whole run</option>{windows}</select></label>
 <span class="range" id="sb-range"></span>
 </div>
-<div class="canvas-wrap"><canvas class="overview" id="sb-overview" aria-label="the whole run"></canvas></div>
+<div class="canvas-wrap">
+<canvas class="overview" id="sb-overview" aria-label="the whole run"></canvas></div>
 <div class="legend"><span class="sw" style="background:#6cc070"></span>ok
 <span class="sw" style="background:#e8787a"></span>fail
 <span class="sw" style="background:#f2a93b"></span>info (outcome unknown)
 <span class="sw" style="background:#b0b0b0"></span>no completion
 <span class="sw" style="background:#9575cd"></span>nemesis
 &nbsp; {band_legend}</div>
-<div class="canvas-wrap"><canvas class="timeline" id="sb-timeline" aria-label="timeline of operations per process"></canvas><div id="sb-tip"></div></div>
+<div class="canvas-wrap">
+<canvas class="timeline" id="sb-timeline" aria-label="timeline of operations per process">
+</canvas><div id="sb-tip"></div></div>
 <div id="sb-picked">Click an operation to see it here.</div>
 </section>
 <section id="latency"><h2>Latency</h2>

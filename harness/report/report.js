@@ -17,7 +17,7 @@
   var BAND_INK = {
     partition: '#6a3fb0', kill: '#b02a2a', pause: '#2c5fb0', clock: '#9a6f00', loss: '#b03c7a'
   };
-  var LEFT = 84, AXIS = 22, MINWIN = 1000; // px, px, microseconds
+  var LEFT = 96, AXIS = 22, MINWIN = 1000; // px, px, microseconds
 
   // -- derived arrays ---------------------------------------------------------------------------
   var E = new Float64Array(N), maxDur = 0;
@@ -25,7 +25,7 @@
     E[i] = O.e[i] < 0 ? TEND : O.e[i];
     if (E[i] - O.s[i] > maxDur) maxDur = E[i] - O.s[i];
   }
-  var NEM = D.procs.indexOf('nemesis');
+  var NEM = D.procs.indexOf('nemesis'), LANE = D.lanes;
   var procRank = D.procs.map(function (p, k) { return k; });
   procRank.sort(function (a, b) { return procKey(a) - procKey(b); });
   var rankOf = new Int32Array(D.procs.length);
@@ -42,6 +42,13 @@
 
   var view = { t0: 0, t1: TEND };
   var highlight = null, picked = -1, layout = null;
+  function allAnomalies() {  // every op of every anomaly is outlined, unless one is picked
+    if (!D.anomalies.length) return null;
+    var h = {};
+    D.anomalies.forEach(function (a) { a.ops.forEach(function (j) { h[j] = true; }); });
+    return h;
+  }
+  highlight = allAnomalies();
 
   // -- helpers ----------------------------------------------------------------------------------
   function $(id) { return document.getElementById(id); }
@@ -94,6 +101,12 @@
       }
     });
   }
+  function marker(g, xa, xb, top, bottom) {  // where an anomaly is: a red strip and a triangle
+    g.fillStyle = 'rgba(198, 40, 40, 0.22)';
+    g.fillRect(xa - 1, top, Math.max(xb - xa, 0) + 2, bottom - top);
+    g.fillStyle = '#c62828';
+    g.beginPath(); g.moveTo(xa - 5, top); g.lineTo(xa + 5, top); g.lineTo(xa, top + 7); g.fill();
+  }
   function drawAxis(g, w, y, bottom) {
     var span = view.t1 - view.t0, step = niceStep(span, (w - LEFT) / 110);
     g.font = '11px system-ui, sans-serif'; g.fillStyle = '#666'; g.strokeStyle = '#eee';
@@ -126,25 +139,36 @@
   var tl = $('sb-timeline'), ov = $('sb-overview'), tip = $('sb-tip');
 
   function drawTimeline() {
+    // one row per lane (processes that never overlap in time share one: see _lanes), only the
+    // rows with an operation in view, each labelled with the processes it shows
     var vis = visible(), present = {}, j, k;
-    for (k = 0; k < vis.length; k++) present[O.p[vis[k]]] = true;
-    var lanes = Object.keys(present).map(Number).sort(function (a, b) {
-      return rankOf[a] - rankOf[b];
+    for (k = 0; k < vis.length; k++) {
+      var ln = LANE[O.p[vis[k]]];
+      (present[ln] = present[ln] || {})[O.p[vis[k]]] = true;
+    }
+    var lanes = Object.keys(present).map(Number).sort(function (a, b) { return a - b; });
+    var laneOf = {}, labels = [];
+    lanes.forEach(function (ln, n) {
+      laneOf[ln] = n;
+      var ps = Object.keys(present[ln]).map(Number).sort(function (a, b) { return rankOf[a] - rankOf[b]; });
+      labels.push(ps[0] === NEM ? 'nemesis' : ps.length === 1 ? 'process ' + D.procs[ps[0]]
+        : ps.length === 2 ? 'p ' + D.procs[ps[0]] + ', ' + D.procs[ps[1]]
+        : 'p ' + D.procs[ps[0]] + ' … ' + D.procs[ps[ps.length - 1]] + ' (' + ps.length + ')');
     });
-    var laneOf = {};
-    lanes.forEach(function (p, n) { laneOf[p] = n; });
     var laneH = clamp(Math.floor(560 / Math.max(lanes.length, 1)), 4, 18);
     var H = AXIS + 16 + lanes.length * laneH + 6, top = AXIS + 16;
     var c = setupCanvas(tl, H), g = c.g, w = c.w;
     drawAxis(g, w, 12, H);
     drawBands(g, w, AXIS + 2, H, true);
     g.font = '11px system-ui, sans-serif';
-    lanes.forEach(function (p, n) {
+    lanes.forEach(function (ln, n) {
       var y = top + n * laneH;
       if (n % 2) { g.fillStyle = 'rgba(0, 0, 0, 0.025)'; g.fillRect(LEFT, y, w - LEFT - 8, laneH); }
       if (laneH >= 9 || n % Math.ceil(9 / laneH) === 0) {
-        g.fillStyle = p === NEM ? '#7b1fa2' : '#555';
-        g.fillText(p === NEM ? 'nemesis' : 'process ' + D.procs[p], 4, y + Math.min(laneH, 14) - 3);
+        g.fillStyle = labels[n] === 'nemesis' ? '#7b1fa2' : '#555';
+        g.save(); g.beginPath(); g.rect(0, y, LEFT - 4, laneH + 4); g.clip();
+        g.fillText(labels[n], 4, y + Math.min(laneH, 14) - 3);
+        g.restore();
       }
     });
     g.save();
@@ -153,7 +177,7 @@
     var textOk = laneH >= 13;
     for (k = 0; k < vis.length; k++) {
       j = vis[k];
-      var n = laneOf[O.p[j]], x1 = xOf(O.s[j], w), x2 = xOf(E[j], w), wd = Math.max(x2 - x1, 1);
+      var n = laneOf[LANE[O.p[j]]], x1 = xOf(O.s[j], w), x2 = xOf(E[j], w), wd = Math.max(x2 - x1, 1);
       var y = top + n * laneH + 1;
       perLane[n].push(j);
       g.fillStyle = O.p[j] === NEM ? (O.t[j] === 0 ? '#9575cd' : TYPE_COLORS[O.t[j]])
@@ -172,12 +196,19 @@
       for (k = 0; k < vis.length; k++) {
         j = vis[k];
         if (!(highlight && highlight[j]) && j !== picked) continue;
-        var yy = top + laneOf[O.p[j]] * laneH + 1;
+        var yy = top + laneOf[LANE[O.p[j]]] * laneH + 1;
         g.lineWidth = 2; g.strokeStyle = j === picked ? '#1e4f91' : '#111';
         g.strokeRect(xOf(O.s[j], w), yy, Math.max(xOf(E[j], w) - xOf(O.s[j], w), 2), laneH - 2);
       }
     }
     g.restore();
+    D.anomalies.forEach(function (a, n) {
+      if (!a.ops.length || a.e < view.t0 || a.s > view.t1) return;
+      var xa = xOf(a.s, w), xb = xOf(a.e, w);
+      marker(g, xa, xb, AXIS + 2, H);
+      g.fillStyle = '#b71c1c'; g.font = '600 11px system-ui, sans-serif';
+      g.fillText('anomaly ' + (n + 1), Math.min(Math.max(xa, LEFT), w - 70), AXIS + 26);
+    });
     layout = { lanes: lanes, perLane: perLane, laneH: laneH, top: top, w: w };
     tl.setAttribute('data-drawn', String(vis.length));
     tl.setAttribute('data-lanes', String(lanes.length));
@@ -199,10 +230,11 @@
     var max = 1;
     for (x = 0; x < w; x++) if (density[x] > max) max = density[x];
     g.fillStyle = '#9aa7b8';
-    for (x = 0; x < w; x++) if (density[x]) {
-      var h = Math.max(1, density[x] / max * 40);
+    for (x = 0; x < w; x++) if (density[x]) {  // square root: a burst does not flatten the rest
+      var h = Math.max(1, Math.sqrt(density[x] / max) * 36);
       g.fillRect(x, 46 - h, 1, h);
     }
+    D.anomalies.forEach(function (a) { if (a.ops.length) marker(g, xOf(a.s, w), xOf(a.e, w), 0, 46); });
     var xa = xOf(saved.t0, w), xb = xOf(saved.t1, w);
     view.t0 = saved.t0; view.t1 = saved.t1;
     g.fillStyle = 'rgba(255, 255, 255, 0.55)';
@@ -253,7 +285,7 @@
       drawThroughput(ch, vis);
     });
   }
-  function buckets(w) { return clamp(Math.floor((w - LEFT) / 12), 8, 120); }
+  function buckets(w) { return clamp(Math.floor((w - LEFT) / 24), 8, 80); }
   function drawLatency(ch, vis) {
     var H = 190, c = setupCanvas(ch.lat, H), g = c.g, w = c.w, top = 20, bottom = H - 6;
     var llo = Math.log10(ch.lo), lhi = Math.log10(ch.hi);
@@ -356,7 +388,7 @@
       else if (act === 'next') setView(view.t0 + span, view.t1 + span);
       else if (act === 'in') zoom(0.5);
       else if (act === 'out') zoom(2);
-      else if (act === 'all') { highlight = null; setView(0, TEND); }
+      else if (act === 'all') { highlight = allAnomalies(); setView(0, TEND); }
     });
   });
   $('sb-window').addEventListener('change', function (ev) {

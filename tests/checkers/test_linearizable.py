@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 import random
-import re
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +64,9 @@ def _verdicts() -> list[tuple[str, str, str]]:
 
 @pytest.mark.skipif(not _verdicts(), reason=f"no VERDICTS.tsv under {CORPUS}")
 @pytest.mark.parametrize(("name", "expected", "model"), _verdicts())
-def test_each_corpus_history_gets_its_reference_verdict(name: str, expected: str,
-                                                         model: str) -> None:  # fmt: skip
+def test_each_corpus_history_gets_its_reference_verdict(
+    name: str, expected: str, model: str
+) -> None:
     res = check(load_history(CORPUS / name), model, time_budget_s=120)
     assert res.valid == (expected == "valid"), res.details
     if expected == "invalid":
@@ -79,16 +80,34 @@ def test_the_corpus_has_all_108_histories() -> None:
 
 # -- linearizable by construction, and provably not after a mutation -----------------------------
 
-shapes = st.fixed_dictionaries({
-    "ops": st.integers(1, 120),
-    "processes": st.integers(1, 8),
-    "keys": st.integers(0, 3),
-    "cas": st.booleans(),
-    "values": st.integers(2, 6),
-    "info_rate": st.sampled_from([0.0, 0.05, 0.2]),
-    "fail_rate": st.sampled_from([0.0, 0.1]),
-    "etcd_semantics": st.booleans(),
-})  # fmt: skip
+shapes = st.fixed_dictionaries(
+    {
+        "ops": st.integers(1, 120),
+        "processes": st.integers(1, 8),
+        "keys": st.integers(0, 3),
+        "cas": st.booleans(),
+        "values": st.integers(2, 6),
+        "info_rate": st.sampled_from([0.0, 0.05, 0.2]),
+        "fail_rate": st.sampled_from([0.0, 0.1]),
+        "etcd_semantics": st.booleans(),
+    }
+)
+
+# Refuting a mutation means searching every linearization of what comes before it: keep those
+# histories to sizes whose search is seconds at most (a long single-register history with many
+# timeouts can take millions of nodes to refute, and ends "unknown" at the budget instead).
+mutable_shapes = st.fixed_dictionaries(
+    {
+        "ops": st.integers(1, 80),
+        "processes": st.integers(1, 6),
+        "keys": st.integers(0, 3),
+        "cas": st.booleans(),
+        "values": st.integers(2, 6),
+        "info_rate": st.sampled_from([0.0, 0.05]),
+        "fail_rate": st.sampled_from([0.0, 0.1]),
+        "etcd_semantics": st.booleans(),
+    }
+)
 
 
 @settings(max_examples=150, deadline=None, database=None)
@@ -100,9 +119,8 @@ def test_a_history_linearizable_by_construction_passes(seed: int, shape: dict[st
 
 
 @settings(max_examples=100, deadline=None, database=None)
-@given(seed=st.integers(0, 2**32 - 1), shape=shapes, pick=st.integers(0, 10**6))
-def test_a_read_of_a_value_never_written_fails(seed: int, shape: dict[str, Any],
-                                               pick: int) -> None:  # fmt: skip
+@given(seed=st.integers(0, 2**32 - 1), shape=mutable_shapes, pick=st.integers(0, 10**6))
+def test_a_read_of_a_value_never_written_fails(seed: int, shape: dict[str, Any], pick: int) -> None:
     history = register_history(seed, **shape)
     reads = [o for o in history if o.type == "ok" and o.f == "read"]
     if not reads:
@@ -121,7 +139,7 @@ def test_a_read_of_a_value_never_written_fails(seed: int, shape: dict[str, Any],
 
 
 @settings(max_examples=100, deadline=None, database=None)
-@given(seed=st.integers(0, 2**32 - 1), shape=shapes)
+@given(seed=st.integers(0, 2**32 - 1), shape=mutable_shapes)
 def test_a_read_after_a_completed_write_returning_the_value_before_it_fails(
     seed: int, shape: dict[str, Any]
 ) -> None:
@@ -134,9 +152,14 @@ def test_a_read_after_a_completed_write_returning_the_value_before_it_fails(
     # After everything: write 100, then write 101, then a read that returns 100. Nothing is
     # concurrent with them but pending info ops, which never write 100 or 101.
     n = 10_000
-    tail = ops_of(("invoke", n, "write", v(100)), ("ok", n, "write", v(100)),
-                  ("invoke", n, "write", v(101)), ("ok", n, "write", v(101)),
-                  ("invoke", n + 1, "read", v(None)), ("ok", n + 1, "read", v(100)))  # fmt: skip
+    tail = ops_of(
+        ("invoke", n, "write", v(100)),
+        ("ok", n, "write", v(100)),
+        ("invoke", n, "write", v(101)),
+        ("ok", n, "write", v(101)),
+        ("invoke", n + 1, "read", v(None)),
+        ("ok", n + 1, "read", v(100)),
+    )
     history += tail
     for i, op in enumerate(history):
         op.index = i
@@ -156,8 +179,16 @@ def brute_force(model: Model, history: list[Op]) -> bool:
     for pos, op in enumerate(history):
         if op.type == "invoke":
             pending[op.process] = len(ops)
-            ops.append({"f": op.f, "in": freeze(op.value), "call": pos, "ret": None,
-                        "out": UNKNOWN, "type": "info"})  # fmt: skip
+            ops.append(
+                {
+                    "f": op.f,
+                    "in": freeze(op.value),
+                    "call": pos,
+                    "ret": None,
+                    "out": UNKNOWN,
+                    "type": "info",
+                }
+            )
         elif op.process in pending:
             o = ops[pending.pop(op.process)]
             o["type"] = op.type
@@ -194,13 +225,16 @@ def brute_force(model: Model, history: list[Op]) -> bool:
 
 OUTPUTS: dict[str, dict[str, list[Any]]] = {
     "cas-register": {"read": [None, 0, 1, 2], "write": [0, 1, 2], "cas": [[0, 1], [1, 2], [2, 0]]},
-    "kv": {"get": [["k", ""], ["k", "a"], ["k", "ab"], ["k", "ba"], ["k", "b"]],
-           "put": [["k", "a"], ["k", "b"]], "append": [["k", "a"], ["k", "b"]]},
+    "kv": {
+        "get": [["k", ""], ["k", "a"], ["k", "ab"], ["k", "ba"], ["k", "b"]],
+        "put": [["k", "a"], ["k", "b"]],
+        "append": [["k", "a"], ["k", "b"]],
+    },
     "mutex": {"acquire": [None], "release": [None]},
     "set": {"add": [1, 2], "read": [[], [1], [2], [1, 2]]},
     "fifo-queue": {"enqueue": [1, 2], "dequeue": [None, 1, 2]},
     "unordered-queue": {"enqueue": [1, 2], "dequeue": [None, 1, 2]},
-}  # fmt: skip
+}
 
 
 def random_history(rng: random.Random, model: str, n: int) -> list[Op]:
@@ -215,8 +249,11 @@ def random_history(rng: random.Random, model: str, n: int) -> list[Op]:
         if p not in open_ and done < n:
             f = rng.choice(sorted(table))
             value = rng.choice(table[f])
-            inv = (["k", None] if model == "kv" else None) if f in ("read", "get", "dequeue") \
-                else value  # fmt: skip
+            inv = (
+                (["k", None] if model == "kv" else None)
+                if f in ("read", "get", "dequeue")
+                else value
+            )
             if model in ("mutex",):
                 inv = None
             events.append(("invoke", p, f, inv))
@@ -236,8 +273,7 @@ def random_history(rng: random.Random, model: str, n: int) -> list[Op]:
 
 
 @settings(max_examples=300, deadline=None, database=None)
-@given(seed=st.integers(0, 2**32 - 1), model=st.sampled_from(sorted(OUTPUTS)),
-       n=st.integers(1, 6))  # fmt: skip
+@given(seed=st.integers(0, 2**32 - 1), model=st.sampled_from(sorted(OUTPUTS)), n=st.integers(1, 6))
 def test_every_search_strategy_agrees_with_brute_force(seed: int, model: str, n: int) -> None:
     history = random_history(random.Random(seed), model, n)
     m = MODELS[model]
@@ -254,37 +290,65 @@ def test_every_search_strategy_agrees_with_brute_force(seed: int, model: str, n:
 
 
 def test_a_read_after_a_completed_write_must_see_it() -> None:
-    stale = ops_of(("invoke", 0, "write", 1), ("ok", 0, "write", 1),
-                   ("invoke", 1, "read", None), ("ok", 1, "read", None))  # fmt: skip
+    stale = ops_of(
+        ("invoke", 0, "write", 1),
+        ("ok", 0, "write", 1),
+        ("invoke", 1, "read", None),
+        ("ok", 1, "read", None),
+    )
     assert check(stale).valid is False
 
 
 def test_a_read_concurrent_with_a_write_may_see_either_value() -> None:
     for seen in (None, 1):
-        h = ops_of(("invoke", 0, "write", 1), ("invoke", 1, "read", None),
-                   ("ok", 1, "read", seen), ("ok", 0, "write", 1))  # fmt: skip
+        h = ops_of(
+            ("invoke", 0, "write", 1),
+            ("invoke", 1, "read", None),
+            ("ok", 1, "read", seen),
+            ("ok", 0, "write", 1),
+        )
         assert check(h).valid is True
 
 
 def test_a_failed_write_did_not_happen() -> None:
-    h = ops_of(("invoke", 0, "write", 1), ("fail", 0, "write", 1),
-               ("invoke", 1, "read", None), ("ok", 1, "read", 1))  # fmt: skip
+    h = ops_of(
+        ("invoke", 0, "write", 1),
+        ("fail", 0, "write", 1),
+        ("invoke", 1, "read", None),
+        ("ok", 1, "read", 1),
+    )
     assert check(h).valid is False
 
 
 def test_a_timed_out_write_may_take_effect_later_but_only_once() -> None:
     info = [("invoke", 0, "write", 5), ("info", 0, "write", 5)]
-    later = ops_of(*info, ("invoke", 1, "read", None), ("ok", 1, "read", None),
-                   ("invoke", 1, "read", None), ("ok", 1, "read", 5))  # fmt: skip
+    later = ops_of(
+        *info,
+        ("invoke", 1, "read", None),
+        ("ok", 1, "read", None),
+        ("invoke", 1, "read", None),
+        ("ok", 1, "read", 5),
+    )
     assert check(later).valid is True
     never = ops_of(*info, ("invoke", 1, "read", None), ("ok", 1, "read", None))
     assert check(never).valid is True
-    back = ops_of(*info, ("invoke", 1, "read", None), ("ok", 1, "read", 5),
-                  ("invoke", 1, "read", None), ("ok", 1, "read", None))  # fmt: skip
+    back = ops_of(
+        *info,
+        ("invoke", 1, "read", None),
+        ("ok", 1, "read", 5),
+        ("invoke", 1, "read", None),
+        ("ok", 1, "read", None),
+    )
     assert check(back).valid is False
-    twice = ops_of(*info, ("invoke", 1, "read", None), ("ok", 1, "read", 5),
-                   ("invoke", 2, "write", 6), ("ok", 2, "write", 6),
-                   ("invoke", 1, "read", None), ("ok", 1, "read", 5))  # fmt: skip
+    twice = ops_of(
+        *info,
+        ("invoke", 1, "read", None),
+        ("ok", 1, "read", 5),
+        ("invoke", 2, "write", 6),
+        ("ok", 2, "write", 6),
+        ("invoke", 1, "read", None),
+        ("ok", 1, "read", 5),
+    )
     assert check(twice).valid is False
 
 
@@ -294,38 +358,58 @@ def test_an_invocation_never_completed_is_like_a_timeout() -> None:
 
 
 def test_reads_that_failed_or_timed_out_constrain_nothing() -> None:
-    h = ops_of(("invoke", 0, "write", 1), ("ok", 0, "write", 1),
-               ("invoke", 1, "read", None), ("info", 1, "read", 7),
-               ("invoke", 2, "read", None), ("fail", 2, "read", 8))  # fmt: skip
+    h = ops_of(
+        ("invoke", 0, "write", 1),
+        ("ok", 0, "write", 1),
+        ("invoke", 1, "read", None),
+        ("info", 1, "read", 7),
+        ("invoke", 2, "read", None),
+        ("fail", 2, "read", 8),
+    )
     res = check(h)
     assert res.valid is True
     assert res.details["counts"]["unknown-reads"] == 1 and res.details["counts"]["failed"] == 1
 
 
 def test_nemesis_ops_and_functions_the_model_does_not_know_are_ignored() -> None:
-    h = ops_of(("invoke", "nemesis", "start-partition", "majority"),
-               ("invoke", 0, "status", None), ("ok", 0, "status", {"leader": "n1"}),
-               ("info", "nemesis", "start-partition", ["n1"]),
-               ("invoke", 0, "write", 1), ("ok", 0, "write", 1),
-               ("invoke", 1, "read", None), ("ok", 1, "read", 1))  # fmt: skip
+    h = ops_of(
+        ("invoke", "nemesis", "start-partition", "majority"),
+        ("invoke", 0, "status", None),
+        ("ok", 0, "status", {"leader": "n1"}),
+        ("info", "nemesis", "start-partition", ["n1"]),
+        ("invoke", 0, "write", 1),
+        ("ok", 0, "write", 1),
+        ("invoke", 1, "read", None),
+        ("ok", 1, "read", 1),
+    )
     res = check(h)
     assert res.valid is True
     assert res.details["counts"]["ignored"] == 1
 
 
 def test_a_cas_that_found_the_compare_false_took_effect_as_porcupine_reads_etcd() -> None:
-    h = ops_of(("invoke", 0, "write", 1), ("ok", 0, "write", 1),
-               ("invoke", 1, "cas", [1, 2]), ("ok", 1, "cas", [1, 2], {"result": False}))  # fmt: skip
+    h = ops_of(
+        ("invoke", 0, "write", 1),
+        ("ok", 0, "write", 1),
+        ("invoke", 1, "cas", [1, 2]),
+        ("ok", 1, "cas", [1, 2], {"result": False}),
+    )
     assert check(h).valid is False  # the register held 1, so the compare could not fail
     h[1].value = h[0].value = 3
     assert check(h).valid is True
 
 
 def test_jepsen_independent_keys_are_checked_separately() -> None:
-    h = ops_of(("invoke", 0, "write", ["x", 1]), ("ok", 0, "write", ["x", 1]),
-               ("invoke", 1, "write", ["y", 2]), ("ok", 1, "write", ["y", 2]),
-               ("invoke", 0, "cas", ["x", [1, 3]]), ("ok", 0, "cas", ["x", [1, 3]]),
-               ("invoke", 1, "read", ["y", None]), ("ok", 1, "read", ["y", 1]))  # fmt: skip
+    h = ops_of(
+        ("invoke", 0, "write", ["x", 1]),
+        ("ok", 0, "write", ["x", 1]),
+        ("invoke", 1, "write", ["y", 2]),
+        ("ok", 1, "write", ["y", 2]),
+        ("invoke", 0, "cas", ["x", [1, 3]]),
+        ("ok", 0, "cas", ["x", [1, 3]]),
+        ("invoke", 1, "read", ["y", None]),
+        ("ok", 1, "read", ["y", 1]),
+    )
     res = check(h)
     assert res.valid is False
     assert res.details["independent"] is True
@@ -335,8 +419,12 @@ def test_jepsen_independent_keys_are_checked_separately() -> None:
 
 
 def test_a_single_register_cas_is_not_mistaken_for_a_keyed_op() -> None:
-    h = ops_of(("invoke", 0, "cas", [None, 2]), ("ok", 0, "cas", [None, 2]),
-               ("invoke", 0, "cas", [2, 3]), ("ok", 0, "cas", [2, 3]))  # fmt: skip
+    h = ops_of(
+        ("invoke", 0, "cas", [None, 2]),
+        ("ok", 0, "cas", [None, 2]),
+        ("invoke", 0, "cas", [2, 3]),
+        ("ok", 0, "cas", [2, 3]),
+    )
     res = check(h)
     assert res.valid is True and res.details["independent"] is False
 
@@ -344,16 +432,24 @@ def test_a_single_register_cas_is_not_mistaken_for_a_keyed_op() -> None:
 def test_every_invalid_key_is_reported_when_exhaustive() -> None:
     events: list[tuple[Any, ...]] = []
     for key in ("a", "b", "c"):
-        events += [("invoke", 0, "write", [key, 1]), ("ok", 0, "write", [key, 1]),
-                   ("invoke", 1, "read", [key, None]), ("ok", 1, "read", [key, 2])]  # fmt: skip
+        events += [
+            ("invoke", 0, "write", [key, 1]),
+            ("ok", 0, "write", [key, 1]),
+            ("invoke", 1, "read", [key, None]),
+            ("ok", 1, "read", [key, 2]),
+        ]
     res = check(ops_of(*events), exhaustive=True)
     assert sorted(a.data["key"] for a in res.anomalies) == ["a", "b", "c"]
     assert res.details["invalid-keys"] == ["a", "b", "c"]
 
 
 def test_a_history_built_in_memory_without_indices_is_ordered_by_position() -> None:
-    h = [Op("invoke", "write", 1, 0), Op("ok", "write", 1, 0),
-         Op("invoke", "read", None, 1), Op("ok", "read", None, 1)]  # fmt: skip
+    h = [
+        Op("invoke", "write", 1, 0),
+        Op("ok", "write", 1, 0),
+        Op("invoke", "read", None, 1),
+        Op("ok", "read", None, 1),
+    ]
     assert check(h).valid is False
 
 
@@ -409,10 +505,16 @@ def test_the_same_small_explosion_is_decided_when_the_bounds_allow() -> None:
 
 
 def test_the_explanation_names_the_op_that_cannot_be_linearized() -> None:
-    h = ops_of(("invoke", 0, "write", 1), ("ok", 0, "write", 1),
-               ("invoke", 1, "write", 3), ("ok", 1, "write", 3),
-               ("invoke", 2, "write", 2), ("invoke", 4, "read", None), ("ok", 4, "read", 1),
-               ("ok", 2, "write", 2))  # fmt: skip
+    h = ops_of(
+        ("invoke", 0, "write", 1),
+        ("ok", 0, "write", 1),
+        ("invoke", 1, "write", 3),
+        ("ok", 1, "write", 3),
+        ("invoke", 2, "write", 2),
+        ("invoke", 4, "read", None),
+        ("ok", 4, "read", 1),
+        ("ok", 2, "write", 2),
+    )
     res = check(h)
     assert res.valid is False
     (a,) = res.anomalies
@@ -431,8 +533,12 @@ def test_the_explanation_names_the_op_that_cannot_be_linearized() -> None:
 
 
 def test_an_explanation_for_a_key_says_which_key() -> None:
-    h = ops_of(("invoke", 0, "write", ["x", 1]), ("ok", 0, "write", ["x", 1]),
-               ("invoke", 1, "read", ["x", None]), ("ok", 1, "read", ["x", 2]))  # fmt: skip
+    h = ops_of(
+        ("invoke", 0, "write", ["x", 1]),
+        ("ok", 0, "write", ["x", 1]),
+        ("invoke", 1, "read", ["x", None]),
+        ("ok", 1, "read", ["x", 2]),
+    )
     (a,) = check(h).anomalies
     assert a.explanation.startswith("On key 'x': read 2 by process 1 (index 2)")
 
@@ -445,7 +551,9 @@ def test_every_invalid_corpus_history_is_explained_and_drawn(tmp_path: Path) -> 
     res = c.check(load_history(path), {})
     assert res.valid is False
     (a,) = res.anomalies
-    assert "cannot be linearized" in a.explanation and "Longest linearizable prefix" in a.explanation
+    assert (
+        "cannot be linearized" in a.explanation and "Longest linearizable prefix" in a.explanation
+    )
     (page,) = c.write_artifacts(res, tmp_path)
     assert page.name == "linearizable.html" and "timeline" in page.read_text()
 
@@ -455,8 +563,12 @@ def test_every_invalid_corpus_history_is_explained_and_drawn(tmp_path: Path) -> 
 
 def test_the_page_escapes_every_value_from_the_history(tmp_path: Path) -> None:
     evil = "<script>alert('x')</script>\"><img src=x onerror=alert(1)>"
-    h = ops_of(("invoke", 0, "write", evil), ("ok", 0, "write", evil),
-               ("invoke", "<b>p</b>", "read", None), ("ok", "<b>p</b>", "read", "x"))  # fmt: skip
+    h = ops_of(
+        ("invoke", 0, "write", evil),
+        ("ok", 0, "write", evil),
+        ("invoke", "<b>p</b>", "read", None),
+        ("ok", "<b>p</b>", "read", "x"),
+    )
     h[2].process = h[3].process = 7
     h[3].value = "</script><script>alert(2)</script>"
     c = LinearizableChecker("register")
@@ -464,11 +576,25 @@ def test_the_page_escapes_every_value_from_the_history(tmp_path: Path) -> None:
     assert res.valid is False
     (page,) = c.write_artifacts(res, tmp_path)
     html = page.read_text()
-    assert html.count("<script") == 1  # the page's own, which only toggles classes
-    assert "alert('x')" not in html.replace("&#x27;", "'").split("<script>")[0] or True
-    assert "<img" not in html and "onerror=alert" not in html.replace("&quot;", "")
-    assert "&lt;script&gt;alert(" in html
-    assert not re.search(r"<script>alert", html)
+    tags = Tags()
+    tags.feed(html)
+    assert tags.names.count("script") == 1  # the page's own, which only toggles classes
+    assert "img" not in tags.names
+    assert not [a for a in tags.attributes if a.startswith("on")]
+    assert "&lt;script&gt;alert(" in html  # shown as text
+
+
+class Tags(HTMLParser):
+    """The tags and attribute names of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+        self.attributes: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.names.append(tag)
+        self.attributes += [name for name, _ in attrs]
 
 
 def test_a_valid_result_draws_nothing(tmp_path: Path) -> None:
@@ -479,8 +605,14 @@ def test_a_valid_result_draws_nothing(tmp_path: Path) -> None:
 
 
 def test_the_page_draws_each_partial_linearization(tmp_path: Path) -> None:
-    h = ops_of(("invoke", 0, "write", 1), ("invoke", 1, "write", 2), ("ok", 0, "write", 1),
-               ("ok", 1, "write", 2), ("invoke", 2, "read", None), ("ok", 2, "read", 3))  # fmt: skip
+    h = ops_of(
+        ("invoke", 0, "write", 1),
+        ("invoke", 1, "write", 2),
+        ("ok", 0, "write", 1),
+        ("ok", 1, "write", 2),
+        ("invoke", 2, "read", None),
+        ("ok", 2, "read", 3),
+    )
     c = LinearizableChecker()
     res = c.check(h, {})
     (page,) = c.write_artifacts(res, tmp_path)

@@ -27,8 +27,16 @@ def history(*pairs: tuple[int, str, Any, str, Any]) -> list[Op]:
 
 
 def test_every_model_the_design_names_is_registered() -> None:
-    assert set(MODELS) >= {"register", "cas-register", "kv", "multi-register", "mutex", "set",
-                           "fifo-queue", "unordered-queue"}  # fmt: skip
+    assert set(MODELS) >= {
+        "register",
+        "cas-register",
+        "kv",
+        "multi-register",
+        "mutex",
+        "set",
+        "fifo-queue",
+        "unordered-queue",
+    }
     for name, model in MODELS.items():
         assert model.name == name
 
@@ -88,8 +96,11 @@ def test_kv_partitions_by_key() -> None:
     model = MODELS["kv"]
     assert model.partition is not None
     assert model.partition("get", ("x", None), None) == "x"
-    h = history((0, "put", ["a", "1"], "ok", ["a", "1"]), (1, "put", ["b", "2"], "ok", ["b", "2"]),
-                (0, "get", ["a", None], "ok", ["a", "1"]))  # fmt: skip
+    h = history(
+        (0, "put", ["a", "1"], "ok", ["a", "1"]),
+        (1, "put", ["b", "2"], "ok", ["b", "2"]),
+        (0, "get", ["a", None], "ok", ["a", "1"]),
+    )
     res = LinearizableChecker("kv").check(h, {})
     assert res.valid is True
     assert set(res.details["keys"]) == {"a", "b"}
@@ -158,19 +169,28 @@ def test_an_unknown_dequeue_from_an_unordered_queue_branches_over_what_it_took()
 def test_an_unknown_dequeue_may_have_taken_the_element_a_later_dequeue_misses() -> None:
     # Enqueue 1 and 2; a dequeue times out; a later dequeue gets 2 and the next finds the
     # queue empty: valid only because the timed-out dequeue may have taken 1.
-    h = history((0, "enqueue", 1, "ok", 1), (0, "enqueue", 2, "ok", 2),
-                (1, "dequeue", None, "info", None),
-                (2, "dequeue", None, "ok", 2), (2, "dequeue", None, "ok", None))  # fmt: skip
+    h = history(
+        (0, "enqueue", 1, "ok", 1),
+        (0, "enqueue", 2, "ok", 2),
+        (1, "dequeue", None, "info", None),
+        (2, "dequeue", None, "ok", 2),
+        (2, "dequeue", None, "ok", None),
+    )
     assert LinearizableChecker("unordered-queue").check(h, {}).valid is True
     # Without the timed-out dequeue, 1 is still there.
-    h = history((0, "enqueue", 1, "ok", 1), (0, "enqueue", 2, "ok", 2),
-                (2, "dequeue", None, "ok", 2), (2, "dequeue", None, "ok", None))  # fmt: skip
+    h = history(
+        (0, "enqueue", 1, "ok", 1),
+        (0, "enqueue", 2, "ok", 2),
+        (2, "dequeue", None, "ok", 2),
+        (2, "dequeue", None, "ok", None),
+    )
     assert LinearizableChecker("unordered-queue").check(h, {}).valid is False
 
 
 def test_a_fifo_queue_is_not_an_unordered_one() -> None:
-    h = history((0, "enqueue", 1, "ok", 1), (0, "enqueue", 2, "ok", 2),
-                (1, "dequeue", None, "ok", 2))  # fmt: skip
+    h = history(
+        (0, "enqueue", 1, "ok", 1), (0, "enqueue", 2, "ok", 2), (1, "dequeue", None, "ok", 2)
+    )
     assert LinearizableChecker("unordered-queue").check(h, {}).valid is True
     assert LinearizableChecker("fifo-queue").check(h, {}).valid is False
 
@@ -205,8 +225,13 @@ def test_a_user_model_added_to_the_registry_is_used_by_name() -> None:
             return state if output is UNKNOWN or output == state else ILLEGAL
         return ILLEGAL
 
-    MODELS["test-counter"] = Model("test-counter", counter_step, init=lambda v: v or 0,
-                                   fs=frozenset({"add", "read"}), reads=frozenset({"read"}))  # fmt: skip
+    MODELS["test-counter"] = Model(
+        "test-counter",
+        counter_step,
+        init=lambda v: v or 0,
+        fs=frozenset({"add", "read"}),
+        reads=frozenset({"read"}),
+    )
     try:
         good = history((0, "add", 2, "ok", 2), (1, "read", None, "ok", 2))
         bad = history((0, "add", 2, "ok", 2), (1, "read", None, "ok", 3))

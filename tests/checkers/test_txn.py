@@ -143,3 +143,349 @@ def test_the_verdicts_file_is_read_whole():
     rows = _verdict_lines()
     assert len(rows) == 21
     assert sum(len(_claims(r[3])["withs"]) for r in rows) >= 12
+
+
+def test_the_reference_cycles_of_g0_and_g1c_have_the_reference_edges():
+    g0 = _check(CORPUS / "list-append/G0.edn", _options("anomalies=[G0]"))
+    (a,) = [a for a in g0.anomalies if a.name == "G0"]
+    assert sorted((s["type"], s["key"]) for s in a.data["steps"]) == [("ww", "x"), ("ww", "y")]
+    g1c = _check(CORPUS / "list-append/G1c.edn", _options("anomalies=[G1]"))
+    (a,) = [a for a in g1c.anomalies if a.name == "G1c"]
+    assert sorted((s["type"], s["key"]) for s in a.data["steps"]) == [("wr", "y"), ("ww", "x")]
+
+
+def test_incompatible_orders_and_dirty_updates_name_the_reference_values():
+    r = _check(CORPUS / "list-append/incompatible-order.edn", _options("anomalies=[G1]"))
+    (a,) = [a for a in r.anomalies if a.name == "incompatible-order"]
+    assert a.data == {"key": "x", "values": [[1, 3], [1, 2, 3]]}
+    assert "[1, 3]" in a.explanation and "[1, 2, 3]" in a.explanation
+    path = CORPUS / "list-append/dirty-update-indirect.edn"
+    r = _check(path, _options("anomalies=[dirty-update]"))
+    (a,) = [a for a in r.anomalies if a.name == "dirty-update"]
+    assert a.data["values"] == [1, 2, 3] and "failed" in a.explanation
+
+
+def test_the_paper_example_in_json_gets_the_same_result_as_in_edn():
+    opts = _options("consistency-models=[strict-serializable]")
+    a = _check(CORPUS / "list-append/paper-example.edn", opts)
+    b = _check(CORPUS / "list-append/paper-example.json", opts)
+    assert a.valid is b.valid is False
+    assert a.details["anomaly-types"] == b.details["anomaly-types"]
+    assert [x.explanation for x in a.anomalies] == [x.explanation for x in b.anomalies]
+
+
+def test_a_cycle_search_out_of_time_still_rules_out_what_it_proved():
+    h = load(CORPUS / "list-append/huge-scc.edn")
+    r = ListAppendChecker(["strict-serializable"], time_budget_s=1e-9).check(h, {})
+    assert "cycle-search-timeout" in r.details["found"]
+    # The cheap proofs (a cycle exists in this subgraph) survive the timeout:
+    assert r.valid is False
+    assert "strong-snapshot-isolation" in r.details["not"]
+    # Looking only for G0 cycles (with real-time order), the search proves nothing in time:
+    r = ListAppendChecker([], ["G0-realtime"], time_budget_s=1e-9).check(h, {})
+    assert r.valid == "unknown" and "ran out of time" in r.details["reason"]
+    assert r.details["anomaly-types"] == ["cycle-search-timeout"]
+
+
+# -- histories built here ------------------------------------------------------------------------
+
+
+class H:
+    """A history under construction: ``t(process, mops)`` adds a transaction invoked and
+    completed at once (sequential in real time); ``invoke`` / ``complete`` interleave."""
+
+    def __init__(self) -> None:
+        self.ops: list[Op] = []
+
+    def _add(self, type_: str, process: Any, value: Any) -> None:
+        self.ops.append(Op(type=type_, f="txn", value=value, process=process,
+                           time=len(self.ops) * 1000, index=len(self.ops)))  # fmt: skip
+
+    def invoke(self, process: Any, mops: list[list[Any]]) -> H:
+        self._add("invoke", process, [[f, k, None if f == "r" else v] for f, k, v in mops])
+        return self
+
+    def complete(self, process: Any, mops: list[list[Any]], type_: str = "ok") -> H:
+        self._add(type_, process, mops)
+        return self
+
+    def t(self, process: Any, mops: list[list[Any]], type_: str = "ok") -> H:
+        return self.invoke(process, mops).complete(process, mops, type_)
+
+
+def A(k: Any, v: Any) -> list[Any]:
+    return ["append", k, v]
+
+
+def R(k: Any, v: Any) -> list[Any]:
+    return ["r", k, v]
+
+
+def W(k: Any, v: Any) -> list[Any]:
+    return ["w", k, v]
+
+
+def la(h: H, models: Any = ("strict-serializable",), anomalies: Any = ()) -> Result:
+    return ListAppendChecker(models, anomalies).check(h.ops, {})
+
+
+def rw(h: H, models: Any = ("strict-serializable",), anomalies: Any = ()) -> Result:
+    return RwRegisterChecker(models, anomalies).check(h.ops, {})
+
+
+def only(result: Result, name: str) -> Any:
+    found = [a for a in result.anomalies if a.name == name]
+    assert found, (name, result.details)
+    return found[0]
+
+
+def _concurrent_g2_realtime() -> H:
+    h = H().invoke(2, [R("y", None), A("x", 1)])
+    h.t(0, [A("y", 1)]).t(1, [R("x", [])])
+    return h.complete(2, [R("y", []), A("x", 1)])
+
+
+CYCLES: list[tuple[str, H, dict[str, Any], list[str]]] = [
+    ("G0", H().t(0, [A("x", 1), A("y", 1)]).t(1, [A("x", 2), A("y", 2)])
+        .t(2, [R("x", [1, 2]), R("y", [2, 1])]),
+     {"models": [], "anomalies": ["G0"]}, ["ww", "ww"]),
+    ("G1c", H().t(0, [A("x", 1), R("y", [1])]).t(1, [A("x", 2), A("y", 1)])
+        .t(2, [R("x", [1, 2])]),
+     {"models": ["read-committed"]}, ["ww", "wr"]),
+    ("G-single-item", H().t(0, [A("x", 1), A("y", 1)]).t(1, [A("x", 2), R("y", [])])
+        .t(2, [R("x", [1, 2])]),
+     {"models": ["serializable"]}, ["ww", "rw"]),
+    ("G-nonadjacent-item", H().t(0, [R("x", []), R("w", [1])]).t(1, [A("x", 1), A("y", 1)])
+        .t(2, [R("y", [1]), R("z", [])]).t(3, [A("z", 1), A("w", 1)]),
+     {"models": ["serializable"]}, ["rw", "wr", "rw", "wr"]),
+    ("G2-item", H().t(0, [A("x", 1), R("y", [])]).t(1, [A("y", 1), R("x", [])]),
+     {"models": ["serializable"]}, ["rw", "rw"]),
+    ("G0-process", H().t(0, [A("x", 2)]).t(0, [A("x", 1)]).t(1, [R("x", [1, 2])]),
+     {"models": ["strong-session-serializable"]}, ["ww", "process"]),
+    ("G1c-process", H().t(0, [R("y", [1])]).t(0, [A("y", 1)]),
+     {"models": ["strong-session-serializable"]}, ["wr", "process"]),
+    ("G-single-item-process", H().t(0, [A("x", 1)]).t(1, [A("x", 2)]).t(1, [R("x", [1])])
+        .t(2, [R("x", [1, 2])]),
+     {"models": ["strong-session-snapshot-isolation"]}, ["process", "rw"]),
+    ("G2-item-process", H().t(1, [R("y", []), A("x", 1)]).t(0, [A("y", 1)]).t(0, [R("x", [])]),
+     {"models": ["strong-session-serializable"]}, ["rw", "process", "rw"]),
+    ("G0-realtime", H().t(0, [A("x", 2)]).t(1, [A("x", 1)]).t(2, [R("x", [1, 2])]),
+     {"models": ["strict-serializable"]}, ["ww", "realtime"]),
+    ("G1c-realtime", H().t(0, [R("y", [1])]).t(1, [A("y", 1)]),
+     {"models": ["strict-serializable"]}, ["wr", "realtime"]),
+    ("G-single-item-realtime", H().t(0, [A("x", 1)]).t(1, [A("x", 2)]).t(2, [R("x", [1])])
+        .t(3, [R("x", [1, 2])]),
+     {"models": ["strict-serializable"]}, ["realtime", "rw"]),
+    ("G2-item-realtime", _concurrent_g2_realtime(),
+     {"models": ["strict-serializable"]}, ["rw", "realtime", "rw"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CYCLES, ids=lambda c: c[0])
+def test_each_kind_of_cycle_is_found_and_explained_edge_by_edge(case: Any):
+    name, h, opts, rels = case
+    r = la(h, opts.get("models", ()), opts.get("anomalies", ()))
+    assert r.valid is False, r.details
+    assert name in r.details["anomaly-types"], r.details
+    a = only(r, name)
+    assert sorted(s["type"] for s in a.data["steps"]) == sorted(rels)
+    # Every transaction of the cycle is named, every edge has its reason, it ends in the
+    # contradiction.
+    n = len(a.data["txns"])
+    assert all(f"T{i} = op " in a.explanation for i in range(1, n + 1))
+    assert a.explanation.count(" < ") == len(rels)
+    assert "a contradiction!" in a.explanation
+    assert a.ops and all("index" in op for op in a.ops)
+
+
+def test_an_anti_dependency_is_explained_as_the_append_the_read_missed():
+    h = H().t(0, [A("x", 1), A("x", 2)]).t(1, [R("x", [1])])
+    a = only(la(h), "G-single-item")
+    assert re.search(r"T\d read x = \[1\], which does not include T\d's append of 2", a.explanation)
+    assert re.search(r"T\d read x = \[1\], whose last element 1 T\d appended", a.explanation)
+
+
+def test_the_realtime_edge_is_explained_by_completion_and_invocation():
+    h = H().t(0, [A("x", 1)]).t(1, [A("x", 2)]).t(2, [R("x", [1])]).t(3, [R("x", [1, 2])])
+    a = only(la(h), "G-single-item-realtime")
+    assert re.search(r"completed \(op \d+\) before T\d was invoked \(op \d+\)", a.explanation)
+
+
+OTHERS: list[tuple[str, H, dict[str, Any], list[str]]] = [
+    ("G1a", H().t(0, [A("x", 1)], "fail").t(1, [R("x", [1])]),
+     {"models": ["read-committed"]}, ["failed", "[1]"]),
+    ("G1b", H().t(0, [A("x", 1), A("x", 2)]).t(1, [R("x", [1])]),
+     {"models": ["read-committed"]}, ["intermediate", "wrote the key again"]),
+    ("internal", H().t(0, [A("x", 1), A("x", 2)]).t(1, [R("x", [1, 2]), A("x", 3), R("x", [1, 2])]),
+     {"models": ["serializable"]}, ["should read [1, 2, 3]"]),
+    ("future-read", H().t(0, [R("x", [1]), A("x", 1)]),
+     {"anomalies": ["future-read"], "models": []}, ["appends later"]),
+    ("duplicate-elements", H().t(0, [A("x", 1)]).t(1, [R("x", [1, 1])]),
+     {"models": ["read-uncommitted"]}, ["1 (2 times)"]),
+    ("incompatible-order", H().t(0, [A("x", 1)]).t(1, [A("x", 2)]).t(2, [A("x", 3)])
+        .t(3, [R("x", [1, 2, 3])]).t(4, [R("x", [1, 3])]),
+     {"anomalies": ["incompatible-order"], "models": []}, ["not a prefix"]),
+    ("dirty-update", H().t(0, [A("x", 1)], "fail").t(1, [A("x", 2)]).t(2, [R("x", [1, 2])]),
+     {"anomalies": ["dirty-update"], "models": []}, ["which failed", "[1, 2]"]),
+    ("lost-update", H().t(0, [A("x", 0)]).t(1, [R("x", [0]), A("x", 1)])
+        .t(2, [R("x", [0]), A("x", 2)]),
+     {"models": ["repeatable-read"]}, ["both read key x = [0]", "lost"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", OTHERS, ids=lambda c: c[0])
+def test_each_anomaly_without_a_cycle_is_found_and_explained(case: Any):
+    name, h, opts, phrases = case
+    r = la(h, opts.get("models", ()), opts.get("anomalies", ()))
+    assert r.valid is False, r.details
+    assert name in r.details["anomaly-types"], r.details
+    a = only(r, name)
+    for p in phrases:
+        assert p in a.explanation, (p, a.explanation)
+    assert a.ops
+
+
+RW_CASES: list[tuple[str, H, dict[str, Any], list[str]]] = [
+    ("G1a", H().t(0, [W("x", 1)], "fail").t(1, [R("x", 1)]), {"models": ["read-committed"]},
+     ["failed"]),
+    ("G1b", H().t(0, [W("x", 1), W("x", 2)]).t(1, [R("x", 1)]), {"models": ["read-committed"]},
+     ["intermediate"]),
+    ("internal", H().t(0, [W("x", 1), R("x", 2)]), {"models": ["serializable"]},
+     ["should read 1"]),
+    ("lost-update", H().t(0, [R("x", None), W("x", 1)]).t(1, [R("x", None), W("x", 2)]),
+     {"models": ["repeatable-read"]}, ["lost"]),
+    ("G1c", H().t(0, [W("x", 1), R("y", 1)]).t(1, [W("y", 1), R("x", 1)]),
+     {"models": ["read-committed"]}, ["which T", "read"]),
+    ("G-single-item", H().t(0, [W("x", 1), W("y", 1)]).t(1, [R("x", 1), R("y", None)]),
+     {"models": ["serializable"]}, ["read y = nil (the initial state)", "a later version"]),
+    ("G2-item", H().t(0, [R("x", None), W("y", 1)]).t(1, [R("y", None), W("x", 1)]),
+     {"models": ["serializable"]}, ["the initial state"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", RW_CASES, ids=lambda c: c[0])
+def test_each_register_anomaly_is_found_and_explained(case: Any):
+    name, h, opts, phrases = case
+    r = rw(h, opts.get("models", ()), opts.get("anomalies", ()))
+    assert r.valid is False, r.details
+    assert name in r.details["anomaly-types"], r.details
+    a = only(r, name)
+    for p in phrases:
+        assert p in a.explanation, (p, a.explanation)
+
+
+# -- valid histories -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_generated_strict_serializable_list_append_histories_are_valid(seed: int):
+    from checkers.txn.generate import list_append_history
+
+    h = list_append_history(1500, processes=2 + seed % 6, keys=1 + seed, seed=seed)
+    for models in (["strict-serializable"], ["serializable"], ["read-committed"],
+                   ["strong-session-snapshot-isolation"]):  # fmt: skip
+        r = ListAppendChecker(models).check(h, {})
+        assert r.valid is True, (seed, models, r.details)
+        assert r.details["not"] == [] and r.details["edges"] > 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_generated_strict_serializable_register_histories_are_valid(seed: int):
+    from checkers.txn.generate import rw_register_history
+
+    h = rw_register_history(1500, processes=3 + seed, keys=2 + seed, seed=seed)
+    r = RwRegisterChecker(["strict-serializable"], wfr_keys=bool(seed % 2)).check(h, {})
+    assert r.valid is True, (seed, r.details)
+
+
+def test_a_serial_history_with_every_txn_in_one_process_is_valid():
+    rng = random.Random(7)
+    h, lists = H(), {k: [] for k in "abc"}
+    for i in range(300):
+        k = rng.choice("abc")
+        lists[k].append(i)
+        h.t(0, [R(k, list(lists[k][:-1])), A(k, i), R(k, list(lists[k]))])
+    r = la(h)
+    assert r.valid is True, r.details
+
+
+def test_one_transaction_alone_says_nothing_checkable():
+    r = la(H().t(0, [A("x", 1)]))
+    assert r.valid == "unknown"
+    assert r.details["anomaly-types"] == ["empty-transaction-graph"]
+    assert "nothing could be checked" in r.details["reason"]
+
+
+# -- bad input -----------------------------------------------------------------------------------
+
+
+def test_an_element_appended_twice_makes_the_verdict_unknown():
+    r = la(H().t(0, [A("x", 1)]).t(1, [A("x", 1)]).t(2, [R("x", [1, 1])]))
+    assert r.valid == "unknown" and "appended to key 'x' twice" in r.details["reason"]
+
+
+def test_a_write_in_a_list_append_history_is_named_in_the_reason():
+    r = la(H().t(0, [W("x", 1)]))
+    assert r.valid == "unknown" and "['w', 'x', 1]" in r.details["reason"]
+
+
+def test_a_malformed_micro_op_is_named_in_the_reason():
+    h = H()
+    h._add("invoke", 0, [["append", "x"]])
+    h._add("ok", 0, [["append", "x"]])
+    r = la(h)
+    assert r.valid == "unknown" and "['append', 'x']" in r.details["reason"]
+
+
+def test_a_register_value_written_twice_makes_the_verdict_unknown():
+    r = rw(H().t(0, [W("x", 1)]).t(1, [W("x", 1)]).t(2, [R("x", 1)]))
+    assert r.valid == "unknown" and "written by more than one" in r.details["reason"]
+
+
+def test_unknown_models_and_anomalies_are_refused_with_the_allowed_names():
+    with pytest.raises(ValueError, match="unknown consistency model 'serialisable'.*serializable"):
+        ListAppendChecker(["serialisable"])
+    with pytest.raises(ValueError, match="unknown anomaly 'G3'.*G2-item"):
+        ListAppendChecker(anomalies=["G3"])
+
+
+# -- models -----------------------------------------------------------------------------------
+
+
+def test_anomalies_rule_out_the_models_that_forbid_them():
+    assert boundary(["G1c"])["not"] == ["read-committed"]
+    assert "serializable" in boundary(["G1c"])["also-not"]
+    assert boundary(["G2-item"])["not"] == ["repeatable-read"]
+    assert boundary(["G-single-item-realtime"])["not"] == ["strong-snapshot-isolation"]
+    assert boundary(["G0"])["not"] == ["read-uncommitted"]
+    assert boundary([]) == {"not": [], "also-not": []}
+    # strict serializable is ruled out by anything a weaker model forbids
+    assert "PL-SS" in impossible_models(["lost-update"])
+
+
+# -- the page ------------------------------------------------------------------------------------
+
+
+def test_the_page_explains_and_draws_every_cycle_and_escapes_history_values(tmp_path: Path):
+    evil = "<script>alert('x')</script>"
+    h = H().t(0, [A(evil, 1), A("y", 1)]).t(1, [A(evil, 2), R("y", [])]).t(2, [R(evil, [1, 2])])
+    c = ListAppendChecker(["serializable"])
+    r = c.check(h.ops, {})
+    (page,) = c.write_artifacts(r, tmp_path)
+    html = page.read_text()
+    assert "<svg" in html and "G-single-item" in html and "<marker" in html
+    assert evil not in html and "&lt;script&gt;" in html
+    assert html.count("<svg") == sum(1 for a in r.anomalies if "steps" in a.data)
+
+
+def test_nothing_is_drawn_for_a_valid_history(tmp_path: Path):
+    c = ListAppendChecker()
+    r = c.check(H().t(0, [A("x", 1)]).t(1, [R("x", [1])]).ops, {})
+    assert r.valid is True and c.write_artifacts(r, tmp_path) == []
+
+
+def test_the_result_is_json_serializable():
+    import json
+
+    r = la(H().t(0, [A("x", 1), A("y", 1)]).t(1, [A("x", 2), R("y", [])]).t(2, [R("x", [1, 2])]))
+    json.dumps(r.to_dict())

@@ -82,10 +82,17 @@ def test_etcd_logs_become_register_ops_with_porcupines_semantics(tmp_path: Path)
         ("ok", "write", 1, 1),
     ]
     failed_cas = ops[5]
-    assert (failed_cas.type, failed_cas.value, failed_cas.extra) == ("ok", [1, 4], {"result": False})
+    assert (failed_cas.type, failed_cas.value, failed_cas.extra) == (
+        "ok",
+        [1, 4],
+        {"result": False},
+    )
     timed_out_write = ops[7]
     assert (timed_out_write.type, timed_out_write.value, timed_out_write.error) == (
-        "info", 3, "timed-out")
+        "info",
+        3,
+        "timed-out",
+    )
     timed_out_read = ops[9]
     assert timed_out_read.type == "info"
     assert [o.index for o in ops] == list(range(len(ops)))
@@ -120,10 +127,12 @@ def test_an_etcd_line_with_an_unknown_type_says_which_are_allowed(tmp_path: Path
 
 
 def test_kv_logs_get_the_independent_key_convention(tmp_path: Path) -> None:
-    text = ('{:process 0, :type :invoke, :f :append, :key "0", :value "x 0 0 y"}\n'
-            '{:process 0, :type :ok, :f :append, :key "0", :value "x 0 0 y"}\n'
-            '{:process 1, :type :invoke, :f :get, :key "3", :value nil}\n'
-            '{:process 1, :type :ok, :f :get, :key "3", :value ""}\n')  # fmt: skip
+    text = (
+        '{:process 0, :type :invoke, :f :append, :key "0", :value "x 0 0 y"}\n'
+        '{:process 0, :type :ok, :f :append, :key "0", :value "x 0 0 y"}\n'
+        '{:process 1, :type :invoke, :f :get, :key "3", :value nil}\n'
+        '{:process 1, :type :ok, :f :get, :key "3", :value ""}\n'
+    )
     ops = load_history(write(tmp_path, "c01.txt", text))
     assert [(o.type, o.f, o.value) for o in ops] == [
         ("invoke", "append", ["0", "x 0 0 y"]),
@@ -134,23 +143,34 @@ def test_kv_logs_get_the_independent_key_convention(tmp_path: Path) -> None:
 
 
 def test_a_kv_log_line_without_a_key_is_refused(tmp_path: Path) -> None:
-    path = write(tmp_path, "kv.txt", '{:process 0, :type :invoke, :f :get, :key "1"}\n'
-                                     "{:process 0, :type :ok, :f :get, :value 1}\n")  # fmt: skip
+    path = write(
+        tmp_path,
+        "kv.txt",
+        '{:process 0, :type :invoke, :f :get, :key "1"}\n'
+        "{:process 0, :type :ok, :f :get, :value 1}\n",
+    )
     with pytest.raises(HistoryError) as err:
         load_history(path, format="porcupine-kv")
     assert err.value.line == 2 and ":key" in err.value.problem
 
 
 def test_edn_op_maps_become_ops_with_plain_strings(tmp_path: Path) -> None:
-    text = ("{:index 0, :time 5, :type :invoke, :f :write, :value 3, :process 0}\n"
-            "{:index 1, :time 9, :type :info, :f :write, :value 3, :process 0, "
-            ":error :timed-out}\n"
-            "{:type :info, :f :start-partition, :value [:isolated \"n1\"], :process :nemesis}\n"
-            "{:type :ok, :f :txn, :value [[:append :x 1] [:r :y [1 2]]], :process 1, "
-            ":node \"n2\", :op-index 7}\n")  # fmt: skip
+    text = (
+        "{:index 0, :time 5, :type :invoke, :f :write, :value 3, :process 0}\n"
+        "{:index 1, :time 9, :type :info, :f :write, :value 3, :process 0, "
+        ":error :timed-out}\n"
+        '{:type :info, :f :start-partition, :value [:isolated "n1"], :process :nemesis}\n'
+        "{:type :ok, :f :txn, :value [[:append :x 1] [:r :y [1 2]]], :process 1, "
+        ':node "n2", :op-index 7}\n'
+    )
     ops = load_history(write(tmp_path, "history.edn", text))
-    assert (ops[0].index, ops[0].time, ops[0].type, ops[0].f, ops[0].value) == (0, 5, "invoke",
-                                                                                "write", 3)
+    assert (ops[0].index, ops[0].time, ops[0].type, ops[0].f, ops[0].value) == (
+        0,
+        5,
+        "invoke",
+        "write",
+        3,
+    )
     assert ops[1].error == "timed-out"
     assert ops[2].process == "nemesis" and ops[2].value == ["isolated", "n1"]
     assert ops[2].index == 2  # its position, as it has none
@@ -161,9 +181,11 @@ def test_edn_op_maps_become_ops_with_plain_strings(tmp_path: Path) -> None:
 
 
 def test_a_vector_of_op_maps_keeps_each_maps_line(tmp_path: Path) -> None:
-    text = ("[{:type :invoke, :f :read, :process 0}\n"
-            " {:type :ok, :f :read, :value 1, :process 0}\n"
-            " {:type :bogus, :f :read, :process 0}]\n")  # fmt: skip
+    text = (
+        "[{:type :invoke, :f :read, :process 0}\n"
+        " {:type :ok, :f :read, :value 1, :process 0}\n"
+        " {:type :bogus, :f :read, :process 0}]\n"
+    )
     with pytest.raises(HistoryError) as err:
         load_history(write(tmp_path, "v.edn", text))
     assert err.value.line == 3 and ":bogus" in err.value.problem
@@ -180,7 +202,7 @@ def test_elle_histories_without_f_or_process_read_as_elle_reads_them(tmp_path: P
     [
         ("{:type :invoke, :f :read, :process 0}\n{:type :ok, :f :read,\n", 2, "unclosed"),
         ("{:type :invoke, :f :read, :process 0}\n{:f :read, :process 0}\n", 2, ":type"),
-        ("{:type :invoke, :f :read, :process \"p\"}\n", 1, ":process"),
+        ('{:type :invoke, :f :read, :process "p"}\n', 1, ":process"),
         ("{:type :invoke, :f :read, :process 0, :index -1}\n", 1, ":index"),
         ("{:type :invoke, :f :read, :process 0}\n[1 2]\n", 2, "op map"),
         ('{:type :invoke, :f :read, :process 0, :value "abc}\n', 1, "unterminated string"),
@@ -216,7 +238,7 @@ def test_written_edn_reads_back_as_the_same_history(tmp_path: Path) -> None:
         Op("ok", "write", 3, 0, time=20, index=1, node="n1"),
         Op("info", "start-partition", ["n1", "n2"], "nemesis", time=25, index=2),
         Op("invoke", "cas", ["x", [1, 2]], 1, time=30, index=3),
-        Op("info", "cas", ["x", [1, 2]], 1, time=40, index=4, error="timed out: \"really\""),
+        Op("info", "cas", ["x", [1, 2]], 1, time=40, index=4, error='timed out: "really"'),
         Op("ok", "cas", [1, 4], 2, time=41, index=5, extra={"result": False}),
         Op("ok", "txn", [["append", "x", 1], ["r", "y", [1, 2]]], 3, time=50, index=6),
         Op("ok", "read", {"a": 1.5, "b": None, "c": "line\nbreak"}, 4, time=60, index=7),
@@ -225,7 +247,7 @@ def test_written_edn_reads_back_as_the_same_history(tmp_path: Path) -> None:
     write_edn(ops, path)
     text = path.read_text()
     assert ":type :invoke" in text and ":process :nemesis" in text
-    assert "[:append \"x\" 1]" in text  # micro-op functions are keywords, as Elle needs
+    assert '[:append "x" 1]' in text  # micro-op functions are keywords, as Elle needs
     back = load_history(path, format="auto")
     assert [o.to_dict() for o in back] == [o.to_dict() for o in ops]
 
@@ -235,8 +257,16 @@ def test_written_edn_reads_back_as_the_same_history(tmp_path: Path) -> None:
 
 def test_the_edn_reader_handles_the_forms_histories_use() -> None:
     assert edn.loads('"a\\"b\\n\\u0041"') == 'a"b\nA'
-    assert edn.loads("[1 -2 3.5 1e3 7N nil true false]") == [1, -2, 3.5, 1000.0, 7, None, True,
-                                                               False]  # fmt: skip
+    assert edn.loads("[1 -2 3.5 1e3 7N nil true false]") == [
+        1,
+        -2,
+        3.5,
+        1000.0,
+        7,
+        None,
+        True,
+        False,
+    ]
     assert edn.loads("#{1 2}") == [1, 2]
     assert edn.loads("(1 #_ 2 3) ; comment") == [1, 3]
     assert edn.loads('#inst "2020-01-01"') == "2020-01-01"
@@ -248,7 +278,7 @@ def test_the_edn_reader_handles_the_forms_histories_use() -> None:
 
 
 def test_the_edn_writer_writes_what_the_reader_reads() -> None:
-    value = {edn.Keyword("a"): [1, 2.5, None, True, "s \"q\""], "b": {edn.Keyword("c"): []}}
+    value = {edn.Keyword("a"): [1, 2.5, None, True, 's "q"'], "b": {edn.Keyword("c"): []}}
     assert edn.loads(edn.dumps(value)) == value
 
 

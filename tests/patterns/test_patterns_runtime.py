@@ -142,7 +142,7 @@ def test_a_record_log_recovers_every_record_and_drops_a_torn_tail(tmp_path):
     size = os.path.getsize(path)
     for cut in (1, 5, 9):  # a header cut short, a payload cut short, one byte missing
         with open(path, "ab") as fh:
-            fh.write(b"\x00\x00\x00\x20\x12\x34\x56\x78{\"i\":"[:cut])
+            fh.write(b'\x00\x00\x00\x20\x12\x34\x56\x78{"i":'[:cut])
         again = RecordLog(path)
         assert again.records == [{"i": i} for i in range(10)]
         assert again.torn_bytes == cut

@@ -79,7 +79,7 @@ class Cluster:
         self.signal(name, signal.SIGKILL)
 
     def stop_all(self) -> None:
-        for name, p in self.procs.items():
+        for p in self.procs.values():
             if p.poll() is None:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait(5)
@@ -326,7 +326,7 @@ def test_a_torn_record_at_the_end_of_the_log_is_dropped_on_restart(cluster):
     for n in c.names:
         c.kill(n)
     with open(c.tmp / "n1" / "log.bin", "ab") as fh:
-        fh.write(b"\x00\x00\x01\x00\xde\xad\xbe\xef[5,{\"op\":\"wri")  # a write cut short
+        fh.write(b'\x00\x00\x01\x00\xde\xad\xbe\xef[5,{"op":"wri')  # a write cut short
     for n in c.names:
         c.start(n)
     ldr = c.leader()

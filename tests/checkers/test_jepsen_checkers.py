@@ -1,0 +1,203 @@
+"""Jepsen's classic checkers (checkers.jepsen) against the corpus and built histories, and the
+registry of history checkers (checkers.history_checks)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from checkers.base import Checker
+from checkers.elle_cli import read_elle_json
+from checkers.history_checks import HISTORY_CHECKERS, describe
+from checkers.jepsen import (
+    BankChecker,
+    CounterChecker,
+    LongForkChecker,
+    SetChecker,
+    SetFullChecker,
+    UniqueIdsChecker,
+)
+from harness.formats import load_history
+from harness.history import Op
+
+CORPUS = Path("/work/shared/corpus/jepsen")
+
+
+def _rows() -> list[tuple[str, str, str, str]]:
+    rows = []
+    for line in (CORPUS / "VERDICTS.tsv").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            file, expected, checker, notes = (line.split("\t") + ["", "", "", ""])[:4]
+            rows.append((file, expected, checker, notes))
+    return rows
+
+
+def load(path: Path) -> list[Op]:
+    return read_elle_json(path) if path.suffix == ".json" else load_history(path)
+
+
+def _checker(spec: str) -> Checker:
+    """The checker named in the TSV's checker column, e.g. "long-fork (group size 3)"."""
+    name, _, rest = spec.partition(" ")
+    opts: dict[str, Any] = {}
+    m = re.search(r"group size (\d+)", rest)
+    if m:
+        opts["group_size"] = int(m[1])
+    return HISTORY_CHECKERS[name](**opts)
+
+
+@pytest.mark.parametrize("row", _rows(), ids=lambda r: r[0])
+def test_every_jepsen_corpus_history_gets_the_reference_verdict(row: tuple[str, str, str, str]):
+    file, expected, spec, _notes = row
+    result = _checker(spec).check(load(CORPUS / file), {})
+    assert result.valid == {"valid": True, "invalid": False}[expected], (file, result.details)
+    if result.valid is False:
+        assert result.anomalies and all(a.explanation for a in result.anomalies)
+
+
+def test_the_verdicts_file_is_read_whole():
+    assert len(_rows()) == 11
+
+
+def test_the_corpus_failures_are_explained_as_the_reference_explains_them():
+    r = BankChecker().check(load(CORPUS / "bank-negative-balances.json"), {})
+    assert [a.name for a in r.anomalies] == ["negative-value"]
+    assert "[-1]" in r.anomalies[0].explanation
+    r = BankChecker().check(load(CORPUS / "bank-tidb.edn"), {})
+    assert r.details["errors"]["wrong-total"]["first"]["total"] == 105
+    assert r.details["errors"]["wrong-total"]["first"]["op"]["index"] == 258
+    r = SetFullChecker().check(load(CORPUS / "set_full.edn"), {})
+    assert r.details["lost-count"] > 0 and r.anomalies[0].name == "lost"
+    r = LongForkChecker(3).check(load(CORPUS / "long-fork.edn"), {})
+    (fork,) = r.anomalies
+    assert fork.data == {"only-first": [1], "only-second": [2]}
+
+
+# -- built histories -----------------------------------------------------------------------------
+
+
+class H:
+    def __init__(self) -> None:
+        self.ops: list[Op] = []
+
+    def op(self, type_: str, process: Any, f: str, value: Any = None) -> H:
+        self.ops.append(Op(type=type_, f=f, value=value, process=process,
+                           time=len(self.ops), index=len(self.ops)))  # fmt: skip
+        return self
+
+    def call(self, process: Any, f: str, value: Any, result: Any = None, type_: str = "ok") -> H:
+        self.op("invoke", process, f, value)
+        return self.op(type_, process, f, value if result is None else result)
+
+
+def test_bank_reads_must_sum_to_the_total_and_not_go_negative():
+    h = H().call(0, "read", None, {0: 10, 1: 0}).call(1, "transfer", {"from": 0, "to": 1,
+                                                                      "amount": 3})
+    assert BankChecker().check(h.call(0, "read", None, {0: 7, 1: 3}).ops, {}).valid is True
+    bad = H().call(0, "read", None, {0: 10, 1: 0}).call(0, "read", None, {0: 8, 1: 3})
+    r = BankChecker().check(bad.ops, {})
+    assert r.valid is False and r.anomalies[0].name == "wrong-total"
+    assert "sum to 11" in r.anomalies[0].explanation and "10" in r.anomalies[0].explanation
+    neg = H().call(0, "read", None, {0: 10, 1: 0}).call(0, "read", None, {0: 11, 1: -1})
+    assert BankChecker().check(neg.ops, {}).valid is False
+    assert BankChecker(negative_balances=True).check(neg.ops, {}).valid is True
+    odd = H().call(0, "read", None, {0: 10, 1: 0}).call(0, "read", None, {0: 10, 1: 0, 9: 0})
+    assert BankChecker().check(odd.ops, {}).anomalies[0].name == "unexpected-key"
+    assert BankChecker(total_amount=20).check(h.ops, {}).valid is False
+
+
+def test_counter_reads_must_lie_between_acknowledged_and_attempted_adds():
+    h = (H().call(0, "add", 1).call(0, "add", 2).op("invoke", 1, "add", 5)
+         .call(2, "read", None, 3).call(2, "read", None, 8))  # fmt: skip
+    assert CounterChecker().check(h.ops, {}).valid is True
+    low = H().call(0, "add", 1).call(0, "add", 2).call(2, "read", None, 2)
+    r = CounterChecker().check(low.ops, {})
+    assert r.valid is False and "between 3" in r.anomalies[0].explanation
+    failed = H().call(0, "add", 4, type_="fail").call(2, "read", None, 4)
+    assert CounterChecker().check(failed.ops, {}).valid is False
+
+
+def test_set_final_read_must_hold_every_acknowledged_add_and_nothing_else():
+    h = H().call(0, "add", 1).call(0, "add", 2).op("invoke", 1, "add", 3)
+    assert SetChecker().check(h.call(0, "read", None, [1, 2, 3]).ops, {}).valid is True
+    r = SetChecker().check(H().call(0, "add", 1).call(0, "read", None, [7]).ops, {})
+    assert r.valid is False and {a.name for a in r.anomalies} == {"lost", "unexpected"}
+    assert SetChecker().check(H().call(0, "add", 1).ops, {}).valid == "unknown"
+
+
+def test_set_full_follows_each_element_through_every_read():
+    stable = H().call(0, "add", 1).call(1, "read", None, [1]).call(1, "read", None, [1])
+    assert SetFullChecker().check(stable.ops, {}).valid is True
+    lost = H().call(0, "add", 1).call(1, "read", None, [1]).call(1, "read", None, [])
+    r = SetFullChecker().check(lost.ops, {})
+    assert r.valid is False and r.details["lost"] == [1]
+    assert "every read begun after it missed it" in r.anomalies[0].explanation
+    stale = H().call(0, "add", 1).call(1, "read", None, []).call(1, "read", None, [1])
+    assert SetFullChecker().check(stale.ops, {}).valid is True
+    assert SetFullChecker(linearizable=True).check(stale.ops, {}).valid is False
+    dup = H().call(0, "add", 1).call(1, "read", None, [1, 1])
+    assert SetFullChecker().check(dup.ops, {}).valid is False
+    assert SetFullChecker().check(H().call(0, "add", 1).ops, {}).valid == "unknown"
+
+
+def test_long_forks_are_pairs_of_reads_that_saw_inserts_in_opposite_orders():
+    both = [["r", 0, None], ["r", 1, None]]
+    h = (H().call(0, "txn", [["w", 0, 1]]).call(1, "txn", [["w", 1, 1]])
+         .call(2, "read", both, [["r", 0, 1], ["r", 1, None]])
+         .call(3, "read", both, [["r", 0, 1], ["r", 1, 1]]))  # fmt: skip
+    assert LongForkChecker(2).check(h.ops, {}).valid is True
+    h.call(4, "read", [["r", 0, None], ["r", 1, None]], [["r", 0, None], ["r", 1, 1]])
+    r = LongForkChecker(2).check(h.ops, {})
+    assert r.valid is False and r.details["fork-count"] == 1
+    assert LongForkChecker(3).check(h.ops, {}).valid == "unknown"  # reads of 2 keys, not 3
+
+
+def test_unique_ids_must_be_distinct():
+    h = H().call(0, "generate", None, 1).call(1, "generate", None, 2)
+    assert UniqueIdsChecker().check(h.ops, {}).valid is True
+    h.call(2, "generate", None, 1)
+    r = UniqueIdsChecker().check(h.ops, {})
+    assert r.valid is False and "returned 2 times" in r.anomalies[0].explanation
+
+
+def test_nemesis_ops_are_not_client_ops():
+    h = H().call(0, "read", None, {0: 5}).op("info", "nemesis", "start-partition", "majority")
+    assert BankChecker().check(h.ops, {}).valid is True
+
+
+# -- the registry ------------------------------------------------------------------------------
+
+
+def test_every_check_command_checker_is_registered_with_a_description():
+    names = {"list-append", "rw-register", "bank", "counter", "set", "set-full", "long-fork",
+             "elle-cli"}  # fmt: skip
+    assert names <= set(HISTORY_CHECKERS)
+    for name, entry in HISTORY_CHECKERS.items():
+        assert entry.name == name and entry.description and "\n" not in entry.description
+        checker = entry(consistency_models=None, anomalies=None, time_budget_s=5.0)
+        assert isinstance(checker, Checker) and checker.name == name
+        assert name in describe()
+
+
+def test_registry_constructors_take_the_check_command_options():
+    c = HISTORY_CHECKERS["list-append"](consistency_models=["serializable"], anomalies=["G0"],
+                                        time_budget_s=7.0)  # fmt: skip
+    assert c.consistency_models == ["serializable"] and c.anomalies == ["G0"]
+    assert c.time_budget_s == 7.0
+    default = HISTORY_CHECKERS["rw-register"](consistency_models=None, anomalies=None)
+    assert default.consistency_models == ["strict-serializable"]
+    only_g0 = HISTORY_CHECKERS["list-append"](consistency_models=[], anomalies=["G0"])
+    assert only_g0.consistency_models == [] and only_g0.anomalies == ["G0"]
+    assert HISTORY_CHECKERS["long-fork"](group_size=3).group_size == 3
+
+
+def test_registry_refuses_options_a_checker_does_not_take():
+    with pytest.raises(ValueError, match="'bank' does not take 'consistency_models'"):
+        HISTORY_CHECKERS["bank"](consistency_models=["serializable"])
+    with pytest.raises(ValueError, match="has no option 'group_size'.*negative_balances"):
+        HISTORY_CHECKERS["bank"](group_size=3)
+    with pytest.raises(ValueError, match="unknown consistency model"):
+        HISTORY_CHECKERS["list-append"](consistency_models=["snapshot"])

@@ -37,6 +37,10 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--to-leader", action="store_true", help="every client talks to the leader")
     p.add_argument("--bug", action="append", default=[])
+    p.add_argument(
+        "--faketime", action="store_true",
+        help="run the nodes under libfaketime, as the clock nemesis does (clusters.clock)",
+    )  # fmt: skip
     args = p.parse_args()
 
     names = [f"n{i + 1}" for i in range(args.nodes)]
@@ -44,6 +48,9 @@ def main() -> None:
     peers = ",".join(f"{n}=127.0.0.1:{ports[n]}" for n in names)
     with tempfile.TemporaryDirectory(prefix="raft-bench-") as tmp:
         procs = []
+        env = dict(os.environ)
+        if args.faketime:
+            env.update(_faketime_env(tmp))
         try:
             for n in names:
                 argv = [sys.executable, "-m", "patterns.raft", "--id", n,
@@ -52,7 +59,7 @@ def main() -> None:
                 for b in args.bug:
                     argv += ["--bug", b]
                 log = open(f"{tmp}/{n}.log", "wb")
-                procs.append(subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=log,
+                procs.append(subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=log, env=env,
                                               start_new_session=True))  # fmt: skip
             leader = _wait_leader(names, ports)
             targets = [leader] * args.clients if args.to_leader else [
@@ -105,6 +112,24 @@ def _run(args: argparse.Namespace, targets: list[str], ports: dict[str, int], le
         q = statistics.quantiles(lat, n=100)
         print(f"  latency ms: p50 {q[49] * 1000:.1f}  p90 {q[89] * 1000:.1f}  "
               f"p99 {q[98] * 1000:.1f}  max {lat[-1] * 1000:.1f}")  # fmt: skip
+
+
+def _faketime_env(tmp: str) -> dict[str, str]:
+    from clusters.clock import faketime_env
+
+    class _Here:  # just enough of a Node for clusters.clock, on this host
+        name, address, workdir = "bench", "127.0.0.1", tmp
+
+        def exec(self, argv, *, timeout=30.0, check=True):  # noqa: ANN001, ANN202
+            from clusters.base import Completed
+
+            r = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
+            return Completed(tuple(argv), r.returncode, r.stdout, r.stderr)
+
+        def put(self, local, remote):  # noqa: ANN001, ANN202
+            subprocess.run(["cp", "-r", str(local), str(remote)], check=True)
+
+    return faketime_env(_Here())  # type: ignore[arg-type]
 
 
 def _wait_leader(names: list[str], ports: dict[str, int], timeout: float = 15.0) -> str:

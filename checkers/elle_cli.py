@@ -150,8 +150,10 @@ def run_elle_cli(
         err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")
         raise ElleCliError(f"elle-cli did not finish within {timeout_s:g} s", _tail(err)) from None
     valid, analysis = parse_output(proc.stdout, str(history_path))
-    if valid is None and "--output" in output_args and "Unknown option" in (
-        proc.stdout + proc.stderr
+    if (
+        valid is None
+        and "--output" in output_args
+        and "Unknown option" in (proc.stdout + proc.stderr)
     ):
         # elle-cli before 0.1.10 has no --output; its --verbose prints the analysis.
         return run_elle_cli(
@@ -229,8 +231,14 @@ def analysis_to_result(
                 continue
             for i, case in enumerate(cases[:max_cases]):
                 text = texts[i] if i < len(texts) else _explain_case(kind, case)
-                anomalies.append(Anomaly(kind, text, _case_ops(case),
-                                         case if isinstance(case, dict) else {"case": case}))
+                anomalies.append(
+                    Anomaly(
+                        kind,
+                        text,
+                        _case_ops(case),
+                        case if isinstance(case, dict) else {"case": case},
+                    )
+                )
     elif valid is False and analysis:
         anomalies.append(_jepsen_anomaly(model, analysis))
     details: dict[str, Any] = {
@@ -404,8 +412,11 @@ def _keywordize_keys(v: Any) -> Any:
 
 
 def _looks_like_txn(v: Any) -> bool:
-    return isinstance(v, list) and bool(v) and all(
-        isinstance(m, list) and len(m) == 3 and isinstance(m[0], str) for m in v)
+    return (
+        isinstance(v, list)
+        and bool(v)
+        and all(isinstance(m, list) and len(m) == 3 and isinstance(m[0], str) for m in v)
+    )
 
 
 def _validity(v: Any) -> Any:
@@ -570,8 +581,10 @@ def _jepsen_anomaly(model: str, analysis: dict[str, Any]) -> Anomaly:
     keys = ("errors", "first-error", "forks", "lost", "lost-count", "unexpected",
             "duplicated", "error")  # fmt: skip
     shown = {k: analysis[k] for k in keys if k in analysis}
-    text = f"elle-cli's {model} checker found the history invalid: " + json.dumps(
-        shown, default=str)[:2000]
+    text = (
+        f"elle-cli's {model} checker found the history invalid: "
+        + json.dumps(shown, default=str)[:2000]
+    )
     ops = []
     fe = analysis.get("first-error")
     if isinstance(fe, dict) and isinstance(fe.get("op"), dict):
@@ -582,4 +595,3 @@ def _jepsen_anomaly(model: str, analysis: dict[str, Any]) -> Anomaly:
 def _tail(s: str, n: int = 2000) -> str:
     s = s or ""
     return s if len(s) <= n else "..." + s[-n:]
-

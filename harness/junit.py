@@ -19,7 +19,16 @@ def write_junit(path: Path, suite: str, outcomes: list[Any]) -> None:
     for o in outcomes:
         case = ET.SubElement(root, "testcase", classname=suite, name=o.test,
                              time=f"{float(o.results.get('wall_seconds', 0)):.2f}")  # fmt: skip
+        report = o.run_dir / "report.html" if o.run_dir is not None else None
+        has_report = report is not None and report.exists()
+        props = ET.SubElement(case, "properties")
+        for name, value in (("seed", o.results.get("seed")), ("run_dir", o.run_dir),
+                            ("report", report if has_report else None)):  # fmt: skip
+            if value is not None:
+                ET.SubElement(props, "property", name=name, value=str(value))
         text = f"results: {o.run_dir}\nrun again: {o.results.get('rerun', '')}"
+        if has_report:
+            text = f"report: {report}\n" + text
         if o.valid is False:
             lines = [
                 f"{name}: {a['name']}: {a['explanation']}"

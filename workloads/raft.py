@@ -27,6 +27,7 @@ import signal
 import socket
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,7 @@ class RaftSystem:
                 f"configure(nodes) with every node before setup (it knows {sorted(self._ports)})"
             )
         code, data = self._code_dir(node), self._data_dir(node)
+        self.kill(node)  # a daemon left from an earlier setup must not see its files go
         node.exec(["rm", "-rf", code, data])
         node.exec(["mkdir", "-p", code, data])
         node.put(PATTERNS_DIR, f"{code}/patterns")
@@ -138,12 +140,14 @@ class RaftSystem:
 
     def primaries(self, nodes: list[Node]) -> list[Node]:
         """The nodes whose status says they lead (a paused or dead node is not counted)."""
-        found = []
-        for n in nodes:
-            st = node_status(n.address, self.port_of(n), timeout=0.5)
-            if st is not None and st.get("role") == "leader":
-                found.append(n)
-        return found
+        if not nodes:
+            return []
+        with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+            statuses = list(
+                pool.map(lambda n: node_status(n.address, self.port_of(n), timeout=0.5), nodes)
+            )
+        pairs = zip(nodes, statuses, strict=True)
+        return [n for n, st in pairs if st is not None and st.get("role") == "leader"]
 
     # -- helpers ------------------------------------------------------------------------
 

@@ -63,7 +63,7 @@ class LongForkChecker:
         forks = []
         for reads in groups.values():
             for i, (a, ma) in enumerate(reads):
-                for b, mb in reads[i + 1:]:
+                for b, mb in reads[i + 1 :]:
                     if _compare(ma, mb, a, b) is None:
                         forks.append((a, b, ma, mb))
         anomalies = [_anomaly(a, b, ma, mb) for a, b, ma, mb in forks[: self.max_cases]]
@@ -77,8 +77,11 @@ class _Illegal(ValueError):
 
 
 def _is_read(v: Any) -> bool:
-    return isinstance(v, list) and bool(v) and all(
-        isinstance(m, list) and len(m) == 3 and m[0] == "r" for m in v)
+    return (
+        isinstance(v, list)
+        and bool(v)
+        and all(isinstance(m, list) and len(m) == 3 and m[0] == "r" for m in v)
+    )
 
 
 def _is_write(v: Any) -> bool:
@@ -114,5 +117,9 @@ def _anomaly(a: Op, b: Op, ma: dict[Any, Any], mb: dict[Any, Any]) -> Anomaly:
             f"{op_ref(b)} saw {fmt(list(only_b))} but not {fmt(list(only_a))}: each read "
             "observed an insert the other missed, so the inserts became visible in two "
             "incompatible orders (a long fork)")  # fmt: skip
-    return Anomaly("long-fork", text, [a.to_dict(), b.to_dict()],
-                   {"only-first": list(only_a), "only-second": list(only_b)})
+    return Anomaly(
+        "long-fork",
+        text,
+        [a.to_dict(), b.to_dict()],
+        {"only-first": list(only_a), "only-second": list(only_b)},
+    )

@@ -53,15 +53,25 @@ class SetChecker:
         recovered = ok - adds
         anomalies = []
         if lost:
-            anomalies.append(Anomaly(
-                "lost", f"{len(lost)} acknowledged adds are missing from the final read "
-                f"({op_ref(final_op)}): {_elements(lost)}", [final_op.to_dict()],
-                {"lost": _sorted(lost)}))
+            anomalies.append(
+                Anomaly(
+                    "lost",
+                    f"{len(lost)} acknowledged adds are missing from the final read "
+                    f"({op_ref(final_op)}): {_elements(lost)}",
+                    [final_op.to_dict()],
+                    {"lost": _sorted(lost)},
+                )
+            )
         if unexpected:
-            anomalies.append(Anomaly(
-                "unexpected", f"the final read ({op_ref(final_op)}) holds {len(unexpected)} "
-                f"elements no add attempted: {_elements(unexpected)}", [final_op.to_dict()],
-                {"unexpected": _sorted(unexpected)}))
+            anomalies.append(
+                Anomaly(
+                    "unexpected",
+                    f"the final read ({op_ref(final_op)}) holds {len(unexpected)} "
+                    f"elements no add attempted: {_elements(unexpected)}",
+                    [final_op.to_dict()],
+                    {"unexpected": _sorted(unexpected)},
+                )
+            )
         details = {
             "attempt-count": len(attempts), "acknowledged-count": len(adds),
             "ok-count": len(ok), "lost-count": len(lost), "recovered-count": len(recovered),
@@ -140,8 +150,12 @@ class SetFullChecker:
             a = absent[0] if absent else -1
             if present is not None and a < p:
                 stable.append(e)
-                if self.linearizable and absent is not None and known is not None \
-                        and pos_of[id(known)] < a:
+                if (
+                    self.linearizable
+                    and absent is not None
+                    and known is not None
+                    and pos_of[id(known)] < a
+                ):
                     stale.append(e)
             elif known is not None and absent is not None and p < a and pos_of[id(known)] < a:
                 lost.append(e)
@@ -157,23 +171,41 @@ class SetFullChecker:
         anomalies = []
         for e in lost[: self.max_cases]:
             value, known, present, absent = state[e]
-            seen_by = f"last seen by the read invoked at {op_ref(present[1])}" if present \
+            seen_by = (
+                f"last seen by the read invoked at {op_ref(present[1])}"
+                if present
                 else "never seen by any read"
-            anomalies.append(Anomaly(
-                "lost", f"element {fmt(value)} was known to exist ({_known(known)}), but the "
-                f"read invoked at {op_ref(absent[1])} and every read begun after it missed "
-                f"it ({seen_by}): an acknowledged add is lost",
-                [known.to_dict(), absent[1].to_dict()], {"element": value}))
+            )
+            anomalies.append(
+                Anomaly(
+                    "lost",
+                    f"element {fmt(value)} was known to exist ({_known(known)}), but the "
+                    f"read invoked at {op_ref(absent[1])} and every read begun after it missed "
+                    f"it ({seen_by}): an acknowledged add is lost",
+                    [known.to_dict(), absent[1].to_dict()],
+                    {"element": value},
+                )
+            )
         for e in stale[: self.max_cases]:
             value, known, present, absent = state[e]
-            anomalies.append(Anomaly(
-                "stale", f"element {fmt(value)} was known to exist ({_known(known)}) before "
-                f"the read invoked at {op_ref(absent[1])} began, which missed it",
-                [known.to_dict(), absent[1].to_dict()], {"element": value}))
+            anomalies.append(
+                Anomaly(
+                    "stale",
+                    f"element {fmt(value)} was known to exist ({_known(known)}) before "
+                    f"the read invoked at {op_ref(absent[1])} began, which missed it",
+                    [known.to_dict(), absent[1].to_dict()],
+                    {"element": value},
+                )
+            )
         for op in dup_reads[: self.max_cases]:
-            anomalies.append(Anomaly(
-                "duplicated", f"{op_ref(op)} read some elements more than once",
-                [op.to_dict()], {}))
+            anomalies.append(
+                Anomaly(
+                    "duplicated",
+                    f"{op_ref(op)} read some elements more than once",
+                    [op.to_dict()],
+                    {},
+                )
+            )
         details: dict[str, Any] = {
             "attempt-count": len(order), "stable-count": len(stable),
             "lost-count": len(lost), "lost": [state[e][0] for e in lost[:1000]],

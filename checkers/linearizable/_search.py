@@ -1,27 +1,31 @@
 """The search for a linearization of one partition.
 
 Wing & Gong's search with Lowe's memoisation of (linearized set, state), as Porcupine does,
-restricted to Lowe's "just-in-time" linearization:
+restricted to Lowe's "just-in-time" linearization, with three reductions of its own:
 
 - events are the completions of the history, in order. A *node* ``(j, state, mask)`` is a
   state of the model after linearizing every op that completed before completion ``j`` and,
-  of the ops pending at ``j``, those in ``mask``. ``mask`` is a bitset over small slots that
-  ops reuse once completed, so it stays a short int however long the history;
+  of the ops pending at ``j``, those in ``mask``. ``mask`` is a bitset over slots that ops
+  reuse once completed, so it stays a short int however long the history;
 - from a node, either the op ``r`` completing at ``j`` is linearized (which moves on to
-  ``j + 1``), or any other pending op is (staying at ``j``). An op is thus linearized no
+  ``j + 1``), or another pending op is (staying at ``j``). An op is thus linearized no
   earlier than needed, which prunes orderings that cannot matter;
-- the search is depth first, trying ``r`` first, with a memo of every node met, so no node is
-  explored twice. Reaching the end of the events: linearizable. Exhausting the nodes: not,
-  and the op completing at the deepest ``j`` reached cannot be linearized;
+- the search is depth first, children made one at a time, with a memo of every node met, so
+  no node is explored twice. Reaching the end of the events: linearizable. Exhausting the
+  nodes: not, and the op completing at the deepest ``j`` reached cannot be linearized;
+- reads (ops that never change the state, ``Model.read_only``) are linearized as soon as they
+  are legal, without branching: whatever comes after, the read saw the same state there;
 - ``info`` ops (and invocations never completed) stay pending to the end, where linearizing
-  them is the same as their never having happened. Between two nodes that differ only in
-  which ``info`` ops they have linearized, the one that linearized fewer can do all that the
-  other can (an ``info`` op is never forced), so a node is skipped when the same node minus
-  one of its ``info`` ops was already met. This subsumption, which Porcupine does not make,
-  keeps histories with many timeouts tractable.
+  them is the same as their never having happened. Identical ones (same function and input)
+  stand in for one another, so the search only ever tries the earliest not used yet;
+- a node is skipped when a node met at the same completion, with the same state, covers it:
+  the same ops linearized but one more read, or one ``info`` op fewer. It can do all that
+  this one can (an ``info`` op is never forced, a read done is a constraint met).
 
-With ``paths`` the search keeps a linearization for each node, and for an invalid history
-the nodes met at the failing completion, to explain the failure.
+How children are ordered decides how fast a linearizable history is found (an invalid one is
+searched through whatever the order): ``STRATEGIES`` lists the orders the checker takes turns
+with. With ``paths`` the search keeps a linearization for each node, and for an invalid
+history the nodes met at the failing completion, to explain the failure.
 """
 
 from __future__ import annotations
@@ -103,7 +107,7 @@ def search(
     comps.append(_Completion(0, "", None, None, -1, False, (), (), 0, 0, (), {}, -1, ()))
     step, key = model.step, model.hash
     s0 = model.init(None)
-    memos: list[dict[tuple[Any, int], list[tuple[int, int]]]] = [{} for _ in range(total + 1)]
+    memos: list[dict[tuple[Any, int], None]] = [{} for _ in range(total + 1)]
     stack: list[list[Any]] = []
     nodes = _push(memos, comps, stack, key, step, paths, 0, s0, 0, None)
     # A frame is a node being explored: [j, state, mask, path, next], ``next`` the index of
@@ -188,7 +192,7 @@ def search(
 
 
 def _push(
-    memos: list[dict[tuple[Any, int], list[tuple[int, int]]]],
+    memos: list[dict[tuple[Any, int], None]],
     comps: list[_Completion],
     stack: list[list[Any]],
     key: Any,

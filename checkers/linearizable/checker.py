@@ -31,9 +31,10 @@ class LinearizableChecker:
     ``model``: a name from ``MODELS`` or a ``Model``. ``initial``: the model's first state
     (for a register, the value before any write; None is nil). ``time_budget_s``: past it the
     verdict is "unknown" with the reason. ``max_nodes``: the memory bound, in search nodes
-    memoised per partition (about 150 bytes each). ``independent``: split ``[key, v]`` values
-    per key (True / False; None detects). ``exhaustive``: search every partition to the end
-    even when one is already invalid (otherwise the rest are left undecided, to save time).
+    memoised per partition (100 to 300 bytes each, more with large states). ``independent``:
+    split ``[key, v]`` values per key (True / False; None detects). ``exhaustive``: search
+    every partition to the end even when one is already invalid (otherwise the rest are left
+    undecided, to save time).
     ``workers``: processes searching partitions at once (forked; 1, the default, searches in
     this process: on 2 cores a pool gains a fifth to a half on large multi-key histories, see
     bench/README.md, and forking a process that runs threads is best avoided).
@@ -117,24 +118,25 @@ class LinearizableChecker:
         ordering heuristic sets the worst case. Once one partition is invalid the rest are
         abandoned, unless ``exhaustive``; once the time budget is spent, all undecided are."""
         outcomes: dict[int, Outcome] = {}
-        undecided = sorted(parts, key=lambda p: len(p.entries))
+        ordered = sorted(parts, key=lambda p: len(p.entries))
+        undecided = list(range(len(ordered)))  # indices into ``ordered``
         limit = _FIRST_ROUND_STEPS
-        with _runner(self, undecided, deadline) as run:
+        with _runner(self, ordered, deadline) as run:
             while undecided:
                 last_round = limit >= self.max_nodes  # steps never outnumber memoised nodes
                 for strategy in range(len(STRATEGIES)):
                     todo = [
-                        n for n, p in enumerate(undecided)
-                        if id(p) not in outcomes or outcomes[id(p)].limited
+                        n for n in undecided
+                        if id(ordered[n]) not in outcomes or outcomes[id(ordered[n])].limited
                     ]  # fmt: skip
                     for n, out in run(todo, strategy, None if last_round else limit):
-                        outcomes[id(undecided[n])] = out
+                        outcomes[id(ordered[n])] = out
                         if out.valid is False and not self.exhaustive:
                             return self._abandon(parts, outcomes, "another partition is invalid")
                         if out.valid == "unknown" and time.monotonic() > deadline:
                             reason = f"time budget of {self.time_budget_s:g} s exhausted"
                             return self._abandon(parts, outcomes, reason)
-                undecided = [p for p in undecided if outcomes[id(p)].limited]
+                undecided = [n for n in undecided if outcomes[id(ordered[n])].limited]
                 limit *= _GROWTH
         return outcomes
 

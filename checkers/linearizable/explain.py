@@ -45,6 +45,7 @@ def explain(
             outcome = again
         else:
             incomplete = "the search for the orderings stopped early: " + (again.reason or "?")
+    assert outcome.failed is not None
     failed = entries[outcome.failed]
     concurrent = [entries[i] for i in outcome.concurrent]
     configs = _plainest(_distinct(model, outcome.frontier), {e.id for e in concurrent})

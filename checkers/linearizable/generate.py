@@ -71,7 +71,7 @@ def register_history(
     rng = random.Random(seed)
     key_names = [f"k{i}" for i in range(keys)] if keys else None
     sim = _Sim(rng, key_names, values, cas, etcd_semantics)
-    for k in key_names or [None]:
+    for k in key_names if key_names else [None]:
         sim.state[k] = initial
     clients = [_Client(p) for p in range(processes)]
     next_process = processes
@@ -104,6 +104,7 @@ def _invoke(sim: _Sim, c: _Client) -> None:
     rng = sim.rng
     c.key = rng.choice(sim.keys) if sim.keys else None
     roll = rng.random()
+    v: Any
     if roll < 0.4:
         f, v = "read", None
     elif roll < 0.75 or not sim.cas:

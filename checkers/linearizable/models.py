@@ -194,7 +194,7 @@ def _describe_register_op(f: str, input: Any, output: Any) -> str:
     if f == "read":
         return "read (outcome unknown)" if output is UNKNOWN else f"read {_show(output)}"
     if f == "write":
-        return f"write {_show(input)}"
+        return f"write {_show(input)}" + (" (outcome unknown)" if output is UNKNOWN else "")
     if f == "cas" and isinstance(input, list | tuple) and len(input) == 2:
         cas = f"cas {_show(input[0])}->{_show(input[1])}"
         if output is UNKNOWN:

@@ -14,16 +14,15 @@ from ._graph import (
     RW,
     WR,
     WW,
-    Adjacency,
+    Component,
     Cycle,
     SearchTimeout,
     Spec,
     any_cycle,
-    core_adjacency,
+    components,
     cyclic_core,
     find_cycle,
     has_cycle,
-    tarjan,
 )
 from .models import (
     CYCLE_TYPES,
@@ -105,37 +104,28 @@ def find_cycles(
     stats: dict[str, Any] = {"cyclic-core": len(core), "sccs": 0, "largest-scc": 0}
     if not core:
         return cases, stats
-    adj = core_adjacency(core, out)
-    sccs = [c for c in tarjan(core, lambda u: adj[u].keys()) if len(c) > 1]
-    sccs.sort(key=min)
+    sccs = components(core, out)
     stats["sccs"] = len(sccs)
-    stats["largest-scc"] = max(len(c) for c in sccs) if sccs else 0
-    for scc in sccs:
-        _scc_cases(adj, sorted(scc), deadline, cases)
+    stats["largest-scc"] = max((c.n for c in sccs), default=0)
+    for g in sccs:
+        _scc_cases(g, deadline, cases)
     return cases, stats
 
 
-def _scc_cases(
-    adj: Adjacency, scc: list[int], deadline: float, cases: dict[str, list[dict[str, Any]]]
-) -> None:
-    present = 0
-    members = set(scc)
-    for u in scc:
-        for v, b in adj[u].items():
-            if v in members:
-                present |= b
+def _scc_cases(g: Component, deadline: float, cases: dict[str, list[dict[str, Any]]]) -> None:
+    present = g.present
     # Which models' subgraphs are cyclic here.
     exists: list[str] = []
     redundant: set[str] = set()
     for model, mask, ext in CYCLE_EXISTS:
         if model in redundant:
             continue
-        comp = has_cycle(adj, scc, mask & present, ext & present) if mask & present else []
+        comp = has_cycle(g, mask & present, ext & present) if mask & present else []
         if comp:
             kind = f"{model}-cycle-exists"
             cases.setdefault(kind, []).append({
                 "type": kind, "not": friendly_model(model), "scc-size": len(comp),
-                "scc": comp, "subgraph": _subgraph_name(mask, ext),
+                "scc": [g.ids[x] for x in comp], "subgraph": _subgraph_name(mask, ext),
             })  # fmt: skip
             exists.append(model)
             redundant |= impossible_models_of(model)
@@ -158,22 +148,23 @@ def _scc_cases(
             searched.append(kind)
             if time.monotonic() > deadline:
                 raise SearchTimeout
-            cyc = find_cycle(adj, scc, spec, deadline, single=single)
+            cyc = find_cycle(g, spec, deadline, single=single)
             if cyc is None:
                 continue
             cls = classify(cyc)
-            cases.setdefault(cls, []).append({"type": cls, "cycle": cyc})
+            cases.setdefault(cls, []).append({"type": cls, "cycle": g.globalize(cyc)})
             found_types.append(cls)
             skip |= implied_anomalies([kind, cls])
     except SearchTimeout:
         cases.setdefault("cycle-search-timeout", []).append({
             "type": "cycle-search-timeout", "anomaly-spec-type": current,
             "does-not-contain": [k for k in searched[:-1] if k not in found_types],
-            "scc-size": len(scc), "scc": scc,
+            "scc-size": g.n, "scc": g.ids,
         })  # fmt: skip
-        cyc = any_cycle(adj, scc)
+        cyc = any_cycle(g)
         cls = classify(cyc)
-        cases.setdefault(cls, []).append({"type": cls, "cycle": cyc, "fallback": True})
+        cases.setdefault(cls, []).append({"type": cls, "cycle": g.globalize(cyc),
+                                          "fallback": True})  # fmt: skip
 
 
 def impossible_models_of(*models: str) -> set[str]:

@@ -34,11 +34,16 @@ __all__ = [
     "RW",
     "WR",
     "WW",
-    "Adjacency",
+    "Component",
     "SearchTimeout",
-    "core_adjacency",
+    "Spec",
+    "any_cycle",
+    "components",
     "cyclic_core",
+    "find_cycle",
+    "has_cycle",
     "tarjan",
+    "tarjan_lists",
 ]
 
 WW, WR, RW, PROCESS, REALTIME = 1, 2, 4, 8, 16
@@ -50,6 +55,10 @@ _MASK = (1 << _SHIFT) - 1
 Adjacency = dict[int, dict[int, int]]
 #: a cycle: (from, to, relation) steps, the last step's ``to`` is the first step's ``from``
 Cycle = list[tuple[int, int, int]]
+#: the relations an edge with these bits may be used as, for bits 0..31
+_ROLES: list[tuple[int, ...]] = [
+    tuple(r for r in (WW, WR, RW, PROCESS, REALTIME) if b & r) for b in range(32)
+]
 
 
 class SearchTimeout(Exception):
@@ -97,20 +106,6 @@ def cyclic_core(n: int, out: list[list[int]]) -> list[int]:
                 if outdeg[u] == 0:
                     stack.append(u)
     return [v for v in rest if alive[v]]
-
-
-def core_adjacency(core: list[int], out: list[list[int]]) -> Adjacency:
-    """Edges among ``core`` vertices, merged per pair: ``adj[u][v]`` is the relation bits."""
-    inside = set(core)
-    adj: Adjacency = {}
-    for u in core:
-        d: dict[int, int] = {}
-        for e in out[u]:
-            v = e >> _SHIFT
-            if v in inside:
-                d[v] = d.get(v, 0) | (e & _MASK)
-        adj[u] = d
-    return adj
 
 
 def tarjan(nodes: Iterable[int], succ: Callable[[int], Iterable[int]]) -> list[list[int]]:
@@ -163,14 +158,116 @@ def tarjan(nodes: Iterable[int], succ: Callable[[int], Iterable[int]]) -> list[l
     return comps
 
 
-def sub_sccs(nodes: Iterable[int], adj: Adjacency, mask: int) -> list[list[int]]:
-    """Non-trivial strongly connected components of the edges with a bit in ``mask``."""
-    inside = set(nodes)
+def tarjan_lists(succ: list[list[int]]) -> list[list[int]]:
+    """Strongly connected components of the graph on 0..n-1 given by successor lists, sinks
+    first (a component comes before every component that reaches it)."""
+    n = len(succ)
+    index = [-1] * n
+    low = [0] * n
+    on_stack = bytearray(n)
+    stack: list[int] = []
+    comps: list[list[int]] = []
+    counter = 0
+    for root in range(n):
+        if index[root] >= 0:
+            continue
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack[root] = 1
+        work = [(root, 0)]
+        while work:
+            v, i = work[-1]
+            edges = succ[v]
+            descended = False
+            while i < len(edges):
+                w = edges[i]
+                i += 1
+                if index[w] < 0:
+                    work[-1] = (v, i)
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on_stack[w] = 1
+                    work.append((w, 0))
+                    descended = True
+                    break
+                if on_stack[w] and index[w] < low[v]:
+                    low[v] = index[w]
+            if descended:
+                continue
+            work.pop()
+            if work:
+                u = work[-1][0]
+                if low[v] < low[u]:
+                    low[u] = low[v]
+            if low[v] == index[v]:
+                comp = []
+                while True:
+                    w = stack.pop()
+                    on_stack[w] = 0
+                    comp.append(w)
+                    if w == v:
+                        break
+                comps.append(comp)
+    return comps
 
-    def succ(u: int) -> list[int]:
-        return [v for v, b in adj[u].items() if b & mask and v in inside]
 
-    return [c for c in tarjan(sorted(inside), succ) if len(c) > 1]
+class Component:
+    """A strongly connected component with vertices renumbered 0..n-1: ``ids[i]`` is the
+    transaction, ``out[i]`` the (successor, relation bits) pairs inside the component."""
+
+    def __init__(self, ids: list[int], out: list[list[tuple[int, int]]]) -> None:
+        self.ids = ids
+        self.out = out
+        self.n = len(ids)
+        present = 0
+        for lst in out:
+            for _, b in lst:
+                present |= b
+        self.present = present
+        self._succ: dict[int, list[list[int]]] = {}
+
+    def succ(self, mask: int) -> list[list[int]]:
+        """Successor lists over the edges with a bit in ``mask`` (cached)."""
+        lists = self._succ.get(mask)
+        if lists is None:
+            lists = [[v for v, b in lst if b & mask] for lst in self.out]
+            self._succ[mask] = lists
+        return lists
+
+    def sccs(self, mask: int) -> list[list[int]]:
+        """The non-trivial components of the edges with a bit in ``mask``."""
+        return [c for c in tarjan_lists(self.succ(mask)) if len(c) > 1]
+
+    def globalize(self, cycle: Cycle) -> Cycle:
+        ids = self.ids
+        return [(ids[a], ids[b], r) for a, b, r in cycle]
+
+
+def components(core: list[int], out: list[list[int]]) -> list[Component]:
+    """The non-trivial strongly connected components among the ``core`` vertices, each with
+    its edges merged per pair of transactions, ordered by their smallest transaction."""
+    loc = {g: i for i, g in enumerate(core)}
+    merged: list[list[tuple[int, int]]] = []
+    for g in core:
+        d: dict[int, int] = {}
+        for e in out[g]:
+            j = loc.get(e >> _SHIFT)
+            if j is not None:
+                d[j] = d.get(j, 0) | (e & _MASK)
+        merged.append(list(d.items()))
+    succ = [[v for v, _ in lst] for lst in merged]
+    result = []
+    for comp in tarjan_lists(succ):
+        if len(comp) < 2:
+            continue
+        comp.sort()
+        sub = {c: i for i, c in enumerate(comp)}
+        sub_out = [[(sub[v], b) for v, b in merged[c] if v in sub] for c in comp]
+        result.append(Component([core[c] for c in comp], sub_out))
+    result.sort(key=lambda c: c.ids[0])
+    return result
 
 
 # -- the search ------------------------------------------------------------------------------
@@ -201,9 +298,10 @@ class Spec:
         self.variant = variant
         self.start = start or special or variant or free
         self.mask = self.free | special
+        # The state after an edge used as each relation, for each state: step[flags][rel].
+        self._step = [[self._next(f, r) for r in range(32)] for f in range(16)]
 
-    def step(self, flags: int, rel: int) -> int:
-        """The state after taking an edge used as ``rel``, or -1 when not allowed."""
+    def _next(self, flags: int, rel: int) -> int:
         cnt = flags & _CNT
         if rel & self.special:
             if self.exactly_one and cnt >= 1:
@@ -216,6 +314,10 @@ class Spec:
         if rel & self.variant:
             flags |= _HASV
         return flags
+
+    def step(self, flags: int, rel: int) -> int:
+        """The state after taking an edge used as ``rel``, or -1 when not allowed."""
+        return self._step[flags][rel]
 
     def accepts(self, flags: int) -> bool:
         """Whether a cycle closing in this state is of the class (the closing edge is the one
@@ -230,45 +332,48 @@ class Spec:
         return not (self.variant and not flags & _HASV)
 
 
-def _roles(bits: int) -> list[int]:
-    return [r for r in (WW, WR, RW, PROCESS, REALTIME) if bits & r]
-
-
 def search_from(
-    adj: Adjacency, allowed: set[int], spec: Spec, u: int, v: int, start_rel: int,
-    deadline: float,
+    g: Component, allowed: bytearray | None, spec: Spec, u: int, v: int, start_rel: int,
+    deadline: float, rank: list[int] | None = None, floor: int = 0,
 ) -> Cycle | None:  # fmt: skip
     """A shortest cycle of the class ``spec`` that starts with the edge u -> v used as
-    ``start_rel`` and stays within ``allowed``; None if there is none."""
-    flags0 = spec.step(0, start_rel)
-    if flags0 < 0:
+    ``start_rel``, through vertices in ``allowed`` (all when None) and, with ``rank``, of
+    rank at least ``floor``; None if there is none. Vertices are local ids."""
+    step = spec._step
+    flags0 = step[0][start_rel]
+    if flags0 < 0 or v == u:
         return None
-    if v == u:
-        return None
-    start = (v, flags0)
-    parent: dict[tuple[int, int], tuple[tuple[int, int], int]] = {start: (start, 0)}
+    start = v << 4 | flags0
+    parent: dict[int, tuple[int, int]] = {start: (start, 0)}
     queue = deque([start])
     mask = spec.mask
+    accepts = spec.accepts
+    out = g.out
     steps = 0
     while queue:
         state = queue.popleft()
-        x, fl = state
+        x, fl = state >> 4, state & 15
         steps += 1
-        if steps & 1023 == 0 and time.monotonic() > deadline:
+        if steps & 4095 == 0 and time.monotonic() > deadline:
             raise SearchTimeout
-        for y, bits in adj[x].items():
+        row = step[fl]
+        for y, bits in out[x]:
             b = bits & mask
-            if not b or y not in allowed:
+            if not b:
                 continue
-            for rel in _roles(b):
-                nf = spec.step(fl, rel)
+            if allowed is not None and not allowed[y]:
+                continue
+            if rank is not None and rank[y] < floor:
+                continue
+            for rel in _ROLES[b]:
+                nf = row[rel]
                 if nf < 0:
                     continue
                 if y == u:
-                    if spec.accepts(nf):
+                    if accepts(nf):
                         return _unwind(parent, state, (u, v, start_rel), (x, y, rel))
                     continue
-                nxt = (y, nf)
+                nxt = y << 4 | nf
                 if nxt not in parent:
                     parent[nxt] = (state, rel)
                     queue.append(nxt)
@@ -276,40 +381,44 @@ def search_from(
 
 
 def _unwind(
-    parent: dict[tuple[int, int], tuple[tuple[int, int], int]],
-    state: tuple[int, int], first: tuple[int, int, int], last: tuple[int, int, int],
+    parent: dict[int, tuple[int, int]], state: int, first: tuple[int, int, int],
+    last: tuple[int, int, int],
 ) -> Cycle:  # fmt: skip
     steps: Cycle = [last]
     while True:
         prev, rel = parent[state]
         if prev == state:
             break
-        steps.append((prev[0], state[0], rel))
+        steps.append((prev >> 4, state >> 4, rel))
         state = prev
     steps.append(first)
     steps.reverse()
     return steps
 
 
-def find_cycle(
-    adj: Adjacency, nodes: list[int], spec: Spec, deadline: float, *, single: bool = False,
-) -> Cycle | None:  # fmt: skip
-    """A cycle of the class ``spec`` among ``nodes`` (a strongly connected component of the
-    whole graph), or None. ``single``: the class has exactly one special edge (G-single),
-    found by reachability instead of components."""
+def find_cycle(g: Component, spec: Spec, deadline: float, *, single: bool = False) -> Cycle | None:
+    """A cycle of the class ``spec`` in the component, in local ids, or None. ``single``:
+    the class has exactly one special edge (G-single), found by reachability instead of
+    components."""
     if single:
-        return _find_single(adj, nodes, spec, deadline)
+        return _find_single(g, spec, deadline)
     if spec.nonadjacent:
-        regions = _nonadjacent_regions(adj, nodes, spec, need_special=True)
+        regions = _nonadjacent_regions(g, spec, need_special=True)
     else:
-        regions = [(set(c), set(c), set(c)) for c in sub_sccs(nodes, adj, spec.mask)]
+        regions = [(c, c, c) for c in g.sccs(spec.mask)]
     for members, tails, heads in regions:
-        if spec.variant and not _has_edge(adj, members, spec.variant):
+        allowed = bytearray(g.n)
+        for x in members:
+            allowed[x] = 1
+        if spec.variant and not _has_edge(g, allowed, members, spec.variant):
             continue
-        for u in sorted(tails):
-            for v, bits in adj[u].items():
-                if bits & spec.start and v in heads:
-                    cyc = search_from(adj, members, spec, u, v, spec.start, deadline)
+        is_head = bytearray(g.n)
+        for x in heads:
+            is_head[x] = 1
+        for u in sorted(set(tails)):
+            for v, bits in g.out[u]:
+                if bits & spec.start and is_head[v]:
+                    cyc = search_from(g, allowed, spec, u, v, spec.start, deadline)
                     if cyc is not None:
                         return cyc
                     if time.monotonic() > deadline:
@@ -317,116 +426,98 @@ def find_cycle(
     return None
 
 
-def _has_edge(adj: Adjacency, members: set[int], rel: int) -> bool:
-    return any(b & rel and v in members for u in members for v, b in adj[u].items())
+def _has_edge(g: Component, allowed: bytearray, members: Iterable[int], rel: int) -> bool:
+    return any(b & rel and allowed[v] for u in members for v, b in g.out[u])
 
 
 def _nonadjacent_regions(
-    adj: Adjacency, nodes: list[int], spec: Spec, *, need_special: bool
-) -> list[tuple[set[int], set[int], set[int]]]:
+    g: Component, spec: Spec, *, need_special: bool
+) -> list[tuple[list[int], list[int], list[int]]]:
     """Regions where a cycle with non-adjacent special edges may be: components of the graph
     whose vertices are (x, free) and (x, after-special), where a special edge may only be
     taken from a free state. Returns (vertices involved, vertices in a free state, vertices
     entered by a special edge) for each component (with a special edge, if
     ``need_special``)."""
-    inside = set(nodes)
-    plain = spec.free
-
-    def succ(s: int) -> list[int]:
-        x, after = s >> 1, s & 1
-        out = []
-        for y, b in adj[x].items():
-            if y not in inside:
-                continue
-            if b & plain:
-                out.append(y << 1)
-            if b & spec.special and not after:
-                out.append((y << 1) | 1)
-        return out
-
-    states = [x << 1 | a for x in sorted(inside) for a in (0, 1)]
+    plain, special = spec.free, spec.special
+    succ: list[list[int]] = []
+    for lst in g.out:
+        free_out = [y << 1 for y, b in lst if b & plain]
+        succ.append(free_out + [y << 1 | 1 for y, b in lst if b & special])  # (x, free)
+        succ.append(free_out)  # (x, after-special)
     regions = []
-    for comp in tarjan(states, succ):
+    for comp in tarjan_lists(succ):
         if len(comp) < 2:
             continue
-        heads = {s >> 1 for s in comp if s & 1}
+        heads = sorted({s >> 1 for s in comp if s & 1})
         if heads or not need_special:
-            tails = {s >> 1 for s in comp if not s & 1}
-            regions.append(({s >> 1 for s in comp}, tails, heads))
+            tails = sorted({s >> 1 for s in comp if not s & 1})
+            regions.append((sorted({s >> 1 for s in comp}), tails, heads))
     return regions
 
 
-def _find_single(adj: Adjacency, nodes: list[int], spec: Spec, deadline: float) -> Cycle | None:
+def _find_single(g: Component, spec: Spec, deadline: float) -> Cycle | None:
     """A cycle with exactly one special edge u -> v: a path v ~> u over the free relations.
-    Condense the free subgraph into components; a component's reachability set (a bitset)
-    says which special edges close a cycle, and with a variant, which close one through a
-    variant edge."""
-    inside = set(nodes)
-    free = spec.free
-
-    def succ(u: int) -> list[int]:
-        return [v for v, b in adj[u].items() if b & free and v in inside]
-
-    comps = tarjan(sorted(inside), succ)  # sinks first
-    comp_of: dict[int, int] = {}
+    Condense the free subgraph into components, numbered sinks first: v can only reach u if
+    its component's number is at least u's, and the search never enters a component
+    numbered lower than u's. When the condensation is small enough, a reachability set per
+    component (a bitset) says at once which special edges close a cycle (through a variant
+    edge, when one is required)."""
+    free, variant = spec.free, spec.variant
+    comps = tarjan_lists(g.succ(free))  # sinks first
+    rank = [0] * g.n
     for i, c in enumerate(comps):
         for x in c:
-            comp_of[x] = i
-    candidates = [
-        (u, v) for u in sorted(inside) for v, b in adj[u].items()
-        if b & spec.special and v in inside
-    ]  # fmt: skip
+            rank[x] = i
+    candidates = [(u, v) for u in range(g.n) for v, b in g.out[u]
+                  if b & spec.special and rank[v] >= rank[u]]  # fmt: skip
     if not candidates:
         return None
     if len(comps) <= 20000:
         reach = [0] * len(comps)
         reach_v = [0] * len(comps)
-        variant = spec.variant
         for i, c in enumerate(comps):
             r = 1 << i
             rv = 0
+            internal_v = False
             for x in c:
-                for y, b in adj[x].items():
-                    if not b & free or y not in inside:
+                for y, b in g.out[x]:
+                    if not b & free:
                         continue
-                    j = comp_of[y]
+                    j = rank[y]
                     if j == i:
                         if b & variant:
-                            rv = -1  # an internal variant edge: all of reach qualifies
+                            internal_v = True
                         continue
                     r |= reach[j]
                     if variant:
-                        rv = rv if rv == -1 else rv | (reach[j] if b & variant else reach_v[j])
+                        rv |= reach[j] if b & variant else reach_v[j]
             reach[i] = r
-            if variant:
-                reach_v[i] = r if rv == -1 else rv
+            reach_v[i] = r if internal_v else rv
             if time.monotonic() > deadline:
                 raise SearchTimeout
         table = reach_v if variant else reach
-        candidates = [(u, v) for u, v in candidates if table[comp_of[v]] >> comp_of[u] & 1]
+        candidates = [(u, v) for u, v in candidates if table[rank[v]] >> rank[u] & 1]
+    else:
+        candidates.sort(key=lambda e: rank[e[1]] - rank[e[0]])
     for u, v in candidates:
-        cyc = search_from(adj, inside, spec, u, v, spec.special, deadline)
+        cyc = search_from(g, None, spec, u, v, spec.special, deadline, rank, rank[u])
         if cyc is not None:
             return cyc
     return None
 
 
-def any_cycle(adj: Adjacency, nodes: list[int]) -> Cycle:
-    """Some short cycle in a strongly connected component: the fallback when the search for
-    named classes ran out of time."""
-    inside = set(nodes)
-    s = min(inside)
-    parent: dict[int, tuple[int, int]] = {s: (s, 0)}
-    queue = deque([s])
+def any_cycle(g: Component) -> Cycle:
+    """Some short cycle in the component (local ids): the fallback when the search for named
+    classes ran out of time."""
+    parent: dict[int, tuple[int, int]] = {0: (0, 0)}
+    queue = deque([0])
     while queue:
         x = queue.popleft()
-        for y, b in adj[x].items():
-            if y not in inside:
-                continue
-            rel = _roles(b)[0]
-            if y == s:
-                steps: Cycle = [(x, s, rel)]
-                while x != s:
+        for y, b in g.out[x]:
+            rel = _ROLES[b][0]
+            if y == 0:
+                steps: Cycle = [(x, 0, rel)]
+                while x != 0:
                     px, prel = parent[x]
                     steps.append((px, x, prel))
                     x = px
@@ -438,17 +529,16 @@ def any_cycle(adj: Adjacency, nodes: list[int]) -> Cycle:
     raise ValueError("not a strongly connected component")
 
 
-def has_cycle(adj: Adjacency, nodes: list[int], mask: int, extension: int = 0) -> list[int]:
-    """The smallest non-trivial component of the edges in ``mask`` (plus, with
-    ``extension``, edges of that relation taken right after a ``mask`` edge: Elle's
+def has_cycle(g: Component, mask: int, extension: int = 0) -> list[int]:
+    """The smallest non-trivial component (local ids, sorted) of the edges in ``mask`` (plus,
+    with ``extension``, edges of that relation taken right after a ``mask`` edge: Elle's
     "sequential extension", which makes snapshot isolation's cycles). Empty if acyclic."""
     comps: list[list[int]]
     if not extension:
-        comps = sub_sccs(nodes, adj, mask)
+        comps = g.sccs(mask)
     else:
         spec = Spec(mask, extension, nonadjacent=True)
-        comps = [sorted(m) for m, _, _ in _nonadjacent_regions(adj, nodes, spec,
-                                                               need_special=False)]
+        comps = [m for m, _, _ in _nonadjacent_regions(g, spec, need_special=False)]
     if not comps:
         return []
     smallest = min(comps, key=len)

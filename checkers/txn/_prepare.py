@@ -70,7 +70,7 @@ def prepare(history: list[Op], fs: tuple[str, ...] = ("txn",)) -> Txns:
         if not _is_txn(value):
             raise PrepareError(
                 f"op at index {op.index} ({op.type} {op.f}) has value {_clip(value)}; expected a "
-                "list of micro-ops like [\"append\", \"x\", 3] or [\"r\", \"x\", [1, 2]]"
+                'list of micro-ops like ["append", "x", 3] or ["r", "x", [1, 2]]'
             )
         if op.type == "fail":
             txns.failed.append((op, value))

@@ -286,7 +286,8 @@ def to_anomaly(an: Any, kind: str, case: dict[str, Any]) -> Anomaly:
                 f"{', '.join(case['does-not-contain']) or 'other kind'} there. The verdict "
                 "is unknown unless something else rules the history out")  # fmt: skip
         case = {k: v for k, v in case.items() if k != "scc"} | {
-            "scc": [txns.ops[t].index for t in case["scc"][:200]]}
+            "scc": [txns.ops[t].index for t in case["scc"][:200]]
+        }
     elif kind.endswith("-cycle-exists"):
         idx = [txns.ops[t].index for t in case["scc"]]
         text = (f"the {' '.join(map(str, case['subgraph']))} edges among "

@@ -112,8 +112,11 @@ def _order_step(txns: Txns, a: int, b: int, rel: int) -> dict[str, Any]:
     """Explanation data for a realtime or process edge (or, should a data edge have no
     evidence left, which inference rules out, a bare step of its type)."""
     if rel == REALTIME:
-        return {"type": "realtime", "a-completed": txns.comp_pos[a],
-                "b-invoked": txns.invoke_pos[b]}
+        return {
+            "type": "realtime",
+            "a-completed": txns.comp_pos[a],
+            "b-invoked": txns.invoke_pos[b],
+        }
     if rel == PROCESS:
         return {"type": "process", "process": txns.ops[a].process}
     return {"type": REL_NAMES[rel]}
@@ -141,8 +144,13 @@ def analyse(txns: Txns) -> Analysis:
         if "unhashable" not in str(e):
             raise
     # Keys or elements that are lists or maps: freeze them, and try again.
-    frozen = Txns(**{**txns.__dict__, "mops": [[_freeze_mop(m) for m in ms] for ms in txns.mops],
-                     "failed": [(op, [_freeze_mop(m) for m in ms]) for op, ms in txns.failed]})
+    frozen = Txns(
+        **{
+            **txns.__dict__,
+            "mops": [[_freeze_mop(m) for m in ms] for ms in txns.mops],
+            "failed": [(op, [_freeze_mop(m) for m in ms]) for op, ms in txns.failed],
+        }
+    )
     return _analyse(frozen)
 
 
@@ -297,17 +305,20 @@ def _analyse(txns: Txns) -> Analysis:
                     for e in v:
                         if e in failed_k:
                             cases.setdefault("G1a", []).append(
-                                {"txn": t, "mop": mop, "writer": failed_k[e], "element": e})
+                                {"txn": t, "mop": mop, "writer": failed_k[e], "element": e}
+                            )
                 im = intermediate.get(k)
                 if im is not None:
                     wt = im.get(last)
                     if wt is not None and wt != t:
                         cases.setdefault("G1b", []).append(
-                            {"txn": t, "mop": mop, "writer-txn": wt, "element": last})
+                            {"txn": t, "mop": mop, "writer-txn": wt, "element": last}
+                        )
                 fim = failed_intermediate.get(k)
                 if fim is not None and last in fim:
                     cases.setdefault("G1b", []).append(
-                        {"txn": t, "mop": mop, "writer": fim[last], "element": last})
+                        {"txn": t, "mop": mop, "writer": fim[last], "element": last}
+                    )
         if len(mops) > 1 and ok_of[t]:
             keys = [m[1] for m in mops]
             if len(set(keys)) != len(keys):
@@ -315,7 +326,8 @@ def _analyse(txns: Txns) -> Analysis:
     for (k, _), ts in lost.items():
         if len(ts) > 1:
             cases.setdefault("lost-update", []).append(
-                {"key": k, "value": _first_read_value(txns, ts[0], k), "txns": ts})
+                {"key": k, "value": _first_read_value(txns, ts[0], k), "txns": ts}
+            )
     if offending:
         _incompatible_orders(cases, txns, offending)
     an.cases = cases
@@ -339,7 +351,8 @@ def _duplicates(cases: dict[str, list[dict[str, Any]]], t: int, mop: Any) -> Non
     for e in v:
         counts[e] = counts.get(e, 0) + 1
     cases.setdefault("duplicate-elements", []).append(
-        {"txn": t, "mop": mop, "duplicates": {e: c for e, c in counts.items() if c > 1}})
+        {"txn": t, "mop": mop, "duplicates": {e: c for e, c in counts.items() if c > 1}}
+    )
 
 
 def _incompatible_orders(
@@ -358,7 +371,8 @@ def _incompatible_orders(
         for (a, ta), (b, tb) in zip(ordered, ordered[1:], strict=False):
             if b[: len(a)] != a:
                 cases.setdefault("incompatible-order", []).append(
-                    {"key": k, "values": [a, b], "txns": [ta, tb]})
+                    {"key": k, "values": [a, b], "txns": [ta, tb]}
+                )
                 break
 
 
@@ -391,7 +405,7 @@ def _within_txn(
             vv = v or []
             if s and s[0] is _UNKNOWN_PREFIX:
                 suffix = s[1:]
-                bad = len(vv) < len(suffix) or vv[len(vv) - len(suffix):] != suffix
+                bad = len(vv) < len(suffix) or vv[len(vv) - len(suffix) :] != suffix
             else:
                 bad = s != vv
             if bad:
@@ -412,8 +426,7 @@ def _within_txn(
             ahead = later[k]
             for e in v:
                 if e in ahead:
-                    cases.setdefault("future-read", []).append({"txn": t, "mop": mop,
-                                                                "element": e})
+                    cases.setdefault("future-read", []).append({"txn": t, "mop": mop, "element": e})
                     return
 
 

@@ -113,7 +113,8 @@ def _analyse(txns: Txns, wfr_keys: bool) -> Analysis:
                     ext_r[k] = v
                 if ok and not internal and k in state and state[k] != v:
                     cases.setdefault("internal", []).append(
-                        {"txn": t, "mop": mop, "expected": state[k]})
+                        {"txn": t, "mop": mop, "expected": state[k]}
+                    )
                     internal = True
                 state[k] = v
             else:

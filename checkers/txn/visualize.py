@@ -47,8 +47,10 @@ def write_page(result: Result, path: Path, title: str) -> Path:
 def _summary(result: Result) -> str:
     d = result.details
     rows = [
-        ("verdict", "valid" if result.valid is True
-         else "invalid" if result.valid is False else "unknown"),
+        (
+            "verdict",
+            "valid" if result.valid is True else "invalid" if result.valid is False else "unknown",
+        ),
         ("consistency models", ", ".join(d.get("consistency-models", [])) or "-"),
         ("anomalies asked for", ", ".join(d.get("anomalies", [])) or "-"),
         ("anomaly types", ", ".join(d.get("anomaly-types", [])) or "-"),

@@ -47,9 +47,18 @@ def chromium() -> str | None:
     return None
 
 
-def dump_dom(url: str, *, timeout: float = 60.0, size: tuple[int, int] = (1400, 1000)) -> str:
-    """The serialized DOM of ``url`` after its load event (so after its scripts ran)."""
-    return _run(["--dump-dom", f"--window-size={size[0]},{size[1]}", url], timeout).stdout
+def dump_dom(
+    url: str,
+    *,
+    timeout: float = 60.0,
+    size: tuple[int, int] = (1400, 1000),
+    virtual_time_ms: int | None = None,
+) -> str:
+    """The serialized DOM of ``url`` after its load event (so after its scripts ran). With
+    ``virtual_time_ms``, after that much virtual time too, so timers and animation frames the
+    page scheduled have run."""
+    extra = [] if virtual_time_ms is None else [f"--virtual-time-budget={virtual_time_ms}"]
+    return _run(["--dump-dom", f"--window-size={size[0]},{size[1]}", *extra, url], timeout).stdout
 
 
 def screenshot(

@@ -364,12 +364,28 @@
 
   // -- interaction ------------------------------------------------------------------------------
   var pending = false;
-  function redraw() {
+  function redraw() {  // at the next frame, or soon, where no frames are drawn (headless)
     if (pending) return;
     pending = true;
-    requestAnimationFrame(function () { pending = false; drawAll(); });
+    var done = false;
+    function go() { if (done) return; done = true; pending = false; drawAll(); }
+    requestAnimationFrame(go);
+    setTimeout(go, 50);
   }
-  function drawAll() { drawTimeline(); drawOverview(); drawCharts(); }
+  function drawAll() { drawTimeline(); drawOverview(); drawCharts(); keepInUrl(); }
+  // the window in view is kept in the address (#t=START-END, in seconds), so a view is a link
+  function keepInUrl() {
+    var whole = view.t0 <= 0 && view.t1 >= TEND;
+    var hash = whole ? '' : '#t=' + (view.t0 / 1e6).toFixed(3) + '-' + (view.t1 / 1e6).toFixed(3);
+    if (hash === location.hash || (!hash && !/^#t=/.test(location.hash))) return;
+    try { history.replaceState(null, '', hash || location.pathname + location.search); } catch (e) {}
+  }
+  function fromUrl() {
+    var m = /^#t=([\d.]+)-([\d.]+)$/.exec(location.hash);
+    if (!m) return;
+    var t0 = Number(m[1]) * 1e6, t1 = Number(m[2]) * 1e6, span = clamp(t1 - t0, MINWIN, TEND);
+    view.t0 = clamp(t0, 0, TEND - span); view.t1 = view.t0 + span;
+  }
   function setView(t0, t1) {
     var span = clamp(t1 - t0, MINWIN, TEND);
     t0 = clamp(t0, 0, TEND - span);
@@ -472,6 +488,7 @@
   window.addEventListener('resize', function () { density = null; redraw(); });
 
   try {
+    fromUrl();
     buildCharts();
     drawAll();
     document.body.setAttribute('data-rendered', 'yes');

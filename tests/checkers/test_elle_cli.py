@@ -93,12 +93,12 @@ def test_the_export_keeps_strings_keys_nemesis_ops_and_errors(tmp_path: Path):
     history = [
         Op("invoke", "txn", [["append", "x", 1], ["r", "a b", None]], 0, 10, 0),
         Op("info", "start-partition", "majority", "nemesis", 11, 1),
-        Op("ok", "txn", [["append", "x", 1], ["r", "a b", ["q\"uote", 2]]], 0, 12, 2),
+        Op("ok", "txn", [["append", "x", 1], ["r", "a b", ['q"uote', 2]]], 0, 12, 2),
         Op("invoke", "transfer", {"from": 1, "to": 2, "amount": 5}, 1, 13, 3),
         Op("info", "transfer", {"from": 1, "to": 2, "amount": 5}, 1, 14, 4, error="timed out"),
     ]
     edn_text = export_history(history, tmp_path / "h.edn").read_text()
-    assert ":f :txn" in edn_text and "[:append \"x\" 1]" in edn_text
+    assert ":f :txn" in edn_text and '[:append "x" 1]' in edn_text
     assert ":from 1" in edn_text and ":process :nemesis" in edn_text
     back = load_history(tmp_path / "h.edn", "edn")
     assert [_fields(op) for op in back] == [_fields(op) for op in history]
@@ -185,12 +185,20 @@ def test_the_text_verdict_line_is_read(line: str, valid: Any):
 
 
 def test_the_edn_reader_takes_quotes_records_tags_and_escapes():
-    text = ('{:valid? :unknown, :op #jepsen.history.Op{:index 1, :value "a \\"b\\"\\n"}, '
-            ':a\' #inst "2024-01-01", :k [1 -2 3.5 nil true], :s #{:x}, ;; comment\n :n 7N}')
+    text = (
+        '{:valid? :unknown, :op #jepsen.history.Op{:index 1, :value "a \\"b\\"\\n"}, '
+        ':a\' #inst "2024-01-01", :k [1 -2 3.5 nil true], :s #{:x}, ;; comment\n :n 7N}'
+    )
     valid, analysis = parse_output(text)
     assert valid == "unknown"
-    assert analysis == {"valid?": "unknown", "op": {"index": 1, "value": 'a "b"\n'},
-                        "a'": "2024-01-01", "k": [1, -2, 3.5, None, True], "s": ["x"], "n": 7}
+    assert analysis == {
+        "valid?": "unknown",
+        "op": {"index": 1, "value": 'a "b"\n'},
+        "a'": "2024-01-01",
+        "k": [1, -2, 3.5, None, True],
+        "s": ["x"],
+        "n": 7,
+    }
 
 
 def test_output_without_a_verdict_is_no_verdict():

@@ -94,8 +94,11 @@ class H:
 
 
 def test_bank_reads_must_sum_to_the_total_and_not_go_negative():
-    h = H().call(0, "read", None, {0: 10, 1: 0}).call(1, "transfer", {"from": 0, "to": 1,
-                                                                      "amount": 3})
+    h = (
+        H()
+        .call(0, "read", None, {0: 10, 1: 0})
+        .call(1, "transfer", {"from": 0, "to": 1, "amount": 3})
+    )
     assert BankChecker().check(h.call(0, "read", None, {0: 7, 1: 3}).ops, {}).valid is True
     bad = H().call(0, "read", None, {0: 10, 1: 0}).call(0, "read", None, {0: 8, 1: 3})
     r = BankChecker().check(bad.ops, {})

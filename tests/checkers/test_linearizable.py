@@ -622,3 +622,24 @@ def test_the_page_draws_each_partial_linearization(tmp_path: Path) -> None:
     for k in range(len(lins)):
         assert f'data-lin="{k}"' in html and f"lin{k}" in html
     assert html.count('class="op failed') == 1
+
+
+# -- a pool of workers gives the same verdicts ---------------------------------------------------
+
+
+def test_a_pool_of_workers_gives_the_same_verdicts() -> None:
+    history = register_history(3, ops=2500, processes=10, keys=6, info_rate=0.02)
+    assert check(history, workers=2).valid is True
+    key = "k2"
+    n = 10_000
+    history += ops_of(
+        ("invoke", n, "write", [key, 100]),
+        ("ok", n, "write", [key, 100]),
+        ("invoke", n + 1, "read", [key, None]),
+        ("ok", n + 1, "read", [key, 7]),
+    )
+    for i, op in enumerate(history):
+        op.index = i
+    res = check(history, workers=2)
+    assert res.valid is False
+    assert [a.data["key"] for a in res.anomalies] == [key]

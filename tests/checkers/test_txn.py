@@ -82,8 +82,10 @@ def _claims(notes: str) -> dict[str, Any]:
             expect = {"valid": False, "types": _names(m[1])}
         else:
             word = outcome.split()[0]
-            expect = {"valid": {"valid": True, "invalid": False, "unknown": "unknown"}[word],
-                      "types": re.findall(r"\(([\w-]+)\)", outcome)}
+            expect = {
+                "valid": {"valid": True, "invalid": False, "unknown": "unknown"}[word],
+                "types": re.findall(r"\(([\w-]+)\)", outcome),
+            }
         for lst in re.findall(r"\[([^\]]*)\]", head):
             claims["withs"].append((_alternative(_names(lst)), expect))
     return claims
@@ -489,3 +491,75 @@ def test_the_result_is_json_serializable():
 
     r = la(H().t(0, [A("x", 1), A("y", 1)]).t(1, [A("x", 2), R("y", [])]).t(2, [R("x", [1, 2])]))
     json.dumps(r.to_dict())
+
+
+# -- soundness against brute force ---------------------------------------------------------------
+
+
+def _serializable(txns: list[list[list[Any]]], write: str) -> bool:
+    """Whether some serial order of the (committed) transactions gives every read its value."""
+    import itertools
+
+    for order in itertools.permutations(txns):
+        state: dict[Any, Any] = {}
+        ok = True
+        for mops in order:
+            for f, k, v in mops:
+                if f == "r":
+                    cur = state.get(k)
+                    seen = (cur or []) if write == "append" else cur
+                    if (v or [] if write == "append" else v) != seen:
+                        ok = False
+                        break
+                elif write == "append":
+                    state[k] = [*state.get(k, []), v]
+                else:
+                    state[k] = v
+            if not ok:
+                break
+        if ok:
+            return True
+    return False
+
+
+def _random_txns(rng: random.Random, write: str) -> list[list[list[Any]]]:
+    """Up to 5 transactions over 2 keys whose reads are drawn from what was written, in a
+    random order: sometimes serializable, often not."""
+    txns: list[list[list[Any]]] = []
+    written: dict[str, list[int]] = {"x": [], "y": []}
+    counter = 0
+    for _ in range(rng.randint(2, 5)):
+        mops: list[list[Any]] = []
+        for _ in range(rng.randint(1, 3)):
+            k = rng.choice("xy")
+            if rng.random() < 0.5:
+                counter += 1
+                written[k].append(counter)
+                mops.append([write, k, counter])
+            elif write == "append":
+                pool = list(written[k])
+                rng.shuffle(pool)
+                mops.append(["r", k, sorted(pool[: rng.randint(0, len(pool))])])
+            else:
+                mops.append(["r", k, rng.choice([None, *written[k]])])
+        txns.append(mops)
+    return txns
+
+
+@pytest.mark.parametrize("write", ["append", "w"])
+def test_what_the_checker_calls_not_serializable_no_serial_order_explains(write: str):
+    rng = random.Random(2024)
+    invalid = 0
+    for _ in range(400):
+        txns = _random_txns(rng, write)
+        h = H()
+        for i, mops in enumerate(txns):
+            h.t(i, mops)
+        cls = ListAppendChecker if write == "append" else RwRegisterChecker
+        r = cls(["serializable"]).check(h.ops, {})
+        if r.valid is False:
+            invalid += 1
+            assert not _serializable(txns, write), (txns, r.details["anomaly-types"])
+        elif _serializable(txns, write):
+            assert r.valid in (True, "unknown"), (txns, r.details)
+    assert invalid > 50  # the generator does produce anomalies

@@ -142,3 +142,20 @@ def test_a_real_suite_runs_under_pytest_with_junit(project):
     report = Path(props["report"])
     assert report.is_file() and report.parent.parent == project / "res" / "good"
     assert "verdict-valid" in report.read_text()
+
+
+def test_the_suites_junit_names_each_tests_seed_run_dir_and_report(tmp_path):
+    from harness.junit import write_junit
+    from harness.run import Outcome
+
+    run = tmp_path / "results" / "t" / "20260101T000000Z"
+    run.mkdir(parents=True)
+    (run / "report.html").write_text("<p>report</p>")
+    results = {"seed": 9, "rerun": "splitbrain run s.yaml --test t --seed 9", "checkers": {}}
+    write_junit(tmp_path / "s-junit.xml", "s", [Outcome("t", False, 1, run, results)])
+    case = ET.parse(tmp_path / "s-junit.xml").getroot().find("testcase")
+    assert case is not None
+    props = {p.get("name"): p.get("value") for p in case.iter("property")}
+    assert props == {"seed": "9", "run_dir": str(run), "report": str(run / "report.html")}
+    failure = case.find("failure")
+    assert failure is not None and f"report: {run / 'report.html'}" in (failure.text or "")

@@ -318,7 +318,8 @@ def test_the_progress_line_shows_the_fault_in_force_and_none_after_its_heal():
 def open_in_chromium(report: Path) -> str:
     """The DOM once the page's scripts ran; checks first that no injected script ran, then
     that the page's own script drew everything."""
-    dom = dump_dom(report.as_uri())
+    dom = dump_dom(report.as_uri() if isinstance(report, Path) and "#" not in str(report)
+                   else "file://" + str(report))  # fmt: skip
     assert_nothing_injected_ran(dom)
     body = re.search(r"<body[^>]*>", dom)
     assert body, dom[:500]
@@ -354,6 +355,79 @@ def test_in_chromium_the_invalid_report_shows_verdict_timeline_anomaly_and_runs_
     assert re.search(r'<canvas aria-label="latency of read"[^>]* data-points="[1-9]\d*"', dom)
     assert '<article class="anomaly" id="anomaly-0">' in dom
     assert "cannot be linearized" in dom
+
+
+@needs_chromium
+def test_a_window_of_the_timeline_draws_exactly_the_operations_in_it(runs):
+    run = runs["invalid"]
+    ops = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    t0, t1 = 1_000_000, 2_000_000  # microseconds
+    expected = sum(
+        1
+        for iv in intervals(ops)
+        if iv.start // 1000 <= t1 and (iv.done or iv.inv)["time"] // 1000 >= t0
+    )
+    assert 0 < expected < invocations(run)
+    dom = open_in_chromium(Path(f"{run / 'report.html'}#t=1.000-2.000"))
+    tl = re.search(r'<canvas class="timeline" id="sb-timeline"[^>]*data-drawn="(\d+)"', dom)
+    assert tl and int(tl.group(1)) == expected
+    assert re.search(rf"1\.00 s – 2\.00 s of 3\.\d\d s · {expected} operations in view", dom)
+
+
+# Appended to a copy of a report: clicks the controls and the timeline as a person would, and
+# writes what the page showed after each step into <body data-drive>.
+DRIVER = """<script>
+(function () {
+  var log = [];
+  function range() { return document.getElementById('sb-range').textContent; }
+  function click(sel) { document.querySelector(sel).click(); }
+  var c = document.getElementById('sb-timeline');
+  function pickAlongRow(y) {  // click across a row until an operation is picked
+    var r = c.getBoundingClientRect();
+    for (var x = r.left + 100; x < r.right - 10; x += 2) {
+      var at = {clientX: x, clientY: r.top + y, bubbles: true};
+      c.dispatchEvent(new MouseEvent('mousedown', at));
+      window.dispatchEvent(new MouseEvent('mouseup', at));
+      if (!/^Click/.test(document.getElementById('sb-picked').textContent)) return;
+    }
+  }
+  var steps = [
+    function () { click('[data-act="in"]'); },
+    function () { log.push(range()); click('[data-act="next"]'); },
+    function () { log.push(range()); click('[data-act="prev"]'); },
+    function () { log.push(range()); click('[data-act="all"]'); },
+    function () { log.push(range()); pickAlongRow(38 + 18 + 9); },
+    function () { log.push(document.getElementById('sb-picked').textContent); }
+  ];
+  var i = 0;
+  window.addEventListener('error', function (e) { log.push('ERROR ' + e.message); });
+  function next() {
+    try { steps[i++](); } catch (e) { log.push('ERROR ' + e); }
+    if (i < steps.length) setTimeout(next, 120);
+    else document.body.setAttribute('data-drive', JSON.stringify(log));
+  }
+  setTimeout(next, 120);
+})();
+</script>"""
+
+
+@needs_chromium
+def test_paging_zooming_and_picking_an_operation_work_in_chromium(runs, tmp_path):
+    import html as htmllib
+
+    page_ = (runs["invalid"] / "report.html").read_text()
+    driven = tmp_path / "driven.html"
+    driven.write_text(page_.replace("</body></html>", DRIVER + "</body></html>"))
+    dom = dump_dom(driven.as_uri(), virtual_time_ms=8000)
+    m = re.search(r'data-drive="([^"]*)"', dom)
+    assert m, "the driver did not finish"
+    zoomed, paged, back, whole, picked = json.loads(htmllib.unescape(m.group(1)))
+    assert re.match(r"0\.8\d s – 2\.5\d s of 3\.\d\d s", zoomed)  # the middle half
+    assert re.match(r"1\.6\d s – 3\.\d\d s of", paged)  # one page later (to the end)
+    assert re.match(r"0\.00 s – 1\.6\d s of", back)  # one page back
+    assert whole.startswith("0.00 s – 3.")
+    assert re.match(r"process 0 · (read|write) · ok · history index \d+\ninvoked ", picked)
+    assert "fault in force: " in picked
 
 
 @needs_chromium

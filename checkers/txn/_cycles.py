@@ -6,6 +6,7 @@ already found (as Elle's ``elle.txn/cycle-cases-in-scc``)."""
 from __future__ import annotations
 
 import time
+from functools import cache
 from typing import Any
 
 from ._graph import (
@@ -55,6 +56,7 @@ CYCLE_EXISTS: tuple[tuple[str, int, int], ...] = (
 _VARIANTS = {"": 0, "-process": PROCESS, "-realtime": REALTIME}
 
 
+@cache
 def _spec(kind: str) -> tuple[Spec, bool]:
     for suffix in ("-process", "-realtime"):
         if kind.endswith(suffix):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from functools import cache
 
 __all__ = [
     "PROCESS",
@@ -506,6 +507,11 @@ def _find_single(g: Component, spec: Spec, deadline: float) -> Cycle | None:
     return None
 
 
+@cache
+def _extension_spec(mask: int, extension: int) -> Spec:
+    return Spec(mask, extension, nonadjacent=True)
+
+
 def any_cycle(g: Component) -> Cycle:
     """Some short cycle in the component (local ids): the fallback when the search for named
     classes ran out of time."""
@@ -537,7 +543,7 @@ def has_cycle(g: Component, mask: int, extension: int = 0) -> list[int]:
     if not extension:
         comps = g.sccs(mask)
     else:
-        spec = Spec(mask, extension, nonadjacent=True)
+        spec = _extension_spec(mask, extension)
         comps = [m for m, _, _ in _nonadjacent_regions(g, spec, need_special=False)]
     if not comps:
         return []

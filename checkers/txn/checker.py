@@ -2,7 +2,7 @@
 
     checker = ListAppendChecker(consistency_models=["serializable"], time_budget_s=60)
     result = checker.check(history, ctx={})   # Result(valid, anomalies, details)
-    checker.write_artifacts(result, run_dir)  # txn-anomalies.html, one picture per cycle
+    checker.write_artifacts(result, run_dir)  # list-append-anomalies.html, a picture per cycle
 
 The verdict follows Elle's: ``false`` when an anomaly the models (or ``anomalies``) forbid is
 present; ``"unknown"`` when nothing forbidden was found but the check could not look
@@ -110,6 +110,7 @@ class _TxnChecker:
         return Result("unknown", [], {
             "workload": self.workload, "reason": reason,
             "consistency-models": self.consistency_models, "anomalies": self.anomalies,
+            "anomaly-types": [], "not": [], "also-not": [],
             "elapsed-s": round(time.monotonic() - started, 4),
         })  # fmt: skip
 

@@ -290,7 +290,7 @@ def to_anomaly(an: Any, kind: str, case: dict[str, Any]) -> Anomaly:
         }
     elif kind.endswith("-cycle-exists"):
         idx = [txns.ops[t].index for t in case["scc"]]
-        text = (f"the {' '.join(map(str, case['subgraph']))} edges among "
+        text = (f"the {_subgraph_words(case['subgraph'])} among "
                 f"{case['scc-size']} transactions (ops {', '.join(map(str, idx[:20]))}"
                 f"{', ...' if len(idx) > 20 else ''}) form a cycle, which {case['not']} "
                 "forbids; the search did not name a specific cycle")  # fmt: skip
@@ -300,6 +300,16 @@ def to_anomaly(an: Any, kind: str, case: dict[str, Any]) -> Anomaly:
     data = _jsonable({k: v for k, v in case.items()
                       if k not in ("txn", "txns", "writer", "failed", "writer-txn")})  # fmt: skip
     return Anomaly(kind, f"{kind}: {d}. {text}.", ops, data)
+
+
+def _subgraph_words(sg: list[Any]) -> str:
+    """``["union", "ww", "wr"]`` -> "ww and wr edges"; an extension adds the rw edges that
+    directly follow one of those."""
+    if sg and sg[0] == "extension":
+        return f"{_subgraph_words(sg[1])}, with {sg[2]} edges each right after one of them,"
+    names = [str(x) for x in sg[1:]]
+    joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return f"{joined} edges"
 
 
 def _jsonable(v: Any) -> Any:

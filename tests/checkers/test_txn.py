@@ -454,6 +454,34 @@ def test_unknown_models_and_anomalies_are_refused_with_the_allowed_names():
 # -- models -----------------------------------------------------------------------------------
 
 
+# What Elle answers (its :not / :also-not) for these anomalies, as elle-cli prints them.
+ELLE_BOUNDARIES = [
+    (["G1c"], ["read-committed"],
+     ["causal-cerone", "consistent-view", "cursor-stability", "forward-consistent-view",
+      "monotonic-atomic-view", "monotonic-snapshot-read", "monotonic-view",
+      "parallel-snapshot-isolation", "prefix", "read-atomic", "repeatable-read", "serializable",
+      "snapshot-isolation", "strong-read-committed", "strong-serializable",
+      "strong-session-read-committed", "strong-session-serializable",
+      "strong-session-snapshot-isolation", "strong-snapshot-isolation", "update-atomic",
+      "update-serializable"]),
+    (["G2-item", "lost-update"], ["cursor-stability", "update-atomic"],
+     ["consistent-view", "forward-consistent-view", "parallel-snapshot-isolation",
+      "repeatable-read", "serializable", "snapshot-isolation", "strong-serializable",
+      "strong-session-serializable", "strong-session-snapshot-isolation",
+      "strong-snapshot-isolation", "update-serializable"]),
+    (["G-single-item"], ["consistent-view", "repeatable-read"],
+     ["forward-consistent-view", "serializable", "snapshot-isolation", "strong-serializable",
+      "strong-session-serializable", "strong-session-snapshot-isolation",
+      "strong-snapshot-isolation", "update-serializable"]),
+    (["G-single-item-realtime"], ["strong-snapshot-isolation"], ["strong-serializable"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("found,not_,also_not", ELLE_BOUNDARIES)
+def test_the_models_ruled_out_are_the_ones_elle_names(found: Any, not_: Any, also_not: Any):
+    assert boundary(found) == {"not": not_, "also-not": also_not}
+
+
 def test_anomalies_rule_out_the_models_that_forbid_them():
     assert boundary(["G1c"])["not"] == ["read-committed"]
     assert "serializable" in boundary(["G1c"])["also-not"]

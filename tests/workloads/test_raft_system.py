@@ -196,8 +196,13 @@ def test_the_clock_environment_is_passed_to_the_daemon(nodes, monkeypatch):
     import types
 
     clock = types.ModuleType("clusters.clock")
-    clock.faketime_env = lambda node: {"FAKETIME_TEST_MARK": node.name}  # type: ignore[attr-defined]
+    clock.faketime_env = lambda node: {  # type: ignore[attr-defined]
+        "FAKETIME_TEST_MARK": node.name,
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+    }
     monkeypatch.setitem(sys.modules, "clusters.clock", clock)
     system = RaftSystem([], port=free_base_port(3), nodes=nodes)
     system.setup(nodes[1])
     assert nodes[1].spawned_env["FAKETIME_TEST_MARK"] == "n2"
+    # libfaketime's monotonic fix would make every thread switch of the daemon slow
+    assert nodes[1].spawned_env["FAKETIME_FORCE_MONOTONIC_FIX"] == "0"

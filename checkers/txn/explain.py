@@ -281,10 +281,13 @@ def to_anomaly(an: Any, kind: str, case: dict[str, Any]) -> Anomaly:
                 "transactions (no read saw another transaction's write, and no order was "
                 "requested), so the history says nothing checkable")  # fmt: skip
     elif kind == "cycle-search-timeout":
+        absent = case["does-not-contain"]
+        before = (f"; before that it had looked for {', '.join(absent)} and found none"
+                  if absent else "")  # fmt: skip
         text = (f"the search for {case['anomaly-spec-type']} cycles in a component of "
-                f"{case['scc-size']} transactions ran out of time; it had found no "
-                f"{', '.join(case['does-not-contain']) or 'other kind'} there. The verdict "
-                "is unknown unless something else rules the history out")  # fmt: skip
+                f"{case['scc-size']} transactions ran out of time{before}. Whatever it did not "
+                "search for makes the verdict unknown, unless something found rules the "
+                "history out")  # fmt: skip
         case = {k: v for k, v in case.items() if k != "scc"} | {
             "scc": [txns.ops[t].index for t in case["scc"][:200]]
         }

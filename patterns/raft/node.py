@@ -128,6 +128,7 @@ class RaftNode:
         self.sent_seq: dict[str, int] = {}
         self.acked_seq: dict[str, int] = {}
 
+        self._rivals: set[tuple[int, str]] = set()  # other leaders of our term, logged once
         self._stopped = False
         self.server = Server(cfg.listen, self.handle)
         log.info(
@@ -360,7 +361,9 @@ class RaftNode:
                 self._become_follower(term)
             elif self.role == LEADER:
                 # two leaders in one term: impossible unless votes were granted twice
-                log.error("append_entries from %s, also leader of my term %d", leader, term)
+                if (term, leader) not in self._rivals:
+                    self._rivals.add((term, leader))
+                    log.error("append_entries from %s, also leader of my term %d", leader, term)
                 return {"ok": True, "term": self.term, "success": False}
             if self.leader != leader:
                 log.info("following %s in term %d", leader, term)

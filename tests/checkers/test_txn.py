@@ -247,6 +247,13 @@ def _concurrent_g2_realtime() -> H:
     return h.complete(2, [R("y", []), A("x", 1)])
 
 
+def _concurrent_g_nonadjacent_realtime() -> H:
+    t1, t2 = [R("x", []), R("w", [1])], [A("x", 1)]
+    t3, t4 = [R("z", [])], [A("z", 1), A("w", 1)]
+    h = H().invoke(1, t1).invoke(4, t4).t(2, t2).t(3, t3)  # only T2 -> T3 in real time
+    return h.complete(4, t4).complete(1, t1)
+
+
 CYCLES: list[tuple[str, H, dict[str, Any], list[str]]] = [
     ("G0", H().t(0, [A("x", 1), A("y", 1)]).t(1, [A("x", 2), A("y", 2)])
         .t(2, [R("x", [1, 2]), R("y", [2, 1])]),
@@ -278,6 +285,11 @@ CYCLES: list[tuple[str, H, dict[str, Any], list[str]]] = [
     ("G-single-item-realtime", H().t(0, [A("x", 1)]).t(1, [A("x", 2)]).t(2, [R("x", [1])])
         .t(3, [R("x", [1, 2])]),
      {"models": ["strict-serializable"]}, ["realtime", "rw"]),
+    ("G-nonadjacent-item-realtime", _concurrent_g_nonadjacent_realtime(),
+     {"models": ["strict-serializable"]}, ["rw", "realtime", "rw", "wr"]),
+    ("G-nonadjacent-item-process", H().t(0, [R("x", None), R("z", [1])]).t(1, [A("x", 1)])
+        .t(1, [R("z", None)]).t(2, [A("z", 1)]),
+     {"models": ["strong-session-snapshot-isolation"]}, ["rw", "process", "rw", "wr"]),
     ("G2-item-realtime", _concurrent_g2_realtime(),
      {"models": ["strict-serializable"]}, ["rw", "realtime", "rw"]),
 ]  # fmt: skip
@@ -591,3 +603,13 @@ def test_what_the_checker_calls_not_serializable_no_serial_order_explains(write:
         elif _serializable(txns, write):
             assert r.valid in (True, "unknown"), (txns, r.details)
     assert invalid > 50  # the generator does produce anomalies
+
+
+def test_writes_follow_reads_orders_register_versions_and_finds_cyclic_ones():
+    # T1 read x = 1 then wrote 2; T2 read x = 2 then wrote 1: 1 < 2 < 1.
+    h = H().t(0, [W("x", 1)]).t(1, [R("x", 1), W("x", 2)]).t(2, [R("x", 2), W("x", 3)])
+    assert RwRegisterChecker(["serializable"], wfr_keys=True).check(h.ops, {}).valid is True
+    cyc = H().t(0, [R("x", 1), W("x", 2)]).t(1, [R("x", 2), W("x", 1)])
+    r = RwRegisterChecker(["read-uncommitted"], wfr_keys=True).check(cyc.ops, {})
+    assert r.valid is False and "cyclic-versions" in r.details["anomaly-types"]
+    assert "each precede one another" in only(r, "cyclic-versions").explanation

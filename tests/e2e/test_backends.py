@@ -233,9 +233,9 @@ def test_a_killed_process_is_gone_and_starts_again(cluster: Any, system: TimeSys
     nem.setup(cluster)
     assert invoke(nem, "kill", "n2").value == ["n2"]
     assert not n2.alive(DAEMON) and ask(n2) == "refused"
-    gone = n2.exec(["sh", "-c", 'kill -0 "$1" 2>/dev/null && echo alive || echo gone', "sh",
-                    str(before["pid"])]).stdout.strip()  # fmt: skip
-    assert gone == "gone"
+    # gone, or a zombie (an SSH host's init may be slow to reap what it inherits)
+    state = n2.exec(["ps", "-o", "stat=", "-p", str(before["pid"])], check=False).stdout.strip()
+    assert state == "" or state.startswith("Z"), f"the killed daemon is still there ({state})"
     assert invoke(nem, "start").value == ["n2"]
     after = ask(n2)
     assert isinstance(after, dict) and after["pid"] != before["pid"]
@@ -292,7 +292,8 @@ def test_the_smoke_suite_is_valid_and_its_seeded_bug_is_caught(
     hosts = request.getfixturevalue("ssh_hosts") if backend == "ssh" else None
     if backend == "docker":
         request.getfixturevalue("node_image")
-    extra = ["--time-limit", "12", "--seed", "5"] + (["--bug", bug] if bug else [])
+    # Long enough to catch the bug, and to see operations succeed, on a busy machine too.
+    extra = ["--time-limit", "20" if bug else "15", "--seed", "5"] + (["--bug", bug] if bug else [])
     p = splitbrain(tmp_path, *smoke(tmp_path, backend, hosts, *extra))
     out, _ = p.communicate(timeout=240)
     assert p.returncode == expect, out
@@ -326,6 +327,14 @@ def _wait_for_a_fault(tmp_path: Path, p: subprocess.Popen[str], timeout: float =
     raise AssertionError("no partition was applied in time")
 
 
+def _sigkill(p: subprocess.Popen[str]) -> None:
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    p.wait()
+
+
 def _clean(tmp_path: Path) -> str:
     p = splitbrain(tmp_path, "clean")
     out, _ = p.communicate(timeout=120)
@@ -343,8 +352,7 @@ def test_clean_after_a_sigkilled_docker_run_leaves_no_container_network_or_rule(
     try:
         run = _wait_for_a_fault(tmp_path, p)
     finally:
-        os.killpg(p.pid, signal.SIGKILL)
-        p.wait()
+        _sigkill(p)
     state = json.loads((run / "cluster.json").read_text())
     prefix, subnet, bridge = state["prefix"], state["subnet"], state["bridge"]
     api = _client().api
@@ -369,8 +377,7 @@ def test_clean_after_a_sigkilled_ssh_run_leaves_no_daemon_or_rule_on_the_hosts(
     try:
         run = _wait_for_a_fault(tmp_path, p)
     finally:
-        os.killpg(p.pid, signal.SIGKILL)
-        p.wait()
+        _sigkill(p)
     prefix = json.loads((run / "cluster.json").read_text())["prefix"]
 
     def leftovers() -> list[str]:

@@ -40,18 +40,24 @@ tests:
 """
 
 
-def leftovers(prefix_hint: str = "sb") -> dict[str, list[str]]:
+def leftovers(run: Path) -> dict[str, list[str]]:
+    """What of this run's cluster still exists: found by its prefix and its directory, so
+    that other clusters alive on the machine at the same time do not count."""
+    prefix = json.loads((run / "cluster.json").read_text())["prefix"]
     ns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
     rules = subprocess.run(["iptables", "-S", "FORWARD"], capture_output=True, text=True).stdout
-    procs = subprocess.run(["pgrep", "-f", "patterns.raft"], capture_output=True, text=True).stdout
+    procs = subprocess.run(["pgrep", "-f", str(run.resolve())], capture_output=True, text=True)
     return {
-        "namespaces": [l for l in ns.splitlines() if l.startswith(prefix_hint)],
+        "namespaces": [l for l in ns.splitlines() if l.startswith(prefix)],
         "links": [l.split(":")[1].strip() for l in links.splitlines()
-                  if l.split(":")[1].strip().startswith(prefix_hint)],
-        "rules": [l for l in rules.splitlines() if "splitbrain" in l],
-        "processes": procs.split(),
+                  if l.split(":")[1].strip().startswith(prefix)],
+        "rules": [l for l in rules.splitlines() if prefix in l],
+        "processes": procs.stdout.split(),
     }  # fmt: skip
+
+
+NOTHING: dict[str, list[str]] = {"namespaces": [], "links": [], "rules": [], "processes": []}
 
 
 def start(tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
@@ -70,7 +76,6 @@ def only_run_dir(tmp_path: Path) -> Path:
 
 
 def test_a_correct_raft_store_is_valid_with_every_fault_applied_and_nothing_left(tmp_path):
-    before = leftovers()
     p = start(tmp_path, "--seed", "7")
     out, _ = p.communicate(timeout=240)
     assert p.returncode == 0, out
@@ -88,11 +93,10 @@ def test_a_correct_raft_store_is_valid_with_every_fault_applied_and_nothing_left
     )
     assert (run / "nodes" / "n1" / "raft.log").stat().st_size > 0
     assert (tmp_path / "results" / "e2e-junit.xml").exists()
-    assert leftovers() == before
+    assert leftovers(run) == NOTHING
 
 
 def test_ctrl_c_heals_and_removes_everything_and_keeps_a_checkable_history(tmp_path):
-    before = leftovers()
     p = start(tmp_path, "--time-limit", "60")
     deadline = time.monotonic() + 90
     history = None
@@ -106,7 +110,7 @@ def test_ctrl_c_heals_and_removes_everything_and_keeps_a_checkable_history(tmp_p
     p.send_signal(signal.SIGINT)
     out, _ = p.communicate(timeout=120)
     assert "interrupted" in out
-    assert leftovers() == before
+    assert leftovers(history.parent) == NOTHING
     results = json.loads((history.parent / "results.json").read_text())
     assert results["interrupted"] is True
     r = subprocess.run(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import ConfigError
+from harness.formats import FORMATS
 from harness.history import HistoryError
 
 __all__ = ["main"]
@@ -60,8 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--checker", default="linearizable")
     c.add_argument("--model", default="cas-register")
     c.add_argument("--format", default="auto",
-                   choices=["auto", "jsonl", "edn", "porcupine-etcd", "porcupine-kv"])  # fmt: skip
+                   choices=list(FORMATS))  # fmt: skip
     c.add_argument("--initial", help="the register's initial value (JSON), e.g. 0")
+    c.add_argument("--consistency-models", help="for list-append / rw-register: models to "
+                   "check, comma-separated (default strict-serializable)")  # fmt: skip
+    c.add_argument("--anomalies", help="for list-append / rw-register: anomalies to look for")
     c.add_argument("--time-budget", type=float, default=300.0, help="seconds before 'unknown'")
     c.add_argument("--out", help="directory for drawings (default: beside the history)")
     c.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -155,13 +159,26 @@ def _suite_exit(codes: list[int]) -> int:
 
 
 def _cmd_check(args: argparse.Namespace, argv: list[str]) -> int:
+    from checkers.history_checks import HISTORY_CHECKERS
     from harness.formats import load_history
     from harness.run import EXIT
 
-    history = load_history(args.history, args.format)
-    if args.checker != "linearizable":
+    allowed = ["linearizable", *HISTORY_CHECKERS]
+    if args.checker not in allowed:
         raise ConfigError("--checker", None, "",
-                          f"unknown checker {args.checker!r}; allowed: linearizable")  # fmt: skip
+                          f"unknown checker {args.checker!r}; allowed: {', '.join(allowed)}")  # fmt: skip
+    history = load_history(args.history, args.format)
+    checker: Any
+    if args.checker in HISTORY_CHECKERS:
+        try:
+            checker = HISTORY_CHECKERS[args.checker](
+                consistency_models=_csv(args.consistency_models),
+                anomalies=_csv(args.anomalies),
+                time_budget_s=args.time_budget,
+            )
+        except ValueError as e:
+            raise ConfigError("--checker", None, "", str(e)) from None
+        return _report_check(args, checker, history, EXIT, what=f"checker {args.checker}")
     from checkers.linearizable import MODELS, LinearizableChecker
 
     if args.model not in MODELS:
@@ -174,6 +191,17 @@ def _cmd_check(args: argparse.Namespace, argv: list[str]) -> int:
         except json.JSONDecodeError:
             initial = args.initial
     checker = LinearizableChecker(model=args.model, initial=initial, time_budget_s=args.time_budget)
+    return _report_check(args, checker, history, EXIT, what=f"model {args.model}")
+
+
+def _csv(text: str | None) -> list[str] | None:
+    return None if text is None else [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _report_check(
+    args: argparse.Namespace, checker: Any, history: list[Any], exit_codes: dict[Any, int],
+    what: str,
+) -> int:
     result = checker.check(history, {"source": args.history})
     out_dir = Path(args.out) if args.out else Path(args.history).resolve().parent
     files = []
@@ -184,14 +212,14 @@ def _cmd_check(args: argparse.Namespace, argv: list[str]) -> int:
         print(json.dumps(result.to_dict(), indent=2, default=str))
     else:
         word = {True: "valid", False: "INVALID", "unknown": "unknown"}[result.valid]
-        print(f"{args.history}: {word} ({len(history)} ops, model {args.model})")
+        print(f"{args.history}: {word} ({len(history)} ops, {what})")
         if result.valid == "unknown":
             print(f"  reason: {result.details.get('reason')}")
         for a in result.anomalies[:5]:
             print(f"  - {a.name}: {a.explanation}")
         for f in files:
             print(f"  drawn: {f}")
-    return EXIT[result.valid]
+    return exit_codes[result.valid]
 
 
 # -- report, serve -----------------------------------------------------------------------------

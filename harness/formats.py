@@ -36,7 +36,7 @@ from harness.history import NEMESIS, TYPES, HistoryError, Op, read_jsonl
 
 __all__ = ["FORMATS", "detect_format", "load_history", "write_edn"]
 
-FORMATS = ("auto", "jsonl", "edn", "porcupine-etcd", "porcupine-kv")
+FORMATS = ("auto", "jsonl", "edn", "elle-json", "porcupine-etcd", "porcupine-kv")
 
 _LOG_LINE = re.compile(
     r"^\s*INFO\s+jepsen\.util\s+-\s+(?P<process>\S+)\s+:(?P<type>\S+)\s+:(?P<f>\S+)\s*(?P<value>.*)$"
@@ -58,6 +58,10 @@ def load_history(path: str | Path, format: str = "auto") -> list[Op]:
         format = detect_format(path)
     if format == "jsonl":
         return read_jsonl(path)
+    if format == "elle-json":
+        from checkers.elle_cli import read_elle_json
+
+        return read_elle_json(path)
     text = Path(path).read_text(encoding="utf-8")
     if format == "porcupine-etcd":
         return _read_etcd_log(text, source)
@@ -67,7 +71,7 @@ def load_history(path: str | Path, format: str = "auto") -> list[Op]:
 def detect_format(path: str | Path) -> str:
     """Guess the format of the file at ``path`` from its first non-blank lines.
 
-    A JSON object -> ``jsonl``; a Jepsen log line -> ``porcupine-etcd``; an EDN map with
+    A JSON object -> ``jsonl``; a JSON array of op objects -> ``elle-json``; a Jepsen log line -> ``porcupine-etcd``; an EDN map with
     ``:key`` -> ``porcupine-kv``; any other EDN map, vector or list -> ``edn``.
     """
     source = str(path)
@@ -85,6 +89,8 @@ def detect_format(path: str | Path) -> str:
                 except json.JSONDecodeError:
                     pass
                 return "porcupine-kv" if re.search(r"(^|[\s,{]):key[\s,]", line) else "edn"
+            if line[0] == "[" and (line == "[" or line[1:].lstrip().startswith('{"')):
+                return "elle-json"
             if line[0] in "[(":
                 return "edn"
             raise HistoryError(

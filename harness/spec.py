@@ -53,11 +53,13 @@ class SystemSpec:
     name: a reference pattern (``raft``) or a third-party system.
     bugs: named seeded bugs to turn on (``splitbrain list`` shows them).
     port: the port the system listens on, on every node.
+    options: system-specific settings (e.g. a lease duration), passed to the system as given.
     """
 
     name: str = "raft"
     bugs: tuple[str, ...] = ()
     port: int = 7000
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ class WorkloadSpec:
     values: writes and cas pick values in [0, values).
     mix: relative weights of each f.
     timeout: seconds a client waits for one operation before it counts as indeterminate.
+    options: workload-specific settings, passed to the workload's generator as given.
     """
 
     name: str = "register"
@@ -108,6 +111,7 @@ class WorkloadSpec:
     values: int = 5
     mix: dict[str, float] = field(default_factory=lambda: {"read": 2.0, "write": 1.0, "cas": 1.0})
     timeout: float = 2.0
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """What a suite can name: systems (with their seeded bugs), workloads and checkers.
 
-Built-ins register here the same way a user's own do: through the ``splitbrain.systems``,
-``splitbrain.workloads`` and ``splitbrain.checkers`` entry point groups, each entry a
-callable returning a ``SystemInfo`` / ``WorkloadInfo`` / ``CheckerInfo``. A user adds a system
-without editing this repository.
+A user's own register through the ``splitbrain.systems``, ``splitbrain.workloads`` and
+``splitbrain.checkers`` entry point groups, each entry a callable returning a ``SystemInfo`` /
+``WorkloadInfo`` / ``CheckerInfo``: a user adds a system without editing this repository.
+Built-ins register the same way from the modules in ``BUILTIN_MODULES``: each has a
+``register()`` returning a list of those infos (one module per pattern or system).
 """
 
 from __future__ import annotations
@@ -145,8 +146,22 @@ def _builtin_checkers() -> list[CheckerInfo]:
     ]  # fmt: skip
 
 
+#: modules with a ``register() -> list[SystemInfo | WorkloadInfo | CheckerInfo]``
+BUILTIN_MODULES: tuple[str, ...] = ()
+
+
+def _from_modules(kind: type) -> list[Any]:
+    import importlib
+
+    found = []
+    for name in BUILTIN_MODULES:
+        found += [i for i in importlib.import_module(name).register() if isinstance(i, kind)]
+    return found
+
+
 def _load(group: str, builtin: list[Any]) -> dict[str, Any]:
-    found = {i.name: i for i in builtin}
+    kind = type(builtin[0])
+    found = {i.name: i for i in [*builtin, *_from_modules(kind)]}
     for ep in entry_points(group=group):
         info = ep.load()()
         found[info.name] = info

@@ -36,9 +36,18 @@ def one_run(suite: str, seed: int, time_limit: float, bug: str | None, results: 
         {a["name"] for r in data.get("checkers", {}).values() for a in r.get("anomalies", [])}
     )
     kinds = sorted({f["f"] for f in data.get("faults", []) if f.get("type") == "ok"})
+    # the first evidence: for each anomaly, the moment its last op had completed (before
+    # that, no checker could have seen it); the earliest over all anomalies
+    evidence = [
+        max(op["time"] for op in a["ops"] if isinstance(op.get("time"), int)) / 1e9
+        for r in data.get("checkers", {}).values()
+        for a in r.get("anomalies", [])
+        if any(isinstance(op.get("time"), int) for op in a.get("ops", []))
+    ]
     return {"bug": bug or "-", "seed": seed, "exit": p.returncode, "wall": wall,
             "anomalies": caught, "faults": kinds, "ops": data.get("op_counts", {}),
-            "setup_s": data.get("setup_seconds"), "ops_per_s": data.get("ops_per_second")}  # fmt: skip
+            "setup_s": data.get("setup_seconds"), "ops_per_s": data.get("ops_per_second"),
+            "evidence_s": min(evidence) if evidence else None}  # fmt: skip
 
 
 def main() -> None:
@@ -59,14 +68,17 @@ def main() -> None:
             rows.append(r)
             print(f"bug={r['bug']:11s} seed={seed:2d} exit={r['exit']} wall={r['wall']:5.1f}s "
                   f"ops/s={r['ops_per_s']} ok={r['ops'].get('ok')} anomalies={r['anomalies']} "
+                  f"evidence_at={r['evidence_s'] if r['evidence_s'] is None else round(r['evidence_s'], 1)}s "
                   f"faults={r['faults']}", flush=True)  # fmt: skip
-    print("\nsummary (exit 0 valid, 1 invalid, 2 unknown)")
+    print(f"\nsummary for {args.suite}, {args.time_limit:g} s runs (exit 0 valid, 1 invalid)")
     for bug in [None, *bugs]:
         mine = [r for r in rows if r["bug"] == (bug or "-")]
         want = 0 if bug is None else 1
         hits = sum(1 for r in mine if r["exit"] == want)
         what = "valid" if bug is None else "caught"
-        print(f"  {bug or 'correct':11s} {what} in {hits} of {len(mine)}")
+        times = sorted(r["evidence_s"] for r in mine if r["evidence_s"] is not None)
+        median = f"; median first evidence at {times[len(times) // 2]:.1f}s" if times else ""
+        print(f"  {bug or 'correct':11s} {what} in {hits} of {len(mine)}{median}")
 
 
 if __name__ == "__main__":

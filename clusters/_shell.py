@@ -29,6 +29,7 @@ case "$pg" in ''|*[!0-9]*) exit 3;; esac
 ps -A -o pgid=,stat= | grep -Eq "^ *$pg +[^Z]" || exit 3
 """
 
+
 class ExecDaemons:
     """Mixin: spawn / signal / alive for a node that has ``exec`` and ``workdir``."""
 

@@ -393,8 +393,12 @@ class DockerCluster:
             "subnet": str(self.subnet),
             "controller_address": self.controller_address,
             "nodes": [
-                {"name": n.name, "container": getattr(n, "container", None),
-                 "address": n.address, "workdir": n.workdir}
+                {
+                    "name": n.name,
+                    "container": getattr(n, "container", None),
+                    "address": n.address,
+                    "workdir": n.workdir,
+                }
                 for n in self.nodes
             ],  # fmt: skip
         }

@@ -193,8 +193,9 @@ def load_inventory(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"inventory {p}: 'accept_unknown_host_keys' must be true or false")
     base = p.resolve().parent
     return {
-        "hosts": parse_hosts(data["hosts"], defaults=data, where=f"inventory {p}: hosts",
-                             base_dir=base),  # fmt: skip
+        "hosts": parse_hosts(
+            data["hosts"], defaults=data, where=f"inventory {p}: hosts", base_dir=base
+        ),  # fmt: skip
         "known_hosts": [str(base / os.path.expanduser(k)) for k in known],
         "accept_unknown_host_keys": accept,
     }
@@ -644,7 +645,8 @@ class SshCluster:
             "known_hosts": self.known_hosts,
             "accept_unknown_host_keys": self.accept_unknown_host_keys,
             "nodes": [
-                {**asdict(n.host), "workdir": n.workdir} for n in self.nodes
+                {**asdict(n.host), "workdir": n.workdir}
+                for n in self.nodes
                 if isinstance(n, SshNode)
             ],
         }
@@ -656,7 +658,8 @@ class SshCluster:
 def clean(prefix_glob: str = "sb*", *, include_live: bool = False) -> list[str]:
     """For each ssh run whose prefix matches and whose controller is gone: connect to its
     hosts, kill its daemons and remove the project's iptables chains. Returns a line per
-    thing done; a host that cannot be reached is reported and its record kept for a retry."""
+    thing removed; a host that cannot be reached is logged as a warning and the run's record
+    kept, for the next clean to try again."""
     from clusters.local import LOCK_DIR, _is_live
 
     done: list[str] = []
@@ -681,11 +684,13 @@ def clean(prefix_glob: str = "sb*", *, include_live: bool = False) -> list[str]:
             try:
                 killed = _stop_daemons(node)
                 chains = _remove_chains(node)
-                done += [f"{prefix} {node.name}: killed {d}" for d in killed]
-                done += [f"{prefix} {node.name}: removed iptables chain {c}" for c in chains]
+                where = f"on {node.name} ({node.address}) of run {prefix}"
+                done += [f"daemon {d} {where}" for d in killed]
+                done += [f"iptables chain {c} {where}" for c in chains]
             except (SetupError, HostDown, CommandFailed) as e:
                 failed = True
-                done.append(f"{prefix} {node.name}: could not clean: {e}")
+                log.warning("could not clean %s of run %s (kept for the next clean): %s",
+                            node.name, prefix, e)  # fmt: skip
             finally:
                 node.close()
         if not failed:

@@ -4,8 +4,8 @@ libfaketime sleep shim and the project's reference patterns. ``ensure_image()`` 
 and reuses it while its inputs stay the same; ``splitbrain image build`` calls it."""
 
 from clusters.image.build import (
-    DEFAULT_BASE,
     DEBOOTSTRAP_BASE,
+    DEFAULT_BASE,
     IMAGE_REPO,
     NODE_PYTHON,
     NODE_SHIM,

@@ -499,8 +499,11 @@ def _deb822_entries(f: Path) -> Iterator[tuple[str, list[str], list[str], str | 
         if keyring and keyring.startswith("-----"):
             keyring = None  # an inline key: debootstrap needs a file, use its default
         for uri in fields.get("uris", "").split():
-            yield uri, fields.get("suites", "").split(), fields.get("components", "").split(), (
-                keyring
+            yield (
+                uri,
+                fields.get("suites", "").split(),
+                fields.get("components", "").split(),
+                (keyring),
             )
 
 
@@ -522,4 +525,3 @@ def _build_lock() -> Iterator[None]:
 
 def _stderr(line: str) -> None:
     print(f"splitbrain image: {line}", file=sys.stderr, flush=True)
-

@@ -54,7 +54,9 @@ def test_the_host_mirror_is_read_from_deb822_and_one_line_sources(tmp_path: Path
 
 def test_a_host_without_a_debian_source_falls_back_to_deb_debian_org(tmp_path: Path) -> None:
     (tmp_path / "etc/apt").mkdir(parents=True)
-    (tmp_path / "etc/apt/sources.list").write_text("deb [signed-by=/k.gpg] http://x/ubuntu jammy main\n")
+    (tmp_path / "etc/apt/sources.list").write_text(
+        "deb [signed-by=/k.gpg] http://x/ubuntu jammy main\n"
+    )
     m = build.host_mirror("bookworm", root=str(tmp_path))
     assert (m.uri, m.source) == ("http://deb.debian.org/debian", "default")
 
@@ -85,7 +87,9 @@ def node_image() -> str:
 
 
 @pytest.fixture(scope="module")
-def cluster(node_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dk.DockerCluster]:
+def cluster(
+    node_image: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dk.DockerCluster]:
     c = dk.DockerCluster(3, workroot=tmp_path_factory.mktemp("docker"), image=node_image)
     try:
         c.create()
@@ -114,7 +118,11 @@ class TestOnTheEngine:
     ) -> None:
         assert cluster.subnet is not None
         hosts = list(cluster.subnet.hosts())
-        assert [n.address for n in cluster.nodes] == [str(hosts[10]), str(hosts[11]), str(hosts[12])]
+        assert [n.address for n in cluster.nodes] == [
+            str(hosts[10]),
+            str(hosts[11]),
+            str(hosts[12]),
+        ]
         for node in cluster.nodes:
             info = _inspect(cluster, node)
             hc = info["HostConfig"]
@@ -205,7 +213,9 @@ class TestOnTheEngine:
         c = dk.DockerCluster(1, workroot=tmp_path, image="splitbrain-node:does-not-exist")
         with pytest.raises(SetupError, match="splitbrain image build"):
             c.create()
-        assert not dk._client().api.containers(all=True, filters={"label": f"{dk.RUN_LABEL}={c.prefix}"})
+        assert not dk._client().api.containers(
+            all=True, filters={"label": f"{dk.RUN_LABEL}={c.prefix}"}
+        )
         c.destroy()  # safe after a failed create
 
     def test_clean_removes_what_a_killed_controller_left_and_spares_live_runs(

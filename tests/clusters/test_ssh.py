@@ -37,7 +37,11 @@ needs_sshd = [
 
 def test_hosts_take_defaults_short_forms_and_get_names_in_order() -> None:
     hosts = ssh.parse_hosts(
-        [{"address": "10.0.0.1"}, "admin@10.0.0.2:2222", {"address": "h3", "name": "db", "port": 23}],
+        [
+            {"address": "10.0.0.1"},
+            "admin@10.0.0.2:2222",
+            {"address": "h3", "name": "db", "port": 23},
+        ],
         defaults={"user": "deploy", "key": "/k", "port": 2200},
     )
     assert [(h.name, h.user, h.address, h.port, h.key) for h in hosts] == [
@@ -64,7 +68,9 @@ def test_a_bad_host_entry_is_named_with_its_key(hosts: list, message: str) -> No
 
 def test_an_inventory_resolves_relative_paths_against_its_own_directory(tmp_path: Path) -> None:
     inv = tmp_path / "inv.yaml"
-    inv.write_text("key: keys/id\nknown_hosts: kh\nhosts: [10.0.0.1, {address: 10.0.0.2, user: u}]\n")
+    inv.write_text(
+        "key: keys/id\nknown_hosts: kh\nhosts: [10.0.0.1, {address: 10.0.0.2, user: u}]\n"
+    )
     got = ssh.load_inventory(inv)
     assert [h.key for h in got["hosts"]] == [str(tmp_path / "keys/id")] * 2
     assert got["known_hosts"] == [str(tmp_path / "kh")]
@@ -150,7 +156,9 @@ class TestOnRealSshd:
         assert n1.exec(["sleep", "30"], timeout=1, check=False).returncode == 124
         assert time.monotonic() - t < 10
 
-    def test_a_daemon_runs_in_its_own_group_and_takes_signals(self, cluster: ssh.SshCluster) -> None:
+    def test_a_daemon_runs_in_its_own_group_and_takes_signals(
+        self, cluster: ssh.SshCluster
+    ) -> None:
         n2 = _node(cluster, 1)
         pid = n2.spawn("sleeper", ["sh", "-c", "echo started $FOO; exec sleep 300"],
                        env={"FOO": "x y"})  # fmt: skip
@@ -282,8 +290,15 @@ import time; time.sleep(600)
         assert all(leftovers().values()), "the killed run left rules and daemons"
         assert (LOCK_DIR / f"{prefix}{ssh.STATE_SUFFIX}").exists()
         done = ssh.clean()
-        assert any(f"{prefix} n1: killed raftish" in d for d in done), done
-        assert any(f"{prefix} n1: removed iptables chain SPLITBRAIN" in d for d in done), done
+        assert any(
+            d.startswith("daemon raftish (group ")
+            and d.endswith(f"n1 ({hosts.cluster.nodes[0].address}) of run {prefix}")
+            for d in done
+        ), done
+        assert (
+            f"iptables chain SPLITBRAIN on n1 ({hosts.cluster.nodes[0].address}) of run {prefix}"
+            in done
+        ), done
         assert leftovers() == {"n1": [], "n2": []}
         assert not (LOCK_DIR / f"{prefix}{ssh.STATE_SUFFIX}").exists()
         assert json.loads((tmp_path / "cluster.json").read_text())["prefix"] == prefix

@@ -57,10 +57,20 @@ class ExecDaemons:
         stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
         header = f"--- {stamp} spawn {shlex.join(check_argv(argv, 'argv'))}".replace("\n", "\\n")
         r = self.exec(
-            ["sh", "-c", _SPAWN_SCRIPT, "sh", self.workdir, name, cwd or self.workdir, header,
-             *args],
-            timeout=30, check=False,
-        )  # fmt: skip
+            [
+                "sh",
+                "-c",
+                _SPAWN_SCRIPT,
+                "sh",
+                self.workdir,
+                name,
+                cwd or self.workdir,
+                header,
+                *args,
+            ],
+            timeout=30,
+            check=False,
+        )
         if r.returncode == 17:
             raise RuntimeError(f"daemon {name!r} is already running on {self.name}")
         if r.returncode != 0:
@@ -73,10 +83,17 @@ class ExecDaemons:
     def signal(self, name: str, sig: _signal.Signals) -> bool:
         """Send ``sig`` to the process group of daemon ``name``; False if none of it runs."""
         r = self.exec(
-            ["sh", "-c", _ALIVE + 'kill -s "$2" -- "-$pg"', "sh", self._pidfile(name),
-             _signal.Signals(sig).name.removeprefix("SIG")],
-            timeout=15, check=False,
-        )  # fmt: skip
+            [
+                "sh",
+                "-c",
+                _ALIVE + 'kill -s "$2" -- "-$pg"',
+                "sh",
+                self._pidfile(name),
+                _signal.Signals(sig).name.removeprefix("SIG"),
+            ],
+            timeout=15,
+            check=False,
+        )
         if r.returncode == 0:
             return True
         if r.returncode == 3 or "No such process" in r.stderr:

@@ -106,11 +106,13 @@ class DockerNode(ExecDaemons):
         except Exception as e:  # the engine or the container is gone
             result = Completed(tuple(args), 125, "", f"docker exec on {self.container}: {e}")
         else:
-            result = Completed(tuple(args), int(code if code is not None else 125),
-                               _text(out), _text(err))  # fmt: skip
+            result = Completed(
+                tuple(args), int(code if code is not None else 125), _text(out), _text(err)
+            )
             if result.returncode == 124:
-                result = Completed(result.argv, 124, result.stdout,
-                                   result.stderr + f"\ntimed out after {timeout}s")  # fmt: skip
+                result = Completed(
+                    result.argv, 124, result.stdout, result.stderr + f"\ntimed out after {timeout}s"
+                )
         if check and result.returncode != 0:
             raise CommandFailed(self.name, result)
         return result
@@ -292,10 +294,13 @@ class DockerCluster:
         from clusters.local import _links
 
         api = self._client.api
-        taken = [c["Names"][0].lstrip("/") for c in api.containers(
-            all=True, filters={"label": f"{RUN_LABEL}={self.prefix}"})]  # fmt: skip
-        taken += [n["Name"] for n in api.networks(names=[self.network])
-                  if n["Name"] == self.network]  # fmt: skip
+        taken = [
+            c["Names"][0].lstrip("/")
+            for c in api.containers(all=True, filters={"label": f"{RUN_LABEL}={self.prefix}"})
+        ]
+        taken += [
+            n["Name"] for n in api.networks(names=[self.network]) if n["Name"] == self.network
+        ]
         if self.bridge in _links():
             taken.append(self.bridge)
         if taken:
@@ -334,39 +339,63 @@ class DockerCluster:
         from docker.types import IPAMConfig, IPAMPool
 
         assert self.subnet is not None
-        ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=str(self.subnet),
-                                                 gateway=self.controller_address)])  # fmt: skip
+        ipam = IPAMConfig(
+            pool_configs=[IPAMPool(subnet=str(self.subnet), gateway=self.controller_address)]
+        )
         self._client.api.create_network(
-            self.network, driver="bridge", internal=True, ipam=ipam, labels=self._labels(),
-            options={"com.docker.network.bridge.name": self.bridge}, check_duplicate=True,
-        )  # fmt: skip
+            self.network,
+            driver="bridge",
+            internal=True,
+            ipam=ipam,
+            labels=self._labels(),
+            options={"com.docker.network.bridge.name": self.bridge},
+            check_duplicate=True,
+        )
 
     def _make_node(self, i: int, address: str) -> DockerNode:
         api = self._client.api
         name = f"{self.prefix}-n{i}"
         host_config = api.create_host_config(
-            cap_add=["NET_ADMIN"], init=True, network_mode=self.network,
-            sysctls={"net.ipv6.conf.all.disable_ipv6": "1",
-                     "net.ipv6.conf.default.disable_ipv6": "1"},
-        )  # fmt: skip
+            cap_add=["NET_ADMIN"],
+            init=True,
+            network_mode=self.network,
+            sysctls={
+                "net.ipv6.conf.all.disable_ipv6": "1",
+                "net.ipv6.conf.default.disable_ipv6": "1",
+            },
+        )
         networking = api.create_networking_config(
             {self.network: api.create_endpoint_config(ipv4_address=address)}
         )
         assert self.image is not None
         api.create_container(
-            self.image, command=["sleep", "infinity"], name=name, hostname=f"n{i}",
-            labels={**self._labels(), NODE_LABEL: f"n{i}"}, host_config=host_config,
-            networking_config=networking, detach=True,
-        )  # fmt: skip
+            self.image,
+            command=["sleep", "infinity"],
+            name=name,
+            hostname=f"n{i}",
+            labels={**self._labels(), NODE_LABEL: f"n{i}"},
+            host_config=host_config,
+            networking_config=networking,
+            detach=True,
+        )
         api.start(name)
         node = DockerNode(f"n{i}", name, address, api)
         deadline = time.monotonic() + 30
         while True:
             # No default route (Docker gives even internal networks one): as on the local
             # backend, a node reaches its peers and the controller, and nothing else.
-            r = node.exec(["sh", "-c", 'mkdir -p "$1" && { ip -4 route del default 2>/dev/null;'
-                           ' ! ip -4 route | grep -q ^default; }', "sh", node.workdir],
-                          timeout=10, check=False)  # fmt: skip
+            r = node.exec(
+                [
+                    "sh",
+                    "-c",
+                    'mkdir -p "$1" && { ip -4 route del default 2>/dev/null;'
+                    " ! ip -4 route | grep -q ^default; }",
+                    "sh",
+                    node.workdir,
+                ],
+                timeout=10,
+                check=False,
+            )
             if r.returncode == 0:
                 return node
             if time.monotonic() > deadline:
@@ -400,7 +429,7 @@ class DockerCluster:
                     "workdir": n.workdir,
                 }
                 for n in self.nodes
-            ],  # fmt: skip
+            ],
         }
         _write_atomic(self.state_file, json.dumps(state, indent=2) + "\n")
 
@@ -417,10 +446,13 @@ def clean(prefix_glob: str = "sb*", *, include_live: bool = False) -> list[str]:
     if docker_available() is not None:
         return removed
     client = _client()
-    prefixes = {c["Labels"].get(RUN_LABEL, "") for c in client.api.containers(
-        all=True, filters={"label": RUN_LABEL})}  # fmt: skip
-    prefixes |= {n["Labels"].get(RUN_LABEL, "") for n in client.api.networks(
-        filters={"label": RUN_LABEL})}  # fmt: skip
+    prefixes = {
+        c["Labels"].get(RUN_LABEL, "")
+        for c in client.api.containers(all=True, filters={"label": RUN_LABEL})
+    }
+    prefixes |= {
+        n["Labels"].get(RUN_LABEL, "") for n in client.api.networks(filters={"label": RUN_LABEL})
+    }
     for prefix in sorted(p for p in prefixes if p and fnmatch.fnmatchcase(p, prefix_glob)):
         if not include_live and _is_live(prefix):
             continue

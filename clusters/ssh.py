@@ -83,8 +83,15 @@ log = logging.getLogger(__name__)
 logging.getLogger("paramiko").setLevel(logging.WARNING)
 
 HOST_KEYS = ("name", "address", "user", "port", "key", "workdir")
-INVENTORY_KEYS = ("hosts", "user", "port", "key", "known_hosts", "accept_unknown_host_keys",
-                  "workdir")  # fmt: skip
+INVENTORY_KEYS = (
+    "hosts",
+    "user",
+    "port",
+    "key",
+    "known_hosts",
+    "accept_unknown_host_keys",
+    "workdir",
+)
 DEFAULT_WORKDIR = "/var/tmp/splitbrain"
 REQUIRED_TOOLS = ("sh", "python3", "iptables", "setsid", "ps", "kill", "tar", "timeout")
 STATE_SUFFIX = ".ssh.json"
@@ -111,9 +118,12 @@ class Host:
 
 
 def parse_hosts(
-    items: Sequence[Any], *, defaults: Mapping[str, Any] | None = None, where: str = "hosts",
+    items: Sequence[Any],
+    *,
+    defaults: Mapping[str, Any] | None = None,
+    where: str = "hosts",
     base_dir: Path | None = None,
-) -> list[Host]:  # fmt: skip
+) -> list[Host]:
     """Hosts from a list of mappings (keys ``HOST_KEYS``) or ``user@address:port`` strings,
     with ``defaults`` for user, port, key and workdir; unnamed hosts are named n1, n2.. in
     order. Raises ValueError naming the entry and the key at fault."""
@@ -134,13 +144,15 @@ def parse_hosts(
             raise ValueError(f"{at}: expected a mapping of {', '.join(HOST_KEYS)}, got {item!r}")
         unknown = sorted(set(item) - set(HOST_KEYS))
         if unknown:
-            raise ValueError(f"{at}: unknown key(s) {', '.join(unknown)}; "
-                             f"allowed: {', '.join(HOST_KEYS)}")  # fmt: skip
+            raise ValueError(
+                f"{at}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(HOST_KEYS)}"
+            )
         merged = {k: d[k] for k in ("user", "port", "key", "workdir") if d.get(k) is not None}
         merged.update({k: v for k, v in item.items() if v is not None})
         if not isinstance(merged.get("address"), str) or not merged["address"]:
-            raise ValueError(f"{at}.address: expected a host name or address, "
-                             f"got {merged.get('address')!r}")  # fmt: skip
+            raise ValueError(
+                f"{at}.address: expected a host name or address, got {merged.get('address')!r}"
+            )
         port = merged.get("port", 22)
         if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
             raise ValueError(f"{at}.port: expected a port number, got {port!r}")
@@ -152,11 +164,16 @@ def parse_hosts(
             key = os.path.expanduser(key)
             if base_dir is not None and not os.path.isabs(key):
                 key = str(base_dir / key)
-        hosts.append(Host(
-            address=merged["address"], name=merged.get("name") or f"n{i + 1}",
-            user=merged.get("user", "root"), port=port, key=key,
-            workdir=merged.get("workdir"),
-        ))  # fmt: skip
+        hosts.append(
+            Host(
+                address=merged["address"],
+                name=merged.get("name") or f"n{i + 1}",
+                user=merged.get("user", "root"),
+                port=port,
+                key=key,
+                workdir=merged.get("workdir"),
+            )
+        )
     names = [h.name for h in hosts]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
@@ -182,8 +199,10 @@ def load_inventory(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"inventory {p}: expected a mapping with 'hosts' (a list of hosts)")
     unknown = sorted(set(data) - set(INVENTORY_KEYS))
     if unknown:
-        raise ValueError(f"inventory {p}: unknown key(s) {', '.join(unknown)}; "
-                         f"allowed: {', '.join(INVENTORY_KEYS)}")  # fmt: skip
+        raise ValueError(
+            f"inventory {p}: unknown key(s) {', '.join(unknown)}; "
+            f"allowed: {', '.join(INVENTORY_KEYS)}"
+        )
     known = data.get("known_hosts") or []
     known = [known] if isinstance(known, str) else known
     if not isinstance(known, list) or not all(isinstance(k, str) for k in known):
@@ -195,7 +214,7 @@ def load_inventory(path: str | Path) -> dict[str, Any]:
     return {
         "hosts": parse_hosts(
             data["hosts"], defaults=data, where=f"inventory {p}: hosts", base_dir=base
-        ),  # fmt: skip
+        ),
         "known_hosts": [str(base / os.path.expanduser(k)) for k in known],
         "accept_unknown_host_keys": accept,
     }
@@ -255,8 +274,13 @@ class SshNode(ExecDaemons):
             code, out, err = _collect(chan, deadline=time.monotonic() + timeout + 15)
         except Exception as e:  # the connection went away under the command
             self._drop()
-            result = Completed(tuple(args), 255, "", f"ssh to {self.address}: connection lost "
-                               f"during the command ({type(e).__name__}: {e})")  # fmt: skip
+            result = Completed(
+                tuple(args),
+                255,
+                "",
+                f"ssh to {self.address}: connection lost "
+                f"during the command ({type(e).__name__}: {e})",
+            )
         else:
             result = Completed(tuple(args), code, out, err)
             if code == 124:
@@ -284,8 +308,16 @@ class SshNode(ExecDaemons):
             tar.add(str(src), arcname=base, recursive=True, filter=_as_root)
         staged = f"{self.workdir}/.sb-put-{os.urandom(6).hex()}.tar"
         self._upload(buf.getvalue(), staged)
-        self.exec(["sh", "-c", 'mkdir -p "$2" && tar -xf "$1" --no-same-owner -C "$2"; '
-                   'r=$?; rm -f "$1"; exit $r', "sh", staged, parent or "/"])  # fmt: skip
+        self.exec(
+            [
+                "sh",
+                "-c",
+                'mkdir -p "$2" && tar -xf "$1" --no-same-owner -C "$2"; r=$?; rm -f "$1"; exit $r',
+                "sh",
+                staged,
+                parent or "/",
+            ]
+        )
 
     def get(self, remote: str, local: str | Path) -> None:
         """Copy a file or a directory tree from ``remote`` (relative: under the workdir)."""
@@ -347,16 +379,29 @@ class SshNode(ExecDaemons):
                 self._drop()
                 err = e
             if time.monotonic() + delay > deadline:
-                log.error("ssh %s (%s:%d): down for %.0fs after %d attempts: %s", self.name,
-                          self.address, self.host.port, self.reconnect_for, attempts, err)  # fmt: skip
+                log.error(
+                    "ssh %s (%s:%d): down for %.0fs after %d attempts: %s",
+                    self.name,
+                    self.address,
+                    self.host.port,
+                    self.reconnect_for,
+                    attempts,
+                    err,
+                )
                 raise HostDown(
                     f"{self.name}: cannot reach {self.host.user}@{self.address}:{self.host.port} "
                     f"after {attempts} attempts in {self.reconnect_for:g}s: "
                     f"{type(err).__name__}: {err}"
                 ) from err
-            log.warning("ssh %s (%s:%d): %s: %s; trying again in %.1fs", self.name, self.address,
-                        self.host.port, "connection lost" if self._connected_once else "cannot connect",
-                        err, delay)  # fmt: skip
+            log.warning(
+                "ssh %s (%s:%d): %s: %s; trying again in %.1fs",
+                self.name,
+                self.address,
+                self.host.port,
+                "connection lost" if self._connected_once else "cannot connect",
+                err,
+                delay,
+            )
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
 
@@ -377,17 +422,24 @@ class SshNode(ExecDaemons):
         else:
             client.set_missing_host_key_policy(paramiko.RejectPolicy())
         key = self.host.key
-        sock = socket.create_connection((self.address, self.host.port),
-                                        timeout=self.connect_timeout)  # fmt: skip
+        sock = socket.create_connection(
+            (self.address, self.host.port), timeout=self.connect_timeout
+        )
         # Without it, each small request waits for the peer's delayed ACK (40 ms).
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             client.connect(
-                self.address, port=self.host.port, username=self.host.user, key_filename=key,
-                look_for_keys=key is None, allow_agent=key is None, sock=sock,
-                timeout=self.connect_timeout, banner_timeout=self.connect_timeout,
+                self.address,
+                port=self.host.port,
+                username=self.host.user,
+                key_filename=key,
+                look_for_keys=key is None,
+                allow_agent=key is None,
+                sock=sock,
+                timeout=self.connect_timeout,
+                banner_timeout=self.connect_timeout,
                 auth_timeout=self.connect_timeout,
-            )  # fmt: skip
+            )
         except BaseException:
             sock.close()
             client.close()
@@ -418,16 +470,21 @@ class SshNode(ExecDaemons):
         import paramiko
 
         if isinstance(e, paramiko.BadHostKeyException):
-            return (f"{self.name}: the host key of {where} does not match known_hosts: refusing "
-                    f"to connect (if the host was reinstalled, fix its known_hosts line)")  # fmt: skip
+            return (
+                f"{self.name}: the host key of {where} does not match known_hosts: refusing "
+                f"to connect (if the host was reinstalled, fix its known_hosts line)"
+            )
         if isinstance(e, paramiko.AuthenticationException):
             return f"{self.name}: login as {h.user} at {where} refused: {e}"
         files = ", ".join(["~/.ssh/known_hosts", *self.known_hosts])
-        keyscan = f"ssh-keyscan -p {h.port} {h.address}" if h.port != 22 else \
-            f"ssh-keyscan {h.address}"  # fmt: skip
-        return (f"{self.name}: the host key of {where} is not in known_hosts ({files}); add it "
-                f"(`{keyscan} >> ~/.ssh/known_hosts`, after checking it) or set "
-                f"accept_unknown_host_keys: true")  # fmt: skip
+        keyscan = (
+            f"ssh-keyscan -p {h.port} {h.address}" if h.port != 22 else f"ssh-keyscan {h.address}"
+        )
+        return (
+            f"{self.name}: the host key of {where} is not in known_hosts ({files}); add it "
+            f"(`{keyscan} >> ~/.ssh/known_hosts`, after checking it) or set "
+            f"accept_unknown_host_keys: true"
+        )
 
     # -- files ------------------------------------------------------------------------------
 
@@ -501,8 +558,10 @@ class SshCluster:
         self.hosts = parsed
         self.prefix = prefix if prefix is not None else new_prefix()
         if not _PREFIX_RE.match(self.prefix):
-            raise ValueError(f"expected a prefix of 2-12 lowercase letters or digits starting "
-                             f"with a letter for 'prefix', got {self.prefix!r}")  # fmt: skip
+            raise ValueError(
+                f"expected a prefix of 2-12 lowercase letters or digits starting "
+                f"with a letter for 'prefix', got {self.prefix!r}"
+            )
         self.workroot = Path(workroot)
         self.known_hosts = [os.path.expanduser(k) for k in known_hosts]
         self.accept_unknown_host_keys = accept_unknown_host_keys
@@ -532,14 +591,17 @@ class SshCluster:
         if getattr(spec, "known_hosts", None):
             known.append(spec.known_hosts)
         if not hosts:
-            raise ValueError("the ssh backend needs hosts: list them under cluster.hosts or "
-                             "give an inventory file (cluster.inventory, or --inventory)")  # fmt: skip
+            raise ValueError(
+                "the ssh backend needs hosts: list them under cluster.hosts or "
+                "give an inventory file (cluster.inventory, or --inventory)"
+            )
         n = n if n is not None else len(hosts)
         if n > len(hosts):
-            raise ValueError(f"cluster.nodes is {n} but only {len(hosts)} ssh host(s) are "
-                             f"listed ({', '.join(h.name for h in hosts)})")  # fmt: skip
-        return cls(hosts[:n], workroot=workroot, known_hosts=known,
-                   accept_unknown_host_keys=accept)  # fmt: skip
+            raise ValueError(
+                f"cluster.nodes is {n} but only {len(hosts)} ssh host(s) are "
+                f"listed ({', '.join(h.name for h in hosts)})"
+            )
+        return cls(hosts[:n], workroot=workroot, known_hosts=known, accept_unknown_host_keys=accept)
 
     @property
     def state_file(self) -> Path:
@@ -557,12 +619,16 @@ class SshCluster:
             self._hold_prefix_lock()
             self._owner = True
             nodes = [
-                SshNode(h, h.workdir or f"{self.workdir}/{self.prefix}/{h.name}",
-                        known_hosts=self.known_hosts,
-                        accept_unknown_host_keys=self.accept_unknown_host_keys,
-                        connect_timeout=self.connect_timeout, reconnect_for=self.reconnect_for)
+                SshNode(
+                    h,
+                    h.workdir or f"{self.workdir}/{self.prefix}/{h.name}",
+                    known_hosts=self.known_hosts,
+                    accept_unknown_host_keys=self.accept_unknown_host_keys,
+                    connect_timeout=self.connect_timeout,
+                    reconnect_for=self.reconnect_for,
+                )
                 for h in self.hosts
-            ]  # fmt: skip
+            ]
             self.nodes = list(nodes)
             _write_atomic(LOCK_DIR / f"{self.prefix}{STATE_SUFFIX}", json.dumps(self._record()))
             self._write_state()
@@ -605,8 +671,11 @@ class SshCluster:
         self._release_prefix_lock()
         self._owner = False
         if errors:
-            raise RuntimeError("could not stop daemons on " + "; ".join(errors) +
-                               " (`splitbrain clean` tries again)")  # fmt: skip
+            raise RuntimeError(
+                "could not stop daemons on "
+                + "; ".join(errors)
+                + " (`splitbrain clean` tries again)"
+            )
 
     def _hold_prefix_lock(self) -> None:
         import fcntl
@@ -677,10 +746,13 @@ def clean(prefix_glob: str = "sb*", *, include_live: bool = False) -> list[str]:
         failed = False
         for entry in record.get("nodes", []):
             workdir = entry.pop("workdir")
-            node = SshNode(Host(**{k: v for k, v in entry.items() if k in HOST_KEYS}), workdir,
-                           known_hosts=record.get("known_hosts", []),
-                           accept_unknown_host_keys=record.get("accept_unknown_host_keys", False),
-                           reconnect_for=3.0)  # fmt: skip
+            node = SshNode(
+                Host(**{k: v for k, v in entry.items() if k in HOST_KEYS}),
+                workdir,
+                known_hosts=record.get("known_hosts", []),
+                accept_unknown_host_keys=record.get("accept_unknown_host_keys", False),
+                reconnect_for=3.0,
+            )
             try:
                 killed = _stop_daemons(node)
                 chains = _remove_chains(node)
@@ -689,8 +761,12 @@ def clean(prefix_glob: str = "sb*", *, include_live: bool = False) -> list[str]:
                 done += [f"iptables chain {c} {where}" for c in chains]
             except (SetupError, HostDown, CommandFailed) as e:
                 failed = True
-                log.warning("could not clean %s of run %s (kept for the next clean): %s",
-                            node.name, prefix, e)  # fmt: skip
+                log.warning(
+                    "could not clean %s of run %s (kept for the next clean): %s",
+                    node.name,
+                    prefix,
+                    e,
+                )
             finally:
                 node.close()
         if not failed:
@@ -701,13 +777,23 @@ def clean(prefix_glob: str = "sb*", *, include_live: bool = False) -> list[str]:
 
 def _prepare(node: SshNode) -> None:
     node.connect()
-    r = node.exec(["sh", "-c", 'for t in "$@"; do command -v "$t" >/dev/null || echo "$t"; done',
-                   "sh", *REQUIRED_TOOLS], timeout=20)  # fmt: skip
+    r = node.exec(
+        [
+            "sh",
+            "-c",
+            'for t in "$@"; do command -v "$t" >/dev/null || echo "$t"; done',
+            "sh",
+            *REQUIRED_TOOLS,
+        ],
+        timeout=20,
+    )
     missing = r.stdout.split()
     if missing:
-        raise SetupError(f"{node.name} ({node.address}) lacks {', '.join(missing)}: install them "
-                         f"(Debian: python3 iptables util-linux procps tar coreutils; libfaketime "
-                         f"for clock faults)")  # fmt: skip
+        raise SetupError(
+            f"{node.name} ({node.address}) lacks {', '.join(missing)}: install them "
+            f"(Debian: python3 iptables util-linux procps tar coreutils; libfaketime "
+            f"for clock faults)"
+        )
     node.exec(["mkdir", "-p", node.workdir])
     if node.host.user != "root":
         node.exec(["chown", node.host.user, node.workdir])
@@ -786,9 +872,13 @@ class _AcceptAndWarn:
     """Accept an unknown host key (only with accept_unknown_host_keys), saying so."""
 
     def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
-        log.warning("accepting the unknown %s host key of %s (fingerprint %s), as "
-                    "accept_unknown_host_keys allows", key.get_name(), hostname,
-                    key.fingerprint if hasattr(key, "fingerprint") else key.get_fingerprint().hex())  # fmt: skip
+        log.warning(
+            "accepting the unknown %s host key of %s (fingerprint %s), as "
+            "accept_unknown_host_keys allows",
+            key.get_name(),
+            hostname,
+            key.fingerprint if hasattr(key, "fingerprint") else key.get_fingerprint().hex(),
+        )
         client.get_host_keys().add(hostname, key.get_name(), key)
 
 
@@ -807,7 +897,7 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-# -- local hosts to try the backend on --------------------------------------------------------------
+# -- local hosts to try the backend on ---------------------------------------------------------
 
 
 @dataclass
@@ -858,10 +948,14 @@ class LocalSshHosts:
                 if not key.exists():
                     _keygen(key, f"splitbrain-{node.name}")
                 config = d / "sshd_config"
-                config.write_text(_SSHD_CONFIG.format(
-                    address=node.address, key=key, pid=d / "sshd.pid",
-                    authorized=self.directory / "authorized_keys",
-                ))  # fmt: skip
+                config.write_text(
+                    _SSHD_CONFIG.format(
+                        address=node.address,
+                        key=key,
+                        pid=d / "sshd.pid",
+                        authorized=self.directory / "authorized_keys",
+                    )
+                )
                 node.spawn("sshd", [sshd, "-D", "-e", "-f", str(config)])
                 kind, blob = Path(f"{key}.pub").read_text().split()[:2]
                 lines.append(f"{node.address} {kind} {blob}")
@@ -869,10 +963,18 @@ class LocalSshHosts:
             self.known_hosts.write_text("\n".join(lines) + "\n")
             import yaml
 
-            self.inventory.write_text(yaml.safe_dump({
-                "user": "root", "port": 22, "key": str(self.client_key),
-                "known_hosts": str(self.known_hosts), "hosts": hosts,
-            }, sort_keys=False))  # fmt: skip
+            self.inventory.write_text(
+                yaml.safe_dump(
+                    {
+                        "user": "root",
+                        "port": 22,
+                        "key": str(self.client_key),
+                        "known_hosts": str(self.known_hosts),
+                        "hosts": hosts,
+                    },
+                    sort_keys=False,
+                )
+            )
             for node in self.cluster.nodes:
                 _wait_port(node.address, 22, timeout=15)
         except BaseException:
@@ -919,8 +1021,11 @@ SetEnv SHLVL=1
 
 
 def _keygen(path: Path, comment: str) -> None:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+        check=True,
+        capture_output=True,
+    )
 
 
 def _wait_port(address: str, port: int, *, timeout: float) -> None:
@@ -941,8 +1046,10 @@ def _main(argv: list[str]) -> int:
     import argparse
     import signal
 
-    p = argparse.ArgumentParser(prog="python3 -m clusters.ssh",
-                                description="SSH hosts on this machine, to try the ssh backend")  # fmt: skip
+    p = argparse.ArgumentParser(
+        prog="python3 -m clusters.ssh",
+        description="SSH hosts on this machine, to try the ssh backend",
+    )
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("sandbox", help="start N sshd hosts in namespaces until interrupted")
     s.add_argument("n", type=int)
@@ -951,9 +1058,12 @@ def _main(argv: list[str]) -> int:
     hosts = LocalSshHosts(args.n, Path(args.directory)).start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    print(f"{args.n} ssh hosts up; inventory: {hosts.inventory}\n"
-          f"  splitbrain run suites/smoke.yaml --cluster ssh --inventory {hosts.inventory}\n"
-          f"Ctrl-C (or SIGTERM) removes them.", flush=True)  # fmt: skip
+    print(
+        f"{args.n} ssh hosts up; inventory: {hosts.inventory}\n"
+        f"  splitbrain run suites/smoke.yaml --cluster ssh --inventory {hosts.inventory}\n"
+        f"Ctrl-C (or SIGTERM) removes them.",
+        flush=True,
+    )
     try:
         while not stop.wait(1):
             pass

@@ -143,9 +143,16 @@ def ensure_image(
         labels = {IMAGE_LABEL: "node", INPUTS_LABEL: digest, "splitbrain.base": base_ref}
         log_lines: list[str] = []
         for chunk in client.api.build(
-            fileobj=context, custom_context=True, tag=tag, labels=labels, rm=True,
-            forcerm=True, decode=True, pull=False, nocache=force,
-        ):  # fmt: skip
+            fileobj=context,
+            custom_context=True,
+            tag=tag,
+            labels=labels,
+            rm=True,
+            forcerm=True,
+            decode=True,
+            pull=False,
+            nocache=force,
+        ):
             if "stream" in chunk:
                 log_lines.append(chunk["stream"])
             if "error" in chunk:
@@ -199,8 +206,9 @@ def clean_build_leftovers() -> list[str]:
 # -- the base -----------------------------------------------------------------------------------
 
 
-def _resolve_base(client: Any, base: str | None, *, force: bool, suite: str, say: Progress
-                  ) -> tuple[str, str]:  # fmt: skip
+def _resolve_base(
+    client: Any, base: str | None, *, force: bool, suite: str, say: Progress
+) -> tuple[str, str]:
     """(reference, image id) of the base to build on."""
     if base == DEBOOTSTRAP_BASE:
         return _debootstrap_base(client, suite, force=force, say=say)
@@ -221,8 +229,10 @@ def _resolve_base(client: Any, base: str | None, *, force: bool, suite: str, say
                     f"load it (docker load), or use --base {DEBOOTSTRAP_BASE} to build a Debian "
                     f"base with debootstrap"
                 )
-            say(f"{wanted} is not here and cannot be pulled ({why}); "
-                f"building a Debian {suite} base with debootstrap instead")  # fmt: skip
+            say(
+                f"{wanted} is not here and cannot be pulled ({why}); "
+                f"building a Debian {suite} base with debootstrap instead"
+            )
             return _debootstrap_base(client, suite, force=force, say=say)
     return wanted, found
 
@@ -246,15 +256,22 @@ def _debootstrap_base(client: Any, suite: str, *, force: bool, say: Progress) ->
             "install it (apt-get install debootstrap) or run ./setup"
         )
     t = time.monotonic()
-    say(f"debootstrap: Debian {suite} ({arch}) from {mirror.uri} (as in {mirror.source}), "
-        f"with {', '.join(NODE_PACKAGES)}; takes a few minutes the first time")  # fmt: skip
+    say(
+        f"debootstrap: Debian {suite} ({arch}) from {mirror.uri} (as in {mirror.source}), "
+        f"with {', '.join(NODE_PACKAGES)}; takes a few minutes the first time"
+    )
     ROOTFS_PARENT.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=ROOTFS_PREFIX, dir=ROOTFS_PARENT))
     try:
         (work / ".owner").write_text(f"{os.getpid()}\n")
         root = work / "root"
-        argv = [debootstrap, "--variant=minbase", "--components=main",
-                f"--arch={arch}", f"--include={','.join(NODE_PACKAGES)}"]  # fmt: skip
+        argv = [
+            debootstrap,
+            "--variant=minbase",
+            "--components=main",
+            f"--arch={arch}",
+            f"--include={','.join(NODE_PACKAGES)}",
+        ]
         if mirror.keyring:
             argv.append(f"--keyring={mirror.keyring}")
         argv += [suite, str(root), mirror.uri]
@@ -278,15 +295,21 @@ def _debootstrap_base(client: Any, suite: str, *, force: bool, say: Progress) ->
         tar = work / "rootfs.tar"
         subprocess.run(
             ["tar", "--numeric-owner", "-C", str(root), "-cf", str(tar), "."],
-            check=True, capture_output=True,
-        )  # fmt: skip
+            check=True,
+            capture_output=True,
+        )
         _remove_rootfs(root)
         repo, _, tagname = tag.partition(":")
         client.api.import_image_from_file(
-            str(tar), repository=repo, tag=tagname,
-            changes=[f"LABEL {IMAGE_LABEL}=base {INPUTS_LABEL}={digest}",
-                     'CMD ["sleep", "infinity"]', "ENV LANG=C.UTF-8"],
-        )  # fmt: skip
+            str(tar),
+            repository=repo,
+            tag=tagname,
+            changes=[
+                f"LABEL {IMAGE_LABEL}=base {INPUTS_LABEL}={digest}",
+                'CMD ["sleep", "infinity"]',
+                "ENV LANG=C.UTF-8",
+            ],
+        )
     except subprocess.CalledProcessError as e:
         raise ImageError(f"packing the root filesystem failed: {e.stderr!r}") from e
     finally:
@@ -301,10 +324,15 @@ def _debootstrap_base(client: Any, suite: str, *, force: bool, say: Progress) ->
 
 def _debootstrap_tag(suite: str) -> str:
     """The tag of the Debian base for ``suite``: it names a hash of the base's inputs."""
-    digest = _digest([
-        b"debootstrap-minbase", suite.encode(), host_mirror(suite).uri.encode(),
-        _dpkg_arch().encode(), ",".join(NODE_PACKAGES).encode(),
-    ])  # fmt: skip
+    digest = _digest(
+        [
+            b"debootstrap-minbase",
+            suite.encode(),
+            host_mirror(suite).uri.encode(),
+            _dpkg_arch().encode(),
+            ",".join(NODE_PACKAGES).encode(),
+        ]
+    )
     return f"{BASE_REPO}:{suite}-{digest[:12]}"
 
 
@@ -375,18 +403,20 @@ def _tag_latest(client: Any, tag: str) -> None:
     client.api.tag(tag, repo, "latest", force=True)
 
 
-def _prune(client: Any, kind: str, *, keep: str) -> None:
-    """Remove images of ``kind`` other than ``keep`` that nothing uses (best effort)."""
+def _prune(client: Any, kind: str, *, keep: str, min_age: float = 3600.0) -> None:
+    """Remove images of ``kind`` other than ``keep`` that nothing uses (best effort). Images
+    younger than ``min_age`` seconds stay: another controller may be about to start one."""
     import docker.errors
 
     keep_id = _image_id(client, keep)
     for img in client.api.images(filters={"label": f"{IMAGE_LABEL}={kind}"}):
-        if img["Id"] == keep_id:
+        if img["Id"] == keep_id or time.time() - img.get("Created", 0) < min_age:
             continue
-        try:
-            client.api.remove_image(img["Id"], force=False, noprune=False)
-        except docker.errors.APIError:
-            pass  # in use by a container or a child image: it stays
+        for ref in img.get("RepoTags") or [img["Id"]]:
+            try:
+                client.api.remove_image(ref, force=False, noprune=False)
+            except docker.errors.APIError:
+                break  # in use by a container or a child image: it stays
 
 
 def _context(dockerfile: str, shim: bytes) -> io.BytesIO:
@@ -423,9 +453,10 @@ def _shim_bytes() -> bytes:
 
 def _tree_files(root: Path) -> list[Path]:
     return sorted(
-        p for p in root.rglob("*")
+        p
+        for p in root.rglob("*")
         if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
-    )  # fmt: skip
+    )
 
 
 def _tree_digest(root: Path) -> Iterator[bytes]:

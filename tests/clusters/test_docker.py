@@ -135,7 +135,7 @@ class TestOnTheEngine:
             assert nets[cluster.network]["IPAddress"] == node.address
             # CAP_NET_ADMIN is bit 12 of the effective set; CAP_SYS_ADMIN (21) is absent
             status = node.exec(["cat", "/proc/self/status"]).stdout
-            eff = int(next(l for l in status.splitlines() if l.startswith("CapEff")).split()[1], 16)
+            eff = int(next(x for x in status.splitlines() if x.startswith("CapEff")).split()[1], 16)
             assert eff & (1 << 12) and not eff & (1 << 21)
         net = dk._client().api.inspect_network(cluster.network)
         assert net["Internal"] is True and net["Labels"][dk.RUN_LABEL] == cluster.prefix
@@ -164,8 +164,9 @@ class TestOnTheEngine:
         self, cluster: dk.DockerCluster
     ) -> None:
         n2 = cluster.nodes[1]
-        pid = n2.spawn("sleeper", ["sh", "-c", "echo started $FOO; exec sleep 300"],
-                       env={"FOO": "bar baz"})  # fmt: skip
+        pid = n2.spawn(
+            "sleeper", ["sh", "-c", "echo started $FOO; exec sleep 300"], env={"FOO": "bar baz"}
+        )
         try:
             stat = n2.exec(["ps", "-o", "pid=,pgid=,sid=", "-p", str(pid)]).stdout.split()
             assert stat == [str(pid)] * 3
@@ -227,8 +228,13 @@ class TestOnTheEngine:
             f"c = DockerCluster(2, workroot={str(tmp_path)!r}, image={node_image!r})\n"
             "c.create(); print(c.prefix, flush=True); time.sleep(600)\n"
         )
-        p = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
-                             text=True, start_new_session=True)  # fmt: skip
+        p = subprocess.Popen(
+            [sys.executable, "-c", script],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         try:
             prefix = p.stdout.readline().strip()  # type: ignore[union-attr]
             assert prefix, "the controller did not create its cluster"
@@ -242,8 +248,10 @@ class TestOnTheEngine:
         assert f"container {prefix}-n1" in removed and f"network {prefix}-net" in removed
         assert not api.containers(all=True, filters=mine)
         assert not api.networks(filters=mine)
-        assert f"{prefix}-dk" not in subprocess.run(["ip", "-o", "link"], capture_output=True,
-                                                    text=True).stdout  # fmt: skip
+        assert (
+            f"{prefix}-dk"
+            not in subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+        )
         # the live cluster of this module was left alone
         assert len(api.containers(filters={"label": f"{dk.RUN_LABEL}={cluster.prefix}"})) == 3
 

@@ -28,9 +28,11 @@ ROOT = Path(__file__).resolve().parents[2]
 needs_sshd = [
     pytest.mark.cluster,
     pytest.mark.skipif(os.geteuid() != 0, reason="the ssh test hosts are namespaces: needs root"),
-    pytest.mark.skipif(not os.path.exists("/usr/sbin/sshd") or shutil.which("ssh-keygen") is None,
-                       reason="openssh-server is not installed (./setup installs it)"),
-]  # fmt: skip
+    pytest.mark.skipif(
+        not os.path.exists("/usr/sbin/sshd") or shutil.which("ssh-keygen") is None,
+        reason="openssh-server is not installed (./setup installs it)",
+    ),
+]
 
 # -- host lists, no hosts needed ------------------------------------------------------------------
 
@@ -81,8 +83,12 @@ def test_an_inventory_resolves_relative_paths_against_its_own_directory(tmp_path
 
 
 def test_a_spec_needs_enough_hosts(tmp_path: Path) -> None:
-    spec = SimpleNamespace(hosts=({"address": "a"}, {"address": "b"}), inventory=None,
-                           known_hosts=None, accept_unknown_host_keys=False)  # fmt: skip
+    spec = SimpleNamespace(
+        hosts=({"address": "a"}, {"address": "b"}),
+        inventory=None,
+        known_hosts=None,
+        accept_unknown_host_keys=False,
+    )
     with pytest.raises(ValueError, match="cluster.nodes is 3 but only 2 ssh host"):
         ssh.SshCluster.from_spec(spec, workroot=tmp_path, n=3)
     assert [h.name for h in ssh.SshCluster.from_spec(spec, workroot=tmp_path, n=1).hosts] == ["n1"]
@@ -118,11 +124,13 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ssh.LocalSshHost
 
 
 @pytest.fixture(scope="module")
-def cluster(hosts: ssh.LocalSshHosts, tmp_path_factory: pytest.TempPathFactory
-            ) -> Iterator[ssh.SshCluster]:  # fmt: skip
+def cluster(
+    hosts: ssh.LocalSshHosts, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ssh.SshCluster]:
     inv = ssh.load_inventory(hosts.inventory)
-    c = ssh.SshCluster(inv["hosts"], workroot=tmp_path_factory.mktemp("sshrun"),
-                       known_hosts=inv["known_hosts"])  # fmt: skip
+    c = ssh.SshCluster(
+        inv["hosts"], workroot=tmp_path_factory.mktemp("sshrun"), known_hosts=inv["known_hosts"]
+    )
     c.create()
     yield c
     c.destroy()
@@ -147,8 +155,9 @@ class TestOnRealSshd:
         n1 = _node(cluster, 0)
         ip = n1.exec(["ip", "-4", "-o", "addr", "show", "eth0"]).stdout
         assert f"inet {n1.address}/" in ip, "the command ran in the host's own network"
-        r = n1.exec(["sh", "-c", 'echo out "$1"; echo err >&2; exit 3', "sh", "a 'b' $c"],
-                    check=False)  # fmt: skip
+        r = n1.exec(
+            ["sh", "-c", 'echo out "$1"; echo err >&2; exit 3', "sh", "a 'b' $c"], check=False
+        )
         assert (r.returncode, r.stdout, r.stderr) == (3, "out a 'b' $c\n", "err\n")
         with pytest.raises(CommandFailed):
             n1.exec(["false"])
@@ -160,11 +169,14 @@ class TestOnRealSshd:
         self, cluster: ssh.SshCluster
     ) -> None:
         n2 = _node(cluster, 1)
-        pid = n2.spawn("sleeper", ["sh", "-c", "echo started $FOO; exec sleep 300"],
-                       env={"FOO": "x y"})  # fmt: skip
+        pid = n2.spawn(
+            "sleeper", ["sh", "-c", "echo started $FOO; exec sleep 300"], env={"FOO": "x y"}
+        )
         try:
-            assert n2.exec(["ps", "-o", "pid=,pgid=,sid=", "-p", str(pid)]).stdout.split() == [
-                str(pid)] * 3  # fmt: skip
+            assert (
+                n2.exec(["ps", "-o", "pid=,pgid=,sid=", "-p", str(pid)]).stdout.split()
+                == [str(pid)] * 3
+            )
             assert n2.alive("sleeper")
             assert n2.signal("sleeper", signal.SIGSTOP)
             assert n2.exec(["ps", "-o", "stat=", "-p", str(pid)]).stdout.startswith("T")
@@ -191,8 +203,12 @@ class TestOnRealSshd:
         assert (back / "sub" / "b.bin").read_bytes() == bytes(range(256)) * 100
         n1.get(f"{n1.workdir}/tree/a.txt", tmp_path / "one.txt")
         assert (tmp_path / "one.txt").read_text() == "alpha\n"
-        assert n1.exec(["sh", "-c", 'ls -a "$1" | grep -c "^.sb-" || true', "sh", n1.workdir]
-                       ).stdout.strip() == "0", "no staging archive is left behind"  # fmt: skip
+        assert (
+            n1.exec(
+                ["sh", "-c", 'ls -a "$1" | grep -c "^.sb-" || true', "sh", n1.workdir]
+            ).stdout.strip()
+            == "0"
+        ), "no staging archive is left behind"
 
     def test_an_unknown_host_key_is_refused_unless_accepting_is_asked_for(
         self, hosts: ssh.LocalSshHosts, tmp_path: Path
@@ -209,12 +225,17 @@ class TestOnRealSshd:
         self, hosts: ssh.LocalSshHosts, tmp_path: Path
     ) -> None:
         h = ssh.load_inventory(hosts.inventory)["hosts"][0]
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "k")],
-                       check=True)  # fmt: skip
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "k")], check=True
+        )
         kind, blob = (tmp_path / "k.pub").read_text().split()[:2]
         (tmp_path / "known_hosts").write_text(f"{h.address} {kind} {blob}\n")
-        node = ssh.SshNode(h, "/tmp/sb-unused", known_hosts=[str(tmp_path / "known_hosts")],
-                           accept_unknown_host_keys=True)  # fmt: skip
+        node = ssh.SshNode(
+            h,
+            "/tmp/sb-unused",
+            known_hosts=[str(tmp_path / "known_hosts")],
+            accept_unknown_host_keys=True,
+        )
         with pytest.raises(SetupError, match="does not match known_hosts"):
             node.exec(["true"])
 
@@ -238,8 +259,9 @@ class TestOnRealSshd:
         self, hosts: ssh.LocalSshHosts, cluster: ssh.SshCluster
     ) -> None:
         inv = ssh.load_inventory(hosts.inventory)
-        node = ssh.SshNode(inv["hosts"][1], "/tmp/sb-unused", known_hosts=inv["known_hosts"],
-                           reconnect_for=1.5)  # fmt: skip
+        node = ssh.SshNode(
+            inv["hosts"][1], "/tmp/sb-unused", known_hosts=inv["known_hosts"], reconnect_for=1.5
+        )
         node.exec(["true"])
         _kill_netns_processes(_netns(hosts, "n2"))
         try:
@@ -270,8 +292,13 @@ assert nem.invoke(Op("invoke", "start-partition", "halves", process="nemesis")).
 print(c.prefix, flush=True)
 import time; time.sleep(600)
 """
-        p = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
-                             text=True, start_new_session=True)  # fmt: skip
+        p = subprocess.Popen(
+            [sys.executable, "-c", script],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         try:
             prefix = p.stdout.readline().strip()  # type: ignore[union-attr]
             assert prefix, "the controller did not start"
@@ -284,7 +311,7 @@ import time; time.sleep(600)
             for node in hosts.cluster.nodes:
                 rules = node.exec(["iptables", "-S"]).stdout
                 procs = node.exec(["sh", "-c", 'pgrep -f "^sleep 600$" || true']).stdout.split()
-                out[node.name] = [l for l in rules.splitlines() if "SPLITBRAIN" in l] + procs
+                out[node.name] = [r for r in rules.splitlines() if "SPLITBRAIN" in r] + procs
             return out
 
         assert all(leftovers().values()), "the killed run left rules and daemons"

@@ -267,9 +267,12 @@ def test_a_skewed_process_reads_the_offset_time(cluster: Any, system: TimeSystem
 def splitbrain(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "harness.cli", *args],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,
-    )  # fmt: skip
+    )
 
 
 def smoke(tmp_path: Path, backend: str, hosts: Any, *extra: str) -> list[str]:
@@ -387,8 +390,9 @@ def test_clean_after_a_sigkilled_ssh_run_leaves_no_daemon_or_rule_on_the_hosts(
         for node in ssh_hosts.cluster.nodes:  # the namespaces, seen from this machine
             rules = node.exec(["iptables", "-S"]).stdout
             found += [f"{node.name}: {r}" for r in rules.splitlines() if "SPLITBRAIN" in r]
-            pids = subprocess.run(["ip", "netns", "pids", node.namespace], capture_output=True,
-                                  text=True).stdout.split()  # fmt: skip
+            pids = subprocess.run(
+                ["ip", "netns", "pids", node.namespace], capture_output=True, text=True
+            ).stdout.split()
             for pid in pids:
                 try:
                     cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()

@@ -129,9 +129,8 @@ def _faketime_env(tmp: str) -> dict[str, str]:
         def put(self, local, remote):  # noqa: ANN001, ANN202
             subprocess.run(["cp", "-r", str(local), str(remote)], check=True)
 
-    from workloads.raft import clock_env_fixes
 
-    return clock_env_fixes(faketime_env(_Here()))  # type: ignore[arg-type]
+    return faketime_env(_Here())  # type: ignore[arg-type]
 
 
 def _wait_leader(names: list[str], ports: dict[str, int], timeout: float = 15.0) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 __all__ = [
@@ -246,15 +246,24 @@ class each_thread:
 
 
 class clients_and_nemesis:
-    """Client threads draw from ``clients``, the nemesis thread from ``nemesis``."""
+    """Client threads draw from ``clients``, the nemesis thread from ``nemesis``; each sees
+    only its own threads in ``ctx.threads`` / ``ctx.busy``, so a ``phases`` inside either
+    waits only for the threads that can reach it."""
 
     def __init__(self, clients: Generator | None, nemesis: Generator | None) -> None:
         self.clients = clients
         self.nemesis = nemesis
 
     def op(self, ctx: Context) -> Result:
-        g = self.nemesis if ctx.thread == NEMESIS_THREAD else self.clients
-        return g.op(ctx) if g is not None else None
+        mine = ctx.thread == NEMESIS_THREAD
+        g = self.nemesis if mine else self.clients
+        if g is None:
+            return None
+        if NEMESIS_THREAD in ctx.threads:
+            keep = (lambda t: t == NEMESIS_THREAD) if mine else (lambda t: t != NEMESIS_THREAD)
+            ctx = replace(ctx, threads=[t for t in ctx.threads if keep(t)],
+                          busy=[t for t in ctx.busy if keep(t)])  # fmt: skip
+        return g.op(ctx)
 
 
 class phases:

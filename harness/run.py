@@ -277,11 +277,13 @@ def _make_runner(
         Worker(nodes[t % len(nodes)].name, _opener(make_client, spec, nodes[t % len(nodes)]))
         for t in range(spec.workload.concurrency)
     ]
+    # after the heal: the workload's final reads, then (all threads together, so no thread
+    # skips one) every thread's system-specific final ops, such as a status report
     finals: list[Generator] = []
     if final is not None:
         finals.append(final)
-    for f in sysinfo.final_ops:
-        finals.append(each_thread(lambda f=f: once(f)))
+    if sysinfo.final_ops:
+        finals.append(each_thread(lambda: seq([once(f) for f in sysinfo.final_ops])))
     nemesis_main = schedule(spec.nemesis)
     gen = phases(
         clients_and_nemesis(
@@ -289,7 +291,7 @@ def _make_runner(
             time_limit(spec.time_limit, nemesis_main) if nemesis_main else None,
         ),
         clients_and_nemesis(None, final_heal(spec.nemesis)),
-        clients_and_nemesis(seq(finals), None),
+        clients_and_nemesis(phases(*finals), None),
     )
     return Runner(gen, journal, workers, nemesis=nemesis, seed=spec.seed or 0)
 

@@ -34,7 +34,7 @@ from typing import Any
 from clusters.base import Node, SetupError
 from harness.history import Op
 
-__all__ = ["DAEMON", "RaftClient", "RaftSystem", "clock_env_fixes", "node_status"]
+__all__ = ["DAEMON", "RaftClient", "RaftSystem", "node_status"]
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ class RaftSystem:
             from clusters.clock import faketime_env  # written separately; may be absent
         except ImportError:
             return env
-        env.update(clock_env_fixes(faketime_env(node)))
+        env.update(faketime_env(node))
         return env
 
     def _wait_ready(self, node: Node) -> None:
@@ -201,22 +201,6 @@ class RaftSystem:
     @staticmethod
     def _data_dir(node: Node) -> str:
         return f"{node.workdir}/raft-data"
-
-
-def clock_env_fixes(env: dict[str, str]) -> dict[str, str]:
-    """``env`` (from ``clusters.clock.faketime_env``) with what a Python daemon needs to run
-    at full speed under libfaketime.
-
-    libfaketime 0.9.10 wraps ``pthread_cond_timedwait`` for condition variables on the
-    monotonic clock ("monotonic fix"); CPython hands the GIL over through exactly such
-    waits, so every thread switch costs about 1.5 ms (a queue ping-pong between two threads
-    goes from 0.02 to 3 ms, and Raft from ~2000 to ~45 writes/s). When the monotonic clock
-    is not faked the fix has nothing to do: turn it off, unless the caller chose otherwise.
-    """
-    out = dict(env)
-    if out.get("FAKETIME_DONT_FAKE_MONOTONIC") == "1":
-        out.setdefault("FAKETIME_FORCE_MONOTONIC_FIX", "0")
-    return out
 
 
 def node_status(host: str, port: int, *, timeout: float = 1.0) -> dict[str, Any] | None:

@@ -127,3 +127,29 @@ def test_a_torn_last_line_is_dropped_but_a_torn_middle_line_is_an_error(tmp_path
     p.write_text(good.replace('"invoke"', '"maybe"') + "\n")
     with pytest.raises(HistoryError, match=r":1: field 'type' is 'maybe'; allowed: invoke, ok"):
         read_jsonl(p)
+
+
+def test_a_final_phase_gives_every_client_thread_each_of_its_ops(tmp_path):
+    """Per-thread generators in sequence inside the clients' side: no thread may skip its
+    own ops because another thread finished first (the nemesis thread takes no part)."""
+    from harness.generator import each_thread, once, seq
+
+    nem = RecordingNemesis()
+    gen = phases(
+        clients_and_nemesis(limit(5, repeat("read")), limit(1, repeat("break"))),
+        clients_and_nemesis(
+            phases(each_thread(lambda: seq([once("r1"), once("r2")])),
+                   each_thread(lambda: once("status"))),
+            None,
+        ),
+    )  # fmt: skip
+    runner, journal = make_runner(tmp_path, gen, lambda op: op.complete("ok", 0), n=4,
+                                  nemesis=nem)  # fmt: skip
+    runner.run()
+    finals = [(o.process, o.f) for o in journal.ops if o.type == "invoke" and o.f != "read"
+              and o.process != "nemesis"]  # fmt: skip
+    for p in range(4):
+        assert [f for q, f in finals if q == p] == ["r1", "r2", "status"]
+    # every status comes after every r1 / r2: the sub-phases wait for each other
+    last_r = max(i for i, (_, f) in enumerate(finals) if f in ("r1", "r2"))
+    assert all(f == "status" for _, f in finals[last_r + 1:]) and len(finals) == 12

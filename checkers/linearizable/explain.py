@@ -161,7 +161,9 @@ def _text(
     by_origin: dict[str, list[str]] = {}
     for o in orderings[:_MAX_ORDERINGS]:
         seq = ", then ".join(o["ops"]) if o["ops"] else "none of them"
-        by_origin.setdefault(o["from"], []).append(f"{seq} -> {o['state']}")
+        items = by_origin.setdefault(o["from"], [])
+        if f"{seq} -> {o['state']}" not in items:  # prefixes that differ only in what they
+            items.append(f"{seq} -> {o['state']}")  # linearized read the same in words
     for origin, items in by_origin.items():
         lines.append(
             f"Orderings of the concurrent operations from state {origin}: " + "; ".join(items) + "."

@@ -1,0 +1,379 @@
+"""One CASPaxos node: an acceptor for every key, and a proposer that runs rounds for clients.
+
+Concurrency: the acceptor's state sits behind one lock (``mu``); a promise or an accept is
+recorded under it and made durable (fsync, shared between concurrent callers) outside it,
+before the reply goes out. The proposer runs one round at a time per key on this node (a
+per-key lock), sends each phase to every acceptor at once from a thread pool, and waits for a
+majority; its own acceptor is called directly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from .._runtime import (
+    BAD_REQUEST,
+    TIMEOUT,
+    UNAVAILABLE,
+    ConnectFailed,
+    NodeConfig,
+    RecordLog,
+    RpcClient,
+    RpcError,
+    Server,
+    error_reply,
+    ok_reply,
+)
+
+__all__ = ["BUGS", "PaxosNode"]
+
+log = logging.getLogger("paxos")
+
+BUGS: dict[str, str] = {
+    "forget-promise": "acceptors keep promises in memory only; after a restart they promise "
+    "any ballot, even one below a ballot they have already accepted",
+    "local-read": "a read is answered from the local acceptor's accepted value, without a round",
+}
+
+#: a ballot: (counter, node id); compared as a tuple, so node ids break ties
+Ballot = tuple[int, str]
+ZERO: Ballot = (0, "")
+#: a proposer stops waiting for a home that did not answer, for this long (seconds)
+SUSPECT_FOR = 1.0
+
+
+class PaxosNode:
+    """An acceptor and a proposer serving the register client protocol on one port."""
+
+    def __init__(
+        self,
+        cfg: NodeConfig,
+        *,
+        request_timeout: float = 1.0,
+        rpc_timeout: float = 0.5,
+        forward: bool = True,
+    ) -> None:
+        self.id = cfg.id
+        self.members = sorted(cfg.peers)
+        self.others = [p for p in self.members if p != self.id]
+        self.majority = len(self.members) // 2 + 1
+        self.bugs = cfg.bugs
+        self.request_timeout = request_timeout
+        self.rpc_timeout = rpc_timeout
+        self.forward = forward
+        host = cfg.listen[0]
+        source = None if host in ("", "0.0.0.0", "::") else host
+        self.rpcs = {
+            p: RpcClient(a, connect_timeout=min(0.3, rpc_timeout), timeout=rpc_timeout,
+                         source_host=source)
+            for p, a in cfg.others.items()
+        }  # fmt: skip
+        self.pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="send")
+
+        # -- acceptor state: key -> [promised, accepted, value] -------------------------
+        os.makedirs(cfg.data, exist_ok=True)
+        self.wal = RecordLog(os.path.join(cfg.data, "acceptor.log"))
+        self.mu = threading.Lock()
+        self.slots: dict[Any, list[Any]] = {}
+        for key, promised, accepted, value in self.wal.records:
+            self.slots[_hashable(key)] = [_ballot(promised), _ballot(accepted), value]
+        self.wal.records = []
+        if "forget-promise" in self.bugs:
+            # the bug: the promise was never written down, so a restarted acceptor starts
+            # from "promised nothing" while it still holds what it accepted
+            for slot in self.slots.values():
+                slot[0] = ZERO
+
+        # -- proposer state ------------------------------------------------------------
+        self.known: dict[Any, int] = {}  # key -> highest ballot counter seen (memory only)
+        self.key_locks: dict[Any, threading.Lock] = {}
+        self.suspect_until: dict[str, float] = {}
+        self.pmu = threading.Lock()
+
+        self.server = Server(cfg.listen, self.handle)
+        log.info("recovered %d keys (%d torn bytes dropped); bugs: %s", len(self.slots),
+                 self.wal.torn_bytes, ", ".join(sorted(self.bugs)) or "none")  # fmt: skip
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.server.start()
+        log.info("serving on %s:%d", *self.server.address)
+
+    def stop(self) -> None:
+        self.server.stop()
+        with self.mu:
+            self.wal.close()
+
+    # -- dispatch ----------------------------------------------------------------------
+
+    def handle(self, msg: dict[str, Any]) -> dict[str, Any]:
+        t = msg.get("type")
+        if t == "prepare":
+            return self._on_prepare(msg)
+        if t == "accept":
+            return self._on_accept(msg)
+        if t == "status":
+            return ok_reply(self.status())
+        if t in ("read", "write", "cas"):
+            return self._on_client(t, msg)
+        return error_reply(BAD_REQUEST, f"unknown request type {t!r}")
+
+    def status(self) -> dict[str, Any]:
+        with self.mu:
+            keys = len(self.slots)
+        return {"id": self.id, "role": "proposer", "keys": keys, "bugs": sorted(self.bugs)}
+
+    # -- acceptor ----------------------------------------------------------------------
+
+    def _on_prepare(self, msg: dict[str, Any]) -> dict[str, Any]:
+        key, ballot = _hashable(msg["key"]), _ballot(msg["ballot"])
+        with self.mu:
+            slot = self.slots.setdefault(key, [ZERO, ZERO, None])
+            promised, accepted, value = slot
+            # only the promise is compared: a correct acceptor's promise is never below what
+            # it accepted (accepting raises it), so that check covers both
+            if ballot <= promised:
+                return {"ok": True, "promised": False, "ballot": list(promised)}
+            slot[0] = ballot
+            n = 0 if "forget-promise" in self.bugs else self._record(key, slot)
+        if n:
+            self.wal.sync_upto(n)  # durable before the promise leaves this node
+        return {"ok": True, "promised": True, "accepted": list(accepted), "value": value}
+
+    def _on_accept(self, msg: dict[str, Any]) -> dict[str, Any]:
+        key, ballot = _hashable(msg["key"]), _ballot(msg["ballot"])
+        with self.mu:
+            slot = self.slots.setdefault(key, [ZERO, ZERO, None])
+            if ballot < slot[0]:
+                return {"ok": True, "accepted": False, "ballot": list(slot[0])}
+            slot[0] = slot[1] = ballot
+            slot[2] = msg.get("value")
+            n = self._record(key, slot)
+        self.wal.sync_upto(n)
+        return {"ok": True, "accepted": True}
+
+    def _record(self, key: Any, slot: list[Any]) -> int:
+        return self.wal.append([key, list(slot[0]), list(slot[1]), slot[2]])
+
+    # -- client requests ---------------------------------------------------------------
+
+    def _on_client(self, t: str, msg: dict[str, Any]) -> dict[str, Any]:
+        problem = _validate(t, msg)
+        if problem:
+            return error_reply(BAD_REQUEST, problem)
+        key = _hashable(msg["key"])
+        budget = self.request_timeout
+        if isinstance(msg.get("timeout_ms"), (int, float)):  # set by a forwarding node
+            budget = max(0.0, min(budget, msg["timeout_ms"] / 1000))
+        deadline = time.monotonic() + budget
+        if t == "read" and "local-read" in self.bugs:
+            with self.mu:
+                slot = self.slots.get(key)
+            return ok_reply(slot[2] if slot else None)
+        home = self.home(key)
+        if self.forward and home != self.id and not msg.get("forwarded"):
+            if time.monotonic() >= self.suspect_until.get(home, 0.0):
+                reply = self._forward(home, msg, deadline, read=t == "read")
+                if reply is not None:
+                    return reply
+        return self.propose(key, _change(t, msg), deadline)
+
+    def home(self, key: Any) -> str:
+        """The node that proposes for ``key`` while it is reachable (others forward to it,
+        so rounds on one key rarely compete); the same on every node."""
+        h = zlib.crc32(json.dumps(key).encode())
+        return self.members[h % len(self.members)]
+
+    def _forward(
+        self, home: str, msg: dict[str, Any], deadline: float, *, read: bool
+    ) -> dict[str, Any] | None:
+        """The home's reply; None when it could not be reached (nothing was sent: propose
+        here instead)."""
+        remaining = max(0.0, deadline - time.monotonic())
+        fwd = {k: v for k, v in msg.items() if k != "id"}
+        fwd.update(forwarded=self.id, timeout_ms=int(remaining * 1000))
+        try:
+            reply = self.rpcs[home].call(fwd, timeout=remaining + 0.2)
+        except ConnectFailed:
+            self.suspect_until[home] = time.monotonic() + SUSPECT_FOR
+            return None
+        except RpcError as e:
+            self.suspect_until[home] = time.monotonic() + SUSPECT_FOR
+            # a read changes nothing a client can tell apart, so a failed read is definite
+            return e.reply(definite=True if read else e.definite)
+        reply.pop("id", None)
+        return reply
+
+    # -- proposer ----------------------------------------------------------------------
+
+    def propose(self, key: Any, change: _Change, deadline: float) -> dict[str, Any]:
+        """Run rounds until one succeeds or ``deadline``: prepare, then accept ``change``
+        applied to the highest accepted value a majority reported."""
+        with self.pmu:
+            lock = self.key_locks.setdefault(key, threading.Lock())
+        if not lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            return error_reply(TIMEOUT, f"another round on key {key!r} held this node",
+                               definite=True)  # fmt: skip
+        try:
+            return self._rounds(key, change, deadline)
+        finally:
+            lock.release()
+
+    def _rounds(self, key: Any, change: _Change, deadline: float) -> dict[str, Any]:
+        why = "no round was tried"
+        while time.monotonic() < deadline:
+            with self.pmu:
+                counter = self.known.get(key, 0) + 1
+                self.known[key] = counter
+            ballot: Ballot = (counter, self.id)
+
+            # phase 1: prepare
+            promises, rejects = self._broadcast(
+                {"type": "prepare", "key": key, "ballot": list(ballot)}, "promised", deadline
+            )
+            self._learn(key, rejects)
+            if len(promises) < self.majority:
+                why = f"prepare of ballot {list(ballot)} promised by {len(promises)} of " \
+                      f"{len(self.members)} (rejected by {len(rejects)})"
+                self._backoff(deadline)
+                continue  # nothing was accepted with this ballot: safe to try again
+            best = max(promises, key=lambda r: _ballot(r["accepted"]))
+            current = best.get("value")
+            new, result = change(current)
+
+            # phase 2: accept
+            accepts, rejects = self._broadcast(
+                {"type": "accept", "key": key, "ballot": list(ballot), "value": new},
+                "accepted", deadline,
+            )  # fmt: skip
+            self._learn(key, rejects)
+            if len(accepts) >= self.majority:
+                return result
+            if not accepts or result.get("definite_anyway"):
+                why = f"accept of ballot {list(ballot)} accepted by {len(accepts)}"
+                if result.get("definite_anyway"):
+                    result.pop("definite_anyway")
+                    return result  # a cas that found another value changes nothing
+                self._backoff(deadline)
+                continue
+            return error_reply(
+                TIMEOUT, f"accept of ballot {list(ballot)} reached {len(accepts)} of "
+                f"{len(self.members)} acceptors, not a majority: the value may still be chosen",
+                definite=False,
+            )  # fmt: skip
+        return error_reply(UNAVAILABLE, f"no round succeeded in time: {why}", definite=True)
+
+    def _broadcast(
+        self, msg: dict[str, Any], flag: str, deadline: float
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Send ``msg`` to every acceptor; return (yes replies, no replies) once a majority
+        said yes, or a majority can no longer say yes, or ``deadline`` passed."""
+        cond = threading.Condition()
+        yes: list[dict[str, Any]] = []
+        no: list[dict[str, Any]] = []
+        failed = [0]
+        n = len(self.members)
+
+        def done(reply: dict[str, Any] | None) -> None:
+            with cond:
+                if reply is None or not reply.get("ok"):
+                    failed[0] += 1
+                elif reply.get(flag):
+                    yes.append(reply)
+                else:
+                    no.append(reply)
+                cond.notify_all()
+
+        def send(peer: str) -> None:
+            timeout = max(0.01, min(self.rpc_timeout, deadline - time.monotonic()))
+            try:
+                done(self.rpcs[peer].call(msg, timeout=timeout))
+            except RpcError:
+                done(None)
+            except Exception:  # noqa: BLE001 - a thread must always report
+                log.exception("sending %s to %s", msg.get("type"), peer)
+                done(None)
+
+        for p in self.others:
+            self.pool.submit(send, p)
+        try:
+            done(self.handle(msg))
+        except Exception:  # noqa: BLE001
+            log.exception("local %s", msg.get("type"))
+            done(None)
+        with cond:
+            while len(yes) < self.majority and len(no) + failed[0] <= n - self.majority:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                cond.wait(remaining)
+            return list(yes), list(no)
+
+    def _learn(self, key: Any, rejects: list[dict[str, Any]]) -> None:
+        """Raise the ballot counter past every ballot a rejection named."""
+        top = max((_ballot(r.get("ballot"))[0] for r in rejects), default=0)
+        if top:
+            with self.pmu:
+                self.known[key] = max(self.known.get(key, 0), top)
+
+    @staticmethod
+    def _backoff(deadline: float) -> None:
+        time.sleep(min(random.uniform(0.002, 0.02), max(0.0, deadline - time.monotonic())))
+
+
+_Change = Callable[[Any], tuple[Any, dict[str, Any]]]
+
+
+def _change(t: str, msg: dict[str, Any]) -> _Change:
+    """What a request does to the register: the value to accept and the reply to give."""
+    if t == "read":
+        return lambda cur: (cur, ok_reply(cur))
+    if t == "write":
+        value = msg["value"]
+        return lambda cur: (value, ok_reply(None))
+    expected, new = msg["from"], msg["to"]
+
+    def cas(cur: Any) -> tuple[Any, dict[str, Any]]:
+        if _same(cur, expected):
+            return new, ok_reply(None)
+        reply = error_reply("cas-mismatch", f"expected {expected!r}, found {cur!r}",
+                            definite=True)  # fmt: skip
+        reply["definite_anyway"] = True
+        return cur, reply
+
+    return cas
+
+
+def _ballot(v: Any) -> Ballot:
+    if isinstance(v, (list, tuple)) and len(v) == 2:
+        return int(v[0]), str(v[1])
+    return ZERO
+
+
+def _hashable(key: Any) -> Any:
+    return key
+
+
+def _validate(t: str, msg: dict[str, Any]) -> str | None:
+    key = msg.get("key")
+    if isinstance(key, bool) or not isinstance(key, (str, int)):
+        return f"'key' must be a string or an integer, got {key!r}"
+    if t == "write" and "value" not in msg:
+        return "a write needs 'value'"
+    if t == "cas" and ("from" not in msg or "to" not in msg):
+        return "a cas needs 'from' and 'to'"
+    return None
+
+
+def _same(a: Any, b: Any) -> bool:
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)

@@ -29,7 +29,8 @@ Relative paths in an inventory are relative to the inventory file.
   (it may have happened): it completes with exit code 255, as with the ssh command.
 
 Daemons, their logs and pid files live in the workdir (``/var/tmp/splitbrain/<prefix>/<node>``
-by default), as on the other backends (``clusters._shell``). The run's hosts are recorded in
+by default, removed by ``destroy()`` once the harness has collected the logs), as on the other
+backends (``clusters._shell``). The run's hosts are recorded in
 ``/run/splitbrain/<prefix>.ssh.json`` while it lives, so that ``clean()`` can reach them after a
 controller was killed: it kills the run's daemons and removes the project's iptables chains
 (``SPLITBRAIN*``), leaving the workdirs (with their logs) in place.
@@ -648,8 +649,9 @@ class SshCluster:
             raise
 
     def destroy(self) -> None:
-        """Kill every daemon the run started on the hosts and close the connections; the
-        workdirs stay. Safe to call twice."""
+        """Kill every daemon the run started on the hosts, remove the run's default workdirs
+        (``<workdir>/<prefix>/<node>``: the harness has collected the logs by then; a host's
+        own ``workdir`` stays) and close the connections. Safe to call twice."""
         from clusters.local import LOCK_DIR
 
         if not self._owner:
@@ -660,6 +662,10 @@ class SshCluster:
             if isinstance(node, SshNode):
                 try:
                     _stop_daemons(node)
+                    run_dir = f"{self.workdir.rstrip('/')}/{self.prefix}"
+                    if node.workdir == f"{run_dir}/{node.name}":
+                        node.exec(["sh", "-c", 'rm -rf "$1"; rmdir "$2" 2>/dev/null; exit 0',
+                                   "sh", node.workdir, run_dir])  # fmt: skip
                 except Exception as e:  # noqa: BLE001 - reported below, the others go on
                     errors.append(f"{node.name}: {e}")
                 node.close()

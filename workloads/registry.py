@@ -147,7 +147,9 @@ def _builtin_checkers() -> list[CheckerInfo]:
 
 
 #: modules with a ``register() -> list[SystemInfo | WorkloadInfo | CheckerInfo]``
-BUILTIN_MODULES: tuple[str, ...] = ()
+BUILTIN_MODULES: tuple[str, ...] = (
+    "workloads.paxos",
+)
 
 
 def _from_modules(kind: type) -> list[Any]:

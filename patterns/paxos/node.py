@@ -77,7 +77,7 @@ class PaxosNode:
                          source_host=source)
             for p, a in cfg.others.items()
         }  # fmt: skip
-        self.pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="send")
+        self.pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="send")
 
         # -- acceptor state: key -> [promised, accepted, value] -------------------------
         os.makedirs(cfg.data, exist_ok=True)
@@ -85,7 +85,7 @@ class PaxosNode:
         self.mu = threading.Lock()
         self.slots: dict[Any, list[Any]] = {}
         for key, promised, accepted, value in self.wal.records:
-            self.slots[_hashable(key)] = [_ballot(promised), _ballot(accepted), value]
+            self.slots[key] = [_ballot(promised), _ballot(accepted), value]
         self.wal.records = []
         if "forget-promise" in self.bugs:
             # the bug: the promise was never written down, so a restarted acceptor starts
@@ -136,7 +136,7 @@ class PaxosNode:
     # -- acceptor ----------------------------------------------------------------------
 
     def _on_prepare(self, msg: dict[str, Any]) -> dict[str, Any]:
-        key, ballot = _hashable(msg["key"]), _ballot(msg["ballot"])
+        key, ballot = msg["key"], _ballot(msg["ballot"])
         with self.mu:
             slot = self.slots.setdefault(key, [ZERO, ZERO, None])
             promised, accepted, value = slot
@@ -151,7 +151,7 @@ class PaxosNode:
         return {"ok": True, "promised": True, "accepted": list(accepted), "value": value}
 
     def _on_accept(self, msg: dict[str, Any]) -> dict[str, Any]:
-        key, ballot = _hashable(msg["key"]), _ballot(msg["ballot"])
+        key, ballot = msg["key"], _ballot(msg["ballot"])
         with self.mu:
             slot = self.slots.setdefault(key, [ZERO, ZERO, None])
             if ballot < slot[0]:
@@ -171,7 +171,7 @@ class PaxosNode:
         problem = _validate(t, msg)
         if problem:
             return error_reply(BAD_REQUEST, problem)
-        key = _hashable(msg["key"])
+        key = msg["key"]
         budget = self.request_timeout
         if isinstance(msg.get("timeout_ms"), (int, float)):  # set by a forwarding node
             budget = max(0.0, min(budget, msg["timeout_ms"] / 1000))
@@ -248,8 +248,7 @@ class PaxosNode:
                 self._backoff(deadline)
                 continue  # nothing was accepted with this ballot: safe to try again
             best = max(promises, key=lambda r: _ballot(r["accepted"]))
-            current = best.get("value")
-            new, result = change(current)
+            new, result, changes = change(best.get("value"))
 
             # phase 2: accept
             accepts, rejects = self._broadcast(
@@ -259,18 +258,15 @@ class PaxosNode:
             self._learn(key, rejects)
             if len(accepts) >= self.majority:
                 return result
-            if not accepts or result.get("definite_anyway"):
-                why = f"accept of ballot {list(ballot)} accepted by {len(accepts)}"
-                if result.get("definite_anyway"):
-                    result.pop("definite_anyway")
-                    return result  # a cas that found another value changes nothing
-                self._backoff(deadline)
-                continue
-            return error_reply(
-                TIMEOUT, f"accept of ballot {list(ballot)} reached {len(accepts)} of "
-                f"{len(self.members)} acceptors, not a majority: the value may still be chosen",
-                definite=False,
-            )  # fmt: skip
+            why = f"accept of ballot {list(ballot)} accepted by {len(accepts)} of " \
+                  f"{len(self.members)} (rejected by {len(rejects)})"
+            if accepts and changes:
+                # some acceptors hold our value: a later round may still choose it
+                return error_reply(TIMEOUT, f"{why}: the value may still be chosen",
+                                   definite=False)  # fmt: skip
+            # nobody took our value, or it was the value already there (a read, a cas that
+            # found another value): trying again cannot do the operation twice
+            self._backoff(deadline)
         return error_reply(UNAVAILABLE, f"no round succeeded in time: {why}", definite=True)
 
     def _broadcast(
@@ -331,25 +327,24 @@ class PaxosNode:
         time.sleep(min(random.uniform(0.002, 0.02), max(0.0, deadline - time.monotonic())))
 
 
-_Change = Callable[[Any], tuple[Any, dict[str, Any]]]
+#: current value -> (value to accept, reply to the client, whether the value changes)
+_Change = Callable[[Any], tuple[Any, dict[str, Any], bool]]
 
 
 def _change(t: str, msg: dict[str, Any]) -> _Change:
     """What a request does to the register: the value to accept and the reply to give."""
     if t == "read":
-        return lambda cur: (cur, ok_reply(cur))
+        return lambda cur: (cur, ok_reply(cur), False)
     if t == "write":
         value = msg["value"]
-        return lambda cur: (value, ok_reply(None))
+        return lambda cur: (value, ok_reply(None), True)
     expected, new = msg["from"], msg["to"]
 
-    def cas(cur: Any) -> tuple[Any, dict[str, Any]]:
+    def cas(cur: Any) -> tuple[Any, dict[str, Any], bool]:
         if _same(cur, expected):
-            return new, ok_reply(None)
-        reply = error_reply("cas-mismatch", f"expected {expected!r}, found {cur!r}",
-                            definite=True)  # fmt: skip
-        reply["definite_anyway"] = True
-        return cur, reply
+            return new, ok_reply(None), True
+        mismatch = f"expected {expected!r}, found {cur!r}"
+        return cur, error_reply("cas-mismatch", mismatch, definite=True), False
 
     return cas
 
@@ -358,10 +353,6 @@ def _ballot(v: Any) -> Ballot:
     if isinstance(v, (list, tuple)) and len(v) == 2:
         return int(v[0]), str(v[1])
     return ZERO
-
-
-def _hashable(key: Any) -> Any:
-    return key
 
 
 def _validate(t: str, msg: dict[str, Any]) -> str | None:

@@ -1,0 +1,440 @@
+"""The lock pattern (``patterns/lock``): its System, its Client, the ``lock`` workload.
+
+``PatternSystem`` runs any reference pattern built on ``patterns/_runtime`` (one daemon per
+node, the shared ``--id --listen --peers --data --bug`` command line, a ``status`` request);
+the lease and election workloads use it too. ``PatternClient`` is the Raft client's
+connection with a per-pattern ``invoke``.
+
+The ``lock`` workload: each worker takes a lock, writes to the protected storage under it
+with its fencing token, and releases it; now and then it reads a key's storage instead.
+History values (``k`` a lock key; the client adds the token it holds)::
+
+    acquire [k, None]  -> ok [k, {"token": t, "lease_ms": ms}]    fail: locked, not-leader, ...
+    write   [k, v]     -> ok [k, [token, v]]        fail: stale-token, not-holding (the client
+                                                     holds no grant of k: nothing was sent)
+    release [k, None]  -> ok [k, token]
+    read    [k, None]  -> ok [k, [[token, v], ...]]  every write the storage accepted, in order
+
+(``lease_ms``: how long the grant lasts unless released; the checker needs it to know when
+a grant may have run out by itself.)
+    status  None       -> ok {the node's status}
+
+A client forgets its grant of ``k`` when it releases it (whatever the outcome), and a worker
+that gets an ``info`` starts again as a new process holding nothing: the grant then runs out
+by itself, as a crashed holder's would. Values written are unique over the run, so a storage
+entry names the write that made it.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from clusters.base import Node, SetupError
+from harness.generator import Context, Generator, stagger
+from harness.history import Op
+from harness.spec import SystemSpec, WorkloadSpec
+from workloads.raft import RaftClient, clock_env_fixes, node_status
+
+__all__ = [
+    "LOCK_BUGS",
+    "LockClient",
+    "LockOps",
+    "PatternClient",
+    "PatternSystem",
+    "register",
+]
+
+log = logging.getLogger(__name__)
+
+PATTERNS_DIR = Path(__file__).resolve().parents[1] / "patterns"
+DEFAULT_PORT = 7000
+
+# (node name, address) -> port, filled by PatternSystem.configure, so that a client made
+# without a port (as the registry makes them) finds the port of its node
+_PORTS: dict[tuple[str, str], int] = {}
+
+LOCK_BUGS = {
+    "no-fencing": "the protected storage accepts a write whatever its fencing token; shown when "
+    "a node is paused (pause target 'one' or 'minority') while a client of it holds a lock with "
+    "a write in flight: the lease runs out, the next holder writes, and the resumed node "
+    "delivers the old holder's write, which the storage accepts after the newer one",
+    "early-grant": "the leader acknowledges a grant once it is in its own log, before a "
+    "majority has it; shown when the leader is isolated (partition shape 'leader'): it and the "
+    "new leader both grant the same lock, with the same token",
+    "term-token": "the fencing token is the leader's term, not the lock's own generation; "
+    "shown by any two grants in one term (no fault needed); a pause then gets a stale "
+    "holder's write past the storage",
+}
+
+
+class PatternSystem:
+    """System + Killable + Pausable + HasPrimaries for a pattern of ``patterns/``.
+
+    Runs ``python3 -m patterns.<module>`` as daemon ``daemon`` on every node, with
+    ``--bug`` for each of ``bugs`` and ``extra_args`` after the shared options. Every node
+    listens on ``port``; where several nodes share one address, node i on ``port + i``.
+    ``primaries`` are the nodes whose ``status`` satisfies ``is_primary`` (by default: role
+    "leader"). Setup waits up to ``ready_timeout`` seconds for ``status`` to answer.
+    """
+
+    def __init__(
+        self,
+        module: str,
+        bugs: Sequence[str] = (),
+        port: int = DEFAULT_PORT,
+        *,
+        nodes: Sequence[Node] | None = None,
+        extra_args: Sequence[str] = (),
+        ready_timeout: float = 20.0,
+        is_primary: Any = None,
+    ) -> None:
+        self.module = module
+        self.daemon = module
+        self.bugs = list(bugs)
+        self.port = port
+        self.extra_args = list(extra_args)
+        self.ready_timeout = ready_timeout
+        self.is_primary = is_primary or (lambda st: st.get("role") == "leader")
+        self._nodes: list[Node] = []
+        self._ports: dict[str, int] = {}
+        if nodes is not None:
+            self.configure(list(nodes))
+
+    def configure(self, nodes: list[Node]) -> None:
+        """Learn every member of the cluster (their names and addresses make ``--peers``)."""
+        names = [n.name for n in nodes]
+        if len(set(names)) != len(names):
+            raise SetupError(f"node names must be unique, got {names}")
+        shared = len({n.address for n in nodes}) < len(nodes)
+        self._nodes = list(nodes)
+        self._ports = {n.name: self.port + (i if shared else 0) for i, n in enumerate(nodes)}
+        for n in nodes:
+            _PORTS[(n.name, n.address)] = self._ports[n.name]
+
+    def port_of(self, node: Node) -> int:
+        return self._ports.get(node.name, self.port)
+
+    # -- System ------------------------------------------------------------------------
+
+    def setup(self, node: Node) -> None:
+        """Install a fresh copy of ``patterns/`` and an empty data directory, start the
+        daemon and wait until it answers ``status``; raises SetupError otherwise."""
+        if node.name not in self._ports:
+            raise SetupError(
+                f"{self.module} does not know node {node.name!r}: pass nodes= or call "
+                f"configure(nodes) with every node before setup (it knows {sorted(self._ports)})"
+            )
+        code, data = self._code_dir(node), self._data_dir(node)
+        self.kill(node)
+        node.exec(["rm", "-rf", code, data])
+        node.exec(["mkdir", "-p", code, data])
+        node.put(PATTERNS_DIR, f"{code}/patterns")
+        self.start(node)
+
+    def teardown(self, node: Node) -> None:
+        self.kill(node)
+
+    def log_files(self, node: Node) -> list[str]:
+        return [f"{node.workdir}/{self.daemon}.log"]
+
+    # -- Killable / Pausable -------------------------------------------------------------
+
+    def kill(self, node: Node) -> None:
+        node.signal(self.daemon, signal.SIGKILL)
+        deadline = time.monotonic() + 5.0
+        while node.alive(self.daemon) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def start(self, node: Node) -> None:
+        node.spawn(self.daemon, self._argv(node), env=self._env(node), cwd=self._code_dir(node))
+        self._wait_ready(node)
+
+    def pause(self, node: Node) -> None:
+        node.signal(self.daemon, signal.SIGSTOP)
+
+    def resume(self, node: Node) -> None:
+        node.signal(self.daemon, signal.SIGCONT)
+
+    # -- HasPrimaries ----------------------------------------------------------------------
+
+    def primaries(self, nodes: list[Node]) -> list[Node]:
+        """The nodes whose status says they are primary (a paused or dead node is not)."""
+        if not nodes:
+            return []
+        with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+            statuses = list(
+                pool.map(lambda n: node_status(n.address, self.port_of(n), timeout=0.5), nodes)
+            )
+        pairs = zip(nodes, statuses, strict=True)
+        return [n for n, st in pairs if st is not None and self.is_primary(st)]
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _argv(self, node: Node) -> list[str]:
+        python = getattr(node, "python", "python3")
+        peers = ",".join(f"{n.name}={n.address}:{self._ports[n.name]}" for n in self._nodes)
+        argv = [
+            python, "-m", f"patterns.{self.module}",
+            "--id", node.name,
+            "--listen", f"0.0.0.0:{self._ports[node.name]}",
+            "--peers", peers,
+            "--data", self._data_dir(node),
+        ]  # fmt: skip
+        for bug in self.bugs:
+            argv += ["--bug", bug]
+        return argv + self.extra_args
+
+    def _env(self, node: Node) -> dict[str, str]:
+        env = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+        try:
+            from clusters.clock import faketime_env
+        except ImportError:
+            return env
+        env.update(clock_env_fixes(faketime_env(node)))
+        return env
+
+    def _wait_ready(self, node: Node) -> None:
+        port = self.port_of(node)
+        deadline = time.monotonic() + self.ready_timeout
+        while time.monotonic() < deadline:
+            if node_status(node.address, port, timeout=0.5) is not None:
+                return
+            if not node.alive(self.daemon):
+                break
+            time.sleep(0.1)
+        try:
+            tail = node.exec(["tail", "-n", "20", self.log_files(node)[0]], check=False).stdout
+        except Exception as e:  # noqa: BLE001 - the log tail only decorates the error
+            tail = f"(could not read the log: {e})"
+        state = "is running but" if node.alive(self.daemon) else "exited and"
+        raise SetupError(
+            f"{self.module} on {node.name} {state} did not answer status on "
+            f"{node.address}:{port} within {self.ready_timeout:g}s; last lines of its log:\n{tail}"
+        )
+
+    def _code_dir(self, node: Node) -> str:
+        return f"{node.workdir}/code"
+
+    def _data_dir(self, node: Node) -> str:
+        return f"{node.workdir}/{self.module}-data"
+
+
+class PatternClient(RaftClient):
+    """One persistent NDJSON connection to a pattern node; subclasses map ops to requests
+    in ``invoke`` through ``request(op, req)``, which handles connecting and errors."""
+
+    def open(self, node: Node) -> None:
+        if self.port is None:
+            self.port = _PORTS.get((node.name, node.address), DEFAULT_PORT)
+        super().open(node)
+
+    def request(self, op: Op, req: dict[str, Any], value: Any = None) -> dict[str, Any] | Op:
+        """The reply to ``req``; or the completion of ``op`` (with ``value``, default the
+        invocation's) when nothing could be sent (``fail``), or when the request was sent
+        and no reply came in time or the connection broke (``info``)."""
+        value = op.value if value is None else value
+        try:
+            self._ensure_connected()
+        except ConnectionRefusedError:
+            return op.complete("fail", value, error="connection-refused")
+        except OSError as e:
+            return op.complete("fail", value, error=f"connect-failed: {e}")
+        try:
+            return self._call(req)
+        except (OSError, ValueError) as e:  # TimeoutError is an OSError; bad JSON a ValueError
+            return op.complete("info", value, error=f"{type(e).__name__}: {e}")
+
+    @staticmethod
+    def failed(op: Op, reply: dict[str, Any], value: Any = None) -> Op:
+        """The completion of an error reply: ``fail`` when definite, else ``info``."""
+        error = str(reply.get("error") or "unknown-error")
+        kind = "fail" if reply.get("definite") is True else "info"
+        return op.complete(kind, op.value if value is None else value, error)
+
+
+class LockClient(PatternClient):
+    """A client of ``patterns/lock`` that remembers the grants it holds (see the module
+    docstring for the ops)."""
+
+    def __init__(self, timeout: float = 2.0, port: int | None = None) -> None:
+        super().__init__(timeout=timeout, port=port)
+        self.held: dict[Any, int] = {}
+        self.owner = ""
+
+    def open(self, node: Node) -> None:
+        self.owner = f"{node.name}/{id(self):x}"
+        super().open(node)
+
+    def invoke(self, op: Op) -> Op:
+        if op.f == "status":
+            reply = self.request(op, {"type": "status"})
+            if isinstance(reply, Op):
+                return reply
+            return op.complete("ok", reply.get("value")) if reply.get("ok") else self.failed(op, reply)
+        if not isinstance(op.value, (list, tuple)) or len(op.value) != 2:
+            return op.complete("fail", op.value, error=f"bad-op: expected [key, value], got {op.value!r}")
+        key, arg = op.value
+        if op.f == "acquire":
+            reply = self.request(op, {"type": "acquire", "key": key, "owner": self.owner})
+            if isinstance(reply, Op):
+                return reply
+            if reply.get("ok"):
+                grant = reply["value"]
+                self.held[key] = grant["token"]
+                return op.complete("ok", [key, {"token": grant["token"], "lease_ms": grant["ttl_ms"]}])
+            return self.failed(op, reply)
+        if op.f == "write":
+            token = self.held.get(key)
+            if token is None:
+                return op.complete("fail", op.value, error="not-holding")
+            value = [key, [token, arg]]
+            reply = self.request(
+                op, {"type": "write", "key": key, "token": token, "value": arg}, value
+            )
+            if isinstance(reply, Op):
+                return reply
+            return op.complete("ok", value) if reply.get("ok") else self.failed(op, reply, value)
+        if op.f == "release":
+            token = self.held.pop(key, None)
+            if token is None:
+                return op.complete("fail", op.value, error="not-holding")
+            value = [key, token]
+            reply = self.request(op, {"type": "release", "key": key, "token": token}, value)
+            if isinstance(reply, Op):
+                return reply
+            return op.complete("ok", value) if reply.get("ok") else self.failed(op, reply, value)
+        if op.f == "read":
+            reply = self.request(op, {"type": "read", "key": key})
+            if isinstance(reply, Op):
+                return reply
+            if reply.get("ok"):
+                return op.complete("ok", [key, reply.get("value")])
+            return self.failed(op, reply)
+        return op.complete("fail", op.value, error=f"bad-op: the lock client has no op {op.f!r}")
+
+
+class LockOps:
+    """Per worker: acquire a key, ``writes`` writes under it, release it; or (``reads`` of
+    the time) read a key's storage. Keys retire after ``spec.ops_per_key`` acquires and are
+    read once more then. Options (``workload.options``): ``writes`` (2), ``reads`` (0.15).
+    """
+
+    def __init__(self, spec: WorkloadSpec) -> None:
+        self.writes = int(spec.options.get("writes", 2))
+        self.reads = float(spec.options.get("reads", 0.15))
+        self.ops_per_key = spec.ops_per_key
+        self.active: list[int] = list(range(spec.keys))
+        self.used: dict[int, int] = dict.fromkeys(self.active, 0)
+        self.next_key = spec.keys
+        self.next_value = 0
+        self.plans: dict[int | str, list[dict[str, Any]]] = {}
+        self.retired: list[int] = []
+
+    @property
+    def keys_touched(self) -> list[int]:
+        return sorted(self.used)
+
+    def op(self, ctx: Context) -> dict[str, Any]:
+        plan = self.plans.setdefault(ctx.thread, [])
+        if plan:
+            return plan.pop(0)
+        rng = ctx.rng
+        if self.retired:
+            return {"f": "read", "value": [self.retired.pop(0), None]}
+        if rng.random() < self.reads:
+            return {"f": "read", "value": [rng.choice(self.active), None]}
+        slot = rng.randrange(len(self.active))
+        key = self.active[slot]
+        self.used[key] += 1
+        if self.used[key] >= self.ops_per_key:
+            self.retired.append(key)
+            self.active[slot] = self.next_key
+            self.used[self.next_key] = 0
+            self.next_key += 1
+        for _ in range(self.writes):
+            plan.append({"f": "write", "value": [key, self.next_value]})
+            self.next_value += 1
+        plan.append({"f": "release", "value": [key, None]})
+        return {"f": "acquire", "value": [key, None]}
+
+
+class _FinalReads:
+    """After the final heal: every key ever used is read once, by whichever thread asks."""
+
+    def __init__(self, ops: LockOps) -> None:
+        self.ops = ops
+        self.keys: list[int] | None = None
+
+    def op(self, ctx: Context) -> dict[str, Any] | None:
+        if self.keys is None:
+            self.keys = self.ops.keys_touched
+        if not self.keys:
+            return None
+        return {"f": "read", "value": [self.keys.pop(0), None]}
+
+
+def lock_generators(spec: WorkloadSpec) -> tuple[Generator, Generator | None]:
+    ops = LockOps(spec)
+    main: Generator = ops if spec.rate <= 0 else stagger(1.0 / spec.rate, ops)
+    return main, _FinalReads(ops)
+
+
+def lock_args(spec: SystemSpec) -> list[str]:
+    """Daemon options from ``system.options``: ttl_ms, election_ms ("MIN-MAX"),
+    heartbeat_ms, request_timeout_ms, storage_timeout_ms."""
+    return _options_args(spec.options, ("ttl_ms", "election_ms", "heartbeat_ms",
+                                        "request_timeout_ms", "storage_timeout_ms"), "lock")  # fmt: skip
+
+
+def _options_args(options: dict[str, Any], allowed: Sequence[str], system: str) -> list[str]:
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise SetupError(f"system {system!r} has no option {unknown[0]!r}; its options: "
+                         f"{', '.join(allowed)}")  # fmt: skip
+    args: list[str] = []
+    for name in allowed:
+        if name in options:
+            args += ["--" + name.replace("_", "-"), str(options[name])]
+    return args
+
+
+def register() -> list[Any]:
+    from workloads.registry import CheckerInfo, SystemInfo, WorkloadInfo
+
+    def make(spec: SystemSpec, nodes: list[Any]) -> PatternSystem:
+        return PatternSystem("lock", spec.bugs, spec.port, nodes=nodes, extra_args=lock_args(spec))
+
+    def client(spec: WorkloadSpec) -> LockClient:
+        return LockClient(timeout=spec.timeout)
+
+    def checker(**opts: Any) -> Any:
+        from checkers.lock import LockChecker
+
+        return LockChecker(**opts)
+
+    return [
+        SystemInfo(
+            "lock",
+            "reference lock service (patterns/lock): leased locks replicated by Raft, fencing "
+            "tokens, a protected storage that rejects stale tokens",
+            LOCK_BUGS, make, {"lock": client}, checkers=("leaders",), final_ops=("status",),
+        ),
+        WorkloadInfo(
+            "lock",
+            "acquire a lock, write to the protected storage with its token, release; read the "
+            "storage",
+            lock_generators, ("lock", "stats"),
+        ),
+        CheckerInfo(
+            "lock",
+            "locks: mutual exclusion (linearizable mutex, leases allowed to run out), fencing "
+            "tokens strictly increase, the storage never accepts a stale holder's write",
+            checker,
+        ),
+    ]  # fmt: skip

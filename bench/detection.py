@@ -23,8 +23,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def one_run(suite: str, seed: int, time_limit: float, bug: str | None, results: Path) -> dict:
-    cmd = [sys.executable, "-m", "harness.cli", "run", suite, "--seed", str(seed),
-           "--time-limit", str(time_limit), "--results", str(results)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "run",
+        suite,
+        "--seed",
+        str(seed),
+        "--time-limit",
+        str(time_limit),
+        "--results",
+        str(results),
+    ]
     if bug:
         cmd += ["--bug", bug]
     t = time.monotonic()
@@ -44,10 +55,18 @@ def one_run(suite: str, seed: int, time_limit: float, bug: str | None, results: 
         for a in r.get("anomalies", [])
         if any(isinstance(op.get("time"), int) for op in a.get("ops", []))
     ]
-    return {"bug": bug or "-", "seed": seed, "exit": p.returncode, "wall": wall,
-            "anomalies": caught, "faults": kinds, "ops": data.get("op_counts", {}),
-            "setup_s": data.get("setup_seconds"), "ops_per_s": data.get("ops_per_second"),
-            "evidence_s": min(evidence) if evidence else None}  # fmt: skip
+    return {
+        "bug": bug or "-",
+        "seed": seed,
+        "exit": p.returncode,
+        "wall": wall,
+        "anomalies": caught,
+        "faults": kinds,
+        "ops": data.get("op_counts", {}),
+        "setup_s": data.get("setup_seconds"),
+        "ops_per_s": data.get("ops_per_second"),
+        "evidence_s": min(evidence) if evidence else None,
+    }
 
 
 def main() -> None:
@@ -66,10 +85,14 @@ def main() -> None:
         for bug, seed in plan:
             r = one_run(args.suite, seed, args.time_limit, bug, Path(d) / f"{bug}-{seed}")
             rows.append(r)
-            print(f"bug={r['bug']:11s} seed={seed:2d} exit={r['exit']} wall={r['wall']:5.1f}s "
-                  f"ops/s={r['ops_per_s']} ok={r['ops'].get('ok')} anomalies={r['anomalies']} "
-                  f"evidence_at={r['evidence_s'] if r['evidence_s'] is None else round(r['evidence_s'], 1)}s "
-                  f"faults={r['faults']}", flush=True)  # fmt: skip
+            ev = "-" if r["evidence_s"] is None else f"{r['evidence_s']:.1f}s"
+            print(
+                f"bug={r['bug']:11s} seed={seed:2d} exit={r['exit']} wall={r['wall']:5.1f}s "
+                f"ops/s={r['ops_per_s']} ok={r['ops'].get('ok')} anomalies={r['anomalies']} "
+                f"evidence_at={ev} "
+                f"faults={r['faults']}",
+                flush=True,
+            )
     print(f"\nsummary for {args.suite}, {args.time_limit:g} s runs (exit 0 valid, 1 invalid)")
     for bug in [None, *bugs]:
         mine = [r for r in rows if r["bug"] == (bug or "-")]

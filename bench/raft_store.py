@@ -49,10 +49,23 @@ def main() -> None:
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as d:
         suite = Path(d) / "bench.yaml"
-        suite.write_text(SUITE.format(nodes=args.nodes, concurrency=args.concurrency,
-                                      seconds=args.seconds))  # fmt: skip
-        subprocess.run([sys.executable, "-m", "harness.cli", "run", str(suite), "--results",
-                        str(Path(d) / "r")], cwd=ROOT, check=False, capture_output=True)  # fmt: skip
+        suite.write_text(
+            SUITE.format(nodes=args.nodes, concurrency=args.concurrency, seconds=args.seconds)
+        )
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "harness.cli",
+                "run",
+                str(suite),
+                "--results",
+                str(Path(d) / "r"),
+            ],
+            cwd=ROOT,
+            check=False,
+            capture_output=True,
+        )
         run = Path(d) / "r" / "latest"
         results = json.loads((run / "results.json").read_text())
         history = read_jsonl(run / "history.jsonl")
@@ -66,8 +79,10 @@ def main() -> None:
                 ok += 1
                 lat.setdefault(op.f, []).append((done.time - op.time) / 1e6)
     span = max(op.time for op in history) / 1e9
-    print(f"raft store, {args.nodes} nodes, {args.concurrency} clients, {args.seconds:g}s, "
-          f"setup {results.get('setup_seconds')}s")  # fmt: skip
+    print(
+        f"raft store, {args.nodes} nodes, {args.concurrency} clients, {args.seconds:g}s, "
+        f"setup {results.get('setup_seconds')}s"
+    )
     print(f"  offered+completed: {results['op_counts']}  ok ops/s: {ok / span:.0f}")
     for f, xs in sorted(lat.items()):
         print(f"  {f:6s} {len(xs):6d} ok  {quantiles(xs)}")

@@ -29,6 +29,8 @@ class StatsChecker:
         if not by_f:
             return Result("unknown", [], {**details, "reason": "no client operation completed"})
         if never:
-            details["reason"] = f"no {', '.join(never)} ever succeeded: the run tested nothing there"
+            details["reason"] = (
+                f"no {', '.join(never)} ever succeeded: the run tested nothing there"
+            )
             return Result("unknown", [], details)
         return Result(True, [], details)

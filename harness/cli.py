@@ -60,11 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("history")
     c.add_argument("--checker", default="linearizable")
     c.add_argument("--model", default="cas-register")
-    c.add_argument("--format", default="auto",
-                   choices=list(FORMATS))  # fmt: skip
+    c.add_argument("--format", default="auto", choices=list(FORMATS))
     c.add_argument("--initial", help="the register's initial value (JSON), e.g. 0")
-    c.add_argument("--consistency-models", help="for list-append / rw-register: models to "
-                   "check, comma-separated (default strict-serializable)")  # fmt: skip
+    c.add_argument(
+        "--consistency-models",
+        help="for list-append / rw-register: models to "
+        "check, comma-separated (default strict-serializable)",
+    )
     c.add_argument("--anomalies", help="for list-append / rw-register: anomalies to look for")
     c.add_argument("--time-budget", type=float, default=300.0, help="seconds before 'unknown'")
     c.add_argument("--out", help="directory for drawings (default: beside the history)")
@@ -80,15 +82,19 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (0: any free)")
     sv.set_defaults(func=_cmd_serve)
 
-    k = sub.add_parser("clean", help="remove namespaces, containers, processes, rules a dead "
-                       "run left")  # fmt: skip
+    k = sub.add_parser(
+        "clean", help="remove namespaces, containers, processes, rules a dead run left"
+    )
     k.set_defaults(func=_cmd_clean)
 
     im = sub.add_parser("image", help="the Docker node image")
     im_sub = im.add_subparsers(dest="image_command", required=True)
     ib = im_sub.add_parser("build", help="build the node image (cached by its inputs)")
-    ib.add_argument("--base", help="base image (default python:3.11-slim, else a Debian made "
-                    "with debootstrap; 'debootstrap' forces that)")  # fmt: skip
+    ib.add_argument(
+        "--base",
+        help="base image (default python:3.11-slim, else a Debian made "
+        "with debootstrap; 'debootstrap' forces that)",
+    )
     ib.add_argument("--force", action="store_true", help="rebuild even if cached")
     ib.set_defaults(func=_cmd_image_build)
 
@@ -111,8 +117,12 @@ def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         names = {t.name for t in tests}
         for name in args.test:
             if name not in names:
-                raise ConfigError(args.suite, None, "tests",
-                                  f"no test named {name!r}; the suite has: {', '.join(sorted(names))}")  # fmt: skip
+                raise ConfigError(
+                    args.suite,
+                    None,
+                    "tests",
+                    f"no test named {name!r}; the suite has: {', '.join(sorted(names))}",
+                )
         tests = [t for t in tests if t.name in args.test]
     if args.nodes is not None and args.nodes < 1:
         raise ConfigError("--nodes", None, "", f"got {args.nodes}; need at least 1 node")
@@ -120,8 +130,10 @@ def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         raise ConfigError("--time-limit", None, "", f"got {args.time_limit}; need seconds > 0")
     tests = [_override(t, args) for t in tests]
     if os.geteuid() != 0 and any(t.cluster.backend == "local" for t in tests):
-        print("splitbrain: the local cluster needs root (network namespaces, iptables)",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "splitbrain: the local cluster needs root (network namespaces, iptables)",
+            file=sys.stderr,
+        )
         return SETUP_FAILED
     outcomes = []
     for t in tests:
@@ -165,8 +177,12 @@ def _cmd_check(args: argparse.Namespace, argv: list[str]) -> int:
 
     allowed = ["linearizable", *HISTORY_CHECKERS]
     if args.checker not in allowed:
-        raise ConfigError("--checker", None, "",
-                          f"unknown checker {args.checker!r}; allowed: {', '.join(allowed)}")  # fmt: skip
+        raise ConfigError(
+            "--checker",
+            None,
+            "",
+            f"unknown checker {args.checker!r}; allowed: {', '.join(allowed)}",
+        )
     history = load_history(args.history, args.format)
     checker: Any
     if args.checker in HISTORY_CHECKERS:
@@ -182,8 +198,12 @@ def _cmd_check(args: argparse.Namespace, argv: list[str]) -> int:
     from checkers.linearizable import MODELS, LinearizableChecker
 
     if args.model not in MODELS:
-        raise ConfigError("--model", None, "",
-                          f"unknown model {args.model!r}; allowed: {', '.join(sorted(MODELS))}")  # fmt: skip
+        raise ConfigError(
+            "--model",
+            None,
+            "",
+            f"unknown model {args.model!r}; allowed: {', '.join(sorted(MODELS))}",
+        )
     initial = None
     if args.initial is not None:
         try:
@@ -199,7 +219,10 @@ def _csv(text: str | None) -> list[str] | None:
 
 
 def _report_check(
-    args: argparse.Namespace, checker: Any, history: list[Any], exit_codes: dict[Any, int],
+    args: argparse.Namespace,
+    checker: Any,
+    history: list[Any],
+    exit_codes: dict[Any, int],
     what: str,
 ) -> int:
     result = checker.check(history, {"source": args.history})
@@ -234,9 +257,13 @@ def _cmd_report(args: argparse.Namespace, argv: list[str]) -> int:
     if not run_dir.is_dir() or not any(
         (run_dir / f).exists() for f in ("history.jsonl", "results.json", "spec.yaml")
     ):
-        raise ConfigError(args.run_dir, None, "",
-                          "not a run directory; expected results/<test>/<UTC start>/ with "
-                          "history.jsonl, results.json or spec.yaml")  # fmt: skip
+        raise ConfigError(
+            args.run_dir,
+            None,
+            "",
+            "not a run directory; expected results/<test>/<UTC start>/ with "
+            "history.jsonl, results.json or spec.yaml",
+        )
     print(build_report(run_dir))
     return 0
 

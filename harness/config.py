@@ -188,8 +188,10 @@ class _Builder:
         )
         if not ok:
             raise self.error(
-                node, path, f"expected {_TYPE_WORDS.get(tp, tp.__name__)}, got {value!r}"
-                f" ({type(value).__name__})"
+                node,
+                path,
+                f"expected {_TYPE_WORDS.get(tp, tp.__name__)}, got {value!r}"
+                f" ({type(value).__name__})",
             )
         return float(value) if tp is float else value
 
@@ -253,9 +255,17 @@ def _check_ranges(b: _Builder, t: TestSpec, node: yaml.Node, path: str) -> None:
     )
     n: NemesisSpec = t.nemesis
     for fault in n.faults:
-        need(fault in FAULTS, "nemesis.faults", f"unknown fault {fault!r}; allowed: {', '.join(FAULTS)}")
+        need(
+            fault in FAULTS,
+            "nemesis.faults",
+            f"unknown fault {fault!r}; allowed: {', '.join(FAULTS)}",
+        )
     for shape in n.shapes:
-        need(shape in SHAPES, "nemesis.shapes", f"unknown shape {shape!r}; allowed: {', '.join(SHAPES)}")
+        need(
+            shape in SHAPES,
+            "nemesis.shapes",
+            f"unknown shape {shape!r}; allowed: {', '.join(SHAPES)}",
+        )
     for key, targets in (("kill_targets", n.kill_targets), ("pause_targets", n.pause_targets)):
         for target in targets:
             need(

@@ -71,8 +71,9 @@ def load_history(path: str | Path, format: str = "auto") -> list[Op]:
 def detect_format(path: str | Path) -> str:
     """Guess the format of the file at ``path`` from its first non-blank lines.
 
-    A JSON object -> ``jsonl``; a JSON array of op objects -> ``elle-json``; a Jepsen log line -> ``porcupine-etcd``; an EDN map with
-    ``:key`` -> ``porcupine-kv``; any other EDN map, vector or list -> ``edn``.
+    A JSON object -> ``jsonl``; a JSON array of op objects -> ``elle-json``; a Jepsen log
+    line -> ``porcupine-etcd``; an EDN map with ``:key`` -> ``porcupine-kv``; any other EDN
+    map, vector or list -> ``edn``.
     """
     source = str(path)
     with open(path, encoding="utf-8") as fh:

@@ -261,8 +261,11 @@ class clients_and_nemesis:
             return None
         if NEMESIS_THREAD in ctx.threads:
             keep = (lambda t: t == NEMESIS_THREAD) if mine else (lambda t: t != NEMESIS_THREAD)
-            ctx = replace(ctx, threads=[t for t in ctx.threads if keep(t)],
-                          busy=[t for t in ctx.busy if keep(t)])  # fmt: skip
+            ctx = replace(
+                ctx,
+                threads=[t for t in ctx.threads if keep(t)],
+                busy=[t for t in ctx.busy if keep(t)],
+            )
         return g.op(ctx)
 
 

@@ -125,13 +125,20 @@ class Op:
             error = json.dumps(error)
         extra = {k: v for k, v in d.items() if k not in _KNOWN}
         return cls(
-            type=t, f=f, value=d.get("value"), process=p, time=tm, index=idx,
-            node=node, error=error, extra=extra,
-        )  # fmt: skip
+            type=t,
+            f=f,
+            value=d.get("value"),
+            process=p,
+            time=tm,
+            index=idx,
+            node=node,
+            error=error,
+            extra=extra,
+        )
 
 
 def _fields_doc() -> str:
-    return "index (int), time (int ns), type, process (int or \"nemesis\"), f (str), value"
+    return 'index (int), time (int ns), type, process (int or "nemesis"), f (str), value'
 
 
 def read_jsonl(path: str | Path, *, tolerate_torn_tail: bool = True) -> list[Op]:

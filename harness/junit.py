@@ -14,16 +14,30 @@ def write_junit(path: Path, suite: str, outcomes: list[Any]) -> None:
     failures = sum(1 for o in outcomes if o.valid is False)
     errors = sum(1 for o in outcomes if o.valid is None or o.valid == "unknown")
     total_time = sum(float(o.results.get("wall_seconds", 0)) for o in outcomes)
-    root = ET.Element("testsuite", name=suite, tests=str(len(outcomes)),
-                      failures=str(failures), errors=str(errors), time=f"{total_time:.2f}")  # fmt: skip
+    root = ET.Element(
+        "testsuite",
+        name=suite,
+        tests=str(len(outcomes)),
+        failures=str(failures),
+        errors=str(errors),
+        time=f"{total_time:.2f}",
+    )
     for o in outcomes:
-        case = ET.SubElement(root, "testcase", classname=suite, name=o.test,
-                             time=f"{float(o.results.get('wall_seconds', 0)):.2f}")  # fmt: skip
+        case = ET.SubElement(
+            root,
+            "testcase",
+            classname=suite,
+            name=o.test,
+            time=f"{float(o.results.get('wall_seconds', 0)):.2f}",
+        )
         report = o.run_dir / "report.html" if o.run_dir is not None else None
         has_report = report is not None and report.exists()
         props = ET.SubElement(case, "properties")
-        for name, value in (("seed", o.results.get("seed")), ("run_dir", o.run_dir),
-                            ("report", report if has_report else None)):  # fmt: skip
+        for name, value in (
+            ("seed", o.results.get("seed")),
+            ("run_dir", o.run_dir),
+            ("report", report if has_report else None),
+        ):
             if value is not None:
                 ET.SubElement(props, "property", name=name, value=str(value))
         text = f"results: {o.run_dir}\nrun again: {o.results.get('rerun', '')}"

@@ -70,6 +70,7 @@ def run_test(
         spec = dataclasses.replace(spec, seed=random.SystemRandom().randrange(2**31))
     assert spec.seed is not None
     sysinfo, winfo, checker_names = _resolve(spec, suite_path)
+    _make_cluster(spec, results_root / ".check")  # bad hosts are bad input: nothing written yet
 
     run = RunDir.create(results_root, spec.name)
     rerun = _rerun_command(suite_path, spec, argv)
@@ -101,8 +102,11 @@ def run_test(
                     nemesis = _make_nemesis(spec, cluster, system)
                     nemesis.setup(cluster)
                     results["setup_seconds"] = round(time.monotonic() - t, 2)
-                    log.info("cluster of %d up and system ready in %.1fs",
-                             len(cluster.nodes), results["setup_seconds"])  # fmt: skip
+                    log.info(
+                        "cluster of %d up and system ready in %.1fs",
+                        len(cluster.nodes),
+                        results["setup_seconds"],
+                    )
                 except (SetupError, OSError, RuntimeError, TimeoutError) as e:
                     if guard.stop.is_set():
                         raise KeyboardInterrupt from e
@@ -204,26 +208,45 @@ def _resolve(spec: TestSpec, source: str) -> tuple[Any, Any, list[str]]:
     systems, workloads, checkers = registry.systems(), registry.workloads(), registry.checkers()
     sysinfo = systems.get(spec.system.name)
     if sysinfo is None:
-        raise ConfigError(source, None, "system.name",
-                          f"unknown system {spec.system.name!r}; allowed: {', '.join(systems)}")  # fmt: skip
+        raise ConfigError(
+            source,
+            None,
+            "system.name",
+            f"unknown system {spec.system.name!r}; allowed: {', '.join(systems)}",
+        )
     for bug in spec.system.bugs:
         if bug not in sysinfo.bugs:
-            raise ConfigError(source, None, "system.bugs",
-                              f"{sysinfo.name} has no seeded bug {bug!r}; "
-                              f"allowed: {', '.join(sysinfo.bugs)}")  # fmt: skip
+            raise ConfigError(
+                source,
+                None,
+                "system.bugs",
+                f"{sysinfo.name} has no seeded bug {bug!r}; allowed: {', '.join(sysinfo.bugs)}",
+            )
     winfo = workloads.get(spec.workload.name)
     if winfo is None:
-        raise ConfigError(source, None, "workload.name",
-                          f"unknown workload {spec.workload.name!r}; allowed: {', '.join(workloads)}")  # fmt: skip
+        raise ConfigError(
+            source,
+            None,
+            "workload.name",
+            f"unknown workload {spec.workload.name!r}; allowed: {', '.join(workloads)}",
+        )
     if winfo.name not in sysinfo.clients:
-        raise ConfigError(source, None, "workload.name",
-                          f"{sysinfo.name} has no client for workload {winfo.name!r}; "
-                          f"it runs: {', '.join(sysinfo.clients)}")  # fmt: skip
+        raise ConfigError(
+            source,
+            None,
+            "workload.name",
+            f"{sysinfo.name} has no client for workload {winfo.name!r}; "
+            f"it runs: {', '.join(sysinfo.clients)}",
+        )
     names = list(spec.checkers) or list(dict.fromkeys([*winfo.checkers, *sysinfo.checkers]))
     for name in names:
         if name not in checkers:
-            raise ConfigError(source, None, "checkers",
-                              f"unknown checker {name!r}; allowed: {', '.join(checkers)}")  # fmt: skip
+            raise ConfigError(
+                source,
+                None,
+                "checkers",
+                f"unknown checker {name!r}; allowed: {', '.join(checkers)}",
+            )
     return sysinfo, winfo, names
 
 
@@ -240,7 +263,7 @@ def _make_cluster(spec: TestSpec, workroot: Path) -> Any:
     if backend == "ssh":
         from clusters.ssh import SshCluster
 
-        try:
+        try:  # only reads the host list and inventory: connects to nothing, writes nothing
             return SshCluster.from_spec(spec.cluster, workroot=workroot, n=spec.cluster.nodes)
         except ValueError as e:  # a bad host list or inventory is bad input
             raise ConfigError("cluster", None, "cluster.hosts", str(e)) from None
@@ -423,11 +446,16 @@ def _signals() -> Iterator[_Guard]:
 
 def _faults_applied(history: list[Op]) -> list[dict[str, Any]]:
     return [
-        {"time_s": round(op.time / 1e9, 3), "f": op.f, "type": op.type, "value": op.value,
-         **({"error": op.error} if op.error else {})}
+        {
+            "time_s": round(op.time / 1e9, 3),
+            "f": op.f,
+            "type": op.type,
+            "value": op.value,
+            **({"error": op.error} if op.error else {}),
+        }
         for op in history
         if not op.is_client and op.type != "invoke"
-    ]  # fmt: skip
+    ]
 
 
 def _rerun_command(suite: str, spec: TestSpec, argv: list[str] | None) -> str:
@@ -467,7 +495,9 @@ def _print_verdict(test: str, results: dict[str, Any], path: Path, out: Any) -> 
     for name, r in results["checkers"].items():
         v = {True: "valid", False: "INVALID", "unknown": "unknown"}[r["valid"]]
         reason = r["details"].get("reason") if isinstance(r["details"], dict) else None
-        lines.append(f"  {name}: {v}" + (f" ({reason})" if reason and r["valid"] is not True else ""))
+        lines.append(
+            f"  {name}: {v}" + (f" ({reason})" if reason and r["valid"] is not True else "")
+        )
         for a in r["anomalies"][:3]:
             text = a["explanation"].strip().replace("\n", "\n      ")
             lines.append(f"    - {a['name']}: {text}")

@@ -88,7 +88,9 @@ class Runner:
             ids.append(NEMESIS_THREAD)
         self.live = set(ids)
         for tid in ids:
-            t = threading.Thread(target=self._work, args=(tid, n), name=f"worker-{tid}", daemon=True)
+            t = threading.Thread(
+                target=self._work, args=(tid, n), name=f"worker-{tid}", daemon=True
+            )
             self._threads.append(t)
             t.start()
 
@@ -120,8 +122,13 @@ class Runner:
                     return
                 if client is None and worker is not None:
                     client = self._open(worker)
-                invoke = Op("invoke", item["f"], item.get("value"), process,
-                            node=worker.node if worker else None)  # fmt: skip
+                invoke = Op(
+                    "invoke",
+                    item["f"],
+                    item.get("value"),
+                    process,
+                    node=worker.node if worker else None,
+                )
                 self.journal.append(invoke)
                 self.stats.invocations += 1
                 if is_nemesis:
@@ -155,9 +162,13 @@ class Runner:
                 # live and busy are passed as they are (read-only for generators): copying
                 # them per op costs a fifth of the runner's throughput
                 ctx = Context(
-                    time=self.now(), thread=tid, process=process, rng=rng,
-                    threads=self.live, busy=self.busy,
-                )  # fmt: skip
+                    time=self.now(),
+                    thread=tid,
+                    process=process,
+                    rng=rng,
+                    threads=self.live,
+                    busy=self.busy,
+                )
                 r = self.gen.op(ctx)
                 if r is None:
                     return None

@@ -39,7 +39,7 @@ from clusters.base import Node, SetupError
 from harness.generator import Context, Generator, stagger
 from harness.history import Op
 from harness.spec import SystemSpec, WorkloadSpec
-from workloads.raft import RaftClient, clock_env_fixes, node_status
+from workloads.raft import RaftClient, node_status
 
 __all__ = [
     "LOCK_BUGS",
@@ -196,7 +196,7 @@ class PatternSystem:
             from clusters.clock import faketime_env
         except ImportError:
             return env
-        env.update(clock_env_fixes(faketime_env(node)))
+        env.update(faketime_env(node))
         return env
 
     def _wait_ready(self, node: Node) -> None:

@@ -47,7 +47,10 @@ class RegisterOps:
         if f == "write":
             return {"f": "write", "value": [key, rng.randrange(self.values)]}
         if f == "cas":
-            return {"f": "cas", "value": [key, [rng.randrange(self.values), rng.randrange(self.values)]]}
+            return {
+                "f": "cas",
+                "value": [key, [rng.randrange(self.values), rng.randrange(self.values)]],
+            }
         raise ValueError(f"the register workload has no op {f!r}; allowed: read, write, cas")
 
 

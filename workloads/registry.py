@@ -139,16 +139,23 @@ def _builtin_checkers() -> list[CheckerInfo]:
         return LeadersChecker()
 
     return [
-        CheckerInfo("linearizable", "Wing & Gong / Lowe search, per key, against a model",
-                    linearizable, {"model": "cas-register"}),
+        CheckerInfo(
+            "linearizable",
+            "Wing & Gong / Lowe search, per key, against a model",
+            linearizable,
+            {"model": "cas-register"},
+        ),
         CheckerInfo("stats", "ok / fail / info counts; unknown if some f never succeeded", stats),
         CheckerInfo("leaders", "at most one leader per term, from the nodes' status", leaders),
-    ]  # fmt: skip
+    ]
 
 
 #: modules with a ``register() -> list[SystemInfo | WorkloadInfo | CheckerInfo]``
 BUILTIN_MODULES: tuple[str, ...] = (
+    "workloads.leaderfollower",
     "workloads.paxos",
+    "workloads.lock",
+    "workloads.lease",
 )
 
 

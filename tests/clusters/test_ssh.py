@@ -210,6 +210,22 @@ class TestOnRealSshd:
             == "0"
         ), "no staging archive is left behind"
 
+    def test_destroy_stops_the_daemons_and_removes_the_run_workdirs(
+        self, hosts: ssh.LocalSshHosts, tmp_path: Path
+    ) -> None:
+        inv = ssh.load_inventory(hosts.inventory)
+        c = ssh.SshCluster(inv["hosts"], workroot=tmp_path, known_hosts=inv["known_hosts"])
+        c.create()
+        n1 = _node(c, 0)
+        n1.spawn("sleeper", ["sleep", "300"])
+        assert n1.workdir == f"{ssh.DEFAULT_WORKDIR}/{c.prefix}/n1"
+        c.destroy()
+        c.destroy()
+        assert not os.path.exists(f"{ssh.DEFAULT_WORKDIR}/{c.prefix}")  # the hosts share our disk
+        assert not (LOCK_DIR / f"{c.prefix}{ssh.STATE_SUFFIX}").exists()
+        probe = _node(c, 1)
+        assert "sleep 300" not in probe.exec(["ps", "-A", "-o", "args="]).stdout
+
     def test_an_unknown_host_key_is_refused_unless_accepting_is_asked_for(
         self, hosts: ssh.LocalSshHosts, tmp_path: Path
     ) -> None:
@@ -329,3 +345,4 @@ import time; time.sleep(600)
         assert leftovers() == {"n1": [], "n2": []}
         assert not (LOCK_DIR / f"{prefix}{ssh.STATE_SUFFIX}").exists()
         assert json.loads((tmp_path / "cluster.json").read_text())["prefix"] == prefix
+        shutil.rmtree(f"{ssh.DEFAULT_WORKDIR}/{prefix}")  # clean keeps a dead run's logs

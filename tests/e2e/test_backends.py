@@ -406,3 +406,6 @@ def test_clean_after_a_sigkilled_ssh_run_leaves_no_daemon_or_rule_on_the_hosts(
     out = _clean(tmp_path)
     assert "removed daemon raft (group " in out and f"of run {prefix}" in out, out
     assert leftovers() == []
+    from clusters.ssh import DEFAULT_WORKDIR
+
+    shutil.rmtree(f"{DEFAULT_WORKDIR}/{prefix}")  # clean keeps a dead run's logs on the hosts

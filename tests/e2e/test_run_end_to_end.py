@@ -48,13 +48,13 @@ def leftovers(run: Path) -> dict[str, list[str]]:
     links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
     rules = subprocess.run(["iptables", "-S", "FORWARD"], capture_output=True, text=True).stdout
     procs = subprocess.run(["pgrep", "-f", str(run.resolve())], capture_output=True, text=True)
+    link_names = [line.split(":")[1].strip() for line in links.splitlines()]
     return {
-        "namespaces": [l for l in ns.splitlines() if l.startswith(prefix)],
-        "links": [l.split(":")[1].strip() for l in links.splitlines()
-                  if l.split(":")[1].strip().startswith(prefix)],
-        "rules": [l for l in rules.splitlines() if prefix in l],
+        "namespaces": [n for n in ns.splitlines() if n.startswith(prefix)],
+        "links": [name for name in link_names if name.startswith(prefix)],
+        "rules": [r for r in rules.splitlines() if prefix in r],
         "processes": procs.stdout.split(),
-    }  # fmt: skip
+    }
 
 
 NOTHING: dict[str, list[str]] = {"namespaces": [], "links": [], "rules": [], "processes": []}
@@ -63,10 +63,21 @@ NOTHING: dict[str, list[str]] = {"namespaces": [], "links": [], "rules": [], "pr
 def start(tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
     (tmp_path / "e2e.yaml").write_text(SUITE)
     return subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "run", str(tmp_path / "e2e.yaml"),
-         "--results", str(tmp_path / "results"), *extra],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "run",
+            str(tmp_path / "e2e.yaml"),
+            "--results",
+            str(tmp_path / "results"),
+            *extra,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def only_run_dir(tmp_path: Path) -> Path:
@@ -115,8 +126,11 @@ def test_ctrl_c_heals_and_removes_everything_and_keeps_a_checkable_history(tmp_p
     assert results["interrupted"] is True
     r = subprocess.run(
         [sys.executable, "-m", "harness.cli", "check", str(history), "--model", "cas-register"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode in (0, 1, 2), r.stderr
     assert "ops, model cas-register" in r.stdout
 
@@ -127,10 +141,24 @@ def test_a_seeded_stale_read_is_caught_and_explained(tmp_path):
     suite = suite.replace("time_limit: 12", "time_limit: 30")
     (tmp_path / "e2e.yaml").write_text(suite)
     r = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "run", str(tmp_path / "e2e.yaml"),
-         "--results", str(tmp_path / "results"), "--bug", "stale-read", "--seed", "3"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "run",
+            str(tmp_path / "e2e.yaml"),
+            "--results",
+            str(tmp_path / "results"),
+            "--bug",
+            "stale-read",
+            "--seed",
+            "3",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 1, r.stdout + r.stderr
     assert "INVALID" in r.stderr or "INVALID" in r.stdout
     results = json.loads((only_run_dir(tmp_path) / "results.json").read_text())

@@ -14,20 +14,36 @@ ROOT = Path(__file__).resolve().parents[2]
 def splitbrain(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "harness.cli", *args],
-        capture_output=True, text=True, cwd=cwd or ROOT, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=cwd or ROOT,
+        timeout=120,
+    )
 
 
 @pytest.mark.parametrize(
     "body, where, allowed",
     [
-        ("tests:\n  - name: a\n    speed: 3\n", "s.yaml:3 at 'tests[0].speed'", "allowed: checkers"),
-        ("tests:\n  - name: a\n    time_limit: soon\n", "s.yaml:3 at 'tests[0].time_limit'",
-         "expected a number, got 'soon'"),
-        ("tests:\n  - name: a\n    cluster: {nodes: 0}\n", "s.yaml:3 at 'tests[0].cluster.nodes'",
-         "need at least 1 node"),
-        ("tests:\n  - name: a\n    system: {name: raft, bugs: [typo]}\n", "s.yaml at 'system.bugs'",
-         "allowed: stale-read, early-ack, no-fsync, vote-twice"),
+        (
+            "tests:\n  - name: a\n    speed: 3\n",
+            "s.yaml:3 at 'tests[0].speed'",
+            "allowed: checkers",
+        ),
+        (
+            "tests:\n  - name: a\n    time_limit: soon\n",
+            "s.yaml:3 at 'tests[0].time_limit'",
+            "expected a number, got 'soon'",
+        ),
+        (
+            "tests:\n  - name: a\n    cluster: {nodes: 0}\n",
+            "s.yaml:3 at 'tests[0].cluster.nodes'",
+            "need at least 1 node",
+        ),
+        (
+            "tests:\n  - name: a\n    system: {name: raft, bugs: [typo]}\n",
+            "s.yaml at 'system.bugs'",
+            "allowed: stale-read, early-ack, no-fsync, vote-twice",
+        ),
     ],
 )
 def test_a_bad_suite_exits_3_with_one_message_naming_the_place(tmp_path, body, where, allowed):

@@ -21,8 +21,9 @@ from harness.generator import (
 
 
 def ctx(t=0.0, thread=0, threads=(0,), busy=frozenset(), seed=1):
-    return Context(time=t, thread=thread, process=thread, rng=random.Random(seed),
-                   threads=threads, busy=busy)
+    return Context(
+        time=t, thread=thread, process=thread, rng=random.Random(seed), threads=threads, busy=busy
+    )
 
 
 def drain(gen, c, n=100):

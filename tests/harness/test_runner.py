@@ -50,7 +50,7 @@ def test_every_invocation_is_journaled_with_its_completion_in_index_order(tmp_pa
     ops = read_jsonl(tmp_path / "history.jsonl")
     assert len(ops) == 600
     assert [o.index for o in ops] == list(range(600))
-    assert all(a.time <= b.time for a, b in zip(ops, ops[1:]))
+    assert all(a.time <= b.time for a, b in zip(ops, ops[1:], strict=False))
     open_ = {}
     for o in ops:  # a process never has two ops in flight
         if o.type == "invoke":
@@ -138,18 +138,22 @@ def test_a_final_phase_gives_every_client_thread_each_of_its_ops(tmp_path):
     gen = phases(
         clients_and_nemesis(limit(5, repeat("read")), limit(1, repeat("break"))),
         clients_and_nemesis(
-            phases(each_thread(lambda: seq([once("r1"), once("r2")])),
-                   each_thread(lambda: once("status"))),
+            phases(
+                each_thread(lambda: seq([once("r1"), once("r2")])),
+                each_thread(lambda: once("status")),
+            ),
             None,
         ),
-    )  # fmt: skip
-    runner, journal = make_runner(tmp_path, gen, lambda op: op.complete("ok", 0), n=4,
-                                  nemesis=nem)  # fmt: skip
+    )
+    runner, journal = make_runner(tmp_path, gen, lambda op: op.complete("ok", 0), n=4, nemesis=nem)
     runner.run()
-    finals = [(o.process, o.f) for o in journal.ops if o.type == "invoke" and o.f != "read"
-              and o.process != "nemesis"]  # fmt: skip
+    finals = [
+        (o.process, o.f)
+        for o in journal.ops
+        if o.type == "invoke" and o.f != "read" and o.process != "nemesis"
+    ]
     for p in range(4):
         assert [f for q, f in finals if q == p] == ["r1", "r2", "status"]
     # every status comes after every r1 / r2: the sub-phases wait for each other
     last_r = max(i for i, (_, f) in enumerate(finals) if f in ("r1", "r2"))
-    assert all(f == "status" for _, f in finals[last_r + 1:]) and len(finals) == 12
+    assert all(f == "status" for _, f in finals[last_r + 1 :]) and len(finals) == 12

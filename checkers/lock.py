@@ -1,0 +1,401 @@
+"""Locks with fencing tokens: mutual exclusion, tokens that only grow, a storage that turns
+stale holders away.
+
+The history is the ``lock`` workload's (``workloads/lock.py``)::
+
+    acquire [k, None] -> ok [k, {"token": t, "lease_ms": ms}]
+    release [k, None] -> ok [k, t]                  (the token of the grant released)
+    write   [k, v]    -> ok / info [k, [t, v]]      (v unique over the run)
+    read    [k, None] -> ok [k, [[t, v], ...]]      (the writes the storage accepted, in order)
+
+Rules, each an anomaly name:
+
+``mutual-exclusion``
+    The acquires and releases of each lock are linearizable as a mutex (the ``mutex`` model
+    of the linearizability checker). A grant is a lease: one that is not released runs out
+    by itself, but never sooner than ``lease_ms`` after its acquire was invoked. So each
+    grant that was not released ``ok`` is given one release of unknown outcome, invoked at
+    that moment (or when its own release was invoked, if sooner): the mutex may become free
+    then, and no sooner.
+``token-reused`` / ``token-went-backwards``
+    Every grant of a lock carries a new token, larger than the token of any grant of that
+    lock acknowledged before it was asked for.
+``stale-write-accepted``
+    The storage of a key never accepts a write whose token is older than one it accepted
+    before: a read's list of accepted writes has non-decreasing tokens, and no write is
+    acknowledged after a newer token was acknowledged or read.
+``acknowledged-write-lost``
+    A write acknowledged by the storage is in every read of its key that starts after it.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
+
+from checkers.base import Anomaly, Result
+from harness.history import NEMESIS, Op
+
+__all__ = ["LockChecker"]
+
+
+@dataclass
+class _Pair:
+    """An invocation and its completion (None: never completed)."""
+
+    inv: Op
+    comp: Op | None
+
+    @property
+    def type(self) -> str:
+        return self.comp.type if self.comp is not None else "info"
+
+    @property
+    def key(self) -> Hashable:
+        v = self.inv.value
+        k = v[0] if isinstance(v, (list, tuple)) and v else None
+        return tuple(k) if isinstance(k, list) else k
+
+    @property
+    def result(self) -> Any:
+        v = self.comp.value if self.comp is not None else None
+        return v[1] if isinstance(v, (list, tuple)) and len(v) == 2 else None
+
+    @property
+    def end(self) -> int:
+        """The completion time, or never (for an op whose outcome is unknown)."""
+        return self.comp.time if self.comp is not None and self.comp.type != "info" else _NEVER
+
+    def ops(self) -> list[dict[str, Any]]:
+        return [self.inv.to_dict()] + ([self.comp.to_dict()] if self.comp is not None else [])
+
+
+_NEVER = 1 << 62
+
+
+class LockChecker:
+    """The rules in the module docstring. ``time_budget_s`` bounds the mutex search;
+    ``drift`` (a fraction) shortens every lease the checker assumes, for clocks that run at
+    slightly different rates; ``max_reports`` caps the anomalies of each rule."""
+
+    name = "lock"
+
+    def __init__(
+        self, time_budget_s: float = 60.0, drift: float = 0.01, max_reports: int = 5
+    ) -> None:
+        self.time_budget_s = time_budget_s
+        self.drift = drift
+        self.max_reports = max_reports
+
+    def check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
+        try:
+            return self._check(history, ctx)
+        except Exception as e:  # a crash is "unknown", never a verdict
+            return Result("unknown", [], {"reason": f"the checker failed: {type(e).__name__}: {e}"})
+
+    def _check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
+        pairs = _pairs(history)
+        by_f: dict[str, list[_Pair]] = {}
+        for p in pairs:
+            by_f.setdefault(p.inv.f, []).append(p)
+        acquires = [p for p in by_f.get("acquire", []) if p.type == "ok"]
+        mutex, mutex_details = self._mutex(pairs, ctx)
+        tokens = self._tokens(acquires)
+        storage = self._storage(by_f.get("write", []), by_f.get("read", []))
+        anomalies = mutex + tokens + storage
+        details: dict[str, Any] = {
+            "grants": len(acquires),
+            "locks": len({p.key for p in acquires}),
+            "writes-acknowledged": sum(1 for p in by_f.get("write", []) if p.type == "ok"),
+            "reads": sum(1 for p in by_f.get("read", []) if p.type == "ok"),
+            "mutex": mutex_details,
+            "anomaly-counts": _counts(anomalies),
+        }
+        if anomalies:
+            return Result(False, anomalies, details)
+        if mutex_details.get("valid") == "unknown":
+            return Result("unknown", [], {**details, "reason": "the mutex search did not finish: "
+                                          f"{mutex_details.get('reason')}"})  # fmt: skip
+        if not acquires:
+            return Result("unknown", [], {**details, "reason": "no lock was ever granted"})
+        return Result(True, [], details)
+
+    # -- mutual exclusion ------------------------------------------------------------------
+
+    def _mutex(self, pairs: list[_Pair], ctx: dict[str, Any]) -> tuple[list[Anomaly], dict]:
+        from checkers.linearizable import LinearizableChecker
+
+        events: list[tuple[int, int, Op]] = []  # (time, order, op) of the mutex history
+        ghosts = 0
+        holding: dict[int | str, tuple[_Pair, int]] = {}  # process -> (ok acquire, lease end)
+        order = 0
+
+        def add(op: Op) -> None:
+            nonlocal order
+            order += 1
+            events.append((op.time, order, op))
+
+        def copy(p: _Pair, op: Op, f: str) -> Op:
+            return Op(op.type, f, [p.key, None], op.process, op.time, op.index, op.node,
+                      op.error)  # fmt: skip
+
+        def ghost(key: Hashable, at: int, why: str) -> None:
+            nonlocal ghosts
+            ghosts += 1
+            # a process id of its own: an invocation that never completes, i.e. a release
+            # that may take effect at any moment from ``at`` on, or never
+            add(Op("invoke", "release", [key, None], -ghosts, at, -1, None, why))
+
+        def end_hold(process: int | str, at: int | None, why: str) -> None:
+            acq, lease_end = holding.pop(process)
+            ghost(acq.key, lease_end if at is None else min(at, lease_end), why)
+
+        for p in pairs:
+            f = p.inv.f
+            if f not in ("acquire", "release"):
+                continue
+            proc = p.inv.process
+            if f == "acquire":
+                if proc in holding:  # a new acquire by a holder that never released
+                    end_hold(proc, None, "lease ran out")
+                add(copy(p, p.inv, "acquire"))
+                if p.comp is not None:
+                    add(copy(p, p.comp, "acquire"))
+                if p.type == "ok":
+                    lease = _lease_ns(p.result) * (1 - self.drift)
+                    holding[proc] = (p, p.inv.time + int(lease))
+                continue
+            # a release: of the grant this process holds, if it holds one
+            if proc not in holding or holding[proc][0].key != p.key:
+                continue
+            if p.type == "ok":
+                holding.pop(proc)
+                add(copy(p, p.inv, "release"))
+                add(copy(p, p.comp, "release"))  # type: ignore[arg-type]
+            elif p.type == "info":
+                end_hold(proc, p.inv.time, "released or ran out")
+            else:
+                end_hold(proc, None, "lease ran out")
+        for proc in list(holding):
+            end_hold(proc, None, "lease ran out")
+
+        events.sort(key=lambda e: (e[0], e[1]))
+        mutex_history = [e[2] for e in events]
+        checker = LinearizableChecker("mutex", time_budget_s=self.time_budget_s, independent=True)
+        result = checker.check(mutex_history, ctx)
+        details = {"valid": result.valid, "ghost-releases": ghosts}
+        if result.valid == "unknown":
+            details["reason"] = result.details.get("reason")
+        anomalies = []
+        for a in result.anomalies[: self.max_reports]:
+            key = a.data.get("key")
+            text = (
+                f"Lock {key!r} was held by two clients at once: no order of its acquires and "
+                "releases, each taking effect between its invocation and its completion, "
+                "keeps the lock with one holder at a time (a grant that was not released "
+                "counts as free once its lease_ms had passed since its acquire was invoked, "
+                "never sooner). The lock service granted a lock that was still held: look "
+                "for a grant acknowledged before a majority had it (an isolated leader), a "
+                "lease that ended early, or a release of another holder's grant.\n"
+                + a.explanation
+            )
+            anomalies.append(Anomaly("mutual-exclusion", text, a.ops, a.data))
+        return anomalies, details
+
+    # -- tokens -----------------------------------------------------------------------------
+
+    def _tokens(self, acquires: list[_Pair]) -> list[Anomaly]:
+        anomalies: list[Anomaly] = []
+        by_key: dict[Hashable, list[_Pair]] = {}
+        for p in acquires:
+            by_key.setdefault(p.key, []).append(p)
+        reused: list[Anomaly] = []
+        backwards: list[Anomaly] = []
+        for key, grants in by_key.items():
+            seen: dict[Any, _Pair] = {}
+            for p in grants:
+                t = _token(p.result)
+                first = seen.get(t)
+                if first is None:
+                    seen[t] = p
+                    continue
+                reused.append(Anomaly(
+                    "token-reused",
+                    f"Lock {key!r} was granted twice with fencing token {t}: to process "
+                    f"{first.inv.process} on {first.inv.node} (acknowledged at "
+                    f"{_s(first.comp.time)}) and to process {p.inv.process} on {p.inv.node} "  # type: ignore[union-attr]
+                    f"(acknowledged at {_s(p.comp.time)}). A token must name one grant: the "  # type: ignore[union-attr]
+                    "storage then cannot tell the older holder from the newer one and accepts "
+                    "both. Derive the token from the lock's own generation, advanced by every "
+                    "grant through the replicated log, not from the leader's term or a "
+                    "counter that is not replicated.",
+                    first.ops() + p.ops(), {"key": _plain(key), "token": t},
+                ))  # fmt: skip
+            # real-time order: the largest token acknowledged before each acquire was invoked
+            done: list[tuple[int, int, _Pair]] = []  # heap of (completion, n, grant)
+            best: tuple[Any, _Pair] | None = None
+            for n, p in enumerate(sorted(grants, key=lambda g: g.inv.time)):
+                heapq.heappush(done, (p.comp.time, n, p))  # type: ignore[union-attr]
+            pending = sorted(grants, key=lambda g: g.inv.time)
+            for p in pending:
+                while done and done[0][0] < p.inv.time:
+                    _, _, q = heapq.heappop(done)
+                    if best is None or _token(q.result) > best[0]:
+                        best = (_token(q.result), q)
+                t = _token(p.result)
+                if best is not None and t < best[0]:
+                    q = best[1]
+                    backwards.append(Anomaly(
+                        "token-went-backwards",
+                        f"Lock {key!r} was granted with token {t} to process {p.inv.process} "
+                        f"(asked at {_s(p.inv.time)}) after a grant with the larger token "
+                        f"{best[0]} had been acknowledged to process {q.inv.process} at "
+                        f"{_s(q.comp.time)}. Tokens must grow with every grant, in real "  # type: ignore[union-attr]
+                        "time order; a token that goes back lets the storage take the newer "
+                        "holder for a stale one (and the stale one for the newer). Keep the "
+                        "generation in the replicated state, so that a new leader or a "
+                        "restarted node continues from it.",
+                        q.ops() + p.ops(), {"key": _plain(key), "token": t, "earlier": best[0]},
+                    ))  # fmt: skip
+        anomalies += reused[: self.max_reports] + backwards[: self.max_reports]
+        return anomalies
+
+    # -- storage ------------------------------------------------------------------------------
+
+    def _storage(self, writes: list[_Pair], reads: list[_Pair]) -> list[Anomaly]:
+        by_value: dict[Any, _Pair] = {}
+        for w in writes:
+            v = w.inv.value[1] if isinstance(w.inv.value, (list, tuple)) else None
+            by_value[_hashable(v)] = w
+        stale: dict[tuple[Hashable, Any], Anomaly] = {}
+        lost: list[Anomaly] = []
+
+        def who(v: Any) -> str:
+            w = by_value.get(_hashable(v))
+            if w is None:
+                return f"value {v!r} (no write of it in the history)"
+            outcome = {"ok": "acknowledged", "info": "of unknown outcome", "fail": "refused"}
+            return (f"value {v!r} by process {w.inv.process} via {w.inv.node} (invoked at "
+                    f"{_s(w.inv.time)}, {outcome.get(w.type, w.type)})")  # fmt: skip
+
+        ok_reads = [r for r in reads if r.type == "ok" and isinstance(r.result, list)]
+        for r in ok_reads:
+            key, entries = r.key, r.result
+            high: tuple[int, Any] | None = None
+            for entry in entries:
+                t, v = entry[0], entry[1]
+                if high is not None and t < high[0] and (key, _hashable(v)) not in stale:
+                    w = by_value.get(_hashable(v))
+                    ops = r.ops() + (w.ops() if w is not None else [])
+                    newer = by_value.get(_hashable(high[1]))
+                    ops += newer.ops() if newer is not None else []
+                    stale[(key, _hashable(v))] = Anomaly(
+                        "stale-write-accepted",
+                        f"The storage of key {key!r} accepted a write with token {t} "
+                        f"({who(v)}) after it had accepted one with the newer token "
+                        f"{high[0]} ({who(high[1])}); the read by process {r.inv.process} at "
+                        f"{_s(r.comp.time)} shows them in that order. The holder of token {t} "  # type: ignore[union-attr]
+                        "had lost the lock to a newer holder and still got its write in: the "
+                        "storage must compare every write's token with the highest it has "
+                        "accepted for the key, and reject an older one (the fencing check).",
+                        ops, {"key": _plain(key), "token": t, "newer": high[0], "value": v},
+                    )  # fmt: skip
+                if high is None or t > high[0]:
+                    high = (t, v)
+        # an acknowledged write with an old token, after a newer one was known accepted
+        per_key: dict[Hashable, list[tuple[int, int, Any, _Pair]]] = {}
+        for w in writes:
+            if w.type == "ok":
+                t = w.result[0]
+                per_key.setdefault(w.key, []).append((w.comp.time, t, w.result[1], w))  # type: ignore[union-attr]
+        for r in ok_reads:
+            if r.result:
+                top = max(r.result, key=lambda e: e[0])
+                per_key.setdefault(r.key, []).append((r.comp.time, top[0], top[1], r))  # type: ignore[union-attr]
+        for w in writes:
+            if w.type != "ok":
+                continue
+            t, v = w.result[0], w.result[1]
+            if (w.key, _hashable(v)) in stale:
+                continue
+            earlier = [e for e in per_key.get(w.key, []) if e[0] < w.inv.time and e[1] > t]
+            if earlier:
+                when, newer, nv, src = min(earlier, key=lambda e: e[0])
+                stale[(w.key, _hashable(v))] = Anomaly(
+                    "stale-write-accepted",
+                    f"The storage of key {w.key!r} acknowledged a write with token {t} "
+                    f"({who(v)}) although the newer token {newer} had already been accepted "
+                    f"for that key (known at {_s(when)}). The storage must reject a write whose "
+                    "token is older than the highest it has accepted (the fencing check).",
+                    src.ops() + w.ops(), {"key": _plain(w.key), "token": t, "newer": newer},
+                )  # fmt: skip
+        # acknowledged writes missing from a later read
+        reads_of: dict[Hashable, list[tuple[_Pair, set[Any]]]] = {}
+        for r in ok_reads:
+            reads_of.setdefault(r.key, []).append((r, {_hashable(e) for e in r.result}))
+        for w in writes:
+            if w.type != "ok" or len(lost) >= self.max_reports:
+                continue
+            entry = _hashable([w.result[0], w.result[1]])
+            for r, entries in reads_of.get(w.key, []):
+                if r.inv.time > w.comp.time and entry not in entries:  # type: ignore[union-attr]
+                    lost.append(Anomaly(
+                        "acknowledged-write-lost",
+                        f"The storage of key {w.key!r} acknowledged {who(w.result[1])} with "
+                        f"token {w.result[0]} at {_s(w.comp.time)}, but the read by process "  # type: ignore[union-attr]
+                        f"{r.inv.process} that started at {_s(r.inv.time)} does not have it. "
+                        "An acknowledged write must be durable (fsync before the reply) and "
+                        "kept.",
+                        w.ops() + r.ops(), {"key": _plain(w.key), "value": w.result[1]},
+                    ))  # fmt: skip
+                    break
+        return list(stale.values())[: self.max_reports] + lost
+
+
+def _pairs(history: list[Op]) -> list[_Pair]:
+    """Client invocations with their completions, in invocation order."""
+    pending: dict[int | str, int] = {}
+    pairs: list[_Pair] = []
+    for op in history:
+        if op.process == NEMESIS:
+            continue
+        if op.type == "invoke":
+            pending[op.process] = len(pairs)
+            pairs.append(_Pair(op, None))
+        else:
+            i = pending.pop(op.process, None)
+            if i is not None:
+                pairs[i].comp = op
+    return pairs
+
+
+def _token(result: Any) -> Any:
+    return result.get("token") if isinstance(result, dict) else result
+
+
+def _lease_ns(result: Any) -> int:
+    ms = result.get("lease_ms") if isinstance(result, dict) else None
+    if not isinstance(ms, (int, float)) or isinstance(ms, bool):
+        return 0  # unknown lease: assume it may end at once (weakest, never a false alarm)
+    return int(ms * 1_000_000)
+
+
+def _plain(x: Any) -> Any:
+    return list(x) if isinstance(x, tuple) else x
+
+
+def _hashable(v: Any) -> Any:
+    return tuple(_hashable(x) for x in v) if isinstance(v, list) else v
+
+
+def _s(ns: int) -> str:
+    return f"{ns / 1e9:.3f} s"
+
+
+def _counts(anomalies: list[Anomaly]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for a in anomalies:
+        out[a.name] = out.get(a.name, 0) + 1
+    return out

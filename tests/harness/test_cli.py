@@ -73,3 +73,23 @@ def test_list_names_every_seeded_bug_of_raft():
     assert r.returncode == 0
     for bug in ("stale-read", "early-ack", "no-fsync", "vote-twice"):
         assert f"--bug {bug}" in r.stdout
+
+
+CORPUS = ROOT.parent / "shared" / "corpus"
+
+
+@pytest.mark.skipif(not CORPUS.exists(), reason="the shared corpus is not beside the checkout")
+@pytest.mark.parametrize(
+    "path, args, code, words",
+    [
+        ("elle/list-append/G1c.edn", ["--checker", "list-append", "--anomalies", "G1"], 1, "G1c"),
+        ("jepsen/bank.json", ["--checker", "bank"], 0, "valid (680 ops, checker bank)"),
+        ("porcupine/etcd/etcd_000.log", ["--model", "cas-register"], 1, "cannot be linearized"),
+    ],
+)
+def test_check_reads_each_corpus_format_and_exits_with_the_verdict(
+    tmp_path, path, args, code, words
+):
+    r = splitbrain("check", str(CORPUS / path), *args, "--out", str(tmp_path))
+    assert r.returncode == code, r.stdout + r.stderr
+    assert words in r.stdout

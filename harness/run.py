@@ -70,7 +70,10 @@ def run_test(
         spec = dataclasses.replace(spec, seed=random.SystemRandom().randrange(2**31))
     assert spec.seed is not None
     sysinfo, winfo, checker_names = _resolve(spec, suite_path)
-    _make_cluster(spec, results_root / ".check")  # bad hosts are bad input: nothing written yet
+    try:  # bad hosts are bad input, found before anything is written
+        _make_cluster(spec, results_root / ".check")
+    except ConfigError as e:
+        raise ConfigError(suite_path, None, e.path, e.problem) from None
 
     run = RunDir.create(results_root, spec.name)
     rerun = _rerun_command(suite_path, spec, argv)

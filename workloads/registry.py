@@ -156,6 +156,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "workloads.paxos",
     "workloads.lock",
     "workloads.lease",
+    "workloads.etcd",
 )
 
 

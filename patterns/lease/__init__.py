@@ -23,8 +23,9 @@ Every node is a **grantor** and a **holder**, for each of ``--resources`` resour
   where ``sent`` is its monotonic clock read *before* it sent the request (every grantor's
   promise runs at least that long) and ``margin`` covers clocks that run at slightly
   different rates and the moment between checking and acting. It renews every
-  ``--renew-ms``; after a tenure (random in ``--tenure-ms``) it stops renewing and lets
-  the lease lapse, so that leases move between nodes. Two majorities share a grantor, who
+  ``--renew-ms``; after a tenure (random in ``--tenure-ms``, counted in renewals, so that a
+  pause does not end it) it stops renewing and lets the lease lapse, so that leases move
+  between nodes. Two majorities share a grantor, who
   promises to one holder at a time: the periods in which holders act never overlap, and
   epochs follow each other in time.
 

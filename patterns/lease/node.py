@@ -54,8 +54,9 @@ class Holding:
     deadline_wall: float
     #: the ``stale-flag`` bug's flag
     flag: bool
-    #: monotonic time at which this node stops renewing and lets the lease lapse
-    tenure_end: float
+    #: renewals left before this node stops renewing and lets the lease lapse (a tenure
+    #: counted in renewals, not in time: a pause does not end it)
+    renewals_left: int
     renewing: bool = True
     failures: int = 0
 
@@ -232,7 +233,7 @@ class LeaseNode:
                 if not self._valid(h):
                     del self.held[r]  # lapsed (by this node's own check, right or wrong)
                     continue
-                if h.renewing and now >= h.tenure_end:
+                if h.renewing and h.renewals_left <= 0:
                     # tenure over: stop renewing and let the lease lapse, so that others
                     # get their turn (the bug's flag goes down with it)
                     h.renewing = False
@@ -265,15 +266,15 @@ class LeaseNode:
                 h = self.held.get(r)
                 if len(grants[r]) >= self.majority:
                     if h is None or h.epoch != epoch:
-                        h = self.held[r] = Holding(
-                            epoch, 0.0, 0.0, True, sent + self.rng.uniform(*self.tenure)
-                        )
+                        tenure = round(self.rng.uniform(*self.tenure) / self.renew)
+                        h = self.held[r] = Holding(epoch, 0.0, 0.0, True, max(1, tenure))
                         log.info("%s: holding epoch %d (granted by %s)", r, epoch,
                                  ",".join(sorted(grants[r])))  # fmt: skip
                     # every grantor of the majority promised it until at least sent + lease
                     h.deadline = sent + self.lease - self.margin
                     h.deadline_wall = received_wall + self.lease
                     h.flag, h.failures = True, 0
+                    h.renewals_left -= 1
                     self.known[r] = max(self.known.get(r, 0), epoch)
                 elif h is not None and h.epoch == epoch:
                     h.failures += 1

@@ -154,9 +154,12 @@ def _builtin_checkers() -> list[CheckerInfo]:
 BUILTIN_MODULES: tuple[str, ...] = (
     "workloads.leaderfollower",
     "workloads.paxos",
+    "workloads.queue",
     "workloads.lock",
     "workloads.lease",
+    "workloads.election",
     "workloads.etcd",
+    "workloads.redis",
 )
 
 

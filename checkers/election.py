@@ -22,8 +22,8 @@ from __future__ import annotations
 from typing import Any
 
 from checkers.base import Anomaly, Result
-from checkers.lease import Act, acts_of, stale_acts
 from checkers.leaders import LeadersChecker
+from checkers.lease import Act, acts_of, stale_acts
 from harness.history import Op
 
 __all__ = ["ElectionChecker"]

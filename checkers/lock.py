@@ -104,7 +104,7 @@ class LockChecker:
         mutex, mutex_details = self._mutex(pairs, ctx)
         tokens = self._tokens(acquires)
         storage = self._storage(by_f.get("write", []), by_f.get("read", []))
-        anomalies = mutex + tokens + storage
+        anomalies = tokens + storage + mutex  # the shortest explanations first
         details: dict[str, Any] = {
             "grants": len(acquires),
             "locks": len({p.key for p in acquires}),
@@ -185,7 +185,7 @@ class LockChecker:
         mutex_history = [e[2] for e in events]
         checker = LinearizableChecker("mutex", time_budget_s=self.time_budget_s, independent=True)
         result = checker.check(mutex_history, ctx)
-        details = {"valid": result.valid, "ghost-releases": ghosts}
+        details: dict[str, Any] = {"valid": result.valid, "ghost-releases": ghosts}
         if result.valid == "unknown":
             details["reason"] = result.details.get("reason")
         anomalies = []
@@ -198,7 +198,8 @@ class LockChecker:
                 "counts as free once its lease_ms had passed since its acquire was invoked, "
                 "never sooner). The lock service granted a lock that was still held: look "
                 "for a grant acknowledged before a majority had it (an isolated leader), a "
-                "lease that ended early, or a release of another holder's grant.\n"
+                "lease that ended early, or a release of another holder's grant. (Below, a "
+                "release of unknown outcome by a negative process is such a lease end.)\n"
                 + a.explanation
             )
             anomalies.append(Anomaly("mutual-exclusion", text, a.ops, a.data))
@@ -287,10 +288,10 @@ class LockChecker:
             for entry in entries:
                 t, v = entry[0], entry[1]
                 if high is not None and t < high[0] and (key, _hashable(v)) not in stale:
-                    w = by_value.get(_hashable(v))
-                    ops = r.ops() + (w.ops() if w is not None else [])
-                    newer = by_value.get(_hashable(high[1]))
-                    ops += newer.ops() if newer is not None else []
+                    stale_w = by_value.get(_hashable(v))
+                    ops = r.ops() + (stale_w.ops() if stale_w is not None else [])
+                    newer_w = by_value.get(_hashable(high[1]))
+                    ops += newer_w.ops() if newer_w is not None else []
                     stale[(key, _hashable(v))] = Anomaly(
                         "stale-write-accepted",
                         f"The storage of key {key!r} accepted a write with token {t} "
@@ -322,14 +323,15 @@ class LockChecker:
                 continue
             earlier = [e for e in per_key.get(w.key, []) if e[0] < w.inv.time and e[1] > t]
             if earlier:
-                when, newer, nv, src = min(earlier, key=lambda e: e[0])
+                when, newer_token, _, src = min(earlier, key=lambda e: e[0])
                 stale[(w.key, _hashable(v))] = Anomaly(
                     "stale-write-accepted",
                     f"The storage of key {w.key!r} acknowledged a write with token {t} "
-                    f"({who(v)}) although the newer token {newer} had already been accepted "
+                    f"({who(v)}) although the newer token {newer_token} had already been accepted "
                     f"for that key (known at {_s(when)}). The storage must reject a write whose "
                     "token is older than the highest it has accepted (the fencing check).",
-                    src.ops() + w.ops(), {"key": _plain(w.key), "token": t, "newer": newer},
+                    src.ops() + w.ops(),
+                    {"key": _plain(w.key), "token": t, "newer": newer_token},
                 )  # fmt: skip
         # acknowledged writes missing from a later read
         reads_of: dict[Hashable, list[tuple[_Pair, set[Any]]]] = {}

@@ -69,8 +69,9 @@ class QueueChecker:
                 found.setdefault(a.name, []).append(a)
         details: dict[str, Any] = {
             "enqueued_ok": len(book.enq_ok),
-            "enqueued_unknown": sum(1 for p in book.enq.values() if p[1] is None
-                                    or p[1].type == "info"),  # fmt: skip
+            "enqueued_unknown": sum(
+                1 for p in book.enq.values() if p[1] is None or p[1].type == "info"
+            ),  # fmt: skip
             "deliveries": sum(len(d) for d in book.deliveries.values()),
             "delivered_values": len(book.deliveries),
             "counts": {name: len(v) for name, v in found.items()},
@@ -157,8 +158,10 @@ def _lost(book: _Book) -> list[Anomaly]:
     out = []
     assert book.audit is not None
     audit = book.audit
-    where = f"the final audit of {audit.value.get('node') or audit.node or '?'} (applied " \
-            f"index {audit.value.get('applied')})"
+    where = (
+        f"the final audit of {audit.value.get('node') or audit.node or '?'} (applied "
+        f"index {audit.value.get('applied')})"
+    )
     for v in sorted(book.enq_ok, key=repr):
         if v in book.deliveries or v in book.queued or v in book.inflight:
             continue
@@ -226,8 +229,10 @@ def _unexpected(book: _Book) -> list[Anomaly]:
         inv, comp, _ = ds[0]
         if v in book.enq_failed:
             einv, ecomp, _ = book.enq[v]
-            why = (f"its enqueue by process {einv.process} failed definitely ("
-                   f"{ecomp.error if ecomp is not None else '?'}), so it was never in the queue")
+            why = (
+                f"its enqueue by process {einv.process} failed definitely ("
+                f"{ecomp.error if ecomp is not None else '?'}), so it was never in the queue"
+            )
             ops = [einv.to_dict(), *([ecomp.to_dict()] if ecomp else []), inv.to_dict(),
                    comp.to_dict()]  # fmt: skip
         else:
@@ -251,7 +256,8 @@ def _out_of_order(book: _Book) -> list[Anomaly]:
     completed, a was overtaken."""
     firsts = {v: ds[0] for v, ds in book.deliveries.items() if v in book.enq_ok}
     earlier = sorted(
-        (book.enq[a][2][1], a) for a in firsts  # by the completion of a's enqueue
+        (book.enq[a][2][1], a)
+        for a in firsts  # by the completion of a's enqueue
     )
     later = sorted((book.enq[b][2][0], b) for b in firsts)  # by the start of b's enqueue
     out = []

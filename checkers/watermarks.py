@@ -285,7 +285,7 @@ def _truncated(reads: list[tuple[Op, Op]], truncates: list[tuple[Op, Op]]) -> li
 
 def _diverged(audits: list[tuple[Op, Op]], final: _FinalLog) -> list[Anomaly]:
     out = []
-    for inv, comp in audits:
+    for _inv, comp in audits:
         if comp is final.op:
             continue
         for e in _entries(comp):

@@ -36,7 +36,9 @@ class LeaseClient(PatternClient):
 
     def invoke(self, op: Op) -> Op:
         if op.f not in ("act", "status"):
-            return op.complete("fail", op.value, error=f"bad-op: the lease client has no op {op.f!r}")
+            return op.complete(
+                "fail", op.value, error=f"bad-op: the lease client has no op {op.f!r}"
+            )
         reply = self.request(op, {"type": op.f})
         if isinstance(reply, Op):
             return reply

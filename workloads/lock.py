@@ -276,9 +276,13 @@ class LockClient(PatternClient):
             reply = self.request(op, {"type": "status"})
             if isinstance(reply, Op):
                 return reply
-            return op.complete("ok", reply.get("value")) if reply.get("ok") else self.failed(op, reply)
+            return (
+                op.complete("ok", reply.get("value")) if reply.get("ok") else self.failed(op, reply)
+            )
         if not isinstance(op.value, (list, tuple)) or len(op.value) != 2:
-            return op.complete("fail", op.value, error=f"bad-op: expected [key, value], got {op.value!r}")
+            return op.complete(
+                "fail", op.value, error=f"bad-op: expected [key, value], got {op.value!r}"
+            )
         key, arg = op.value
         if op.f == "acquire":
             reply = self.request(op, {"type": "acquire", "key": key, "owner": self.owner})
@@ -287,7 +291,9 @@ class LockClient(PatternClient):
             if reply.get("ok"):
                 grant = reply["value"]
                 self.held[key] = grant["token"]
-                return op.complete("ok", [key, {"token": grant["token"], "lease_ms": grant["ttl_ms"]}])
+                return op.complete(
+                    "ok", [key, {"token": grant["token"], "lease_ms": grant["ttl_ms"]}]
+                )
             return self.failed(op, reply)
         if op.f == "write":
             token = self.held.get(key)
@@ -388,8 +394,8 @@ def lock_generators(spec: WorkloadSpec) -> tuple[Generator, Generator | None]:
 def lock_args(spec: SystemSpec) -> list[str]:
     """Daemon options from ``system.options``: ttl_ms, election_ms ("MIN-MAX"),
     heartbeat_ms, request_timeout_ms, storage_timeout_ms."""
-    return _options_args(spec.options, ("ttl_ms", "election_ms", "heartbeat_ms",
-                                        "request_timeout_ms", "storage_timeout_ms"), "lock")  # fmt: skip
+    names = ("ttl_ms", "election_ms", "heartbeat_ms", "request_timeout_ms", "storage_timeout_ms")
+    return _options_args(spec.options, names, "lock")
 
 
 def _options_args(options: dict[str, Any], allowed: Sequence[str], system: str) -> list[str]:

@@ -71,7 +71,7 @@ class LogNode(RaftNode):
         ``count`` entries at most. Entries ``lwm < i <= hwm`` are visible."""
         where, count = msg.get("from", "tail"), msg.get("count", 8)
         if where not in ("head", "tail"):
-            return error_reply(BAD_REQUEST, f"'from' must be \"head\" or \"tail\", got {where!r}")
+            return error_reply(BAD_REQUEST, f'\'from\' must be "head" or "tail", got {where!r}')
         if isinstance(count, bool) or not isinstance(count, int) or not 0 < count <= MAX_READ:
             return error_reply(BAD_REQUEST, f"'count' must be an integer in 1..{MAX_READ}")
         with self.mu:
@@ -136,7 +136,9 @@ class LogNode(RaftNode):
 
     # -- routing -----------------------------------------------------------------------
 
-    def _route(self, msg: dict[str, Any], lead: Callable[[float], dict[str, Any]]) -> dict[str, Any]:
+    def _route(
+        self, msg: dict[str, Any], lead: Callable[[float], dict[str, Any]]
+    ) -> dict[str, Any]:
         """Run ``lead`` here if this node leads, else forward ``msg`` to the leader (one
         hop), as the Raft store does with writes."""
         budget = self.request_timeout

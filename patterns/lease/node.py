@@ -94,7 +94,9 @@ class LeaseNode:
             p: RpcClient(a, connect_timeout=rpc_timeout, timeout=rpc_timeout, source_host=source)
             for p, a in cfg.others.items()
         }
-        self.pool = ThreadPoolExecutor(max_workers=2 * len(self.others) + 2, thread_name_prefix="ask")
+        self.pool = ThreadPoolExecutor(
+            max_workers=2 * len(self.others) + 2, thread_name_prefix="ask"
+        )
         self.mu = threading.Lock()
 
         # grantor: promise per resource, and the highest epoch ever granted (durable)
@@ -150,8 +152,9 @@ class LeaseNode:
             return {
                 "id": self.id,
                 "holding": [[r, h.epoch] for r, h in sorted(self.held.items()) if self._valid(h)],
-                "promises": {r: [p[0], p[1]] for r, p in sorted(self.promises.items())
-                             if p[2] > now},  # fmt: skip
+                "promises": {
+                    r: [p[0], p[1]] for r, p in sorted(self.promises.items()) if p[2] > now
+                },  # fmt: skip
                 "max_epoch": dict(sorted(self.max_epoch.items())),
                 "bugs": sorted(self.bugs),
             }

@@ -25,9 +25,10 @@ Each node is two things on one port:
 
 Client protocol (newline-delimited JSON over TCP; the reply carries the request's ``id``)::
 
-    {"type": "acquire", "key": "k1", "owner": "p7"}  -> {"ok": true, "value": {"token": 12, "ttl_ms": 1500}}
-    {"type": "release", "key": "k1", "token": 12}    -> {"ok": true, "value": null}
-    {"type": "write", "key": "k1", "token": 12, "value": 40}   -> {"ok": true, "value": null}
+    {"type": "acquire", "key": "k1", "owner": "p7"}
+        -> {"ok": true, "value": {"token": 12, "ttl_ms": 1500}}
+    {"type": "release", "key": "k1", "token": 12}             -> {"ok": true, "value": null}
+    {"type": "write", "key": "k1", "token": 12, "value": 40}  -> {"ok": true, "value": null}
     {"type": "read", "key": "k1"}    -> {"ok": true, "value": [[11, 38], [12, 40]]}
     {"type": "status"}               -> Raft's status, plus "locks_held"
 

@@ -243,8 +243,10 @@ class PaxosNode:
             )
             self._learn(key, rejects)
             if len(promises) < self.majority:
-                why = f"prepare of ballot {list(ballot)} promised by {len(promises)} of " \
-                      f"{len(self.members)} (rejected by {len(rejects)})"
+                why = (
+                    f"prepare of ballot {list(ballot)} promised by {len(promises)} of "
+                    f"{len(self.members)} (rejected by {len(rejects)})"
+                )
                 self._backoff(deadline)
                 continue  # nothing was accepted with this ballot: safe to try again
             best = max(promises, key=lambda r: _ballot(r["accepted"]))
@@ -258,8 +260,10 @@ class PaxosNode:
             self._learn(key, rejects)
             if len(accepts) >= self.majority:
                 return result
-            why = f"accept of ballot {list(ballot)} accepted by {len(accepts)} of " \
-                  f"{len(self.members)} (rejected by {len(rejects)})"
+            why = (
+                f"accept of ballot {list(ballot)} accepted by {len(accepts)} of "
+                f"{len(self.members)} (rejected by {len(rejects)})"
+            )
             if accepts and changes:
                 # some acceptors hold our value: a later round may still choose it
                 return error_reply(TIMEOUT, f"{why}: the value may still be chosen",

@@ -75,8 +75,13 @@ class QueueNode(RaftNode):
             return self._route(msg, lambda d: self._lead_dequeue(consumer, d))
         if t == "ack":
             consumer, ids = msg.get("consumer"), msg.get("ids")
-            if not isinstance(consumer, str) or not isinstance(ids, list) or not ids \
-                    or len(ids) > MAX_ACK or not all(_is_int(i) for i in ids):
+            if (
+                not isinstance(consumer, str)
+                or not isinstance(ids, list)
+                or not ids
+                or len(ids) > MAX_ACK
+                or not all(_is_int(i) for i in ids)
+            ):
                 return error_reply(BAD_REQUEST, "an ack needs 'consumer' (a string) and 'ids' "
                                    f"(1 to {MAX_ACK} message ids)")  # fmt: skip
             cmd = {"op": "ack", "consumer": consumer, "ids": ids}
@@ -192,17 +197,27 @@ class QueueNode(RaftNode):
             elif self.acked.get(mid) == consumer:
                 done.append(mid)  # acknowledged before: nothing to do
             else:
-                holder = f"held by {m[1]}" if m is not None else (
-                    "queued" if mid in self.queue else "not handed out")
+                holder = (
+                    f"held by {m[1]}"
+                    if m is not None
+                    else ("queued" if mid in self.queue else "not handed out")
+                )
                 refused.append([mid, holder])
         if not done:
-            return error_reply(NOT_HELD, f"{consumer} holds none of {ids}: " + ", ".join(
-                f"{i} is {why}" for i, why in refused), definite=True, refused=refused)
+            return error_reply(
+                NOT_HELD,
+                f"{consumer} holds none of {ids}: "
+                + ", ".join(f"{i} is {why}" for i, why in refused),
+                definite=True,
+                refused=refused,
+            )
         return ok_reply({"acked": done, "refused": refused})
 
     # -- routing -----------------------------------------------------------------------
 
-    def _route(self, msg: dict[str, Any], lead: Callable[[float], dict[str, Any]]) -> dict[str, Any]:
+    def _route(
+        self, msg: dict[str, Any], lead: Callable[[float], dict[str, Any]]
+    ) -> dict[str, Any]:
         """Run ``lead`` here if this node leads, else forward ``msg`` to the leader (one
         hop), as the Raft store does with writes."""
         budget = self.request_timeout

@@ -1,0 +1,202 @@
+"""EtcdSystem and EtcdClient on real etcd processes: three members on 127.0.0.1 (each with its
+own ports and work directory), then one short end-to-end run on the local cluster."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from clusters.base import Completed
+from harness.history import Op
+from workloads.etcd import ETCD_BINARY, EtcdClient, EtcdSystem, PromisesChecker
+from workloads.system import HasPrimaries, Killable, Pausable, System
+
+pytestmark = pytest.mark.skipif(
+    shutil.which(ETCD_BINARY) is None,
+    reason=f"{ETCD_BINARY} is absent: install Debian's etcd-server (./setup does)",
+)
+
+
+class HostNode:
+    """A Node whose commands and daemons run on this host, in ``workdir``, on 127.0.0.1."""
+
+    def __init__(self, name: str, workdir: Path) -> None:
+        self.name = name
+        self.address = "127.0.0.1"
+        self.workdir = str(workdir)
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        workdir.mkdir(parents=True, exist_ok=True)
+
+    def exec(self, argv: Sequence[str], *, timeout: float = 30.0, check: bool = True) -> Completed:
+        r = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
+        if check and r.returncode != 0:
+            raise RuntimeError(f"{argv} exited {r.returncode}: {r.stderr}")
+        return Completed(tuple(argv), r.returncode, r.stdout, r.stderr)
+
+    def spawn(self, name, argv, env=None, cwd=None) -> int:
+        with open(Path(self.workdir) / f"{name}.log", "ab") as log:
+            p = subprocess.Popen(
+                list(argv), env={**os.environ, **(env or {})}, cwd=cwd or self.workdir,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        self.procs[name] = p
+        return p.pid
+
+    def signal(self, name: str, sig: signal.Signals) -> bool:
+        p = self.procs.get(name)
+        if p is None or p.poll() is not None:
+            return False
+        os.killpg(p.pid, sig)
+        if sig == signal.SIGKILL:
+            p.wait(5)
+        return True
+
+    def alive(self, name: str) -> bool:
+        p = self.procs.get(name)
+        return p is not None and p.poll() is None
+
+
+def free_base_port(n: int) -> int:
+    """A port p such that p .. p+n-1 are free now."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base + n > 65535:
+            continue
+        socks = []
+        try:
+            for i in range(n):
+                t = socket.socket()
+                socks.append(t)
+                t.bind(("127.0.0.1", base + i))
+            return base
+        except OSError:
+            continue
+        finally:
+            for t in socks:
+                t.close()
+    raise RuntimeError("no free port range")
+
+
+@pytest.fixture(scope="module")
+def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EtcdSystem, list[HostNode]]]:
+    root = tmp_path_factory.mktemp("etcd")
+    nodes = [HostNode(f"n{i}", root / f"n{i}") for i in range(1, 4)]
+    system = EtcdSystem(free_base_port(6), nodes=nodes)
+    threads = []
+    import threading
+
+    for n in nodes:  # members start together, as the harness starts them, or none can lead
+        t = threading.Thread(target=system.setup, args=(n,))
+        t.start()
+        threads.append(t)
+    for t in threads:
+        t.join()
+    yield system, nodes
+    for n in nodes:
+        system.teardown(n)
+
+
+def invoke(client: EtcdClient, f: str, value: object) -> Op:
+    return client.invoke(Op(index=0, time=0, type="invoke", process=0, f=f, value=value))
+
+
+def opened(node: HostNode, **kw: object) -> EtcdClient:
+    client = EtcdClient(timeout=3.0, **kw)  # type: ignore[arg-type]
+    client.open(node)
+    return client
+
+
+def test_etcd_system_offers_every_optional_power() -> None:
+    system = EtcdSystem(nodes=[])
+    for power in (System, Killable, Pausable, HasPrimaries):
+        assert isinstance(system, power)
+
+
+def test_reads_writes_and_cas_map_onto_the_gateway(etcd) -> None:
+    _, nodes = etcd
+    c = opened(nodes[0])
+    assert invoke(c, "read", ["a", None]).value == ["a", None]
+    assert invoke(c, "cas", ["a", [None, 1]]).type == "fail"  # no value yet: compare fails
+    assert invoke(c, "write", ["a", 3]).type == "ok"
+    assert invoke(c, "read", ["a", None]).value == ["a", 3]
+    ok = invoke(c, "cas", ["a", [3, 4]])
+    assert (ok.type, ok.value) == ("ok", ["a", [3, 4]])
+    # the gateway leaves "succeeded" out of a failed compare's reply: a definite fail
+    missed = invoke(c, "cas", ["a", [3, 0]])
+    assert (missed.type, missed.error) == ("fail", "cas-mismatch")
+    # another member sees the write, linearizably and (once applied) serializably
+    assert invoke(opened(nodes[1]), "read", ["a", None]).value == ["a", 4]
+    assert invoke(opened(nodes[2], reads="serializable"), "read", ["a", None]).type == "ok"
+
+
+def test_exactly_one_member_leads_and_its_status_says_what_etcd_promises(etcd) -> None:
+    system, nodes = etcd
+    assert len(system.primaries(nodes)) == 1
+    modes = ["linearizable", "serializable", "linearizable"]
+    statuses = [
+        invoke(opened(n, reads=m), "status", None) for n, m in zip(nodes, modes, strict=True)
+    ]
+    assert all(s.type == "ok" for s in statuses)
+    assert sum(s.value["role"] == "leader" for s in statuses) == 1
+    assert "may be stale" in statuses[1].value["promise"]
+    note = PromisesChecker().check([statuses[1]], {})
+    assert note.valid is True and "etcd" in note.details["promises"]
+
+
+def test_a_killed_member_refuses_definitely_then_restarts_on_its_data(etcd) -> None:
+    system, nodes = etcd
+    c = opened(nodes[2])
+    assert invoke(c, "write", ["k", 7]).type == "ok"
+    system.kill(nodes[2])
+    assert not nodes[2].alive("etcd")
+    down = invoke(c, "write", ["k", 8])
+    assert (down.type, down.error) == ("fail", "connection-refused")
+    system.start(nodes[2])
+    got = invoke(c, "read", ["k", None])  # a linearizable read waits for the leader
+    assert (got.type, got.value) == ("ok", ["k", 7])
+
+
+def test_a_paused_minority_member_times_out_reads_as_fail_and_writes_as_info(etcd) -> None:
+    system, nodes = etcd
+    c = EtcdClient(timeout=0.5)
+    c.open(nodes[1])
+    system.pause(nodes[1])
+    try:
+        assert invoke(c, "read", ["p", None]).type == "fail"  # a read changes nothing
+        assert invoke(c, "write", ["p", 1]).type == "info"  # a write may have happened
+    finally:
+        system.resume(nodes[1])
+
+
+@pytest.mark.cluster
+@pytest.mark.skipif(os.geteuid() != 0, reason="the local cluster needs root")
+def test_etcd_with_linearizable_reads_is_valid_through_kills_on_the_local_cluster(
+    tmp_path: Path,
+) -> None:
+    from harness.run import run_test
+    from harness.spec import ClusterSpec, NemesisSpec, SystemSpec, TestSpec, WorkloadSpec
+
+    spec = TestSpec(
+        name="etcd-short",
+        system=SystemSpec(name="etcd", port=2379),
+        cluster=ClusterSpec(nodes=3),
+        workload=WorkloadSpec(concurrency=6, rate=80, ops_per_key=100),
+        nemesis=NemesisSpec(faults=("kill", "partition"), quiet=1, interval=2,
+                            kill_targets=("primaries",), shapes=("leader",), recovery=2),
+        time_limit=8,
+        seed=7,
+    )  # fmt: skip
+    out = run_test(spec, results_root=tmp_path, out=open(os.devnull, "w"))
+    assert out.results["op_counts"]["ok"] > 100
+    assert out.results["checkers"]["linearizable"]["valid"] is True, out.results["checkers"]
+    applied = {f["f"] for f in out.results["faults"] if f["type"] == "ok"}
+    assert {"kill", "start-partition"} <= applied

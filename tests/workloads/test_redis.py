@@ -1,0 +1,154 @@
+"""RedisSystem and RedisClient on real redis-server and redis-sentinel processes: a primary
+and two replicas on 127.0.0.1, each with its sentinel, ports and work directory."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from clusters.base import Completed
+from harness.history import Op
+from workloads.system import HasPrimaries, Killable, Pausable, System
+
+redis = pytest.importorskip("redis", reason="redis-py is absent: ./setup installs it")
+pytestmark = pytest.mark.skipif(
+    shutil.which("redis-server") is None or shutil.which("redis-sentinel") is None,
+    reason="redis-server / redis-sentinel are absent: install Debian's redis-server and "
+    "redis-sentinel (./setup does)",
+)
+
+from workloads.redis import RedisClient, RedisSystem  # noqa: E402
+
+
+class HostNode:
+    """A Node whose commands and daemons run on this host, in ``workdir``, on 127.0.0.1."""
+
+    def __init__(self, name: str, workdir: Path) -> None:
+        self.name = name
+        self.address = "127.0.0.1"
+        self.workdir = str(workdir)
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        workdir.mkdir(parents=True, exist_ok=True)
+
+    def exec(self, argv: Sequence[str], *, timeout: float = 30.0, check: bool = True) -> Completed:
+        r = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
+        if check and r.returncode != 0:
+            raise RuntimeError(f"{argv} exited {r.returncode}: {r.stderr}")
+        return Completed(tuple(argv), r.returncode, r.stdout, r.stderr)
+
+    def spawn(self, name, argv, env=None, cwd=None) -> int:
+        with open(Path(self.workdir) / f"{name}.log", "ab") as log:
+            p = subprocess.Popen(
+                list(argv), env={**os.environ, **(env or {})}, cwd=cwd or self.workdir,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        self.procs[name] = p
+        return p.pid
+
+    def signal(self, name: str, sig: signal.Signals) -> bool:
+        p = self.procs.get(name)
+        if p is None or p.poll() is not None:
+            return False
+        os.killpg(p.pid, sig)
+        if sig == signal.SIGKILL:
+            p.wait(5)
+        return True
+
+    def alive(self, name: str) -> bool:
+        p = self.procs.get(name)
+        return p is not None and p.poll() is None
+
+
+def free_base_port(n: int) -> int:
+    """A port p such that p .. p+n-1 are free now."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base + n > 65535:
+            continue
+        socks = []
+        try:
+            for i in range(n):
+                t = socket.socket()
+                socks.append(t)
+                t.bind(("127.0.0.1", base + i))
+            return base
+        except OSError:
+            continue
+        finally:
+            for t in socks:
+                t.close()
+    raise RuntimeError("no free port range")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RedisSystem, list]]:
+    root = tmp_path_factory.mktemp("redis")
+    nodes = [HostNode(f"n{i}", root / f"n{i}") for i in range(1, 4)]
+    system = RedisSystem(free_base_port(6), nodes=nodes, options={"down_after_ms": 500})
+    threads = [threading.Thread(target=system.setup, args=(n,)) for n in nodes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    yield system, nodes
+    for n in nodes:
+        system.teardown(n)
+
+
+def invoke(client: RedisClient, f: str, value: object) -> Op:
+    return client.invoke(Op(index=0, time=0, type="invoke", process=0, f=f, value=value))
+
+
+def opened(node: HostNode) -> RedisClient:
+    client = RedisClient(timeout=1.0)
+    client.open(node)
+    return client
+
+
+def test_redis_system_offers_every_optional_power() -> None:
+    system = RedisSystem(nodes=[])
+    for power in (System, Killable, Pausable, HasPrimaries):
+        assert isinstance(system, power)
+
+
+def test_a_replica_client_follows_its_sentinel_to_the_primary(cluster) -> None:
+    system, nodes = cluster
+    assert [n.name for n in system.primaries(nodes)] == ["n1"]
+    c = opened(nodes[2])  # talks to n3's sentinel, which names n1
+    assert invoke(c, "read", ["a", None]).value == ["a", None]
+    assert invoke(c, "write", ["a", 2]).type == "ok"
+    assert invoke(c, "cas", ["a", [2, 3]]).type == "ok"
+    missed = invoke(c, "cas", ["a", [2, 4]])
+    assert (missed.type, missed.error) == ("fail", "cas-mismatch")
+    assert invoke(opened(nodes[1]), "read", ["a", None]).value == ["a", 3]
+    assert invoke(c, "add", 5).type == "ok" and invoke(c, "add", 6).type == "ok"
+    assert invoke(c, "read", None).value == [5, 6]
+    status = invoke(c, "status", None)
+    assert status.value["role"] == "slave" and "acknowledged writes" in status.value["promise"]
+
+
+def test_sentinels_promote_a_replica_when_the_primary_dies(cluster) -> None:
+    system, nodes = cluster
+    c = opened(nodes[1])
+    assert invoke(c, "write", ["b", 1]).type == "ok"
+    time.sleep(0.3)  # replication is asynchronous: let the replicas have it
+    system.kill(nodes[0])
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        primaries = system.primaries(nodes[1:])
+        if primaries and invoke(c, "write", ["b", 2]).type == "ok":
+            break
+        time.sleep(0.2)
+    assert [n.name for n in system.primaries(nodes[1:])] in (["n2"], ["n3"])
+    assert invoke(c, "read", ["b", None]).value == ["b", 2]

@@ -22,7 +22,7 @@ __all__ = ["PAXOS_BUGS", "PatternSystem", "register"]
 PAXOS_BUGS = {
     "forget-promise": "acceptors keep promises in memory only: after a restart they promise, "
     "and accept, ballots below ones they already accepted, so older values come back; shown "
-    "by killing a majority (kill target 'majority', or 'all') while clients keep using the "
+    "by killing every node (kill target 'all', or 'majority') while clients keep using the "
     "same keys",
     "local-read": "reads are answered from the local acceptor's value without a Paxos round; "
     "shown by a partition that cuts a node or a minority off while the rest keep writing "

@@ -160,6 +160,8 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "workloads.election",
     "workloads.etcd",
     "workloads.redis",
+    "workloads.zookeeper",
+    "workloads.twophase",
 )
 
 

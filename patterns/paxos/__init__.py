@@ -16,9 +16,10 @@ is one round of Paxos on its key:
    key and asks every acceptor to promise it. An acceptor promises a ballot above its promise,
    makes the promise durable (fsync), and answers with what it accepted (ballot and value).
 2. with promises from a majority, the proposer takes the value of the highest accepted ballot
-   among them (null if none), applies the request's function to it, and asks every acceptor
-   to accept the result under its ballot. An acceptor accepts a ballot at or above its
-   promise, durably, before answering.
+   among them (null if none), applies the request's function to it, and asks the acceptors
+   of that majority (as in "Paxos Made Simple") to accept the result under its ballot. An
+   acceptor accepts a ballot at or above its promise, durably, before answering. The others
+   keep what they accepted before, under lower ballots, which any later majority outranks.
 3. with acceptances from a majority, the value is chosen and the client gets its answer.
 
 A read writes the current value back (that is what makes it linearizable); a cas that finds
@@ -57,12 +58,12 @@ Seeded bugs (``--bug NAME``) and the faults that expose them
     The acceptor keeps its promises in memory only (accepted ballots and values are still
     written with every accept), and checks a prepare against its promise alone, as a
     correct acceptor may. After a restart it has promised nothing, so it promises, and then
-    accepts, a ballot below one it already accepted, replacing a newer value's ballot with
-    an older one. Exposed by killing a majority (or every node) while clients keep working
-    on the same keys: a restarted proposer starts its ballots from 1, the restarted
-    majority lets it choose values under ballots older than the ones the survivors hold,
-    and the next round that hears a survivor resurrects the value from before: acknowledged
-    writes vanish (a linearizability violation on reads).
+    accepts, a ballot below one it already accepted. Exposed by killing every node (or a
+    majority) while clients keep working on the same keys: restarted proposers start their
+    ballots from 1, restarted acceptors let them choose new values under ballots lower than
+    those of values accepted before the crash by acceptors outside their majority, and the
+    next round that hears one of those takes the old value back: acknowledged writes vanish
+    (a linearizability violation on reads).
 ``local-read``
     A read is answered from the local acceptor's accepted value, without a round. An
     acceptor outside the last majority lags: exposed by any partition that leaves a node

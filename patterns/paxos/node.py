@@ -143,12 +143,13 @@ class PaxosNode:
             # only the promise is compared: a correct acceptor's promise is never below what
             # it accepted (accepting raises it), so that check covers both
             if ballot <= promised:
-                return {"ok": True, "promised": False, "ballot": list(promised)}
+                return {"ok": True, "promised": False, "ballot": list(promised), "from": self.id}
             slot[0] = ballot
             n = 0 if "forget-promise" in self.bugs else self._record(key, slot)
         if n:
             self.wal.sync_upto(n)  # durable before the promise leaves this node
-        return {"ok": True, "promised": True, "accepted": list(accepted), "value": value}
+        return {"ok": True, "promised": True, "accepted": list(accepted), "value": value,
+                "from": self.id}  # fmt: skip
 
     def _on_accept(self, msg: dict[str, Any]) -> dict[str, Any]:
         key, ballot = msg["key"], _ballot(msg["ballot"])
@@ -239,8 +240,9 @@ class PaxosNode:
 
             # phase 1: prepare
             promises, rejects = self._broadcast(
-                {"type": "prepare", "key": key, "ballot": list(ballot)}, "promised", deadline
-            )
+                {"type": "prepare", "key": key, "ballot": list(ballot)}, "promised", deadline,
+                self.members,
+            )  # fmt: skip
             self._learn(key, rejects)
             if len(promises) < self.majority:
                 why = (
@@ -249,13 +251,15 @@ class PaxosNode:
                 )
                 self._backoff(deadline)
                 continue  # nothing was accepted with this ballot: safe to try again
-            best = max(promises, key=lambda r: _ballot(r["accepted"]))
+            quorum = promises[: self.majority]
+            best = max(quorum, key=lambda r: _ballot(r["accepted"]))
             new, result, changes = change(best.get("value"))
 
-            # phase 2: accept
+            # phase 2: accept, sent to the acceptors whose promises we used (as in "Paxos
+            # Made Simple"); the others keep what they had, which a later round outranks
             accepts, rejects = self._broadcast(
                 {"type": "accept", "key": key, "ballot": list(ballot), "value": new},
-                "accepted", deadline,
+                "accepted", deadline, [str(r.get("from")) for r in quorum],
             )  # fmt: skip
             self._learn(key, rejects)
             if len(accepts) >= self.majority:
@@ -274,15 +278,15 @@ class PaxosNode:
         return error_reply(UNAVAILABLE, f"no round succeeded in time: {why}", definite=True)
 
     def _broadcast(
-        self, msg: dict[str, Any], flag: str, deadline: float
+        self, msg: dict[str, Any], flag: str, deadline: float, to: list[str]
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Send ``msg`` to every acceptor; return (yes replies, no replies) once a majority
-        said yes, or a majority can no longer say yes, or ``deadline`` passed."""
+        """Send ``msg`` to the acceptors ``to``; return (yes replies, no replies) once a
+        majority of all members said yes, or can no longer, or ``deadline`` passed."""
         cond = threading.Condition()
         yes: list[dict[str, Any]] = []
         no: list[dict[str, Any]] = []
         failed = [0]
-        n = len(self.members)
+        n = len(to)
 
         def done(reply: dict[str, Any] | None) -> None:
             with cond:
@@ -304,13 +308,15 @@ class PaxosNode:
                 log.exception("sending %s to %s", msg.get("type"), peer)
                 done(None)
 
-        for p in self.others:
-            self.pool.submit(send, p)
-        try:
-            done(self.handle(msg))
-        except Exception:  # noqa: BLE001
-            log.exception("local %s", msg.get("type"))
-            done(None)
+        for p in to:
+            if p != self.id:
+                self.pool.submit(send, p)
+        if self.id in to:
+            try:
+                done(self.handle(msg))
+            except Exception:  # noqa: BLE001
+                log.exception("local %s", msg.get("type"))
+                done(None)
         with cond:
             while len(yes) < self.majority and len(no) + failed[0] <= n - self.majority:
                 remaining = deadline - time.monotonic()

@@ -1,0 +1,300 @@
+"""ZooKeeperSystem and ZooKeeperClient on real ZooKeeper servers (Debian's jars): an ensemble
+of three on 127.0.0.1 (each with its own ports and work directory), then one short end-to-end
+run on the local cluster."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from clusters.base import Completed
+from harness.history import Op
+from workloads.system import HasPrimaries, Killable, Pausable, System
+
+pytest.importorskip("kazoo", reason="kazoo is absent: ./setup --tests installs it")
+
+from workloads.etcd import PromisesChecker  # noqa: E402
+from workloads.zookeeper import (  # noqa: E402
+    JAVA,
+    ZOOKEEPER_JAR,
+    ZooKeeperClient,
+    ZooKeeperSystem,
+    server_mode,
+)
+
+pytestmark = pytest.mark.skipif(
+    not (os.path.exists(ZOOKEEPER_JAR) and shutil.which(JAVA)),
+    reason=f"{ZOOKEEPER_JAR} or {JAVA} is absent: install Debian's zookeeper (./setup --tests "
+    "does)",
+)
+
+
+class HostNode:
+    """A Node whose commands and daemons run on this host, in ``workdir``, on 127.0.0.1."""
+
+    #: the libfaketime sleep shim the controller builds is usable here as it is
+    shares_filesystem = True
+
+    def __init__(self, name: str, workdir: Path) -> None:
+        self.name = name
+        self.address = "127.0.0.1"
+        self.workdir = str(workdir)
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        workdir.mkdir(parents=True, exist_ok=True)
+
+    def exec(self, argv: Sequence[str], *, timeout: float = 30.0, check: bool = True) -> Completed:
+        r = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
+        if check and r.returncode != 0:
+            raise RuntimeError(f"{argv} exited {r.returncode}: {r.stderr}")
+        return Completed(tuple(argv), r.returncode, r.stdout, r.stderr)
+
+    def spawn(self, name, argv, env=None, cwd=None) -> int:
+        with open(Path(self.workdir) / f"{name}.log", "ab") as log:
+            p = subprocess.Popen(
+                list(argv), env={**os.environ, **(env or {})}, cwd=cwd or self.workdir,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        self.procs[name] = p
+        return p.pid
+
+    def signal(self, name: str, sig: signal.Signals) -> bool:
+        p = self.procs.get(name)
+        if p is None or p.poll() is not None:
+            return False
+        os.killpg(p.pid, sig)
+        if sig == signal.SIGKILL:
+            p.wait(5)
+        return True
+
+    def alive(self, name: str) -> bool:
+        p = self.procs.get(name)
+        return p is not None and p.poll() is None
+
+
+def free_base_port(n: int) -> int:
+    """A port p such that p .. p+n-1 are free now."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base + n > 65535:
+            continue
+        socks = []
+        try:
+            for i in range(n):
+                t = socket.socket()
+                socks.append(t)
+                t.bind(("127.0.0.1", base + i))
+            return base
+        except OSError:
+            continue
+        finally:
+            for t in socks:
+                t.close()
+    raise RuntimeError("no free port range")
+
+
+@pytest.fixture(scope="module")
+def ensemble(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[ZooKeeperSystem, list[HostNode]]]:
+    root = tmp_path_factory.mktemp("zookeeper")
+    nodes = [HostNode(f"n{i}", root / f"n{i}") for i in range(1, 4)]
+    # short ticks so that a restarted server rejoins quickly
+    system = ZooKeeperSystem(free_base_port(9), nodes=nodes, options={"tick_ms": 200})
+    errors: list[BaseException] = []
+
+    def setup(n: HostNode) -> None:
+        try:
+            system.setup(n)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=setup, args=(n,)) for n in nodes]
+    for t in threads:  # servers start together, as the harness starts them
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert not errors, errors
+        yield system, nodes
+    finally:
+        for n in nodes:
+            system.teardown(n)
+
+
+def invoke(client: ZooKeeperClient, f: str, value: object) -> Op:
+    return client.invoke(Op(index=0, time=0, type="invoke", process=0, f=f, value=value))
+
+
+def opened(node: HostNode, timeout: float = 3.0, **kw: object) -> ZooKeeperClient:
+    client = ZooKeeperClient(timeout=timeout, **kw)  # type: ignore[arg-type]
+    client.open(node)
+    return client
+
+
+def test_zookeeper_system_offers_every_optional_power() -> None:
+    system = ZooKeeperSystem(nodes=[])
+    for power in (System, Killable, Pausable, HasPrimaries):
+        assert isinstance(system, power)
+
+
+def test_reads_writes_and_versioned_cas_map_onto_znodes(ensemble) -> None:
+    _, nodes = ensemble
+    c = opened(nodes[0])
+    try:
+        assert invoke(c, "read", ["a", None]).value == ["a", None]
+        assert invoke(c, "cas", ["a", [None, 1]]).type == "fail"  # no znode yet
+        assert invoke(c, "write", ["a", 3]).type == "ok"  # creates it (and /splitbrain)
+        assert invoke(c, "read", ["a", None]).value == ["a", 3]
+        ok = invoke(c, "cas", ["a", [3, 4]])
+        assert (ok.type, ok.value) == ("ok", ["a", [3, 4]])
+        missed = invoke(c, "cas", ["a", [3, 0]])
+        assert (missed.type, missed.error) == ("fail", "cas-mismatch")
+        # another server sees the write, with sync and (once applied) without
+        assert invoke(opened(nodes[1], sync=True), "read", ["a", None]).value == ["a", 4]
+        assert invoke(opened(nodes[2], sync=False), "read", ["a", None]).type == "ok"
+    finally:
+        c.close()
+
+
+def test_a_write_between_the_get_and_the_set_of_a_cas_makes_it_fail_on_the_version(
+    ensemble,
+) -> None:
+    _, nodes = ensemble
+    c, other = opened(nodes[0]), opened(nodes[1])
+    try:
+        assert invoke(c, "write", ["r", 1]).type == "ok"
+        get = c.zk.get_async
+
+        def get_then_someone_writes(path: str):  # the race a versioned set guards against
+            result = get(path)
+            result.get(timeout=3)
+            assert invoke(other, "write", ["r", 1]).type == "ok"  # same value, new version
+            return result
+
+        c.zk.get_async = get_then_someone_writes
+        raced = invoke(c, "cas", ["r", [1, 2]])
+        c.zk.get_async = get
+        assert (raced.type, raced.error) == ("fail", "cas-bad-version")
+        assert invoke(c, "read", ["r", None]).value == ["r", 1]
+    finally:
+        c.close()
+        other.close()
+
+
+def test_exactly_one_server_leads_and_its_status_says_what_zookeeper_promises(
+    ensemble,
+) -> None:
+    system, nodes = ensemble
+    assert len(system.primaries(nodes)) == 1
+    clients = [opened(n, sync=s) for n, s in zip(nodes, [True, False, True], strict=True)]
+    try:
+        statuses = [invoke(c, "status", None) for c in clients]
+    finally:
+        for c in clients:
+            c.close()
+    assert all(s.type == "ok" for s in statuses)
+    assert sorted(s.value["role"] for s in statuses) == ["follower", "follower", "leader"]
+    assert "may see stale data" in statuses[1].value["promise"]
+    assert "breaking its promise" in statuses[0].value["promise"]
+    note = PromisesChecker().check([statuses[1]], {})
+    assert note.valid is True and "zookeeper" in note.details["promises"]
+
+
+def test_a_killed_server_fails_definitely_then_restarts_on_its_data(ensemble) -> None:
+    system, nodes = ensemble
+    c = opened(nodes[2], timeout=1.0)
+    try:
+        assert invoke(c, "write", ["k", 7]).type == "ok"
+        system.kill(nodes[2])
+        assert not nodes[2].alive("zookeeper")
+        down = invoke(c, "write", ["k", 8])
+        assert (down.type, down.error) == ("fail", "not-connected")  # nothing was sent
+        system.start(nodes[2])
+        deadline = time.monotonic() + 20
+        while server_mode("127.0.0.1", system.client_port(nodes[2])) not in ("leader", "follower"):
+            assert time.monotonic() < deadline, "the restarted server did not rejoin"
+            time.sleep(0.2)
+    finally:
+        c.close()
+    c = opened(nodes[2])
+    try:
+        got = invoke(c, "read", ["k", None])
+        assert (got.type, got.value) == ("ok", ["k", 7])
+    finally:
+        c.close()
+
+
+def test_a_paused_server_times_out_reads_as_fail_and_writes_as_info(ensemble) -> None:
+    system, nodes = ensemble
+    c = opened(nodes[1], timeout=0.5)
+    system.pause(nodes[1])
+    try:
+        assert invoke(c, "read", ["p", None]).type == "fail"  # a read changes nothing
+        assert invoke(c, "write", ["p", 1]).type == "info"  # a write may have happened
+    finally:
+        system.resume(nodes[1])
+        c.close()
+
+
+def test_a_stepped_wall_clock_reaches_the_servers_but_neither_sessions_nor_the_leader(
+    ensemble,
+) -> None:
+    from clusters import clock
+
+    system, nodes = ensemble
+    leader = system.primaries(nodes)
+    c = opened(nodes[0])
+    try:
+        assert invoke(c, "write", ["t", 1]).type == "ok"
+        clock.set_offset(nodes[0], 3600.0)
+        clock.set_offset(nodes[1], -600.0)
+        time.sleep(2.5)  # past the session timeout, had the server timed it by wall clock
+        assert invoke(c, "write", ["t", 2]).type == "ok"  # the same session still works
+        assert invoke(c, "read", ["t", None]).value == ["t", 2]
+        assert system.primaries(nodes) == leader
+        # the JVM did read the skewed clock: its log is an hour ahead
+        lines = Path(nodes[0].workdir, "zookeeper.log").read_text().splitlines()
+        last = [ln for ln in lines if ln[:2] == "20"][-1]
+        logged = datetime.strptime(last[:19], "%Y-%m-%d %H:%M:%S")
+        assert abs((logged - datetime.now()).total_seconds() - 3600) < 60, last
+    finally:
+        for n in nodes:
+            clock.reset(n)
+        c.close()
+
+
+@pytest.mark.cluster
+@pytest.mark.skipif(os.geteuid() != 0, reason="the local cluster needs root")
+def test_zookeeper_with_synced_reads_is_valid_through_kills_on_the_local_cluster(
+    tmp_path: Path,
+) -> None:
+    from harness.run import run_test
+    from harness.spec import ClusterSpec, NemesisSpec, SystemSpec, TestSpec, WorkloadSpec
+
+    spec = TestSpec(
+        name="zookeeper-short",
+        system=SystemSpec(name="zookeeper", port=2181, options={"tick_ms": 200}),
+        cluster=ClusterSpec(nodes=3),
+        workload=WorkloadSpec(concurrency=6, rate=80, ops_per_key=100, options={"sync": True}),
+        nemesis=NemesisSpec(faults=("kill", "partition"), quiet=1, interval=2,
+                            kill_targets=("primaries",), shapes=("leader",), recovery=3),
+        time_limit=8,
+        seed=7,
+    )  # fmt: skip
+    out = run_test(spec, results_root=tmp_path, out=open(os.devnull, "w"))
+    assert out.results["op_counts"]["ok"] > 100
+    assert out.results["checkers"]["linearizable"]["valid"] is True, out.results["checkers"]
+    applied = {f["f"] for f in out.results["faults"] if f["type"] == "ok"}
+    assert {"kill", "start-partition"} <= applied

@@ -90,8 +90,10 @@ class TwoPhaseClient(PatternClient):
             ]
             return op.complete("ok", done)
         if op.f == "transfer":
-            v = op.value or {}
+            v = op.value if isinstance(op.value, dict) else {}
             a, b, amount = v.get("from"), v.get("to"), v.get("amount")
+            if not isinstance(amount, int) or a == b:
+                return op.complete("fail", op.value, error=f"bad-op: transfer {op.value!r}")
             ops = [["add", _acct(a), -amount, self.initial, 0],
                    ["add", _acct(b), amount, self.initial, None]]  # fmt: skip
             reply = self.request(op, {"type": "txn", "ops": ops})
@@ -187,8 +189,8 @@ class BankOps:
         if rng.random() < self.reads:
             return {"f": "read", "value": None}
         a, b = rng.sample(range(self.accounts), 2)
-        return {"f": "transfer",
-                "value": {"from": a, "to": b, "amount": rng.randint(1, self.max_transfer)}}  # fmt: skip
+        amount = rng.randint(1, self.max_transfer)
+        return {"f": "transfer", "value": {"from": a, "to": b, "amount": amount}}
 
 
 def list_append_generators(spec: WorkloadSpec) -> tuple[Generator, Generator | None]:

@@ -34,17 +34,37 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--lock-wait-ms", type=int, default=1000,
-                   help="how long a prepare waits for its locks before voting no (1000)")
-    p.add_argument("--prepare-timeout-ms", type=int, default=1000,
-                   help="how long the coordinator waits for a vote (1000)")
-    p.add_argument("--doubt-ms", type=int, default=1000,
-                   help="how long a prepared transaction waits before asking (1000)")
-    p.add_argument("--retry-ms", type=int, default=300,
-                   help="interval of in-doubt queries and commit re-sends (300)")
-    p.add_argument("--commit-gap-ms", type=int, default=0,
-                   help="pause between the commit messages of one transaction, which widens "
-                   "the window a crash of the coordinator falls in (0)")
+    p.add_argument(
+        "--lock-wait-ms",
+        type=int,
+        default=1000,
+        help="how long a prepare waits for its locks before voting no (1000)",
+    )
+    p.add_argument(
+        "--prepare-timeout-ms",
+        type=int,
+        default=1000,
+        help="how long the coordinator waits for a vote (1000)",
+    )
+    p.add_argument(
+        "--doubt-ms",
+        type=int,
+        default=1000,
+        help="how long a prepared transaction waits before asking (1000)",
+    )
+    p.add_argument(
+        "--retry-ms",
+        type=int,
+        default=300,
+        help="interval of in-doubt queries and commit re-sends (300)",
+    )
+    p.add_argument(
+        "--commit-gap-ms",
+        type=int,
+        default=0,
+        help="pause between the commit messages of one transaction, which widens "
+        "the window a crash of the coordinator falls in (0)",
+    )
 
 
 if __name__ == "__main__":

@@ -170,9 +170,11 @@ class TwoPhaseNode:
             return ok_reply(self.decision(req["txn"]))
         if t == "status":
             with self.mu:
-                return ok_reply({"id": self.id, "role": "coordinator",
-                                 "active": len(self.active), "prepared": len(self.prepared),
-                                 "unacked": len(self.unacked), "keys": len(self.store)})  # fmt: skip
+                return ok_reply({
+                    "id": self.id, "role": "coordinator", "active": len(self.active),
+                    "prepared": len(self.prepared), "unacked": len(self.unacked),
+                    "keys": len(self.store),
+                })  # fmt: skip
         if t == "read-store":  # for tests: the participant's committed state
             with self.mu:
                 return ok_reply({k: v for k, v in self.store.items()})
@@ -222,7 +224,7 @@ class TwoPhaseNode:
             with self.mu:
                 self.active.pop(txn, None)
         result = list(ops)
-        for n, v in votes.items():
+        for v in votes.values():
             for i, value in (v.get("reads") or {}).items():
                 op = ops[int(i)]
                 result[int(i)] = [op[0], op[1], value]
@@ -236,20 +238,21 @@ class TwoPhaseNode:
             self.dlog.sync_upto(n)
         with self.mu:
             self.decided[txn] = writes
-            self.unacked[txn] = set(writes)
-        # each participant in turn, as the decision log allows it
+        # each participant in turn; what is left unacknowledged goes to the background
+        # re-sends only after this first round (they must not overtake it)
+        left = set()
         for j, n in enumerate(sorted(writes)):
             if j and self.commit_gap:
                 time.sleep(self.commit_gap)
-            if self._send_commit(txn, n, writes[n]):
-                with self.mu:
-                    self.unacked.get(txn, set()).discard(n)
+            if not self._send_commit(txn, n, writes[n]):
+                left.add(n)
         if not log_first:
             n = self.dlog.append(rec)
             self.dlog.sync_upto(n)
         with self.mu:
-            if not self.unacked.get(txn):
-                self.unacked.pop(txn, None)
+            if left:
+                self.unacked[txn] = left
+            else:
                 self.dlog.append({"t": "end", "txn": txn})
 
     def decision(self, txn: str) -> str:
@@ -306,8 +309,12 @@ class TwoPhaseNode:
                     reads[str(i)] = list(v) if isinstance(v, list) else v
                     continue
                 apply_write(scratch, op)
-                if op[0] == "add" and len(op) > 4 and op[4] is not None \
-                        and scratch[_k(op[1])] < op[4]:
+                if (
+                    op[0] == "add"
+                    and len(op) > 4
+                    and op[4] is not None
+                    and scratch[_k(op[1])] < op[4]
+                ):
                     return ok_reply({"vote": "no", "reason": "below floor"})
                 writes.append(op)
             for k in keys:

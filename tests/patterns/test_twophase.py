@@ -25,8 +25,9 @@ ROOT = Path(__file__).resolve().parents[2]
 class Nodes:
     """n twophase nodes on loopback, each with its own port, data directory and log."""
 
-    def __init__(self, tmp: Path, n: int, bugs: tuple[str, ...] = (),
-                 extra: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, tmp: Path, n: int, bugs: tuple[str, ...] = (), extra: tuple[str, ...] = ()
+    ) -> None:
         self.tmp = tmp
         self.names = [f"n{i + 1}" for i in range(n)]
         socks = [socket.socket() for _ in self.names]
@@ -73,7 +74,7 @@ class Nodes:
         os.killpg(self.procs[name].pid, signal.SIGCONT)
 
     def stop(self) -> None:
-        for name, p in self.procs.items():
+        for p in self.procs.values():
             if p.poll() is None:
                 try:
                     os.killpg(p.pid, signal.SIGCONT)
@@ -196,14 +197,15 @@ def test_a_killed_participant_gets_the_logged_commit_again_after_restart(make_no
     assert read(nodes, "n2", a, b) == [[3], [4]]
 
 
-def test_a_restarted_coordinator_redrives_its_logged_commit(make_nodes) -> None:
+def test_a_transaction_with_a_dead_participant_aborts_and_commits_once_it_is_back(
+    make_nodes,
+) -> None:
     nodes = make_nodes()
     a, b = nodes.key_on("n2"), nodes.key_on("n3")
     nodes.kill("n3")
     # n3 is down: its prepare gets no vote, so the transaction aborts
     assert nodes.txn("n1", [["append", a, 1], ["append", b, 2]])["ok"] is False
     nodes.start("n3")
-    # now commit one, kill n2 after it prepared; n1 re-drives after n2 comes back
     r = nodes.txn("n1", [["append", a, 5], ["append", b, 6]])
     assert r["ok"]
     nodes.kill("n1")
@@ -211,11 +213,11 @@ def test_a_restarted_coordinator_redrives_its_logged_commit(make_nodes) -> None:
     assert read(nodes, "n1", a, b) == [[5], [6]]
 
 
-def test_an_in_doubt_participant_learns_commit_from_the_decision_log(make_nodes) -> None:
+def test_an_in_doubt_participant_learns_a_presumed_abort_from_a_later_incarnation(
+    make_nodes,
+) -> None:
     nodes = make_nodes()
     a = nodes.key_on("n2")
-    # a commit logged by n1 whose participant never heard of it: n1 re-sends it after a
-    # restart (the log is the only place it lives)
     r = nodes.txn("n1", [["append", a, 1]])
     assert r["ok"]
     nodes.call("n2", {"type": "prepare", "txn": "n1.gone.1", "coord": "n1",

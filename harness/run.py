@@ -151,6 +151,9 @@ def run_test(
     checked = check_history(history, checker_names, run.path, {"test": spec.name})
     results.update(checked)
     results["faults"] = _faults_applied(history)
+    if journal is None:  # interrupted before the workload began: nothing was tested
+        results["valid"] = "unknown"
+        results["error"] = "interrupted during setup, before any operation"
     if setup_error is not None:
         results["error"] = setup_error
         results["valid"] = merge_valid([results["valid"], "unknown"])

@@ -28,20 +28,24 @@ changes nothing.
 
 What ZooKeeper promises (https://zookeeper.apache.org/doc/r3.8.0/zookeeperProgrammers.html,
 "Consistency Guarantees"): writes are linearizable; reads are sequentially consistent, served
-by the server a client is connected to from its own state, so "a client may see stale data";
-a client that needs an up-to-date read calls ``sync`` first. So with ``options: {sync: false}``
+by the server a client is connected to from its own state, and ZooKeeper does not guarantee
+that two clients see the same view at the same time (the internals guide: reads are not
+linearizable, they may return stale data); a client that needs the latest data calls ``sync``
+first. So with ``options: {sync: false}``
 a checker that reports stale reads has found the test asking for more than ZooKeeper
 promises. With ``sync: true`` reads do what ZooKeeper tells a client that must see the latest
 data to do, so an anomaly is worth a bug report; strictly, even sync + read is not a promised
-linearizable read (sync is not a quorum round: a leader about to lose its quorum can answer
-it), which the status note says. The ``promises`` checker (workloads/etcd.py) writes this
-into results.json.
+linearizable read (sync is not a quorum round: a leader about to lose its quorum, or paused
+and just resumed, answers it from its own state; suites/zookeeper.yaml's zookeeper-sync-pause
+has found such stale reads), which the status note says. The ``promises`` checker
+(workloads/etcd.py) writes this into results.json.
 
 Clocks: the JVM reads the wall clock through libc (``clock_gettime``), so libfaketime reaches
 it and clock faults apply. ZooKeeper 3.8 measures session expiry, tick and sync timeouts with
 ``System.nanoTime`` (``Time.currentElapsedTime``, CLOCK_MONOTONIC), which the clock nemesis
 leaves alone by default, so a stepped wall clock should not expire sessions nor depose a
-leader: the suite's clock test checks exactly that (expected valid).
+leader: zookeeper-sync in suites/zookeeper.yaml injects clock faults and expects valid, and
+tests/workloads/test_zookeeper.py checks a session and the leader through an hour's step.
 """
 
 from __future__ import annotations
@@ -82,14 +86,15 @@ PROMISES = {
     True: "reads here call sync first: ZooKeeper promises linearizable writes, and tells a "
     "client that must see the latest data to sync before it reads, so an invalid verdict here "
     "is ZooKeeper breaking its promise, with one caveat to check first: sync is not a quorum "
-    "round, so a leader about to lose its quorum can answer it and a read after it can still "
-    "be stale in that window (https://zookeeper.apache.org/doc/r3.8.0/"
+    "round: a leader about to lose its quorum, or paused and just resumed, answers it from its "
+    "own state, so a read after it can be stale in that window, which ZooKeeper does not "
+    "promise against (https://zookeeper.apache.org/doc/r3.8.0/"
     "zookeeperProgrammers.html#ch_zkGuarantees)",
     False: "reads here do not call sync: ZooKeeper promises linearizable writes but only "
-    "sequentially consistent reads, served from the connected server's own state, and "
-    "documents that a client may see stale data; stale reads found here are the test asking "
-    "for more than ZooKeeper promises, not a broken promise (writes and cas go through the "
-    "leader and are promised linearizable)",
+    "sequentially consistent reads, served from the connected server's own state, which "
+    "may be stale (its internals guide: reads are not linearizable); stale reads found here "
+    "are the test asking for more than ZooKeeper promises, not a broken promise (writes and "
+    "cas go through the leader and are promised linearizable)",
 }
 
 

@@ -206,7 +206,7 @@ def test_exactly_one_server_leads_and_its_status_says_what_zookeeper_promises(
             c.close()
     assert all(s.type == "ok" for s in statuses)
     assert sorted(s.value["role"] for s in statuses) == ["follower", "follower", "leader"]
-    assert "may see stale data" in statuses[1].value["promise"]
+    assert "may be stale" in statuses[1].value["promise"]
     assert "breaking its promise" in statuses[0].value["promise"]
     note = PromisesChecker().check([statuses[1]], {})
     assert note.valid is True and "zookeeper" in note.details["promises"]

@@ -133,6 +133,18 @@ def ensemble(
             system.teardown(n)
 
 
+def settled(system: ZooKeeperSystem, nodes: list[HostNode], within: float = 20.0) -> None:
+    """Wait until every server serves, one of them as leader (an earlier test's kill or pause
+    may have started an election)."""
+    deadline = time.monotonic() + within
+    while True:
+        modes = [server_mode(n.address, system.client_port(n)) for n in nodes]
+        if modes.count("leader") == 1 and modes.count("follower") == len(nodes) - 1:
+            return
+        assert time.monotonic() < deadline, f"the ensemble did not settle: {modes}"
+        time.sleep(0.2)
+
+
 def invoke(client: ZooKeeperClient, f: str, value: object) -> Op:
     return client.invoke(Op(index=0, time=0, type="invoke", process=0, f=f, value=value))
 
@@ -214,11 +226,16 @@ def test_exactly_one_server_leads_and_its_status_says_what_zookeeper_promises(
 
 def test_a_killed_server_fails_definitely_then_restarts_on_its_data(ensemble) -> None:
     system, nodes = ensemble
+    settled(system, nodes)
     c = opened(nodes[2], timeout=1.0)
     try:
         assert invoke(c, "write", ["k", 7]).type == "ok"
         system.kill(nodes[2])
         assert not nodes[2].alive("zookeeper")
+        deadline = time.monotonic() + 5
+        while c.zk.connected:  # kazoo notices the closed socket on its own thread
+            assert time.monotonic() < deadline, "kazoo did not notice the killed server"
+            time.sleep(0.02)
         down = invoke(c, "write", ["k", 8])
         assert (down.type, down.error) == ("fail", "not-connected")  # nothing was sent
         system.start(nodes[2])
@@ -238,6 +255,7 @@ def test_a_killed_server_fails_definitely_then_restarts_on_its_data(ensemble) ->
 
 def test_a_paused_server_times_out_reads_as_fail_and_writes_as_info(ensemble) -> None:
     system, nodes = ensemble
+    settled(system, nodes)
     c = opened(nodes[1], timeout=0.5)
     system.pause(nodes[1])
     try:
@@ -254,6 +272,7 @@ def test_a_stepped_wall_clock_reaches_the_servers_but_neither_sessions_nor_the_l
     from clusters import clock
 
     system, nodes = ensemble
+    settled(system, nodes)
     leader = system.primaries(nodes)
     c = opened(nodes[0])
     try:

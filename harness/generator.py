@@ -113,17 +113,13 @@ class mix:
         self.weights = list(weights) if weights else [1.0] * len(self.gens)
 
     def op(self, ctx: Context) -> Result:
-        earliest: float | None = None
         while self.gens:
             i = ctx.rng.choices(range(len(self.gens)), self.weights)[0]
             r = self.gens[i].op(ctx)
-            if isinstance(r, Wait):
-                earliest = r.until if earliest is None else min(earliest, r.until)
-                return r
-            if r is not None:
+            if r is not None:  # an op, or a Wait from the generator drawn
                 return r
             del self.gens[i], self.weights[i]
-        return Wait(earliest) if earliest is not None else None
+        return None
 
 
 class limit:

@@ -104,7 +104,8 @@ def faketime_env(node: Node, *, fake_monotonic: bool = False) -> dict[str, str]:
     """The environment that makes a daemon on ``node`` follow the node's offset file:
     ``LD_PRELOAD`` (the sleep shim, then libfaketime as found on the node),
     ``FAKETIME_TIMESTAMP_FILE``, ``FAKETIME_NO_CACHE=1`` and, unless ``fake_monotonic``,
-    ``FAKETIME_DONT_FAKE_MONOTONIC=1`` and ``FAKETIME_FORCE_MONOTONIC_FIX=0``. Raises SetupError when the node has no libfaketime."""
+    ``FAKETIME_DONT_FAKE_MONOTONIC=1`` and ``FAKETIME_FORCE_MONOTONIC_FIX=0``. Raises
+    SetupError when the node has no libfaketime."""
     preload = [_libfaketime_on(node)]
     if not fake_monotonic:
         shim = _shim_on(node)

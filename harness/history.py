@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -161,11 +160,6 @@ def read_jsonl(path: str | Path, *, tolerate_torn_tail: bool = True) -> list[Op]
             raise HistoryError(source, n, f"not valid JSON ({e.msg} at column {e.colno})") from None
         ops.append(Op.from_dict(d, source, n))
     return ops
-
-
-def iter_ops(dicts: Iterable[dict[str, Any]], source: str = "<history>") -> Iterator[Op]:
-    for n, d in enumerate(dicts, start=1):
-        yield Op.from_dict(d, source, n)
 
 
 def pair_index(history: list[Op]) -> dict[int, int]:

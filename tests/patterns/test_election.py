@@ -4,116 +4,38 @@ A node killed stands in for a node cut off by a partition."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from patterns._runtime import RpcClient, RpcError
-
-ROOT = Path(__file__).resolve().parents[2]
+from loopback import LoopbackCluster, clusters, wait
 
 
-class Nodes:
+class Nodes(LoopbackCluster):
     """n election nodes on loopback, each with its own port, data directory and log."""
 
-    def __init__(self, tmp: Path, n: int, bugs: tuple[str, ...]) -> None:
-        self.tmp = tmp
-        self.names = [f"n{i + 1}" for i in range(n)]
-        socks = [socket.socket() for _ in self.names]
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        self.ports = {name: s.getsockname()[1] for name, s in zip(self.names, socks, strict=True)}
-        for s in socks:
-            s.close()
-        self.bugs = bugs
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.rpcs: dict[str, RpcClient] = {}
-
-    def start(self, name: str) -> None:
-        peers = ",".join(f"{n}=127.0.0.1:{p}" for n, p in self.ports.items())
-        argv = [sys.executable, "-m", "patterns.election", "--id", name,
-                "--listen", f"127.0.0.1:{self.ports[name]}", "--peers", peers,
-                "--data", str(self.tmp / name), "--election-ms", "150-300"]  # fmt: skip
-        for b in self.bugs:
-            argv += ["--bug", b]
-        with open(self.tmp / f"{name}.log", "ab") as log:
-            self.procs[name] = subprocess.Popen(
-                argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        self.rpcs[name] = RpcClient(("127.0.0.1", self.ports[name]), timeout=3.0)
-        wait(lambda: self.status(name) is not None, 10, f"{name} to answer")
-
-    def kill(self, *names: str) -> None:
-        for name in names:
-            os.killpg(self.procs[name].pid, signal.SIGKILL)
-            self.procs[name].wait(5)
-
-    def alive(self) -> list[str]:
-        return [n for n in self.names if self.procs[n].poll() is None]
-
-    def stop(self) -> None:
-        for p in self.procs.values():
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait(5)
-
-    def status(self, name: str) -> dict[str, Any] | None:
-        try:
-            return self.rpcs[name].call({"type": "status"}, timeout=0.5)["value"]
-        except RpcError:
-            return None
+    module = "election"
 
     def act(self, name: str) -> dict[str, Any]:
-        return self.rpcs[name].call({"type": "act"})
+        return self.call(name, {"type": "act"})
 
-    def leader(self, timeout: float = 10.0) -> str:
+    def leader(self, among: list[str] | None = None, timeout: float = 10.0, **_: Any) -> str:
         """The one node that is leader and can act."""
         found: list[str] = []
 
         def one() -> bool:
-            found[:] = [n for n in self.alive() if self.act(n)["ok"]]
+            found[:] = [n for n in among or self.alive() if self.act(n)["ok"]]
             return len(found) == 1
 
         wait(one, timeout, "one leader that acts")
         return found[0]
 
 
-def wait(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 @pytest.fixture
 def nodes(tmp_path: Path) -> Any:
-    made: list[Nodes] = []
-
-    def make(n: int = 3, bugs: tuple[str, ...] = ()) -> Nodes:
-        c = Nodes(tmp_path / f"c{len(made)}", n, bugs)
-        c.tmp.mkdir()
-        made.append(c)
-        for name in c.names:
-            c.start(name)
-        return c
-
-    yield make
-    for c in made:
-        c.stop()
-    for c in made:
-        for name in c.names:
-            log = c.tmp / f"{name}.log"
-            if log.exists():
-                print(f"--- {log} ---\n" + log.read_text()[-2000:])
+    with clusters(tmp_path, Nodes, ("--election-ms", "150-300")) as make:
+        yield make
 
 
 def test_one_leader_is_elected_and_only_it_acts(nodes: Any) -> None:

@@ -3,85 +3,22 @@ out, the protected storage, and the mechanism of each seeded bug."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from loopback import LoopbackCluster, clusters, wait
 
-from patterns._runtime import RpcClient, RpcError
 from patterns.lock import home_of
 
-ROOT = Path(__file__).resolve().parents[2]
 TTL_MS = 500
 
 
-class Nodes:
+class Nodes(LoopbackCluster):
     """n lock nodes on loopback, each with its own port, data directory and log."""
 
-    def __init__(self, tmp: Path, n: int, bugs: tuple[str, ...]) -> None:
-        self.tmp = tmp
-        self.names = [f"n{i + 1}" for i in range(n)]
-        socks = [socket.socket() for _ in self.names]
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        self.ports = {name: s.getsockname()[1] for name, s in zip(self.names, socks, strict=True)}
-        for s in socks:
-            s.close()
-        self.bugs = bugs
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.rpcs: dict[str, RpcClient] = {}
-
-    def start(self, name: str) -> None:
-        peers = ",".join(f"{n}=127.0.0.1:{p}" for n, p in self.ports.items())
-        argv = [sys.executable, "-m", "patterns.lock", "--id", name,
-                "--listen", f"127.0.0.1:{self.ports[name]}", "--peers", peers,
-                "--data", str(self.tmp / name), "--ttl-ms", str(TTL_MS),
-                "--election-ms", "150-300"]  # fmt: skip
-        for b in self.bugs:
-            argv += ["--bug", b]
-        with open(self.tmp / f"{name}.log", "ab") as log:
-            self.procs[name] = subprocess.Popen(
-                argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        self.rpcs[name] = RpcClient(("127.0.0.1", self.ports[name]), timeout=3.0)
-        wait(lambda: self.status(name) is not None, 10, f"{name} to answer")
-
-    def kill(self, name: str) -> None:
-        os.killpg(self.procs[name].pid, signal.SIGKILL)
-        self.procs[name].wait(5)
-
-    def stop(self) -> None:
-        for p in self.procs.values():
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait(5)
-
-    def call(self, name: str, req: dict[str, Any], timeout: float = 3.0) -> dict[str, Any]:
-        return self.rpcs[name].call(req, timeout=timeout)
-
-    def status(self, name: str) -> dict[str, Any] | None:
-        try:
-            return self.call(name, {"type": "status"}, timeout=0.5)["value"]
-        except RpcError:
-            return None
-
-    def leader(self) -> str:
-        found: list[str] = []
-
-        def one() -> bool:
-            found[:] = [n for n in self.names if self.procs[n].poll() is None
-                        and (self.status(n) or {}).get("role") == "leader"
-                        and (self.status(n) or {}).get("commit", 0) > 0]  # fmt: skip
-            return len(found) == 1
-
-        wait(one, 10, "one leader")
-        return found[0]
+    module = "lock"
 
     def acquire(self, name: str, key: Any, owner: str = "c") -> dict[str, Any]:
         return self.call(name, {"type": "acquire", "key": key, "owner": owner})
@@ -90,35 +27,10 @@ class Nodes:
         return self.call(name, {"type": "write", "key": key, "token": token, "value": value})
 
 
-def wait(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 @pytest.fixture
 def nodes(tmp_path: Path) -> Any:
-    made: list[Nodes] = []
-
-    def make(n: int = 3, bugs: tuple[str, ...] = ()) -> Nodes:
-        c = Nodes(tmp_path / f"c{len(made)}", n, bugs)
-        c.tmp.mkdir()
-        made.append(c)
-        for name in c.names:
-            c.start(name)
-        return c
-
-    yield make
-    for c in made:
-        c.stop()
-    for c in made:
-        for name in c.names:
-            log = c.tmp / f"{name}.log"
-            if log.exists():
-                print(f"--- {log} ---\n" + log.read_text()[-2000:])
+    with clusters(tmp_path, Nodes, ("--ttl-ms", str(TTL_MS), "--election-ms", "150-300")) as make:
+        yield make
 
 
 def test_grants_carry_tokens_that_grow_and_a_held_lock_is_refused(nodes: Any) -> None:

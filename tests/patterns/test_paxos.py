@@ -3,97 +3,22 @@ survive a lost minority, durable acceptors, and the mechanism of each seeded bug
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-from patterns._runtime import RpcClient, RpcError
-
-ROOT = Path(__file__).resolve().parents[2]
+from loopback import LoopbackCluster, clusters
 
 
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-class Cluster:
+class Cluster(LoopbackCluster):
     """n Paxos processes on loopback, each with its own port, data dir and log."""
 
-    def __init__(self, tmp: Path, n: int, bugs: tuple[str, ...], extra: tuple[str, ...]) -> None:
-        self.tmp = tmp
-        tmp.mkdir(parents=True, exist_ok=True)
-        self.names = [f"n{i + 1}" for i in range(n)]
-        self.ports = dict(zip(self.names, free_ports(n), strict=True))
-        self.bugs = bugs
-        self.extra = list(extra)
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.rpcs: dict[str, RpcClient] = {}
-
-    def start(self, name: str) -> None:
-        peers = ",".join(f"{n}=127.0.0.1:{p}" for n, p in self.ports.items())
-        argv = [sys.executable, "-m", "patterns.paxos", "--id", name,
-                "--listen", f"127.0.0.1:{self.ports[name]}", "--peers", peers,
-                "--data", str(self.tmp / name), *self.extra]  # fmt: skip
-        for b in self.bugs:
-            argv += ["--bug", b]
-        with open(self.tmp / f"{name}.log", "ab") as log:
-            self.procs[name] = subprocess.Popen(
-                argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        self.rpcs[name] = RpcClient(("127.0.0.1", self.ports[name]), timeout=3.0)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                self.call(name, {"type": "status"}, timeout=0.5)
-                return
-            except RpcError:
-                time.sleep(0.05)
-        raise AssertionError(f"{name} did not answer status")
-
-    def kill(self, name: str) -> None:
-        os.killpg(self.procs[name].pid, signal.SIGKILL)
-        self.procs[name].wait(5)
-        self.rpcs[name].close()
-
-    def stop_all(self) -> None:
-        for p in self.procs.values():
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait(5)
-        for r in self.rpcs.values():
-            r.close()
-
-    def call(self, name: str, req: dict[str, Any], timeout: float = 3.0) -> dict[str, Any]:
-        return self.rpcs[name].call(req, timeout=timeout)
+    module = "paxos"
 
 
 @pytest.fixture
 def paxos(tmp_path):
-    made: list[Cluster] = []
-
-    def make(n: int = 3, bugs: tuple[str, ...] = (), extra: tuple[str, ...] = ()) -> Cluster:
-        c = Cluster(tmp_path / f"c{len(made)}", n, bugs, extra)
-        made.append(c)
-        for name in c.names:
-            c.start(name)
-        return c
-
-    yield make
-    for c in made:
-        c.stop_all()
+    with clusters(tmp_path, Cluster) as make:
+        yield make
 
 
 def test_reads_writes_and_cas_agree_whichever_node_is_asked(paxos) -> None:

@@ -3,96 +3,26 @@ acknowledgements, the audit, failover, and the mechanism of each seeded bug."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
+from loopback import LoopbackCluster, clusters
 
-from patterns._runtime import RpcClient, RpcError
-
-ROOT = Path(__file__).resolve().parents[2]
 FAST = ("--heartbeat-ms", "30", "--election-ms", "150-300", "--request-timeout-ms", "600",
         "--visibility-ms", "300")  # fmt: skip
 
 
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-class Cluster:
+class Cluster(LoopbackCluster):
     """n queue nodes on loopback, each with its own port, data dir and log."""
 
-    def __init__(self, tmp: Path, n: int, bugs: tuple[str, ...]) -> None:
-        self.tmp = tmp
-        tmp.mkdir(parents=True, exist_ok=True)
-        self.names = [f"n{i + 1}" for i in range(n)]
-        self.ports = dict(zip(self.names, free_ports(n), strict=True))
-        self.bugs = bugs
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.rpcs: dict[str, RpcClient] = {}
+    module = "queue"
 
-    def start(self, name: str) -> None:
-        peers = ",".join(f"{n}=127.0.0.1:{p}" for n, p in self.ports.items())
-        argv = [sys.executable, "-m", "patterns.queue", "--id", name,
-                "--listen", f"127.0.0.1:{self.ports[name]}", "--peers", peers,
-                "--data", str(self.tmp / name), *FAST]  # fmt: skip
-        for b in self.bugs:
-            argv += ["--bug", b]
-        with open(self.tmp / f"{name}.log", "ab") as log:
-            self.procs[name] = subprocess.Popen(
-                argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        self.rpcs[name] = RpcClient(("127.0.0.1", self.ports[name]), timeout=3.0)
-        wait(lambda: self.status(name) is not None, f"{name} to answer status")
+    def leader(self, among: list[str] | None = None, timeout: float = 10.0, **_: Any) -> str:
+        def leads(st: dict[str, Any]) -> bool:
+            return st["role"] == "leader" and bool(st["commit"])
 
-    def kill(self, name: str) -> None:
-        os.killpg(self.procs[name].pid, signal.SIGKILL)
-        self.procs[name].wait(5)
-        self.rpcs[name].close()
-
-    def stop_all(self) -> None:
-        for p in self.procs.values():
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait(5)
-        for r in self.rpcs.values():
-            r.close()
-
-    def call(self, name: str, req: dict[str, Any], timeout: float = 3.0) -> dict[str, Any]:
-        return self.rpcs[name].call(req, timeout=timeout)
-
-    def status(self, name: str) -> dict[str, Any] | None:
-        try:
-            return self.call(name, {"type": "status"}, timeout=0.5)["value"]
-        except RpcError:
-            return None
-
-    def leader(self, among: list[str] | None = None) -> str:
-        found: list[str] = []
-
-        def one() -> bool:
-            found[:] = [
-                n
-                for n in among or self.names
-                if (st := self.status(n)) and st["role"] == "leader" and st["commit"]
-            ]
-            return len(found) == 1
-
-        wait(one, "one leader")
-        return found[0]
+        return super().leader(among, timeout, is_leader=leads)
 
     def enqueue(self, name: str, value: Any) -> dict[str, Any]:
         return self.call(name, {"type": "enqueue", "value": value})
@@ -101,29 +31,10 @@ class Cluster:
         return self.call(name, {"type": "dequeue", "consumer": consumer})
 
 
-def wait(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.03)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 @pytest.fixture
 def queues(tmp_path):
-    made: list[Cluster] = []
-
-    def make(bugs: tuple[str, ...] = ()) -> Cluster:
-        c = Cluster(tmp_path / f"c{len(made)}", 3, bugs)
-        made.append(c)
-        for name in c.names:
-            c.start(name)
-        return c
-
-    yield make
-    for c in made:
-        c.stop_all()
+    with clusters(tmp_path, Cluster, FAST) as make:
+        yield lambda bugs=(): make(3, bugs)
 
 
 def test_messages_come_out_in_order_once_each_and_acks_belong_to_their_consumer(queues) -> None:

@@ -3,113 +3,23 @@ client protocol, crash recovery, and the mechanism of each seeded bug."""
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
+from loopback import ROOT, LoopbackCluster, clusters, free_ports, wait
 
 from patterns._runtime import ConnectFailed, RpcClient, RpcError
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def free_ports(n: int) -> list[int]:
-    socks = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-class Cluster:
+class Cluster(LoopbackCluster):
     """n Raft processes on loopback, each with its own port, data dir and log file."""
 
-    def __init__(self, tmp: Path, n: int, bugs: tuple[str, ...] = (), extra: tuple = ()) -> None:
-        self.tmp = tmp
-        self.names = [f"n{i + 1}" for i in range(n)]
-        self.ports = dict(zip(self.names, free_ports(n), strict=True))
-        self.bugs = bugs
-        self.extra = list(extra)
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.rpcs: dict[str, RpcClient] = {}
-
-    def peers(self, ports: dict[str, int] | None = None) -> str:
-        ports = ports or self.ports
-        return ",".join(f"{n}=127.0.0.1:{p}" for n, p in ports.items())
-
-    def start(self, name: str, *, ports: dict[str, int] | None = None) -> None:
-        """Start (or restart, on the same data) node ``name``; ``ports`` overrides the map
-        of every member's port for this process (its own included)."""
-        ports = ports or self.ports
-        argv = [sys.executable, "-m", "patterns.raft", "--id", name,
-                "--listen", f"127.0.0.1:{ports[name]}", "--peers", self.peers(ports),
-                "--data", str(self.tmp / name), *self.extra]  # fmt: skip
-        for b in self.bugs:
-            argv += ["--bug", b]
-        log = open(self.tmp / f"{name}.log", "ab")
-        self.procs[name] = subprocess.Popen(
-            argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        log.close()
-        self.rpcs[name] = RpcClient(("127.0.0.1", ports[name]), timeout=3.0)
-        self.wait(lambda: self.status(name) is not None, 10, f"{name} to answer status")
-
-    def start_all(self) -> Cluster:
-        for n in self.names:
-            self.start(n)
-        return self
-
-    def signal(self, name: str, sig: signal.Signals) -> None:
-        os.killpg(self.procs[name].pid, sig)
-        if sig == signal.SIGKILL:
-            self.procs[name].wait(5)
-
-    def kill(self, name: str) -> None:
-        self.signal(name, signal.SIGKILL)
-
-    def stop_all(self) -> None:
-        for p in self.procs.values():
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait(5)
-        for r in self.rpcs.values():
-            r.close()
-
-    def call(self, name: str, req: dict[str, Any], timeout: float = 3.0) -> dict[str, Any]:
-        return self.rpcs[name].call(req, timeout=timeout)
-
-    def status(self, name: str) -> dict[str, Any] | None:
-        try:
-            return self.call(name, {"type": "status"}, timeout=0.5)["value"]
-        except RpcError:
-            return None
-
-    def leader(self, among: list[str] | None = None, timeout: float = 10.0) -> str:
-        """The node that leads (waits until exactly one of ``among`` says it does and has
-        committed an entry of its term)."""
-        found: list[str] = []
-
-        def one_leader() -> bool:
-            found[:] = []
-            for n in among or self.names:
-                st = self.status(n)
-                if st and st["role"] == "leader" and st["commit"] > 0:
-                    found.append(n)
-            return len(found) == 1
-
-        self.wait(one_leader, timeout, "one leader")
-        return found[0]
+    module = "raft"
 
     def followers(self, leader: str) -> list[str]:
         return [n for n in self.names if n != leader]
@@ -120,36 +30,13 @@ class Cluster:
     def read(self, name: str, key: Any) -> dict[str, Any]:
         return self.call(name, {"type": "read", "key": key})
 
-    @staticmethod
-    def wait(predicate, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
 
 @pytest.fixture
 def cluster(tmp_path):
     """A factory of clusters, all of whose processes are killed at the end of the test
     (their logs' tails are printed then: pytest shows them if the test failed)."""
-    made: list[Cluster] = []
-
-    def make(n: int = 3, bugs: tuple[str, ...] = (), extra: tuple = (), start: bool = True):
-        c = Cluster(tmp_path / f"c{len(made)}", n, bugs, extra)
-        c.tmp.mkdir()
-        made.append(c)
-        return c.start_all() if start else c
-
-    yield make
-    for c in made:
-        c.stop_all()
-    for c in made:
-        for n in c.names:
-            log = c.tmp / f"{n}.log"
-            if log.exists():
-                print(f"--- {log} ---\n" + log.read_text()[-3000:])
+    with clusters(tmp_path, Cluster) as make:
+        yield make
 
 
 # -- elections, replication, the client protocol ----------------------------------------------
@@ -159,7 +46,7 @@ def cluster(tmp_path):
 def test_a_cluster_elects_one_leader_that_every_node_follows(cluster, n):
     c = cluster(n)
     leader = c.leader()
-    c.wait(lambda: all((c.status(m) or {}).get("leader") == leader for m in c.names), 5,
+    wait(lambda: all((c.status(m) or {}).get("leader") == leader for m in c.names), 5,
            "every node to follow the leader")  # fmt: skip
     statuses = [c.status(m) for m in c.names]
     assert [s["role"] for s in statuses].count("leader") == 1
@@ -195,7 +82,7 @@ def test_writes_are_replicated_to_every_node(cluster):
     for i in range(20):
         assert c.write(ldr, f"k{i}", i)["ok"]
     commit = c.status(ldr)["commit"]
-    c.wait(lambda: all(c.status(n)["applied"] >= commit for n in c.names), 5,
+    wait(lambda: all(c.status(n)["applied"] >= commit for n in c.names), 5,
            "every node to apply the writes")  # fmt: skip
     last = {c.status(n)["last_index"] for n in c.names}
     assert last == {commit}
@@ -346,7 +233,7 @@ def isolate_old_leader(c: Cluster) -> tuple[str, list[str]]:
     followers = c.followers(old)
     assert c.write(old, "x", "old")["ok"]
     commit = c.status(old)["commit"]
-    c.wait(lambda: all(c.status(f)["applied"] >= commit for f in followers), 5, "replication")
+    wait(lambda: all(c.status(f)["applied"] >= commit for f in followers), 5, "replication")
     moved = dict(zip(c.names, free_ports(len(c.names)), strict=True))
     for f in followers:
         c.kill(f)
@@ -445,7 +332,7 @@ def test_vote_twice_elects_two_leaders_in_one_term_when_nodes_time_out_together(
 
     deadline = time.monotonic() + 40
     while not led_twice() and time.monotonic() < deadline:
-        c.wait(lambda: any((c.status(n) or {}).get("role") == "leader" for n in c.names), 10,
+        wait(lambda: any((c.status(n) or {}).get("role") == "leader" for n in c.names), 10,
                "a leader")  # fmt: skip
         for n in c.names:
             c.signal(n, signal.SIGSTOP)

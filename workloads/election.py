@@ -17,7 +17,8 @@ from typing import Any
 from harness.generator import Context, Generator, stagger
 from harness.history import Op
 from harness.spec import SystemSpec, WorkloadSpec
-from workloads.lock import PatternClient, PatternSystem, _options_args
+from workloads.daemon import PatternSystem, option_flags
+from workloads.lock import PatternClient
 
 __all__ = ["ELECTION_BUGS", "ElectionClient", "register"]
 
@@ -69,7 +70,7 @@ def election_generators(spec: WorkloadSpec) -> tuple[Generator, Generator | None
 def election_args(spec: SystemSpec) -> list[str]:
     """Daemon options from ``system.options``: heartbeat_ms, election_ms ("MIN-MAX"),
     retry_ms, rpc_timeout_ms."""
-    return _options_args(spec.options, ("heartbeat_ms", "election_ms", "retry_ms",
+    return option_flags(spec.options, ("heartbeat_ms", "election_ms", "retry_ms",
                                         "rpc_timeout_ms"), "election")  # fmt: skip
 
 

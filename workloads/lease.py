@@ -16,7 +16,8 @@ from typing import Any
 from harness.generator import Context, Generator, stagger
 from harness.history import Op
 from harness.spec import SystemSpec, WorkloadSpec
-from workloads.lock import PatternClient, PatternSystem, _options_args
+from workloads.daemon import PatternSystem, option_flags
+from workloads.lock import PatternClient
 
 __all__ = ["LEASE_BUGS", "LeaseClient", "register"]
 
@@ -68,7 +69,7 @@ def lease_generators(spec: WorkloadSpec) -> tuple[Generator, Generator | None]:
 def lease_args(spec: SystemSpec) -> list[str]:
     """Daemon options from ``system.options``: resources, lease_ms, renew_ms, margin_ms,
     tenure_ms ("MIN-MAX"), rpc_timeout_ms."""
-    return _options_args(spec.options, ("resources", "lease_ms", "renew_ms", "margin_ms",
+    return option_flags(spec.options, ("resources", "lease_ms", "renew_ms", "margin_ms",
                                         "tenure_ms", "rpc_timeout_ms"), "lease")  # fmt: skip
 
 

@@ -1,9 +1,8 @@
 """The lock pattern (``patterns/lock``): its System, its Client, the ``lock`` workload.
 
-``PatternSystem`` runs any reference pattern built on ``patterns/_runtime`` (one daemon per
-node, the shared ``--id --listen --peers --data --bug`` command line, a ``status`` request);
-the lease and election workloads use it too. ``PatternClient`` is the Raft client's
-connection with a per-pattern ``invoke``.
+The System is ``workloads.daemon.PatternSystem`` (as for every reference pattern).
+``PatternClient``, the Raft client's connection with a per-pattern ``invoke``, is shared by
+the lease, election and two-phase-commit clients.
 
 The ``lock`` workload: each worker takes a lock, writes to the protected storage under it
 with its fencing token, and releases it; now and then it reads a key's storage instead.
@@ -28,18 +27,15 @@ entry names the write that made it.
 from __future__ import annotations
 
 import logging
-import signal
-import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
-from clusters.base import Node, SetupError
+from clusters.base import Node
 from harness.generator import Context, Generator, stagger
 from harness.history import Op
 from harness.spec import SystemSpec, WorkloadSpec
-from workloads.raft import RaftClient, node_status
+from workloads.daemon import PatternSystem, option_flags, port_of_node
+from workloads.raft import RaftClient
 
 __all__ = [
     "LOCK_BUGS",
@@ -51,13 +47,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-PATTERNS_DIR = Path(__file__).resolve().parents[1] / "patterns"
-DEFAULT_PORT = 7000
-
-# (node name, address) -> port, filled by PatternSystem.configure, so that a client made
-# without a port (as the registry makes them) finds the port of its node
-_PORTS: dict[tuple[str, str], int] = {}
 
 LOCK_BUGS = {
     "no-fencing": "the protected storage accepts a write whatever its fencing token; shown when "
@@ -73,165 +62,13 @@ LOCK_BUGS = {
 }
 
 
-class PatternSystem:
-    """System + Killable + Pausable + HasPrimaries for a pattern of ``patterns/``.
-
-    Runs ``python3 -m patterns.<module>`` as daemon ``daemon`` on every node, with
-    ``--bug`` for each of ``bugs`` and ``extra_args`` after the shared options. Every node
-    listens on ``port``; where several nodes share one address, node i on ``port + i``.
-    ``primaries`` are the nodes whose ``status`` satisfies ``is_primary`` (by default: role
-    "leader"). Setup waits up to ``ready_timeout`` seconds for ``status`` to answer.
-    """
-
-    def __init__(
-        self,
-        module: str,
-        bugs: Sequence[str] = (),
-        port: int = DEFAULT_PORT,
-        *,
-        nodes: Sequence[Node] | None = None,
-        extra_args: Sequence[str] = (),
-        ready_timeout: float = 20.0,
-        is_primary: Any = None,
-    ) -> None:
-        self.module = module
-        self.daemon = module
-        self.bugs = list(bugs)
-        self.port = port
-        self.extra_args = list(extra_args)
-        self.ready_timeout = ready_timeout
-        self.is_primary = is_primary or (lambda st: st.get("role") == "leader")
-        self._nodes: list[Node] = []
-        self._ports: dict[str, int] = {}
-        if nodes is not None:
-            self.configure(list(nodes))
-
-    def configure(self, nodes: list[Node]) -> None:
-        """Learn every member of the cluster (their names and addresses make ``--peers``)."""
-        names = [n.name for n in nodes]
-        if len(set(names)) != len(names):
-            raise SetupError(f"node names must be unique, got {names}")
-        shared = len({n.address for n in nodes}) < len(nodes)
-        self._nodes = list(nodes)
-        self._ports = {n.name: self.port + (i if shared else 0) for i, n in enumerate(nodes)}
-        for n in nodes:
-            _PORTS[(n.name, n.address)] = self._ports[n.name]
-
-    def port_of(self, node: Node) -> int:
-        return self._ports.get(node.name, self.port)
-
-    # -- System ------------------------------------------------------------------------
-
-    def setup(self, node: Node) -> None:
-        """Install a fresh copy of ``patterns/`` and an empty data directory, start the
-        daemon and wait until it answers ``status``; raises SetupError otherwise."""
-        if node.name not in self._ports:
-            raise SetupError(
-                f"{self.module} does not know node {node.name!r}: pass nodes= or call "
-                f"configure(nodes) with every node before setup (it knows {sorted(self._ports)})"
-            )
-        code, data = self._code_dir(node), self._data_dir(node)
-        self.kill(node)
-        node.exec(["rm", "-rf", code, data])
-        node.exec(["mkdir", "-p", code, data])
-        node.put(PATTERNS_DIR, f"{code}/patterns")
-        self.start(node)
-
-    def teardown(self, node: Node) -> None:
-        self.kill(node)
-
-    def log_files(self, node: Node) -> list[str]:
-        return [f"{node.workdir}/{self.daemon}.log"]
-
-    # -- Killable / Pausable -------------------------------------------------------------
-
-    def kill(self, node: Node) -> None:
-        node.signal(self.daemon, signal.SIGKILL)
-        deadline = time.monotonic() + 5.0
-        while node.alive(self.daemon) and time.monotonic() < deadline:
-            time.sleep(0.02)
-
-    def start(self, node: Node) -> None:
-        node.spawn(self.daemon, self._argv(node), env=self._env(node), cwd=self._code_dir(node))
-        self._wait_ready(node)
-
-    def pause(self, node: Node) -> None:
-        node.signal(self.daemon, signal.SIGSTOP)
-
-    def resume(self, node: Node) -> None:
-        node.signal(self.daemon, signal.SIGCONT)
-
-    # -- HasPrimaries ----------------------------------------------------------------------
-
-    def primaries(self, nodes: list[Node]) -> list[Node]:
-        """The nodes whose status says they are primary (a paused or dead node is not)."""
-        if not nodes:
-            return []
-        with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
-            statuses = list(
-                pool.map(lambda n: node_status(n.address, self.port_of(n), timeout=0.5), nodes)
-            )
-        pairs = zip(nodes, statuses, strict=True)
-        return [n for n, st in pairs if st is not None and self.is_primary(st)]
-
-    # -- helpers ------------------------------------------------------------------------
-
-    def _argv(self, node: Node) -> list[str]:
-        python = getattr(node, "python", "python3")
-        peers = ",".join(f"{n.name}={n.address}:{self._ports[n.name]}" for n in self._nodes)
-        argv = [
-            python, "-m", f"patterns.{self.module}",
-            "--id", node.name,
-            "--listen", f"0.0.0.0:{self._ports[node.name]}",
-            "--peers", peers,
-            "--data", self._data_dir(node),
-        ]  # fmt: skip
-        for bug in self.bugs:
-            argv += ["--bug", bug]
-        return argv + self.extra_args
-
-    def _env(self, node: Node) -> dict[str, str]:
-        env = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
-        try:
-            from clusters.clock import faketime_env
-        except ImportError:
-            return env
-        env.update(faketime_env(node))
-        return env
-
-    def _wait_ready(self, node: Node) -> None:
-        port = self.port_of(node)
-        deadline = time.monotonic() + self.ready_timeout
-        while time.monotonic() < deadline:
-            if node_status(node.address, port, timeout=0.5) is not None:
-                return
-            if not node.alive(self.daemon):
-                break
-            time.sleep(0.1)
-        try:
-            tail = node.exec(["tail", "-n", "20", self.log_files(node)[0]], check=False).stdout
-        except Exception as e:  # noqa: BLE001 - the log tail only decorates the error
-            tail = f"(could not read the log: {e})"
-        state = "is running but" if node.alive(self.daemon) else "exited and"
-        raise SetupError(
-            f"{self.module} on {node.name} {state} did not answer status on "
-            f"{node.address}:{port} within {self.ready_timeout:g}s; last lines of its log:\n{tail}"
-        )
-
-    def _code_dir(self, node: Node) -> str:
-        return f"{node.workdir}/code"
-
-    def _data_dir(self, node: Node) -> str:
-        return f"{node.workdir}/{self.module}-data"
-
-
 class PatternClient(RaftClient):
     """One persistent NDJSON connection to a pattern node; subclasses map ops to requests
     in ``invoke`` through ``request(op, req)``, which handles connecting and errors."""
 
     def open(self, node: Node) -> None:
         if self.port is None:
-            self.port = _PORTS.get((node.name, node.address), DEFAULT_PORT)
+            self.port = port_of_node(node)
         super().open(node)
 
     def request(self, op: Op, req: dict[str, Any], value: Any = None) -> dict[str, Any] | Op:
@@ -395,19 +232,11 @@ def lock_args(spec: SystemSpec) -> list[str]:
     """Daemon options from ``system.options``: ttl_ms, election_ms ("MIN-MAX"),
     heartbeat_ms, request_timeout_ms, storage_timeout_ms."""
     names = ("ttl_ms", "election_ms", "heartbeat_ms", "request_timeout_ms", "storage_timeout_ms")
-    return _options_args(spec.options, names, "lock")
+    return option_flags(spec.options, names, "lock")
 
 
 def _options_args(options: dict[str, Any], allowed: Sequence[str], system: str) -> list[str]:
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise SetupError(f"system {system!r} has no option {unknown[0]!r}; its options: "
-                         f"{', '.join(allowed)}")  # fmt: skip
-    args: list[str] = []
-    for name in allowed:
-        if name in options:
-            args += ["--" + name.replace("_", "-"), str(options[name])]
-    return args
+    return option_flags(options, allowed, system)
 
 
 def register() -> list[Any]:

@@ -27,7 +27,7 @@ from typing import Any
 from harness.generator import Context, Generator, each_thread, once, seq, stagger
 from harness.history import Op
 from harness.spec import WorkloadSpec
-from workloads.paxos import PatternSystem
+from workloads.daemon import PatternSystem
 from workloads.raft import RaftClient
 
 __all__ = ["QUEUE_BUGS", "QueueClient", "QueueOps", "register"]

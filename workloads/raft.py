@@ -1,8 +1,7 @@
 """The reference Raft key/value store (``patterns/raft``) as a System, and its Client.
 
-``RaftSystem`` installs ``patterns/`` on each node and runs ``python3 -m patterns.raft``
-there. It needs every node's address for ``--peers``: pass ``nodes=`` to the constructor
-(as the registry does) or call ``configure(nodes)`` before the first ``setup``.
+``RaftSystem`` is ``workloads.daemon.PatternSystem`` running ``python3 -m patterns.raft``
+on each node.
 
 ``RaftClient`` speaks the client protocol documented in ``patterns/raft/__init__.py`` over
 one persistent connection, mapping history ops (Jepsen's independent-key values) to
@@ -23,41 +22,28 @@ from __future__ import annotations
 import json
 import logging
 import select
-import signal
 import socket
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
-from clusters.base import Node, SetupError
+from clusters.base import Node
 from harness.history import Op
+from workloads.daemon import DEFAULT_PORT, PatternSystem, node_status, port_of_node
 
-__all__ = ["DAEMON", "RaftClient", "RaftSystem", "node_status"]
+__all__ = ["DAEMON", "DEFAULT_PORT", "RaftClient", "RaftSystem", "node_status"]
 
 log = logging.getLogger(__name__)
 
 #: the daemon's name on a node: its log is ``<workdir>/raft.log``
 DAEMON = "raft"
-DEFAULT_PORT = 7000
-#: the directory holding ``_runtime/`` and ``raft/``, copied to ``<workdir>/code/patterns``
-PATTERNS_DIR = Path(__file__).resolve().parents[1] / "patterns"
-
-# (node name, address) -> port, filled by RaftSystem.configure, so that a RaftClient made
-# without a port (as the registry makes them) finds the port of its node
-_PORTS: dict[tuple[str, str], int] = {}
 
 
-class RaftSystem:
-    """System + Killable + Pausable + HasPrimaries for ``patterns/raft``.
-
-    ``bugs`` are seeded bug names passed on as ``--bug``. Every node listens on ``port``;
-    where several nodes share one address (all on one host), node i listens on
-    ``port + i`` instead. ``extra_args`` are appended to the daemon's command line
-    (``["--election-ms", "150-300"]``). Setup waits up to ``ready_timeout`` seconds for
-    the node to answer ``status``.
-    """
+class RaftSystem(PatternSystem):
+    """System + Killable + Pausable + HasPrimaries for ``patterns/raft``: ``PatternSystem``
+    with the module ``raft``. ``bugs`` are seeded bug names passed on as ``--bug``;
+    ``extra_args`` are appended to the daemon's command line (``["--election-ms",
+    "150-300"]``)."""
 
     def __init__(
         self,
@@ -68,158 +54,9 @@ class RaftSystem:
         ready_timeout: float = 20.0,
         extra_args: Sequence[str] = (),
     ) -> None:
-        self.bugs = list(bugs)
-        self.port = port
-        self.ready_timeout = ready_timeout
-        self.extra_args = list(extra_args)
-        self._nodes: list[Node] = []
-        self._ports: dict[str, int] = {}
-        if nodes is not None:
-            self.configure(list(nodes))
-
-    def configure(self, nodes: list[Node]) -> None:
-        """Learn every member of the cluster (their names and addresses make ``--peers``)."""
-        names = [n.name for n in nodes]
-        if len(set(names)) != len(names):
-            raise SetupError(f"node names must be unique, got {names}")
-        shared = len({n.address for n in nodes}) < len(nodes)
-        self._nodes = list(nodes)
-        self._ports = {n.name: self.port + (i if shared else 0) for i, n in enumerate(nodes)}
-        for n in nodes:
-            _PORTS[(n.name, n.address)] = self._ports[n.name]
-
-    def port_of(self, node: Node) -> int:
-        """The port ``node``'s daemon listens on."""
-        return self._ports.get(node.name, self.port)
-
-    # -- System ------------------------------------------------------------------------
-
-    def setup(self, node: Node) -> None:
-        """Install a fresh copy of ``patterns/`` and an empty data directory, start the
-        daemon and wait until it answers ``status``; raises SetupError otherwise."""
-        if node.name not in self._ports:
-            raise SetupError(
-                f"RaftSystem does not know node {node.name!r}: pass nodes= or call "
-                f"configure(nodes) with every node before setup (it knows {sorted(self._ports)})"
-            )
-        code, data = self._code_dir(node), self._data_dir(node)
-        self.kill(node)  # a daemon left from an earlier setup must not see its files go
-        node.exec(["rm", "-rf", code, data])
-        node.exec(["mkdir", "-p", code, data])
-        node.put(PATTERNS_DIR, f"{code}/patterns")
-        self.start(node)
-
-    def teardown(self, node: Node) -> None:
-        """Kill the daemon (its data and log stay on the node for inspection)."""
-        self.kill(node)
-
-    def log_files(self, node: Node) -> list[str]:
-        return [f"{node.workdir}/{DAEMON}.log"]
-
-    # -- Killable / Pausable ------------------------------------------------------------
-
-    def kill(self, node: Node) -> None:
-        """SIGKILL the daemon's process group; returns once it is gone (at most ~5 s)."""
-        node.signal(DAEMON, signal.SIGKILL)
-        deadline = time.monotonic() + 5.0
-        while node.alive(DAEMON) and time.monotonic() < deadline:
-            time.sleep(0.02)
-
-    def start(self, node: Node) -> None:
-        """Start the daemon on its existing data and wait until it answers ``status``."""
-        node.spawn(DAEMON, self._argv(node), env=self._env(node), cwd=self._code_dir(node))
-        self._wait_ready(node)
-
-    def pause(self, node: Node) -> None:
-        node.signal(DAEMON, signal.SIGSTOP)
-
-    def resume(self, node: Node) -> None:
-        node.signal(DAEMON, signal.SIGCONT)
-
-    # -- HasPrimaries -------------------------------------------------------------------
-
-    def primaries(self, nodes: list[Node]) -> list[Node]:
-        """The nodes whose status says they lead (a paused or dead node is not counted)."""
-        if not nodes:
-            return []
-        with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
-            statuses = list(
-                pool.map(lambda n: node_status(n.address, self.port_of(n), timeout=0.5), nodes)
-            )
-        pairs = zip(nodes, statuses, strict=True)
-        return [n for n, st in pairs if st is not None and st.get("role") == "leader"]
-
-    # -- helpers ------------------------------------------------------------------------
-
-    def _argv(self, node: Node) -> list[str]:
-        python = getattr(node, "python", "python3")
-        peers = ",".join(f"{n.name}={n.address}:{self._ports[n.name]}" for n in self._nodes)
-        argv = [
-            python, "-m", "patterns.raft",
-            "--id", node.name,
-            "--listen", f"0.0.0.0:{self._ports[node.name]}",
-            "--peers", peers,
-            "--data", self._data_dir(node),
-        ]  # fmt: skip
-        for bug in self.bugs:
-            argv += ["--bug", bug]
-        return argv + self.extra_args
-
-    def _env(self, node: Node) -> dict[str, str]:
-        env = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
-        try:
-            from clusters.clock import faketime_env  # written separately; may be absent
-        except ImportError:
-            return env
-        env.update(faketime_env(node))
-        return env
-
-    def _wait_ready(self, node: Node) -> None:
-        port = self.port_of(node)
-        deadline = time.monotonic() + self.ready_timeout
-        while time.monotonic() < deadline:
-            if node_status(node.address, port, timeout=0.5) is not None:
-                return
-            if not node.alive(DAEMON):
-                break
-            time.sleep(0.1)
-        tail = ""
-        try:
-            tail = node.exec(["tail", "-n", "20", self.log_files(node)[0]], check=False).stdout
-        except Exception as e:  # noqa: BLE001 - the log tail only decorates the error
-            tail = f"(could not read the log: {e})"
-        state = "is running but" if node.alive(DAEMON) else "exited and"
-        raise SetupError(
-            f"raft on {node.name} {state} did not answer status on {node.address}:{port} "
-            f"within {self.ready_timeout:g}s; last lines of its log:\n{tail}"
+        super().__init__(
+            DAEMON, bugs, port, nodes=nodes, ready_timeout=ready_timeout, extra_args=extra_args
         )
-
-    @staticmethod
-    def _code_dir(node: Node) -> str:
-        return f"{node.workdir}/code"
-
-    @staticmethod
-    def _data_dir(node: Node) -> str:
-        return f"{node.workdir}/raft-data"
-
-
-def node_status(host: str, port: int, *, timeout: float = 1.0) -> dict[str, Any] | None:
-    """A node's ``status`` value, or None if it does not answer in ``timeout`` seconds."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as s:
-            s.settimeout(timeout)
-            s.sendall(b'{"id":1,"type":"status"}\n')
-            buf = b""
-            while not buf.endswith(b"\n"):
-                chunk = s.recv(65536)
-                if not chunk:
-                    return None
-                buf += chunk
-        reply = json.loads(buf)
-    except (OSError, ValueError):
-        return None
-    value = reply.get("value") if isinstance(reply, dict) and reply.get("ok") else None
-    return value if isinstance(value, dict) else None
 
 
 class RaftClient:
@@ -241,7 +78,7 @@ class RaftClient:
         self._next_id = 0
 
     def open(self, node: Node) -> None:
-        port = self.port or _PORTS.get((node.name, node.address), DEFAULT_PORT)
+        port = self.port or port_of_node(node)
         self.address = (node.address, port)
         try:
             self._connect()

@@ -1,0 +1,245 @@
+"""A reference pattern as a System: ``python3 -m patterns.<module>``, one daemon per node.
+
+Every pattern of ``patterns/`` is built on ``patterns/_runtime``, so they share a command line
+(``--id --listen --peers --data``, ``--bug`` for each seeded bug, then the pattern's own
+flags) and a ``status`` request. ``PatternSystem`` installs ``patterns/`` on a node, starts,
+kills, pauses and resumes the daemon, waits until it answers ``status``, and names the nodes
+that say they lead; the Raft store, the lock, lease, election, leader-follower, queue, Paxos
+and two-phase-commit Systems are all this class with their module and flags.
+
+The daemon is named after the module: its log is ``<workdir>/<module>.log``, its data
+``<workdir>/<module>-data``, and ``patterns/`` is copied to ``<workdir>/code/patterns``.
+It needs every node's address for ``--peers``: pass ``nodes=`` to the constructor (as the
+registry does) or call ``configure(nodes)`` before the first ``setup``.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from clusters.base import Node, SetupError
+
+__all__ = [
+    "DEFAULT_PORT",
+    "PATTERNS_DIR",
+    "PatternSystem",
+    "node_status",
+    "option_flags",
+    "port_of_node",
+]
+
+DEFAULT_PORT = 7000
+#: the directory holding ``_runtime/`` and the patterns, copied to every node
+PATTERNS_DIR = Path(__file__).resolve().parents[1] / "patterns"
+
+# (node name, address) -> port, filled by PatternSystem.configure, so that a client made
+# without a port (as the registry makes them) finds the port of its node
+_PORTS: dict[tuple[str, str], int] = {}
+
+
+def port_of_node(node: Node) -> int:
+    """The port a pattern daemon on ``node`` was given by the last ``configure`` (or 7000)."""
+    return _PORTS.get((node.name, node.address), DEFAULT_PORT)
+
+
+def option_flags(
+    options: Mapping[str, Any], allowed: Sequence[str] | None = None, system: str = ""
+) -> list[str]:
+    """``system.options`` as daemon flags: ``{"lease_ms": 800}`` -> ``--lease-ms 800``, a true
+    boolean -> the bare flag, false or None -> nothing. With ``allowed``, any other option is a
+    SetupError naming it and the allowed ones."""
+    if allowed is not None:
+        unknown = sorted(set(options) - set(allowed))
+        if unknown:
+            raise SetupError(
+                f"system {system!r} has no option {unknown[0]!r}; its options: {', '.join(allowed)}"
+            )
+    out: list[str] = []
+    for key, value in options.items():
+        flag = "--" + str(key).replace("_", "-")
+        if value is True:
+            out.append(flag)
+        elif value not in (False, None):
+            out += [flag, str(value)]
+    return out
+
+
+def node_status(host: str, port: int, *, timeout: float = 1.0) -> dict[str, Any] | None:
+    """A pattern node's ``status`` value, or None if it does not answer in ``timeout`` s."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.settimeout(timeout)
+            s.sendall(b'{"id":1,"type":"status"}\n')
+            buf = b""
+            while not buf.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    return None
+                buf += chunk
+        reply = json.loads(buf)
+    except (OSError, ValueError):
+        return None
+    value = reply.get("value") if isinstance(reply, dict) and reply.get("ok") else None
+    return value if isinstance(value, dict) else None
+
+
+class PatternSystem:
+    """System + Killable + Pausable + HasPrimaries for the pattern ``patterns/<module>``.
+
+    ``bugs`` are passed as ``--bug``, then ``options`` as flags (see ``option_flags``), then
+    ``extra_args``. Every node listens on ``port``; where several nodes share one address
+    (all on one host), node i listens on ``port + i``. ``primaries`` are the nodes whose
+    ``status`` satisfies ``is_primary`` (by default: ``role`` is ``leader``). Setup waits up
+    to ``ready_timeout`` seconds for the daemon to answer ``status``.
+    """
+
+    def __init__(
+        self,
+        module: str,
+        bugs: Sequence[str] = (),
+        port: int = DEFAULT_PORT,
+        *,
+        nodes: Sequence[Node] | None = None,
+        options: Mapping[str, Any] | None = None,
+        extra_args: Sequence[str] = (),
+        ready_timeout: float = 20.0,
+        is_primary: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> None:
+        self.module = module
+        self.daemon = module
+        self.bugs = list(bugs)
+        self.port = port
+        self.extra_args = option_flags(options or {}) + list(extra_args)
+        self.ready_timeout = ready_timeout
+        self.is_primary = is_primary or (lambda st: st.get("role") == "leader")
+        self._nodes: list[Node] = []
+        self._ports: dict[str, int] = {}
+        if nodes is not None:
+            self.configure(list(nodes))
+
+    def configure(self, nodes: list[Node]) -> None:
+        """Learn every member of the cluster (their names and addresses make ``--peers``)."""
+        names = [n.name for n in nodes]
+        if len(set(names)) != len(names):
+            raise SetupError(f"node names must be unique, got {names}")
+        shared = len({n.address for n in nodes}) < len(nodes)
+        self._nodes = list(nodes)
+        self._ports = {n.name: self.port + (i if shared else 0) for i, n in enumerate(nodes)}
+        for n in nodes:
+            _PORTS[(n.name, n.address)] = self._ports[n.name]
+
+    def port_of(self, node: Node) -> int:
+        """The port ``node``'s daemon listens on."""
+        return self._ports.get(node.name, self.port)
+
+    # -- System ------------------------------------------------------------------------
+
+    def setup(self, node: Node) -> None:
+        """Install a fresh copy of ``patterns/`` and an empty data directory, start the
+        daemon and wait until it answers ``status``; raises SetupError otherwise."""
+        if node.name not in self._ports:
+            raise SetupError(
+                f"{self.module} does not know node {node.name!r}: pass nodes= or call "
+                f"configure(nodes) with every node before setup (it knows {sorted(self._ports)})"
+            )
+        code, data = self._code_dir(node), self._data_dir(node)
+        self.kill(node)  # a daemon left from an earlier setup must not see its files go
+        node.exec(["rm", "-rf", code, data])
+        node.exec(["mkdir", "-p", code, data])
+        node.put(PATTERNS_DIR, f"{code}/patterns")
+        self.start(node)
+
+    def teardown(self, node: Node) -> None:
+        """Kill the daemon (its data and log stay on the node for inspection)."""
+        self.kill(node)
+
+    def log_files(self, node: Node) -> list[str]:
+        return [f"{node.workdir}/{self.daemon}.log"]
+
+    # -- Killable / Pausable -------------------------------------------------------------
+
+    def kill(self, node: Node) -> None:
+        """SIGKILL the daemon's process group; returns once it is gone (at most ~5 s)."""
+        node.signal(self.daemon, signal.SIGKILL)
+        deadline = time.monotonic() + 5.0
+        while node.alive(self.daemon) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def start(self, node: Node) -> None:
+        """Start the daemon on its existing data and wait until it answers ``status``."""
+        node.spawn(self.daemon, self._argv(node), env=self._env(node), cwd=self._code_dir(node))
+        self._wait_ready(node)
+
+    def pause(self, node: Node) -> None:
+        node.signal(self.daemon, signal.SIGSTOP)
+
+    def resume(self, node: Node) -> None:
+        node.signal(self.daemon, signal.SIGCONT)
+
+    # -- HasPrimaries ----------------------------------------------------------------------
+
+    def primaries(self, nodes: list[Node]) -> list[Node]:
+        """The nodes whose status says they are primary (a paused or dead node is not)."""
+        if not nodes:
+            return []
+        with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+            statuses = list(
+                pool.map(lambda n: node_status(n.address, self.port_of(n), timeout=0.5), nodes)
+            )
+        pairs = zip(nodes, statuses, strict=True)
+        return [n for n, st in pairs if st is not None and self.is_primary(st)]
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _argv(self, node: Node) -> list[str]:
+        python = getattr(node, "python", "python3")
+        peers = ",".join(f"{n.name}={n.address}:{self._ports[n.name]}" for n in self._nodes)
+        argv = [
+            python, "-m", f"patterns.{self.module}",
+            "--id", node.name,
+            "--listen", f"0.0.0.0:{self._ports[node.name]}",
+            "--peers", peers,
+            "--data", self._data_dir(node),
+        ]  # fmt: skip
+        for bug in self.bugs:
+            argv += ["--bug", bug]
+        return argv + self.extra_args
+
+    def _env(self, node: Node) -> dict[str, str]:
+        env = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+        from clusters.clock import faketime_env
+
+        env.update(faketime_env(node))
+        return env
+
+    def _wait_ready(self, node: Node) -> None:
+        port = self.port_of(node)
+        deadline = time.monotonic() + self.ready_timeout
+        while time.monotonic() < deadline:
+            if node_status(node.address, port, timeout=0.5) is not None:
+                return
+            if not node.alive(self.daemon):
+                break
+            time.sleep(0.1)
+        try:
+            tail = node.exec(["tail", "-n", "20", self.log_files(node)[0]], check=False).stdout
+        except Exception as e:  # noqa: BLE001 - the log tail only decorates the error
+            tail = f"(could not read the log: {e})"
+        state = "is running but" if node.alive(self.daemon) else "exited and"
+        raise SetupError(
+            f"{self.module} on {node.name} {state} did not answer status on "
+            f"{node.address}:{port} within {self.ready_timeout:g}s; last lines of its log:\n{tail}"
+        )
+
+    def _code_dir(self, node: Node) -> str:
+        return f"{node.workdir}/code"
+
+    def _data_dir(self, node: Node) -> str:
+        return f"{node.workdir}/{self.module}-data"

@@ -103,7 +103,13 @@ def _distinct(
 def describe_entry(model: Model, e: Entry) -> str:
     """``write 3 by process 2 (index 7)``: an op in words, with where to find it."""
     where = f"index {e.invoke.index}" if e.invoke.index >= 0 else "index ?"
-    return f"{model.describe_op(e.f, e.input, e.output)} by process {e.process} ({where})"
+    return f"{model.describe_op(e.f, e.input, e.output)} by {who(e)} ({where})"
+
+
+def who(e: Entry) -> str:
+    """``process 2``, or ``process 2 on n3`` when the history says which node it talked to."""
+    node = e.invoke.node
+    return f"process {e.process} on {node}" if node else f"process {e.process}"
 
 
 def _text(
@@ -173,7 +179,7 @@ def _text(
     reached = sorted({o["state"] for o in orderings})
     what = model.describe_op(failed.f, failed.input, failed.output)
     lines.append(
-        f"{what} by process {failed.process} is impossible in every state that the orderings "
+        f"{what} by {who(failed)} is impossible in every state that the orderings "
         f"reach ({', '.join(reached) if reached else 'none'}): no ordering of the concurrent "
         "operations allows it, so the history is not linearizable."
     )
@@ -251,6 +257,7 @@ def _op_data(model: Model, e: Entry) -> dict[str, Any]:
     return {
         "id": e.id,
         "process": _jsonable(e.process),
+        "node": e.invoke.node,
         "index": e.invoke.index,
         "completion-index": e.completion.index if e.completion is not None else None,
         "type": e.completion.type if e.completion is not None else "pending",

@@ -97,7 +97,9 @@ def _svg(n: int, d: dict[str, Any]) -> str:
     ]
     for p, i in row.items():
         y = _TOP + i * _ROW
-        parts.append(f'<text x="4" y="{y + 19}" class="proc">process {_e(p)}</text>')
+        node = next((o.get("node") for o in ops if str(o["process"]) == p and o.get("node")), None)
+        lane = f"process {p}" + (f" ({node})" if node else "")
+        parts.append(f'<text x="4" y="{y + 19}" class="proc">{_e(lane)}</text>')
         parts.append(
             f'<line x1="{_LEFT}" y1="{y + _ROW - 2}" x2="{right}" y2="{y + _ROW - 2}" '
             'class="lane"/>'
@@ -116,7 +118,7 @@ def _svg(n: int, d: dict[str, Any]) -> str:
         room = max(1, (x2 - x1 - 6) // 7)
         shown = label if len(label) <= room else label[: max(0, room - 1)] + "…"
         tip = (
-            f"{label} by process {o['process']}, index {o['index']}"
+            f"{label} by {_by(o)}, index {o['index']}"
             f"{'' if o['completion-index'] is None else ' to ' + str(o['completion-index'])}"
             f" ({o['type']})"
         )
@@ -144,10 +146,14 @@ def _positions(lins: list[list[dict[str, Any]]]) -> dict[int, dict[int, tuple[in
     return out
 
 
+def _by(o: dict[str, Any]) -> str:
+    """``process 2``, or ``process 2 on n3`` when the op says which node it talked to."""
+    node = o.get("node")
+    return f"process {o['process']} on {node}" if node else f"process {o['process']}"
+
+
 def _lin_list(n: int, k: int, lin: list[dict[str, Any]], d: dict[str, Any]) -> str:
-    names = {
-        o["id"]: f"{o['description']} by process {o['process']}" for o in d.get("timeline") or []
-    }
+    names = {o["id"]: f"{o['description']} by {_by(o)}" for o in d.get("timeline") or []}
     shown = lin[-40:]
     skipped = len(lin) - len(shown)
     items = "".join(
@@ -159,7 +165,7 @@ def _lin_list(n: int, k: int, lin: list[dict[str, Any]], d: dict[str, Any]) -> s
     failed = d["op"]
     return (
         f'<div class="linlist lin{k}"><h3>Linearization {k + 1}, then '
-        f"{_e(failed['description'])} by process {_e(str(failed['process']))} "
+        f"{_e(failed['description'])} by {_e(_by(failed))} "
         f"is impossible</h3>{more}<ol>{items}</ol></div>"
     )
 

@@ -4,6 +4,7 @@ completion type, explanations, the HTML page, and the time and memory bounds."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 from html.parser import HTMLParser
@@ -28,6 +29,7 @@ from checkers.linearizable import (
 from checkers.linearizable._search import STRATEGIES
 from checkers.linearizable.generate import register_history
 from checkers.linearizable.models import freeze
+from checkers.linearizable.visualize import render
 from harness.formats import load_history
 from harness.history import Op
 
@@ -541,6 +543,24 @@ def test_an_explanation_for_a_key_says_which_key() -> None:
     )
     (a,) = check(h).anomalies
     assert a.explanation.startswith("On key 'x': read 2 by process 1 (index 2)")
+
+
+def test_an_explanation_names_the_node_each_process_talked_to() -> None:
+    h = [
+        dataclasses.replace(op, node=f"n{op.process + 1}")
+        for op in ops_of(
+            ("invoke", 0, "write", 1),
+            ("ok", 0, "write", 1),
+            ("invoke", 1, "read", None),
+            ("ok", 1, "read", 2),
+        )
+    ]
+    (a,) = check(h).anomalies
+    assert a.explanation.startswith("read 2 by process 1 on n2 (index 2) cannot be linearized.")
+    assert "write 1 by process 0 on n1 (index 0)" in a.explanation
+    assert a.data["op"]["node"] == "n2"
+    page = render([a])
+    assert "process 1 (n2)" in page and "read 2 by process 1 on n2" in page
 
 
 def test_every_invalid_corpus_history_is_explained_and_drawn(tmp_path: Path) -> None:

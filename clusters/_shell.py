@@ -131,6 +131,13 @@ printf '%s\n' "$header" >> "$wd/$name.log" || exit 1
 cd "$cwd" || exit 1
 setsid "$@" >> "$wd/$name.log" 2>&1 < /dev/null &
 pid=$!
+# wait (up to 2 s) until the child has its own session: until then it is in this shell's
+# group, and an ssh or exec session that ends with this shell may take it down with it
+i=0
+while [ "$(ps -o sid= -p "$pid" 2>/dev/null | tr -d ' ')" != "$pid" ] && [ $i -lt 200 ]; do
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.01; i=$((i+1))
+done
 printf '%s\n' "$pid" > "$wd/$name.pid.tmp" && mv -f "$wd/$name.pid.tmp" "$wd/$name.pid" || exit 1
 echo "$pid"
 """

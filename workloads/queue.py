@@ -24,7 +24,7 @@ import time
 import uuid
 from typing import Any
 
-from harness.generator import Context, Generator, each_thread, once, seq, stagger
+from harness.generator import Context, Generator, each_thread, once, phases, stagger
 from harness.history import Op
 from harness.spec import WorkloadSpec
 from workloads.daemon import PatternSystem
@@ -173,10 +173,11 @@ class QueueClient(RaftClient):
 
 
 def queue_generators(spec: WorkloadSpec) -> tuple[Generator, Generator | None]:
-    """The main generator; the final one drains the queue, then audits it, per worker."""
+    """The main generator; the final one has every worker drain the queue, then, once every
+    drain is done, every worker ask its node for an audit."""
     ops = QueueOps(spec)
     main: Generator = ops if spec.rate <= 0 else stagger(1.0 / spec.rate, ops)
-    final = seq([each_thread(lambda: once("drain")), each_thread(lambda: once("audit"))])
+    final = phases(each_thread(lambda: once("drain")), each_thread(lambda: once("audit")))
     return main, final
 
 

@@ -198,9 +198,11 @@ class LockChecker:
                 "counts as free once its lease_ms had passed since its acquire was invoked, "
                 "never sooner). The lock service granted a lock that was still held: look "
                 "for a grant acknowledged before a majority had it (an isolated leader), a "
-                "lease that ended early, or a release of another holder's grant. (Below, a "
-                "release of unknown outcome by a negative process is such a lease end.)\n"
-                + a.explanation
+                "lease or session that ended while its holder still believed it held the "
+                "lock (a paused or cut-off holder), or a release of another holder's grant "
+                "(for a third-party system, the promises note says whether it promises "
+                "mutual exclusion at all). (Below, a release of unknown outcome by a negative "
+                "process is such a lease end.)\n" + a.explanation
             )
             anomalies.append(Anomaly("mutual-exclusion", text, a.ops, a.data))
         return anomalies, details

@@ -27,6 +27,10 @@ checker writes this into results.json next to the verdict.
 
 libfaketime does not reach etcd (a Go program reads the clock through the vDSO, not libc), so
 clock faults do nothing to it: its suite leaves them out rather than pretend.
+
+The same system runs two more workloads, with clients of their own: ``lock`` (its lock API
+with leases, plain or fenced by the lock key's revision: ``workloads/etcd_lock.py``) and
+``watch`` (watch streams, checked by ``checkers/watch.py``: ``workloads/etcd_watch.py``).
 """
 
 from __future__ import annotations
@@ -47,7 +51,15 @@ from checkers.base import Result
 from clusters.base import Node, SetupError
 from harness.history import Op
 
-__all__ = ["DAEMON", "ETCD_BINARY", "EtcdClient", "EtcdSystem", "PromisesChecker", "register"]
+__all__ = [
+    "DAEMON",
+    "ETCD_BINARY",
+    "EtcdClient",
+    "EtcdSystem",
+    "PromisesChecker",
+    "register",
+    "status_completion",
+]
 
 log = logging.getLogger(__name__)
 
@@ -270,6 +282,18 @@ def member_status(host: str, port: int, *, timeout: float = 1.0) -> dict[str, An
     }
 
 
+def status_completion(
+    op: Op, base: str, node: str | None, timeout: float, promise: str, **extra: Any
+) -> Op:
+    """The completion of a ``status`` op against the member at ``base``: its status, with
+    ``promise`` (what etcd promises for the workload at hand, for the ``promises`` note)."""
+    host, port = base.split("//")[1].rsplit(":", 1)
+    st = member_status(host, int(port), timeout=timeout)
+    if st is None:
+        return op.complete("fail", None, error="no-status")
+    return op.complete("ok", {**st, "id": node, **extra, "system": "etcd", "promise": promise})
+
+
 class EtcdClient:
     """A register Client of one etcd member over its v3 JSON gateway (urllib).
 
@@ -303,14 +327,9 @@ class EtcdClient:
         if self.base is None:
             raise RuntimeError("EtcdClient.invoke before open")
         if op.f == "status":
-            host, port = self.base.split("//")[1].rsplit(":", 1)
-            st = member_status(host, int(port), timeout=self.timeout)
-            if st is None:
-                return op.complete("fail", None, error="no-status")
             promise = PROMISES.get(str(self.reads), "")
-            return op.complete(
-                "ok",
-                {**st, "id": self.node, "reads": self.reads, "system": "etcd", "promise": promise},
+            return status_completion(
+                op, self.base, self.node, self.timeout, promise, reads=self.reads
             )
         if not isinstance(op.value, (list, tuple)) or len(op.value) != 2:
             return op.complete(
@@ -433,7 +452,7 @@ class PromisesChecker:
 
 
 def register() -> list[Any]:
-    """The ``etcd`` system (register workload) and the ``promises`` note."""
+    """The ``etcd`` system (register, lock and watch workloads) and the ``promises`` note."""
     from harness.spec import SystemSpec, WorkloadSpec
     from workloads.registry import CheckerInfo, SystemInfo
 
@@ -445,18 +464,31 @@ def register() -> list[Any]:
         reads = spec.options.get("reads")
         return EtcdClient(timeout=spec.timeout, reads=reads)
 
+    def lock_client(spec: WorkloadSpec) -> Any:
+        from workloads.etcd_lock import make_client
+
+        return make_client(spec)
+
+    def watch_client(spec: WorkloadSpec) -> Any:
+        from workloads.etcd_watch import make_client
+
+        return make_client(spec)
+
     return [
         SystemInfo(
             "etcd",
             "etcd 3.4 (Debian etcd-server), one member per node; register over the v3 JSON "
             "gateway, cas as a txn on the value. Promises linearizable reads and writes by "
             "default; with options {reads: serializable} reads may be stale by design, so "
-            "stale reads found then are the test asking for more than etcd promises",
+            "stale reads found then are the test asking for more than etcd promises. Also the "
+            "lock workload (its lock API with leases; workload.options.fencing compares the "
+            "lock's revision in every write) and watch (ordered, gap-free watch streams)",
             {},
             make,
-            {"register": client},
+            {"register": client, "lock": lock_client, "watch": watch_client},
             checkers=("promises",),
             final_ops=("status",),
+            node_packages=("etcd-server",),
         ),
         CheckerInfo(
             "promises",

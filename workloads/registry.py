@@ -41,6 +41,9 @@ class SystemInfo:
     checkers: tuple[str, ...] = ()
     #: ops every client thread performs once after the final heal (e.g. status)
     final_ops: tuple[str, ...] = ()
+    #: Debian packages a node needs (e.g. ``etcd-server``): the docker backend runs an image
+    #: with them installed; local and ssh nodes must have them already (``./setup --tests``)
+    node_packages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "workloads.lease",
     "workloads.election",
     "workloads.etcd",
+    "workloads.etcd_watch",
     "workloads.redis",
     "workloads.zookeeper",
     "workloads.twophase",

@@ -1,5 +1,6 @@
 """ZooKeeper (Debian's ``zookeeper``, 3.8, Java) as a System, and a register Client through
-kazoo.
+kazoo. kazoo's Lock and LockingQueue recipes, the ``lock`` and ``queue`` workloads of the same
+system, are in ``workloads/zookeeper_lock.py`` and ``workloads/zookeeper_queue.py``.
 
 ``ZooKeeperSystem`` runs an ensemble, one server per node, each started from the Debian
 package's jars (``QuorumPeerMain``) with its own ``<workdir>/zoo.cfg``, its data and ``myid`` in
@@ -56,14 +57,22 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from clusters.base import Node, SetupError
 from harness.history import Op
 
-__all__ = ["DAEMON", "JAVA", "ZOOKEEPER_JAR", "ZooKeeperClient", "ZooKeeperSystem", "register"]
+__all__ = [
+    "DAEMON",
+    "JAVA",
+    "ZOOKEEPER_JAR",
+    "ZooKeeperClient",
+    "ZooKeeperSystem",
+    "bounded",
+    "register",
+]
 
 log = logging.getLogger(__name__)
 #: kazoo's own log: every dropped connection and reconnection, hundreds per chaos run; the
@@ -227,7 +236,9 @@ class ZooKeeperSystem:
             f"tickTime={self.tick_ms}",
             f"initLimit={self.init_limit}",
             f"syncLimit={self.sync_limit}",
-            f"dataDir={self._data_dir(node)}",
+            # relative to the server's working directory, its workdir (spawn runs it there):
+            # a workdir may be a relative path, which the JVM would resolve against itself
+            "dataDir=./zk-data",
             f"clientPort={cport}",
             f"clientPortAddress={node.address}",
             "maxClientCnxns=0",
@@ -259,12 +270,12 @@ class ZooKeeperSystem:
             # how long an election waits to connect to a peer (default 5 s): a partitioned
             # peer would hold up every election that long
             "-Dzookeeper.cnxTimeout=1000",
-            f"-Dzookeeper.log.dir={node.workdir}",
+            "-Dzookeeper.log.dir=.",
             "-Dzookeeper.root.logger=INFO,CONSOLE",
             f"-Dlog4j.configuration=file:{LOG4J_CONFIG}",
             "-cp", ":".join([ZOOKEEPER_JAR, *LOG_JARS]),
             "org.apache.zookeeper.server.quorum.QuorumPeerMain",
-            f"{node.workdir}/zoo.cfg",
+            "./zoo.cfg",  # in its workdir, where spawn runs it
         ]  # fmt: skip
 
     def _wait(self, node: Node, good: Any, what: str) -> None:
@@ -333,6 +344,31 @@ def server_mode(host: str, port: int, *, timeout: float = 1.0) -> str | None:
     return "not-serving"
 
 
+def bounded(call: Callable[[], Any], seconds: float) -> Any:
+    """``call()``'s result, or its exception, if it returns within ``seconds``; else
+    TimeoutError. The call goes on in a daemon thread: kazoo's recipes (Lock, LockingQueue)
+    retry on their own and take no deadline for every request they make, so the recipe
+    clients bound them here, and a worker whose op timed out closes its KazooClient, which
+    ends whatever the thread still waits on (ConnectionClosedError)."""
+    box: list[Any] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            box.append((True, call()))
+        except BaseException as e:  # noqa: BLE001 - handed to the caller
+            box.append((False, e))
+        done.set()
+
+    threading.Thread(target=run, name="kazoo-call", daemon=True).start()
+    if not done.wait(seconds):
+        raise TimeoutError(f"no answer within {seconds:g}s")
+    ok, result = box[0]
+    if not ok:
+        raise result
+    return result
+
+
 class ZooKeeperClient:
     """A register Client with one kazoo session to one server (see the module docstring).
 
@@ -347,6 +383,8 @@ class ZooKeeperClient:
         self.zk: Any = None
         self._port = 2181
         self._connected = threading.Event()
+        #: how many times the connection went down (SUSPENDED or LOST) since open
+        self.disconnects = 0
 
     def open(self, node: Node) -> None:
         """Start a session with the node's server; raises if none within ``timeout``."""
@@ -362,6 +400,7 @@ class ZooKeeperClient:
             timeout=session,
             randomize_hosts=False,
             logger=_kazoo_log,
+            **self._kazoo_options(),
         )
         self._connected = threading.Event()
         self.zk.add_listener(self._on_state)
@@ -376,7 +415,16 @@ class ZooKeeperClient:
         if state == "CONNECTED":
             self._connected.set()
         else:
+            self.disconnects += 1
             self._connected.clear()
+
+    def _kazoo_options(self) -> dict[str, Any]:
+        """Extra KazooClient arguments (the recipe clients bound kazoo's own retries)."""
+        return {}
+
+    def _promise(self) -> str:
+        """What ZooKeeper promises to this client, for its ``status`` (the promises note)."""
+        return PROMISES[bool(self.sync)]
 
     def close(self) -> None:
         zk, self.zk = self.zk, None
@@ -482,15 +530,17 @@ class ZooKeeperClient:
             "role": mode,
             "sync": bool(self.sync),
             "system": "zookeeper",
-            "promise": PROMISES[bool(self.sync)],
+            "promise": self._promise(),
         }
         return op.complete("ok", value)
 
 
 def register() -> list[Any]:
-    """The ``zookeeper`` system (register workload); its ``promises`` note is etcd's."""
+    """The ``zookeeper`` system (register, lock and queue workloads), and the
+    ``queue-at-least-once`` checker; its ``promises`` note is etcd's."""
     from harness.spec import SystemSpec, WorkloadSpec
     from workloads.registry import SystemInfo
+    from workloads.zookeeper_queue import checker_info
 
     def make(spec: SystemSpec, nodes: list[Any]) -> ZooKeeperSystem:
         # the SystemSpec's default port (7000) is the reference patterns'; suites say 2181
@@ -500,6 +550,24 @@ def register() -> list[Any]:
         sync = spec.options.get("sync")
         return ZooKeeperClient(timeout=spec.timeout, sync=None if sync is None else bool(sync))
 
+    def lock_client(spec: WorkloadSpec) -> ZooKeeperClient:
+        from workloads.zookeeper_lock import ZooKeeperLockClient
+
+        return ZooKeeperLockClient(
+            timeout=spec.timeout,
+            fencing=bool(spec.options.get("fencing", True)),
+            patience=float(spec.options.get("patience", 20.0)),
+        )
+
+    def queue_client(spec: WorkloadSpec) -> ZooKeeperClient:
+        from workloads.zookeeper_queue import ZooKeeperQueueClient
+
+        return ZooKeeperQueueClient(
+            timeout=spec.timeout,
+            hold=float(spec.options.get("hold", 0.2)),
+            wait=float(spec.options.get("wait", 0.1)),
+        )
+
     return [
         SystemInfo(
             "zookeeper",
@@ -507,11 +575,15 @@ def register() -> list[Any]:
             "kazoo, cas as a get then a set with the version read. Promises linearizable "
             "writes and sequentially consistent reads: with workload options {sync: false} "
             "reads may be stale by design, so stale reads found then are the test asking for "
-            "more than ZooKeeper promises",
+            "more than ZooKeeper promises. Also kazoo's Lock recipe (lock workload, options "
+            "{fencing: true|false}) and LockingQueue (queue workload, at least once)",
             {},
             make,
-            {"register": client},
+            {"register": client, "lock": lock_client, "queue": queue_client},
             checkers=("promises",),
             final_ops=("status",),
+            # the package depends on default-jre, the full JRE: 155 packages, ~550 MB
+            node_packages=("zookeeper",),
         ),
+        checker_info(),
     ]

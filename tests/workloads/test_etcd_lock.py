@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_etcd import HostNode, free_base_port
+from hostnode import HostNode, free_base_port
 
 from checkers.lock import LockChecker
 from harness.history import Op

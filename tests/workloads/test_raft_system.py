@@ -4,97 +4,18 @@ node on 127.0.0.1 (so each gets its own port) and its own work directory."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
-import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from hostnode import HostNode, free_base_port
 
-from clusters.base import Completed, Node, SetupError
+from clusters.base import Node, SetupError
 from harness.history import Op
 from workloads.raft import RaftClient, RaftSystem, node_status
 from workloads.system import HasPrimaries, Killable, Pausable, System
-
-
-class HostNode:
-    """A Node whose commands and daemons run on this host, in ``workdir``."""
-
-    def __init__(self, name: str, workdir: Path) -> None:
-        self.name = name
-        self.address = "127.0.0.1"
-        self.workdir = str(workdir)
-        self.python = sys.executable
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.spawned_env: dict[str, str] | None = None
-        workdir.mkdir(parents=True, exist_ok=True)
-
-    def exec(self, argv: Sequence[str], *, timeout: float = 30.0, check: bool = True) -> Completed:
-        r = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
-        done = Completed(tuple(argv), r.returncode, r.stdout, r.stderr)
-        if check and r.returncode != 0:
-            raise RuntimeError(f"{argv} exited {r.returncode}: {r.stderr}")
-        return done
-
-    def spawn(self, name, argv, env=None, cwd=None) -> int:
-        self.spawned_env = dict(env or {})
-        log = open(Path(self.workdir) / f"{name}.log", "ab")
-        p = subprocess.Popen(
-            list(argv), env={**os.environ, **(env or {})}, cwd=cwd, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        log.close()
-        self.procs[name] = p
-        return p.pid
-
-    def signal(self, name: str, sig: signal.Signals) -> bool:
-        p = self.procs.get(name)
-        if p is None or p.poll() is not None:
-            return False
-        os.killpg(p.pid, sig)
-        if sig == signal.SIGKILL:
-            p.wait(5)
-        return True
-
-    def alive(self, name: str) -> bool:
-        p = self.procs.get(name)
-        return p is not None and p.poll() is None
-
-    def put(self, local, remote) -> None:
-        if Path(local).is_dir():
-            shutil.copytree(local, remote, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(local, remote)
-
-    def get(self, remote, local) -> None:
-        shutil.copy(remote, local)
-
-
-def free_base_port(n: int) -> int:
-    """A port p such that p .. p+n-1 are free now."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + n > 65535:
-            continue
-        try:
-            socks = []
-            for i in range(n):
-                t = socket.socket()
-                socks.append(t)
-                t.bind(("127.0.0.1", base + i))
-            return base
-        except OSError:
-            continue
-        finally:
-            for t in socks:
-                t.close()
-    raise RuntimeError("no free port range")
 
 
 @pytest.fixture

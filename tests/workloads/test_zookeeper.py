@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+import hostnode
 import pytest
+from hostnode import free_base_port
 
-from clusters.base import Completed
 from harness.history import Op
 from workloads.system import HasPrimaries, Killable, Pausable, System
 
@@ -39,69 +37,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-class HostNode:
-    """A Node whose commands and daemons run on this host, in ``workdir``, on 127.0.0.1."""
-
+class HostNode(hostnode.HostNode):
     #: the libfaketime sleep shim the controller builds is usable here as it is
     shares_filesystem = True
-
-    def __init__(self, name: str, workdir: Path) -> None:
-        self.name = name
-        self.address = "127.0.0.1"
-        self.workdir = str(workdir)
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        workdir.mkdir(parents=True, exist_ok=True)
-
-    def exec(self, argv: Sequence[str], *, timeout: float = 30.0, check: bool = True) -> Completed:
-        r = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
-        if check and r.returncode != 0:
-            raise RuntimeError(f"{argv} exited {r.returncode}: {r.stderr}")
-        return Completed(tuple(argv), r.returncode, r.stdout, r.stderr)
-
-    def spawn(self, name, argv, env=None, cwd=None) -> int:
-        with open(Path(self.workdir) / f"{name}.log", "ab") as log:
-            p = subprocess.Popen(
-                list(argv), env={**os.environ, **(env or {})}, cwd=cwd or self.workdir,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        self.procs[name] = p
-        return p.pid
-
-    def signal(self, name: str, sig: signal.Signals) -> bool:
-        p = self.procs.get(name)
-        if p is None or p.poll() is not None:
-            return False
-        os.killpg(p.pid, sig)
-        if sig == signal.SIGKILL:
-            p.wait(5)
-        return True
-
-    def alive(self, name: str) -> bool:
-        p = self.procs.get(name)
-        return p is not None and p.poll() is None
-
-
-def free_base_port(n: int) -> int:
-    """A port p such that p .. p+n-1 are free now."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + n > 65535:
-            continue
-        socks = []
-        try:
-            for i in range(n):
-                t = socket.socket()
-                socks.append(t)
-                t.bind(("127.0.0.1", base + i))
-            return base
-        except OSError:
-            continue
-        finally:
-            for t in socks:
-                t.close()
-    raise RuntimeError("no free port range")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,8 @@ and every object the label ``splitbrain.run=<prefix>``:
   deleted, so, as on the local backend, a node reaches its peers and the controller (the
   gateway, ``controller_address``) and nothing else. Docker adds and
   removes the iptables rules of its networks itself; this backend adds none on the host.
-- per node a container ``<prefix>-n1``.. of the node image (``clusters.image``) at a fixed
+- per node a container ``<prefix>-n1``.. of the node image (``clusters.image``; with the
+  system's Debian packages installed when it needs any, such as etcd's) at a fixed
   address (``.11``, ``.12``, ..), running ``sleep infinity`` under Docker's init (which
   reaps the daemons' zombies), with the capability NET_ADMIN added (iptables inside the
   container) and nothing more: not privileged. IPv6 is off, since partitions are IPv4 rules.
@@ -159,9 +160,11 @@ class DockerCluster:
     """``n`` nodes, each a container of ``image`` on a bridge network of their own.
 
     ``image`` defaults to the node image (``clusters.image.ensure_image()``, built if it is
-    missing or stale). ``prefix`` names everything made (default: a fresh ``sb`` + 6 hex);
-    ``workroot`` holds ``cluster.json``; ``subnet`` (a /24) overrides the free one picked
-    from 10.214.0.0/16. Needs access to the Docker engine, and root for the prefix lock.
+    missing or stale), with the Debian ``packages`` installed when there are any (a
+    third-party system's, e.g. ``etcd-server``; ignored when ``image`` is given).
+    ``prefix`` names everything made (default: a fresh ``sb`` + 6 hex); ``workroot`` holds
+    ``cluster.json``; ``subnet`` (a /24) overrides the free one picked from 10.214.0.0/16.
+    Needs access to the Docker engine, and root for the prefix lock.
     """
 
     def __init__(
@@ -172,6 +175,7 @@ class DockerCluster:
         prefix: str | None = None,
         image: str | None = None,
         subnet: str | None = None,
+        packages: Sequence[str] = (),
     ) -> None:
         from clusters.local import _PREFIX_RE, new_prefix
 
@@ -186,6 +190,7 @@ class DockerCluster:
         self.n = n
         self.workroot = Path(workroot)
         self.image = image
+        self.packages = tuple(packages)
         self.requested_subnet = subnet
         self.network = f"{self.prefix}-net"
         self.bridge = f"{self.prefix}-dk"
@@ -213,7 +218,7 @@ class DockerCluster:
             if self.image is None:
                 from clusters.image import ensure_image
 
-                self.image = ensure_image(client=self._client)
+                self.image = ensure_image(client=self._client, packages=self.packages)
             elif _image_missing(self._client, self.image):
                 raise SetupError(
                     f"image {self.image!r} is not on this machine; build the node image with "
@@ -446,6 +451,9 @@ def clean(prefix_glob: str = "sb*", *, include_live: bool = False) -> list[str]:
     if docker_available() is not None:
         return removed
     client = _client()
+    from clusters.image.packages import clean_build_containers
+
+    removed += clean_build_containers(client)
     prefixes = {
         c["Labels"].get(RUN_LABEL, "")
         for c in client.api.containers(all=True, filters={"label": RUN_LABEL})

@@ -96,6 +96,11 @@ def _parser() -> argparse.ArgumentParser:
         "with debootstrap; 'debootstrap' forces that)",
     )
     ib.add_argument("--force", action="store_true", help="rebuild even if cached")
+    ib.add_argument(
+        "--system",
+        help="also build the image with this system's Debian packages on top (e.g. etcd; "
+        "`splitbrain list` names them), as a docker run of it would",
+    )
     ib.set_defaults(func=_cmd_image_build)
 
     ls = sub.add_parser("list", help="systems and their bugs, workloads, nemeses, checkers")
@@ -295,9 +300,28 @@ def _cmd_image_build(args: argparse.Namespace, argv: list[str]) -> int:
 
     from clusters.image import ImageError, ensure_image
 
+    packages: tuple[str, ...] = ()
+    if args.system is not None:
+        from workloads.registry import systems
+
+        known = systems()
+        if args.system not in known:
+            print(
+                f"splitbrain image: unknown system {args.system!r} for --system; "
+                f"allowed: {', '.join(known)}",
+                file=sys.stderr,
+            )
+            return BAD_INPUT
+        packages = known[args.system].node_packages
+        if not packages:
+            print(
+                f"splitbrain image: {args.system} needs no Debian packages on a node: "
+                "the node image serves it",
+                file=sys.stderr,
+            )
     t = time.monotonic()
     try:
-        tag = ensure_image(args.base, force=args.force)
+        tag = ensure_image(args.base, packages=packages, force=args.force)
     except ImageError as e:
         print(f"splitbrain image: {e}", file=sys.stderr)
         return SETUP_FAILED

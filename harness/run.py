@@ -71,7 +71,7 @@ def run_test(
     assert spec.seed is not None
     sysinfo, winfo, checker_names = _resolve(spec, suite_path)
     try:  # bad hosts are bad input, found before anything is written
-        _make_cluster(spec, results_root / ".check")
+        _make_cluster(spec, results_root / ".check", sysinfo.node_packages)
     except ConfigError as e:
         raise ConfigError(suite_path, None, e.path, e.problem) from None
 
@@ -93,7 +93,7 @@ def run_test(
     t_start = time.monotonic()
     try:
         with _signals() as guard:
-            cluster = _make_cluster(spec, run.path)
+            cluster = _make_cluster(spec, run.path, sysinfo.node_packages)
             system: Any = None
             nemesis: Any = None
             try:
@@ -256,7 +256,9 @@ def _resolve(spec: TestSpec, source: str) -> tuple[Any, Any, list[str]]:
     return sysinfo, winfo, names
 
 
-def _make_cluster(spec: TestSpec, workroot: Path) -> Any:
+def _make_cluster(spec: TestSpec, workroot: Path, packages: tuple[str, ...] = ()) -> Any:
+    """The cluster for ``spec``; ``packages`` are the Debian packages the system needs on a
+    node (a docker cluster runs an image with them)."""
     backend = spec.cluster.backend
     if backend == "local":
         from clusters.local import LocalCluster
@@ -265,7 +267,9 @@ def _make_cluster(spec: TestSpec, workroot: Path) -> Any:
     if backend == "docker":
         from clusters.docker import DockerCluster
 
-        return DockerCluster(spec.cluster.nodes, workroot=workroot, image=spec.cluster.image)
+        return DockerCluster(
+            spec.cluster.nodes, workroot=workroot, image=spec.cluster.image, packages=packages
+        )
     if backend == "ssh":
         from clusters.ssh import SshCluster
 

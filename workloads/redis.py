@@ -32,7 +32,6 @@ between libfaketime's preload and jemalloc, Redis' allocator), so the suite leav
 from __future__ import annotations
 
 import logging
-import shutil
 import signal
 import time
 from collections.abc import Mapping, Sequence
@@ -114,8 +113,14 @@ class RedisSystem:
     def setup(self, node: Node) -> None:
         """Write fresh configs, start the server (primary on the first node, replica on the
         others) and its sentinel, and wait until both answer PING."""
-        if shutil.which("redis-server") is None or shutil.which("redis-sentinel") is None:
-            raise SetupError("redis-server / redis-sentinel not found: ./setup installs them")
+        found = node.exec(
+            ["sh", "-c", "command -v redis-server && command -v redis-sentinel"], check=False
+        )
+        if found.returncode != 0:
+            raise SetupError(
+                f"redis-server / redis-sentinel not found on {node.name}: ./setup --tests "
+                "installs them (the docker backend's image for redis has them)"
+            )
         self.kill(node)
         wd = node.workdir
         node.exec(["rm", "-rf", f"{wd}/redis-data"])
@@ -415,6 +420,7 @@ def register() -> list[Any]:
             {"register": client, "set": client},
             checkers=("promises",),
             final_ops=("status",),
+            node_packages=("redis-server", "redis-sentinel"),
         ),
         WorkloadInfo(
             "set",

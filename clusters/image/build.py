@@ -18,6 +18,13 @@ the patterns; for the Debian base: suite, mirror, architecture, packages), carri
 tag and in the label ``splitbrain.inputs``: an unchanged input set is a lookup, a changed
 pattern rebuilds only the top layers. ``force`` rebuilds both. Superseded node images are
 removed. Images are labelled ``splitbrain.image`` = ``node`` / ``base``.
+
+A third-party system's Debian packages (``ensure_image(packages=[...])``, e.g. etcd-server)
+make a third kind: the Debian base, then a layer with the packages installed from ``.deb``
+files the host's apt downloaded (``splitbrain-base:<package>-<hash>``, see
+``clusters.image.packages``), then the same node layers, tagged
+``splitbrain-node:<package>-<hash>`` and labelled ``system``. A changed pattern rebuilds only
+the node layers there too; the plain node image is not touched.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +71,7 @@ IMAGE_REPO = "splitbrain-node"
 BASE_REPO = "splitbrain-base"
 IMAGE_LABEL = "splitbrain.image"
 INPUTS_LABEL = "splitbrain.inputs"
+PACKAGES_LABEL = "splitbrain.packages"
 NODE_PACKAGES = ("python3", "iptables", "iproute2", "procps", "libfaketime")
 NODE_SHIM = "/usr/local/lib/splitbrain/libsplitbrain-sleepfix.so"
 NODE_PATTERNS = "/opt/splitbrain/patterns"
@@ -118,6 +126,7 @@ Progress = Callable[[str], None]
 def ensure_image(
     base: str | None = None,
     *,
+    packages: Sequence[str] = (),
     force: bool = False,
     client: Any = None,
     progress: Progress | None = None,
@@ -125,43 +134,85 @@ def ensure_image(
 ) -> str:
     """The tag of the node image for ``base`` (None: the default slim Python image, falling
     back to a debootstrapped Debian ``suite``; ``"debootstrap"``: that Debian), building what
-    is missing or stale, or everything when ``force``. Raises ImageError saying what failed."""
+    is missing or stale, or everything when ``force``. Raises ImageError saying what failed.
+
+    With ``packages`` (Debian package names, a third-party system's), the node layers go on
+    a base with those packages installed (``clusters.image.packages``), tagged
+    ``splitbrain-node:<first package>-<hash>``; the default base is then the debootstrapped
+    Debian, made from the host's own mirror, since the host's apt downloads the packages for
+    the base's release (checked). A change to the patterns rebuilds only the node layers."""
     say = progress or _stderr
     client = client or _docker()
     with _build_lock():
         shim = _shim_bytes()
+        if packages and base is None:
+            base = DEBOOTSTRAP_BASE
         base_ref, base_id = _resolve_base(client, base, force=force, suite=suite, say=say)
-        dockerfile = DOCKERFILE.format(base=base_ref, shim=NODE_SHIM, patterns=NODE_PATTERNS)
-        digest = _digest([dockerfile.encode(), base_id.encode(), shim, *_tree_digest(PATTERNS_DIR)])
+        if packages:
+            from clusters.image.packages import ensure_packages_image
+
+            base_ref = ensure_packages_image(client, base_ref, packages, force=force, say=say)
+            found = _image_id(client, base_ref)
+            if found is None:
+                raise ImageError(f"the image {base_ref} vanished right after it was built")
+            base_id = found
+        return _node_layers(client, base_ref, base_id, shim, packages, force=force, say=say)
+
+
+def _node_layers(
+    client: Any,
+    base_ref: str,
+    base_id: str,
+    shim: bytes,
+    packages: Sequence[str],
+    *,
+    force: bool,
+    say: Progress,
+) -> str:
+    """The tag of the node layers (tools check, shim, patterns) on ``base_ref``."""
+    dockerfile = DOCKERFILE.format(base=base_ref, shim=NODE_SHIM, patterns=NODE_PATTERNS)
+    digest = _digest([dockerfile.encode(), base_id.encode(), shim, *_tree_digest(PATTERNS_DIR)])
+    names = ",".join(sorted(set(packages)))
+    if names:
+        slug = re.sub(r"[^A-Za-z0-9_.-]", "_", names.split(",")[0])[:40]
+        tag = f"{IMAGE_REPO}:{slug}-{digest[:12]}"
+    else:
         tag = f"{IMAGE_REPO}:{digest[:12]}"
-        if not force and _image_id(client, tag) is not None:
+    if not force and _image_id(client, tag) is not None:
+        if not names:
             _tag_latest(client, tag)
-            return tag
-        t = time.monotonic()
-        say(f"building node image {tag} from {base_ref}")
-        context = _context(dockerfile, shim)
-        labels = {IMAGE_LABEL: "node", INPUTS_LABEL: digest, "splitbrain.base": base_ref}
-        log_lines: list[str] = []
-        for chunk in client.api.build(
-            fileobj=context,
-            custom_context=True,
-            tag=tag,
-            labels=labels,
-            rm=True,
-            forcerm=True,
-            decode=True,
-            pull=False,
-            nocache=force,
-        ):
-            if "stream" in chunk:
-                log_lines.append(chunk["stream"])
-            if "error" in chunk:
-                tail = "".join(log_lines[-20:])
-                raise ImageError(f"building {tag} failed: {chunk['error'].strip()}\n{tail}")
+        return tag
+    t = time.monotonic()
+    say(f"building node image {tag} from {base_ref}")
+    context = _context(dockerfile, shim)
+    labels = {IMAGE_LABEL: "node", INPUTS_LABEL: digest, "splitbrain.base": base_ref}
+    if names:
+        labels[IMAGE_LABEL] = "system"
+        labels[PACKAGES_LABEL] = names
+    log_lines: list[str] = []
+    for chunk in client.api.build(
+        fileobj=context,
+        custom_context=True,
+        tag=tag,
+        labels=labels,
+        rm=True,
+        forcerm=True,
+        decode=True,
+        pull=False,
+        nocache=force,
+    ):
+        if "stream" in chunk:
+            log_lines.append(chunk["stream"])
+        if "error" in chunk:
+            tail = "".join(log_lines[-20:])
+            raise ImageError(f"building {tag} failed: {chunk['error'].strip()}\n{tail}")
+    if names:
+        _prune(client, "system", keep=tag, packages=names)
+    else:
         _tag_latest(client, tag)
         _prune(client, "node", keep=tag)
-        say(f"node image {tag} built in {time.monotonic() - t:.1f}s")
-        return tag
+    say(f"node image {tag} built in {time.monotonic() - t:.1f}s")
+    return tag
 
 
 def host_mirror(suite: str = DEFAULT_SUITE, root: str = "/") -> Mirror:
@@ -252,8 +303,9 @@ def _debootstrap_base(client: Any, suite: str, *, force: bool, say: Progress) ->
     )
     if debootstrap is None:
         raise ImageError(
-            "no base image can be pulled and debootstrap is not installed; "
-            "install it (apt-get install debootstrap) or run ./setup"
+            "the Debian base (needed where no base image can be pulled, and under every "
+            "system with Debian packages, such as etcd) is made with debootstrap, which is "
+            "not installed; install it (apt-get install debootstrap) or run ./setup --tests"
         )
     t = time.monotonic()
     say(
@@ -403,13 +455,19 @@ def _tag_latest(client: Any, tag: str) -> None:
     client.api.tag(tag, repo, "latest", force=True)
 
 
-def _prune(client: Any, kind: str, *, keep: str, min_age: float = 3600.0) -> None:
-    """Remove images of ``kind`` other than ``keep`` that nothing uses (best effort). Images
-    younger than ``min_age`` seconds stay: another controller may be about to start one."""
+def _prune(
+    client: Any, kind: str, *, keep: str, packages: str | None = None, min_age: float = 3600.0
+) -> None:
+    """Remove images of ``kind`` (and of the package list ``packages``) other than ``keep``
+    that nothing uses (best effort). Images younger than ``min_age`` seconds stay: another
+    controller may be about to start one."""
     import docker.errors
 
     keep_id = _image_id(client, keep)
-    for img in client.api.images(filters={"label": f"{IMAGE_LABEL}={kind}"}):
+    wanted = [f"{IMAGE_LABEL}={kind}"]
+    if packages is not None:
+        wanted.append(f"{PACKAGES_LABEL}={packages}")
+    for img in client.api.images(filters={"label": wanted}):
         if img["Id"] == keep_id or time.time() - img.get("Created", 0) < min_age:
             continue
         for ref in img.get("RepoTags") or [img["Id"]]:

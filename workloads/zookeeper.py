@@ -85,7 +85,14 @@ JAVA = "/usr/bin/java"
 ZOOKEEPER_JAR = "/usr/share/java/zookeeper.jar"
 #: the jar's manifest names its dependencies; these add a logging binding (else slf4j is silent)
 LOG_JARS = ("/usr/share/java/slf4j-log4j12.jar", "/usr/share/java/log4j-1.2.jar")
-LOG4J_CONFIG = "/etc/zookeeper/conf/log4j.properties"
+#: the server's log4j configuration, written to its workdir: everything at INFO and above to
+#: the console, which spawn appends to ``zookeeper.log`` (no file appenders of its own)
+LOG4J_PROPERTIES = [
+    "log4j.rootLogger=INFO, CONSOLE",
+    "log4j.appender.CONSOLE=org.apache.log4j.ConsoleAppender",
+    "log4j.appender.CONSOLE.layout=org.apache.log4j.PatternLayout",
+    "log4j.appender.CONSOLE.layout.ConversionPattern=%d{ISO8601} - %-5p [%t:%C{1}@%L] - %m%n",
+]
 ROOT = "/splitbrain"
 
 #: (node name, address) -> (client port, sync reads, session timeout s), from configure
@@ -184,6 +191,7 @@ class ZooKeeperSystem:
         myid = [n.name for n in self._nodes].index(node.name) + 1
         _write(node, f"{data}/myid", [str(myid)])
         _write(node, f"{node.workdir}/zoo.cfg", self._config(node))
+        _write(node, f"{node.workdir}/log4j.properties", LOG4J_PROPERTIES)
         self._spawn(node)
         self._wait(node, lambda mode: mode in ("leader", "follower", "standalone"), "in a quorum")
 
@@ -271,8 +279,7 @@ class ZooKeeperSystem:
             # peer would hold up every election that long
             "-Dzookeeper.cnxTimeout=1000",
             "-Dzookeeper.log.dir=.",
-            "-Dzookeeper.root.logger=INFO,CONSOLE",
-            f"-Dlog4j.configuration=file:{LOG4J_CONFIG}",
+            "-Dlog4j.configuration=file:./log4j.properties",
             "-cp", ":".join([ZOOKEEPER_JAR, *LOG_JARS]),
             "org.apache.zookeeper.server.quorum.QuorumPeerMain",
             "./zoo.cfg",  # in its workdir, where spawn runs it
@@ -582,8 +589,10 @@ def register() -> list[Any]:
             {"register": client, "lock": lock_client, "queue": queue_client},
             checkers=("promises",),
             final_ops=("status",),
-            # the package depends on default-jre, the full JRE: 155 packages, ~550 MB
-            node_packages=("zookeeper",),
+            # the server's jars and a headless JRE: Debian's zookeeper package itself would
+            # bring the full default-jre (GTK, X11, Mesa: 156 packages, ~550 MB) and a log4j
+            # configuration this System writes for itself
+            node_packages=("libzookeeper-java", "default-jre-headless"),
         ),
         checker_info(),
     ]

@@ -33,6 +33,7 @@ __all__ = [
     "node_status",
     "option_flags",
     "port_of_node",
+    "wait_ready",
 ]
 
 DEFAULT_PORT = 7000
@@ -69,6 +70,43 @@ def option_flags(
         elif value not in (False, None):
             out += [flag, str(value)]
     return out
+
+
+def wait_ready(
+    node: Node,
+    daemon: str,
+    probe: Callable[[], str | None],
+    *,
+    timeout: float,
+    failure: str,
+    log_file: str | None = None,
+    poll: float = 0.1,
+) -> None:
+    """Poll ``probe`` until it returns None (the daemon is ready), for up to ``timeout`` s or
+    until daemon ``daemon`` has exited. ``probe`` returns what it saw otherwise ("no answer",
+    "mode follower"). Then raises SetupError: ``<daemon> on <node> exited and <failure>
+    within <timeout>s (<what it saw last>)``, with the last 20 lines of ``log_file`` (default
+    ``<workdir>/<daemon>.log``)."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        seen = probe()
+        if seen is None:
+            return
+        last = seen
+        if not node.alive(daemon):
+            break
+        time.sleep(poll)
+    log_file = log_file or f"{node.workdir}/{daemon}.log"
+    try:
+        tail = node.exec(["tail", "-n", "20", log_file], check=False).stdout
+    except Exception as e:  # noqa: BLE001 - the log tail only decorates the error
+        tail = f"(could not read the log: {e})"
+    state = "is running but" if node.alive(daemon) else "exited and"
+    raise SetupError(
+        f"{daemon} on {node.name} {state} {failure} within {timeout:g}s ({last}); "
+        f"last lines of its log:\n{tail}"
+    )
 
 
 def node_status(host: str, port: int, *, timeout: float = 1.0) -> dict[str, Any] | None:
@@ -221,22 +259,14 @@ class PatternSystem:
 
     def _wait_ready(self, node: Node) -> None:
         port = self.port_of(node)
-        deadline = time.monotonic() + self.ready_timeout
-        while time.monotonic() < deadline:
-            if node_status(node.address, port, timeout=0.5) is not None:
-                return
-            if not node.alive(self.daemon):
-                break
-            time.sleep(0.1)
-        try:
-            tail = node.exec(["tail", "-n", "20", self.log_files(node)[0]], check=False).stdout
-        except Exception as e:  # noqa: BLE001 - the log tail only decorates the error
-            tail = f"(could not read the log: {e})"
-        state = "is running but" if node.alive(self.daemon) else "exited and"
-        raise SetupError(
-            f"{self.module} on {node.name} {state} did not answer status on "
-            f"{node.address}:{port} within {self.ready_timeout:g}s; last lines of its log:\n{tail}"
-        )
+
+        def probe() -> str | None:
+            return None if node_status(node.address, port, timeout=0.5) is not None else "no answer"
+
+        wait_ready(
+            node, self.daemon, probe, timeout=self.ready_timeout,
+            failure=f"did not answer status on {node.address}:{port}",
+        )  # fmt: skip
 
     def _code_dir(self, node: Node) -> str:
         return f"{node.workdir}/code"

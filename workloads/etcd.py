@@ -50,6 +50,7 @@ from typing import Any
 from checkers.base import Result
 from clusters.base import Node, SetupError
 from harness.history import Op
+from workloads.daemon import wait_ready
 
 __all__ = [
     "DAEMON",
@@ -226,29 +227,19 @@ class EtcdSystem:
 
     def _wait(self, node: Node, path: str, good: Any) -> None:
         url = f"http://{node.address}:{self.client_port(node)}{path}"
-        deadline = time.monotonic() + self.ready_timeout
-        last = "no answer"
-        while time.monotonic() < deadline:
+
+        def probe() -> str | None:
             try:
                 with urllib.request.urlopen(url, timeout=1.0) as r:
                     body = json.loads(r.read())
-                if isinstance(body, dict) and good(body):
-                    return
-                last = f"answered {body!r}"
             except (OSError, ValueError) as e:
-                last = str(e)
-            if not node.alive(DAEMON):
-                break
-            time.sleep(0.1)
-        try:
-            tail = node.exec(["tail", "-n", "20", self.log_files(node)[0]], check=False).stdout
-        except Exception as e:  # noqa: BLE001 - the log tail only decorates the error
-            tail = f"(could not read the log: {e})"
-        state = "is running but" if node.alive(DAEMON) else "exited and"
-        raise SetupError(
-            f"etcd on {node.name} {state} was not ready at {url} within "
-            f"{self.ready_timeout:g}s ({last}); last lines of its log:\n{tail}"
-        )
+                return str(e)
+            return None if isinstance(body, dict) and good(body) else f"answered {body!r}"
+
+        wait_ready(
+            node, DAEMON, probe, timeout=self.ready_timeout, failure=f"was not ready at {url}",
+            log_file=self.log_files(node)[0],
+        )  # fmt: skip
 
     @staticmethod
     def _data_dir(node: Node) -> str:

@@ -41,6 +41,7 @@ from clusters.base import Node, SetupError
 from harness.generator import Context, Generator, each_thread, once
 from harness.history import Op
 from harness.spec import WorkloadSpec
+from workloads.daemon import wait_ready
 
 __all__ = ["RedisClient", "RedisSystem", "SetOps", "register"]
 
@@ -242,24 +243,19 @@ class RedisSystem:
     def _wait(self, node: Node, port: int, daemon: str) -> None:
         import redis
 
-        deadline = time.monotonic() + self.ready_timeout
-        last = ""
-        while time.monotonic() < deadline:
+        def probe() -> str | None:
             try:
                 r = redis.Redis(node.address, port, socket_timeout=0.5)
                 r.ping()
                 r.close()
-                return
             except redis.RedisError as e:
-                last = str(e)
-            if not node.alive(daemon):
-                break
-            time.sleep(0.1)
-        tail = node.exec(["tail", "-n", "20", f"{node.workdir}/{daemon}.log"], check=False).stdout
-        raise SetupError(
-            f"{daemon} on {node.name} did not answer PING on {node.address}:{port} within "
-            f"{self.ready_timeout:g}s ({last}); last lines of its log:\n{tail}"
-        )
+                return str(e)
+            return None
+
+        wait_ready(
+            node, daemon, probe, timeout=self.ready_timeout,
+            failure=f"did not answer PING on {node.address}:{port}",
+        )  # fmt: skip
 
 
 def _write(node: Node, name: str, lines: list[str]) -> None:

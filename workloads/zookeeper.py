@@ -63,6 +63,7 @@ from typing import Any
 
 from clusters.base import Node, SetupError
 from harness.history import Op
+from workloads.daemon import wait_ready
 
 __all__ = [
     "DAEMON",
@@ -287,25 +288,17 @@ class ZooKeeperSystem:
 
     def _wait(self, node: Node, good: Any, what: str) -> None:
         port = self.client_port(node)
-        deadline = time.monotonic() + self.ready_timeout
-        last = "no answer"
-        while time.monotonic() < deadline:
+
+        def probe() -> str | None:
             mode = server_mode(node.address, port, timeout=1.0)
             if mode is not None and good(mode):
-                return
-            last = f"mode {mode}" if mode else "no answer"
-            if not node.alive(DAEMON):
-                break
-            time.sleep(0.2)
-        try:
-            tail = node.exec(["tail", "-n", "20", self.log_files(node)[0]], check=False).stdout
-        except Exception as e:  # noqa: BLE001 - the log tail only decorates the error
-            tail = f"(could not read the log: {e})"
-        state = "is running but" if node.alive(DAEMON) else "exited and"
-        raise SetupError(
-            f"zookeeper on {node.name} {state} was not {what} at {node.address}:{port} within "
-            f"{self.ready_timeout:g}s ({last}); last lines of its log:\n{tail}"
-        )
+                return None
+            return f"mode {mode}" if mode else "no answer"
+
+        wait_ready(
+            node, DAEMON, probe, timeout=self.ready_timeout, poll=0.2,
+            failure=f"was not {what} at {node.address}:{port}", log_file=self.log_files(node)[0],
+        )  # fmt: skip
 
     @staticmethod
     def _data_dir(node: Node) -> str:

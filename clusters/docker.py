@@ -42,8 +42,9 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from clusters._prefix import LOCK_DIR, PrefixLock, is_live
 from clusters._shell import ExecDaemons, check_argv
 from clusters.base import CommandFailed, Completed, Node, SetupError
 
@@ -182,6 +183,7 @@ class DockerCluster:
         if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_NODES:
             raise ValueError(f"expected a node count from 1 to {MAX_NODES} for 'n', got {n!r}")
         self.prefix = prefix if prefix is not None else new_prefix()
+        self._prefix_lock = PrefixLock(self.prefix)
         if not _PREFIX_RE.match(self.prefix):
             raise ValueError(
                 f"expected a prefix of 2-12 lowercase letters or digits starting with a letter "
@@ -198,7 +200,6 @@ class DockerCluster:
         self.controller_address: str | None = None
         self.nodes: list[Node] = []
         self._client: Any = None
-        self._lock_fh: IO[str] | None = None
         self._owner = False
 
     @property
@@ -225,7 +226,7 @@ class DockerCluster:
                     f"`splitbrain image build` or leave cluster.image unset"
                 )
             with local._create_lock():
-                self._hold_prefix_lock()
+                self._prefix_lock.hold(f"{self.workroot} docker")
                 self._check_collisions()
                 self._owner = True
                 self.subnet = self._pick_subnet()
@@ -253,11 +254,11 @@ class DockerCluster:
         """Remove the containers (and every process in them) and the network. Safe to call
         twice and after a partial create(); removes nothing of a prefix it never owned."""
         if not self._owner:
-            self._release_prefix_lock()
+            self._prefix_lock.release()
             return
         client = self._client or _client()
         removed = _remove_prefix(client, self.prefix)
-        self._release_prefix_lock()
+        self._prefix_lock.release()
         if self.state_file.exists():
             state = self._state()
             state["destroyed_at"] = _now()
@@ -265,35 +266,6 @@ class DockerCluster:
             _write_atomic(self.state_file, json.dumps(state, indent=2) + "\n")
 
     # -- create steps -----------------------------------------------------------------------
-
-    def _hold_prefix_lock(self) -> None:
-        import fcntl
-
-        from clusters.local import LOCK_DIR
-
-        LOCK_DIR.mkdir(parents=True, exist_ok=True)
-        fh = open(LOCK_DIR / f"{self.prefix}.lock", "a+")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.close()
-            raise SetupError(f"prefix {self.prefix!r} is in use by a live cluster") from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"{os.getpid()} {self.workroot} docker\n")
-        fh.flush()
-        self._lock_fh = fh
-
-    def _release_prefix_lock(self) -> None:
-        from clusters.local import LOCK_DIR
-
-        if self._lock_fh is not None:
-            try:
-                os.unlink(LOCK_DIR / f"{self.prefix}.lock")
-            except FileNotFoundError:
-                pass
-            self._lock_fh.close()
-            self._lock_fh = None
 
     def _check_collisions(self) -> None:
         from clusters.local import _links
@@ -445,7 +417,6 @@ def clean(prefix_glob: str = "sb*", *, include_live: bool = False) -> list[str]:
     (their controller holds the prefix lock) are skipped unless ``include_live``. Returns a
     line per thing removed; nothing (and no error) when there is no Docker engine."""
     from clusters.image import clean_build_leftovers
-    from clusters.local import LOCK_DIR, _is_live
 
     removed = clean_build_leftovers()
     if docker_available() is not None:
@@ -462,7 +433,7 @@ def clean(prefix_glob: str = "sb*", *, include_live: bool = False) -> list[str]:
         n["Labels"].get(RUN_LABEL, "") for n in client.api.networks(filters={"label": RUN_LABEL})
     }
     for prefix in sorted(p for p in prefixes if p and fnmatch.fnmatchcase(p, prefix_glob)):
-        if not include_live and _is_live(prefix):
+        if not include_live and is_live(prefix):
             continue
         removed += _remove_prefix(client, prefix)
         try:

@@ -39,14 +39,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from clusters._prefix import LOCK_DIR, PrefixLock, is_live
 from clusters.base import CommandFailed, Completed, Node, SetupError
 
 __all__ = ["LocalCluster", "LocalNode", "clean", "new_prefix"]
 
 STATE_FILE = "cluster.json"
-LOCK_DIR = Path("/run/splitbrain")
 RULE_COMMENT = "splitbrain:"
 SUBNET_POOL = ipaddress.IPv4Network("10.213.0.0/16")
 MAX_NODES = 200
@@ -225,6 +225,7 @@ class LocalCluster:
         if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_NODES:
             raise ValueError(f"expected a node count from 1 to {MAX_NODES} for 'n', got {n!r}")
         self.prefix = prefix if prefix is not None else new_prefix()
+        self._prefix_lock = PrefixLock(self.prefix)
         if not _PREFIX_RE.match(self.prefix):
             raise ValueError(
                 f"expected a prefix of 2-12 lowercase letters or digits starting with a letter "
@@ -243,7 +244,6 @@ class LocalCluster:
         self.subnet: ipaddress.IPv4Network | None = None
         self.controller_address: str | None = None
         self.nodes: list[Node] = []
-        self._lock_fh: IO[str] | None = None
         self._owner = False  # set once the prefix is ours: only then may destroy() remove
         self._created: list[str] = []
 
@@ -264,7 +264,7 @@ class LocalCluster:
         self.workroot.mkdir(parents=True, exist_ok=True)
         try:
             with _create_lock():
-                self._hold_prefix_lock()
+                self._prefix_lock.hold(f"{self.workroot}")
                 self._check_collisions()
                 self._owner = True
                 self.subnet = self._pick_subnet()
@@ -292,7 +292,7 @@ class LocalCluster:
         FORWARD rule. Safe to call twice and after a partial create(). Removes nothing when
         create() never made the prefix its own (it was in use, or its names existed)."""
         if not self._owner:
-            self._release_prefix_lock()
+            self._prefix_lock.release()
             return
         for node in self.nodes:
             if isinstance(node, LocalNode):
@@ -302,7 +302,7 @@ class LocalCluster:
         for node in self.nodes:
             if isinstance(node, LocalNode):
                 node._reap_all(wait=1.0)
-        self._release_prefix_lock()
+        self._prefix_lock.release()
         if self.state_file.exists():
             state = self._state()
             state["destroyed_at"] = _now()
@@ -310,29 +310,6 @@ class LocalCluster:
             _write_atomic(self.state_file, json.dumps(state, indent=2) + "\n")
 
     # -- create steps -----------------------------------------------------------------------
-
-    def _hold_prefix_lock(self) -> None:
-        LOCK_DIR.mkdir(parents=True, exist_ok=True)
-        fh = open(LOCK_DIR / f"{self.prefix}.lock", "a+")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.close()
-            raise SetupError(f"prefix {self.prefix!r} is in use by a live cluster") from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"{os.getpid()} {self.workroot}\n")
-        fh.flush()
-        self._lock_fh = fh
-
-    def _release_prefix_lock(self) -> None:
-        if self._lock_fh is not None:
-            try:
-                os.unlink(LOCK_DIR / f"{self.prefix}.lock")
-            except FileNotFoundError:
-                pass
-            self._lock_fh.close()
-            self._lock_fh = None
 
     def _check_collisions(self) -> None:
         mine = [self.bridge] + [f"{self.prefix}-v{i}" for i in range(1, self.n + 1)]
@@ -449,7 +426,7 @@ def clean(prefix_glob: str = "sb*", *, include_live: bool = False) -> list[str]:
     prefixes.update(_forward_rules())
     removed: list[str] = []
     for prefix in sorted(p for p in prefixes if fnmatch.fnmatchcase(p, prefix_glob)):
-        if not include_live and _is_live(prefix):
+        if not include_live and is_live(prefix):
             continue
         removed += _remove_prefix(prefix)
         try:
@@ -501,20 +478,6 @@ def _kill_netns_processes(ns: str, wait: float = 5.0) -> list[str]:
         if time.monotonic() > deadline:
             return killed
         time.sleep(0.02)
-
-
-def _is_live(prefix: str) -> bool:
-    try:
-        fh = open(LOCK_DIR / f"{prefix}.lock")
-    except FileNotFoundError:
-        return False
-    with fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        return False
 
 
 @contextmanager

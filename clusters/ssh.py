@@ -63,8 +63,9 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from clusters._prefix import LOCK_DIR, PrefixLock, is_live
 from clusters._shell import ExecDaemons, check_argv
 from clusters.base import CommandFailed, Completed, Node, SetupError
 
@@ -558,6 +559,7 @@ class SshCluster:
             raise ValueError("the ssh backend needs at least one host")
         self.hosts = parsed
         self.prefix = prefix if prefix is not None else new_prefix()
+        self._prefix_lock = PrefixLock(self.prefix)
         if not _PREFIX_RE.match(self.prefix):
             raise ValueError(
                 f"expected a prefix of 2-12 lowercase letters or digits starting "
@@ -570,7 +572,6 @@ class SshCluster:
         self.connect_timeout = connect_timeout
         self.reconnect_for = reconnect_for
         self.nodes: list[Node] = []
-        self._lock_fh: IO[str] | None = None
         self._owner = False
 
     @classmethod
@@ -611,13 +612,11 @@ class SshCluster:
     def create(self) -> None:
         """Connect to every host, check its tools, make its workdir. On failure, closes
         what it opened and raises SetupError (HostDown included) naming the host."""
-        from clusters.local import LOCK_DIR
-
         if self.nodes:
             raise SetupError(f"cluster {self.prefix} is already created")
         self.workroot.mkdir(parents=True, exist_ok=True)
         try:
-            self._hold_prefix_lock()
+            self._prefix_lock.hold(f"{self.workroot} ssh")
             self._owner = True
             nodes = [
                 SshNode(
@@ -652,10 +651,8 @@ class SshCluster:
         """Kill every daemon the run started on the hosts, remove the run's default workdirs
         (``<workdir>/<prefix>/<node>``: the harness has collected the logs by then; a host's
         own ``workdir`` stays) and close the connections. Safe to call twice."""
-        from clusters.local import LOCK_DIR
-
         if not self._owner:
-            self._release_prefix_lock()
+            self._prefix_lock.release()
             return
         errors = []
         for node in self.nodes:
@@ -674,7 +671,7 @@ class SshCluster:
                 os.unlink(LOCK_DIR / f"{self.prefix}{STATE_SUFFIX}")
             except FileNotFoundError:
                 pass
-        self._release_prefix_lock()
+        self._prefix_lock.release()
         self._owner = False
         if errors:
             raise RuntimeError(
@@ -682,35 +679,6 @@ class SshCluster:
                 + "; ".join(errors)
                 + " (`splitbrain clean` tries again)"
             )
-
-    def _hold_prefix_lock(self) -> None:
-        import fcntl
-
-        from clusters.local import LOCK_DIR
-
-        LOCK_DIR.mkdir(parents=True, exist_ok=True)
-        fh = open(LOCK_DIR / f"{self.prefix}.lock", "a+")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.close()
-            raise SetupError(f"prefix {self.prefix!r} is in use by a live cluster") from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"{os.getpid()} {self.workroot} ssh\n")
-        fh.flush()
-        self._lock_fh = fh
-
-    def _release_prefix_lock(self) -> None:
-        from clusters.local import LOCK_DIR
-
-        if self._lock_fh is not None:
-            try:
-                os.unlink(LOCK_DIR / f"{self.prefix}.lock")
-            except FileNotFoundError:
-                pass
-            self._lock_fh.close()
-            self._lock_fh = None
 
     def _record(self) -> dict[str, Any]:
         return {
@@ -735,14 +703,13 @@ def clean(prefix_glob: str = "sb*", *, include_live: bool = False) -> list[str]:
     hosts, kill its daemons and remove the project's iptables chains. Returns a line per
     thing removed; a host that cannot be reached is logged as a warning and the run's record
     kept, for the next clean to try again."""
-    from clusters.local import LOCK_DIR, _is_live
 
     done: list[str] = []
     for record_path in sorted(LOCK_DIR.glob(f"*{STATE_SUFFIX}")):
         prefix = record_path.name[: -len(STATE_SUFFIX)]
         if not fnmatch.fnmatchcase(prefix, prefix_glob):
             continue
-        if not include_live and _is_live(prefix):
+        if not include_live and is_live(prefix):
             continue
         try:
             record = json.loads(record_path.read_text())

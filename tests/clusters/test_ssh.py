@@ -21,8 +21,9 @@ from types import SimpleNamespace
 import pytest
 
 from clusters import ssh
+from clusters._prefix import LOCK_DIR
 from clusters.base import CommandFailed, SetupError
-from clusters.local import LOCK_DIR, _kill_netns_processes
+from clusters.local import _kill_netns_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_sshd = [

@@ -5,8 +5,12 @@ system passes, over several seeded runs of a suite.
                               [--time-limit 60] [--bugs stale-read,early-ack,...]
 
 Runs `splitbrain run` as a user does (a subprocess per run, seeds 1..N), so every run is a
-real cluster with real faults; prints one line per run and a table at the end. Takes about
-(runs * bugs + valid_runs) * (time_limit + 15) seconds.
+real cluster with real faults; prints one line per run and a table at the end. A run of a
+suite with several tests runs them all and is judged by the suite's exit code (a bug is
+caught when any test is invalid; the correct system passes when every test is valid); the
+table then also says, per test, how often it was invalid (valid), its median first evidence
+(seconds into that test) and its median ok ops/s. Takes about
+(runs * bugs + valid_runs) * tests * (time_limit + 15) seconds.
 """
 
 from __future__ import annotations
@@ -41,30 +45,66 @@ def one_run(suite: str, seed: int, time_limit: float, bug: str | None, results: 
     t = time.monotonic()
     p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     wall = time.monotonic() - t
-    latest = results / "latest" / "results.json"
-    data = json.loads(latest.read_text()) if latest.exists() else {}
-    caught = sorted(
-        {a["name"] for r in data.get("checkers", {}).values() for a in r.get("anomalies", [])}
-    )
-    kinds = sorted({f["f"] for f in data.get("faults", []) if f.get("type") == "ok"})
-    # the first evidence: for each anomaly, the moment its last op had completed (before
-    # that, no checker could have seen it); the earliest over all anomalies
-    evidence = [
-        max(op["time"] for op in a["ops"] if isinstance(op.get("time"), int)) / 1e9
-        for r in data.get("checkers", {}).values()
-        for a in r.get("anomalies", [])
-        if any(isinstance(op.get("time"), int) for op in a.get("ops", []))
+    # every test of the suite wrote results/<test>/<start>/results.json (results/latest is
+    # only the last one): a suite of several tests is judged on all of them
+    tests = [
+        json.loads(f.read_text())
+        for f in sorted(results.glob("*/*/results.json"))
+        if f.parts[-3] != "latest"
     ]
+    per_test = {d.get("test", "?"): _test_summary(d) for d in tests}
+    evidence = [s["evidence_s"] for s in per_test.values() if s["evidence_s"] is not None]
+    ok = sum(s["ok"] for s in per_test.values())
     return {
         "bug": bug or "-",
         "seed": seed,
         "exit": p.returncode,
         "wall": wall,
-        "anomalies": caught,
-        "faults": kinds,
-        "ops": data.get("op_counts", {}),
+        "anomalies": sorted({a for s in per_test.values() for a in s["anomalies"]}),
+        "faults": sorted({f for s in per_test.values() for f in s["faults"]}),
+        "ops": {"ok": ok},
+        "setup_s": max((s["setup_s"] or 0 for s in per_test.values()), default=None),
+        # the tests run one after another: the run's rate is the mean of theirs
+        "ops_per_s": _mean([s["ops_per_s"] or 0 for s in per_test.values()]),
+        "ok_per_s": _mean([s["ok_per_s"] for s in per_test.values()]),
+        "evidence_s": min(evidence) if evidence else None,
+        "tests": per_test,
+    }
+
+
+def _mean(xs: list[float]) -> float:
+    return round(sum(xs) / len(xs), 1) if xs else 0.0
+
+
+def _median(xs: list[float]) -> float | None:
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if xs else None
+
+
+def _test_summary(data: dict) -> dict:
+    """One test's verdict, anomalies, faults, throughput and first evidence."""
+    checkers = data.get("checkers", {}).values()
+    # the first evidence: for each anomaly, the moment its last op had completed (before
+    # that, no checker could have seen it); the earliest over all anomalies
+    evidence = [
+        max(op["time"] for op in a["ops"] if isinstance(op.get("time"), int)) / 1e9
+        for r in checkers
+        for a in r.get("anomalies", [])
+        if any(isinstance(op.get("time"), int) for op in a.get("ops", []))
+    ]
+    ok = data.get("op_counts", {}).get("ok", 0)
+    invokes = data.get("op_counts", {}).get("invoke", 0)
+    ops_per_s = data.get("ops_per_second")
+    # the run's length from its invocations and their rate (results.json has no duration)
+    seconds = invokes / ops_per_s if ops_per_s else 0
+    return {
+        "valid": data.get("valid"),
+        "anomalies": sorted({a["name"] for r in checkers for a in r.get("anomalies", [])}),
+        "faults": sorted({f["f"] for f in data.get("faults", []) if f.get("type") == "ok"}),
+        "ok": ok,
         "setup_s": data.get("setup_seconds"),
-        "ops_per_s": data.get("ops_per_second"),
+        "ops_per_s": ops_per_s,
+        "ok_per_s": round(ok / seconds, 1) if seconds else 0.0,
         "evidence_s": min(evidence) if evidence else None,
     }
 
@@ -88,11 +128,19 @@ def main() -> None:
             ev = "-" if r["evidence_s"] is None else f"{r['evidence_s']:.1f}s"
             print(
                 f"bug={r['bug']:11s} seed={seed:2d} exit={r['exit']} wall={r['wall']:5.1f}s "
-                f"ops/s={r['ops_per_s']} ok={r['ops'].get('ok')} anomalies={r['anomalies']} "
+                f"ops/s={r['ops_per_s']:.1f} ok={r['ops'].get('ok')} anomalies={r['anomalies']} "
                 f"evidence_at={ev} "
                 f"faults={r['faults']}",
                 flush=True,
             )
+            if len(r["tests"]) > 1:
+                for name, t in r["tests"].items():
+                    tev = "-" if t["evidence_s"] is None else f"{t['evidence_s']:.1f}s"
+                    print(
+                        f"    {name}: valid={t['valid']} ops/s={t['ops_per_s']} "
+                        f"ok/s={t['ok_per_s']} anomalies={t['anomalies']} evidence_at={tev}",
+                        flush=True,
+                    )
     print(f"\nsummary for {args.suite}, {args.time_limit:g} s runs (exit 0 valid, 1 invalid)")
     for bug in [None, *bugs]:
         mine = [r for r in rows if r["bug"] == (bug or "-")]
@@ -101,7 +149,21 @@ def main() -> None:
         what = "valid" if bug is None else "caught"
         times = sorted(r["evidence_s"] for r in mine if r["evidence_s"] is not None)
         median = f"; median first evidence at {times[len(times) // 2]:.1f}s" if times else ""
-        print(f"  {bug or 'correct':11s} {what} in {hits} of {len(mine)}{median}")
+        rates = sorted(r["ok_per_s"] for r in mine)
+        okps = f"; median ok ops/s {rates[len(rates) // 2]:.1f}" if rates else ""
+        print(f"  {bug or 'correct':11s} {what} in {hits} of {len(mine)}{median}{okps}")
+        names = sorted({n for r in mine for n in r["tests"]})
+        if len(names) > 1:  # which test saw it: a run counts once, whichever test did
+            for name in names:
+                tests = [r["tests"][name] for r in mine if name in r["tests"]]
+                n = sum(1 for t in tests if t["valid"] is (bug is None))
+                first = _median([t["evidence_s"] for t in tests if t["evidence_s"] is not None])
+                evs = "" if first is None else f"; median first evidence at {first:.1f}s"
+                rate = _median([t["ok_per_s"] for t in tests])
+                print(
+                    f"    {name}: {'valid' if bug is None else 'invalid'} in {n} of "
+                    f"{len(tests)}{evs}; median ok ops/s {rate}"
+                )
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ Bank accounts are the keys ``"acct-<i>"`` of the store; each starts at ``initial
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from harness.generator import Context, Generator, each_thread, once, stagger
@@ -42,15 +43,21 @@ TWOPHASE_BUGS = {
     "an unreachable participant gets the commit after the heal (G-single / G2 cycles in "
     "list-append, wrong totals or negative balances in bank)",
     "forget-prepared": "a restarted participant drops its prepared transactions and their "
-    "locks; shown when participants are killed (kill target 'one', 'majority', 'all') in the "
-    "middle of commits: the re-sent commit lands after other transactions used the keys",
+    "locks; shown when a participant is killed (kill target 'majority', 'minority', 'one': "
+    "its coordinators live on) between its vote and the commit of a transaction that "
+    "commits: the other nodes' clients use its keys before the commit, re-sent every "
+    "retry_ms, lands (bank: a read in between sees a wrong total; list-append: a read in "
+    "between misses an acknowledged append, a real-time cycle)",
     "no-decision-log": "the coordinator sends commits before it logs its decision; shown when "
-    "coordinators are killed (kill target 'majority', 'all') between the first and the last "
-    "commit of a transaction: the rest presume abort and only part of it survives (bank: a "
-    "wrong total)",
+    "coordinators are killed (kill target 'all', 'majority') between the first and the last "
+    "commit of a transaction: the participants not yet told presume abort and only part of it "
+    "survives (list-append: a cycle through the append that never shows up; bank: a wrong "
+    "total)",
 }
 
 DEFAULT_INITIAL_BALANCE = 10
+#: seconds a client waits after its node refused a connection (see TwoPhaseClient.request)
+REFUSED_PAUSE = 0.05
 
 
 class TwoPhaseClient(PatternClient):
@@ -67,6 +74,19 @@ class TwoPhaseClient(PatternClient):
         super().__init__(timeout=timeout, port=port)
         self.accounts = accounts
         self.initial = initial_balance
+
+    def request(self, op: Op, req: dict[str, Any], value: Any = None) -> dict[str, Any] | Op:
+        reply = super().request(op, req, value)
+        if (
+            isinstance(reply, Op)
+            and reply.type == "fail"
+            and str(reply.error).startswith(("connection-refused", "connect-failed"))
+        ):
+            # the node is down: nothing was sent, so this is a cheap definite failure; without
+            # a pause the worker would retry at once and, under the workload's rate, take the
+            # turns of the workers whose nodes are up
+            time.sleep(REFUSED_PAUSE)
+        return reply
 
     def invoke(self, op: Op) -> Op:
         if op.f == "status":

@@ -5,7 +5,7 @@ Start a node (working directory: the directory that holds ``patterns/``)::
     python3 -m patterns.twophase --id n1 --listen 0.0.0.0:7000 \\
         --peers n1=10.0.0.1:7000,n2=10.0.0.2:7000,n3=10.0.0.3:7000 \\
         --data /var/lib/twophase [--bug forget-prepared ...] [--lock-wait-ms 300]
-        [--prepare-timeout-ms 1000] [--doubt-ms 1000]
+        [--prepare-timeout-ms 1000] [--doubt-ms 1000] [--retry-ms 300]
 
 Every node is a **participant** owning the keys that hash to it (``home_of``), and the
 **coordinator** of the transactions its clients send it. A transaction is a list of micro-ops
@@ -20,6 +20,10 @@ Every node is a **participant** owning the keys that hash to it (``home_of``), a
    ``commit`` to each participant in turn, which logs the writes, applies them and unlocks;
    with any vote no or missing it aborts. The client's reply comes once every participant
    was told (acknowledged or not): an unacknowledged commit is re-sent in the background.
+   A vote or an acknowledgement is awaited for ``--prepare-timeout-ms``; a peer that did not
+   answer is then skipped (counted as not answering) for as long again, so that a dead or
+   cut-off participant costs each transaction nothing instead of a timeout spent holding
+   locks elsewhere; the background rounds keep calling it and an answer ends that.
 3. **Presumed abort**: abort decisions are not logged. A participant that holds a prepared
    transaction for longer than ``--doubt-ms`` asks its coordinator (``decision``): commit
    if the decision log has it, pending if the coordinator is still collecting votes, and

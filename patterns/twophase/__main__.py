@@ -44,7 +44,8 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
         "--prepare-timeout-ms",
         type=int,
         default=1000,
-        help="how long the coordinator waits for a vote (1000)",
+        help="how long the coordinator waits for a vote or a commit acknowledgement, "
+        "and then skips a peer that did not answer (1000)",
     )
     p.add_argument(
         "--doubt-ms",

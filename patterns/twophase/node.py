@@ -34,7 +34,7 @@ BUGS: dict[str, str] = {
     "forget-prepared": "a restarted participant drops the transactions it had prepared (and "
     "their locks) instead of keeping them in doubt",
     "no-decision-log": "the coordinator tells participants to commit before it logs the "
-    "decision (it logs it once all have acknowledged)",
+    "decision (it logs it once every commit message was sent, acknowledged or not)",
 }
 
 ABORTED = "aborted"
@@ -89,6 +89,11 @@ class TwoPhaseNode:
         self.peers = {
             n: RpcClient(a, timeout=prepare_timeout, pool_size=16) for n, a in cfg.others.items()
         }
+        # peer -> until when (monotonic) it counts as unreachable, one prepare timeout after
+        # it did not answer: prepares and first-round commits to it fail at once instead of
+        # each waiting out a timeout while holding locks elsewhere; the background rounds
+        # still call it, and an answer clears it
+        self.suspected: dict[str, float] = {}
         self.pool = ThreadPoolExecutor(max_workers=64)
         self.mu = threading.Condition()
         # participant state
@@ -216,7 +221,8 @@ class TwoPhaseNode:
                 with self.mu:
                     self.active.pop(txn, None)
                 for n in parts:
-                    self.pool.submit(self._send, n, {"type": "abort", "txn": txn}, 0.5)
+                    self.pool.submit(self._send, n, {"type": "abort", "txn": txn},
+                                     self.prepare_timeout)  # fmt: skip
                 return error_reply(ABORTED, f"{txn} aborted: {reasons}", definite=True)
             writes = {n: [op for _, op in p if op[0] in WRITE_OPS] for n, p in parts.items()}
             self._decide_commit(txn, writes)
@@ -271,19 +277,31 @@ class TwoPhaseNode:
             return {"vote": "no", "reason": "no answer"}
         return reply.get("value") or {"vote": "no", "reason": reply.get("message")}
 
-    def _send_commit(self, txn: str, node: str, writes: list[list[Any]]) -> bool:
-        reply = self._send(node, {"type": "commit", "txn": txn, "writes": writes}, 1.0)
+    def _send_commit(
+        self, txn: str, node: str, writes: list[list[Any]], *, probe: bool = False
+    ) -> bool:
+        reply = self._send(node, {"type": "commit", "txn": txn, "writes": writes},
+                           self.prepare_timeout, probe=probe)  # fmt: skip
         return reply is not None and reply.get("ok") is True
 
-    def _send(self, node: str, msg: dict[str, Any], timeout: float) -> dict[str, Any] | None:
-        """``msg``'s reply from ``node`` (this node: a direct call), or None on no answer."""
+    def _send(
+        self, node: str, msg: dict[str, Any], timeout: float, *, probe: bool = False
+    ) -> dict[str, Any] | None:
+        """``msg``'s reply from ``node`` (this node: a direct call), or None on no answer.
+        A node that did not answer lately gets nothing and counts as not answering, unless
+        ``probe`` (the background rounds, which find out when it is back)."""
         if node == self.id:
             return self.handle(msg)
+        if not probe and self.suspected.get(node, 0.0) > time.monotonic():
+            return None
         try:
-            return self.peers[node].call(msg, timeout=timeout)
+            reply = self.peers[node].call(msg, timeout=timeout)
         except RpcError as e:
             log.debug("%s to %s: %s", msg["type"], node, e)
+            self.suspected[node] = time.monotonic() + self.prepare_timeout
             return None
+        self.suspected.pop(node, None)
+        return reply
 
     # -- participant -------------------------------------------------------------------
 
@@ -378,12 +396,18 @@ class TwoPhaseNode:
         with self.mu:
             doubtful = [(t, p["coord"]) for t, p in self.prepared.items()
                         if now - p["since"] > self.doubt]  # fmt: skip
+        silent: set[str] = set()  # asked this round and did not answer: not again this round
         for txn, coord in doubtful:
             if coord == self.id:
                 answer = self.decision(txn)
+            elif coord in silent:
+                continue
             else:
-                reply = self._send(coord, {"type": "decision", "txn": txn}, 0.5)
+                reply = self._send(coord, {"type": "decision", "txn": txn},
+                                   self.prepare_timeout, probe=True)  # fmt: skip
                 answer = reply.get("value") if reply and reply.get("ok") else None
+                if reply is None:
+                    silent.add(coord)
             if answer == "commit":
                 log.info("in-doubt %s: %s says commit", txn, coord)
                 self.commit(txn, [])
@@ -394,11 +418,16 @@ class TwoPhaseNode:
     def _redrive(self) -> None:
         with self.mu:
             todo = [(t, sorted(ns)) for t, ns in self.unacked.items() if ns]
+        silent: set[str] = set()
         for txn, nodes in todo:
             for n in nodes:
-                if self._send_commit(txn, n, self.decided[txn][n]):
+                if n in silent:
+                    continue
+                if self._send_commit(txn, n, self.decided[txn][n], probe=True):
                     with self.mu:
                         self.unacked.get(txn, set()).discard(n)
+                else:
+                    silent.add(n)
             with self.mu:
                 if txn in self.unacked and not self.unacked[txn]:
                     del self.unacked[txn]

@@ -27,7 +27,6 @@ entry names the write that made it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 from clusters.base import Node
@@ -233,10 +232,6 @@ def lock_args(spec: SystemSpec) -> list[str]:
     heartbeat_ms, request_timeout_ms, storage_timeout_ms."""
     names = ("ttl_ms", "election_ms", "heartbeat_ms", "request_timeout_ms", "storage_timeout_ms")
     return option_flags(spec.options, names, "lock")
-
-
-def _options_args(options: dict[str, Any], allowed: Sequence[str], system: str) -> list[str]:
-    return option_flags(options, allowed, system)
 
 
 def register() -> list[Any]:

@@ -26,7 +26,8 @@ from typing import Any
 from harness.generator import Context, Generator, each_thread, once, stagger
 from harness.history import Op
 from harness.spec import SystemSpec, WorkloadSpec
-from workloads.lock import PatternClient, PatternSystem, _options_args
+from workloads.daemon import PatternSystem, option_flags
+from workloads.lock import PatternClient
 
 __all__ = [
     "TWOPHASE_BUGS",
@@ -229,7 +230,7 @@ def twophase_args(spec: SystemSpec) -> list[str]:
     """Daemon options from ``system.options``: lock_wait_ms, prepare_timeout_ms, doubt_ms,
     retry_ms, commit_gap_ms."""
     names = ("lock_wait_ms", "prepare_timeout_ms", "doubt_ms", "retry_ms", "commit_gap_ms")
-    return _options_args(spec.options, names, "twophase")
+    return option_flags(spec.options, names, "twophase")
 
 
 def register() -> list[Any]:

@@ -198,7 +198,12 @@ def _download(names: list[str], status: bytes, work: Path, say: Progress) -> lis
     (work / "empty" / "partial").mkdir(parents=True)
     empty = ["-o", f"Dir::Cache::archives={work / 'empty'}/"]
     resolve = ["apt-get", "install", "-qq", "--print-uris", *opts, *empty, *names]
-    uris = _apt(resolve, names, "resolving")
+    try:
+        uris = _apt(resolve, names, "resolving")
+    except ImageError:
+        # a fresh host may have no package lists yet (or old ones): refresh them once
+        _apt(["apt-get", "update", "-qq"], names, "refreshing the package lists for")
+        uris = _apt(resolve, names, "resolving")
     opts += ["-o", f"Dir::Cache::archives={DEB_CACHE}/"]
     files = [line.split()[1] for line in uris.splitlines() if line.startswith("'")]
     missing = [f for f in files if not (DEB_CACHE / f).is_file()]

@@ -30,7 +30,10 @@ __all__ = [
     "DEFAULT_PORT",
     "PATTERNS_DIR",
     "PatternSystem",
+    "SingleDaemon",
+    "kill_daemons",
     "node_status",
+    "nodes_where",
     "option_flags",
     "port_of_node",
     "wait_ready",
@@ -70,6 +73,43 @@ def option_flags(
         elif value not in (False, None):
             out += [flag, str(value)]
     return out
+
+
+def kill_daemons(node: Node, *names: str, within: float = 5.0) -> None:
+    """SIGKILL the process groups of daemons ``names`` on ``node``; returns once none of them
+    runs (or after ``within`` seconds)."""
+    for name in names:
+        node.signal(name, signal.SIGKILL)
+    deadline = time.monotonic() + within
+    while any(node.alive(name) for name in names) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def nodes_where(nodes: list[Node], test: Callable[[Node], bool]) -> list[Node]:
+    """The nodes for which ``test`` holds, all asked at once (each test may wait on a node
+    that does not answer)."""
+    if not nodes:
+        return []
+    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+        flags = list(pool.map(test, nodes))
+    return [n for n, f in zip(nodes, flags, strict=True) if f]
+
+
+class SingleDaemon:
+    """Mixin: Killable's ``kill`` and Pausable for a System that runs one daemon, named
+    ``daemon``, on each node."""
+
+    daemon: str
+
+    def kill(self, node: Node) -> None:
+        """SIGKILL the daemon's process group; returns once it is gone (at most ~5 s)."""
+        kill_daemons(node, self.daemon)
+
+    def pause(self, node: Node) -> None:
+        node.signal(self.daemon, signal.SIGSTOP)
+
+    def resume(self, node: Node) -> None:
+        node.signal(self.daemon, signal.SIGCONT)
 
 
 def wait_ready(
@@ -128,7 +168,7 @@ def node_status(host: str, port: int, *, timeout: float = 1.0) -> dict[str, Any]
     return value if isinstance(value, dict) else None
 
 
-class PatternSystem:
+class PatternSystem(SingleDaemon):
     """System + Killable + Pausable + HasPrimaries for the pattern ``patterns/<module>``.
 
     ``bugs`` are passed as ``--bug``, then ``options`` as flags (see ``option_flags``), then
@@ -203,36 +243,21 @@ class PatternSystem:
 
     # -- Killable / Pausable -------------------------------------------------------------
 
-    def kill(self, node: Node) -> None:
-        """SIGKILL the daemon's process group; returns once it is gone (at most ~5 s)."""
-        node.signal(self.daemon, signal.SIGKILL)
-        deadline = time.monotonic() + 5.0
-        while node.alive(self.daemon) and time.monotonic() < deadline:
-            time.sleep(0.02)
-
     def start(self, node: Node) -> None:
         """Start the daemon on its existing data and wait until it answers ``status``."""
         node.spawn(self.daemon, self._argv(node), env=self._env(node), cwd=self._code_dir(node))
         self._wait_ready(node)
 
-    def pause(self, node: Node) -> None:
-        node.signal(self.daemon, signal.SIGSTOP)
-
-    def resume(self, node: Node) -> None:
-        node.signal(self.daemon, signal.SIGCONT)
-
     # -- HasPrimaries ----------------------------------------------------------------------
 
     def primaries(self, nodes: list[Node]) -> list[Node]:
         """The nodes whose status says they are primary (a paused or dead node is not)."""
-        if not nodes:
-            return []
-        with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
-            statuses = list(
-                pool.map(lambda n: node_status(n.address, self.port_of(n), timeout=0.5), nodes)
-            )
-        pairs = zip(nodes, statuses, strict=True)
-        return [n for n, st in pairs if st is not None and self.is_primary(st)]
+
+        def primary(n: Node) -> bool:
+            st = node_status(n.address, self.port_of(n), timeout=0.5)
+            return st is not None and self.is_primary(st)
+
+        return nodes_where(nodes, primary)
 
     # -- helpers ------------------------------------------------------------------------
 

@@ -39,18 +39,15 @@ import base64
 import json
 import logging
 import shutil
-import signal
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from checkers.base import Result
 from clusters.base import Node, SetupError
 from harness.history import Op
-from workloads.daemon import wait_ready
+from workloads.daemon import SingleDaemon, nodes_where, wait_ready
 
 __all__ = [
     "DAEMON",
@@ -84,7 +81,7 @@ PROMISES = {
 }
 
 
-class EtcdSystem:
+class EtcdSystem(SingleDaemon):
     """System + Killable + Pausable + HasPrimaries for an etcd cluster, one member per node.
 
     ``options``: ``reads`` (``linearizable``, the default, or ``serializable``: how clients
@@ -92,6 +89,8 @@ class EtcdSystem:
     ``--heartbeat-interval``, default 1000 / 100), ``binary`` (default ``/usr/bin/etcd``).
     Setup waits up to ``ready_timeout`` seconds for the cluster to be healthy (a leader).
     """
+
+    daemon = DAEMON
 
     def __init__(
         self,
@@ -164,38 +163,22 @@ class EtcdSystem:
 
     # -- Killable / Pausable ------------------------------------------------------------
 
-    def kill(self, node: Node) -> None:
-        node.signal(DAEMON, signal.SIGKILL)
-        deadline = time.monotonic() + 5.0
-        while node.alive(DAEMON) and time.monotonic() < deadline:
-            time.sleep(0.02)
-
     def start(self, node: Node) -> None:
         """Restart the member on its data; returns once it serves HTTP (``/version``), not
         once it has a leader: the rest of the cluster may still be down or cut off."""
         self._spawn(node)
         self._wait(node, "/version", lambda body: "etcdserver" in body)
 
-    def pause(self, node: Node) -> None:
-        node.signal(DAEMON, signal.SIGSTOP)
-
-    def resume(self, node: Node) -> None:
-        node.signal(DAEMON, signal.SIGCONT)
-
     # -- HasPrimaries -------------------------------------------------------------------
 
     def primaries(self, nodes: list[Node]) -> list[Node]:
         """The members whose status names themselves as leader."""
-        if not nodes:
-            return []
 
         def leads(n: Node) -> bool:
             st = member_status(n.address, self.client_port(n), timeout=0.5)
             return st is not None and st.get("role") == "leader"
 
-        with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
-            flags = list(pool.map(leads, nodes))
-        return [n for n, f in zip(nodes, flags, strict=True) if f]
+        return nodes_where(nodes, leads)
 
     # -- helpers ------------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ from clusters.base import Node, SetupError
 from harness.generator import Context, Generator, each_thread, once
 from harness.history import Op
 from harness.spec import WorkloadSpec
-from workloads.daemon import wait_ready
+from workloads.daemon import kill_daemons, wait_ready
 
 __all__ = ["RedisClient", "RedisSystem", "SetOps", "register"]
 
@@ -201,11 +201,7 @@ class RedisSystem:
     # that crashes or stalls
 
     def kill(self, node: Node) -> None:
-        for d in DAEMONS:
-            node.signal(d, signal.SIGKILL)
-        deadline = time.monotonic() + 5.0
-        while any(node.alive(d) for d in DAEMONS) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        kill_daemons(node, *DAEMONS)
 
     def start(self, node: Node) -> None:
         wd = node.workdir

@@ -53,17 +53,14 @@ from __future__ import annotations
 
 import logging
 import shutil
-import signal
 import socket
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from clusters.base import Node, SetupError
 from harness.history import Op
-from workloads.daemon import wait_ready
+from workloads.daemon import SingleDaemon, nodes_where, wait_ready
 
 __all__ = [
     "DAEMON",
@@ -115,7 +112,7 @@ PROMISES = {
 }
 
 
-class ZooKeeperSystem:
+class ZooKeeperSystem(SingleDaemon):
     """System + Killable + Pausable + HasPrimaries for a ZooKeeper ensemble, one server per node.
 
     ``options``: ``sync`` (true, the default: clients sync before every read; false: plain
@@ -126,6 +123,8 @@ class ZooKeeperSystem:
     (default true: start under libfaketime so clock faults apply). Setup waits up to
     ``ready_timeout`` seconds for its server to be in a quorum (leader or follower).
     """
+
+    daemon = DAEMON
 
     def __init__(
         self,
@@ -205,37 +204,21 @@ class ZooKeeperSystem:
 
     # -- Killable / Pausable ------------------------------------------------------------
 
-    def kill(self, node: Node) -> None:
-        node.signal(DAEMON, signal.SIGKILL)
-        deadline = time.monotonic() + 5.0
-        while node.alive(DAEMON) and time.monotonic() < deadline:
-            time.sleep(0.02)
-
     def start(self, node: Node) -> None:
         """Restart the server on its data; returns once it answers ``srvr`` at all, not once
         it is in a quorum: the rest of the ensemble may still be down or cut off."""
         self._spawn(node)
         self._wait(node, lambda mode: True, "answering")
 
-    def pause(self, node: Node) -> None:
-        node.signal(DAEMON, signal.SIGSTOP)
-
-    def resume(self, node: Node) -> None:
-        node.signal(DAEMON, signal.SIGCONT)
-
     # -- HasPrimaries -------------------------------------------------------------------
 
     def primaries(self, nodes: list[Node]) -> list[Node]:
         """The servers whose ``srvr`` says ``Mode: leader``."""
-        if not nodes:
-            return []
 
         def leads(n: Node) -> bool:
             return server_mode(n.address, self.client_port(n), timeout=0.5) == "leader"
 
-        with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
-            flags = list(pool.map(leads, nodes))
-        return [n for n, f in zip(nodes, flags, strict=True) if f]
+        return nodes_where(nodes, leads)
 
     # -- helpers ------------------------------------------------------------------------
 

@@ -1,4 +1,11 @@
-"""A reference pattern as a System: ``python3 -m patterns.<module>``, one daemon per node.
+"""Systems that run daemons on nodes, and a reference pattern as such a System.
+
+Any System: ``SingleDaemon`` kills, pauses and resumes its one daemon; ``kill_daemons``
+kills several; ``wait_ready`` waits until a started daemon answers (or fails with what it saw
+and the tail of its log); ``nodes_where`` asks every node a question at once (for
+``primaries``). The etcd, Redis and ZooKeeper Systems use these.
+
+A reference pattern: ``python3 -m patterns.<module>``, one daemon per node.
 
 Every pattern of ``patterns/`` is built on ``patterns/_runtime``, so they share a command line
 (``--id --listen --peers --data``, ``--bug`` for each seeded bug, then the pattern's own

@@ -298,7 +298,7 @@ def test_the_smoke_suite_is_valid_and_its_seeded_bug_is_caught(
     if backend == "docker":
         request.getfixturevalue("node_image")
     # Long enough to catch the bug, and to see operations succeed, on a busy machine too.
-    extra = ["--time-limit", "20" if bug else "15", "--seed", "5"] + (["--bug", bug] if bug else [])
+    extra = ["--time-limit", "30" if bug else "15", "--seed", "5"] + (["--bug", bug] if bug else [])
     p = splitbrain(tmp_path, *smoke(tmp_path, backend, hosts, *extra))
     out, _ = p.communicate(timeout=240)
     assert p.returncode == expect, out

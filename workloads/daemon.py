@@ -42,6 +42,7 @@ __all__ = [
     "node_status",
     "nodes_where",
     "option_flags",
+    "port_bases",
     "port_of_node",
     "wait_ready",
 ]
@@ -58,6 +59,17 @@ _PORTS: dict[tuple[str, str], int] = {}
 def port_of_node(node: Node) -> int:
     """The port a pattern daemon on ``node`` was given by the last ``configure`` (or 7000)."""
     return _PORTS.get((node.name, node.address), DEFAULT_PORT)
+
+
+def port_bases(nodes: Sequence[Node], port: int, per_node: int = 1) -> dict[str, int]:
+    """The first of the ``per_node`` ports each member uses: ``port`` on every node when each
+    has an address of its own; where several share one (all on one host), node i starts at
+    ``port + per_node * i``. Raises SetupError when two nodes have one name."""
+    names = [n.name for n in nodes]
+    if len(set(names)) != len(names):
+        raise SetupError(f"node names must be unique, got {names}")
+    shared = len({n.address for n in nodes}) < len(nodes)
+    return {n.name: port + (per_node * i if shared else 0) for i, n in enumerate(nodes)}
 
 
 def option_flags(
@@ -211,12 +223,8 @@ class PatternSystem(SingleDaemon):
 
     def configure(self, nodes: list[Node]) -> None:
         """Learn every member of the cluster (their names and addresses make ``--peers``)."""
-        names = [n.name for n in nodes]
-        if len(set(names)) != len(names):
-            raise SetupError(f"node names must be unique, got {names}")
-        shared = len({n.address for n in nodes}) < len(nodes)
+        self._ports = port_bases(nodes, self.port)
         self._nodes = list(nodes)
-        self._ports = {n.name: self.port + (i if shared else 0) for i, n in enumerate(nodes)}
         for n in nodes:
             _PORTS[(n.name, n.address)] = self._ports[n.name]
 

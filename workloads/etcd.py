@@ -47,7 +47,7 @@ from typing import Any
 from checkers.base import Result
 from clusters.base import Node, SetupError
 from harness.history import Op
-from workloads.daemon import SingleDaemon, nodes_where, wait_ready
+from workloads.daemon import SingleDaemon, nodes_where, port_bases, wait_ready
 
 __all__ = [
     "DAEMON",
@@ -121,13 +121,10 @@ class EtcdSystem(SingleDaemon):
 
     def configure(self, nodes: list[Node]) -> None:
         """Learn every member (their names and addresses make ``--initial-cluster``)."""
-        names = [n.name for n in nodes]
-        if len(set(names)) != len(names):
-            raise SetupError(f"node names must be unique, got {names}")
-        shared = len({n.address for n in nodes}) < len(nodes)
+        bases = port_bases(nodes, self.port, 2)
         self._nodes = list(nodes)
-        for i, n in enumerate(nodes):
-            base = self.port + (2 * i if shared else 0)
+        for n in nodes:
+            base = bases[n.name]
             self._ports[n.name] = (base, base + 1)
             _NODES[(n.name, n.address)] = (base, self.reads)
 

@@ -41,7 +41,7 @@ from clusters.base import Node, SetupError
 from harness.generator import Context, Generator, each_thread, once
 from harness.history import Op
 from harness.spec import WorkloadSpec
-from workloads.daemon import kill_daemons, wait_ready
+from workloads.daemon import kill_daemons, port_bases, wait_ready
 
 __all__ = ["RedisClient", "RedisSystem", "SetOps", "register"]
 
@@ -102,10 +102,10 @@ class RedisSystem:
             self.configure(list(nodes))
 
     def configure(self, nodes: list[Node]) -> None:
-        shared = len({n.address for n in nodes}) < len(nodes)
+        bases = port_bases(nodes, self.port, 2)
         self._nodes = list(nodes)
-        for i, n in enumerate(nodes):
-            base = self.port + (2 * i if shared else 0)
+        for n in nodes:
+            base = bases[n.name]
             self._ports[n.name] = (base, base + 1)
             _NODES[(n.name, n.address)] = (base, base + 1)
 

@@ -60,7 +60,7 @@ from typing import Any
 
 from clusters.base import Node, SetupError
 from harness.history import Op
-from workloads.daemon import SingleDaemon, nodes_where, wait_ready
+from workloads.daemon import SingleDaemon, nodes_where, port_bases, wait_ready
 
 __all__ = [
     "DAEMON",
@@ -156,13 +156,10 @@ class ZooKeeperSystem(SingleDaemon):
 
     def configure(self, nodes: list[Node]) -> None:
         """Learn every server (their addresses make the ``server.i`` lines)."""
-        names = [n.name for n in nodes]
-        if len(set(names)) != len(names):
-            raise SetupError(f"node names must be unique, got {names}")
-        shared = len({n.address for n in nodes}) < len(nodes)
+        bases = port_bases(nodes, self.port, 3)
         self._nodes = list(nodes)
-        for i, n in enumerate(nodes):
-            base = self.port + (3 * i if shared else 0)
+        for n in nodes:
+            base = bases[n.name]
             self._ports[n.name] = (base, base + 1, base + 2)
             _NODES[(n.name, n.address)] = (base, self.sync, self.session_timeout_ms / 1000)
 

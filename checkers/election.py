@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkers.base import Anomaly, Result
+from checkers.base import Anomaly, Result, unknown
 from checkers.leaders import LeadersChecker
 from checkers.lease import Act, acts_of, stale_acts
 from harness.history import Op
@@ -41,7 +41,7 @@ class ElectionChecker:
         try:
             return self._check(history, ctx)
         except Exception as e:  # a crash is "unknown", never a verdict
-            return Result("unknown", [], {"reason": f"the checker failed: {type(e).__name__}: {e}"})
+            return unknown(f"the checker failed: {type(e).__name__}: {e}")
 
     def _check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
         acts: list[Act] = []

@@ -26,7 +26,7 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from checkers.base import Anomaly, Result
+from checkers.base import Anomaly, Result, unknown
 from harness.history import NEMESIS, Op
 
 __all__ = ["Act", "LeaseChecker", "acts_of", "stale_acts"]
@@ -102,7 +102,7 @@ class LeaseChecker:
         try:
             return self._check(history)
         except Exception as e:  # a crash is "unknown", never a verdict
-            return Result("unknown", [], {"reason": f"the checker failed: {type(e).__name__}: {e}"})
+            return unknown(f"the checker failed: {type(e).__name__}: {e}")
 
     def _check(self, history: list[Op]) -> Result:
         by_resource: dict[Hashable, list[Act]] = {}

@@ -35,7 +35,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from checkers.base import Anomaly, Result
+from checkers.base import Anomaly, Result, unknown
 from harness.history import NEMESIS, Op
 
 __all__ = ["LockChecker"]
@@ -93,7 +93,7 @@ class LockChecker:
         try:
             return self._check(history, ctx)
         except Exception as e:  # a crash is "unknown", never a verdict
-            return Result("unknown", [], {"reason": f"the checker failed: {type(e).__name__}: {e}"})
+            return unknown(f"the checker failed: {type(e).__name__}: {e}")
 
     def _check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
         pairs = _pairs(history)

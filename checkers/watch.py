@@ -42,7 +42,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from checkers.base import Anomaly, Result
+from checkers.base import Anomaly, Result, unknown
 from harness.history import NEMESIS, Op
 
 __all__ = ["WatchChecker"]
@@ -111,7 +111,7 @@ class WatchChecker:
         try:
             return self._check(history)
         except Exception as e:  # a crash is "unknown", never a verdict
-            return Result("unknown", [], {"reason": f"the checker failed: {type(e).__name__}: {e}"})
+            return unknown(f"the checker failed: {type(e).__name__}: {e}")
 
     def _check(self, history: list[Op]) -> Result:
         writes, watchers = _read(history)

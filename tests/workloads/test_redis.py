@@ -86,9 +86,9 @@ def test_sentinels_promote_a_replica_when_the_primary_dies(cluster) -> None:
         if primaries and invoke(c, "write", ["b", 2]).type == "ok":
             break
         time.sleep(0.2)
-    logs = "\n".join(
-        f"{n.name}: " + "".join((Path(n.workdir) / "sentinel.log").read_text().splitlines(True)[-15:])
-        for n in nodes[1:]
-    )
+    tails = {
+        n.name: (Path(n.workdir) / "sentinel.log").read_text().splitlines()[-15:] for n in nodes[1:]
+    }
+    logs = "\n".join(f"{name}: {line}" for name, lines in tails.items() for line in lines)
     assert [n.name for n in system.primaries(nodes[1:])] in (["n2"], ["n3"]), logs
     assert invoke(c, "read", ["b", None]).value == ["b", 2]

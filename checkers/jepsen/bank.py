@@ -4,13 +4,20 @@ may go negative. Every ok read returns a map of account -> balance.
 As Jepsen's (and elle-cli's) bank checker: the accounts and the total are taken from the
 options, or else from the first ok read; each read is checked, in this order, for accounts
 that should not exist, missing (nil) balances, a wrong total, and negative balances.
+
+Beyond Jepsen's, wrong totals are also told as periods (``total-changed``): the reads, in the
+order they completed, fall into runs of equal sums; each run of two or more reads (and the
+last run, whatever its length) at a sum other than the total is one period, told with its
+first and last read, whether the total came back, and the transfers whose amount equals the
+change and that were in flight when it happened: the likely half-applied transfer (a
+withdrawal without its deposit makes the total fall by the amount; the reverse, rise).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from harness.history import Op
+from harness.history import NEMESIS, Op, pair_index
 
 from ..base import Anomaly, Result
 from ._common import client_ops, fmt, op_ref
@@ -67,7 +74,7 @@ class BankChecker:
             err = self._check_read(op, accounts, total)
             if err is not None:
                 errors.setdefault(err["type"], []).append(err)
-        anomalies = []
+        anomalies = [_period_anomaly(p, total) for p in _periods(history, reads, total)]
         for kind in _KINDS:
             for err in errors.get(kind, [])[: self.max_cases]:
                 anomalies.append(_anomaly(err, total))
@@ -105,6 +112,115 @@ class BankChecker:
         if negative and not self.negative_balances:
             return {"type": "negative-value", "negative": negative, "op": op}
         return None
+
+
+def _periods(history: list[Op], reads: list[Op], total: Any) -> list[dict[str, Any]]:
+    """The periods in which the reads summed to something other than ``total`` (see the
+    module docstring), each with the in-flight transfers that moved exactly the change."""
+    runs: list[list[Any]] = []  # [sum, first read, last read, count]
+    for op in reads:
+        if not all(isinstance(b, int | float) for b in op.value.values()):
+            continue
+        s = _sum(op.value.values())
+        if runs and runs[-1][0] == s:
+            runs[-1][2] = op
+            runs[-1][3] += 1
+        else:
+            runs.append([s, op, op, 1])
+    plateaus = [r for i, r in enumerate(runs) if r[3] >= 2 or i == len(runs) - 1]
+    pairs = pair_index(history)
+    began = {id(history[j]): history[i].time for i, j in pairs.items() if i < j}
+    transfers = _transfers(history, pairs)
+    out: list[dict[str, Any]] = []
+    prev_sum, prev_last = total, None
+    for i, (s, first, last, count) in enumerate(plateaus):
+        if s != total:
+            change = s - prev_sum
+            # in flight when the sum changed: invoked before the first read at the new sum
+            # completed, and not completed before the last read at the old sum began
+            lo = began.get(id(prev_last), prev_last.time) if prev_last is not None else -1
+            suspects = [(inv, done) for inv, done in transfers
+                        if _amount(inv) == abs(change) and inv.time <= first.time
+                        and (done is None or done.time >= lo)]  # fmt: skip
+            suspects.sort(key=lambda p: (p[1] is not None and p[1].type == "ok", p[0].time))
+            after = plateaus[i + 1][0] if i + 1 < len(plateaus) else None
+            out.append({"sum": s, "change": change, "first": first, "last": last,
+                        "reads": count, "then": after, "suspects": suspects})  # fmt: skip
+        prev_sum, prev_last = s, last
+    return out
+
+
+def _transfers(history: list[Op], pairs: dict[int, int]) -> list[tuple[Op, Op | None]]:
+    """Every transfer invocation with its completion (None: never completed), except those
+    that failed: a failed transfer changed nothing."""
+    out = []
+    for i, op in enumerate(history):
+        if op.type == "invoke" and op.f == "transfer" and op.process != NEMESIS:
+            done = history[pairs[i]] if i in pairs else None
+            if done is None or done.type != "fail":
+                out.append((op, done))
+    return out
+
+
+def _amount(op: Op) -> Any:
+    return op.value.get("amount") if isinstance(op.value, dict) else None
+
+
+def _period_anomaly(p: dict[str, Any], total: Any) -> Anomaly:
+    first, last = p["first"], p["last"]
+    change = p["change"]
+    direction = f"{-change} less" if change < 0 else f"{change} more"
+    span = (f"{op_ref(first)}, at {first.time / 1e9:.1f} s" if first is last
+            else f"{op_ref(first)}, at {first.time / 1e9:.1f} s, to {op_ref(last)}, at "
+                 f"{last.time / 1e9:.1f} s")  # fmt: skip
+    text = (
+        f"the reads summed to {p['sum']}, {direction} than {p['sum'] - change}, from {span} "
+        f"({p['reads']} read{'s' if p['reads'] != 1 else ''}); "
+    )
+    if p["then"] is None:
+        text += (
+            "that was still so at the last read: money was "
+            + ("destroyed" if p["sum"] < total else "created")
+            + ", and stayed so"
+        )
+    else:
+        text += f"then the reads summed to {p['then']}" + (
+            " (the right total again)" if p["then"] == total else ""
+        )
+    suspects = p["suspects"]
+    if suspects:
+        shown = "; ".join(_transfer_ref(inv, done) for inv, done in suspects[:5])
+        more = f" (and {len(suspects) - 5} more)" if len(suspects) > 5 else ""
+        half = (
+            "its withdrawal without its deposit"
+            if change < 0
+            else "its deposit without its withdrawal"
+        )
+        text += (f". A change of {abs(change)} is the amount of {len(suspects)} transfer"
+                 f"{'s' if len(suspects) != 1 else ''} in flight when it happened: {shown}"
+                 f"{more}. If one of them applied {half}, that is this change")  # fmt: skip
+    # the reads only: the suspects' invocations come earlier and would pass for evidence
+    ops = [first.to_dict()] + ([last.to_dict()] if last is not first else [])
+    data = {"sum": p["sum"], "change": change, "reads": p["reads"], "then": p["then"],
+            "first": first.index, "last": last.index,
+            "suspects": [inv.index for inv, _ in suspects]}  # fmt: skip
+    return Anomaly("total-changed", text + ".", ops, data)
+
+
+def _transfer_ref(inv: Op, done: Op | None) -> str:
+    v = inv.value if isinstance(inv.value, dict) else {}
+    where = f" on {inv.node}" if inv.node else ""
+    if done is None:
+        outcome = "never answered"
+    elif done.type == "info":
+        outcome = f"indeterminate ({done.error})" if done.error else "indeterminate"
+    else:
+        outcome = f"acknowledged at {done.time / 1e9:.1f} s"
+    return (
+        f"op {inv.index} (process {inv.process}{where}, transfer of {v.get('amount')} "
+        f"from {v.get('from')} to {v.get('to')}, invoked at {inv.time / 1e9:.1f} s, "
+        f"{outcome})"
+    )
 
 
 def _acct(a: Any) -> Any:

@@ -102,14 +102,54 @@ def test_bank_reads_must_sum_to_the_total_and_not_go_negative():
     assert BankChecker().check(h.call(0, "read", None, {0: 7, 1: 3}).ops, {}).valid is True
     bad = H().call(0, "read", None, {0: 10, 1: 0}).call(0, "read", None, {0: 8, 1: 3})
     r = BankChecker().check(bad.ops, {})
-    assert r.valid is False and r.anomalies[0].name == "wrong-total"
-    assert "sum to 11" in r.anomalies[0].explanation and "10" in r.anomalies[0].explanation
+    (wrong,) = [a for a in r.anomalies if a.name == "wrong-total"]
+    assert r.valid is False and "sum to 11" in wrong.explanation and "10" in wrong.explanation
     neg = H().call(0, "read", None, {0: 10, 1: 0}).call(0, "read", None, {0: 11, 1: -1})
     assert BankChecker().check(neg.ops, {}).valid is False
     assert BankChecker(negative_balances=True).check(neg.ops, {}).valid is True
     odd = H().call(0, "read", None, {0: 10, 1: 0}).call(0, "read", None, {0: 10, 1: 0, 9: 0})
     assert BankChecker().check(odd.ops, {}).anomalies[0].name == "unexpected-key"
     assert BankChecker(total_amount=20).check(h.ops, {}).valid is False
+
+
+def test_a_half_applied_transfer_is_told_as_a_lasting_change_with_its_suspect():
+    h = (
+        H()
+        .call(0, "read", None, {0: 10, 1: 0})
+        .call(1, "transfer", {"from": 0, "to": 1, "amount": 1})  # acknowledged, amount 1
+        .op("invoke", 2, "transfer", {"from": 1, "to": 0, "amount": 2})
+        .op("info", 2, "transfer", {"from": 1, "to": 0, "amount": 2})  # indeterminate, 2
+        .call(3, "transfer", {"from": 0, "to": 1, "amount": 2}, type_="fail")  # changed nothing
+        .call(0, "read", None, {0: 9, 1: -1})  # total 8: 2 less
+        .call(0, "read", None, {0: 9, 1: -1})
+    )
+    r = BankChecker(negative_balances=True).check(h.ops, {})
+    assert [a.name for a in r.anomalies] == ["total-changed", "wrong-total", "wrong-total"]
+    changed = r.anomalies[0]
+    assert changed.data["sum"] == 8 and changed.data["change"] == -2 and changed.data["reads"] == 2
+    assert changed.data["then"] is None and changed.data["suspects"] == [4]
+    assert "stayed so" in changed.explanation and "destroyed" in changed.explanation
+    assert "withdrawal without its deposit" in changed.explanation
+    assert "op 4 (process 2, transfer of 2 from 1 to 0" in changed.explanation
+
+
+def test_a_late_half_is_a_period_that_ends_and_a_lone_wrong_read_is_no_period():
+    h = (
+        H()
+        .call(0, "read", None, {0: 10, 1: 0})
+        .call(1, "transfer", {"from": 0, "to": 1, "amount": 3})
+        .call(0, "read", None, {0: 10, 1: 3})  # 13 twice: a period ...
+        .call(0, "read", None, {0: 10, 1: 3})
+        .call(0, "read", None, {0: 7, 1: 3})  # ... that ends
+        .call(0, "read", None, {0: 7, 1: 4})  # one read at 11: a wrong total, not a period
+        .call(0, "read", None, {0: 7, 1: 3})
+    )
+    r = BankChecker().check(h.ops, {})
+    periods = [a for a in r.anomalies if a.name == "total-changed"]
+    assert [(a.data["sum"], a.data["then"]) for a in periods] == [(13, 10)]
+    assert "(the right total again)" in periods[0].explanation
+    assert "deposit without its withdrawal" in periods[0].explanation
+    assert r.details["errors"]["wrong-total"]["count"] == 3
 
 
 def test_counter_reads_must_lie_between_acknowledged_and_attempted_adds():

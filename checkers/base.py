@@ -14,6 +14,7 @@ __all__ = [
     "Result",
     "Validity",
     "WritesArtifacts",
+    "crashed",
     "merge_valid",
     "unknown",
 ]
@@ -56,6 +57,11 @@ class Result:
 
 def unknown(reason: str, **details: Any) -> Result:
     return Result("unknown", [], {"reason": reason, **details})
+
+
+def crashed(e: Exception) -> Result:
+    """The result of a checker that raised ``e``: "unknown", never a verdict."""
+    return unknown(f"the checker failed: {type(e).__name__}: {e}")
 
 
 def merge_valid(values: list[Validity]) -> Validity:

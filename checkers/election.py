@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkers.base import Anomaly, Result, unknown
+from checkers.base import Anomaly, Result, crashed
 from checkers.leaders import LeadersChecker
 from checkers.lease import Act, acts_of, stale_acts
 from harness.history import Op
@@ -40,8 +40,8 @@ class ElectionChecker:
     def check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
         try:
             return self._check(history, ctx)
-        except Exception as e:  # a crash is "unknown", never a verdict
-            return unknown(f"the checker failed: {type(e).__name__}: {e}")
+        except Exception as e:
+            return crashed(e)
 
     def _check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
         acts: list[Act] = []

@@ -26,7 +26,7 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from checkers.base import Anomaly, Result, unknown
+from checkers.base import Anomaly, Result, crashed
 from harness.history import NEMESIS, Op
 
 __all__ = ["Act", "LeaseChecker", "acts_of", "stale_acts"]
@@ -101,8 +101,8 @@ class LeaseChecker:
     def check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
         try:
             return self._check(history)
-        except Exception as e:  # a crash is "unknown", never a verdict
-            return unknown(f"the checker failed: {type(e).__name__}: {e}")
+        except Exception as e:
+            return crashed(e)
 
     def _check(self, history: list[Op]) -> Result:
         by_resource: dict[Hashable, list[Act]] = {}

@@ -35,7 +35,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from checkers.base import Anomaly, Result, unknown
+from checkers.base import Anomaly, Result, crashed
 from harness.history import NEMESIS, Op
 
 __all__ = ["LockChecker"]
@@ -92,8 +92,8 @@ class LockChecker:
     def check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
         try:
             return self._check(history, ctx)
-        except Exception as e:  # a crash is "unknown", never a verdict
-            return unknown(f"the checker failed: {type(e).__name__}: {e}")
+        except Exception as e:
+            return crashed(e)
 
     def _check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
         pairs = _pairs(history)

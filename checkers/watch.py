@@ -42,7 +42,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from checkers.base import Anomaly, Result, unknown
+from checkers.base import Anomaly, Result, crashed
 from harness.history import NEMESIS, Op
 
 __all__ = ["WatchChecker"]
@@ -110,8 +110,8 @@ class WatchChecker:
     def check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
         try:
             return self._check(history)
-        except Exception as e:  # a crash is "unknown", never a verdict
-            return unknown(f"the checker failed: {type(e).__name__}: {e}")
+        except Exception as e:
+            return crashed(e)
 
     def _check(self, history: list[Op]) -> Result:
         writes, watchers = _read(history)

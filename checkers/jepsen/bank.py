@@ -19,7 +19,7 @@ from typing import Any
 
 from harness.history import NEMESIS, Op, pair_index
 
-from ..base import Anomaly, Result
+from ..base import Anomaly, Result, crashed
 from ._common import client_ops, fmt, op_ref
 
 __all__ = ["BankChecker"]
@@ -51,9 +51,8 @@ class BankChecker:
         """Check every ok read of ``history``."""
         try:
             return self._check(history)
-        except Exception as e:  # a crash is "unknown", never a verdict
-            return Result("unknown", [], {"reason": f"the checker failed: "
-                                                    f"{type(e).__name__}: {e}"})  # fmt: skip
+        except Exception as e:
+            return crashed(e)
 
     def _check(self, history: list[Op]) -> Result:
         reads = [op for op in client_ops(history) if op.type == "ok" and op.f == "read"]

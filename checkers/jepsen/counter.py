@@ -10,7 +10,7 @@ from typing import Any
 
 from harness.history import Op
 
-from ..base import Anomaly, Result
+from ..base import Anomaly, Result, crashed
 from ._common import client_ops, invocations, op_ref
 
 __all__ = ["CounterChecker"]
@@ -26,9 +26,8 @@ class CounterChecker:
         """Check every ok read of ``history`` against the bounds the adds allow."""
         try:
             return self._check(history)
-        except Exception as e:  # a crash is "unknown", never a verdict
-            return Result("unknown", [], {"reason": f"the checker failed: "
-                                                    f"{type(e).__name__}: {e}"})  # fmt: skip
+        except Exception as e:
+            return crashed(e)
 
     def _check(self, history: list[Op]) -> Result:
         ops = client_ops(history)

@@ -15,7 +15,7 @@ from typing import Any
 
 from harness.history import Op
 
-from ..base import Anomaly, Result
+from ..base import Anomaly, Result, crashed
 from ._common import client_ops, fmt, freeze, op_ref
 
 __all__ = ["LongForkChecker"]
@@ -34,9 +34,8 @@ class LongForkChecker:
             return self._check(history)
         except _Illegal as e:
             return Result("unknown", [], {"reason": str(e)})
-        except Exception as e:  # a crash is "unknown", never a verdict
-            return Result("unknown", [], {"reason": f"the checker failed: "
-                                                    f"{type(e).__name__}: {e}"})  # fmt: skip
+        except Exception as e:
+            return crashed(e)
 
     def _check(self, history: list[Op]) -> Result:
         ops = client_ops(history)

@@ -17,7 +17,7 @@ from typing import Any
 
 from harness.history import Op
 
-from ..base import Anomaly, Result
+from ..base import Anomaly, Result, crashed
 from ._common import client_ops, fmt, freeze, invocations, op_ref
 
 __all__ = ["SetChecker", "SetFullChecker"]
@@ -30,9 +30,8 @@ class SetChecker:
         """Compare the final read with the adds."""
         try:
             return self._check(history)
-        except Exception as e:  # a crash is "unknown", never a verdict
-            return Result("unknown", [], {"reason": f"the checker failed: "
-                                                    f"{type(e).__name__}: {e}"})  # fmt: skip
+        except Exception as e:
+            return crashed(e)
 
     def _check(self, history: list[Op]) -> Result:
         ops = client_ops(history)
@@ -95,9 +94,8 @@ class SetFullChecker:
         """Follow every element through every read."""
         try:
             return self._check(history)
-        except Exception as e:  # a crash is "unknown", never a verdict
-            return Result("unknown", [], {"reason": f"the checker failed: "
-                                                    f"{type(e).__name__}: {e}"})  # fmt: skip
+        except Exception as e:
+            return crashed(e)
 
     def _check(self, history: list[Op]) -> Result:
         ops = client_ops(history)

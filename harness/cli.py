@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from harness.history import HistoryError
 
 __all__ = ["main"]
 
+UNKNOWN = 2
 BAD_INPUT = 3
 SETUP_FAILED = 4
 
@@ -36,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, HistoryError) as e:
         print(f"splitbrain: {e}", file=sys.stderr)
         return BAD_INPUT
+    except Exception:  # a bug of splitbrain's own: no verdict, and never "invalid" (1)
+        traceback.print_exc()
+        print("splitbrain: internal error (the traceback is above); no verdict", file=sys.stderr)
+        return UNKNOWN
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -166,7 +172,7 @@ def _override(t: Any, args: argparse.Namespace) -> Any:
 
 def _suite_exit(codes: list[int]) -> int:
     """An invalid test decides the suite; then a setup failure; then unknown; else valid."""
-    for code in (1, SETUP_FAILED, BAD_INPUT, 2):
+    for code in (1, SETUP_FAILED, BAD_INPUT, UNKNOWN):
         if code in codes:
             return code
     return 0

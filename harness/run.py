@@ -89,6 +89,7 @@ def run_test(
     }
     interrupted = False
     setup_error: str | None = None
+    harness_error: str | None = None
     journal: Journal | None = None
     t_start = time.monotonic()
     try:
@@ -133,6 +134,9 @@ def run_test(
             interrupted = interrupted or guard.stop.is_set()
     except KeyboardInterrupt:
         interrupted = True
+    except Exception as e:  # a harness bug: healed and torn down above; no verdict
+        log.exception("harness error")
+        harness_error = f"harness error: {type(e).__name__}: {e}"
     finally:
         if journal is not None:
             journal.close()
@@ -154,9 +158,10 @@ def run_test(
     if journal is None:  # interrupted before the workload began: nothing was tested
         results["valid"] = "unknown"
         results["error"] = "interrupted during setup, before any operation"
-    if setup_error is not None:
-        results["error"] = setup_error
-        results["valid"] = merge_valid([results["valid"], "unknown"])
+    for error in (setup_error, harness_error):
+        if error is not None:
+            results["error"] = error
+            results["valid"] = merge_valid([results["valid"], "unknown"])
     results["exit_code"] = EXIT[results["valid"]]
     run.write_results(results)
     _write_report(run.path)
@@ -183,8 +188,9 @@ def check_history(
     per: dict[str, Any] = {}
     for name in checker_names:
         t = time.monotonic()
-        checker = infos[name].make(**infos[name].options)
-        try:
+        checker: Any = None
+        try:  # making it imports its module: that can fail too
+            checker = infos[name].make(**infos[name].options)
             result: Result = checker.check(history, ctx)
         except Exception as e:  # a checker bug must not pass a test
             log.exception("checker %s crashed", name)

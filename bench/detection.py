@@ -69,6 +69,8 @@ def one_run(suite: str, seed: int, time_limit: float, bug: str | None, results: 
         "ok_per_s": _mean([s["ok_per_s"] for s in per_test.values()]),
         "evidence_s": min(evidence) if evidence else None,
         "tests": per_test,
+        # no verdict (unknown, setup failed, a crash): what it said last, to see why
+        "stderr_tail": p.stderr.splitlines()[-6:] if p.returncode not in (0, 1) else [],
     }
 
 
@@ -133,6 +135,8 @@ def main() -> None:
                 f"faults={r['faults']}",
                 flush=True,
             )
+            for line in r["stderr_tail"]:
+                print(f"    stderr: {line}", flush=True)
             if len(r["tests"]) > 1:
                 for name, t in r["tests"].items():
                     tev = "-" if t["evidence_s"] is None else f"{t['evidence_s']:.1f}s"
@@ -141,7 +145,10 @@ def main() -> None:
                         f"ok/s={t['ok_per_s']} anomalies={t['anomalies']} evidence_at={tev}",
                         flush=True,
                     )
-    print(f"\nsummary for {args.suite}, {args.time_limit:g} s runs (exit 0 valid, 1 invalid)")
+    print(
+        f"\nsummary for {args.suite}, {args.time_limit:g} s runs (exit 0 valid, 1 invalid, "
+        "others no verdict)"
+    )
     for bug in [None, *bugs]:
         mine = [r for r in rows if r["bug"] == (bug or "-")]
         want = 0 if bug is None else 1
@@ -151,7 +158,9 @@ def main() -> None:
         median = f"; median first evidence at {times[len(times) // 2]:.1f}s" if times else ""
         rates = sorted(r["ok_per_s"] for r in mine)
         okps = f"; median ok ops/s {rates[len(rates) // 2]:.1f}" if rates else ""
-        print(f"  {bug or 'correct':11s} {what} in {hits} of {len(mine)}{median}{okps}")
+        undecided = sum(1 for r in mine if r["exit"] not in (0, 1))
+        none = f" ({undecided} without a verdict)" if undecided else ""
+        print(f"  {bug or 'correct':11s} {what} in {hits} of {len(mine)}{none}{median}{okps}")
         names = sorted({n for r in mine for n in r["tests"]})
         if len(names) > 1:  # which test saw it: a run counts once, whichever test did
             for name in names:

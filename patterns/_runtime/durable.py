@@ -27,7 +27,14 @@ import threading
 import zlib
 from typing import Any
 
-__all__ = ["RecordLog", "atomic_write", "atomic_write_json", "fsync_dir", "read_json"]
+__all__ = [
+    "RecordLog",
+    "atomic_write",
+    "atomic_write_json",
+    "fsync_dir",
+    "read_json",
+    "read_records",
+]
 
 log = logging.getLogger("durable")
 
@@ -174,6 +181,12 @@ class RecordLog:
                 self._fh.close()
                 self._fh = None
             os.close(self._fd)
+
+
+def read_records(path: str) -> list[Any]:
+    """The whole records of a log file, read only (a torn tail is left as it is): for tools
+    that look at a node's log after a run, which must not change it as opening would."""
+    return _scan(path)[0]
 
 
 def _scan(path: str) -> tuple[list[Any], list[int], int]:

@@ -129,7 +129,6 @@ def _faketime_env(tmp: str) -> dict[str, str]:
         def put(self, local, remote):  # noqa: ANN001, ANN202
             subprocess.run(["cp", "-r", str(local), str(remote)], check=True)
 
-
     return faketime_env(_Here())  # type: ignore[arg-type]
 
 

@@ -49,8 +49,10 @@ def main() -> None:
     args = p.parse_args()
     for n in args.threads:
         ops, elapsed = measure(args.seconds, n)
-        print(f"threads={n:3d}  ops={ops:8d}  {ops / elapsed:9.0f} ops/s "
-              f"({2 * ops / elapsed:9.0f} history lines/s)")
+        print(
+            f"threads={n:3d}  ops={ops:8d}  {ops / elapsed:9.0f} ops/s "
+            f"({2 * ops / elapsed:9.0f} history lines/s)"
+        )
 
 
 if __name__ == "__main__":

@@ -21,8 +21,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-
-
 @pytest.fixture(scope="module")
 def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EtcdSystem, list[HostNode]]]:
     root = tmp_path_factory.mktemp("etcd")

@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from clusters.base import Node, SetupError
@@ -156,34 +156,79 @@ class RedisSystem:
         ]
         _write(node, "redis.conf", conf)
         _write(node, "sentinel.conf", sconf)
-        self.start(node)
-        self._wait_in_sync(node)
+        self._start_server(node)
+        self._wait_replicated(node)
+        self._start_sentinel(node)
+        self._wait_sentinels(node)
 
-    def _wait_in_sync(self, node: Node) -> None:
-        """A replica: until its link to the primary is up; every node: until its sentinel
-        knows every other sentinel (they find each other through the primary, every 2 s),
-        so that the first fault meets a cluster that can fail over."""
+    def _wait_replicated(self, node: Node) -> None:
+        """Until the primary has every replica online (and this one, a replica, its link up).
+
+        The sentinels start only then: a sentinel learns the replicas from the primary's
+        INFO, which it asks for when it connects and then every 10 s, and one that connected
+        before the replicas did would know none of them for 10 s; a primary killed then is
+        never replaced ("-failover-abort-no-good-slave", seen in CI)."""
         import redis
 
-        rport, sport = self._ports[node.name]
-        deadline = time.monotonic() + self.ready_timeout
         want = len(self._nodes) - 1
+        primary = self._nodes[0]
+
+        def check() -> str | None:
+            r = redis.Redis(node.address, self._ports[node.name][0], socket_timeout=0.5)
+            p = redis.Redis(primary.address, self._ports[primary.name][0], socket_timeout=0.5)
+            try:
+                info, pinfo = r.info("replication"), p.info("replication")
+            finally:
+                r.close()
+                p.close()
+            online = sum(
+                1 for k, v in pinfo.items()
+                if k.startswith("slave") and isinstance(v, dict) and v.get("state") == "online"
+            )  # fmt: skip
+            if info.get("role") != "master" and info.get("master_link_status") != "up":
+                return f"link to the primary {info.get('master_link_status')}"
+            if online < want:
+                return f"{online} of {want} replicas online at the primary"
+            return None
+
+        self._wait_for(node, check)
+
+    def _wait_sentinels(self, node: Node) -> None:
+        """Until this node's sentinel knows every other sentinel (they find each other
+        through the primary, every 2 s) and every replica, so that the first fault meets a
+        cluster that can fail over."""
+        import redis
+
+        want = len(self._nodes) - 1
+
+        def check() -> str | None:
+            s = redis.Redis(node.address, self._ports[node.name][1], socket_timeout=0.5)
+            try:
+                peers = len(s.execute_command("SENTINEL", "SENTINELS", MASTER))
+                replicas = len(s.execute_command("SENTINEL", "REPLICAS", MASTER))
+            finally:
+                s.close()
+            if peers >= want and replicas >= want:
+                return None
+            return (
+                f"its sentinel knows {peers} of {want} other sentinels, {replicas} of {want} "
+                "replicas"
+            )
+
+        self._wait_for(node, check)
+
+    def _wait_for(self, node: Node, check: Callable[[], str | None]) -> None:
+        """Until ``check`` says nothing is missing (None), or SetupError with what it said."""
+        import redis
+
+        deadline = time.monotonic() + self.ready_timeout
         state = ""
         while time.monotonic() < deadline:
             try:
-                r = redis.Redis(node.address, rport, socket_timeout=0.5)
-                s = redis.Redis(node.address, sport, socket_timeout=0.5)
-                info = r.info("replication")
-                synced = info.get("role") == "master" or info.get("master_link_status") == "up"
-                peers = len(s.execute_command("SENTINEL", "SENTINELS", MASTER))
-                r.close()
-                s.close()
-                if synced and peers >= want:
+                missing = check()
+                if missing is None:
                     return
-                state = (
-                    f"role {info.get('role')}, link {info.get('master_link_status')}, "
-                    f"{peers} of {want} other sentinels known"
-                )
+                state = missing
             except redis.RedisError as e:
                 state = str(e)
             time.sleep(0.2)
@@ -204,12 +249,16 @@ class RedisSystem:
         kill_daemons(node, *DAEMONS)
 
     def start(self, node: Node) -> None:
-        wd = node.workdir
-        node.spawn("redis", ["redis-server", f"{wd}/redis.conf"])
-        node.spawn("sentinel", ["redis-sentinel", f"{wd}/sentinel.conf"])
-        rport, sport = self._ports[node.name]
-        self._wait(node, rport, "redis")
-        self._wait(node, sport, "sentinel")
+        self._start_server(node)
+        self._start_sentinel(node)
+
+    def _start_server(self, node: Node) -> None:
+        node.spawn("redis", ["redis-server", f"{node.workdir}/redis.conf"])
+        self._wait(node, self._ports[node.name][0], "redis")
+
+    def _start_sentinel(self, node: Node) -> None:
+        node.spawn("sentinel", ["redis-sentinel", f"{node.workdir}/sentinel.conf"])
+        self._wait(node, self._ports[node.name][1], "sentinel")
 
     def pause(self, node: Node) -> None:
         for d in DAEMONS:

@@ -26,12 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from checkers.linearizable import LinearizableChecker  # noqa: E402
 from checkers.linearizable.generate import register_history  # noqa: E402
+from harness.corpus import corpus_dir  # noqa: E402
 from harness.formats import load_history  # noqa: E402
 from harness.history import Op  # noqa: E402
 
-CORPUS = Path(
-    os.environ.get("SPLITBRAIN_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus")
-)
+CORPUS = corpus_dir()
 PORCUPINE = {
     "etcd-total": 454.0,
     "etcd-median": 0.09,

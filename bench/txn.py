@@ -26,7 +26,11 @@ import sys
 import time
 from pathlib import Path
 
-HUGE = Path("/work/shared/corpus/elle/list-append/huge-scc.edn")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from harness.corpus import corpus_dir  # noqa: E402
+
+HUGE = corpus_dir() / "elle" / "list-append" / "huge-scc.edn"
 
 
 def main() -> None:

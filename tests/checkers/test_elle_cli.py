@@ -29,10 +29,11 @@ from checkers.elle_cli import (
 )
 from checkers.history_checks import HISTORY_CHECKERS
 from checkers.txn import ListAppendChecker, RwRegisterChecker
+from harness.corpus import corpus_dir
 from harness.formats import load_history
 from harness.history import Op
 
-CORPUS = Path("/work/shared/corpus")
+CORPUS = corpus_dir()
 
 
 def load(path: Path) -> list[Op]:

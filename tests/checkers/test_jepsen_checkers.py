@@ -20,10 +20,11 @@ from checkers.jepsen import (
     SetFullChecker,
     UniqueIdsChecker,
 )
+from harness.corpus import corpus_dir
 from harness.formats import load_history
 from harness.history import Op
 
-CORPUS = Path("/work/shared/corpus/jepsen")
+CORPUS = corpus_dir() / "jepsen"
 
 
 def _rows() -> list[tuple[str, str, str, str]]:

@@ -30,10 +30,11 @@ from checkers.linearizable._search import STRATEGIES
 from checkers.linearizable.generate import register_history
 from checkers.linearizable.models import freeze
 from checkers.linearizable.visualize import render
+from harness.corpus import corpus_dir
 from harness.formats import load_history
 from harness.history import Op
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "porcupine"
+CORPUS = corpus_dir() / "porcupine"
 
 
 def ops_of(*events: tuple[Any, ...]) -> list[Op]:

@@ -14,10 +14,11 @@ from checkers.base import Result
 from checkers.elle_cli import read_elle_json
 from checkers.txn import ALL_ANOMALIES, ALL_MODELS, ListAppendChecker, RwRegisterChecker
 from checkers.txn.models import boundary, implied_anomalies, impossible_models
+from harness.corpus import corpus_dir
 from harness.formats import load_history
 from harness.history import Op
 
-CORPUS = Path("/work/shared/corpus/elle")
+CORPUS = corpus_dir() / "elle"
 VERDICTS = CORPUS / "VERDICTS.tsv"
 
 

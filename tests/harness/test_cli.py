@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.corpus import corpus_dir
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -75,10 +77,10 @@ def test_list_names_every_seeded_bug_of_raft():
         assert f"--bug {bug}" in r.stdout
 
 
-CORPUS = ROOT.parent / "shared" / "corpus"
+CORPUS = corpus_dir()
 
 
-@pytest.mark.skipif(not CORPUS.exists(), reason="the shared corpus is not beside the checkout")
+@pytest.mark.skipif(not CORPUS.exists(), reason=f"no shared corpus at {CORPUS}")
 @pytest.mark.parametrize(
     "path, args, code, words",
     [

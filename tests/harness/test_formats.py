@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from harness import edn
+from harness.corpus import corpus_dir
 from harness.formats import detect_format, load_history, write_edn
 from harness.history import HistoryError, Op
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+CORPUS = corpus_dir()
 
 ETCD_LOG = (
     "INFO  jepsen.util - 4\t:invoke\t:read\tnil\n"

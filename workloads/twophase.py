@@ -52,8 +52,8 @@ TWOPHASE_BUGS = {
     "no-decision-log": "the coordinator sends commits before it logs its decision; shown when "
     "coordinators are killed (kill target 'all', 'majority') between the first and the last "
     "commit of a transaction: the participants not yet told presume abort and only part of it "
-    "survives (list-append: a cycle through the append that never shows up; bank: a wrong "
-    "total)",
+    "survives (bank: the total changes for good, told as total-changed; list-append only when "
+    "one later transaction reads keys of both halves)",
 }
 
 DEFAULT_INITIAL_BALANCE = 10

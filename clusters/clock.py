@@ -31,12 +31,18 @@ Statically linked programs are not affected either.
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import hashlib
 import os
+import secrets
 import shutil
 import subprocess
+import tempfile
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from clusters.base import Node, SetupError
@@ -186,17 +192,24 @@ def _shim_on(node: Node) -> str | None:
         return str(local)  # a local node: the controller's copy will do
     remote = f"{node.workdir.rstrip('/')}/{local.name}"
     if node.exec(["test", "-e", remote], check=False, timeout=10).returncode != 0:
-        tmp = f"{remote}.{os.getpid()}.tmp"
+        tmp = f"{remote}.{_unique()}.tmp"
         node.put(local, tmp)
         node.exec(["mv", "-f", tmp, remote], timeout=10)
     return remote
 
 
 def _build_shim() -> Path | None:
-    """Compile the sleep shim once into the user's cache; None (with a warning) when there is
-    no C compiler, in which case Python 3.11's time.sleep fails under libfaketime 0.9.10."""
+    """Compile the sleep shim once into the user's cache (``$XDG_CACHE_HOME/splitbrain``, else
+    ``~/.cache/splitbrain``) and return its path; None (with a warning) when there is no C
+    compiler, in which case Python 3.11's time.sleep fails under libfaketime 0.9.10. Raises
+    SetupError when the cache cannot be written.
+
+    Safe to call from many threads and processes at once, on a fresh machine too (issue #12:
+    the five nodes of the smoke cluster, set up in threads, all compiled into one temporary
+    name): each build works in a directory of its own and renames its result into place, and
+    a lock on the cache makes the others wait for the first and take its library."""
     digest = hashlib.sha256(_SHIM_SOURCE.encode()).hexdigest()[:12]
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "splitbrain"
+    cache = shim_cache()
     out = cache / f"{SHIM_STEM}-{digest}.so"
     if out.exists():
         return out
@@ -208,18 +221,61 @@ def _build_shim() -> Path | None:
             stacklevel=3,
         )
         return None
-    cache.mkdir(parents=True, exist_ok=True)
-    src = cache / f"{SHIM_STEM}-{digest}.c"
-    tmp = cache / f".{SHIM_STEM}-{digest}.{os.getpid()}.so"
-    src.write_text(_SHIM_SOURCE)
-    p = subprocess.run(
-        [cc, "-shared", "-fPIC", "-O2", "-o", str(tmp), str(src), "-ldl"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if p.returncode != 0:
-        warnings.warn(f"building the clock_nanosleep shim failed: {p.stderr[:300]}", stacklevel=3)
-        return None
-    os.replace(tmp, out)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        with _thread_lock, _file_lock(cache / f".{SHIM_STEM}-{digest}.lock"):
+            if out.exists():
+                return out  # another thread or process built it while this one waited
+            with tempfile.TemporaryDirectory(prefix=f".{SHIM_STEM}-", dir=cache) as work:
+                src = Path(work) / "shim.c"
+                tmp = Path(work) / "shim.so"
+                src.write_text(_SHIM_SOURCE)
+                p = subprocess.run(
+                    [cc, "-shared", "-fPIC", "-O2", "-o", str(tmp), str(src), "-ldl"],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
+                if p.returncode != 0:
+                    warnings.warn(
+                        f"building the clock_nanosleep shim failed: {p.stderr[:300]}",
+                        stacklevel=3,
+                    )
+                    return None
+                # a rename, never a copy: a process that has the library mapped keeps its own
+                os.replace(tmp, out)
+    except OSError as e:
+        raise SetupError(
+            f"cannot build the libfaketime sleep shim in {cache}: {e}; the cache is "
+            f"$XDG_CACHE_HOME/splitbrain (XDG_CACHE_HOME={os.environ.get('XDG_CACHE_HOME', '')!r})"
+            f" or ~/.cache/splitbrain: make it writable, or point XDG_CACHE_HOME elsewhere"
+        ) from e
     return out
+
+
+def _unique() -> str:
+    """A name part no other thread or process uses at the same time: pid, thread, random."""
+    return f"{os.getpid()}-{threading.get_ident()}-{secrets.token_hex(4)}"
+
+
+def shim_cache() -> Path:
+    """The directory of the compiled sleep shim: ``$XDG_CACHE_HOME/splitbrain``, or
+    ``~/.cache/splitbrain`` when XDG_CACHE_HOME is unset or empty."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "splitbrain"
+
+
+# One build at a time within this process too: where the cache is on NFS, flock falls back to
+# POSIX record locks, which do not keep threads of one process apart.
+_thread_lock = threading.Lock()
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive flock on ``path`` (created if missing; never removed, since a waiter
+    may hold it open) for the duration of the block."""
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

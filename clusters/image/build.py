@@ -143,7 +143,7 @@ def ensure_image(
     the base's release (checked). A change to the patterns rebuilds only the node layers."""
     say = progress or _stderr
     client = client or _docker()
-    with _build_lock():
+    with _build_lock(say):
         shim = _shim_bytes()
         if packages and base is None:
             base = DEBOOTSTRAP_BASE
@@ -601,12 +601,23 @@ def _existing(path: str | None) -> str | None:
 
 
 @contextmanager
-def _build_lock() -> Iterator[None]:
-    """One build at a time on this machine; a second controller waits, then finds it cached."""
+def _build_lock(say: Progress) -> Iterator[None]:
+    """One build (or lookup) at a time on this machine, across threads and processes: a second
+    controller says whom it waits for, waits, then finds the image cached."""
     LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
-    with open(LOCK_FILE, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+    with open(LOCK_FILE, "a+") as fh:
         try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another splitbrain"
+            say(f"waiting for {holder} to finish with the node image (lock {LOCK_FILE})")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"pid {os.getpid()} ({' '.join(sys.argv[:3])})\n")
+            fh.flush()
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)

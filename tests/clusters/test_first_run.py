@@ -159,3 +159,43 @@ def test_a_five_node_run_with_an_empty_cache_sets_up_and_is_valid(tmp_path: Path
     assert applied & {"bump-clock", "strobe-clock"}, applied  # the daemons ran under the shim
     assert len(list((cache / "splitbrain").glob("*.so"))) == 1
     assert leftovers(cache) == []
+
+
+def test_a_second_image_build_says_whom_it_waits_for_then_takes_its_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clusters.image import build
+
+    monkeypatch.setattr(build, "LOCK_FILE", tmp_path / "run" / "image.lock")
+    holding, release, waiting = threading.Event(), threading.Event(), threading.Event()
+    said: list[str] = []
+    order: list[str] = []
+
+    def first() -> None:
+        with build._build_lock(lambda line: None):
+            order.append("first in")
+            holding.set()
+            release.wait(60)
+            order.append("first out")
+
+    def second() -> None:
+        def say(line: str) -> None:
+            said.append(line)
+            waiting.set()
+
+        with build._build_lock(say):
+            order.append("second in")
+
+    a = threading.Thread(target=first)
+    a.start()
+    assert holding.wait(60)
+    b = threading.Thread(target=second)
+    b.start()
+    assert waiting.wait(60), "the second build never said it waits"
+    assert order == ["first in"]  # it waits, and has not gone in
+    release.set()
+    a.join(60)
+    b.join(60)
+    assert order == ["first in", "first out", "second in"]
+    assert len(said) == 1 and f"pid {os.getpid()}" in said[0], said
+    assert str(tmp_path / "run" / "image.lock") in said[0]

@@ -62,20 +62,43 @@ def test_every_invocation_is_journaled_with_its_completion_in_index_order(tmp_pa
 
 
 def test_a_client_exception_becomes_info_and_the_worker_takes_a_new_process(tmp_path):
-    def flaky(op):
-        if op.process == 0:
-            raise ConnectionResetError("boom")
-        return op.complete("ok", None)
+    from harness.generator import each_thread
 
-    runner, journal = make_runner(tmp_path, limit(30, repeat("write", 1)), flaky)
-    runner.run()
+    calls = []  # (client, process, was the client that raised closed by then)
+
+    class Flaky(CountingClient):
+        def invoke(self, op):
+            raiser_closed = all(c.closed for c, p, _ in calls if p == 0)
+            calls.append((self, op.process, raiser_closed))
+            if op.process == 0:
+                raise ConnectionResetError("boom")
+            return op.complete("ok", None)
+
+    opened = []
+
+    def open_client():
+        opened.append(Flaky(None))
+        return opened[-1]
+
+    t0 = time.monotonic_ns()
+    journal = Journal(tmp_path / "history.jsonl", lambda: time.monotonic_ns() - t0)
+    workers = [Worker(f"n{i}", open_client) for i in range(3)]
+    # ten ops per thread, whichever thread runs first: with one shared limit, threads 1 and 2
+    # could take every op before thread 0 first ran, or before it came back as process 3
+    gen = each_thread(lambda: limit(10, repeat("write", 1)))
+    Runner(gen, journal, workers, seed=5).run()
     infos = [o for o in journal.ops if o.type == "info"]
-    assert infos and infos[0].process == 0
+    assert len(infos) == 1 and infos[0].process == 0
     assert "ConnectionResetError: boom" in infos[0].error
     assert infos[0].value == 1  # an info keeps what was attempted
-    # after its info, thread 0 continues as process 3 (= 0 + 3 workers)
-    assert any(o.process == 3 for o in journal.ops)
-    assert sum(1 for o in journal.ops if o.process == 0 and o.type == "invoke") == 1
+    invoked = [o.process for o in journal.ops if o.type == "invoke"]
+    # after its info, thread 0 continues as process 3 (= 0 + 3 workers), never as 0 again
+    assert {p: invoked.count(p) for p in set(invoked)} == {0: 1, 3: 9, 1: 10, 2: 10}
+    assert all(o.type == "ok" for o in journal.ops if o.process == 3 and o.type != "invoke")
+    # and with a fresh client: the one that raised was closed before process 3's first op
+    raiser = next(c for c, p, _ in calls if p == 0)
+    assert all(c is not raiser and closed for c, p, closed in calls if p == 3)
+    assert len(opened) == 4
 
 
 def test_the_nemesis_thread_gets_only_nemesis_ops_and_phases_follow_each_other(tmp_path):

@@ -1,0 +1,260 @@
+"""The causality checker: session guarantees, PRAM, causal and sequential consistency.
+
+    checker = CausalChecker(consistency_models=["causal"], time_budget_s=60)
+    result = checker.check(history, ctx={})      # Result(valid, anomalies, details)
+    checker.write_artifacts(result, run_dir)     # causal-anomalies.html, each case drawn
+
+Histories: list-append or rw-register transactions, or register / key-value operations
+(``[key, v]`` values), as ``_prepare`` reads them. Models, weakest first, and what each one
+implies (Bailis et al., "Highly Available Transactions"; Elle's model lattice):
+read-your-writes, monotonic-reads, monotonic-writes, writes-follow-reads;
+PRAM = the first three; causal = PRAM + writes-follow-reads; sequential = causal + one total
+order. The verdict is false when a checked model is violated, "unknown" when a check ran out
+of time (and nothing was violated), else true. ``details["not"]`` names the models the
+anomalies found rule out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from harness.history import Op
+
+from ..base import Anomaly, Result
+from ._prepare import Prepared, PrepareError, prepare
+from ._versions import Versions
+from .causal import CausalTimeout, check_causal, read_sources
+from .explain import causal_anomaly, sequential_anomaly
+from .sequential import check_sequential, model_for
+from .session import SESSION_GUARANTEES, check_sessions
+
+__all__ = ["MODELS", "CausalChecker", "implied_models"]
+
+#: model -> the weaker models it implies
+_IMPLIES: dict[str, tuple[str, ...]] = {
+    "sequential": ("causal",),
+    "causal": ("PRAM", "writes-follow-reads"),
+    "PRAM": ("read-your-writes", "monotonic-reads", "monotonic-writes"),
+}
+#: every model the checker checks
+MODELS: tuple[str, ...] = (*SESSION_GUARANTEES, "PRAM", "causal", "sequential")
+#: anomaly -> the model that forbids it directly
+_FORBIDDEN_BY = {**{g: g for g in SESSION_GUARANTEES}, "PRAM": "PRAM", "causal": "causal",
+                 "causal-cycle": "causal", "sequential": "sequential"}  # fmt: skip
+
+
+def implied_models(models: list[str]) -> set[str]:
+    """The models and every weaker model they imply."""
+    out, stack = set(models), list(models)
+    while stack:
+        for w in _IMPLIES.get(stack.pop(), ()):
+            if w not in out:
+                out.add(w)
+                stack.append(w)
+    return out
+
+
+class CausalChecker:
+    """Checks ``consistency_models`` (names from ``MODELS``; default causal) on a history.
+    ``time_budget_s``: past it, what is left unchecked makes the verdict "unknown".
+    ``max_cases``: cases explained per anomaly kind."""
+
+    name = "causal"
+
+    def __init__(self, consistency_models: Any = ("causal",), time_budget_s: float = 60.0, *,
+                 max_cases: int = 10) -> None:  # fmt: skip
+        if isinstance(consistency_models, str):
+            consistency_models = consistency_models.split(",")
+        names = [str(x).strip() for x in consistency_models or () if str(x).strip()]
+        for m in names:
+            if m not in MODELS:
+                raise ValueError(
+                    f"unknown consistency model {m!r} for the causal checker in "
+                    f"'consistency_models'; allowed: {', '.join(MODELS)}"
+                )
+        if not names:
+            raise ValueError("'consistency_models' is empty; name at least one of: "
+                             + ", ".join(MODELS))  # fmt: skip
+        if time_budget_s <= 0:
+            raise ValueError(f"'time_budget_s' must be > 0, got {time_budget_s!r}")
+        self.consistency_models = names
+        self.checked = implied_models(names)
+        self.time_budget_s = float(time_budget_s)
+        self.max_cases = max_cases
+
+    def check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
+        """Check ``history``; ``ctx`` is accepted for the Checker contract and not needed."""
+        started = time.monotonic()
+        try:
+            return self._check(history, started)
+        except PrepareError as e:
+            return self._result(False, "unknown", {}, [], started, reason=str(e))
+        except Exception as e:  # a crash is "unknown", never a verdict
+            return self._result(
+                False,
+                "unknown",
+                {},
+                [],
+                started,
+                reason=f"the checker failed: {type(e).__name__}: {e}",
+            )
+
+    def write_artifacts(self, result: Result, directory: Path) -> list[Path]:
+        """Write ``causal-anomalies.html`` (each anomaly in words, each drawn) when there is an
+        anomaly to show."""
+        from ..txn.visualize import write_page
+
+        if not result.anomalies:
+            return []
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        word = {True: "valid", False: "INVALID"}.get(result.valid, "unknown")  # type: ignore[call-overload]
+        return [
+            write_page(
+                result,
+                directory / "causal-anomalies.html",
+                f"splitbrain causal ({', '.join(self.consistency_models)}): {word}",
+            )
+        ]
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _check(self, history: list[Op], started: float) -> Result:
+        deadline = started + self.time_budget_s
+        prep = prepare(history)
+        checked = self.checked
+        versions = Versions(prep, session_write_order="monotonic-writes" in checked)
+        cases, counts = check_sessions(prep, versions, checked & set(SESSION_GUARANTEES),
+                                       self.max_cases)  # fmt: skip
+        reported = {(c["txn"], c["key"]) for cs in cases.values() for c in cs}
+        sources = read_sources(prep, versions)
+        unknown: list[str] = []
+        for model, transitive in (("PRAM", False), ("causal", True)):
+            if model not in checked:
+                continue
+            try:
+                more, n = check_causal(prep, versions, transitive=transitive,
+                                       max_cases=self.max_cases, deadline=deadline,
+                                       reported=reported, sources=sources)  # fmt: skip
+            except CausalTimeout:
+                unknown.append(f"the {model} check ran out of time")
+                continue
+            for k, v in more.items():
+                cases.setdefault(k, []).extend(v)
+                reported |= {(c["txn"], c["key"]) for c in v if "txn" in c}
+            for k, c in n.items():
+                counts[k] = counts.get(k, 0) + c
+        anomalies = [causal_anomaly(prep, c, _path(prep, sources, c))
+                     for cs in cases.values() for c in cs]  # fmt: skip
+        if "sequential" in checked:
+            anomalies += self._sequential(history, prep, deadline, counts, unknown)
+        bad = any(_FORBIDDEN_BY.get(a.name, "") in checked for a in anomalies)
+        valid: Any = False if bad else ("unknown" if unknown else True)
+        return self._result(
+            True,
+            valid,
+            counts,
+            anomalies,
+            started,
+            prep=prep,
+            reason="; ".join(unknown) if valid == "unknown" else None,
+        )
+
+    def _sequential(self, history: list[Op], prep: Prepared, deadline: float,
+                    counts: dict[str, int], unknown: list[str]) -> list[Anomaly]:  # fmt: skip
+        if any(t.op.f == "txn" for t in prep.txns):
+            # For transactions, one total order respecting each process's order is
+            # strong session serializability: Elle's cycle search with process edges.
+            from ..txn import ListAppendChecker, RwRegisterChecker
+
+            cls = ListAppendChecker if prep.kind == "list-append" else RwRegisterChecker
+            r = cls(["strong-session-serializable"], (), max(deadline - time.monotonic(), 0.01),
+                    max_cases=self.max_cases).check(history, {})  # fmt: skip
+            if r.valid == "unknown":
+                unknown.append(f"sequential: {r.details.get('reason')}")
+            out = []
+            for a in r.anomalies:
+                if r.valid is False:
+                    counts["sequential"] = counts.get("sequential", 0) + 1
+                    out.append(
+                        Anomaly(
+                            "sequential",
+                            f"{a.name}: {a.explanation}",
+                            a.ops,
+                            {**a.data, "elle-anomaly": a.name},
+                        )
+                    )
+            return out
+        model = model_for(history)
+        out = []
+        for o in check_sequential(history, model, deadline):
+            if o.valid is False:
+                counts["sequential"] = counts.get("sequential", 0) + 1
+                if len(out) < self.max_cases:
+                    out.append(sequential_anomaly(o, model))
+            elif o.valid == "unknown":
+                unknown.append(f"sequential, key {o.key!r}: {o.reason}")
+        return out
+
+    def _result(self, ok: bool, valid: Any, counts: dict[str, int], anomalies: list[Anomaly],
+                started: float, *, prep: Prepared | None = None,
+                reason: str | None = None) -> Result:  # fmt: skip
+        found = {a.name for a in anomalies}
+        ruled_out = {_FORBIDDEN_BY[a] for a in found if a in _FORBIDDEN_BY}
+        stronger = {m for m in MODELS if implied_models([m]) & ruled_out}
+        details: dict[str, Any] = {
+            "checker": "causal",
+            "consistency-models": self.consistency_models,
+            "checked": [m for m in MODELS if m in self.checked],
+            "anomaly-types": sorted(found),
+            "found": dict(sorted(counts.items())),
+            "not": sorted(ruled_out - {m for m in ruled_out
+                                       if implied_models([m]) - {m} & ruled_out}),
+            "also-not": sorted(stronger - ruled_out) + sorted(
+                m for m in ruled_out if implied_models([m]) - {m} & ruled_out),
+            "elapsed-s": round(time.monotonic() - started, 4),
+        }  # fmt: skip
+        if prep is not None:
+            details["history"] = prep.kind
+            details["counts"] = prep.counts
+        if reason:
+            details["reason"] = reason
+        return Result(valid, anomalies, details)
+
+
+def _path(prep: Prepared, sources: list[list[int]], case: dict[str, Any]) -> list[list[Any]] | None:
+    """For PRAM and causal cases: a shortest chain of session-order and reads-from steps from
+    the witness to the txn (backwards breadth-first search), as [from, to, rel]."""
+    if case["type"] not in ("PRAM", "causal"):
+        return None
+    target, start = case["witness"], case["txn"]
+    txns = prep.txns
+    prev_in_session: dict[int, int] = {}
+    t = txns[start]
+    parent: dict[int, tuple[int, str]] = {start: (start, "")}
+    queue = deque([start])
+    while queue:
+        x = queue.popleft()
+        if x == target:
+            steps = []
+            while x != start:
+                nxt, rel = parent[x]
+                steps.append([x, nxt, rel])
+                x = nxt
+            return steps
+        tx = txns[x]
+        preds: list[tuple[int, str]] = [(s, "wr") for s in sources[x]]
+        if tx.seq:
+            p = prev_in_session.get(x)
+            if p is None:
+                p = prep.sessions[tx.process][tx.seq - 1]
+            preds.append((p, "process"))
+        for p, rel in preds:
+            if p not in parent:
+                parent[p] = (x, rel)
+                queue.append(p)
+    del t
+    return None

@@ -1,0 +1,153 @@
+"""Sequential consistency of register and key-value histories, per key.
+
+Sequential consistency (Lamport) asks for one total order of the operations that respects
+each process's order and the object's sequential specification, with no real-time
+constraint: an operation may take effect before one that completed earlier in another
+process. The search is the linearizability checker's minus real time, over the same models
+(``checkers.linearizable.models``): a state is (how many ops of each process are placed, the
+model's state), explored depth first with a memo of states met. It cannot be the
+linearizability engine with a flag: that engine orders ops by their intervals, and a process
+order without real time is not an interval order (two processes' ops a1 < a2 and b1 < b2 with
+a1, b2 and b1, a2 overlapping cannot be drawn as intervals). Its reductions carry over:
+
+- a read that is legal now is placed at once, without branching: it changes nothing, and
+  whatever order follows, the process's later ops can come after it;
+- an ``info`` op (or an invocation never completed) is its process's last (the worker takes a
+  new process after one): it may be placed, or never happen.
+
+Keys are checked one at a time, as Knossos and Porcupine split Jepsen's independent keys:
+what is found is sequential consistency of each key (sequential consistency is not
+compositional: each key being sequentially consistent does not make the whole history so).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.history import Op
+
+from ..linearizable._prepare import Entry, prepare
+from ..linearizable.models import ILLEGAL, MODELS, Branch, Model
+
+__all__ = ["SeqOutcome", "check_sequential", "model_for"]
+
+
+@dataclass
+class SeqOutcome:
+    """Per key: ``valid`` True / False / "unknown"; for an invalid key, the longest order
+    found (entries) and each stuck process's next entry with the state it could not follow."""
+
+    key: Any
+    valid: bool | str
+    ops: int = 0
+    reason: str = ""
+    placed: list[Entry] = field(default_factory=list)
+    state: Any = None
+    stuck: list[Entry] = field(default_factory=list)
+    total: int = 0
+
+
+def model_for(history: list[Op]) -> Model:
+    """The model a register / key-value history needs: kv for get / put, cas-register when a
+    cas appears, else register."""
+    fs = {op.f for op in history if op.type == "invoke"}
+    if fs & {"get", "put"}:
+        return MODELS["kv"]
+    return MODELS["cas-register"] if "cas" in fs else MODELS["register"]
+
+
+def check_sequential(
+    history: list[Op], model: Model, deadline: float, max_nodes: int = 2_000_000
+) -> list[SeqOutcome]:
+    """One outcome per key of ``history`` under ``model``."""
+    prepared = prepare(history, model)
+    return [_search(part.key, part.entries, model, deadline, max_nodes)
+            for part in prepared.partitions]  # fmt: skip
+
+
+def _search(key: Any, entries: list[Entry], model: Model, deadline: float,
+            max_nodes: int) -> SeqOutcome:  # fmt: skip
+    by_proc: dict[Any, list[Entry]] = {}
+    for e in sorted(entries, key=lambda e: e.call):
+        by_proc.setdefault(e.process, []).append(e)
+    procs = list(by_proc.values())
+    ends = [len(p) - (1 if p and p[-1].ret is None else 0) for p in procs]  # info: optional
+    step, key_of = model.step, model.hash
+    reads = [[model.read_only(e.f, e.input, e.output) for e in p] for p in procs]
+    s0 = model.init(None)
+    start = tuple(0 for _ in procs)
+    parent: dict[Any, tuple[Any, Entry | None]] = {}
+    best: tuple[int, Any, tuple[int, ...], Any] = (-1, None, start, s0)
+
+    def absorb(pos: list[int], s: Any, memo_key: Any) -> tuple[tuple[int, ...], Any]:
+        # Place every next op that is a legal read, repeatedly (a read never changes s).
+        changed = True
+        while changed:
+            changed = False
+            for i, p in enumerate(procs):
+                j = pos[i]
+                if (
+                    j < len(p)
+                    and reads[i][j]
+                    and step(s, p[j].f, p[j].input, p[j].output) is not ILLEGAL
+                ):
+                    k2 = (tuple(pos[:i] + [j + 1] + pos[i + 1 :]), memo_key[1])
+                    if k2 not in parent:
+                        parent[k2] = (memo_key, p[j])
+                    memo_key = k2
+                    pos[i] = j + 1
+                    changed = True
+        return tuple(pos), s
+
+    root_key = (start, s0 if key_of is None else key_of(s0))
+    parent[root_key] = (None, None)
+    pos0, s0 = absorb(list(start), s0, root_key)
+    stack = [(pos0, s0)]
+    seen: set[Any] = set()
+    nodes = 0
+    while stack:
+        pos, s = stack.pop()
+        h = (pos, s if key_of is None else key_of(s))
+        if h in seen:
+            continue
+        seen.add(h)
+        nodes += 1
+        if not nodes & 1023 and time.monotonic() > deadline:
+            return SeqOutcome(key, "unknown", len(entries), "time budget exhausted after "
+                              f"{nodes} search states")  # fmt: skip
+        if nodes > max_nodes:
+            return SeqOutcome(
+                key, "unknown", len(entries), f"memory bound: more than {max_nodes} search states"
+            )
+        done = sum(pos)
+        if all(pos[i] >= ends[i] for i in range(len(procs))):
+            return SeqOutcome(key, True, len(entries))
+        if done > best[0]:
+            best = (done, h, pos, s)
+        for i, p in enumerate(procs):
+            j = pos[i]
+            if j >= len(p):
+                continue
+            e = p[j]
+            nxt = step(s, e.f, e.input, e.output)
+            if nxt is ILLEGAL:
+                continue
+            for s2 in nxt if type(nxt) is Branch else (nxt,):
+                p2 = list(pos)
+                p2[i] = j + 1
+                k2 = (tuple(p2), s2 if key_of is None else key_of(s2))
+                if k2 not in parent:
+                    parent[k2] = (h, e)
+                p3, s3 = absorb(p2, s2, k2)
+                stack.append((p3, s3))
+    _, h, pos, s = best
+    placed: list[Entry] = []
+    while h is not None and h in parent:
+        h, e = parent[h]
+        if e is not None:
+            placed.append(e)
+    placed.reverse()
+    stuck = [p[pos[i]] for i, p in enumerate(procs) if pos[i] < ends[i]]
+    return SeqOutcome(key, False, len(entries), "", placed, s, stuck, len(entries))

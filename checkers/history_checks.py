@@ -85,6 +85,17 @@ def _elle_cli(*, consistency_models: Any, anomalies: Any, time_budget_s: float,
                           anomalies=anomalies or (), time_budget_s=time_budget_s, **kw)  # fmt: skip
 
 
+def _causal(*, consistency_models: Any, anomalies: Any, time_budget_s: float,
+            **kw: Any) -> Checker:  # fmt: skip
+    from .causal import CausalChecker
+
+    if anomalies:
+        raise ValueError(f"checker 'causal' does not take 'anomalies' (got {list(anomalies)!r}); "
+                         "name the models to check in 'consistency_models'")  # fmt: skip
+    return CausalChecker(("causal",) if consistency_models is None else consistency_models,
+                         time_budget_s, **kw)  # fmt: skip
+
+
 def _models(models: Any, anomalies: Any) -> Any:
     # As elle-cli: models not given (None) means strict serializable, whatever the anomalies;
     # an empty list means none, so that only the anomalies named are looked for.
@@ -113,6 +124,11 @@ HISTORY_CHECKERS: dict[str, HistoryChecker] = {
             "Elle-style isolation check of write/read register transactions (unique writes)",
             _rw_register, {"max_cases": "cases explained per anomaly type (10)",
                            "wfr_keys": "assume writes follow reads in a txn (false)"}, True),
+        HistoryChecker(
+            "causal",
+            "session guarantees (read-your-writes, monotonic-reads, monotonic-writes, "
+            "writes-follow-reads), PRAM, causal and sequential consistency (default causal)",
+            _causal, {"max_cases": "cases explained per anomaly type (10)"}, True),
         HistoryChecker(
             "bank",
             "transfers preserve the total of every read; no negative balance unless allowed",

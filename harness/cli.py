@@ -9,9 +9,11 @@ import argparse
 import dataclasses
 import json
 import logging
+import math
 import os
 import sys
 import traceback
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +29,31 @@ SETUP_FAILED = 4
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command ``argv`` names; returns the exit code. Usage errors and every other
+    bad input exit 3 with one line naming the flag, file, line or key, before anything is
+    created; 2 is kept for "unknown" (and splitbrain's own crash)."""
     argv = sys.argv[1:] if argv is None else argv
     parser = _parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help (0) or a usage error (3, from _Parser.error)
+        return e.code if isinstance(e.code, int) else BAD_INPUT
     logging.basicConfig(
         level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     try:
+        _check_paths(args)
         return int(args.func(args, argv))
     except (ConfigError, HistoryError) as e:
         print(f"splitbrain: {e}", file=sys.stderr)
+        return BAD_INPUT
+    except UnicodeDecodeError as e:  # a history that is not text, past what _check_paths read
+        source = getattr(args, "history", None) or getattr(args, "suite", "the input")
+        print(
+            f"splitbrain: {source}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
+            f"{e.start}); expected a text history (jsonl, EDN or a Jepsen log)",
+            file=sys.stderr,
+        )
         return BAD_INPUT
     except Exception:  # a bug of splitbrain's own: no verdict, and never "invalid" (1)
         traceback.print_exc()
@@ -44,8 +61,112 @@ def main(argv: list[str] | None = None) -> int:
         return UNKNOWN
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors exit 3 (bad input) with one line, not 2: a nightly
+    job must tell a mistyped flag from an "unknown" verdict."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(BAD_INPUT, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+
+def _seconds(text: str) -> float:
+    """A flag's number of seconds: finite and > 0 (``nan`` or ``inf`` would never end)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of seconds > 0, got {text!r}"
+        ) from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds > 0, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    """A flag's count of nodes: an integer >= 1 (the backend's own bound is checked with the
+    suite, where the backend is known)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _check_paths(args: argparse.Namespace) -> None:
+    """Refuse, before anything is made, the files and directories a command cannot use: a
+    history that is missing, a directory, a FIFO or a device, or that does not start as text;
+    a results root that is a file or cannot be written. Raises ConfigError (exit 3)."""
+    from harness.config import regular_file
+
+    if args.command == "check":
+        problem = regular_file(args.history)
+        if problem is None:
+            problem = _not_text(Path(args.history))
+        if problem is not None:
+            raise ConfigError(
+                args.history,
+                None,
+                "",
+                f"cannot read the history: {problem}; expected a history file "
+                f"({', '.join(f for f in FORMATS if f != 'auto')})",
+            )
+    if args.command == "run":
+        problem = _unwritable(Path(args.results))
+        if problem is not None:
+            raise ConfigError("--results", None, "", f"{args.results}: {problem}")
+
+
+def _not_text(path: Path, size: int = 1 << 16) -> str | None:
+    """Why the file at ``path`` is not text, judged from its first ``size`` bytes (a NUL, or
+    bytes that are not UTF-8), or None."""
+    import codecs
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(size)
+    except OSError as e:
+        return str(e.strerror).lower()
+    nul = head.find(b"\0")
+    if nul >= 0:
+        return f"it is binary (a NUL byte at offset {nul})"
+    try:  # not final: a character cut at the end of the sample is not an error
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError as e:
+        return f"it is not UTF-8 text (byte 0x{head[e.start]:02x} at offset {e.start})"
+    return None
+
+
+def _unwritable(root: Path) -> str | None:
+    """Why runs cannot be written under ``root`` (a file is in its place, or it or the
+    nearest directory that exists above it cannot be written), or None. Creates nothing."""
+    probe = root
+    while not probe.exists() and not probe.is_symlink():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        where = "it is" if probe == root else f"{probe} is"
+        return f"{where} a file, not a directory; expected a results directory"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        where = "it" if probe == root else f"{probe} (where it would be made)"
+        return (
+            f"{where} cannot be written (read-only or not permitted); expected a directory "
+            "this user can write"
+        )
+    return None
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="splitbrain", description="Jepsen-style chaos testing: run, check, clean, list."
     )
     sub = p.add_subparsers(dest="command", required=True)
@@ -54,10 +175,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("suite", help="a suite YAML file")
     r.add_argument("--cluster", choices=["local", "docker", "ssh"], help="override the backend")
     r.add_argument("--test", action="append", help="run only this test (repeatable)")
-    r.add_argument("--time-limit", type=float, help="seconds of workload per test")
-    r.add_argument("--seed", type=int, help="the random seed (replays a run)")
+    r.add_argument("--time-limit", type=_seconds, help="seconds of workload per test")
+    r.add_argument("--seed", type=_integer, help="the random seed (replays a run)")
     r.add_argument("--bug", action="append", default=[], help="turn on a named seeded bug")
-    r.add_argument("--nodes", type=int, help="override the node count")
+    r.add_argument("--nodes", type=_count, help="override the node count")
     r.add_argument("--inventory", help="for --cluster ssh: a YAML inventory of hosts")
     r.add_argument("--results", default="results", help="results root (default ./results)")
     r.set_defaults(func=_cmd_run)
@@ -74,7 +195,7 @@ def _parser() -> argparse.ArgumentParser:
         "check, comma-separated (default strict-serializable)",
     )
     c.add_argument("--anomalies", help="for list-append / rw-register: anomalies to look for")
-    c.add_argument("--time-budget", type=float, default=300.0, help="seconds before 'unknown'")
+    c.add_argument("--time-budget", type=_seconds, default=300.0, help="seconds before 'unknown'")
     c.add_argument("--out", help="directory for drawings (default: beside the history)")
     c.add_argument("--json", action="store_true", help="print the result as JSON")
     c.set_defaults(func=_cmd_check)
@@ -129,17 +250,14 @@ def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         for name in args.test:
             if name not in names:
                 raise ConfigError(
-                    args.suite,
+                    "--test",
                     None,
-                    "tests",
-                    f"no test named {name!r}; the suite has: {', '.join(sorted(names))}",
+                    "",
+                    f"no test named {name!r} in {args.suite}; it has: {', '.join(sorted(names))}",
                 )
         tests = [t for t in tests if t.name in args.test]
-    if args.nodes is not None and args.nodes < 1:
-        raise ConfigError("--nodes", None, "", f"got {args.nodes}; need at least 1 node")
-    if args.time_limit is not None and args.time_limit <= 0:
-        raise ConfigError("--time-limit", None, "", f"got {args.time_limit}; need seconds > 0")
     tests = [_override(t, args) for t in tests]
+    _check_overrides(tests, args)
     if os.geteuid() != 0 and any(t.cluster.backend == "local" for t in tests):
         print(
             "splitbrain: the local cluster needs root (network namespaces, iptables)",
@@ -151,6 +269,26 @@ def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         outcomes.append(run_test(t, results_root=Path(args.results), suite_path=args.suite))
     write_junit(Path(args.results) / f"{suite.name}-junit.xml", suite.name, outcomes)
     return _suite_exit([o.exit_code for o in outcomes])
+
+
+def _check_overrides(tests: list[Any], args: argparse.Namespace) -> None:
+    """Check every test again with the command line's overrides (a --bug the system has not,
+    --nodes beyond what the backend makes), before any test runs; an error names the flag."""
+    from harness.config import check_test
+
+    flags = {
+        key: flag
+        for key, flag, given in (
+            ("cluster.backend", "--cluster", args.cluster),
+            ("cluster.nodes", "--nodes", args.nodes),
+            ("time_limit", "--time-limit", args.time_limit),
+            ("system.bugs", "--bug", args.bug),
+        )
+        if given
+    }
+    if flags:
+        for t in tests:
+            check_test(t, source=args.suite, flags=flags)
 
 
 def _override(t: Any, args: argparse.Namespace) -> Any:

@@ -2,15 +2,23 @@
 
 The YAML is composed into nodes (which carry line numbers) and built into the frozen
 dataclasses of ``harness.spec`` by walking their type hints, so the spec's dataclasses are the
-single list of allowed keys. Every error names the file, the line, the key path, what was found
-and what is allowed.
+single list of allowed keys. Then every test of the suite is checked against the registries
+(``check_test``): system, bugs, workload, the ops of its mix, checkers, the options each
+system and workload declares, and the node count each backend can make. All of it happens
+before anything runs, so a typo in the last test stops the suite before the first one starts.
+Every error names the file, the line, the key path, the test, what was found and what is
+allowed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
+import stat
 import types
 import typing
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,31 +32,93 @@ from harness.spec import (
     NemesisSpec,
     SuiteSpec,
     TestSpec,
+    WorkloadSpec,
 )
 
-__all__ = ["ConfigError", "load_suite", "parse_suite"]
+__all__ = ["ConfigError", "check_test", "load_suite", "parse_suite", "regular_file"]
 
 
 class ConfigError(ValueError):
-    """Bad input in a suite file (exit code 3)."""
+    """Bad input in a suite file or on the command line (exit code 3). ``source`` is the file
+    (or the flag), ``line`` its line, ``path`` the key path, ``test`` the test's name."""
 
-    def __init__(self, source: str, line: int | None, path: str, problem: str) -> None:
+    def __init__(
+        self, source: str, line: int | None, path: str, problem: str, test: str | None = None
+    ) -> None:
         where = f"{source}:{line}" if line else source
         at = f" at '{path}'" if path else ""
-        super().__init__(f"{where}{at}: {problem}")
+        of = f" (in test {test!r})" if test else ""
+        super().__init__(f"{where}{at}: {problem}{of}")
         self.source, self.line, self.path, self.problem = source, line, path, problem
+        self.test = test
 
 
 def load_suite(path: str | Path) -> SuiteSpec:
+    """Read and validate the suite file at ``path`` (see ``parse_suite``). Raises ConfigError
+    for a file that is missing, not a regular file (a directory, a FIFO, a device: never
+    opened, so a FIFO cannot block), not UTF-8 or not a valid suite."""
     p = Path(path)
+    problem = regular_file(p)
+    if problem is not None:
+        raise ConfigError(
+            str(p), None, "", f"cannot read the suite file: {problem}; expected a YAML file"
+        )
     try:
-        text = p.read_text(encoding="utf-8")
+        data = p.read_bytes()
     except OSError as e:
         raise ConfigError(str(p), None, "", f"cannot read the suite file: {e.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ConfigError(
+            str(p),
+            line,
+            "",
+            f"not UTF-8 text: byte 0x{data[e.start]:02x} at offset {e.start}; "
+            "a suite is a YAML file in UTF-8",
+        ) from None
     return parse_suite(text, source=str(p), default_name=p.stem)
 
 
-def parse_suite(text: str, *, source: str = "<suite>", default_name: str = "suite") -> SuiteSpec:
+def regular_file(path: str | Path) -> str | None:
+    """What keeps ``path`` from being read as a file, in words (``no such file``, ``it is a
+    FIFO``), or None for a regular file. It only ``stat``s the path: opening a FIFO to read
+    it would block until something writes to it."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "no such file"
+    except OSError as e:
+        return str(e.strerror).lower()
+    if stat.S_ISREG(mode):
+        return None
+    kind = (
+        "a directory"
+        if stat.S_ISDIR(mode)
+        else "a FIFO"
+        if stat.S_ISFIFO(mode)
+        else "a character device"
+        if stat.S_ISCHR(mode)
+        else "a block device"
+        if stat.S_ISBLK(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "not a regular file"
+    )
+    return f"it is {kind}"
+
+
+def parse_suite(
+    text: str,
+    *,
+    source: str = "<suite>",
+    default_name: str = "suite",
+    resolve: bool = True,
+) -> SuiteSpec:
+    """Build the SuiteSpec of a suite's YAML ``text`` (``source`` names it in errors). With
+    ``resolve`` (the default), every test is also checked against the registries
+    (``check_test``); without, only the keys, types and ranges are. Raises ConfigError."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
@@ -80,16 +150,32 @@ def parse_suite(text: str, *, source: str = "<suite>", default_name: str = "suit
         raise b.error(defaults, "defaults", "expected a mapping of test keys")
     tests: list[TestSpec] = []
     seen: dict[str, int] = {}
+    registries = _Registries.load() if resolve else None
     for i, tnode in enumerate(tests_node.value):
         path = f"tests[{i}]"
         merged = _merge(defaults, tnode) if defaults is not None else tnode
+        b.test = _test_name(merged)
         spec = b.build(TestSpec, merged, path)
-        _check_ranges(b, spec, tnode, path)
         if spec.name in seen:
             raise b.error(tnode, f"{path}.name", f"test name {spec.name!r} is used twice")
         seen[spec.name] = i
+
+        def line_of(key: str, node: yaml.Node = merged) -> int | None:
+            return _line(_find(node, key))
+
+        check_test(spec, source=source, path=path, line_of=line_of, registries=registries)
+        b.test = None
         tests.append(spec)
     return SuiteSpec(name=name, tests=tuple(tests), source=source)
+
+
+def _test_name(node: yaml.Node) -> str | None:
+    """The test's ``name`` if it is a plain string, for errors found while it is built."""
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if getattr(k, "value", None) == "name" and isinstance(v, yaml.ScalarNode):
+                return str(v.value) or None
+    return None
 
 
 def _line(node: yaml.Node) -> int:
@@ -114,9 +200,10 @@ def _merge(base: yaml.Node, over: yaml.Node) -> yaml.Node:
 class _Builder:
     def __init__(self, source: str) -> None:
         self.source = source
+        self.test: str | None = None  # the test being built, named in errors
 
     def error(self, node: yaml.Node, path: str, problem: str) -> ConfigError:
-        return ConfigError(self.source, _line(node), path, problem)
+        return ConfigError(self.source, _line(node), path, problem, self.test)
 
     def mapping(self, node: yaml.Node, path: str) -> dict[str, tuple[yaml.Node, yaml.Node]]:
         if not isinstance(node, yaml.MappingNode):
@@ -193,6 +280,8 @@ class _Builder:
                 f"expected {_TYPE_WORDS.get(tp, tp.__name__)}, got {value!r}"
                 f" ({type(value).__name__})",
             )
+        if tp is float and not math.isfinite(value):  # .inf would never end a run
+            raise self.error(node, path, f"expected a finite number, got {node.value!r}")
         return float(value) if tp is float else value
 
 
@@ -229,19 +318,86 @@ def _find(node: yaml.Node, dotted: str) -> yaml.Node:
     return node
 
 
-def _check_ranges(b: _Builder, t: TestSpec, node: yaml.Node, path: str) -> None:
+@dataclasses.dataclass(frozen=True)
+class _Registries:
+    """The registries a suite's names are resolved against, loaded once per suite."""
+
+    systems: Mapping[str, Any]
+    workloads: Mapping[str, Any]
+    checkers: Mapping[str, Any]
+
+    @classmethod
+    def load(cls) -> _Registries:
+        from workloads import registry
+
+        return cls(registry.systems(), registry.workloads(), registry.checkers())
+
+
+def max_nodes(backend: str) -> int | None:
+    """The most nodes ``backend`` can make (None: as many as it is given hosts, for ssh)."""
+    if backend == "local":
+        from clusters.local import MAX_NODES
+
+        return int(MAX_NODES)
+    if backend == "docker":
+        from clusters.docker import MAX_NODES as DOCKER_MAX
+
+        return int(DOCKER_MAX)
+    return None
+
+
+def check_test(
+    t: TestSpec,
+    *,
+    source: str,
+    path: str = "",
+    line_of: Callable[[str], int | None] | None = None,
+    flags: Mapping[str, str] | None = None,
+    registries: Any = None,
+) -> None:
+    """Check one test: ranges, the node count its backend can make, and (unless
+    ``registries`` is False) every name and option against the registries.
+
+    ``source`` and ``line_of(key)`` place an error in the suite file, ``path`` is the test's
+    key path (``tests[1]``); ``flags`` maps a key to the command-line flag that set it
+    (``{"cluster.nodes": "--nodes"}``), so an error in an overridden value names the flag.
+    Raises ConfigError at the first problem.
+    """
+    flags = flags or {}
+
     def need(cond: bool, key: str, problem: str) -> None:
-        if not cond:
-            raise b.error(_find(node, key), f"{path}.{key}", problem)
+        if cond:
+            return
+        flag = next((f for k, f in flags.items() if key == k or key.startswith(k + ".")), None)
+        if flag is not None:
+            raise ConfigError(flag, None, "", problem, t.name)
+        line = line_of(key) if line_of is not None else None
+        raise ConfigError(source, line, _join(path, key), problem, t.name or None)
 
     need(bool(t.name), "name", "a test needs a non-empty name")
-    need(t.cluster.nodes >= 1, "cluster.nodes", f"got {t.cluster.nodes}; need at least 1 node")
     need(
         t.cluster.backend in BACKENDS,
         "cluster.backend",
         f"got {t.cluster.backend!r}; allowed: {', '.join(BACKENDS)}",
     )
-    need(t.time_limit > 0, "time_limit", f"got {t.time_limit}; need a number of seconds > 0")
+    need(t.cluster.nodes >= 1, "cluster.nodes", f"got {t.cluster.nodes}; need at least 1 node")
+    most = max_nodes(t.cluster.backend)
+    need(
+        most is None or t.cluster.nodes <= most,
+        "cluster.nodes",
+        f"got {t.cluster.nodes}; the {t.cluster.backend} backend makes 1 to {most} nodes "
+        f"(MAX_NODES in clusters/{t.cluster.backend}.py: its nodes share one /24 subnet)",
+    )
+    need(
+        1 <= t.system.port <= 65535,
+        "system.port",
+        f"got {t.system.port}; need a TCP port from 1 to 65535",
+    )
+    need(
+        math.isfinite(t.time_limit) and t.time_limit > 0,
+        "time_limit",
+        f"got {t.time_limit}; need a finite number of seconds > 0",
+    )
     need(t.workload.concurrency >= 1, "workload.concurrency", "need at least 1 client")
     need(t.workload.rate >= 0, "workload.rate", "need ops/s >= 0 (0: as fast as possible)")
     need(t.workload.keys >= 1, "workload.keys", "need at least 1 key")
@@ -275,5 +431,76 @@ def _check_ranges(b: _Builder, t: TestSpec, node: yaml.Node, path: str) -> None:
             )
     need(n.interval > 0, "nemesis.interval", "need seconds > 0")
     need(n.quiet >= 0, "nemesis.quiet", "need seconds >= 0")
+    need(n.clock_max_ms >= 0, "nemesis.clock_max_ms", "need milliseconds >= 0")
     need(0 < n.loss <= 1, "nemesis.loss", "need a probability in (0, 1]")
     need(n.recovery >= 0, "nemesis.recovery", "need seconds >= 0")
+    if registries is False:
+        return
+    _check_names(t, registries or _Registries.load(), need)
+
+
+def _check_names(t: TestSpec, reg: _Registries, need: Callable[[bool, str, str], None]) -> None:
+    """System, bugs, workload, mix, options and checkers, resolved against the registries."""
+    from workloads.registry import OptionError, check_options
+
+    s: Any = reg.systems.get(t.system.name)
+    if s is None:
+        need(
+            False,
+            "system.name",
+            f"unknown system {t.system.name!r}; allowed: {', '.join(reg.systems)}",
+        )
+    for bug in t.system.bugs:
+        need(
+            bug in s.bugs,
+            "system.bugs",
+            f"{s.name} has no seeded bug {bug!r}; allowed: {', '.join(s.bugs) or 'none'}",
+        )
+    w: Any = reg.workloads.get(t.workload.name)
+    if w is None:
+        need(
+            False,
+            "workload.name",
+            f"unknown workload {t.workload.name!r}; allowed: {', '.join(reg.workloads)}",
+        )
+    need(
+        w.name in s.clients,
+        "workload.name",
+        f"{s.name} has no client for workload {w.name!r}; it runs: {', '.join(s.clients)}",
+    )
+    if w.ops is not None:
+        unknown = sorted(set(t.workload.mix) - set(w.ops))
+        default = " (the default mix, the register's: give 'mix')"
+        need(
+            not unknown,
+            "workload.mix",
+            f"the {w.name} workload has no op {', '.join(map(repr, unknown))}; "
+            f"allowed: {', '.join(w.ops)}"
+            + (default if t.workload.mix == WorkloadSpec().mix else ""),
+        )
+    for section, given, declared, what in (
+        ("system", t.system.options, s.options, f"the {s.name} system"),
+        (
+            "workload",
+            t.workload.options,
+            None if w.options is None else (*w.options, *s.client_options.get(w.name, ())),
+            f"the {w.name} workload on {s.name}",
+        ),
+    ):
+        if declared is None:
+            continue  # a third-party entry that declares no options: passed on as given
+        try:
+            check_options(given, declared, what)
+        except OptionError as e:
+            need(False, f"{section}.options.{e.key}", e.problem)
+    try:  # the workload's own checks across keys (e.g. watchers < concurrency)
+        w.generators(t.workload)
+    except ValueError as e:
+        need(False, "workload", str(e))
+    names = list(t.checkers) or [*w.checkers, *s.checkers]
+    for name in names:
+        need(
+            name in reg.checkers,
+            "checkers",
+            f"unknown checker {name!r}; allowed: {', '.join(reg.checkers)}",
+        )

@@ -75,7 +75,7 @@ def election_args(spec: SystemSpec) -> list[str]:
 
 
 def register() -> list[Any]:
-    from workloads.registry import CheckerInfo, SystemInfo, WorkloadInfo
+    from workloads.registry import CheckerInfo, SystemInfo, WorkloadInfo, ms, ms_range, share
 
     def make(spec: SystemSpec, nodes: list[Any]) -> PatternSystem:
         return PatternSystem("election", spec.bugs, spec.port, nodes=nodes,
@@ -95,10 +95,17 @@ def register() -> list[Any]:
             "reference leader election (patterns/election): terms, majority votes, leader "
             "actions confirmed by a majority",
             ELECTION_BUGS, make, {"election": client}, final_ops=("status",),
+            options=(
+                ms("heartbeat_ms", 50, "leader heartbeat interval"),
+                ms_range("election_ms", "300-600", "randomized election timeout range"),
+                ms("retry_ms", 100, "vote requests asked again after"),
+                ms("rpc_timeout_ms", 200, "per request to a peer"),
+            ),
         ),
         WorkloadInfo(
             "election", "every worker asks its node to act as the leader; status reports",
             election_generators, ("election", "stats"),
+            options=(share("status", 0.05, "share of ops that ask for a status report"),),
         ),
         CheckerInfo(
             "election",

@@ -425,7 +425,7 @@ class PromisesChecker:
 def register() -> list[Any]:
     """The ``etcd`` system (register, lock and watch workloads) and the ``promises`` note."""
     from harness.spec import SystemSpec, WorkloadSpec
-    from workloads.registry import CheckerInfo, SystemInfo
+    from workloads.registry import CheckerInfo, Option, SystemInfo, ms
 
     def make(spec: SystemSpec, nodes: list[Any]) -> EtcdSystem:
         # the SystemSpec's default port (7000) is the reference patterns'; etcd keeps it
@@ -460,6 +460,29 @@ def register() -> list[Any]:
             checkers=("promises",),
             final_ops=("status",),
             node_packages=("etcd-server",),
+            options=(
+                Option("reads", str, "linearizable", "how clients read", choices=READ_MODES),
+                ms("election_ms", 1000, "etcd's --election-timeout"),
+                ms("heartbeat_ms", 100, "etcd's --heartbeat-interval"),
+                Option("binary", str, ETCD_BINARY, "the etcd executable on every node"),
+            ),
+            client_options={
+                "register": (
+                    Option("reads", str, None, "how clients read (default: the system's)",
+                           choices=READ_MODES),
+                ),
+                "lock": (
+                    Option("fencing", bool, False, "compare the lock's revision in every write"),
+                    Option("lease_ttl", int, 2, "seconds of the lock's lease", minimum=1),
+                    ms("hold_ms", 0, "how long a holder holds the lock", minimum=0),
+                ),
+                "watch": (
+                    Option("stall", float, 3.0, "seconds without a message after which a watch "
+                           "stream is re-created", minimum=0),
+                    Option("catch_up_s", float, 20.0, "seconds a watcher may take to catch up "
+                           "after the heal", minimum=0),
+                ),
+            },  # fmt: skip
         ),
         CheckerInfo(
             "promises",

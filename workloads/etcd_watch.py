@@ -409,7 +409,7 @@ def make_client(spec: WorkloadSpec) -> EtcdWatchClient:
 
 def register() -> list[Any]:
     """The ``watch`` workload and the ``watch`` checker (etcd runs it: see workloads/etcd.py)."""
-    from workloads.registry import CheckerInfo, WorkloadInfo
+    from workloads.registry import CheckerInfo, Option, WorkloadInfo, share
 
     def checker(**_: Any) -> Any:
         from checkers.watch import WatchChecker
@@ -423,6 +423,14 @@ def register() -> list[Any]:
             "resumed from the last revision + 1 when it breaks, and catch up after the heal",
             watch_generators,
             ("watch", "stats"),
+            options=(
+                Option("watchers", int, 3, "threads that watch (fewer than the concurrency)",
+                       minimum=1),
+                share("txn", 0.2, "share of writes that put two keys in one transaction"),
+                Option("poll", float, 0.5, "seconds between a watcher's watch ops", minimum=0),
+                Option("late_start", float, 5.0, "seconds before a 'now' watcher's first op",
+                       minimum=0),
+            ),
         ),
         CheckerInfo(
             "watch",

@@ -168,7 +168,7 @@ def log_generators(spec: WorkloadSpec) -> tuple[Generator, Generator | None]:
 def register() -> list[Any]:
     """The ``leaderfollower`` system, the ``log`` workload and the ``watermarks`` checker."""
     from harness.spec import SystemSpec
-    from workloads.registry import CheckerInfo, SystemInfo, WorkloadInfo
+    from workloads.registry import RAFT_OPTIONS, CheckerInfo, Option, SystemInfo, WorkloadInfo
 
     def make(spec: SystemSpec, nodes: list[Any]) -> PatternSystem:
         return PatternSystem(
@@ -197,6 +197,7 @@ def register() -> list[Any]:
             {"log": log_client, "register": register_client},
             checkers=("leaders",),
             final_ops=("status",),
+            options=RAFT_OPTIONS,  # the daemon takes the Raft store's timing options
         ),
         WorkloadInfo(
             "log",
@@ -204,6 +205,11 @@ def register() -> list[Any]:
             "tail), truncations; a final audit of the committed log",
             log_generators,
             ("watermarks", "linearizable", "stats"),
+            options=(
+                Option("count", int, 8, "entries per log read", minimum=1),
+                Option("keep", int, 100, "entries a truncation keeps below the HWM", minimum=0),
+            ),
+            ops=("read", "write", "cas", "read-log", "truncate"),
         ),
         CheckerInfo(
             "watermarks",

@@ -74,7 +74,7 @@ def lease_args(spec: SystemSpec) -> list[str]:
 
 
 def register() -> list[Any]:
-    from workloads.registry import CheckerInfo, SystemInfo, WorkloadInfo
+    from workloads.registry import CheckerInfo, SystemInfo, WorkloadInfo, ms, ms_range, share
 
     def make(spec: SystemSpec, nodes: list[Any]) -> PatternSystem:
         return PatternSystem(
@@ -96,10 +96,21 @@ def register() -> list[Any]:
             "reference leases (patterns/lease): majority-granted, renewed, lapsing leases on "
             "a few resources; holders act while they hold them",
             LEASE_BUGS, make, {"lease": client},
+            options=(
+                ms("resources", 8, "how many resources (r0..)"),
+                ms("lease_ms", 600, "lease time"),
+                ms("renew_ms", 150, "renewal period"),
+                ms("margin_ms", None, "how much earlier than its lease a holder stops "
+                   "(default 30 + 2% of the lease)", minimum=0),
+                ms_range("tenure_ms", "500-1500", "how long a holder keeps renewing before it "
+                         "lets a lease lapse"),
+                ms("rpc_timeout_ms", 200, "per request to a grantor"),
+            ),
         ),
         WorkloadInfo(
             "lease", "every worker asks its node to act under the leases it holds",
             lease_generators, ("lease", "stats"),
+            options=(share("status", 0.02, "share of ops that ask for a status report"),),
         ),
         CheckerInfo(
             "lease",

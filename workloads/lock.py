@@ -235,7 +235,15 @@ def lock_args(spec: SystemSpec) -> list[str]:
 
 
 def register() -> list[Any]:
-    from workloads.registry import CheckerInfo, SystemInfo, WorkloadInfo
+    from workloads.registry import (
+        CheckerInfo,
+        Option,
+        SystemInfo,
+        WorkloadInfo,
+        ms,
+        ms_range,
+        share,
+    )
 
     def make(spec: SystemSpec, nodes: list[Any]) -> PatternSystem:
         return PatternSystem("lock", spec.bugs, spec.port, nodes=nodes, extra_args=lock_args(spec))
@@ -254,12 +262,24 @@ def register() -> list[Any]:
             "reference lock service (patterns/lock): leased locks replicated by Raft, fencing "
             "tokens, a protected storage that rejects stale tokens",
             LOCK_BUGS, make, {"lock": client}, checkers=("leaders",), final_ops=("status",),
+            options=(
+                ms("ttl_ms", 1500, "lease of a grant"),
+                ms_range("election_ms", "300-600", "randomized election timeout range"),
+                ms("heartbeat_ms", 50, "leader heartbeat interval"),
+                ms("request_timeout_ms", 1000, "how long an acquire / release may wait"),
+                ms("storage_timeout_ms", 1000, "how long a write forwarded to the key's home "
+                   "may take"),
+            ),
         ),
         WorkloadInfo(
             "lock",
             "acquire a lock, write to the protected storage with its token, release; read the "
             "storage",
             lock_generators, ("lock", "stats"),
+            options=(
+                Option("writes", int, 2, "storage writes a holder makes per grant", minimum=0),
+                share("reads", 0.15, "share of ops that read a key's storage"),
+            ),
         ),
         CheckerInfo(
             "lock",

@@ -28,7 +28,7 @@ PAXOS_BUGS = {
 def register() -> list[Any]:
     """The ``paxos`` system: runs the ``register`` workload with the Raft client."""
     from harness.spec import SystemSpec, WorkloadSpec
-    from workloads.registry import SystemInfo
+    from workloads.registry import Option, SystemInfo, ms
 
     def make(spec: SystemSpec, nodes: list[Any]) -> PatternSystem:
         return PatternSystem("paxos", spec.bugs, spec.port, nodes=nodes, options=spec.options)
@@ -44,5 +44,10 @@ def register() -> list[Any]:
             PAXOS_BUGS,
             make,
             {"register": client},
+            options=(
+                ms("request_timeout_ms", 1000, "how long a client request may take"),
+                ms("rpc_timeout_ms", 500, "how long one prepare or accept waits"),
+                Option("no_forward", bool, False, "propose on the node asked, not the key's home"),
+            ),
         )
     ]

@@ -184,7 +184,7 @@ def queue_generators(spec: WorkloadSpec) -> tuple[Generator, Generator | None]:
 def register() -> list[Any]:
     """The ``queue`` system, the ``queue`` workload and the ``queue`` checker."""
     from harness.spec import SystemSpec
-    from workloads.registry import CheckerInfo, SystemInfo, WorkloadInfo
+    from workloads.registry import RAFT_OPTIONS, CheckerInfo, Option, SystemInfo, WorkloadInfo, ms
 
     def make(spec: SystemSpec, nodes: list[Any]) -> PatternSystem:
         return PatternSystem("queue", spec.bugs, spec.port, nodes=nodes, options=spec.options)
@@ -207,6 +207,15 @@ def register() -> list[Any]:
             {"queue": client},
             checkers=("leaders",),
             final_ops=("status",),
+            options=(
+                *RAFT_OPTIONS,
+                ms("visibility_ms", 1000, "with redeliver-on-timeout: how long a message may "
+                   "stay unacknowledged"),
+            ),  # fmt: skip
+            client_options={
+                "queue": (Option("hold", float, 0.2, "seconds a consumer works on a message "
+                                 "before it acknowledges it", minimum=0),),
+            },  # fmt: skip
         ),
         WorkloadInfo(
             "queue",
@@ -214,6 +223,8 @@ def register() -> list[Any]:
             "messages a while; a final drain and audit",
             queue_generators,
             ("queue", "stats"),
+            options=(),
+            ops=("enqueue", "dequeue", "ack"),
         ),
         CheckerInfo(
             "queue",

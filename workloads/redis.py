@@ -436,7 +436,7 @@ def _set_generators(spec: WorkloadSpec) -> tuple[Generator, Generator | None]:
 def register() -> list[Any]:
     """The ``redis`` system (register and set workloads), the ``set`` workload and checker."""
     from harness.spec import SystemSpec
-    from workloads.registry import CheckerInfo, SystemInfo, WorkloadInfo
+    from workloads.registry import CheckerInfo, Option, SystemInfo, WorkloadInfo, ms
 
     def make(spec: SystemSpec, nodes: list[Any]) -> RedisSystem:
         return RedisSystem(spec.port, nodes=nodes, options=spec.options)
@@ -462,6 +462,11 @@ def register() -> list[Any]:
             checkers=("promises",),
             final_ops=("status",),
             node_packages=("redis-server", "redis-sentinel"),
+            options=(
+                ms("down_after_ms", 1000, "Sentinel's down-after-milliseconds"),
+                ms("failover_timeout_ms", 3000, "Sentinel's failover-timeout"),
+                Option("appendonly", bool, False, "Redis' appendonly persistence"),
+            ),
         ),
         WorkloadInfo(
             "set",
@@ -469,6 +474,7 @@ def register() -> list[Any]:
             "final heal: which acknowledged adds are missing",
             _set_generators,
             ("set", "stats"),
+            options=(),
         ),
         CheckerInfo(
             "set",

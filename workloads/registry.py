@@ -9,7 +9,9 @@ Built-ins register the same way from the modules in ``BUILTIN_MODULES``: each ha
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
@@ -19,12 +21,116 @@ from harness.spec import SystemSpec, WorkloadSpec
 
 __all__ = [
     "CheckerInfo",
+    "Option",
+    "OptionError",
     "SystemInfo",
     "WorkloadInfo",
+    "check_options",
     "checkers",
+    "ms",
+    "ms_range",
+    "share",
     "systems",
     "workloads",
 ]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a system or workload: its name, type (bool, int, float or str), default
+    and one line of doc; the one declaration both validation and ``splitbrain list`` read.
+
+    choices: the only values allowed (empty: any value of the type).
+    minimum, maximum: the smallest and largest numbers allowed (None: no bound).
+    pattern: for a str, a regular expression the whole value must match, and ``form`` says it
+      the way a person writes it (``MIN-MAX``).
+    """
+
+    name: str
+    type: type
+    default: Any
+    doc: str
+    choices: tuple[Any, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    pattern: str | None = None
+    form: str = ""
+
+    def problem(self, value: Any) -> str | None:
+        """What is wrong with ``value`` for this option, in words, or None if it is allowed."""
+        tp = self.type
+        ok = (
+            (tp is bool and isinstance(value, bool))
+            or (tp is int and isinstance(value, int) and not isinstance(value, bool))
+            or (tp is float and isinstance(value, int | float) and not isinstance(value, bool))
+            or (tp is str and isinstance(value, str))
+        )
+        if not ok:
+            return f"expected {self.expected()}, got {value!r} ({type(value).__name__})"
+        if tp is float and not math.isfinite(value):
+            return f"expected a finite number, got {value!r}"
+        if self.choices and value not in self.choices:
+            return f"got {value!r}; allowed: {', '.join(str(c) for c in self.choices)}"
+        low, high = self.minimum, self.maximum
+        if (low is not None and value < low) or (high is not None and value > high):
+            if high is None:
+                return f"got {value!r}; need a number >= {low:g}"
+            if low is None:
+                return f"got {value!r}; need a number <= {high:g}"
+            return f"got {value!r}; need a number from {low:g} to {high:g}"
+        if self.pattern is not None and not re.fullmatch(self.pattern, value):
+            return f"got {value!r}; expected {self.form or self.pattern}"
+        return None
+
+    def expected(self) -> str:
+        words = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+        return words.get(self.type, self.type.__name__)
+
+
+class OptionError(ValueError):
+    """An option that is not declared, or a value it does not allow: ``key`` names it."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key, self.problem = key, problem
+
+
+def check_options(given: Mapping[str, Any], declared: Sequence[Option], what: str) -> None:
+    """Raise OptionError for the first key of ``given`` that ``declared`` does not name, or
+    whose value it does not allow; ``what`` (``the etcd system``) says whose options they are."""
+    by_name = {o.name: o for o in declared}
+    for key, value in given.items():
+        option = by_name.get(key)
+        if option is None:
+            allowed = ", ".join(sorted(by_name)) or "none (it takes no options)"
+            raise OptionError(key, f"{what} has no option {key!r}; allowed: {allowed}")
+        problem = option.problem(value)
+        if problem is not None:
+            raise OptionError(key, f"{what}'s option {key!r}: {problem}")
+
+
+def ms(name: str, default: int | None, doc: str, minimum: int = 1) -> Option:
+    """A duration option in milliseconds (an integer >= ``minimum``), such as a pattern
+    daemon's ``heartbeat_ms``, which ``daemon.option_flags`` passes on as ``--heartbeat-ms``."""
+    return Option(name, int, default, doc, minimum=minimum)
+
+
+def share(name: str, default: float, doc: str) -> Option:
+    """A fraction of the time, from 0 to 1 (``reads: 0.15``)."""
+    return Option(name, float, default, doc, minimum=0, maximum=1)
+
+
+def ms_range(name: str, default: str, doc: str) -> Option:
+    """A range of milliseconds written ``MIN-MAX`` (``300-600``), as the pattern daemons read."""
+    return Option(name, str, default, doc, pattern=r"[0-9]+-[0-9]+", form="MIN-MAX, e.g. 300-600")
+
+
+#: the Raft store's own options, shared by the patterns built on its runtime arguments
+RAFT_OPTIONS = (
+    ms("heartbeat_ms", 50, "leader heartbeat interval"),
+    ms_range("election_ms", "300-600", "randomized election timeout range"),
+    ms("request_timeout_ms", 1000, "how long a client request may wait for its outcome"),
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +150,12 @@ class SystemInfo:
     #: Debian packages a node needs (e.g. ``etcd-server``): the docker backend runs an image
     #: with them installed; local and ssh nodes must have them already (``./setup --tests``)
     node_packages: tuple[str, ...] = ()
+    #: the ``system.options`` it reads, checked when the suite is read; None: not declared
+    #: (a third-party entry from before declarations), its options are passed on unchecked
+    options: tuple[Option, ...] | None = None
+    #: workload name -> the ``workload.options`` its client for that workload reads, on top
+    #: of the workload's own (etcd's register client reads ``reads``)
+    client_options: dict[str, tuple[Option, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -53,6 +165,10 @@ class WorkloadInfo:
     #: WorkloadSpec -> (main generator, final-phase generator or None)
     generators: Callable[[WorkloadSpec], tuple[Generator, Generator | None]]
     checkers: tuple[str, ...]
+    #: the ``workload.options`` its generators read; None: not declared (passed unchecked)
+    options: tuple[Option, ...] | None = None
+    #: the ops ``workload.mix`` may weigh; None: the workload does not read the mix
+    ops: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -79,9 +195,15 @@ RAFT_BUGS = {
 
 def _builtin_systems() -> list[SystemInfo]:
     def make(spec: SystemSpec, nodes: list[Any]) -> Any:
+        from workloads.daemon import option_flags
         from workloads.raft import RaftSystem
 
-        return RaftSystem(nodes=nodes, bugs=list(spec.bugs), port=spec.port)
+        return RaftSystem(
+            nodes=nodes,
+            bugs=list(spec.bugs),
+            port=spec.port,
+            extra_args=option_flags(spec.options, [o.name for o in RAFT_OPTIONS], "raft"),
+        )
 
     def register_client(spec: WorkloadSpec) -> Any:
         from workloads.raft import RaftClient
@@ -97,6 +219,7 @@ def _builtin_systems() -> list[SystemInfo]:
             {"register": register_client},
             checkers=("leaders",),
             final_ops=("status",),
+            options=RAFT_OPTIONS,
         )
     ]
 
@@ -117,6 +240,8 @@ def _builtin_workloads() -> list[WorkloadInfo]:
             "read / write / compare-and-set over rotating independent keys",
             _register_generators,
             ("linearizable", "stats"),
+            options=(),
+            ops=("read", "write", "cas"),
         )
     ]
 

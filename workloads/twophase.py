@@ -234,7 +234,7 @@ def twophase_args(spec: SystemSpec) -> list[str]:
 
 
 def register() -> list[Any]:
-    from workloads.registry import CheckerInfo, SystemInfo, WorkloadInfo
+    from workloads.registry import CheckerInfo, Option, SystemInfo, WorkloadInfo, ms, share
 
     def make(spec: SystemSpec, nodes: list[Any]) -> PatternSystem:
         # every node coordinates: the primaries are those with transactions in flight
@@ -269,16 +269,35 @@ def register() -> list[Any]:
             "presumed abort, strict two-phase locking",
             TWOPHASE_BUGS, make, {"list-append": list_client, "bank": bank_client},
             final_ops=("status",),
+            options=(
+                ms("lock_wait_ms", 1000, "how long a prepare waits for its locks"),
+                ms("prepare_timeout_ms", 1000, "how long the coordinator waits for a vote"),
+                ms("doubt_ms", 1000, "how long a prepared transaction waits before asking"),
+                ms("retry_ms", 300, "interval of in-doubt queries and commit re-sends"),
+                ms("commit_gap_ms", 0, "pause between the commit messages of one transaction",
+                   minimum=0),
+            ),
         ),
         WorkloadInfo(
             "list-append",
             "transactions of 1-4 reads and appends over rotating keys (Elle's list-append)",
             list_append_generators, ("list-append", "stats"),
+            options=(
+                Option("max_ops", int, 4, "micro-ops per transaction, at most", minimum=1),
+                share("read_share", 0.5, "share of micro-ops that read"),
+            ),
         ),
         WorkloadInfo(
             "bank",
             "transfers between accounts and reads of every balance; the total stays constant",
             bank_generators, ("bank", "stats"),
+            options=(
+                Option("accounts", int, 5, "how many accounts", minimum=2),
+                Option("max_transfer", int, 5, "the largest amount of a transfer", minimum=1),
+                share("reads", 0.3, "share of ops that read every balance"),
+                Option("initial_balance", int, DEFAULT_INITIAL_BALANCE, "each account's "
+                       "balance at the start", minimum=0),
+            ),
         ),
         CheckerInfo(
             "list-append",

@@ -519,7 +519,7 @@ def register() -> list[Any]:
     """The ``zookeeper`` system (register, lock and queue workloads), and the
     ``queue-at-least-once`` checker; its ``promises`` note is etcd's."""
     from harness.spec import SystemSpec, WorkloadSpec
-    from workloads.registry import SystemInfo
+    from workloads.registry import Option, SystemInfo, ms
     from workloads.zookeeper_queue import checker_info
 
     def make(spec: SystemSpec, nodes: list[Any]) -> ZooKeeperSystem:
@@ -566,6 +566,31 @@ def register() -> list[Any]:
             # bring the full default-jre (GTK, X11, Mesa: 156 packages, ~550 MB) and a log4j
             # configuration this System writes for itself
             node_packages=("libzookeeper-java", "default-jre-headless"),
+            options=(
+                Option("sync", bool, True, "clients sync before every read"),
+                ms("tick_ms", 500, "ZooKeeper's tickTime"),
+                Option("init_limit", int, 20, "initLimit, in ticks", minimum=1),
+                Option("sync_limit", int, 4, "syncLimit, in ticks", minimum=1),
+                ms("session_timeout_ms", 4000, "the clients' session timeout"),
+                Option("heap_mb", int, 128, "the server's Java heap", minimum=16),
+                Option("faketime", bool, True, "start under libfaketime (clock faults apply)"),
+            ),
+            client_options={
+                "register": (
+                    Option("sync", bool, None, "sync before every read (default: the system's)"),
+                ),
+                "lock": (
+                    Option("fencing", bool, True, "fence what a holder writes"),
+                    Option("patience", float, 20.0, "seconds a write or release waits through reconnections",
+                           minimum=0),
+                ),
+                "queue": (
+                    Option("hold", float, 0.2, "seconds a consumer works on an entry",
+                           minimum=0),
+                    Option("wait", float, 0.1, "seconds a dequeue waits for an entry",
+                           minimum=0),
+                ),
+            },  # fmt: skip
         ),
         checker_info(),
     ]

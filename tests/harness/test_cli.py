@@ -43,7 +43,7 @@ def splitbrain(*args: str, cwd: Path | None = None) -> subprocess.CompletedProce
         ),
         (
             "tests:\n  - name: a\n    system: {name: raft, bugs: [typo]}\n",
-            "s.yaml at 'system.bugs'",
+            "s.yaml:3 at 'tests[0].system.bugs'",  # found as the suite is read, with its line
             "allowed: stale-read, early-ack, no-fsync, vote-twice",
         ),
     ],

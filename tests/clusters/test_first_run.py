@@ -199,3 +199,41 @@ def test_a_second_image_build_says_whom_it_waits_for_then_takes_its_turn(
     assert order == ["first in", "first out", "second in"]
     assert len(said) == 1 and f"pid {os.getpid()}" in said[0], said
     assert str(tmp_path / "run" / "image.lock") in said[0]
+
+
+@pytest.mark.cluster
+@pytest.mark.skipif(os.geteuid() != 0, reason="the local cluster needs root")
+@have_cc
+def test_threads_copying_the_shim_to_a_node_at_once_all_get_it_and_leave_no_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clusters.local import LocalCluster
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    c = LocalCluster(1, workroot=tmp_path / "cluster")
+    try:
+        c.create()
+        node = c.nodes[0]
+        # as a node of the ssh backend: the shim must be copied into its workdir
+        node.shares_filesystem = False  # type: ignore[attr-defined]
+        results: list[str | BaseException | None] = [None] * 6
+        start = threading.Barrier(len(results))
+
+        def one(i: int) -> None:
+            start.wait()
+            try:
+                results[i] = clock._shim_on(node)
+            except BaseException as e:  # noqa: BLE001 - the test reports what each met
+                results[i] = e
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(len(results))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        remote = f"{node.workdir}/{clock._build_shim().name}"  # type: ignore[union-attr]
+        assert results == [remote] * len(results)
+        assert [p.name for p in Path(node.workdir).iterdir() if ".tmp" in p.name] == []
+        assert Path(remote).read_bytes() == clock._build_shim().read_bytes()  # type: ignore[union-attr]
+    finally:
+        c.destroy()

@@ -240,8 +240,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     from harness.config import load_suite
-    from harness.junit import write_junit
-    from harness.run import run_test
+    from harness.run import handle_interrupts, run_test
 
     suite = load_suite(args.suite)
     tests = list(suite.tests)
@@ -265,10 +264,58 @@ def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         )
         return SETUP_FAILED
     outcomes = []
-    for t in tests:
-        outcomes.append(run_test(t, results_root=Path(args.results), suite_path=args.suite))
-    write_junit(Path(args.results) / f"{suite.name}-junit.xml", suite.name, outcomes)
-    return _suite_exit([o.exit_code for o in outcomes])
+    # one handler of SIGINT / SIGTERM / SIGHUP for the whole suite: a signal stops the test
+    # under way (healed, torn down, its results written) and every test after it
+    with handle_interrupts() as interrupts:
+        for t in tests:
+            if interrupts.stop.is_set():
+                break
+            outcomes.append(
+                run_test(
+                    t,
+                    results_root=Path(args.results),
+                    suite_path=args.suite,
+                    interrupts=interrupts,
+                )
+            )
+        codes = [o.exit_code for o in outcomes]
+        if interrupts.stop.is_set():
+            codes.append(UNKNOWN)  # an interrupted suite never passes
+            left = [t.name for t in tests[len(outcomes) :]]
+            if left:
+                _say_err(
+                    f"splitbrain: interrupted ({interrupts.signal}); not run: {', '.join(left)}"
+                )
+        if not _write_junit(Path(args.results) / f"{suite.name}-junit.xml", suite.name, outcomes):
+            codes.append(UNKNOWN)
+    return _suite_exit(codes)
+
+
+def _write_junit(path: Path, suite: str, outcomes: list[Any]) -> bool:
+    """The suite's JUnit file, whole or not at all; False (said on stderr) when it cannot be
+    written, as on a full disk or a read-only file system."""
+    from harness.junit import write_junit
+    from harness.store import StorageError
+
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        write_junit(tmp, suite, outcomes)
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        _say_err(f"splitbrain: {StorageError('write', path, e)}")
+        return False
+    return True
+
+
+def _say_err(text: str) -> None:
+    try:  # stderr may be a terminal that is gone (SIGHUP)
+        print(text, file=sys.stderr)
+    except (OSError, ValueError):
+        pass
 
 
 def _check_overrides(tests: list[Any], args: argparse.Namespace) -> None:

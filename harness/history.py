@@ -186,6 +186,11 @@ class Journal:
 
     Thread safe: the index and the time are assigned under the journal's lock, so the file is
     in index order. Keeps the ops in memory too, for the checkers.
+
+    A write that fails (a full disk, a read-only file system) does not raise into the worker
+    that made the op: the journal keeps the first such OSError in ``error``, stops writing the
+    file (whose last line may be torn) and keeps every op in memory. The controller watches
+    ``error`` and stops the run.
     """
 
     def __init__(self, path: str | Path, clock_ns: Any) -> None:
@@ -194,18 +199,36 @@ class Journal:
         self._clock_ns = clock_ns
         self._lock = threading.Lock()
         self.ops: list[Op] = []
+        self.error: OSError | None = None
 
     def append(self, op: Op) -> Op:
         with self._lock:
             op.index = len(self.ops)
             op.time = self._clock_ns()
             self.ops.append(op)
-            self._fh.write(op.to_json() + "\n")
-            self._fh.flush()
+            if self.error is None:
+                try:
+                    self._fh.write(op.to_json() + "\n")
+                    self._fh.flush()
+                except OSError as e:
+                    self.error = e
+                    self._close_quietly()
         return op
 
     def close(self) -> None:
+        """Flush and close the file; raises nothing for a file that could not be written."""
         with self._lock:
             if not self._fh.closed:
-                self._fh.flush()
-                self._fh.close()
+                try:
+                    self._fh.flush()
+                except OSError as e:
+                    self.error = self.error or e
+                self._close_quietly()
+
+    def _close_quietly(self) -> None:
+        # closing flushes what is buffered, which fails again on a full disk: the descriptor
+        # is released all the same, and the lines are in memory
+        try:
+            self._fh.close()
+        except OSError:
+            pass

@@ -34,14 +34,22 @@ from harness.generator import (
     seq,
     time_limit,
 )
-from harness.history import Journal, Op
+from harness.history import NEMESIS, Journal, Op
 from harness.runner import Runner, Worker
 from harness.spec import TestSpec
-from harness.store import RunDir
+from harness.store import RunDir, StorageError, is_storage_error, remove_partial
 from nemesis.schedule import final_heal, schedule
 from workloads import registry
 
-__all__ = ["EXIT", "Outcome", "check_history", "run_test"]
+__all__ = [
+    "EXIT",
+    "Interrupts",
+    "Outcome",
+    "check_history",
+    "faults_in_force",
+    "handle_interrupts",
+    "run_test",
+]
 
 log = logging.getLogger("splitbrain")
 
@@ -64,8 +72,22 @@ def run_test(
     suite_path: str = "<suite>",
     argv: list[str] | None = None,
     out: Any = sys.stderr,
+    interrupts: Interrupts | None = None,
 ) -> Outcome:
-    """Run one test. Raises ConfigError for names the registry does not know (exit 3)."""
+    """Run one test and return its outcome. Raises ConfigError for names the registry does not
+    know (exit 3). ``interrupts``: the signal handling of the whole suite
+    (``handle_interrupts()``); without it, the test installs its own for its duration."""
+    if interrupts is None:
+        with handle_interrupts() as own:
+            return run_test(
+                spec,
+                results_root=results_root,
+                suite_path=suite_path,
+                argv=argv,
+                out=out,
+                interrupts=own,
+            )
+    guard = interrupts
     if spec.seed is None:
         spec = dataclasses.replace(spec, seed=random.SystemRandom().randrange(2**31))
     assert spec.seed is not None
@@ -75,9 +97,13 @@ def run_test(
     except ConfigError as e:
         raise ConfigError(suite_path, None, e.path, e.problem) from None
 
-    run = RunDir.create(results_root, spec.name)
     rerun = _rerun_command(suite_path, spec, argv)
-    run.write_spec(spec, {"rerun": rerun})
+    run: RunDir | None = None
+    try:
+        run = RunDir.create(results_root, spec.name)
+        run.write_spec(spec, {"rerun": rerun})
+    except StorageError as e:  # nothing is set up yet: nothing to heal
+        return _could_not_store(spec, e, run, rerun, out)
     handler = _log_to(run.path / "harness.log")
     log.info("test %s, seed %s, results in %s", spec.name, spec.seed, run.path)
     results: dict[str, Any] = {
@@ -93,91 +119,184 @@ def run_test(
     journal: Journal | None = None
     t_start = time.monotonic()
     try:
-        with _signals() as guard:
-            cluster = _make_cluster(spec, run.path, sysinfo.node_packages)
-            system: Any = None
-            nemesis: Any = None
+        guard.stage = "setup"
+        if guard.stop.is_set():  # a signal came while the run directory was being made
+            raise KeyboardInterrupt
+        cluster = _make_cluster(spec, run.path, sysinfo.node_packages)
+        system: Any = None
+        nemesis: Any = None
+        try:
             try:
-                try:
-                    t = time.monotonic()
-                    cluster.create()
-                    system = sysinfo.make(spec.system, cluster.nodes)
-                    _on_all(cluster.nodes, system.setup)
-                    nemesis = _make_nemesis(spec, cluster, system)
-                    nemesis.setup(cluster)
-                    results["setup_seconds"] = round(time.monotonic() - t, 2)
-                    log.info(
-                        "cluster of %d up and system ready in %.1fs",
-                        len(cluster.nodes),
-                        results["setup_seconds"],
-                    )
-                except (SetupError, OSError, RuntimeError, TimeoutError) as e:
-                    if guard.stop.is_set():
-                        raise KeyboardInterrupt from e
-                    setup_error = f"{type(e).__name__}: {e}"
-                    log.error("setup failed: %s", setup_error)
-                else:
-                    t0_ns = time.monotonic_ns()
-                    journal = Journal(run.history, lambda: time.monotonic_ns() - t0_ns)
-                    runner = _make_runner(spec, sysinfo, winfo, cluster, nemesis, journal)
-                    runner.t0 = t0_ns / 1e9
-                    guard.stage = "running"
-                    interrupted = _drive(runner, spec, guard.stop, out)
-                    results["ops_per_second"] = round(
-                        runner.stats.invocations / max(runner.now(), 1e-9), 1
-                    )
-                    if runner.errors:
-                        setup_error = f"harness error in a worker: {runner.errors[0]!r}"
-            finally:
-                guard.stage = "teardown"
-                _teardown(cluster, system, nemesis, run)
-            interrupted = interrupted or guard.stop.is_set()
+                t = time.monotonic()
+                cluster.create()
+                system = sysinfo.make(spec.system, cluster.nodes)
+                _on_all(cluster.nodes, system.setup)
+                nemesis = _make_nemesis(spec, cluster, system)
+                nemesis.setup(cluster)
+                results["setup_seconds"] = round(time.monotonic() - t, 2)
+                log.info(
+                    "cluster of %d up and system ready in %.1fs",
+                    len(cluster.nodes),
+                    results["setup_seconds"],
+                )
+                t0_ns = time.monotonic_ns()
+                journal = Journal(run.history, lambda: time.monotonic_ns() - t0_ns)
+            except (SetupError, OSError, RuntimeError, TimeoutError) as e:
+                if guard.stop.is_set():
+                    raise KeyboardInterrupt from e
+                setup_error = f"{type(e).__name__}: {e}"
+                log.error("setup failed: %s", setup_error)
+            else:
+                runner = _make_runner(spec, sysinfo, winfo, cluster, nemesis, journal)
+                runner.t0 = t0_ns / 1e9
+                if guard.stop.is_set():
+                    raise KeyboardInterrupt
+                guard.stage = "running"
+                interrupted = _drive(runner, spec, guard, journal, out)
+                results["ops_per_second"] = round(
+                    runner.stats.invocations / max(runner.now(), 1e-9), 1
+                )
+                if runner.errors:
+                    harness_error = f"harness error in a worker: {runner.errors[0]!r}"
+        finally:
+            guard.stage = "teardown"  # from here on a signal cannot stop the healing
+            log.info("tearing down: healing every fault, stopping the system")
+            if journal is not None and nemesis is not None:
+                _heal_in_history(journal, nemesis)
+            _teardown(cluster, system, nemesis, run)
+        interrupted = interrupted or guard.stop.is_set()
     except KeyboardInterrupt:
         interrupted = True
     except Exception as e:  # a harness bug: healed and torn down above; no verdict
         log.exception("harness error")
         harness_error = f"harness error: {type(e).__name__}: {e}"
     finally:
+        guard.stage = "writing"
         if journal is not None:
             journal.close()
     results["wall_seconds"] = round(time.monotonic() - t_start, 2)
     results["interrupted"] = interrupted
+    if guard.signal is not None and interrupted:
+        results["signal"] = guard.signal
+    storage_error = None
+    if journal is not None and journal.error is not None:
+        storage_error = str(StorageError("write", run.history, journal.error))
+        storage_error += " (the run stopped there; the operations held in memory were checked)"
+        results["storage_error"] = storage_error
 
     if setup_error is not None and journal is None:
         results.update(valid=None, error=setup_error, exit_code=EXIT["setup-failed"])
-        run.write_results(results)
-        _write_report(run.path)
+        problems = _store(run, results)
         _detach(handler)
-        print(f"{spec.name}: SETUP FAILED: {setup_error}\n  logs: {run.path}")
+        _say(f"{spec.name}: SETUP FAILED: {setup_error}", out=sys.stdout)
+        for p in problems:
+            _say(f"  {p}", out=sys.stdout)
+        _say(f"  logs: {run.path}", out=sys.stdout)
         return Outcome(spec.name, None, EXIT["setup-failed"], run.path, results)
 
-    history = journal.ops if journal is not None else []
-    checked = check_history(history, checker_names, run.path, {"test": spec.name})
-    results.update(checked)
-    results["faults"] = _faults_applied(history)
-    if journal is None:  # interrupted before the workload began: nothing was tested
-        results["valid"] = "unknown"
-        results["error"] = "interrupted during setup, before any operation"
-    for error in (setup_error, harness_error):
+    if journal is None:  # stopped before the workload began: nothing was tested
+        why = harness_error or "interrupted during setup, before any operation"
+        results.update(
+            valid="unknown",
+            checkers={},
+            op_counts={"invoke": 0, "ok": 0, "fail": 0, "info": 0},
+            faults=[],
+            error=f"{why}: nothing was checked",
+        )
+    else:
+        history = journal.ops
+        guard.stage = "checking"
+        try:
+            results.update(check_history(history, checker_names, run.path, {"test": spec.name}))
+        except KeyboardInterrupt:  # the cluster is gone: only the verdict is lost
+            interrupted = results["interrupted"] = True
+            results["signal"] = guard.signal
+            results.update(
+                valid="unknown",
+                checkers={},
+                op_counts=_op_counts(history),
+                error="interrupted while checking: no verdict",
+            )
+        finally:
+            guard.stage = "writing"
+        results["faults"] = _faults_applied(history)
+    for error in (setup_error, harness_error, storage_error):
         if error is not None:
-            results["error"] = error
+            results.setdefault("error", error)
             results["valid"] = merge_valid([results["valid"], "unknown"])
+    if interrupted:  # what was asked was not all done: never a pass
+        results["valid"] = merge_valid([results["valid"], "unknown"])
     results["exit_code"] = EXIT[results["valid"]]
-    run.write_results(results)
-    _write_report(run.path)
+    problems = _store(run, results)
+    if problems:
+        results["valid"] = merge_valid([results["valid"], "unknown"])
+        results["exit_code"] = EXIT[results["valid"]]
     _detach(handler)
-    _print_verdict(spec.name, results, run.path, sys.stdout)
+    _print_verdict(spec.name, results, run.path, sys.stdout, problems)
     return Outcome(spec.name, results["valid"], results["exit_code"], run.path, results)
 
 
-def _write_report(path: Path) -> None:
-    """report.html for the run; a report that cannot be drawn never changes the verdict."""
+def _could_not_store(
+    spec: TestSpec, e: StorageError, run: RunDir | None, rerun: str, out: Any
+) -> Outcome:
+    """The outcome of a test whose run directory could not be made or written: setup failed,
+    nothing else was made. Removes the ``.tmp`` files the failed writes left."""
+    if run is not None:
+        remove_partial(run.path)
+    results: dict[str, Any] = {
+        "test": spec.name,
+        "seed": spec.seed,
+        "rerun": rerun,
+        "valid": None,
+        "error": str(e),
+        "exit_code": EXIT["setup-failed"],
+        "interrupted": False,
+    }
+    _say(f"{spec.name}: SETUP FAILED: {e}", out=sys.stdout)
+    _say(f"  run again: {rerun}", out=sys.stdout)
+    return Outcome(
+        spec.name, None, EXIT["setup-failed"], None if run is None else run.path, results
+    )
+
+
+def _store(run: RunDir, results: dict[str, Any]) -> list[str]:
+    """Write results.json, then report.html; returns what could not be written, one line each
+    (and then removes the half-written ``.tmp`` files of the run). Never raises for a full disk
+    or a read-only file system."""
+    problems: list[str] = []
+    try:
+        run.write_results(results)
+    except StorageError as e:
+        problems.append(str(e))
+        log.error("%s", e)
+    else:
+        problem = _write_report(run.path)
+        if problem is not None:
+            problems.append(problem)
+    if problems or results.get("storage_error"):
+        for p in remove_partial(run.path):
+            log.info("removed the half-written %s", p)
+    return problems
+
+
+def _write_report(path: Path) -> str | None:
+    """report.html for the run; a report that cannot be drawn never changes the verdict.
+    Returns why it could not be written when the disk is full or read-only, else None."""
     try:
         from harness.report import build_report
 
         build_report(path)
-    except Exception:
+    except Exception as e:
+        if is_storage_error(e):
+            problem = (
+                str(e)
+                if isinstance(e, StorageError)
+                else str(StorageError("write", path / "report.html", e))  # type: ignore[arg-type]
+            )
+            log.error("%s", problem)
+            return problem
         log.exception("could not build report.html (splitbrain report %s tries again)", path)
+    return None
 
 
 def check_history(
@@ -202,15 +321,19 @@ def check_history(
             except Exception:
                 log.exception("checker %s could not draw its result", name)
         per[name] = {**result.to_dict(), "seconds": round(time.monotonic() - t, 3), "files": files}
+    return {
+        "valid": merge_valid([r["valid"] for r in per.values()]),
+        "checkers": per,
+        "op_counts": _op_counts(history),
+    }
+
+
+def _op_counts(history: list[Op]) -> dict[str, int]:
     counts = {"invoke": 0, "ok": 0, "fail": 0, "info": 0}
     for op in history:
         if op.is_client:
             counts[op.type] += 1
-    return {
-        "valid": merge_valid([r["valid"] for r in per.values()]),
-        "checkers": per,
-        "op_counts": counts,
-    }
+    return counts
 
 
 # -- parts -------------------------------------------------------------------------------------
@@ -344,26 +467,55 @@ def _opener(make_client: Callable[[Any], Any], spec: TestSpec, node: Any) -> Cal
     return open_client
 
 
-def _drive(runner: Runner, spec: TestSpec, stop_requested: threading.Event, out: Any) -> bool:
-    """Run the workers to the end, printing progress; True if interrupted."""
+def _drive(runner: Runner, spec: TestSpec, guard: Interrupts, journal: Journal, out: Any) -> bool:
+    """Run the workers to the end, printing progress; True if interrupted. A signal, or a
+    history that can no longer be written, makes the workers finish their operation in flight
+    and stop."""
     runner.start()
-    tty = hasattr(out, "isatty") and out.isatty()
+    tty = _isatty(out)
     every = 1.0 if tty else 10.0
     last = time.monotonic()
-    interrupted = False
+    stopping = False
     while not runner.join(timeout=0.2):
-        if stop_requested.is_set() and not interrupted:
-            interrupted = True
-            print("\ninterrupted: finishing in-flight operations, then healing", file=out)
+        if stopping:
+            continue
+        if guard.stop.is_set():
+            stopping = True
+            _say(
+                f"\ninterrupted ({guard.signal}): finishing in-flight operations, then healing", out
+            )
+            log.warning("interrupted by %s: stopping the workload, then healing", guard.signal)
             runner.stop()
-        if time.monotonic() - last >= every:
+        elif journal.error is not None:
+            stopping = True
+            problem = StorageError("write", journal.path, journal.error)
+            _say(f"\n{problem}: stopping the workload, then healing", out)
+            log.error("%s: stopping the workload, then healing", problem)
+            runner.stop()
+        elif time.monotonic() - last >= every:
             last = time.monotonic()
             line = _progress(runner, spec)
-            print(("\r" + line + "\x1b[K") if tty else line, end="" if tty else "\n", file=out)
-            out.flush()
+            _say(("\r" + line + "\x1b[K") if tty else line, out, end="" if tty else "\n")
     if tty:
-        print(file=out)
-    return interrupted or stop_requested.is_set()
+        _say("", out)
+    return guard.stop.is_set()
+
+
+def _isatty(out: Any) -> bool:
+    try:
+        return bool(hasattr(out, "isatty") and out.isatty())
+    except (OSError, ValueError):
+        return False
+
+
+def _say(text: str, out: Any, end: str = "\n") -> None:
+    """Print to ``out``, which may be a terminal that is gone (SIGHUP): the results are on
+    disk, so a line that cannot be shown is dropped rather than failing the run."""
+    try:
+        print(text, end=end, file=out)
+        out.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def _progress(runner: Runner, spec: TestSpec) -> str:
@@ -397,8 +549,60 @@ def _teardown(cluster: Any, system: Any, nemesis: Any, run: RunDir) -> None:
     for what, step in steps:
         try:
             step()
-        except Exception:
-            log.exception("teardown: could not %s", what)
+        except Exception as e:
+            if is_storage_error(e):  # a full disk: said once, the same for every step
+                log.error("teardown: could not %s: %s", what, e)
+            else:
+                log.exception("teardown: could not %s", what)
+
+
+#: nemesis f that starts a fault -> the f that heals it
+_HEAL_OF = {
+    "start-partition": "stop-partition",
+    "start-loss": "stop-partition",
+    "kill": "start",
+    "pause": "resume",
+    "bump-clock": "reset-clock",
+    "strobe-clock": "reset-clock",
+}
+#: the order heals are made in: a paused process resumes before anything else
+_HEAL_ORDER = ("resume", "stop-partition", "start", "reset-clock")
+
+
+def faults_in_force(history: list[Op]) -> list[str]:
+    """The heal operations a history still owes, in the order to make them: for each kind of
+    fault, a start that may have taken effect (``ok``, ``info``, or never completed) after the
+    last heal of that kind that succeeded."""
+    owed: dict[str, bool] = {}
+    pending: Op | None = None
+    for op in history:
+        if op.is_client:
+            continue
+        if op.type == "invoke":
+            pending = op
+            continue
+        pending = None
+        if op.f in _HEAL_OF and op.type != "fail":
+            owed[_HEAL_OF[op.f]] = True
+        elif op.f in _HEAL_ORDER and op.type == "ok":
+            owed[op.f] = False
+    if pending is not None and pending.f in _HEAL_OF:
+        owed[_HEAL_OF[pending.f]] = True
+    return [f for f in _HEAL_ORDER if owed.get(f)]
+
+
+def _heal_in_history(journal: Journal, nemesis: Any) -> None:
+    """Heal, through the nemesis and into the history, every fault the history shows still in
+    force (a run stopped by a signal or a full disk ends with a fault on), so the history and
+    its report show when each fault ended. nemesis.teardown() runs after it all the same."""
+    for f in faults_in_force(journal.ops):
+        log.info("teardown: %s (a fault was still in force)", f)
+        invoke = journal.append(Op("invoke", f, None, NEMESIS))
+        try:
+            done = nemesis.invoke(invoke)
+        except Exception as e:
+            done = invoke.complete("info", None, error=f"{type(e).__name__}: {e}")
+        journal.append(done)
 
 
 def _collect_logs(cluster: Any, system: Any, run: RunDir) -> None:
@@ -426,38 +630,57 @@ def _on_all(nodes: list[Any], f: Callable[[Any], None]) -> None:
         raise errors[0]
 
 
-class _Guard:
-    """What SIGINT / SIGTERM do, by stage: during setup they interrupt it (KeyboardInterrupt);
-    while the workload runs they only set ``stop`` (the driver winds the workers down);
-    during teardown they are logged and ignored, so faults always get healed."""
+class Interrupts:
+    """What SIGINT, SIGTERM and SIGHUP do, for a whole ``splitbrain run`` (one handler for the
+    three, installed once by ``handle_interrupts``). The first signal sets ``stop``: no further
+    test of the suite starts. Then, by the ``stage`` of the test under way:
+
+    - ``setup``: the setup is interrupted (KeyboardInterrupt), what was made is torn down;
+    - ``running``: the workers finish their operation in flight, then teardown;
+    - ``teardown`` and ``writing`` (results, report): nothing more happens: a second Ctrl-C
+      is logged and ignored, so every fault is still healed and the results are written;
+    - ``checking`` (the cluster is gone): the checkers stop (KeyboardInterrupt), no verdict;
+    - ``idle`` (between tests): nothing to stop.
+    """
 
     def __init__(self) -> None:
         self.stop = threading.Event()
-        self.stage = "setup"
+        self.stage = "idle"
+        self.signal: str | None = None  # the name of the first signal
 
     def on_signal(self, signum: int, _frame: Any) -> None:
-        if self.stage == "teardown" or self.stop.is_set():
-            log.warning("signal %d: still healing and cleaning up, please wait", signum)
-            self.stop.set()
-            return
+        name = signal.Signals(signum).name
+        first = not self.stop.is_set()
         self.stop.set()
-        if self.stage == "setup":
+        if first:
+            self.signal = name
+        if self.stage == "checking" or (self.stage == "setup" and first):
+            # the stage moves on before the exception is raised, so that a second signal
+            # arriving while it unwinds cannot interrupt the teardown or the writing
+            self.stage = "writing" if self.stage == "checking" else "teardown"
             raise KeyboardInterrupt
+        if self.stage in ("teardown", "writing") or not first:
+            log.warning("%s: still healing, cleaning up and writing the results; please wait", name)
 
 
 @contextmanager
-def _signals() -> Iterator[_Guard]:
-    guard = _Guard()
+def handle_interrupts() -> Iterator[Interrupts]:
+    """Handle SIGINT, SIGTERM and SIGHUP (a closed terminal, a dropped SSH session) alike for
+    the duration of the block; yields the Interrupts that say whether one came. Outside the
+    main thread (no signals there) it only yields."""
+    guard = Interrupts()
     if threading.current_thread() is not threading.main_thread():
         yield guard
         return
-    old_int = signal.signal(signal.SIGINT, guard.on_signal)
-    old_term = signal.signal(signal.SIGTERM, guard.on_signal)
+    old = {sig: signal.signal(sig, guard.on_signal) for sig in _SIGNALS}
     try:
         yield guard
     finally:
-        signal.signal(signal.SIGINT, old_int)
-        signal.signal(signal.SIGTERM, old_term)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _faults_applied(history: list[Op]) -> list[dict[str, Any]]:
@@ -475,17 +698,44 @@ def _faults_applied(history: list[Op]) -> list[dict[str, Any]]:
 
 
 def _rerun_command(suite: str, spec: TestSpec, argv: list[str] | None) -> str:
+    """The command that runs this test again as it ran: every value a command-line override
+    can change is given, whatever the suite says (an override is not in the suite file)."""
     parts = ["splitbrain", "run", suite, "--test", spec.name, "--seed", str(spec.seed)]
     parts += ["--time-limit", f"{spec.time_limit:g}"]
+    parts += ["--cluster", spec.cluster.backend, "--nodes", str(spec.cluster.nodes)]
+    if spec.cluster.inventory:
+        parts += ["--inventory", spec.cluster.inventory]
     for bug in spec.system.bugs:
         parts += ["--bug", bug]
-    if spec.cluster.backend != "local":
-        parts += ["--cluster", spec.cluster.backend]
     return shlex.join(parts)
 
 
+class _LogFile(logging.FileHandler):
+    """harness.log. When it cannot be written (a full disk) it goes quiet rather than print a
+    traceback per line: the controller reports the storage problem itself, once."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, encoding="utf-8", delay=True)
+        self.failed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.failed:
+            return
+        try:
+            super().emit(record)  # opens the file on the first record: that can fail too
+        except OSError:
+            self.handleError(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        self.failed = True
+        try:
+            self.close()
+        except OSError:
+            pass
+
+
 def _log_to(path: Path) -> logging.Handler:
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler = _LogFile(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
@@ -499,15 +749,20 @@ def _detach(handler: logging.Handler) -> None:
     handler.close()
 
 
-def _print_verdict(test: str, results: dict[str, Any], path: Path, out: Any) -> None:
+def _print_verdict(
+    test: str, results: dict[str, Any], path: Path, out: Any, problems: list[str]
+) -> None:
     valid = results["valid"]
     word = {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}[valid]
     c = results["op_counts"]
     kinds = sorted({f["f"] for f in results.get("faults", []) if f["type"] != "invoke"})
-    lines = [
-        f"{test}: {word}  ({c['ok']} ok, {c['fail']} fail, {c['info']} info; "
-        f"faults: {', '.join(kinds) or 'none'})"
-    ]
+    if not results["checkers"]:  # nothing was checked: say why instead of a verdict
+        lines = [f"{test}: {word}  ({results.get('error', 'nothing was checked')})"]
+    else:
+        lines = [
+            f"{test}: {word}  ({c['ok']} ok, {c['fail']} fail, {c['info']} info; "
+            f"faults: {', '.join(kinds) or 'none'})"
+        ]
     for name, r in results["checkers"].items():
         v = {True: "valid", False: "INVALID", "unknown": "unknown"}[r["valid"]]
         reason = r["details"].get("reason") if isinstance(r["details"], dict) else None
@@ -519,10 +774,16 @@ def _print_verdict(test: str, results: dict[str, Any], path: Path, out: Any) -> 
             lines.append(f"    - {a['name']}: {text}")
         if len(r["anomalies"]) > 3:
             lines.append(f"    ... and {len(r['anomalies']) - 3} more in results.json")
-    if results.get("interrupted"):
-        lines.append("  (interrupted: the history up to the interruption was checked)")
+    if results.get("interrupted") and results["checkers"]:
+        lines.append(
+            f"  (interrupted by {results.get('signal') or 'a signal'}: the history up to the "
+            "interruption was checked)"
+        )
+    if results.get("storage_error"):
+        lines.append(f"  {results['storage_error']}")
+    lines += [f"  {p}" for p in problems]
     lines.append(f"  results: {path}")
     if (path / "report.html").exists():
         lines.append(f"  report: {path / 'report.html'}")
     lines.append(f"  run again: {results['rerun']}")
-    print("\n".join(lines), file=out)
+    _say("\n".join(lines), out)

@@ -1,8 +1,14 @@
-"""The results directory of a run: ``results/<test>/<UTC start>/`` and ``results/latest``."""
+"""The results directory of a run: ``results/<test>/<UTC start>/`` and ``results/latest``.
+
+Every file the harness writes whole (spec.yaml, results.json) is written to a ``.tmp`` beside
+it and renamed, so a reader never sees half a file; when the write fails (a full disk, a
+read-only file system) the ``.tmp`` is removed and a StorageError names the file and why.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import time
@@ -11,7 +17,42 @@ from typing import Any
 
 import yaml
 
-__all__ = ["RunDir", "spec_to_dict"]
+__all__ = [
+    "RunDir",
+    "StorageError",
+    "is_storage_error",
+    "remove_partial",
+    "spec_to_dict",
+    "write_atomic",
+]
+
+#: errors that say the results cannot be stored, whatever the harness does
+_STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
+_WHY = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the file system is read-only",
+    errno.EFBIG: "the file is larger than the file system allows",
+}
+
+
+class StorageError(Exception):
+    """A file of the results could not be written. ``path`` is the file, ``cause`` the OSError;
+    the message says what failed, why, and what to do."""
+
+    def __init__(self, what: str, path: Path, cause: OSError) -> None:
+        why = _WHY.get(cause.errno or 0, cause.strerror or str(cause))
+        super().__init__(
+            f"cannot {what} {path}: {why} ({cause.strerror or cause}); free some space or "
+            f"choose another --results directory"
+        )
+        self.path = path
+        self.cause = cause
+
+
+def is_storage_error(e: BaseException) -> bool:
+    """True for a StorageError, or an OSError that says the disk is full or read-only."""
+    return isinstance(e, StorageError) or (isinstance(e, OSError) and e.errno in _STORAGE_ERRNOS)
 
 
 class RunDir:
@@ -23,6 +64,8 @@ class RunDir:
 
     @classmethod
     def create(cls, root: Path, test: str) -> RunDir:
+        """Make ``root/<test>/<UTC start>`` and point ``root/latest`` at it; raises
+        StorageError when the directory cannot be made."""
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         base = root / _safe(test)
         path = base / stamp
@@ -30,14 +73,17 @@ class RunDir:
         while path.exists():  # two runs in the same second
             n += 1
             path = base / f"{stamp}-{n}"
-        path.mkdir(parents=True)
+        try:
+            path.mkdir(parents=True)
+        except OSError as e:
+            raise StorageError("create the run directory", path, e) from e
         latest = root / "latest"
         try:
             if latest.is_symlink() or latest.exists():
                 latest.unlink()
             latest.symlink_to(path.relative_to(root))
         except OSError:
-            pass  # a filesystem without symlinks: latest is a convenience
+            pass  # a filesystem without symlinks (or without room for one): a convenience
         return cls(path)
 
     @property
@@ -53,13 +99,49 @@ class RunDir:
         return self.path / "nodes"
 
     def write_spec(self, spec: Any, extra: dict[str, Any]) -> None:
+        """spec.yaml, whole or not at all; raises StorageError."""
         data = {**spec_to_dict(spec), **extra}
-        (self.path / "spec.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+        write_atomic(self.path / "spec.yaml", yaml.safe_dump(data, sort_keys=False))
 
     def write_results(self, results: dict[str, Any]) -> None:
-        tmp = self.results.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(results, indent=2, default=str))
-        os.replace(tmp, self.results)
+        """results.json, whole or not at all; raises StorageError."""
+        write_atomic(self.results, json.dumps(results, indent=2, default=str))
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through ``path.tmp`` and a rename. On failure removes the
+    ``.tmp`` (a previous ``path`` stays as it was) and raises StorageError."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise StorageError("write", path, e) from e
+
+
+def remove_partial(directory: Path) -> list[Path]:
+    """Remove the half-written temporary files (``*.tmp``, ``*.tmp.<pid>``) under
+    ``directory``, as a failed write leaves them; returns those removed. Call it only when
+    nothing writes there any more (after teardown)."""
+    removed: list[Path] = []
+    try:
+        candidates = [
+            p for p in directory.rglob("*") if p.name.endswith(".tmp") or ".tmp." in p.name
+        ]
+    except OSError:
+        return removed
+    for p in candidates:
+        try:
+            if p.is_file() and not p.is_symlink():
+                p.unlink()
+                removed.append(p)
+        except OSError:
+            pass
+    return removed
 
 
 def spec_to_dict(spec: Any) -> dict[str, Any]:

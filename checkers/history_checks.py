@@ -80,9 +80,14 @@ def _rw_register(*, consistency_models: Any, anomalies: Any, time_budget_s: floa
 def _elle_cli(*, consistency_models: Any, anomalies: Any, time_budget_s: float,
               **kw: Any) -> Checker:  # fmt: skip
     from .elle_cli import ElleCliChecker
+    from .txn.models import validate_models
 
-    return ElleCliChecker(consistency_models=_models(consistency_models, anomalies),
-                          anomalies=anomalies or (), time_budget_s=time_budget_s, **kw)  # fmt: skip
+    models = _models(consistency_models, anomalies)
+    if kw.get("model", "list-append") in ("list-append", "rw-register"):
+        # Elle's lattice is ours: the models it cannot check are refused here too.
+        validate_models(models)
+    return ElleCliChecker(consistency_models=models, anomalies=anomalies or (),
+                          time_budget_s=time_budget_s, **kw)  # fmt: skip
 
 
 def _causal(*, consistency_models: Any, anomalies: Any, time_budget_s: float,

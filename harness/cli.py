@@ -195,6 +195,13 @@ def _parser() -> argparse.ArgumentParser:
         "check, comma-separated (default strict-serializable)",
     )
     c.add_argument("--anomalies", help="for list-append / rw-register: anomalies to look for")
+    c.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a checker's own option, e.g. group_size=3 for long-fork (repeatable)",
+    )
     c.add_argument("--time-budget", type=_seconds, default=300.0, help="seconds before 'unknown'")
     c.add_argument("--out", help="directory for drawings (default: beside the history)")
     c.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -382,17 +389,23 @@ def _cmd_check(args: argparse.Namespace, argv: list[str]) -> int:
     history = load_history(args.history, args.format)
     checker: Any
     if args.checker in HISTORY_CHECKERS:
+        options = _options(args.option)
         try:
             checker = HISTORY_CHECKERS[args.checker](
                 consistency_models=_csv(args.consistency_models),
                 anomalies=_csv(args.anomalies),
                 time_budget_s=args.time_budget,
+                **options,
             )
         except ValueError as e:
             raise ConfigError("--checker", None, "", str(e)) from None
         return _report_check(args, checker, history, EXIT, what=f"checker {args.checker}")
     from checkers.linearizable import MODELS, LinearizableChecker
 
+    if args.option:
+        raise ConfigError(
+            "--option", None, "", f"got {args.option[0]!r}; the linearizable checker takes none"
+        )
     if args.model not in MODELS:
         raise ConfigError(
             "--model",
@@ -414,6 +427,21 @@ def _csv(text: str | None) -> list[str] | None:
     return None if text is None else [x.strip() for x in text.split(",") if x.strip()]
 
 
+def _options(pairs: list[str]) -> dict[str, Any]:
+    """``--option KEY=VALUE`` flags as keyword options; a VALUE that reads as JSON (3, true)
+    is that value, else the text itself."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, eq, text = pair.partition("=")
+        if not eq or not key.strip():
+            raise ConfigError("--option", None, "", f"got {pair!r}; expected KEY=VALUE")
+        try:
+            out[key.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            out[key.strip()] = text
+    return out
+
+
 def _report_check(
     args: argparse.Namespace,
     checker: Any,
@@ -421,12 +449,19 @@ def _report_check(
     exit_codes: dict[Any, int],
     what: str,
 ) -> int:
+    from checkers.base import WritesArtifacts
+
     result = checker.check(history, {"source": args.history})
     out_dir = Path(args.out) if args.out else Path(args.history).resolve().parent
-    files = []
-    if result.valid is not True:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        files = checker.write_artifacts(result, out_dir)
+    files: list[Path] = []
+    # Drawing is an optional capability (DESIGN.md, "Contracts"): the bank or set checkers
+    # have none, and a drawing that fails must not cost the verdict already reached.
+    if result.valid is not True and isinstance(checker, WritesArtifacts):
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            files = checker.write_artifacts(result, out_dir)
+        except Exception as e:
+            print(f"splitbrain: could not draw the result into {out_dir}: {e}", file=sys.stderr)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=str))
     else:

@@ -7,7 +7,8 @@ and which anomalies each model forbids directly. From those three relations:
 
 - ``prohibited_anomalies(models, anomalies)``: every anomaly that makes a check fail;
 - ``boundary(found)``: ``{"not": weakest models ruled out, "also-not": the stronger rest}``,
-  Elle's ``:not`` / ``:also-not``.
+  Elle's ``:not`` / ``:also-not``;
+- ``validate_models(models)``: the models a check may be asked for, ``CHECKABLE_MODELS``.
 
 Sources, as Elle cites them: Adya's thesis and "Generalized Isolation Level Definitions";
 Bailis et al., "Highly Available Transactions"; Cerone, Bernardi, Gotsman, "A Framework for
@@ -24,6 +25,7 @@ from functools import cache
 __all__ = [
     "ALL_ANOMALIES",
     "ALL_MODELS",
+    "CHECKABLE_MODELS",
     "CYCLE_TYPES",
     "UNKNOWN_ANOMALIES",
     "anomalies_prohibited_by",
@@ -33,6 +35,7 @@ __all__ = [
     "friendly_model",
     "implied_anomalies",
     "impossible_models",
+    "is_checkable",
     "prohibited_anomalies",
     "validate_anomalies",
     "validate_models",
@@ -248,6 +251,34 @@ ALL_ANOMALIES: frozenset[str] = frozenset(
 )  # fmt: skip
 
 
+#: The models the list-append and rw-register checkers can check, by friendly name (their
+#: Adya names are accepted too): each forbids anomalies those checkers look for. The other
+#: models of the lattice (read-your-writes, monotonic-reads, monotonic-writes,
+#: writes-follow-reads, PRAM, causal, sequential, linearizable, 1SR, view-serializable,
+#: session-serializable) are there only because stronger models imply them: they forbid no
+#: anomaly found here, so a check "under" them could only ever say valid, and asking for one
+#: is refused. A checker that sees them (the causality checker, for the session guarantees)
+#: makes one checkable by adding it here. Some checkable models also forbid an anomaly no
+#: checker here looks for (G-cursor, G-monotonic, G-SI, G-SIb, G-MSR, G-update, predicate
+#: reads): Elle checks them the same way, by the anomalies it does find.
+CHECKABLE_MODELS: frozenset[str] = frozenset({
+    "read-uncommitted", "read-committed", "cursor-stability", "monotonic-view",
+    "monotonic-snapshot-read", "monotonic-atomic-view", "consistent-view",
+    "forward-consistent-view", "update-serializable", "repeatable-read", "read-atomic",
+    "update-atomic", "causal-cerone", "prefix", "parallel-snapshot-isolation",
+    "snapshot-isolation", "serializable", "conflict-serializable", "strict-serializable",
+    "strong-serializable", "strong-session-read-uncommitted", "strong-session-read-committed",
+    "strong-session-snapshot-isolation", "strong-session-serializable",
+    "strong-read-uncommitted", "strong-read-committed", "strong-snapshot-isolation",
+})  # fmt: skip
+_CHECKABLE_C: frozenset[str] = frozenset(canonical_model(m) for m in CHECKABLE_MODELS)
+
+
+def is_checkable(model: str) -> bool:
+    """Whether ``model`` (friendly or Adya name) is one ``CHECKABLE_MODELS`` names."""
+    return canonical_model(model) in _CHECKABLE_C
+
+
 def _closure(
     start: Iterable[str], edges: dict[str, set[str]] | dict[str, tuple[str, ...]]
 ) -> set[str]:
@@ -272,15 +303,30 @@ def _anomalies_implying(anomalies: Iterable[str]) -> set[str]:
 
 
 def validate_models(models: Iterable[str]) -> list[str]:
-    """The models, or ValueError naming the unknown one and the allowed names."""
+    """The models, or ValueError (one line) naming every model asked for that is unknown, or
+    known but not checkable (``CHECKABLE_MODELS``), and the models that can be checked."""
     out = list(models)
-    for m in out:
-        if m not in ALL_MODELS:
-            raise ValueError(
-                f"unknown consistency model {m!r} in 'consistency_models'; allowed: "
-                + ", ".join(sorted(ALL_MODELS, key=str.lower))
-            )
+    allowed = "checkable models: " + ", ".join(sorted(CHECKABLE_MODELS, key=str.lower))
+    unknown = [m for m in out if m not in ALL_MODELS]
+    if unknown:
+        raise ValueError(f"unknown consistency model{_s(unknown)} {_quoted(unknown)} in "
+                         f"'consistency_models'; {allowed}")  # fmt: skip
+    unchecked = [m for m in out if not is_checkable(m)]
+    if unchecked:
+        raise ValueError(
+            f"consistency model{_s(unchecked)} {_quoted(unchecked)} cannot be checked yet: "
+            f"{'it forbids' if len(unchecked) == 1 else 'they forbid'} no anomaly the "
+            "transactional checkers look for, so the check could only say valid; " + allowed
+        )
     return out
+
+
+def _s(names: list[str]) -> str:
+    return "" if len(names) == 1 else "s"
+
+
+def _quoted(names: list[str]) -> str:
+    return ", ".join(repr(n) for n in dict.fromkeys(names))
 
 
 def validate_anomalies(anomalies: Iterable[str]) -> list[str]:

@@ -180,6 +180,13 @@ def _split_cas(v: Any) -> tuple[Any, Any]:
 
 
 def _hashable(v: Any) -> Any:
+    if type(v) is list:
+        t = tuple(v)
+        try:
+            hash(t)  # the common case, a list of scalars: one C-level pass
+            return t
+        except TypeError:
+            return tuple(_hashable(x) for x in v)
     if isinstance(v, list):
         return tuple(_hashable(x) for x in v)
     if isinstance(v, dict):

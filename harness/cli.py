@@ -190,6 +190,16 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--format", default="auto", choices=list(FORMATS))
     c.add_argument("--initial", help="the register's initial value (JSON), e.g. 0")
     c.add_argument(
+        "--semantics",
+        choices=["knossos", "splitbrain"],
+        help="for linearizable: how op values are read. knossos, the default for --format edn "
+        "(Jepsen and Knossos histories), as Knossos' models: an ok read of nil is a read whose "
+        "value is not known, a dequeue's value is the element taken (nil too), an op that did "
+        "not complete carries its invocation's value. splitbrain, the default for jsonl and "
+        "every other format: a read of nil found the register nil, a dequeue of nil found the "
+        "queue empty",
+    )
+    c.add_argument(
         "--consistency-models",
         help="for list-append / rw-register: models to "
         "check, comma-separated (default strict-serializable)",
@@ -419,8 +429,14 @@ def _cmd_check(args: argparse.Namespace, argv: list[str]) -> int:
             initial = json.loads(args.initial)
         except json.JSONDecodeError:
             initial = args.initial
-    checker = LinearizableChecker(model=args.model, initial=initial, time_budget_s=args.time_budget)
-    return _report_check(args, checker, history, EXIT, what=f"model {args.model}")
+    from harness.formats import default_semantics
+
+    semantics = args.semantics or default_semantics(args.history, args.format)
+    checker = LinearizableChecker(
+        model=args.model, initial=initial, time_budget_s=args.time_budget, semantics=semantics
+    )
+    what = f"model {args.model}, {semantics} semantics"
+    return _report_check(args, checker, history, EXIT, what=what)
 
 
 def _csv(text: str | None) -> list[str] | None:

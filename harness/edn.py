@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["EdnError", "Keyword", "Symbol", "dumps", "iter_values", "loads"]
+__all__ = ["EdnError", "Keyword", "Symbol", "dumps", "iter_values", "loads", "read_items"]
 
 
 class Keyword(str):
@@ -59,6 +59,22 @@ def iter_values(text: str) -> Iterator[tuple[int, Any]]:
             return
         line = reader.line_of(reader.pos)
         yield line, reader.read()
+
+
+def read_items(text: str) -> list[tuple[int, Any]]:
+    """``(line, value)`` for each element when ``text`` holds one vector or list and nothing
+    else (comments aside), as Knossos reads a history written as one collection of op maps;
+    otherwise for each top-level value, as ``iter_values``. Lines are each element's own."""
+    reader = _Reader(text)
+    reader.skip_space()
+    start = reader.pos
+    if start < len(text) and text[start] in "([":
+        reader.pos += 1
+        items = reader.read_seq_lines(_CLOSE[text[start]], start)
+        reader.skip_space()
+        if reader.pos >= len(text):
+            return items
+    return list(iter_values(text))
 
 
 def dumps(value: Any) -> str:
@@ -129,7 +145,11 @@ class _Reader:
         return self._read_atom()
 
     def _read_seq(self, close: str, start: int) -> list[Any]:
-        items: list[Any] = []
+        return [value for _, value in self.read_seq_lines(close, start)]
+
+    def read_seq_lines(self, close: str, start: int) -> list[tuple[int, Any]]:
+        """Like ``_read_seq``, with the line on which each element starts."""
+        items: list[tuple[int, Any]] = []
         text = self.text
         while True:
             self.skip_space()
@@ -142,7 +162,7 @@ class _Reader:
                 self.pos += 2
                 self.read()
                 continue
-            items.append(self.read())
+            items.append((self.line_of(self.pos), self.read()))
 
     def _map(self, items: list[Any], start: int) -> dict[Any, Any]:
         if len(items) % 2:

@@ -4,7 +4,9 @@
 
 - ``jsonl``: the project's own ``history.jsonl`` (``read_jsonl``).
 - ``edn``: Jepsen / Knossos op maps (``{:type :invoke, :f :write, :value 3, :process 0}``),
-  one per line, several per line, or inside one vector or list.
+  one per line, several per line, or inside one vector or list (comments aside), as Knossos'
+  ``read-history`` takes them. The linearizability checker reads their values as Knossos does
+  (``SEMANTICS``, ``default_semantics``).
 - ``porcupine-etcd``: Jepsen log lines as in Porcupine's etcd test data,
   ``INFO  jepsen.util - 3<TAB>:invoke<TAB>:cas<TAB>[1 4]``.
 - ``porcupine-kv``: one EDN map per line with a ``:key``,
@@ -34,9 +36,28 @@ from typing import Any
 from harness import edn
 from harness.history import NEMESIS, TYPES, HistoryError, Op, read_jsonl
 
-__all__ = ["FORMATS", "detect_format", "load_history", "write_edn"]
+__all__ = [
+    "FORMATS",
+    "SEMANTICS",
+    "default_semantics",
+    "detect_format",
+    "load_history",
+    "write_edn",
+]
 
 FORMATS = ("auto", "jsonl", "edn", "elle-json", "porcupine-etcd", "porcupine-kv")
+
+SEMANTICS = {
+    "jsonl": "splitbrain",
+    "elle-json": "splitbrain",
+    "edn": "knossos",
+    "porcupine-etcd": "splitbrain",
+    "porcupine-kv": "splitbrain",
+}
+"""How the linearizability checker reads op values of each format by default (the
+semantics of ``checkers.linearizable.models.SEMANTICS``): Jepsen and Knossos EDN histories as
+Knossos does (a nil read is a read whose value is not known); the project's own jsonl, and
+Porcupine's logs as Porcupine does, with a nil read meaning the register held nil."""
 
 _LOG_LINE = re.compile(
     r"^\s*INFO\s+jepsen\.util\s+-\s+(?P<process>\S+)\s+:(?P<type>\S+)\s+:(?P<f>\S+)\s*(?P<value>.*)$"
@@ -66,6 +87,11 @@ def load_history(path: str | Path, format: str = "auto") -> list[Op]:
     if format == "porcupine-etcd":
         return _read_etcd_log(text, source)
     return _read_edn_ops(text, source, keyed=format == "porcupine-kv")
+
+
+def default_semantics(path: str | Path, format: str = "auto") -> str:
+    """The semantics (``SEMANTICS``) for the history at ``path`` read as ``format``."""
+    return SEMANTICS[detect_format(path) if format == "auto" else format]
 
 
 def detect_format(path: str | Path) -> str:
@@ -147,25 +173,14 @@ def _txn_keywords(f: str, value: Any) -> Any:
 
 
 def _read_edn_ops(text: str, source: str, *, keyed: bool) -> list[Op]:
-    text = _unwrap_vector(text)
     try:
-        values = list(edn.iter_values(text))
+        values = edn.read_items(text)
     except edn.EdnError as e:
         raise HistoryError(source, e.line, f"not valid EDN ({e.problem})") from None
     ops: list[Op] = []
     for position, (line, m) in enumerate(values):
         ops.append(_edn_op(m, source, line, position, keyed))
     return ops
-
-
-def _unwrap_vector(text: str) -> str:
-    """The op maps of a history written as one vector or list, blanking its brackets so that
-    each map keeps its own line number."""
-    body = text.rstrip()
-    start = len(text) - len(text.lstrip())
-    if not body or body[start] not in "[(" or body[-1] != {"[": "]", "(": ")"}[body[start]]:
-        return text
-    return text[:start] + " " + body[start + 1 : -1] + " "
 
 
 def _edn_op(m: Any, source: str, line: int, position: int, keyed: bool) -> Op:

@@ -35,6 +35,9 @@ class LinearizableChecker:
     split ``[key, v]`` values per key (True / False; None detects). ``exhaustive``: search
     every partition to the end even when one is already invalid (otherwise the rest are left
     undecided, to save time).
+    ``semantics``: how op values are read (``models.SEMANTICS``): ``splitbrain``, the
+    project's own (a nil read found nil), or ``knossos``, Knossos' (a nil read is a read whose
+    value is not known), for Jepsen and Knossos histories.
     ``workers``: processes searching partitions at once (forked; 1, the default, searches in
     this process: on 2 cores a pool gains a fifth to a half on large multi-key histories, see
     bench/README.md, and forking a process that runs threads is best avoided).
@@ -52,6 +55,7 @@ class LinearizableChecker:
         independent: bool | None = None,
         exhaustive: bool = False,
         workers: int = 1,
+        semantics: str = "splitbrain",
     ) -> None:
         if isinstance(model, str):
             if model not in MODELS:
@@ -59,7 +63,8 @@ class LinearizableChecker:
                     f"unknown model {model!r} for 'model'; allowed: {', '.join(sorted(MODELS))}"
                 )
             model = MODELS[model]
-        self.model = model.with_initial(initial)
+        self.semantics = semantics
+        self.model = model.under(semantics).with_initial(initial)
         self.time_budget_s = time_budget_s
         self.max_nodes = max_nodes
         self.independent = independent
@@ -77,6 +82,7 @@ class LinearizableChecker:
                 [],
                 {
                     "model": self.model.name,
+                    "semantics": self.semantics,
                     "reason": f"the checker failed: {type(e).__name__}: {e}",
                 },
             )
@@ -163,6 +169,7 @@ class LinearizableChecker:
             per_key[_key_name(part.key, prepared)] = row
         return {
             "model": self.model.name,
+            "semantics": self.semantics,
             "independent": prepared.independent,
             "partitions": len(prepared.partitions),
             "counts": prepared.counts,

@@ -27,6 +27,7 @@ from harness.history import Op
 __all__ = [
     "ILLEGAL",
     "MODELS",
+    "SEMANTICS",
     "UNKNOWN",
     "Branch",
     "Model",
@@ -57,6 +58,25 @@ ILLEGAL: Any = _Marker("ILLEGAL")
 
 UNKNOWN: Any = _Marker("UNKNOWN")
 """The output of an operation whose completion is unknown (``info`` or never completed)."""
+
+
+SEMANTICS = ("splitbrain", "knossos")
+"""How a model reads an op's value, where this project and Knossos differ (``Model.under``):
+
+- ``splitbrain`` (the project's ``history.jsonl``): a read that returns nil found the register
+  nil (never written, or written nil), and so does a nil read in a multi-register txn; a
+  dequeue that returns nil found the queue empty; a dequeue whose outcome is unknown may have
+  taken an element (the head of a FIFO queue, any element of an unordered one).
+- ``knossos`` (Jepsen and Knossos EDN histories, as Knossos' ``model.clj`` reads them): an
+  ``ok`` read whose value is nil is a read whose value is not known, consistent with every
+  state (register, cas-register, each read of a multi-register txn); a dequeue's value is the
+  element it took, nil included, so a dequeue of nil needs a nil in the queue; an op that did
+  not complete is stepped with its invocation's value (Knossos' ``history/complete`` fills in
+  only completed ops), so a dequeue whose outcome is unknown can only have taken the value its
+  invocation names: with nil, none at all.
+
+Mutex, set and kv read values the same way under both.
+"""
 
 
 class Branch(tuple):  # type: ignore[type-arg]
@@ -113,6 +133,8 @@ class Model:
       Jepsen ``[key, v]`` values per key.
     - ``hash(state)``: a hashable key for the state, when the state itself is not hashable.
     - ``describe_op(f, input, output)`` and ``describe_state(state)``: words for people.
+    - ``knossos``: the same specification as Knossos' model of that name reads an op's value,
+      where it differs (see :data:`SEMANTICS`); None: Knossos reads it the same way.
     """
 
     name: str
@@ -126,6 +148,13 @@ class Model:
     hash: Callable[[Any], Hashable] | None = None
     describe_op: Callable[[str, Any, Any], str] = _describe_op
     describe_state: Callable[[Any], str] = _show
+    knossos: Model | None = None
+
+    def under(self, semantics: str) -> Model:
+        """This model as ``semantics`` (one of :data:`SEMANTICS`) reads an op's value."""
+        if semantics not in SEMANTICS:
+            raise ValueError(f"unknown semantics {semantics!r}; allowed: {', '.join(SEMANTICS)}")
+        return self.knossos if semantics == "knossos" and self.knossos is not None else self
 
     def read_only(self, f: str, input: Any, output: Any) -> bool:
         """Whether this operation never changes the state (see ``is_read``)."""
@@ -184,6 +213,20 @@ def _cas_register_step(state: Any, f: str, input: Any, output: Any) -> Any:
     return ILLEGAL
 
 
+def _knossos_register_step(state: Any, f: str, input: Any, output: Any) -> Any:
+    # Knossos' Register and CASRegister: (or (nil? (:value op)) (= value (:value op))): a nil
+    # read is one whose value is not known, legal in every state.
+    if f == "read" and output is None:
+        return state
+    return _register_step(state, f, input, output)
+
+
+def _knossos_cas_register_step(state: Any, f: str, input: Any, output: Any) -> Any:
+    if f == "read" and output is None:
+        return state
+    return _cas_register_step(state, f, input, output)
+
+
 def _cas_output(f: str, value: Any, completion: Op) -> Any:
     if f == "cas":
         return completion.extra.get("result", True) is not False
@@ -212,6 +255,7 @@ register = Model(
     describe_op=_describe_register_op,
 )
 """A read / write register; ``read`` returns the last value written (``initial`` at first)."""
+register = replace(register, knossos=replace(register, step=_knossos_register_step))
 
 cas_register = Model(
     name="cas-register",
@@ -225,6 +269,7 @@ cas_register = Model(
 )
 """A register with compare-and-set: ``cas [expected, new]``. An ``ok`` cas swapped; an ``ok``
 cas with ``"result": false`` happened and found another value; a ``fail`` cas did not happen."""
+cas_register = replace(cas_register, knossos=replace(cas_register, step=_knossos_cas_register_step))
 
 
 # -- kv: Porcupine's key-value store -------------------------------------------------------------
@@ -272,7 +317,9 @@ kv = Model(
 # -- multi-register: transactions over several registers -----------------------------------------
 
 
-def _multi_step(state: tuple[tuple[Any, Any], ...], f: str, input: Any, output: Any) -> Any:
+def _multi_step(
+    state: tuple[tuple[Any, Any], ...], f: str, input: Any, output: Any, nil_unknown: bool = False
+) -> Any:
     if f != "txn" or not isinstance(input, list | tuple):
         return ILLEGAL
     regs = dict(state)
@@ -288,11 +335,20 @@ def _multi_step(state: tuple[tuple[Any, Any], ...], f: str, input: Any, output: 
                 continue
             if results is None:
                 return ILLEGAL
-            if results[n][2] != regs.get(k):
+            r = results[n]
+            got = r[2] if isinstance(r, list | tuple) and len(r) == 3 else ILLEGAL
+            if got is None and nil_unknown:
+                continue
+            if got != regs.get(k):
                 return ILLEGAL
         else:
             return ILLEGAL
     return tuple(sorted(regs.items(), key=repr))
+
+
+def _knossos_multi_step(state: Any, f: str, input: Any, output: Any) -> Any:
+    # Knossos' MultiRegister: (or (nil? v) (= v (get state k))): "Nil reads are always legal."
+    return _multi_step(state, f, input, output, nil_unknown=True)
 
 
 multi_register = Model(
@@ -304,6 +360,7 @@ multi_register = Model(
 )
 """Atomic transactions over registers (Knossos' multi-register): ``txn`` whose value is a list
 of ``["r", k, v]`` / ``["w", k, v]``; a key never written reads nil."""
+multi_register = replace(multi_register, knossos=replace(multi_register, step=_knossos_multi_step))
 
 
 # -- mutex ---------------------------------------------------------------------------------------
@@ -367,6 +424,15 @@ def _fifo_step(state: tuple[Any, ...], f: str, input: Any, output: Any) -> Any:
     return ILLEGAL
 
 
+def _knossos_fifo_step(state: tuple[Any, ...], f: str, input: Any, output: Any) -> Any:
+    # Knossos' FIFOQueue: the dequeue's value must be the head, nil included; an empty queue
+    # dequeues nothing. An op that did not complete carries its invocation's value.
+    if f == "dequeue":
+        taken = input if output is UNKNOWN else output
+        return state[1:] if state and state[0] == taken else ILLEGAL
+    return _fifo_step(state, f, input, output)
+
+
 fifo_queue = Model(
     name="fifo-queue",
     step=_fifo_step,
@@ -374,6 +440,7 @@ fifo_queue = Model(
     fs=frozenset({"enqueue", "dequeue"}),
 )
 """A FIFO queue: ``enqueue v``; ``dequeue`` returns the oldest element (nil when empty)."""
+fifo_queue = replace(fifo_queue, knossos=replace(fifo_queue, step=_knossos_fifo_step))
 
 
 def _unordered_step(state: tuple[Any, ...], f: str, input: Any, output: Any) -> Any:
@@ -394,6 +461,17 @@ def _unordered_step(state: tuple[Any, ...], f: str, input: Any, output: Any) -> 
     return ILLEGAL
 
 
+def _knossos_unordered_step(state: tuple[Any, ...], f: str, input: Any, output: Any) -> Any:
+    # Knossos' UnorderedQueue: (contains? pending (:value op)), nil included.
+    if f == "dequeue":
+        taken = input if output is UNKNOWN else output
+        for i, x in enumerate(state):
+            if x == taken:
+                return _without(state, i)
+        return ILLEGAL
+    return _unordered_step(state, f, input, output)
+
+
 def _without(state: tuple[Any, ...], i: int) -> tuple[Any, ...]:
     return state[:i] + state[i + 1 :]
 
@@ -405,6 +483,9 @@ unordered_queue = Model(
     fs=frozenset({"enqueue", "dequeue"}),
 )
 """A queue without order: ``dequeue`` returns any element enqueued and not yet dequeued."""
+unordered_queue = replace(
+    unordered_queue, knossos=replace(unordered_queue, step=_knossos_unordered_step)
+)
 
 
 MODELS: dict[str, Model] = {

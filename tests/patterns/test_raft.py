@@ -143,6 +143,16 @@ class Writers:
                 time.sleep(0.02)
         rpc.close()
 
+    def acked_after(self, before: dict[str, int], n: int, timeout: float = 30) -> None:
+        """Wait until ``n`` writes beyond ``before`` (an earlier ``dict(self.acked)``) are
+        acknowledged: a loaded machine writes far fewer per second than an idle one."""
+
+        def more() -> int:
+            now = dict(self.acked)
+            return sum(v - before.get(k, 0) for k, v in now.items())
+
+        wait(lambda: more() >= n, timeout, f"{n} more acknowledged writes")
+
     def finish(self) -> dict[str, int]:
         self.stop.set()
         for t in self.threads:
@@ -163,9 +173,10 @@ def test_kill_9_of_the_leader_loses_no_acknowledged_write(cluster):
     c = cluster(5)
     ldr = c.leader()
     writers = Writers(c, c.followers(ldr))
-    time.sleep(0.5)
+    writers.acked_after({}, 10)
     c.kill(ldr)
-    time.sleep(1.5)  # a new leader is elected and takes writes
+    at_kill = dict(writers.acked)
+    writers.acked_after(at_kill, 10)  # a new leader is elected and takes writes
     acked = writers.finish()
     new = c.leader(among=c.followers(ldr))
     assert new != ldr
@@ -178,7 +189,7 @@ def test_a_restart_of_every_node_keeps_every_acknowledged_write(cluster):
     c = cluster(3)
     ldr = c.leader()
     writers = Writers(c, c.names)
-    time.sleep(0.7)
+    writers.acked_after({}, 10)
     acked = writers.finish()
     terms = {n: c.status(n)["term"] for n in c.names}
     for n in c.names:
@@ -200,6 +211,7 @@ def test_the_server_survives_kill_9_at_any_moment_under_load(cluster):
         c.kill(victim)
         c.start(victim)  # recovery from whatever the kill left, a torn tail included
     c.leader(timeout=15)
+    writers.acked_after(dict(writers.acked), 6)  # writes go on after the last restart
     acked = writers.finish()
     assert_no_acknowledged_write_lost(c, c.leader(), acked)
     for n in c.names:

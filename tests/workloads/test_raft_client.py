@@ -162,20 +162,24 @@ def test_definite_errors_fail_and_the_others_are_info(serve, reply, type_):
 
 def test_no_reply_in_time_raises_and_a_late_reply_never_answers_a_later_request(serve):
     calls = []
+    late = threading.Event()
 
     def respond(req):
         calls.append(req)
         if len(calls) == 1:
-            time.sleep(0.5)  # answers the first request late
+            # answers the first request only once the client has given up on it (no race
+            # between a sleep here and the client's timeout on a loaded machine); a client
+            # that waited 30 s instead of 0.2 would get this answer and not raise
+            late.wait(30)
             return {"ok": True, "value": "late"}
         return {"ok": True, "value": "fresh"}
 
     _, client = serve(respond, timeout=0.2)
-    t0 = time.monotonic()
     with pytest.raises(TimeoutError):
         client.invoke(invoke("read", ["x", None]))
-    assert time.monotonic() - t0 < 0.45
-    time.sleep(0.4)
+    late.set()
+    # a server answers one connection's requests in order: on a reused socket the late
+    # answer would come first
     assert client.invoke(invoke("read", ["x", None])).value == ["x", "fresh"]
 
 

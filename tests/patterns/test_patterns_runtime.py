@@ -81,10 +81,10 @@ def test_a_refused_connection_is_a_definite_failure():
 
 def test_a_reply_that_does_not_come_in_time_is_an_indefinite_timeout(echo_server):
     rpc = RpcClient(echo_server.address)
-    t0 = time.monotonic()
+    # no wall-time bound (a loaded machine stretches any): a call that did not honour its
+    # 0.2 s would get the reply at 1 s and not raise
     with pytest.raises(RpcTimeout) as e:
         rpc.call({"type": "sleep", "seconds": 1.0}, timeout=0.2)
-    assert time.monotonic() - t0 < 0.9
     assert e.value.definite is False and e.value.reply()["definite"] is False
     # the late reply must not be taken for the answer to the next call
     assert rpc.call({"type": "echo", "value": "next"})["value"] == "next"

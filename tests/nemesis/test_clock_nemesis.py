@@ -93,14 +93,18 @@ def test_a_strobe_flips_the_offset_then_puts_it_back(
     done = invoke(nemesis, "strobe-clock", value)
     assert done.type == "ok"
     assert done.value == {**value, "offsets": {"n2": [0.0, 2.0]}}
-    seen = set()
-    deadline = time.monotonic() + 0.45
+    # Sampled until the strobe has ended (the offset stays 0 for six periods), not for a
+    # fixed 0.45 s then a fixed 0.3 s, which a loaded machine's strobe thread can outlast.
+    seen = []
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        seen.add(offset_file(n2))
+        seen.append((time.monotonic(), offset_file(n2)))
+        still = [o for t, o in seen if t >= seen[-1][0] - 0.3]
+        if seen[-1][0] - seen[0][0] > 0.5 and set(still) == {"+0.000000"}:
+            break
         time.sleep(0.01)
-    assert seen == {"+0.000000", "+2.000000"}
-    time.sleep(0.3)
-    assert offset_file(n2) == "+0.000000"
+    assert {o for _, o in seen} == {"+0.000000", "+2.000000"}
+    assert seen[-1][1] == "+0.000000", "the strobe did not end within 30 s"
     assert offset_file(cluster.nodes[0]) == "+0.000000"
 
 
@@ -113,7 +117,8 @@ def test_a_strobe_is_bounded_and_stopped_by_a_reset(cluster: LocalCluster) -> No
         assert (done.value["period_ms"], done.value["duration_ms"]) == (10, 60_000)
         t = time.monotonic()
         assert invoke(nem, "reset-clock").type == "ok"
-        assert time.monotonic() - t < 2
+        # not a timing: far below the 60 s a reset that waited for the strobe would take
+        assert time.monotonic() - t < 30
         time.sleep(0.05)
         assert all(offset_file(n) == "+0.000000" for n in cluster.nodes)
     finally:

@@ -245,13 +245,21 @@ def test_zookeeper_with_synced_reads_is_valid_through_kills_on_the_local_cluster
         system=SystemSpec(name="zookeeper", port=2181, options={"tick_ms": 200}),
         cluster=ClusterSpec(nodes=3),
         workload=WorkloadSpec(concurrency=6, rate=80, ops_per_key=100, options={"sync": True}),
-        nemesis=NemesisSpec(faults=("kill", "partition"), quiet=1, interval=2,
+        # Two waits that a loaded machine stretches. quiet: ZooKeeper 3.8 can lose committed
+        # writes when a fault comes while a server that has just restarted or healed is still
+        # syncing with the leader (it acks NEWLEADER and takes the new epoch before its DIFF
+        # is on disk, then may win the next election on stale data: ZOOKEEPER-4643/4646/4785);
+        # a restart returns once the server answers srvr, before it rejoins, and a loaded
+        # rejoin took over 1 s, inside the old quiet of 1. time_limit: the partition starts
+        # only after the killed leader's restart returns (a JVM start: 4-5 s loaded, 8 s had
+        # ended first in 4 runs of 5), at 4 + 2 + restart + 4 s.
+        nemesis=NemesisSpec(faults=("kill", "partition"), quiet=4, interval=2,
                             kill_targets=("primaries",), shapes=("leader",), recovery=3),
-        time_limit=8,
+        time_limit=24,
         seed=7,
     )  # fmt: skip
     out = run_test(spec, results_root=tmp_path, out=open(os.devnull, "w"))
     assert out.results["op_counts"]["ok"] > 100
     assert out.results["checkers"]["linearizable"]["valid"] is True, out.results["checkers"]
     applied = {f["f"] for f in out.results["faults"] if f["type"] == "ok"}
-    assert {"kill", "start-partition"} <= applied
+    assert {"kill", "start-partition"} <= applied, out.results["faults"]

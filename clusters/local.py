@@ -86,8 +86,15 @@ class LocalNode:
         args = _argv(argv, "argv")
         full = ["ip", "netns", "exec", self.namespace, *args]
         try:
+            # a process group of its own: a terminal's Ctrl-C reaches the controller, which
+            # decides; it must not kill the `iptables -F` that is healing a partition
             p = subprocess.run(
-                full, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+                full,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+                process_group=0,
             )
             result = Completed(tuple(args), p.returncode, p.stdout, p.stderr)
         except subprocess.TimeoutExpired as e:
@@ -586,7 +593,15 @@ def _netns_ino(pid: int) -> int | None:
 
 
 def _run(argv: list[str], *, check: bool = True, timeout: float = 30.0) -> Completed:
-    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    # a process group of its own, as in LocalNode.exec: Ctrl-C must not cut a teardown short
+    p = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        process_group=0,
+    )
     result = Completed(tuple(argv), p.returncode, p.stdout, p.stderr)
     if check and p.returncode != 0:
         raise SetupError(f"`{shlex.join(argv)}` exited {p.returncode}: {p.stderr.strip()[:500]}")

@@ -69,7 +69,13 @@ class Run:
                 stdout=out,
                 stderr=err,
                 text=True,
+                start_new_session=True,  # a group of its own, as a shell's foreground job
             )
+
+    def ctrl_c(self) -> None:
+        """What a terminal does on Ctrl-C: SIGINT to the whole foreground process group, the
+        controller and every command it runs at that moment."""
+        os.killpg(self.p.pid, signal.SIGINT)
 
     def wait(self, timeout: float = 60) -> int:
         return self.p.wait(timeout=timeout)
@@ -147,9 +153,9 @@ def test_ctrl_c_stops_the_whole_suite_and_a_second_one_still_heals_and_records_t
     run = Run(tmp_path, suite(tmp_path, "t1", "t2"), tmp_path / "results")
     d = run.run_dir("t1")
     wait_for(lambda: a_fault_in_force(d), run)
-    run.p.send_signal(signal.SIGINT)
-    wait_for(lambda: "interrupted by SIGINT" in (d / "harness.log").read_text(), run)
-    run.p.send_signal(signal.SIGINT)  # impatient: it must not cut the healing short
+    run.ctrl_c()
+    wait_for(lambda: "tearing down" in (d / "harness.log").read_text(), run)
+    run.ctrl_c()  # impatient: it must not cut the healing and the teardown short
     code = run.wait()
     assert code == 2, run.output
     assert "Traceback" not in run.output

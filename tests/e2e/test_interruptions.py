@@ -185,6 +185,36 @@ def test_sighup_and_sigterm_heal_tear_down_and_write_the_results(tmp_path, sig):
     assert leftovers(d) == NOTHING
 
 
+def test_sighup_after_the_terminal_is_gone_still_heals_and_writes_the_results(tmp_path):
+    # the run's output goes to a terminal (a pty) that is closed before the hangup: every
+    # line printed after it fails (EIO), as when an SSH session drops
+    master, slave = os.openpty()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    argv = [sys.executable, "-m", "harness.cli", "run", str(suite(tmp_path, "t1"))]
+    p = subprocess.Popen(
+        [*argv, "--results", str(tmp_path / "results")],
+        cwd=ROOT,
+        env=env,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+    )
+    os.close(slave)
+    try:
+        d = wait_for(lambda: next(iter((tmp_path / "results" / "t1").glob("2*")), None))
+        wait_for(lambda: a_fault_in_force(d))
+    finally:
+        os.close(master)
+    p.send_signal(signal.SIGHUP)
+    assert p.wait(timeout=60) == 2
+    results = json.loads((d / "results.json").read_text())
+    assert results["interrupted"] is True and results["signal"] == "SIGHUP"
+    assert results["exit_code"] == 2
+    assert_every_partition_healed_in_the_history(history(d))
+    assert leftovers(d) == NOTHING
+
+
 GATE = '''
 """A checker that waits, so that a test can act while the checkers run: it says it started
 (SB_GATE_DIR/started) and waits until SB_GATE_DIR/open exists."""

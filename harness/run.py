@@ -490,7 +490,6 @@ def _drive(runner: Runner, spec: TestSpec, guard: Interrupts, journal: Journal, 
             stopping = True
             problem = StorageError("write", journal.path, journal.error)
             _say(f"\n{problem}: stopping the workload, then healing", out)
-            log.error("%s: stopping the workload, then healing", problem)
             runner.stop()
         elif time.monotonic() - last >= every:
             last = time.monotonic()
@@ -550,8 +549,8 @@ def _teardown(cluster: Any, system: Any, nemesis: Any, run: RunDir) -> None:
         try:
             step()
         except Exception as e:
-            if is_storage_error(e):  # a full disk: said once, the same for every step
-                log.error("teardown: could not %s: %s", what, e)
+            if is_storage_error(e):  # a full disk: no traceback, the disk is the reason
+                log.error("teardown (%s): a file could not be written: %s", what, e)
             else:
                 log.exception("teardown: could not %s", what)
 

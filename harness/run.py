@@ -1,8 +1,9 @@
 """One test, from spec to verdict: cluster up, system set up, workload and nemesis run,
 everything healed and torn down, history checked, results written.
 
-Teardown always runs — on success, on a setup failure, on a crash, on Ctrl-C or SIGTERM —
-and heals every fault before it removes the cluster.
+Teardown always runs — on success, on a setup failure, on a crash, on Ctrl-C, SIGTERM or
+SIGHUP, on a full disk — and heals every fault before it removes the cluster; a fault still in
+force when the workload stopped gets its heal operation in the history.
 """
 
 from __future__ import annotations

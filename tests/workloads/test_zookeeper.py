@@ -71,7 +71,7 @@ def ensemble(
             system.teardown(n)
 
 
-def settled(system: ZooKeeperSystem, nodes: list[HostNode], within: float = 20.0) -> None:
+def settled(system: ZooKeeperSystem, nodes: list[HostNode], within: float = 60.0) -> None:
     """Wait until every server serves, one of them as leader (an earlier test's kill or pause
     may have started an election)."""
     deadline = time.monotonic() + within
@@ -88,8 +88,12 @@ def invoke(client: ZooKeeperClient, f: str, value: object) -> Op:
 
 
 def opened(node: HostNode, timeout: float = 3.0, **kw: object) -> ZooKeeperClient:
-    client = ZooKeeperClient(timeout=timeout, **kw)  # type: ignore[arg-type]
+    """A client of ``node`` whose ops each wait up to ``timeout`` s. Its session may take
+    longer to come than an op's bound on a loaded machine (open waits ``timeout`` for it):
+    it gets 30 s."""
+    client = ZooKeeperClient(timeout=30.0, **kw)  # type: ignore[arg-type]
     client.open(node)
+    client.timeout = timeout
     return client
 
 

@@ -260,9 +260,12 @@ def test_the_fenced_zookeeper_lock_keeps_one_holder_through_partitions_on_the_lo
         cluster=ClusterSpec(nodes=3),
         workload=WorkloadSpec(name="lock", concurrency=6, rate=60, keys=2, ops_per_key=20,
                               options={"fencing": True, "writes": 2}),
-        nemesis=NemesisSpec(faults=("partition", "kill"), quiet=1, interval=3,
+        # quiet 4, not 1: a fault while a healed server still syncs can make ZooKeeper 3.8
+        # lose acknowledged writes (see test_zookeeper's local-cluster run), and a loaded
+        # machine stretches that sync past 1 s; the kill comes at 4 + 3 + 4 s
+        nemesis=NemesisSpec(faults=("partition", "kill"), quiet=4, interval=3,
                             shapes=("one",), kill_targets=("one",), recovery=3),
-        time_limit=10,
+        time_limit=16,
         seed=11,
     )  # fmt: skip
     out = _run(spec, tmp_path)
@@ -287,9 +290,10 @@ def test_the_zookeeper_queue_loses_nothing_through_kills_on_the_local_cluster(
         cluster=ClusterSpec(nodes=3),
         workload=WorkloadSpec(name="queue", concurrency=6, rate=60,
                               mix={"enqueue": 3, "dequeue": 2, "ack": 2}),
-        nemesis=NemesisSpec(faults=("kill", "partition"), quiet=1, interval=3,
+        # quiet 4, as above; the partition comes after the restart, at 4 + 3 + restart + 4 s
+        nemesis=NemesisSpec(faults=("kill", "partition"), quiet=4, interval=3,
                             shapes=("one",), kill_targets=("one",), recovery=3),
-        time_limit=10,
+        time_limit=24,
         seed=5,
         checkers=("queue-at-least-once", "stats", "promises"),
     )  # fmt: skip

@@ -35,6 +35,7 @@ from harness.history import NEMESIS, HistoryError, Op
 from .base import Anomaly, Result
 
 __all__ = [
+    "CHECKABLE_MODELS",
     "ENV_VAR",
     "MODELS",
     "ElleCliChecker",
@@ -55,6 +56,22 @@ ENV_VAR = "SPLITBRAIN_ELLE_CLI_JAR"
 MODELS = ("list-append", "rw-register", "bank", "counter", "set", "set-full", "long-fork",
           "cas-register", "mutex")  # fmt: skip
 _ELLE_MODELS = ("list-append", "rw-register")
+#: The consistency models Elle itself checks (for ``list-append`` and ``rw-register``), by
+#: friendly name: each forbids an anomaly Elle's cycle search or inference finds. Elle knows
+#: the others of its lattice (read-your-writes, PRAM, causal, sequential, linearizable,
+#: 1SR, ...) but forbids no anomaly for them, so it would call every history valid under
+#: them: asking elle-cli for one is refused (splitbrain's own list-append and rw-register
+#: checkers check the session guarantees, PRAM, causal and sequential).
+CHECKABLE_MODELS: frozenset[str] = frozenset({
+    "read-uncommitted", "read-committed", "cursor-stability", "monotonic-view",
+    "monotonic-snapshot-read", "monotonic-atomic-view", "consistent-view",
+    "forward-consistent-view", "update-serializable", "repeatable-read", "read-atomic",
+    "update-atomic", "causal-cerone", "prefix", "parallel-snapshot-isolation",
+    "snapshot-isolation", "serializable", "conflict-serializable", "strict-serializable",
+    "strong-serializable", "strong-session-read-uncommitted", "strong-session-read-committed",
+    "strong-session-snapshot-isolation", "strong-session-serializable",
+    "strong-read-uncommitted", "strong-read-committed", "strong-snapshot-isolation",
+})  # fmt: skip
 
 
 class ElleCliError(RuntimeError):

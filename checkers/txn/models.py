@@ -8,13 +8,17 @@ and which anomalies each model forbids directly. From those three relations:
 - ``prohibited_anomalies(models, anomalies)``: every anomaly that makes a check fail;
 - ``boundary(found)``: ``{"not": weakest models ruled out, "also-not": the stronger rest}``,
   Elle's ``:not`` / ``:also-not``;
-- ``validate_models(models)``: the models a check may be asked for, ``CHECKABLE_MODELS``.
+- ``validate_models(models)``: the models a check may be asked for, ``CHECKABLE_MODELS``;
+- ``causal_models_to_check(models, anomalies)``: what the causality checker must check for
+  them (session guarantees, PRAM, causal, sequential: ``checkers.causal`` finds those
+  anomalies, named as it names them, ``CAUSAL_ANOMALIES``).
 
 Sources, as Elle cites them: Adya's thesis and "Generalized Isolation Level Definitions";
 Bailis et al., "Highly Available Transactions"; Cerone, Bernardi, Gotsman, "A Framework for
 Transactional Consistency Models with Atomic Visibility"; Daudjee and Salem on strong session
 SI; Kleppmann's Hermitage. Like Elle, "serializable" means conflict serializable (PL-3), and
-strict and strong serializable are one model (PL-SS).
+strict and strong serializable are one model (PL-SS). Unlike Elle, the session guarantees,
+PRAM, causal and sequential forbid an anomaly each: the one ``checkers.causal`` reports.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from functools import cache
 __all__ = [
     "ALL_ANOMALIES",
     "ALL_MODELS",
+    "CAUSAL_ANOMALIES",
+    "CAUSAL_MODELS",
     "CHECKABLE_MODELS",
     "CYCLE_TYPES",
     "UNKNOWN_ANOMALIES",
@@ -32,8 +38,10 @@ __all__ = [
     "anomaly_order",
     "boundary",
     "canonical_model",
+    "causal_models_to_check",
     "friendly_model",
     "implied_anomalies",
+    "implied_models",
     "impossible_models",
     "is_checkable",
     "prohibited_anomalies",
@@ -193,7 +201,23 @@ _FORBIDS: dict[str, tuple[str, ...]] = {
     "strong-session-serializable": ("G1-process", "G2-process",
                                     "strong-session-serializable-cycle-exists"),
     "update-serializable": ("G1", "G-update"),
+    # Not Elle's (it forbids nothing for these): the anomalies checkers.causal reports, each
+    # named as the guarantee it breaks.
+    "read-your-writes": ("read-your-writes",),
+    "monotonic-reads": ("monotonic-reads",),
+    "monotonic-writes": ("monotonic-writes",),
+    "writes-follow-reads": ("writes-follow-reads",),
+    "PRAM": ("PRAM",),
+    "causal": ("causal", "causal-cycle"),
+    "sequential": ("sequential",),
 }  # fmt: skip
+
+#: The models checkers.causal checks, weakest first, and the anomalies it reports for them.
+CAUSAL_MODELS: tuple[str, ...] = (
+    "read-your-writes", "monotonic-reads", "monotonic-writes", "writes-follow-reads",
+    "PRAM", "causal", "sequential",
+)  # fmt: skip
+CAUSAL_ANOMALIES: frozenset[str] = frozenset(a for m in CAUSAL_MODELS for a in _FORBIDS[m])
 
 #: Anomalies that make a check "unknown" rather than false: we could not look.
 UNKNOWN_ANOMALIES: frozenset[str] = frozenset({"empty-transaction-graph", "cycle-search-timeout"})
@@ -252,15 +276,16 @@ ALL_ANOMALIES: frozenset[str] = frozenset(
 
 
 #: The models the list-append and rw-register checkers can check, by friendly name (their
-#: Adya names are accepted too): each forbids anomalies those checkers look for. The other
-#: models of the lattice (read-your-writes, monotonic-reads, monotonic-writes,
-#: writes-follow-reads, PRAM, causal, sequential, linearizable, 1SR, view-serializable,
-#: session-serializable) are there only because stronger models imply them: they forbid no
-#: anomaly found here, so a check "under" them could only ever say valid, and asking for one
-#: is refused. A checker that sees them (the causality checker, for the session guarantees)
-#: makes one checkable by adding it here. Some checkable models also forbid an anomaly no
-#: checker here looks for (G-cursor, G-monotonic, G-SI, G-SIb, G-MSR, G-update, predicate
-#: reads): Elle checks them the same way, by the anomalies it does find.
+#: Adya names are accepted too): each forbids anomalies those checkers look for, the cycle
+#: search's or (read-your-writes .. sequential) the causality checker's, which they call.
+#: The other models of the lattice are there only because stronger models imply them:
+#: 1SR, view-serializable and session-serializable forbid no anomaly found here, so a check
+#: "under" them could only ever say valid; linearizable implies sequential, but what it adds
+#: (``_UNCHECKED_PART``) nothing here checks alone. Asking for one is refused. Some checkable
+#: models also forbid an anomaly no checker here looks for (G-cursor, G-monotonic, G-SI,
+#: G-SIb, G-MSR, G-update, predicate reads): Elle checks them the same way, by the anomalies
+#: it does find. elle-cli, which checks only Elle's anomalies, has its own table
+#: (``checkers.elle_cli.CHECKABLE_MODELS``).
 CHECKABLE_MODELS: frozenset[str] = frozenset({
     "read-uncommitted", "read-committed", "cursor-stability", "monotonic-view",
     "monotonic-snapshot-read", "monotonic-atomic-view", "consistent-view",
@@ -270,13 +295,50 @@ CHECKABLE_MODELS: frozenset[str] = frozenset({
     "strong-serializable", "strong-session-read-uncommitted", "strong-session-read-committed",
     "strong-session-snapshot-isolation", "strong-session-serializable",
     "strong-read-uncommitted", "strong-read-committed", "strong-snapshot-isolation",
+    *CAUSAL_MODELS,
 })  # fmt: skip
-_CHECKABLE_C: frozenset[str] = frozenset(canonical_model(m) for m in CHECKABLE_MODELS)
+
+#: Models that forbid an anomaly found here but ask for more, which nothing here checks: a
+#: check by their anomalies alone would call valid a history they forbid.
+_UNCHECKED_PART: dict[str, str] = {
+    "linearizable": "adds real-time order to sequential consistency (a read may not miss a "
+    "write that completed before it began), which is checked only as part of "
+    "strict-serializable",
+}
 
 
-def is_checkable(model: str) -> bool:
-    """Whether ``model`` (friendly or Adya name) is one ``CHECKABLE_MODELS`` names."""
-    return canonical_model(model) in _CHECKABLE_C
+def is_checkable(model: str, checkable: frozenset[str] = CHECKABLE_MODELS) -> bool:
+    """Whether ``model`` (friendly or Adya name) is one ``checkable`` (a table of friendly
+    names, by default ``CHECKABLE_MODELS``) names."""
+    return canonical_model(model) in _canonical_set(checkable)
+
+
+@cache
+def _canonical_set(models: frozenset[str]) -> frozenset[str]:
+    return frozenset(canonical_model(m) for m in models)
+
+
+def implied_models(models: Iterable[str]) -> set[str]:
+    """The models (friendly or Adya names) and every model they imply, by friendly name."""
+    return {friendly_model(m) for m in _closure(map(canonical_model, models), _MODELS_OUT)}
+
+
+def causal_models_to_check(models: Iterable[str], anomalies: Iterable[str] = ()) -> list[str]:
+    """What ``checkers.causal`` must check (the strongest names from ``CAUSAL_MODELS``) for
+    ``models`` and the extra ``anomalies`` asked for: the causal models they imply, and those
+    forbidding an anomaly asked for. Empty when nothing there is needed.
+
+    For transactions, sequential consistency is strong session serializability, which the
+    cycle search checks itself (with process order) whenever the models imply it, as
+    strict-serializable does: then only causal and the weaker ones are left to it."""
+    implied = implied_models(models)
+    wanted = {m for m in CAUSAL_MODELS if m in implied}
+    wanted |= {m for a in anomalies if a in CAUSAL_ANOMALIES for m in _FORBIDDEN_BY[a]}
+    if "sequential" in wanted and "strong-session-serializable" in implied:
+        wanted = (wanted - {"sequential"}) | {"causal"}
+    # The strongest suffice: the causality checker checks what they imply.
+    return [m for m in CAUSAL_MODELS if m in wanted
+            and not any(m in implied_models([o]) for o in wanted - {m})]  # fmt: skip
 
 
 def _closure(
@@ -302,21 +364,39 @@ def _anomalies_implying(anomalies: Iterable[str]) -> set[str]:
     return _closure(anomalies, _IMPLIED_BY)
 
 
-def validate_models(models: Iterable[str]) -> list[str]:
+def validate_models(
+    models: Iterable[str],
+    checkable: frozenset[str] = CHECKABLE_MODELS,
+    *,
+    finder: str = "the transactional checkers",
+    hint: str = "",
+) -> list[str]:
     """The models, or ValueError (one line) naming every model asked for that is unknown, or
-    known but not checkable (``CHECKABLE_MODELS``), and the models that can be checked."""
+    known but not in ``checkable`` (friendly names; ``CHECKABLE_MODELS`` by default) and why,
+    and the models that can be checked. ``finder`` names who finds the anomalies and ``hint``
+    says where else to turn, for the message."""
     out = list(models)
-    allowed = "checkable models: " + ", ".join(sorted(CHECKABLE_MODELS, key=str.lower))
+    allowed = "checkable models: " + ", ".join(sorted(checkable, key=str.lower))
     unknown = [m for m in out if m not in ALL_MODELS]
     if unknown:
         raise ValueError(f"unknown consistency model{_s(unknown)} {_quoted(unknown)} in "
                          f"'consistency_models'; {allowed}")  # fmt: skip
-    unchecked = [m for m in out if not is_checkable(m)]
+    unchecked = [m for m in out if not is_checkable(m, checkable)]
     if unchecked:
+        partly = [m for m in unchecked if checkable is CHECKABLE_MODELS
+                  and friendly_model(m) in _UNCHECKED_PART]  # fmt: skip
+        rest = [m for m in unchecked if m not in partly]
+        named = len(set(unchecked)) > 1  # say which model each reason is about
+        why = [(f"{m!r} " if named else "it ") + _UNCHECKED_PART[friendly_model(m)]
+               for m in dict.fromkeys(partly)]  # fmt: skip
+        if rest:
+            who = (f"{_quoted(rest)} " if named else "it ") + ("forbid" if len(set(rest)) > 1
+                                                               else "forbids")  # fmt: skip
+            why.insert(0, f"{who} no anomaly {finder} can find, so the check could only say "
+                       "valid")  # fmt: skip
         raise ValueError(
             f"consistency model{_s(unchecked)} {_quoted(unchecked)} cannot be checked yet: "
-            f"{'it forbids' if len(unchecked) == 1 else 'they forbid'} no anomaly the "
-            "transactional checkers look for, so the check could only say valid; " + allowed
+            f"{'; '.join(why)}{hint}; {allowed}"
         )
     return out
 

@@ -30,23 +30,26 @@ class Versions:
         self.session_write_order = session_write_order
         #: key -> value -> the txn id that wrote it (None when two did: not unique)
         self.writers: dict[Any, dict[Any, int | None]] = {}
-        for t in prep.txns:
-            for k, v in t.writes:
-                w = self.writers.setdefault(k, {})
-                w[v] = None if v in w and w[v] != t.id else t.id
+        writers = self.writers
+        for tid, ws in enumerate(prep.writes):
+            for k, v in ws:
+                w = writers.get(k)
+                if w is None:
+                    writers[k] = {v: tid}
+                else:
+                    w[v] = tid if w.get(v, tid) == tid else None
+        #: key -> element -> its position in the key's longest read (list-append)
         self.positions: dict[Any, dict[Any, int]] = {}
         if self.kind == "list-append":
             longest: dict[Any, tuple[Any, ...]] = {}
-            for t in prep.txns:
-                for k, v in t.reads:
-                    if isinstance(v, tuple) and len(v) > len(longest.get(k, ())):
+            for rs in prep.reads:
+                for k, v in rs:
+                    if type(v) is tuple and len(v) > len(longest.get(k, ())):
                         longest[k] = v
             for k, v in longest.items():
-                pos: dict[Any, int] = {}
-                for i, e in enumerate(v):
-                    pos.setdefault(e, i)
-                self.positions[k] = pos
-        self._txns = prep.txns
+                # Reversed, so that the first position of an element repeated is the one kept.
+                self.positions[k] = dict(zip(reversed(v), range(len(v) - 1, -1, -1), strict=True))
+        self._procs, self._seqs = prep.procs, prep.seqs
 
     def read_version(self, k: Any, v: Any) -> Any:
         """The version a read of ``k`` returning ``v`` saw: a position for lists (-1: empty;
@@ -97,5 +100,4 @@ class Versions:
         wa, wb = self.writers.get(k, {}).get(a), self.writers.get(k, {}).get(b)
         if wa is None or wb is None:
             return False
-        ta, tb = self._txns[wa], self._txns[wb]
-        return bool(ta.process == tb.process and ta.seq < tb.seq)
+        return bool(self._procs[wa] == self._procs[wb] and self._seqs[wa] < self._seqs[wb])

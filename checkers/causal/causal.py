@@ -44,8 +44,8 @@ def read_sources(prep: Prepared, versions: Versions) -> list[list[int]]:
     """For each txn, the other txns whose writes its reads saw (ok reads only)."""
     src = versions.read_source
     out: list[list[int]] = []
-    for t in prep.txns:
-        s = [w for k, v in t.reads if (w := src(k, v)) is not None and w != t.id]
+    for tid, rs in enumerate(prep.reads):
+        s = [w for k, v in rs if (w := src(k, v)) is not None and w != tid]
         out.append(sorted(set(s)) if len(s) > 1 else s)
     return out
 
@@ -57,7 +57,8 @@ def check_causal(
     """Cases of PRAM (``transitive`` False) or causal (True) violations, skipping (txn, key)
     pairs already ``reported`` by a session guarantee; and how many were found."""
     kind = "causal" if transitive else "PRAM"
-    txns = prep.txns
+    n_txns = len(prep.ops)
+    procs, seqs, oks, reads_of, writes_of = prep.procs, prep.seqs, prep.oks, prep.reads, prep.writes
     index = _WriteIndex(prep, versions)
     cases: Cases = {}
     counts: dict[str, int] = {}
@@ -69,7 +70,7 @@ def check_causal(
             case["type"] = k
             lst.append(case)
 
-    order, cyclic = _order(prep, sources) if transitive else (range(len(txns)), [])
+    order, cyclic = _order(prep, sources) if transitive else (range(n_txns), [])
     if cyclic:
         add("causal-cycle", {"cycle": _cycle(prep, sources, cyclic)})
     clocks: dict[Any, dict[Any, int]] = {}  # process -> its visible past so far
@@ -77,15 +78,14 @@ def check_causal(
     past: dict[int, dict[Any, int]] = {}  # causal: txn -> its visible past, itself included
     rv, wv = versions.read_version, versions.write_version
     # Only a txn some other txn read from needs its past kept.
-    is_source = bytearray(len(txns))
+    is_source = bytearray(n_txns)
     for ss in sources:
         for s in ss:
             is_source[s] = 1
     for n, tid in enumerate(order):
         if not n & 4095 and time.monotonic() > deadline:
             raise CausalTimeout
-        t = txns[tid]
-        q = t.process
+        q, seq = procs[tid], seqs[tid]
         clock = clocks.get(q)
         if clock is None:
             clock = clocks[q] = {}
@@ -93,30 +93,29 @@ def check_causal(
             clock = clocks[q] = dict(clock)
             shared.discard(q)
         for s in sources[tid]:
-            st = txns[s]
             if transitive:
                 for p, b in past[s].items():
                     if clock.get(p, -1) < b:
                         clock[p] = b
-            elif clock.get(st.process, -1) < st.seq:
-                clock[st.process] = st.seq
-        if t.seq:
-            clock[q] = t.seq - 1
-        if t.ok:
-            for k, v in t.reads:
+            elif clock.get(procs[s], -1) < seqs[s]:
+                clock[procs[s]] = seqs[s]
+        if seq:
+            clock[q] = seq - 1
+        if oks[tid]:
+            for k, v in reads_of[tid]:
                 if (tid, k) in reported:
                     continue
                 w = index.violated_by_read(k, v, rv(k, v), clock)
                 if w is not None:
                     add(kind, {"txn": tid, "key": k, "value": v, "witness": w, "rel": "rw"})
             if transitive and versions.kind == "list-append":
-                for k, v in t.writes:
+                for k, v in writes_of[tid]:
                     if (tid, k) in reported:
                         continue
                     w = index.violated_by_write(k, wv(k, v), clock)
                     if w is not None:
                         add(kind, {"txn": tid, "key": k, "value": v, "witness": w, "rel": "ww"})
-        clock[q] = t.seq
+        clock[q] = seq
         if transitive and is_source[tid]:
             past[tid] = clock
             shared.add(q)
@@ -133,17 +132,20 @@ class _WriteIndex:
         #: key -> process -> (seqs, best version of each prefix, txn of that best)
         self.by_key: dict[Any, dict[Any, tuple[list[int], list[Any], list[int]]]] = {}
         wv = versions.write_version
-        for t in prep.txns:
-            for k, v in t.writes:
+        self._procs, self._seqs = prep.procs, prep.seqs
+        for t, ws in enumerate(prep.writes):
+            for k, v in ws:
                 ver = wv(k, v)
                 if self.lists and ver is None:
                     continue
-                seqs, best, who = self.by_key.setdefault(k, {}).setdefault(t.process, ([], [], []))
+                seqs, best, who = self.by_key.setdefault(k, {}).setdefault(
+                    prep.procs[t], ([], [], [])
+                )
                 if self.lists and best and best[-1] >= ver:
                     ver, tid = best[-1], who[-1]
                 else:
-                    tid = t.id
-                seqs.append(t.seq)
+                    tid = t
+                seqs.append(prep.seqs[t])
                 best.append(ver)
                 who.append(tid)
 
@@ -176,13 +178,13 @@ class _WriteIndex:
         w = self.versions.writers.get(k, {}).get(v)
         if w is None:
             return None
-        wt = self.versions._txns[w]
-        entry = writers.get(wt.process)
-        b = clock.get(wt.process)
+        wp = self._procs[w]
+        entry = writers.get(wp)
+        b = clock.get(wp)
         if entry is None or b is None:
             return None
         i = bisect_right(entry[0], b) - 1
-        return entry[2][i] if i >= 0 and entry[0][i] > wt.seq else None
+        return entry[2][i] if i >= 0 and entry[0][i] > self._seqs[w] else None
 
     def violated_by_write(self, k: Any, ver: Any, clock: dict[Any, int]) -> int | None:
         """A visible write of ``k`` ordered after this one (lists), or None."""
@@ -194,7 +196,7 @@ class _WriteIndex:
 
 def _order(prep: Prepared, sources: list[list[int]]) -> tuple[list[int], list[int]]:
     """Txns in an order of session order + reads-from (Kahn), and those left on cycles."""
-    n = len(prep.txns)
+    n = len(prep.ops)
     indeg = [0] * n
     readers: list[list[int]] = [[] for _ in range(n)]
     for tid, ss in enumerate(sources):

@@ -130,7 +130,8 @@ class CausalChecker:
         cases, counts = check_sessions(prep, versions, checked & set(SESSION_GUARANTEES),
                                        self.max_cases)  # fmt: skip
         reported = {(c["txn"], c["key"]) for cs in cases.values() for c in cs}
-        sources = read_sources(prep, versions)
+        # Reads-from edges: only PRAM and causal need them (the sweep, and each case's path).
+        sources = read_sources(prep, versions) if checked & {"PRAM", "causal"} else []
         unknown: list[str] = []
         for model, transitive in (("PRAM", False), ("causal", True)):
             if model not in checked:
@@ -165,7 +166,7 @@ class CausalChecker:
 
     def _sequential(self, history: list[Op], prep: Prepared, deadline: float,
                     counts: dict[str, int], unknown: list[str]) -> list[Anomaly]:  # fmt: skip
-        if any(t.op.f == "txn" for t in prep.txns):
+        if any(op.f == "txn" for op in prep.ops):
             # For transactions, one total order respecting each process's order is
             # strong session serializability: Elle's cycle search with process edges.
             from ..txn import ListAppendChecker, RwRegisterChecker
@@ -231,9 +232,7 @@ def _path(prep: Prepared, sources: list[list[int]], case: dict[str, Any]) -> lis
     if case["type"] not in ("PRAM", "causal"):
         return None
     target, start = case["witness"], case["txn"]
-    txns = prep.txns
-    prev_in_session: dict[int, int] = {}
-    t = txns[start]
+    seqs = prep.seqs
     parent: dict[int, tuple[int, str]] = {start: (start, "")}
     queue = deque([start])
     while queue:
@@ -245,16 +244,11 @@ def _path(prep: Prepared, sources: list[list[int]], case: dict[str, Any]) -> lis
                 steps.append([x, nxt, rel])
                 x = nxt
             return steps
-        tx = txns[x]
         preds: list[tuple[int, str]] = [(s, "wr") for s in sources[x]]
-        if tx.seq:
-            p = prev_in_session.get(x)
-            if p is None:
-                p = prep.sessions[tx.process][tx.seq - 1]
-            preds.append((p, "process"))
+        if seqs[x]:
+            preds.append((prep.sessions[prep.procs[x]][seqs[x] - 1], "process"))
         for p, rel in preds:
             if p not in parent:
                 parent[p] = (x, rel)
                 queue.append(p)
-    del t
     return None

@@ -17,6 +17,7 @@ Only ``ok`` operations are checked: an ``info`` one may not have happened.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import Any
 
 from ._prepare import Prepared
@@ -40,75 +41,122 @@ def check_sessions(prep: Prepared, versions: Versions, guarantees: set[str],
     wfr = "writes-follow-reads" in guarantees
     cases: Cases = {}
     counts: dict[str, int] = {}
-    txns = prep.txns
-    before = versions.before
-    rv, wv, source = versions.read_version, versions.write_version, versions.read_source
-    deps: dict[int, dict[Any, tuple[Any, int]]] = {}  # txn -> what its process had read
 
-    def add(kind: str, case: dict[str, Any]) -> None:
+    def add(kind: str, tid: int, k: Any, v: Any, witness: int, rel: str, **more: Any) -> None:
         counts[kind] = counts.get(kind, 0) + 1
         lst = cases.setdefault(kind, [])
         if len(lst) < max_cases:
-            case["type"] = kind
-            lst.append(case)
+            c = {"txn": tid, "key": k, "value": v, "witness": witness, **more, "rel": rel}
+            c["type"] = kind
+            lst.append(c)
 
-    for ids in prep.sessions.values():
+    # The hot loop reads versions inline for lists (positions are ints: "older" is <) and
+    # asks ``Versions.before`` for registers, whose order is partial.
+    lists = versions.kind == "list-append"
+    positions, before = versions.positions, versions.before
+    no_pos: dict[Any, int] = {}
+    oks, reads_of, writes_of = prep.oks, prep.reads, prep.writes
+    #: process -> key -> (txn ids, versions): each time the process's latest version read of
+    #: the key changed, in session order; what the process had read before a write of it
+    read_log: dict[Any, dict[Any, tuple[list[int], list[Any]]]] = {}
+    multi_reads: list[int] = []  # txns with two reads or more, for writes-follow-reads
+    for process, ids in prep.sessions.items():
         own: dict[Any, tuple[Any, int]] = {}  # key -> (latest version written, txn)
         seen: dict[Any, tuple[Any, int]] = {}  # key -> (latest version read, txn)
-        shared = False  # ``seen`` is some txn's deps: copy before changing it
+        log = read_log[process] = {}
         for tid in ids:
-            t = txns[tid]
-            if not t.ok:
+            if not oks[tid]:
                 continue
-            reads = [(k, v, rv(k, v)) for k, v in t.reads]
-            for k, v, ver in reads:
-                if ryw and k in own and before(k, ver, own[k][0]):
-                    add(
-                        "read-your-writes",
-                        {"txn": tid, "key": k, "value": v, "witness": own[k][1], "rel": "rw"},
-                    )
-                elif mr and k in seen and before(k, ver, seen[k][0]):
-                    add(
-                        "monotonic-reads",
-                        {"txn": tid, "key": k, "value": v, "witness": seen[k][1], "rel": "rw"},
-                    )
-                if wfr and len(reads) > 1:
-                    s = source(k, v)
-                    d = deps.get(s) if s is not None else None
-                    if d:
-                        for k2, v2, ver2 in reads:
-                            if k2 != k and k2 in d and before(k2, ver2, d[k2][0]):
-                                add("writes-follow-reads", {
-                                    "txn": tid, "key": k2, "value": v2, "witness": d[k2][1],
-                                    "via": s, "via-key": k, "rel": "rw"})  # fmt: skip
-            for k, _v, ver in reads:
+            rs = reads_of[tid]
+            if wfr and len(rs) > 1:
+                multi_reads.append(tid)
+            for k, v in rs:
+                if not lists:
+                    ver = v
+                elif not v:
+                    ver = -1
+                elif type(v) is tuple:
+                    ver = positions.get(k, no_pos).get(v[-1])
+                else:
+                    ver = None
+                o = own.get(k) if ryw else None
+                cur = seen.get(k)
+                if o is not None and (
+                    (ver is not None and ver < o[0]) if lists else before(k, ver, o[0])
+                ):
+                    add("read-your-writes", tid, k, v, o[1], "rw")
+                elif (
+                    mr
+                    and cur is not None
+                    and ((ver is not None and ver < cur[0]) if lists else before(k, ver, cur[0]))
+                ):
+                    add("monotonic-reads", tid, k, v, cur[1], "rw")
                 if ver is None:
                     continue
-                cur = seen.get(k)
-                if cur is None or not before(k, ver, cur[0]):
-                    if shared:
-                        seen, shared = dict(seen), False
+                if cur is None or not (ver < cur[0] if lists else before(k, ver, cur[0])):
                     seen[k] = (ver, tid)
-            for k, v in t.writes:
-                ver = wv(k, v)
-                if mw and k in own and before(k, ver, own[k][0]):
-                    add(
-                        "monotonic-writes",
-                        {"txn": tid, "key": k, "value": v, "witness": own[k][1], "rel": "ww"},
-                    )
-                elif wfr and k in seen and seen[k][1] != tid and before(k, ver, seen[k][0]):
-                    add(
-                        "writes-follow-reads",
-                        {"txn": tid, "key": k, "value": v, "witness": seen[k][1], "rel": "ww"},
-                    )
-            for k, v in t.writes:
-                ver = wv(k, v)
-                if ver is None and versions.kind == "list-append":
-                    continue
-                cur = own.get(k)
-                if cur is None or not before(k, ver, cur[0]):
+                    if wfr:
+                        lg = log.get(k)
+                        if lg is None:
+                            log[k] = ([tid], [ver])
+                        else:
+                            lg[0].append(tid)
+                            lg[1].append(ver)
+            ws = writes_of[tid]
+            if not ws:
+                continue
+            vers = []
+            for k, v in ws:
+                if lists:
+                    pos = positions.get(k)
+                    # An append no read showed comes after every one shown: see Versions.
+                    ver = 0 if pos is None else pos.get(v, len(pos))
+                else:
+                    ver = v
+                vers.append(ver)
+                if (
+                    mw
+                    and (o := own.get(k)) is not None
+                    and (ver < o[0] if lists else before(k, ver, o[0]))
+                ):
+                    add("monotonic-writes", tid, k, v, o[1], "ww")
+                elif (
+                    wfr
+                    and (cur := seen.get(k)) is not None
+                    and cur[1] != tid
+                    and (ver < cur[0] if lists else before(k, ver, cur[0]))
+                ):
+                    add("writes-follow-reads", tid, k, v, cur[1], "ww")
+            # Checked against the process's earlier writes only: a txn may write a key twice.
+            for (k, _v), ver in zip(ws, vers, strict=True):
+                o = own.get(k)
+                if o is None or not (ver < o[0] if lists else before(k, ver, o[0])):
                     own[k] = (ver, tid)
-            if wfr and t.writes and seen:
-                deps[tid] = seen
-                shared = True
+    if multi_reads:
+        _wfr_seen_by_readers(prep, versions, multi_reads, read_log, add)
     return cases, counts
+
+
+def _wfr_seen_by_readers(prep: Prepared, versions: Versions, tids: list[int],
+                         read_log: dict[Any, dict[Any, tuple[list[int], list[Any]]]],
+                         add: Any) -> None:  # fmt: skip
+    """Writes follow reads, seen from a reader: each txn of ``tids`` that reads a write W
+    (of key k) and, in the same txn, reads another key k2 at a version older than the one
+    W's process had read of k2 when (or before) it made W. ``read_log`` holds what every
+    process had read, so a writer's process is known whatever order processes come in."""
+    rv, source, before = versions.read_version, versions.read_source, versions.before
+    oks, procs, reads_of = prep.oks, prep.procs, prep.reads
+    for tid in tids:
+        rs = reads_of[tid]
+        rvs = [(k, v, rv(k, v)) for k, v in rs]
+        for k, v in rs:
+            s = source(k, v)
+            if s is None or s == tid or not oks[s]:
+                continue
+            log = read_log[procs[s]]
+            for k2, v2, ver2 in rvs:
+                if k2 == k or (lg := log.get(k2)) is None:
+                    continue
+                i = bisect_right(lg[0], s) - 1  # the last change at or before W
+                if i >= 0 and before(k2, ver2, lg[1][i]):
+                    add("writes-follow-reads", tid, k2, v2, lg[0][i], "rw", via=s, **{"via-key": k})

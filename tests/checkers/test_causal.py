@@ -114,6 +114,22 @@ def test_writes_follow_reads_seen_through_a_second_process() -> None:
     assert check(WFR_BAD, "causal").valid is False
 
 
+def test_writes_follow_reads_whatever_order_the_processes_first_appear_in() -> None:
+    # WFR_BAD with the reader's process (2) first in the history: what the writer's process
+    # (0) had read is known although process 0 first appears after process 2.
+    bad = H(
+        (2, "txn", txn(("r", "z", []))),
+        (1, "txn", txn(("append", "x", 1))),
+        (0, "txn", txn(("r", "x", [1]))),
+        (0, "txn", txn(("append", "y", 2))),
+        (2, "txn", txn(("r", "y", [2]), ("r", "x", []))),
+    )
+    r = check(bad, "writes-follow-reads")
+    assert r.valid is False and [a.name for a in r.anomalies] == ["writes-follow-reads"]
+    assert "op 9 (process 2)" in r.anomalies[0].explanation
+    assert "whose process had read key x in op 5 (process 0)" in r.anomalies[0].explanation
+
+
 # Process 2 sees process 0's second write (on y), then misses its first (on x).
 PRAM_BAD = H((0, "txn", txn(("append", "x", 1))), (0, "txn", txn(("append", "y", 2))),
              (2, "txn", txn(("r", "y", [2]))), (2, "txn", txn(("r", "x", []))))  # fmt: skip

@@ -134,7 +134,8 @@ HISTORY_CHECKERS: dict[str, HistoryChecker] = {
         HistoryChecker(
             "list-append",
             "Elle-style isolation check of append/read list transactions: G0 .. G2-item, "
-            "internal, dirty update, lost update; which models the history rules out",
+            "internal, dirty update, lost update, and (checkers.causal) session guarantees, "
+            "PRAM, causal, sequential; which models the history rules out",
             _list_append, {"max_cases": "cases explained per anomaly type (10)"}, True),
         HistoryChecker(
             "rw-register",

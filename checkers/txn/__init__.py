@@ -14,6 +14,8 @@ or real-time order when the models need them), finds the strongly connected comp
 that graph and in each the shortest cycle of every anomaly class, and names what it finds:
 G0, G1a, G1b, G1c, G-single, G-nonadjacent, G2-item and their -process / -realtime variants,
 internal inconsistency, dirty updates, duplicate elements, incompatible orders, lost updates.
+The session guarantees, PRAM, causal and sequential consistency are checked by the causality
+checker (``checkers.causal``), whose anomalies join these under their own names.
 ``models`` says which consistency model forbids which anomaly.
 """
 

@@ -9,6 +9,13 @@ present; ``"unknown"`` when nothing forbidden was found but the check could not 
 (no dependency could be inferred at all, or the cycle search ran out of time); else ``true``.
 ``details["not"]`` names the weakest models the history rules out, ``details["also-not"]``
 the stronger ones, from every anomaly found (forbidden or not).
+
+The session guarantees, PRAM, causal and sequential (asked for, or implied by a stronger
+model) are checked by ``checkers.causal``: its anomalies (``read-your-writes``, ``PRAM``,
+``causal``, ``causal-cycle``, ...) join the cycle search's, under their own names, weighed by
+the same lattice (``models.causal_models_to_check`` says what it is asked to check);
+``details["causal"]`` holds its figures. A case a cycle already shown explains (the same ops)
+is not listed again.
 """
 
 from __future__ import annotations
@@ -258,7 +265,8 @@ class ListAppendChecker(_TxnChecker):
     ``["r", k, [v ...]]`` micro-ops, every appended value unique per key.
 
     ``consistency_models``: the models the history must satisfy (``read-uncommitted`` ..
-    ``strict-serializable``; see ``checkers.txn.models.ALL_MODELS``). ``anomalies``: more
+    ``strict-serializable``, ``read-your-writes`` .. ``sequential``; see
+    ``checkers.txn.models.CHECKABLE_MODELS``). ``anomalies``: more
     anomalies to forbid (``G0``, ``G1``, ``G-single``, ``G2``, ``internal``, ...), with
     every anomaly that implies one of them. ``time_budget_s``: past it, the cycle search
     stops and what it could not search makes the verdict "unknown" (unless something

@@ -4,14 +4,22 @@
     python bench/causal.py --ops 200000           # a smaller history
     python bench/causal.py --models causal        # another model (PRAM, causal, ...)
     python bench/causal.py --repeat 1             # one run (default: best of 3)
+    python bench/causal.py --no-file              # skip the run that reads history.jsonl
 
-The history is generated, then only ``CausalChecker.check`` is timed: a list-append history
-of ``--ops`` history ops (an invocation and a completion each, so half as many
-transactions) by 10 processes over 8 active keys (a key retires after 100 appends), 1-3
-micro-ops per transaction, each served by one of 5 nodes at random (clients move between
-nodes), executed one at a time against one store, so it is valid under every model: the
-check does all of its work. Ops per second counts history ops over the best wall time; the
-load average is printed, since the machine is shared.
+The history is generated: a list-append history of ``--ops`` history ops (lines of
+history.jsonl: an invocation and a completion each, so half as many transactions) by 10
+processes over 8 active keys (a key retires after 100 appends), 1-3 micro-ops per
+transaction, each served by one of 5 nodes at random (clients move between nodes), executed
+one at a time against one store, so it is valid under every model: the check does all of its
+work. Two figures:
+
+- check only: ``CausalChecker.check`` on the history in memory (best of ``--repeat``);
+- from file: the history written to a history.jsonl, then ``read_jsonl`` (which parses and
+  validates every line) plus the check, once; the read's share is printed too.
+
+Ops per second counts history ops (lines) over the time, by wall clock and by this process's
+CPU time (``time.process_time``); the machine is shared, so the load average is printed
+before and after.
 """
 
 from __future__ import annotations
@@ -20,13 +28,14 @@ import argparse
 import os
 import random
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from checkers.causal import CausalChecker  # noqa: E402
-from harness.history import Op  # noqa: E402
+from harness.history import Op, read_jsonl  # noqa: E402
 
 SESSION = "read-your-writes,monotonic-reads,monotonic-writes,writes-follow-reads"
 
@@ -67,11 +76,16 @@ def main() -> None:
     ap.add_argument("--ops", type=int, default=1_000_000)
     ap.add_argument("--models", default=SESSION)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-file", action="store_true", help="skip the from-file run")
     args = ap.parse_args()
+    print(f"load average before: {_load()}")
     t0 = time.monotonic()
     history = generate(args.ops)
-    print(f"generated {len(history):,} ops in {time.monotonic() - t0:.1f} s")
+    txns = sum(1 for op in history if op.type != "invoke")
+    print(f"generated {len(history):,} history ops ({txns:,} invocation/completion pairs) "
+          f"in {time.monotonic() - t0:.1f} s")  # fmt: skip
     checker = CausalChecker(args.models, time_budget_s=3600)
+    print(f"models: {args.models}")
     best_wall = best_cpu = float("inf")
     result = None
     for _ in range(args.repeat):
@@ -80,13 +94,32 @@ def main() -> None:
         best_wall = min(best_wall, time.monotonic() - w0)
         best_cpu = min(best_cpu, time.process_time() - c0)
     assert result is not None
-    print(f"models: {args.models}")
     print(f"verdict: {result.valid}  anomalies: {len(result.anomalies)}")
-    print(f"best wall {best_wall:.2f} s, best cpu {best_cpu:.2f} s over {args.repeat} runs")
-    print(
-        f"{len(history) / best_wall:,.0f} ops/s (wall), {len(history) / best_cpu:,.0f} ops/s "
-        f"(cpu); load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
-    )
+    _figures(f"check only (best of {args.repeat})", len(history), txns, best_wall, best_cpu)
+    if not args.no_file:
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "history.jsonl"
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.writelines(op.to_json() + "\n" for op in history)
+            del history  # the run below holds only what it read
+            w0, c0 = time.monotonic(), time.process_time()
+            read = read_jsonl(path)
+            rw, rc = time.monotonic() - w0, time.process_time() - c0
+            result = checker.check(read, {})
+            wall, cpu = time.monotonic() - w0, time.process_time() - c0
+        print(f"verdict: {result.valid}  (reading history.jsonl: {rw:.2f} s wall, "
+              f"{rc:.2f} s cpu)")  # fmt: skip
+        _figures("from file (read_jsonl + check, once)", len(read), txns, wall, cpu)
+    print(f"load average after: {_load()}")
+
+
+def _figures(what: str, ops: int, pairs: int, wall: float, cpu: float) -> None:
+    print(f"{what}: {wall:.2f} s wall, {cpu:.2f} s cpu: {ops / wall:,.0f} history ops/s wall, "
+          f"{ops / cpu:,.0f} history ops/s cpu ({pairs / cpu:,.0f} pairs/s cpu)")  # fmt: skip
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":

@@ -571,6 +571,13 @@ def _cmd_image_build(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
+def _option_line(o: Any) -> str:
+    """One declared option as ``splitbrain list`` shows it: name, type, default, doc."""
+    allowed = f", one of {', '.join(map(str, o.choices))}" if o.choices else ""
+    default = "" if o.default is None else f", default {o.default}"
+    return f"{o.name} ({o.expected()}{allowed}{default}): {o.doc}"
+
+
 def _cmd_list(args: argparse.Namespace, argv: list[str]) -> int:
     from harness.spec import FAULTS, SHAPES, TARGETS
     from workloads import registry
@@ -581,9 +588,18 @@ def _cmd_list(args: argparse.Namespace, argv: list[str]) -> int:
         print(f"    workloads: {', '.join(s.clients)}")
         for bug, what in s.bugs.items():
             print(f"    --bug {bug}: {what}")
+        for o in s.options or ():
+            print(f"    options.{_option_line(o)}")
+        for workload, opts in s.client_options.items():
+            for o in opts:
+                print(f"    {workload} workload options.{_option_line(o)}")
     print("workloads:")
     for w in registry.workloads().values():
         print(f"  {w.name}: {w.description} (checkers: {', '.join(w.checkers)})")
+        if w.ops is not None:
+            print(f"    mix of: {', '.join(w.ops)}")
+        for o in w.options or ():
+            print(f"    options.{_option_line(o)}")
     print("nemeses:")
     print(f"  faults: {', '.join(FAULTS)}")
     print(f"  partition shapes: {', '.join(SHAPES)}")

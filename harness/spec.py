@@ -15,7 +15,10 @@ A suite file::
         checkers: [linearizable, stats]   # optional; the workload's default when absent
 
 Every key is listed in the dataclasses below with its type and default; an unknown key, a
-wrong type or a value out of range is an error naming the file, the line and the key path.
+wrong type, a number that is not finite or a value out of range is an error naming the file,
+the line and the key path. Names (system, bugs, workload, checkers) and the options of systems
+and workloads are resolved against the registries (``workloads/registry.py``), for every test
+of the suite before any test runs.
 """
 
 from __future__ import annotations
@@ -53,7 +56,8 @@ class SystemSpec:
     name: a reference pattern (``raft``) or a third-party system.
     bugs: named seeded bugs to turn on (``splitbrain list`` shows them).
     port: the port the system listens on, on every node.
-    options: system-specific settings (e.g. a lease duration), passed to the system as given.
+    options: system-specific settings (e.g. a lease duration): only those the system declares
+      (``splitbrain list`` shows them), each of its declared type, checked when the suite is read.
     """
 
     name: str = "raft"
@@ -98,9 +102,12 @@ class WorkloadSpec:
     keys: keys in use at once; ops_per_key: after that many ops a key retires and a fresh one
       takes its place, which keeps each key's history small enough to check.
     values: writes and cas pick values in [0, values).
-    mix: relative weights of each f.
+    mix: relative weights of each f; only the ops the workload declares (register: read, write,
+      cas); a workload that draws its own ops (lock, bank, ...) does not read it.
     timeout: seconds a client waits for one operation before it counts as indeterminate.
-    options: workload-specific settings, passed to the workload's generator as given.
+    options: workload-specific settings: only those the workload, or the system's client for
+      it, declares (``splitbrain list``), each of its declared type, checked when the suite is
+      read.
     """
 
     name: str = "register"

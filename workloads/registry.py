@@ -83,6 +83,9 @@ class Option:
         return None
 
     def expected(self) -> str:
+        """The values it takes, in words: ``an integer``, ``MIN-MAX, e.g. 300-600``."""
+        if self.form:
+            return self.form
         words = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
         return words.get(self.type, self.type.__name__)
 

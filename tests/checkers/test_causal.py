@@ -3,12 +3,17 @@ hand-made history, the issue's examples, and a client that moves between nodes."
 
 from __future__ import annotations
 
+import random
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from checkers.causal import CausalChecker
+from checkers.causal._prepare import prepare
+from checkers.causal._versions import Versions
+from checkers.causal.session import SESSION_GUARANTEES, check_sessions
 from checkers.txn import ListAppendChecker
 from harness.history import Op
 
@@ -255,3 +260,206 @@ def test_anomalies_are_drawn(tmp_path: Path) -> None:
     files = c.write_artifacts(r, tmp_path)
     html = files[0].read_text()
     assert "<svg" in html and "causal order" in html
+
+
+# -- the fast session pass against a plain reference -----------------------------------------------
+
+
+def random_history(rng: random.Random, kind: str) -> list[Op]:
+    """A small history of 1-4 processes over 1-3 keys, of ``kind`` list-append, rw-register
+    (transactions) or register (single reads and writes): mostly the store's current state
+    is read, sometimes a stale prefix, a shuffled list or an old value; some ops fail, some
+    end in info, some are never completed."""
+    keys = ["x", "y", "z"][: rng.randint(1, 3)]
+    state: dict[str, list[int]] = {k: [] for k in keys}
+    values: dict[str, list[Any]] = {k: [None] for k in keys}
+    n_procs, counter, out = rng.randint(1, 4), 0, []
+    for _ in range(rng.randint(1, 16)):
+        p, node = rng.randrange(n_procs), f"n{rng.randrange(3)}"
+        if kind != "register":
+            f, inv, done = "txn", [], []
+            for _ in range(rng.randint(1, 3)):
+                k = rng.choice(keys)
+                if rng.random() < 0.5:
+                    counter += 1
+                    state[k].append(counter)
+                    values[k].append(counter)
+                    m = ["append" if kind == "list-append" else "w", k, counter]
+                    inv.append(m)
+                    done.append(m)
+                elif kind == "rw-register":
+                    old = values[k][-1] if rng.random() < 0.6 else rng.choice(values[k])
+                    inv.append(["r", k, None])
+                    done.append(["r", k, old])
+                else:
+                    cur, r = state[k], rng.random()
+                    seen = list(cur) if r < 0.6 else cur[: rng.randint(0, len(cur))]
+                    if r > 0.92:
+                        seen = rng.sample(cur, len(cur))
+                    inv.append(["r", k, None])
+                    done.append(["r", k, seen])
+        else:
+            k = rng.choice(keys)
+            if rng.random() < 0.5:
+                counter += 1
+                values[k].append(counter)
+                f, inv, done = "write", [k, counter], [k, counter]
+            else:
+                f, inv = "read", [k, None]
+                done = [k, values[k][-1] if rng.random() < 0.6 else rng.choice(values[k])]
+        out.append(Op("invoke", f, inv, p, len(out), len(out), node))
+        end = rng.choices(["ok", "info", "fail", None], [0.85, 0.06, 0.05, 0.04])[0]
+        if end is not None:
+            out.append(Op(end, f, done if end == "ok" else inv, p, len(out), len(out), node))
+    return out
+
+
+def reference_sessions(history: list[Op]) -> Counter[tuple[str, int, Any, int]]:
+    """The four session guarantees as their definitions say, plainly (a copy of what each
+    process had read after every txn; no inlining, no logs): each case as (guarantee, index
+    of the txn's completion, key, index of the witness's completion)."""
+    # Txns in completion order (never-completed invocations last), info ones without reads.
+    txns: list[dict[str, Any]] = []
+    pending: dict[Any, Op] = {}
+    for op in history:
+        if op.type == "invoke":
+            pending[op.process] = op
+        elif op.type != "fail":
+            inv = pending.pop(op.process)
+            txns.append({"op": op, "ok": op.type == "ok", "src": op if op.type == "ok" else inv})
+    txns += [{"op": inv, "ok": False, "src": inv} for inv in pending.values()]
+    mops = [m for t in txns if t["src"].f == "txn" for m in t["src"].value]
+    lists = any(m[0] == "append" for m in mops)
+    for t in txns:
+        t["reads"], t["writes"] = [], []
+        if t["src"].f == "txn":
+            touched: set[Any] = set()
+            for f, k, v in t["src"].value:
+                if f == "r" and t["ok"] and k not in touched:
+                    t["reads"].append((k, tuple(v) if isinstance(v, list) else v))
+                elif f != "r":
+                    t["writes"].append((k, v))
+                touched.add(k)
+        elif t["src"].f == "write":
+            t["writes"].append(tuple(t["src"].value))
+        elif t["ok"]:
+            t["reads"].append(tuple(t["src"].value))
+    procs: dict[Any, list[int]] = {}
+    for i, t in enumerate(txns):
+        t["seq"] = len(procs.setdefault(t["op"].process, []))
+        procs[t["op"].process].append(i)
+    writers: dict[tuple[Any, Any], list[int]] = {}
+    for i, t in enumerate(txns):
+        for k, v in t["writes"]:
+            if i not in writers.setdefault((k, v), []):
+                writers[(k, v)].append(i)
+    longest: dict[Any, tuple[int, ...]] = {}  # lists: the first longest read of each key
+    for t in txns if lists else ():
+        for k, v in t["reads"]:
+            if len(v) > len(longest.get(k, ())):
+                longest[k] = v
+
+    def writer(k: Any, v: Any) -> int | None:
+        ws = writers.get((k, v), [])
+        return ws[0] if len(ws) == 1 else None
+
+    def read_version(k: Any, v: Any) -> Any:
+        if not lists:
+            return v
+        if not v:
+            return -1
+        return longest[k].index(v[-1]) if v[-1] in longest.get(k, ()) else None
+
+    def write_version(k: Any, v: Any) -> Any:
+        if not lists:
+            return v
+        order = longest.get(k, ())
+        return order.index(v) if v in order else len(set(order))
+
+    def before(a: Any, b: Any, k: Any) -> bool:
+        if lists:
+            return a is not None and b is not None and a < b
+        if b is None or a == b:
+            return False
+        if a is None:
+            return True  # the initial nil comes before every write
+        wa, wb = writer(k, a), writer(k, b)  # else only one process's writes are ordered
+        return (wa is not None and wb is not None
+                and txns[wa]["op"].process == txns[wb]["op"].process
+                and txns[wa]["seq"] < txns[wb]["seq"])  # fmt: skip
+
+    # What each process had read, after each of its ok txns' reads: key -> (version, txn).
+    seen_after: dict[int, dict[Any, tuple[Any, int]]] = {}
+    for ids in procs.values():
+        seen: dict[Any, tuple[Any, int]] = {}
+        for i in ids:
+            if txns[i]["ok"]:
+                for k, v in txns[i]["reads"]:
+                    ver = read_version(k, v)
+                    if ver is not None and not (k in seen and before(ver, seen[k][0], k)):
+                        seen[k] = (ver, i)
+                seen_after[i] = dict(seen)
+    found: Counter[tuple[str, int, Any, int]] = Counter()
+
+    def case(kind: str, i: int, k: Any, witness: int) -> None:
+        found[(kind, txns[i]["op"].index, k, txns[witness]["op"].index)] += 1
+
+    for ids in procs.values():
+        own: dict[Any, tuple[Any, int]] = {}
+        seen = {}
+        for i in ids:
+            t = txns[i]
+            if not t["ok"]:
+                continue
+            for k, v in t["reads"]:
+                ver = read_version(k, v)
+                if k in own and before(ver, own[k][0], k):
+                    case("read-your-writes", i, k, own[k][1])
+                elif k in seen and before(ver, seen[k][0], k):
+                    case("monotonic-reads", i, k, seen[k][1])
+                last = (v[-1] if v else None) if lists else v  # what was read last of k
+                if len(t["reads"]) > 1 and last is not None:
+                    s = writer(k, last)
+                    if s is not None and s != i and txns[s]["ok"]:
+                        for k2, v2 in t["reads"]:
+                            d = seen_after[s].get(k2)
+                            if k2 != k and d and before(read_version(k2, v2), d[0], k2):
+                                case("writes-follow-reads", i, k2, d[1])
+            seen = seen_after[i]
+            for k, v in t["writes"]:
+                ver = write_version(k, v)
+                if k in own and before(ver, own[k][0], k):
+                    case("monotonic-writes", i, k, own[k][1])
+                elif k in seen and seen[k][1] != i and before(ver, seen[k][0], k):
+                    case("writes-follow-reads", i, k, seen[k][1])
+            for k, v in t["writes"]:
+                ver = write_version(k, v)
+                if k not in own or not before(ver, own[k][0], k):
+                    own[k] = (ver, i)
+    return found
+
+
+def test_the_fast_session_pass_agrees_with_a_plain_reference_on_random_histories() -> None:
+    kinds: Counter[tuple[str, str]] = Counter()
+    for seed in range(600):
+        kind = ("list-append", "rw-register", "register")[seed % 3]
+        history = random_history(random.Random(seed), kind)
+        prep = prepare(history)
+        cases, counts = check_sessions(prep, Versions(prep, session_write_order=True),
+                                       set(SESSION_GUARANTEES), max_cases=10**6)  # fmt: skip
+        ops = prep.ops
+        fast = Counter((c["type"], ops[c["txn"]].index, c["key"], ops[c["witness"]].index)
+                       for cs in cases.values() for c in cs)  # fmt: skip
+        want = reference_sessions(history)
+        assert fast == want, f"random_history(random.Random({seed}), {kind!r})"
+        assert counts == Counter(c[0] for c in want.elements())
+        kinds.update((kind, c[0]) for c in want.elements())
+    # The histories do exercise every guarantee (of registers, read-your-writes, monotonic
+    # reads and writes-follow-reads: a process's own writes are ordered as it made them).
+    assert all(
+        kinds[kind, g] >= 5
+        for kind in ("list-append", "rw-register")
+        for g in SESSION_GUARANTEES
+        if (kind, g) != ("rw-register", "monotonic-writes")
+    ), kinds
+    assert kinds["register", "read-your-writes"] and kinds["register", "monotonic-reads"]

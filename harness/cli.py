@@ -347,6 +347,7 @@ def _check_overrides(tests: list[Any], args: argparse.Namespace) -> None:
             ("cluster.nodes", "--nodes", args.nodes),
             ("time_limit", "--time-limit", args.time_limit),
             ("system.bugs", "--bug", args.bug),
+            ("cluster.inventory", "--inventory", getattr(args, "inventory", None)),
         )
         if given
     }

@@ -388,6 +388,14 @@ def check_test(
         f"got {t.cluster.nodes}; the {t.cluster.backend} backend makes 1 to {most} nodes "
         f"(MAX_NODES in clusters/{t.cluster.backend}.py: its nodes share one /24 subnet)",
     )
+    if t.cluster.backend == "ssh":
+        from clusters.ssh import SshCluster
+
+        try:  # reads the host list and the inventory file; connects to nothing, makes nothing
+            SshCluster.from_spec(t.cluster, workroot=".", n=t.cluster.nodes)
+        except (ValueError, OSError) as e:
+            given = "cluster.inventory" if t.cluster.inventory and not t.cluster.hosts else ""
+            need(False, given or "cluster.hosts", str(e))
     need(
         1 <= t.system.port <= 65535,
         "system.port",

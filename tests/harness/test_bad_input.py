@@ -161,6 +161,19 @@ CASES = [
         "unknown fault 'fire'; allowed: partition, kill, pause, clock, loss",
         id="fault-unknown",
     ),
+    suite(
+        OK + "  - name: b\n    cluster: {backend: ssh, nodes: 3, hosts: [{address: 10.0.0.1}]}\n",
+        "s.yaml:4 at 'tests[1].cluster.hosts'",
+        "cluster.nodes is 3 but only 1 ssh host(s) are listed",
+        "(in test 'b')",
+        id="ssh-too-few-hosts-in-the-second-test",
+    ),
+    suite(
+        one_test("cluster: {backend: ssh, inventory: hosts.yaml}"),
+        "s.yaml:3 at 'tests[0].cluster.inventory'",
+        "inventory hosts.yaml: cannot read it",
+        id="ssh-inventory-missing",
+    ),
     # -- names, resolved against the registries, in every test ----------------------------------
     suite(
         one_test("system: raftt"),
@@ -333,6 +346,12 @@ CASES = [
         id="flag-test-unknown",
     ),
     suite(OK, "unrecognized arguments: --colour", extra=("--colour", "red"), id="flag-unknown"),
+    suite(
+        OK,
+        "--inventory: inventory hosts.yaml: cannot read it",
+        extra=("--cluster", "ssh", "--inventory", "hosts.yaml"),
+        id="flag-inventory-missing",
+    ),
     Case("no-subcommand", (), ("splitbrain: the following arguments are required: command",)),
     Case("unknown-subcommand", ("frobnicate",), ("invalid choice: 'frobnicate'",)),
     Case("run-without-a-suite", ("run",), ("the following arguments are required: suite",)),

@@ -581,8 +581,8 @@ def register() -> list[Any]:
                 ),
                 "lock": (
                     Option("fencing", bool, True, "fence what a holder writes"),
-                    Option("patience", float, 20.0, "seconds a write or release waits through reconnections",
-                           minimum=0),
+                    Option("patience", float, 20.0, "seconds a write or release waits "
+                           "through reconnections", minimum=0),
                 ),
                 "queue": (
                     Option("hold", float, 0.2, "seconds a consumer works on an entry",

@@ -120,7 +120,9 @@ class CausalChecker:
             return []
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        word = {True: "valid", False: "INVALID"}.get(result.valid, "unknown")  # type: ignore[call-overload]
+        word = (
+            "valid" if result.valid is True else "INVALID" if result.valid is False else "unknown"
+        )
         return [
             write_page(
                 result,

@@ -3,6 +3,7 @@ which order broke; with the steps the HTML page draws as a cycle."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..base import Anomaly
@@ -111,7 +112,7 @@ def causal_anomaly(prep: Prepared, case: dict[str, Any], path: list[list[Any]] |
     return Anomaly(kind, text, [txns[i].op.to_dict() for i in ids], _drawing(prep, ids, steps))
 
 
-def _step_words(txns: list[Txn], a: int, b: int, r: str) -> str:
+def _step_words(txns: Sequence[Txn], a: int, b: int, r: str) -> str:
     ta, tb = txns[a], txns[b]
     if r == "process":
         return f"op {ta.op.index} then op {tb.op.index} in process {ta.process}"

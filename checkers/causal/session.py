@@ -90,9 +90,10 @@ def _sweep_lists(prep: Prepared, versions: Versions, flags: tuple[bool, bool, bo
                     if not v:
                         ver = -1
                     elif type(v) is tuple:
-                        ver = positions.get(k, no_pos).get(v[-1])
-                        if ver is None:  # an element no longest read holds: not ordered
+                        found = positions.get(k, no_pos).get(v[-1])
+                        if found is None:  # an element no longest read holds: not ordered
                             continue
+                        ver = found
                     else:
                         continue
                     cur = seen.get(k)

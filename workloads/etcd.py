@@ -468,8 +468,13 @@ def register() -> list[Any]:
             ),
             client_options={
                 "register": (
-                    Option("reads", str, None, "how clients read (default: the system's)",
-                           choices=READ_MODES),
+                    Option(
+                        "reads",
+                        str,
+                        None,
+                        "how clients read (default: the system's)",
+                        choices=READ_MODES,
+                    ),
                 ),
                 "lock": (
                     Option("fencing", bool, False, "compare the lock's revision in every write"),
@@ -477,10 +482,20 @@ def register() -> list[Any]:
                     ms("hold_ms", 0, "how long a holder holds the lock", minimum=0),
                 ),
                 "watch": (
-                    Option("stall", float, 3.0, "seconds without a message after which a watch "
-                           "stream is re-created", minimum=0),
-                    Option("catch_up_s", float, 20.0, "seconds a watcher may take to catch up "
-                           "after the heal", minimum=0),
+                    Option(
+                        "stall",
+                        float,
+                        3.0,
+                        "seconds without a message after which a watch stream is re-created",
+                        minimum=0,
+                    ),
+                    Option(
+                        "catch_up_s",
+                        float,
+                        20.0,
+                        "seconds a watcher may take to catch up after the heal",
+                        minimum=0,
+                    ),
                 ),
             },  # fmt: skip
         ),

@@ -424,12 +424,14 @@ def register() -> list[Any]:
             watch_generators,
             ("watch", "stats"),
             options=(
-                Option("watchers", int, 3, "threads that watch (fewer than the concurrency)",
-                       minimum=1),
+                Option(
+                    "watchers", int, 3, "threads that watch (fewer than the concurrency)", minimum=1
+                ),
                 share("txn", 0.2, "share of writes that put two keys in one transaction"),
                 Option("poll", float, 0.5, "seconds between a watcher's watch ops", minimum=0),
-                Option("late_start", float, 5.0, "seconds before a 'now' watcher's first op",
-                       minimum=0),
+                Option(
+                    "late_start", float, 5.0, "seconds before a 'now' watcher's first op", minimum=0
+                ),
             ),
         ),
         CheckerInfo(

@@ -209,12 +209,22 @@ def register() -> list[Any]:
             final_ops=("status",),
             options=(
                 *RAFT_OPTIONS,
-                ms("visibility_ms", 1000, "with redeliver-on-timeout: how long a message may "
-                   "stay unacknowledged"),
+                ms(
+                    "visibility_ms",
+                    1000,
+                    "with redeliver-on-timeout: how long a message may stay unacknowledged",
+                ),
             ),  # fmt: skip
             client_options={
-                "queue": (Option("hold", float, 0.2, "seconds a consumer works on a message "
-                                 "before it acknowledges it", minimum=0),),
+                "queue": (
+                    Option(
+                        "hold",
+                        float,
+                        0.2,
+                        "seconds a consumer works on a message before it acknowledges it",
+                        minimum=0,
+                    ),
+                ),
             },  # fmt: skip
         ),
         WorkloadInfo(

@@ -581,14 +581,17 @@ def register() -> list[Any]:
                 ),
                 "lock": (
                     Option("fencing", bool, True, "fence what a holder writes"),
-                    Option("patience", float, 20.0, "seconds a write or release waits "
-                           "through reconnections", minimum=0),
+                    Option(
+                        "patience",
+                        float,
+                        20.0,
+                        "seconds a write or release waits through reconnections",
+                        minimum=0,
+                    ),
                 ),
                 "queue": (
-                    Option("hold", float, 0.2, "seconds a consumer works on an entry",
-                           minimum=0),
-                    Option("wait", float, 0.1, "seconds a dequeue waits for an entry",
-                           minimum=0),
+                    Option("hold", float, 0.2, "seconds a consumer works on an entry", minimum=0),
+                    Option("wait", float, 0.1, "seconds a dequeue waits for an entry", minimum=0),
                 ),
             },  # fmt: skip
         ),

@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    if not isinstance(sys.stdout, _ClosedPipeTolerant):
+        sys.stdout = _ClosedPipeTolerant(sys.stdout)
     try:
         _check_paths(args)
         return int(args.func(args, argv))
@@ -59,6 +61,41 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         print("splitbrain: internal error (the traceback is above); no verdict", file=sys.stderr)
         return UNKNOWN
+
+
+class _ClosedPipeTolerant:
+    """stdout that stops writing, silently, once its reader has gone (``check ... | head -1``):
+    the verdict is decided whatever the reader kept, so the exit code must still be it, not
+    an internal error."""
+
+    def __init__(self, stream: typing.TextIO) -> None:
+        self._stream = stream
+        self._closed = False
+
+    def write(self, text: str) -> int:
+        if not self._closed:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._gone()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._closed:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._gone()
+
+    def _gone(self) -> None:
+        self._closed = True
+        try:  # what is buffered would fail again when Python flushes at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+        except (OSError, ValueError):
+            pass
+
+    def __getattr__(self, name: str) -> typing.Any:
+        return getattr(self._stream, name)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -95,3 +96,24 @@ def test_check_reads_each_corpus_format_and_exits_with_the_verdict(
     r = splitbrain("check", str(CORPUS / path), *args, "--out", str(tmp_path))
     assert r.returncode == code, r.stdout + r.stderr
     assert words in r.stdout
+
+
+def test_a_reader_that_has_gone_does_not_turn_an_invalid_verdict_into_a_crash():
+    # `check ... | head -1`: the reader leaves after the verdict line. Its read end is closed
+    # before the check starts, so every write meets a closed pipe, whatever the timing.
+    history = ROOT / "tests/data/knossos/cas-register/bad/cas-failure.edn"
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "harness.cli", "check", str(history), "--initial", "0"],
+            cwd=ROOT,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr

@@ -288,7 +288,8 @@ def test_the_edn_writer_writes_what_the_reader_reads() -> None:
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason=f"corpus not found at {CORPUS}")
 def test_every_porcupine_corpus_file_is_detected_and_loads() -> None:
-    files = sorted((CORPUS / "porcupine").glob("*/*"))
+    # the histories only: a drawing a `check` once wrote beside one is not a history
+    files = sorted(p for p in (CORPUS / "porcupine").glob("*/*") if p.suffix in (".log", ".txt"))
     assert len(files) == 108
     for path in files:
         fmt = detect_format(path)

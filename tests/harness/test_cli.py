@@ -98,7 +98,9 @@ def test_check_reads_each_corpus_format_and_exits_with_the_verdict(
     assert words in r.stdout
 
 
-def test_a_reader_that_has_gone_does_not_turn_an_invalid_verdict_into_a_crash():
+def test_a_reader_that_has_gone_does_not_turn_an_invalid_verdict_into_a_crash(
+    tmp_path: Path,
+) -> None:
     # `check ... | head -1`: the reader leaves after the verdict line. Its read end is closed
     # before the check starts, so every write meets a closed pipe, whatever the timing.
     history = ROOT / "tests/data/knossos/cas-register/bad/cas-failure.edn"
@@ -106,7 +108,17 @@ def test_a_reader_that_has_gone_does_not_turn_an_invalid_verdict_into_a_crash():
     os.close(read_end)
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "harness.cli", "check", str(history), "--initial", "0"],
+            [
+                sys.executable,
+                "-m",
+                "harness.cli",
+                "check",
+                str(history),
+                "--initial",
+                "0",
+                "--out",
+                str(tmp_path),
+            ],
             cwd=ROOT,
             stdout=write_end,
             stderr=subprocess.PIPE,

@@ -33,6 +33,7 @@ from harness.formats import write_edn
 from harness.history import NEMESIS, HistoryError, Op
 
 from .base import Anomaly, Result
+from .txn.models import ELLE_MODELS
 
 __all__ = [
     "CHECKABLE_MODELS",
@@ -62,16 +63,7 @@ _ELLE_MODELS = ("list-append", "rw-register")
 #: 1SR, ...) but forbids no anomaly for them, so it would call every history valid under
 #: them: asking elle-cli for one is refused (splitbrain's own list-append and rw-register
 #: checkers check the session guarantees, PRAM, causal and sequential).
-CHECKABLE_MODELS: frozenset[str] = frozenset({
-    "read-uncommitted", "read-committed", "cursor-stability", "monotonic-view",
-    "monotonic-snapshot-read", "monotonic-atomic-view", "consistent-view",
-    "forward-consistent-view", "update-serializable", "repeatable-read", "read-atomic",
-    "update-atomic", "causal-cerone", "prefix", "parallel-snapshot-isolation",
-    "snapshot-isolation", "serializable", "conflict-serializable", "strict-serializable",
-    "strong-serializable", "strong-session-read-uncommitted", "strong-session-read-committed",
-    "strong-session-snapshot-isolation", "strong-session-serializable",
-    "strong-read-uncommitted", "strong-read-committed", "strong-snapshot-isolation",
-})  # fmt: skip
+CHECKABLE_MODELS: frozenset[str] = ELLE_MODELS
 
 
 class ElleCliError(RuntimeError):

@@ -31,6 +31,7 @@ __all__ = [
     "ALL_MODELS",
     "CAUSAL_ANOMALIES",
     "CAUSAL_MODELS",
+    "ELLE_MODELS",
     "CHECKABLE_MODELS",
     "CYCLE_TYPES",
     "UNKNOWN_ANOMALIES",
@@ -275,18 +276,10 @@ ALL_ANOMALIES: frozenset[str] = frozenset(
 )  # fmt: skip
 
 
-#: The models the list-append and rw-register checkers can check, by friendly name (their
-#: Adya names are accepted too): each forbids anomalies those checkers look for, the cycle
-#: search's or (read-your-writes .. sequential) the causality checker's, which they call.
-#: The other models of the lattice are there only because stronger models imply them:
-#: 1SR, view-serializable and session-serializable forbid no anomaly found here, so a check
-#: "under" them could only ever say valid; linearizable implies sequential, but what it adds
-#: (``_UNCHECKED_PART``) nothing here checks alone. Asking for one is refused. Some checkable
-#: models also forbid an anomaly no checker here looks for (G-cursor, G-monotonic, G-SI,
-#: G-SIb, G-MSR, G-update, predicate reads): Elle checks them the same way, by the anomalies
-#: it does find. elle-cli, which checks only Elle's anomalies, has its own table
-#: (``checkers.elle_cli.CHECKABLE_MODELS``).
-CHECKABLE_MODELS: frozenset[str] = frozenset({
+#: The models Elle's own anomalies decide, by friendly name: each forbids an anomaly the
+#: cycle search or the inference of list-append / rw-register finds. elle-cli, which checks
+#: only Elle's anomalies, can check exactly these (``checkers.elle_cli.CHECKABLE_MODELS``).
+ELLE_MODELS: frozenset[str] = frozenset({
     "read-uncommitted", "read-committed", "cursor-stability", "monotonic-view",
     "monotonic-snapshot-read", "monotonic-atomic-view", "consistent-view",
     "forward-consistent-view", "update-serializable", "repeatable-read", "read-atomic",
@@ -295,8 +288,19 @@ CHECKABLE_MODELS: frozenset[str] = frozenset({
     "strong-serializable", "strong-session-read-uncommitted", "strong-session-read-committed",
     "strong-session-snapshot-isolation", "strong-session-serializable",
     "strong-read-uncommitted", "strong-read-committed", "strong-snapshot-isolation",
-    *CAUSAL_MODELS,
 })  # fmt: skip
+
+#: The models the list-append and rw-register checkers can check, by friendly name (their
+#: Adya names are accepted too): Elle's, by the cycle search, and (read-your-writes ..
+#: sequential) the causality checker's, which they call.
+#: The other models of the lattice are there only because stronger models imply them:
+#: 1SR, view-serializable and session-serializable forbid no anomaly found here, so a check
+#: "under" them could only ever say valid; linearizable implies sequential, but what it adds
+#: (``_UNCHECKED_PART``) nothing here checks alone. Asking for one is refused. Some checkable
+#: models also forbid an anomaly no checker here looks for (G-cursor, G-monotonic, G-SI,
+#: G-SIb, G-MSR, G-update, predicate reads): Elle checks them the same way, by the anomalies
+#: it does find.
+CHECKABLE_MODELS: frozenset[str] = ELLE_MODELS | frozenset(CAUSAL_MODELS)
 
 #: Models that forbid an anomaly found here but ask for more, which nothing here checks: a
 #: check by their anomalies alone would call valid a history they forbid.

@@ -351,16 +351,10 @@ def _write_junit(path: Path, suite: str, outcomes: list[Any]) -> bool:
     from harness.junit import write_junit
     from harness.store import StorageError
 
-    tmp = path.with_name(path.name + ".tmp")
     try:
-        write_junit(tmp, suite, outcomes)
-        os.replace(tmp, path)
-    except OSError as e:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
-        _say_err(f"splitbrain: {StorageError('write', path, e)}")
+        write_junit(path, suite, outcomes)
+    except StorageError as e:
+        _say_err(f"splitbrain: {e}")
         return False
     return True
 

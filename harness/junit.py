@@ -6,10 +6,22 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_junit"]
+from harness.store import StorageError, write_atomic
+
+__all__ = ["junit_xml", "write_junit"]
 
 
 def write_junit(path: Path, suite: str, outcomes: list[Any]) -> None:
+    """The suite's JUnit file at ``path``, whole or not at all (a full disk leaves the previous
+    one, and no ``.tmp``); raises StorageError."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StorageError("write", path, e) from e
+    write_atomic(path, junit_xml(suite, outcomes))
+
+
+def junit_xml(suite: str, outcomes: list[Any]) -> str:
     """``outcomes``: harness.run.Outcome values. Invalid -> failure, unknown / setup -> error."""
     failures = sum(1 for o in outcomes if o.valid is False)
     errors = sum(1 for o in outcomes if o.valid is None or o.valid == "unknown")
@@ -59,5 +71,4 @@ def write_junit(path: Path, suite: str, outcomes: list[Any]) -> None:
             el.text = text
         else:
             ET.SubElement(case, "system-out").text = text
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    return "<?xml version='1.0' encoding='utf-8'?>\n" + ET.tostring(root, encoding="unicode")

@@ -29,10 +29,12 @@ from harness.spec import (
     FAULTS,
     SHAPES,
     TARGETS,
+    TYPE_WORDS,
     NemesisSpec,
     SuiteSpec,
     TestSpec,
     WorkloadSpec,
+    is_of_type,
 )
 
 __all__ = ["ConfigError", "check_test", "load_suite", "parse_suite", "regular_file"]
@@ -267,25 +269,16 @@ class _Builder:
         if not isinstance(node, yaml.ScalarNode):
             raise self.error(node, path, f"expected {tp.__name__}, got {_describe(node)}")
         value = yaml.safe_load(yaml.serialize(node))
-        ok = (
-            (tp is bool and isinstance(value, bool))
-            or (tp is int and isinstance(value, int) and not isinstance(value, bool))
-            or (tp is float and isinstance(value, int | float) and not isinstance(value, bool))
-            or (tp is str and isinstance(value, str))
-        )
-        if not ok:
+        if not is_of_type(value, tp):
             raise self.error(
                 node,
                 path,
-                f"expected {_TYPE_WORDS.get(tp, tp.__name__)}, got {value!r}"
+                f"expected {TYPE_WORDS.get(tp, tp.__name__)}, got {value!r}"
                 f" ({type(value).__name__})",
             )
         if tp is float and not math.isfinite(value):  # .inf would never end a run
             raise self.error(node, path, f"expected a finite number, got {node.value!r}")
         return float(value) if tp is float else value
-
-
-_TYPE_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
 
 def _describe(node: yaml.Node) -> str:

@@ -35,6 +35,23 @@ __all__ = [
     "WorkloadSpec",
 ]
 
+#: A scalar type of an option or a key, in the words an error message uses.
+TYPE_WORDS: dict[type, str] = {
+    int: "an integer", float: "a number", str: "a string", bool: "true or false",
+}  # fmt: skip
+
+
+def is_of_type(value: object, tp: type) -> bool:
+    """Whether a value read from YAML is a ``tp`` (bool, int, float or str) as a suite means
+    it: ``true`` is not an integer, an integer is a number."""
+    return (
+        (tp is bool and isinstance(value, bool))
+        or (tp is int and isinstance(value, int) and not isinstance(value, bool))
+        or (tp is float and isinstance(value, int | float) and not isinstance(value, bool))
+        or (tp is str and isinstance(value, str))
+    )
+
+
 BACKENDS = ("local", "docker", "ssh")
 FAULTS = ("partition", "kill", "pause", "clock", "loss")
 SHAPES = (

@@ -17,7 +17,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from harness.generator import Generator
-from harness.spec import SystemSpec, WorkloadSpec
+from harness.spec import TYPE_WORDS, SystemSpec, WorkloadSpec, is_of_type
 
 __all__ = [
     "CheckerInfo",
@@ -59,13 +59,7 @@ class Option:
     def problem(self, value: Any) -> str | None:
         """What is wrong with ``value`` for this option, in words, or None if it is allowed."""
         tp = self.type
-        ok = (
-            (tp is bool and isinstance(value, bool))
-            or (tp is int and isinstance(value, int) and not isinstance(value, bool))
-            or (tp is float and isinstance(value, int | float) and not isinstance(value, bool))
-            or (tp is str and isinstance(value, str))
-        )
-        if not ok:
+        if not is_of_type(value, tp):
             return f"expected {self.expected()}, got {value!r} ({type(value).__name__})"
         if tp is float and not math.isfinite(value):
             return f"expected a finite number, got {value!r}"
@@ -86,8 +80,7 @@ class Option:
         """The values it takes, in words: ``an integer``, ``MIN-MAX, e.g. 300-600``."""
         if self.form:
             return self.form
-        words = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
-        return words.get(self.type, self.type.__name__)
+        return TYPE_WORDS.get(self.type, self.type.__name__)
 
 
 class OptionError(ValueError):

@@ -86,16 +86,7 @@ class LocalNode:
         args = _argv(argv, "argv")
         full = ["ip", "netns", "exec", self.namespace, *args]
         try:
-            # a process group of its own: a terminal's Ctrl-C reaches the controller, which
-            # decides; it must not kill the `iptables -F` that is healing a partition
-            p = subprocess.run(
-                full,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                stdin=subprocess.DEVNULL,
-                process_group=0,
-            )
+            p = _detached(full, timeout)
             result = Completed(tuple(args), p.returncode, p.stdout, p.stderr)
         except subprocess.TimeoutExpired as e:
             result = Completed(
@@ -582,6 +573,20 @@ def _group_members(pgid: int) -> list[int]:
     return pids
 
 
+def _detached(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` to its end, its output captured, in a process group of its own: a
+    terminal's Ctrl-C reaches the controller, which decides; it must not kill the
+    `iptables -F` that is healing a partition or cut a teardown short."""
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        process_group=0,
+    )
+
+
 def _netns_ino(pid: int) -> int | None:
     try:
         return os.stat(f"/proc/{pid}/ns/net").st_ino
@@ -593,15 +598,7 @@ def _netns_ino(pid: int) -> int | None:
 
 
 def _run(argv: list[str], *, check: bool = True, timeout: float = 30.0) -> Completed:
-    # a process group of its own, as in LocalNode.exec: Ctrl-C must not cut a teardown short
-    p = subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        process_group=0,
-    )
+    p = _detached(argv, timeout)
     result = Completed(tuple(argv), p.returncode, p.stdout, p.stderr)
     if check and p.returncode != 0:
         raise SetupError(f"`{shlex.join(argv)}` exited {p.returncode}: {p.stderr.strip()[:500]}")

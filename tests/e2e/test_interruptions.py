@@ -6,7 +6,6 @@ code, results.json, the heals in the history, and nothing of the run on the mach
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import os
 import shlex
@@ -289,15 +288,10 @@ def test_ctrl_c_while_the_checkers_run_writes_interrupted_results_and_a_complete
 @pytest.fixture
 def create_lock() -> Iterator[None]:
     """Hold the lock the local backend takes to make a cluster: a run's setup waits on it."""
-    from clusters.local import LOCK_DIR
+    from clusters.local import _create_lock
 
-    LOCK_DIR.mkdir(parents=True, exist_ok=True)
-    with open(LOCK_DIR / "create.lock", "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with _create_lock():
+        yield
 
 
 def test_a_run_interrupted_during_setup_checks_nothing_and_says_so(tmp_path, create_lock):

@@ -25,7 +25,7 @@ from typing import Any
 
 from checkers.base import Result, Validity, WritesArtifacts, merge_valid
 from clusters.base import SetupError
-from harness.config import ConfigError
+from harness.config import ConfigError, check_test
 from harness.generator import (
     Generator,
     clients_and_nemesis,
@@ -341,48 +341,11 @@ def _op_counts(history: list[Op]) -> dict[str, int]:
 
 
 def _resolve(spec: TestSpec, source: str) -> tuple[Any, Any, list[str]]:
-    systems, workloads, checkers = registry.systems(), registry.workloads(), registry.checkers()
-    sysinfo = systems.get(spec.system.name)
-    if sysinfo is None:
-        raise ConfigError(
-            source,
-            None,
-            "system.name",
-            f"unknown system {spec.system.name!r}; allowed: {', '.join(systems)}",
-        )
-    for bug in spec.system.bugs:
-        if bug not in sysinfo.bugs:
-            raise ConfigError(
-                source,
-                None,
-                "system.bugs",
-                f"{sysinfo.name} has no seeded bug {bug!r}; allowed: {', '.join(sysinfo.bugs)}",
-            )
-    winfo = workloads.get(spec.workload.name)
-    if winfo is None:
-        raise ConfigError(
-            source,
-            None,
-            "workload.name",
-            f"unknown workload {spec.workload.name!r}; allowed: {', '.join(workloads)}",
-        )
-    if winfo.name not in sysinfo.clients:
-        raise ConfigError(
-            source,
-            None,
-            "workload.name",
-            f"{sysinfo.name} has no client for workload {winfo.name!r}; "
-            f"it runs: {', '.join(sysinfo.clients)}",
-        )
+    """The system, the workload and the checker names of ``spec``, after the checks a suite
+    gets when it is read (``config.check_test``): a spec built in Python gets them too."""
+    check_test(spec, source=source)
+    sysinfo, winfo = registry.systems()[spec.system.name], registry.workloads()[spec.workload.name]
     names = list(spec.checkers) or list(dict.fromkeys([*winfo.checkers, *sysinfo.checkers]))
-    for name in names:
-        if name not in checkers:
-            raise ConfigError(
-                source,
-                None,
-                "checkers",
-                f"unknown checker {name!r}; allowed: {', '.join(checkers)}",
-            )
     return sysinfo, winfo, names
 
 

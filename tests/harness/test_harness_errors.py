@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,3 +44,19 @@ def test_an_unexpected_exception_exits_2_with_its_traceback(
     err = capsys.readouterr().err
     assert "Traceback" in err and "RuntimeError: a bug of splitbrain's own" in err
     assert "internal error" in err
+
+
+def test_a_spec_built_in_python_gets_the_checks_a_suite_gets_before_anything_is_made(
+    tmp_path: Path,
+) -> None:
+    # run_test is public: a spec that never went through a suite file (the pytest plugin, a
+    # user's own script) is checked as config.check_test checks a suite's test, option by
+    # option, before a cluster or a run directory exists
+    from harness.config import ConfigError
+    from harness.run import run_test
+    from harness.spec import SystemSpec, TestSpec
+
+    spec = TestSpec(name="t", system=SystemSpec(name="raft", options={"no_such_option": 1}))
+    with pytest.raises(ConfigError, match="no_such_option"):
+        run_test(spec, results_root=tmp_path / "results", out=open(os.devnull, "w"))
+    assert not (tmp_path / "results").exists()

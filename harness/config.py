@@ -24,20 +24,38 @@ from typing import Any
 
 import yaml
 
+from harness import registry
+from harness.registry import (
+    BackendInfo,
+    CheckerInfo,
+    FaultInfo,
+    NoOptions,
+    OptionError,
+    SystemInfo,
+    WorkloadInfo,
+    parse_options,
+)
 from harness.spec import (
-    BACKENDS,
-    FAULTS,
-    SHAPES,
-    TARGETS,
+    SHORTHANDS,
     TYPE_WORDS,
+    CheckerSpec,
+    NamedOptions,
     NemesisSpec,
     SuiteSpec,
     TestSpec,
     WorkloadSpec,
+    fault_options,
     is_of_type,
 )
 
-__all__ = ["ConfigError", "check_test", "load_suite", "parse_suite", "regular_file"]
+__all__ = [
+    "ConfigError",
+    "check_test",
+    "load_suite",
+    "parse_suite",
+    "regular_file",
+    "split_workload_options",
+]
 
 
 class ConfigError(ValueError):
@@ -254,6 +272,18 @@ class _Builder:
             )  # `system: raft` is short for `system: {name: raft}`
         m = self.mapping(node, path)
         kwargs: dict[str, Any] = {}
+        if issubclass(cls, NamedOptions):  # every key but the name is an option
+            options: dict[str, Any] = {}
+            for key, (_, vnode) in m.items():
+                if key == "name":
+                    kwargs["name"] = self.build(str, vnode, _join(path, key))
+                elif key == "options":
+                    options.update(self.build(dict[str, Any], vnode, _join(path, key)))
+                else:
+                    options[key] = self.build(Any, vnode, _join(path, key))
+            if "name" not in kwargs:
+                raise self.error(node, _join(path, "name"), "required key is missing")
+            return cls(name=kwargs["name"], options=options)
         for key, (knode, vnode) in m.items():
             if key not in fields:
                 allowed = ", ".join(sorted(fields))
@@ -315,28 +345,30 @@ def _find(node: yaml.Node, dotted: str) -> yaml.Node:
 class _Registries:
     """The registries a suite's names are resolved against, loaded once per suite."""
 
-    systems: Mapping[str, Any]
-    workloads: Mapping[str, Any]
-    checkers: Mapping[str, Any]
+    systems: Mapping[str, SystemInfo]
+    workloads: Mapping[str, WorkloadInfo]
+    checkers: Mapping[str, CheckerInfo]
+    faults: Mapping[str, FaultInfo]
+    backends: Mapping[str, BackendInfo]
 
     @classmethod
     def load(cls) -> _Registries:
-        from workloads import registry
+        return cls(
+            registry.systems(),
+            registry.workloads(),
+            registry.checkers(),
+            registry.faults(),
+            registry.backends(),
+        )
 
-        return cls(registry.systems(), registry.workloads(), registry.checkers())
 
-
-def max_nodes(backend: str) -> int | None:
-    """The most nodes ``backend`` can make (None: as many as it is given hosts, for ssh)."""
-    if backend == "local":
-        from clusters.local import MAX_NODES
-
-        return int(MAX_NODES)
-    if backend == "docker":
-        from clusters.docker import MAX_NODES as DOCKER_MAX
-
-        return int(DOCKER_MAX)
-    return None
+def unknown(kind: type, name: str, known: Mapping[str, Any], what: str) -> str:
+    """Why ``name`` is not a ``what`` (``system``): the registered ones, or why its entry point
+    could not be used."""
+    why = registry.broken(kind).get(name)
+    if why is not None:
+        return f"{what} {name!r} cannot be used: {why}"
+    return f"unknown {what} {name!r}; allowed: {', '.join(sorted(known))}"
 
 
 def check_test(
@@ -367,30 +399,28 @@ def check_test(
         line = line_of(key) if line_of is not None else None
         raise ConfigError(source, line, _join(path, key), problem, t.name or None)
 
+    reg: _Registries = registries or _Registries.load()
     need(bool(t.name), "name", "a test needs a non-empty name")
-    need(
-        t.cluster.backend in BACKENDS,
-        "cluster.backend",
-        f"got {t.cluster.backend!r}; allowed: {', '.join(BACKENDS)}",
-    )
+    backend = reg.backends.get(t.cluster.backend)
+    if backend is None:
+        need(False, "cluster.backend", unknown(BackendInfo, t.cluster.backend, reg.backends,
+                                               "cluster backend"))  # fmt: skip
+    assert backend is not None
     need(t.cluster.nodes >= 1, "cluster.nodes", f"got {t.cluster.nodes}; need at least 1 node")
-    most = max_nodes(t.cluster.backend)
+    most = backend.max_nodes
     need(
         most is None or t.cluster.nodes <= most,
         "cluster.nodes",
-        f"got {t.cluster.nodes}; the {t.cluster.backend} backend makes 1 to {most} nodes "
-        f"(MAX_NODES in clusters/{t.cluster.backend}.py: its nodes share one /24 subnet)",
+        f"got {t.cluster.nodes}; the {backend.name} backend makes 1 to {most} nodes",
     )
-    if t.cluster.backend == "ssh":
-        from clusters.ssh import SshCluster
-
-        try:  # reads the host list and the inventory file; connects to nothing, makes nothing
-            SshCluster.from_spec(t.cluster, workroot=".", n=t.cluster.nodes)
-        except (ValueError, OSError) as e:
-            given = "cluster.inventory" if t.cluster.inventory and not t.cluster.hosts else ""
-            need(False, given or "cluster.hosts", str(e))
+    try:  # ssh reads the host list and the inventory file; connects to nothing, makes nothing
+        if backend.check is not None:
+            backend.check(t.cluster)
+    except (ValueError, OSError) as e:
+        given = "cluster.inventory" if t.cluster.inventory and not t.cluster.hosts else ""
+        need(False, given or "cluster.hosts", str(e))
     need(
-        1 <= t.system.port <= 65535,
+        t.system.port is None or 1 <= t.system.port <= 65535,
         "system.port",
         f"got {t.system.port}; need a TCP port from 1 to 65535",
     )
@@ -411,97 +441,98 @@ def check_test(
         "weights must be >= 0 and not all 0",
     )
     n: NemesisSpec = t.nemesis
-    for fault in n.faults:
-        need(
-            fault in FAULTS,
-            "nemesis.faults",
-            f"unknown fault {fault!r}; allowed: {', '.join(FAULTS)}",
-        )
-    for shape in n.shapes:
-        need(
-            shape in SHAPES,
-            "nemesis.shapes",
-            f"unknown shape {shape!r}; allowed: {', '.join(SHAPES)}",
-        )
-    for key, targets in (("kill_targets", n.kill_targets), ("pause_targets", n.pause_targets)):
-        for target in targets:
-            need(
-                target in TARGETS,
-                f"nemesis.{key}",
-                f"unknown target {target!r}; allowed: {', '.join(TARGETS)}",
-            )
     need(n.interval > 0, "nemesis.interval", "need seconds > 0")
     need(n.quiet >= 0, "nemesis.quiet", "need seconds >= 0")
-    need(n.clock_max_ms >= 0, "nemesis.clock_max_ms", "need milliseconds >= 0")
-    need(0 < n.loss <= 1, "nemesis.loss", "need a probability in (0, 1]")
     need(n.recovery >= 0, "nemesis.recovery", "need seconds >= 0")
+    kinds = [f.name for f in n.faults]
+    for i, kind in enumerate(kinds):
+        need(kind not in kinds[:i], "nemesis.faults", f"fault {kind!r} is named twice")
+        if kind not in reg.faults:
+            need(False, "nemesis.faults", unknown(FaultInfo, kind, reg.faults, "fault"))
+    for kind, given in fault_options(n).items():
+        try:
+            parse_options(reg.faults[kind].options, given, f"the {kind} fault")
+        except OptionError as e:
+            short = next((k for k, v in SHORTHANDS.items() if v == (kind, e.key)), None)
+            inline = any(f.name == kind and e.key in f.options for f in n.faults)
+            need(False, f"nemesis.{short}" if short and not inline else "nemesis.faults",
+                 e.problem)  # fmt: skip
     if registries is False:
         return
-    _check_names(t, registries or _Registries.load(), need)
+    _check_names(t, reg, need)
 
 
 def _check_names(t: TestSpec, reg: _Registries, need: Callable[[bool, str, str], None]) -> None:
     """System, bugs, workload, mix, options and checkers, resolved against the registries."""
-    from workloads.registry import OptionError, check_options
-
-    s: Any = reg.systems.get(t.system.name)
+    s = reg.systems.get(t.system.name)
     if s is None:
-        need(
-            False,
-            "system.name",
-            f"unknown system {t.system.name!r}; allowed: {', '.join(reg.systems)}",
-        )
+        need(False, "system.name", unknown(SystemInfo, t.system.name, reg.systems, "system"))
+    assert s is not None
     for bug in t.system.bugs:
         need(
             bug in s.bugs,
             "system.bugs",
             f"{s.name} has no seeded bug {bug!r}; allowed: {', '.join(s.bugs) or 'none'}",
         )
-    w: Any = reg.workloads.get(t.workload.name)
+    w = reg.workloads.get(t.workload.name)
     if w is None:
-        need(
-            False,
-            "workload.name",
-            f"unknown workload {t.workload.name!r}; allowed: {', '.join(reg.workloads)}",
-        )
+        why = unknown(WorkloadInfo, t.workload.name, reg.workloads, "workload")
+        need(False, "workload.name", why)
+    assert w is not None
     need(
         w.name in s.clients,
         "workload.name",
         f"{s.name} has no client for workload {w.name!r}; it runs: {', '.join(s.clients)}",
     )
     if w.ops is not None:
-        unknown = sorted(set(t.workload.mix) - set(w.ops))
+        unknown_ops = sorted(set(t.workload.mix) - set(w.ops))
         default = " (the default mix, the register's: give 'mix')"
         need(
-            not unknown,
+            not unknown_ops,
             "workload.mix",
-            f"the {w.name} workload has no op {', '.join(map(repr, unknown))}; "
+            f"the {w.name} workload has no op {', '.join(map(repr, unknown_ops))}; "
             f"allowed: {', '.join(w.ops)}"
             + (default if t.workload.mix == WorkloadSpec().mix else ""),
         )
-    for section, given, declared, what in (
-        ("system", t.system.options, s.options, f"the {s.name} system"),
-        (
-            "workload",
-            t.workload.options,
-            None if w.options is None else (*w.options, *s.client_options.get(w.name, ())),
-            f"the {w.name} workload on {s.name}",
-        ),
-    ):
-        if declared is None:
-            continue  # a third-party entry that declares no options: passed on as given
-        try:
-            check_options(given, declared, what)
-        except OptionError as e:
-            need(False, f"{section}.options.{e.key}", e.problem)
+    try:
+        parse_options(s.options, t.system.options, f"the {s.name} system")
+    except OptionError as e:
+        need(False, f"system.options.{e.key}", e.problem)
+    try:
+        wopts, _ = split_workload_options(s, w, t.workload.options)
+    except OptionError as e:
+        need(False, f"workload.options.{e.key}", e.problem)
     try:  # the workload's own checks across keys (e.g. watchers < concurrency)
-        w.generators(t.workload)
+        w.generators(t.workload, wopts)
     except ValueError as e:
         need(False, "workload", str(e))
-    names = list(t.checkers) or [*w.checkers, *s.checkers]
-    for name in names:
-        need(
-            name in reg.checkers,
-            "checkers",
-            f"unknown checker {name!r}; allowed: {', '.join(reg.checkers)}",
-        )
+    for c in t.checkers or [CheckerSpec(n) for n in (*w.checkers, *s.checkers)]:
+        info = reg.checkers.get(c.name)
+        if info is None:
+            need(False, "checkers", unknown(CheckerInfo, c.name, reg.checkers, "checker"))
+        assert info is not None
+        try:
+            info.make(parse_options(info.options, c.options, f"the {c.name} checker"))
+        except OptionError as e:
+            need(False, f"checkers.{c.name}.{e.key}", e.problem)
+        except ValueError as e:  # a checker's own checks across options
+            need(False, f"checkers.{c.name}", str(e))
+
+
+def split_workload_options(
+    system: SystemInfo, workload: WorkloadInfo, given: Mapping[str, Any]
+) -> tuple[Any, Any]:
+    """``workload.options`` as (the workload's options, the system's client options for that
+    workload): a key the client declares goes to the client, every other to the workload.
+    Raises OptionError naming a key neither declares, or a bad value."""
+    client_cls = system.client_options.get(workload.name, NoOptions)
+    client_keys = [o.name for o in registry.declared(client_cls)]
+    own_keys = [o.name for o in registry.declared(workload.options)]
+    what = f"the {workload.name} workload on {system.name}"
+    for key in given:
+        if key not in client_keys and key not in own_keys:
+            allowed = ", ".join([*own_keys, *client_keys]) or "none (it takes no options)"
+            raise OptionError(key, f"{what} has no option {key!r}; allowed: {allowed}")
+    mine = {k: v for k, v in given.items() if k not in client_keys}
+    theirs = {k: v for k, v in given.items() if k in client_keys}
+    return parse_options(workload.options, mine, what), parse_options(client_cls, theirs, what)

@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,7 +25,8 @@ from typing import Any
 
 from checkers.base import Result, Validity, WritesArtifacts, merge_valid
 from clusters.base import SetupError
-from harness.config import ConfigError, check_test
+from harness import exits, registry
+from harness.config import check_test, split_workload_options
 from harness.generator import (
     Generator,
     clients_and_nemesis,
@@ -36,25 +37,37 @@ from harness.generator import (
     time_limit,
 )
 from harness.history import NEMESIS, Journal, Op
+from harness.registry import (
+    BackendInfo,
+    CheckerInfo,
+    FaultInfo,
+    SystemInfo,
+    WorkloadInfo,
+    parse_options,
+)
 from harness.runner import Runner, Worker
-from harness.spec import TestSpec
+from harness.spec import CheckerSpec, TestSpec, fault_options
 from harness.store import RunDir, StorageError, is_storage_error, remove_partial
+from nemesis.compose import for_test
 from nemesis.schedule import final_heal, schedule
-from workloads import registry
 
 __all__ = [
-    "EXIT",
+    "Deployment",
     "Interrupts",
     "Outcome",
+    "Prepared",
+    "SetupFailed",
     "check_history",
+    "check_made",
+    "check_prepared",
+    "deployed",
     "faults_in_force",
     "handle_interrupts",
+    "prepare",
     "run_test",
 ]
 
 log = logging.getLogger("splitbrain")
-
-EXIT = {True: 0, False: 1, "unknown": 2, "bad-input": 3, "setup-failed": 4}
 
 
 @dataclass
@@ -66,6 +79,40 @@ class Outcome:
     results: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """Everything a test needs, resolved and checked before anything is made: the spec (with
+    its seed and port filled in), each registry entry it names, looked up once, and the typed
+    options of each."""
+
+    spec: TestSpec
+    backend: BackendInfo
+    system: SystemInfo
+    system_options: Any
+    workload: WorkloadInfo
+    workload_options: Any
+    client_options: Any
+    checkers: tuple[tuple[str, CheckerInfo, Any], ...]
+    faults: tuple[tuple[FaultInfo, Any], ...]
+    rerun: str
+
+
+@dataclass
+class Deployment:
+    """What ``deployed`` made: the cluster, the system on it, the nemesis, and (once the
+    workload starts) the journal its history goes to."""
+
+    cluster: Any
+    system: Any = None
+    nemesis: Any = None
+    journal: Journal | None = None
+    setup_seconds: float | None = None
+
+
+class SetupFailed(Exception):
+    """The cluster, the system or the nemesis could not be set up (exit 4)."""
+
+
 def run_test(
     spec: TestSpec,
     *,
@@ -75,8 +122,10 @@ def run_test(
     out: Any = sys.stderr,
     interrupts: Interrupts | None = None,
 ) -> Outcome:
-    """Run one test and return its outcome. Raises ConfigError for names the registry does not
-    know (exit 3). ``interrupts``: the signal handling of the whole suite
+    """Run one test and return its outcome: prepare (resolve and check everything: a
+    ConfigError, exit 3, before anything is made), deploy (cluster, system, nemesis; healed and
+    torn down on the way out, whatever happens), drive the workload and the nemesis, check the
+    history, write the results. ``interrupts``: the signal handling of the whole suite
     (``handle_interrupts()``); without it, the test installs its own for its duration."""
     if interrupts is None:
         with handle_interrupts() as own:
@@ -89,83 +138,48 @@ def run_test(
                 interrupts=own,
             )
     guard = interrupts
-    if spec.seed is None:
-        spec = dataclasses.replace(spec, seed=random.SystemRandom().randrange(2**31))
-    assert spec.seed is not None
-    sysinfo, winfo, checker_names = _resolve(spec, suite_path)
-    try:  # bad hosts are bad input, found before anything is written
-        _make_cluster(spec, results_root / ".check", sysinfo.node_packages)
-    except ConfigError as e:
-        raise ConfigError(suite_path, None, e.path, e.problem) from None
-
-    rerun = _rerun_command(suite_path, spec, argv)
+    p = prepare(spec, suite_path, argv)
+    spec = p.spec
     run: RunDir | None = None
     try:
         run = RunDir.create(results_root, spec.name)
-        run.write_spec(spec, {"rerun": rerun})
+        run.write_spec(spec, {"rerun": p.rerun})
     except StorageError as e:  # nothing is set up yet: nothing to heal
-        return _could_not_store(spec, e, run, rerun, out)
+        return _could_not_store(spec, e, run, p.rerun, out)
     handler = _log_to(run.path / "harness.log")
     log.info("test %s, seed %s, results in %s", spec.name, spec.seed, run.path)
     results: dict[str, Any] = {
         "test": spec.name,
         "suite": suite_path,
         "seed": spec.seed,
-        "rerun": rerun,
+        "rerun": p.rerun,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     interrupted = False
     setup_error: str | None = None
     harness_error: str | None = None
-    journal: Journal | None = None
+    d: Deployment | None = None
     t_start = time.monotonic()
     try:
         guard.stage = "setup"
         if guard.stop.is_set():  # a signal came while the run directory was being made
             raise KeyboardInterrupt
-        cluster = _make_cluster(spec, run.path, sysinfo.node_packages)
-        system: Any = None
-        nemesis: Any = None
-        try:
-            try:
-                t = time.monotonic()
-                cluster.create()
-                system = sysinfo.make(spec.system, cluster.nodes)
-                _on_all(cluster.nodes, system.setup)
-                nemesis = _make_nemesis(spec, cluster, system)
-                nemesis.setup(cluster)
-                results["setup_seconds"] = round(time.monotonic() - t, 2)
-                log.info(
-                    "cluster of %d up and system ready in %.1fs",
-                    len(cluster.nodes),
-                    results["setup_seconds"],
-                )
-                t0_ns = time.monotonic_ns()
-                journal = Journal(run.history, lambda: time.monotonic_ns() - t0_ns)
-            except (SetupError, OSError, RuntimeError, TimeoutError) as e:
-                if guard.stop.is_set():
-                    raise KeyboardInterrupt from e
-                setup_error = f"{type(e).__name__}: {e}"
-                log.error("setup failed: %s", setup_error)
-            else:
-                runner = _make_runner(spec, sysinfo, winfo, cluster, nemesis, journal)
-                runner.t0 = t0_ns / 1e9
-                if guard.stop.is_set():
-                    raise KeyboardInterrupt
-                guard.stage = "running"
-                interrupted = _drive(runner, spec, guard, journal, out)
-                results["ops_per_second"] = round(
-                    runner.stats.invocations / max(runner.now(), 1e-9), 1
-                )
-                if runner.errors:
-                    harness_error = f"harness error in a worker: {runner.errors[0]!r}"
-        finally:
-            guard.stage = "teardown"  # from here on a signal cannot stop the healing
-            log.info("tearing down: healing every fault, stopping the system")
-            if journal is not None and nemesis is not None:
-                _heal_in_history(journal, nemesis)
-            _teardown(cluster, system, nemesis, run)
+        with deployed(p, run, guard) as d:
+            results["setup_seconds"] = d.setup_seconds
+            t0_ns = time.monotonic_ns()
+            d.journal = Journal(run.history, lambda: time.monotonic_ns() - t0_ns)
+            runner = _make_runner(p, d)
+            runner.t0 = t0_ns / 1e9
+            if guard.stop.is_set():
+                raise KeyboardInterrupt
+            guard.stage = "running"
+            interrupted = _drive(runner, spec, guard, d.journal, out)
+            results["ops_per_second"] = round(runner.stats.invocations / max(runner.now(), 1e-9), 1)
+            if runner.errors:
+                harness_error = f"harness error in a worker: {runner.errors[0]!r}"
         interrupted = interrupted or guard.stop.is_set()
+    except SetupFailed as e:
+        setup_error = str(e)
     except KeyboardInterrupt:
         interrupted = True
     except Exception as e:  # a harness bug: healed and torn down above; no verdict
@@ -173,8 +187,9 @@ def run_test(
         harness_error = f"harness error: {type(e).__name__}: {e}"
     finally:
         guard.stage = "writing"
-        if journal is not None:
-            journal.close()
+        if d is not None and d.journal is not None:
+            d.journal.close()
+    journal = d.journal if d is not None else None
     results["wall_seconds"] = round(time.monotonic() - t_start, 2)
     results["interrupted"] = interrupted
     if guard.signal is not None and interrupted:
@@ -185,15 +200,15 @@ def run_test(
         storage_error += " (the run stopped there; the operations held in memory were checked)"
         results["storage_error"] = storage_error
 
-    if setup_error is not None and journal is None:
-        results.update(valid=None, error=setup_error, exit_code=EXIT["setup-failed"])
+    if setup_error is not None:
+        results.update(valid=None, error=setup_error, exit_code=exits.SETUP_FAILED)
         problems = _store(run, results)
         _detach(handler)
         _say(f"{spec.name}: SETUP FAILED: {setup_error}", out=sys.stdout)
-        for p in problems:
-            _say(f"  {p}", out=sys.stdout)
+        for problem in problems:
+            _say(f"  {problem}", out=sys.stdout)
         _say(f"  logs: {run.path}", out=sys.stdout)
-        return Outcome(spec.name, None, EXIT["setup-failed"], run.path, results)
+        return Outcome(spec.name, None, exits.SETUP_FAILED, run.path, results)
 
     if journal is None:  # stopped before the workload began: nothing was tested
         why = harness_error or "interrupted during setup, before any operation"
@@ -208,7 +223,7 @@ def run_test(
         history = journal.ops
         guard.stage = "checking"
         try:
-            results.update(check_history(history, checker_names, run.path, {"test": spec.name}))
+            results.update(check_prepared(history, p, run.path))
         except KeyboardInterrupt:  # the cluster is gone: only the verdict is lost
             interrupted = results["interrupted"] = True
             results["signal"] = guard.signal
@@ -221,20 +236,150 @@ def run_test(
         finally:
             guard.stage = "writing"
         results["faults"] = _faults_applied(history)
-    for error in (setup_error, harness_error, storage_error):
+    for error in (harness_error, storage_error):
         if error is not None:
             results.setdefault("error", error)
             results["valid"] = merge_valid([results["valid"], "unknown"])
     if interrupted:  # what was asked was not all done: never a pass
         results["valid"] = merge_valid([results["valid"], "unknown"])
-    results["exit_code"] = EXIT[results["valid"]]
+    results["exit_code"] = exits.of(results["valid"])
     problems = _store(run, results)
     if problems:
         results["valid"] = merge_valid([results["valid"], "unknown"])
-        results["exit_code"] = EXIT[results["valid"]]
+        results["exit_code"] = exits.of(results["valid"])
     _detach(handler)
     _print_verdict(spec.name, results, run.path, sys.stdout, problems)
     return Outcome(spec.name, results["valid"], results["exit_code"], run.path, results)
+
+
+# -- prepare ----------------------------------------------------------------------------------
+
+
+def prepare(spec: TestSpec, suite_path: str = "<suite>", argv: list[str] | None = None) -> Prepared:
+    """Resolve ``spec`` against the registries once, with the checks a suite gets when it is
+    read (``config.check_test``: a spec built in Python gets them too), and parse every
+    option. Raises ConfigError (exit 3); makes nothing."""
+    if spec.seed is None:
+        spec = dataclasses.replace(spec, seed=random.SystemRandom().randrange(2**31))
+    check_test(spec, source=suite_path)
+    sysinfo = registry.systems()[spec.system.name]
+    if spec.system.port is None:
+        spec = dataclasses.replace(
+            spec, system=dataclasses.replace(spec.system, port=sysinfo.default_port)
+        )
+    winfo = registry.workloads()[spec.workload.name]
+    wopts, copts = split_workload_options(sysinfo, winfo, spec.workload.options)
+    named = spec.checkers or tuple(
+        CheckerSpec(n) for n in dict.fromkeys([*winfo.checkers, *sysinfo.checkers])
+    )
+    infos = registry.checkers()
+    checkers = tuple(
+        (c.name, infos[c.name], parse_options(infos[c.name].options, c.options, c.name))
+        for c in named
+    )
+    kinds = registry.faults()
+    faults = tuple(
+        (kinds[name], parse_options(kinds[name].options, given, f"the {name} fault"))
+        for name, given in fault_options(spec.nemesis).items()
+    )
+    backend = registry.backends()[spec.cluster.backend]
+    return Prepared(
+        spec=spec,
+        backend=backend,
+        system=sysinfo,
+        system_options=parse_options(sysinfo.options, spec.system.options, sysinfo.name),
+        workload=winfo,
+        workload_options=wopts,
+        client_options=copts,
+        checkers=checkers,
+        faults=faults,
+        rerun=_rerun_command(suite_path, spec, argv),
+    )
+
+
+# -- deploy -----------------------------------------------------------------------------------
+
+
+@contextmanager
+def deployed(p: Prepared, run: RunDir, guard: Interrupts) -> Iterator[Deployment]:
+    """Make the cluster, set the system up on every node, set up the nemesis; on the way out,
+    whatever happened, heal every fault (into the history, when it has begun) and tear
+    everything down. A setup that fails raises SetupFailed, after the teardown."""
+    spec = p.spec
+    d = Deployment(p.backend.make(spec.cluster, run.path, p.system.node_packages))
+    try:
+        try:
+            t = time.monotonic()
+            d.cluster.create()
+            d.system = p.system.make(spec.system, d.cluster.nodes, p.system_options)
+            _on_all(d.cluster.nodes, d.system.setup)
+            rng = random.Random(f"{spec.seed}/nemesis")
+            d.nemesis = for_test(_by_kind(p), rng, d.system)
+            d.nemesis.setup(d.cluster)
+            d.setup_seconds = round(time.monotonic() - t, 2)
+            log.info(
+                "cluster of %d up and system ready in %.1fs",
+                len(d.cluster.nodes),
+                d.setup_seconds,
+            )
+        except (SetupError, OSError, RuntimeError, TimeoutError) as e:
+            if guard.stop.is_set():
+                raise KeyboardInterrupt from e
+            log.error("setup failed: %s: %s", type(e).__name__, e)
+            raise SetupFailed(f"{type(e).__name__}: {e}") from e
+        yield d
+    finally:
+        guard.stage = "teardown"  # from here on a signal cannot stop the healing
+        log.info("tearing down: healing every fault, stopping the system")
+        if d.journal is not None and d.nemesis is not None:
+            _heal_in_history(d.journal, d.nemesis)
+        _teardown(d.cluster, d.system, d.nemesis, run)
+
+
+# -- drive ------------------------------------------------------------------------------------
+
+
+def _make_runner(p: Prepared, d: Deployment) -> Runner:
+    spec = p.spec
+    assert d.journal is not None
+    main, final = p.workload.generators(spec.workload, p.workload_options)
+    make_client = p.system.clients[p.workload.name]
+    nodes = d.cluster.nodes
+
+    def opener(node: Any) -> Callable[[], Any]:
+        def open_client() -> Any:
+            client = make_client(spec.workload, p.client_options, d.system)
+            client.open(node)
+            return client
+
+        return open_client
+
+    workers = [
+        Worker(nodes[t % len(nodes)].name, opener(nodes[t % len(nodes)]))
+        for t in range(spec.workload.concurrency)
+    ]
+    # after the heal: the workload's final reads, then (all threads together, so no thread
+    # skips one) every thread's system-specific final ops, such as a status report
+    finals: list[Generator] = []
+    if final is not None:
+        finals.append(final)
+    if p.system.final_ops:
+        finals.append(each_thread(lambda: seq([once(f) for f in p.system.final_ops])))
+    nemesis_main = schedule(spec.nemesis, _by_kind(p))
+    gen = phases(
+        clients_and_nemesis(
+            time_limit(spec.time_limit, main),
+            time_limit(spec.time_limit, nemesis_main) if nemesis_main else None,
+        ),
+        clients_and_nemesis(None, final_heal(spec.nemesis, _by_kind(p))),
+        clients_and_nemesis(phases(*finals), None),
+    )
+    return Runner(gen, d.journal, workers, nemesis=d.nemesis, seed=spec.seed or 0)
+
+
+def _by_kind(p: Prepared) -> dict[str, Any]:
+    """Each fault kind of the test -> its options."""
+    return {info.name: opts for info, opts in p.faults}
 
 
 def _could_not_store(
@@ -250,14 +395,12 @@ def _could_not_store(
         "rerun": rerun,
         "valid": None,
         "error": str(e),
-        "exit_code": EXIT["setup-failed"],
+        "exit_code": exits.SETUP_FAILED,
         "interrupted": False,
     }
     _say(f"{spec.name}: SETUP FAILED: {e}", out=sys.stdout)
     _say(f"  run again: {rerun}", out=sys.stdout)
-    return Outcome(
-        spec.name, None, EXIT["setup-failed"], None if run is None else run.path, results
-    )
+    return Outcome(spec.name, None, exits.SETUP_FAILED, None if run is None else run.path, results)
 
 
 def _store(run: RunDir, results: dict[str, Any]) -> list[str]:
@@ -301,16 +444,40 @@ def _write_report(path: Path) -> str | None:
 
 
 def check_history(
-    history: list[Op], checker_names: list[str], directory: Path | None, ctx: dict[str, Any]
+    history: list[Op],
+    checkers: Sequence[str | CheckerSpec],
+    directory: Path | None,
+    ctx: dict[str, Any],
 ) -> dict[str, Any]:
-    """Run each named checker; a crash is "unknown" with the reason, never a pass."""
+    """Run each checker named (with its options) on ``history``; see ``check_made``."""
     infos = registry.checkers()
+    made = []
+    for c in checkers:
+        c = CheckerSpec(c) if isinstance(c, str) else c
+        info = infos[c.name]
+        made.append((c.name, info, parse_options(info.options, c.options, c.name)))
+    return check_made(history, made, directory, ctx)
+
+
+def check_prepared(history: list[Op], p: Prepared, directory: Path) -> dict[str, Any]:
+    """Run the test's checkers on its history."""
+    return check_made(history, p.checkers, directory, {"test": p.spec.name})
+
+
+def check_made(
+    history: list[Op],
+    checkers: Sequence[tuple[str, CheckerInfo, Any]],
+    directory: Path | None,
+    ctx: dict[str, Any],
+) -> dict[str, Any]:
+    """Run each (name, info, options); a crash is "unknown" with the reason, never a pass.
+    Each checker that draws (WritesArtifacts) writes its files into ``directory``."""
     per: dict[str, Any] = {}
-    for name in checker_names:
+    for name, info, options in checkers:
         t = time.monotonic()
         checker: Any = None
         try:  # making it imports its module: that can fail too
-            checker = infos[name].make(**infos[name].options)
+            checker = info.make(options)
             result: Result = checker.check(history, ctx)
         except Exception as e:  # a checker bug must not pass a test
             log.exception("checker %s crashed", name)
@@ -338,97 +505,6 @@ def _op_counts(history: list[Op]) -> dict[str, int]:
 
 
 # -- parts -------------------------------------------------------------------------------------
-
-
-def _resolve(spec: TestSpec, source: str) -> tuple[Any, Any, list[str]]:
-    """The system, the workload and the checker names of ``spec``, after the checks a suite
-    gets when it is read (``config.check_test``): a spec built in Python gets them too."""
-    check_test(spec, source=source)
-    sysinfo, winfo = registry.systems()[spec.system.name], registry.workloads()[spec.workload.name]
-    names = list(spec.checkers) or list(dict.fromkeys([*winfo.checkers, *sysinfo.checkers]))
-    return sysinfo, winfo, names
-
-
-def _make_cluster(spec: TestSpec, workroot: Path, packages: tuple[str, ...] = ()) -> Any:
-    """The cluster for ``spec``; ``packages`` are the Debian packages the system needs on a
-    node (a docker cluster runs an image with them)."""
-    backend = spec.cluster.backend
-    if backend == "local":
-        from clusters.local import LocalCluster
-
-        return LocalCluster(spec.cluster.nodes, workroot=workroot)
-    if backend == "docker":
-        from clusters.docker import DockerCluster
-
-        return DockerCluster(
-            spec.cluster.nodes, workroot=workroot, image=spec.cluster.image, packages=packages
-        )
-    if backend == "ssh":
-        from clusters.ssh import SshCluster
-
-        try:  # only reads the host list and inventory: connects to nothing, writes nothing
-            return SshCluster.from_spec(spec.cluster, workroot=workroot, n=spec.cluster.nodes)
-        except ValueError as e:  # a bad host list or inventory is bad input
-            raise ConfigError("cluster", None, "cluster.hosts", str(e)) from None
-    raise SetupError(f"cluster backend {backend!r} is not available in this build")
-
-
-def _make_nemesis(spec: TestSpec, cluster: Any, system: Any) -> Any:
-    from nemesis.clock import ClockNemesis
-    from nemesis.compose import compose
-    from nemesis.partition import PartitionNemesis
-    from nemesis.process import KillNemesis, PauseNemesis
-
-    rng = random.Random(f"{spec.seed}/nemesis")
-    faults = set(spec.nemesis.faults)
-    parts: list[Any] = []
-    if faults & {"partition", "loss"}:
-        parts.append(PartitionNemesis(rng=rng, system=system))
-    if "kill" in faults:
-        parts.append(KillNemesis(rng=rng, system=system))
-    if "pause" in faults:
-        parts.append(PauseNemesis(rng=rng, system=system))
-    if "clock" in faults:
-        parts.append(ClockNemesis(rng=rng))
-    return compose(parts)
-
-
-def _make_runner(
-    spec: TestSpec, sysinfo: Any, winfo: Any, cluster: Any, nemesis: Any, journal: Journal
-) -> Runner:
-    main, final = winfo.generators(spec.workload)
-    make_client = sysinfo.clients[winfo.name]
-    nodes = cluster.nodes
-    workers = [
-        Worker(nodes[t % len(nodes)].name, _opener(make_client, spec, nodes[t % len(nodes)]))
-        for t in range(spec.workload.concurrency)
-    ]
-    # after the heal: the workload's final reads, then (all threads together, so no thread
-    # skips one) every thread's system-specific final ops, such as a status report
-    finals: list[Generator] = []
-    if final is not None:
-        finals.append(final)
-    if sysinfo.final_ops:
-        finals.append(each_thread(lambda: seq([once(f) for f in sysinfo.final_ops])))
-    nemesis_main = schedule(spec.nemesis)
-    gen = phases(
-        clients_and_nemesis(
-            time_limit(spec.time_limit, main),
-            time_limit(spec.time_limit, nemesis_main) if nemesis_main else None,
-        ),
-        clients_and_nemesis(None, final_heal(spec.nemesis)),
-        clients_and_nemesis(phases(*finals), None),
-    )
-    return Runner(gen, journal, workers, nemesis=nemesis, seed=spec.seed or 0)
-
-
-def _opener(make_client: Callable[[Any], Any], spec: TestSpec, node: Any) -> Callable[[], Any]:
-    def open_client() -> Any:
-        client = make_client(spec.workload)
-        client.open(node)
-        return client
-
-    return open_client
 
 
 def _drive(runner: Runner, spec: TestSpec, guard: Interrupts, journal: Journal, out: Any) -> bool:

@@ -9,15 +9,16 @@ A suite file::
         system: {name: raft, bugs: [], port: 7000}
         cluster: {backend: local, nodes: 5}
         workload: {name: register, concurrency: 10, rate: 200, keys: 4, ...}
-        nemesis: {faults: [partition, kill, pause, clock], interval: 6, quiet: 2, ...}
+        nemesis: {faults: [partition, {name: kill, targets: [one]}], interval: 6, quiet: 2}
         time_limit: 60            # seconds of workload before the final heal
         seed: 42                  # optional; random when absent, always recorded
-        checkers: [linearizable, stats]   # optional; the workload's default when absent
+        checkers: [linearizable, stats]   # optional; the workload's default when absent;
+                                          # with options: {name: linearizable, model: mutex}
 
 Every key is listed in the dataclasses below with its type and default; an unknown key, a
 wrong type, a number that is not finite or a value out of range is an error naming the file,
-the line and the key path. Names (system, bugs, workload, checkers) and the options of systems
-and workloads are resolved against the registries (``workloads/registry.py``), for every test
+the line and the key path. Names (system, bugs, workload, checkers, faults, backend) and the
+options of each are resolved against the registries (``harness/registry.py``), for every test
 of the suite before any test runs.
 """
 
@@ -27,7 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "CheckerSpec",
     "ClusterSpec",
+    "FaultSpec",
+    "NamedOptions",
     "NemesisSpec",
     "SuiteSpec",
     "SystemSpec",
@@ -52,18 +56,22 @@ def is_of_type(value: object, tp: type) -> bool:
     )
 
 
-BACKENDS = ("local", "docker", "ssh")
-FAULTS = ("partition", "kill", "pause", "clock", "loss")
-SHAPES = (
-    "one",
-    "halves",
-    "random-halves",
-    "majorities-ring",
-    "bridge",
-    "primaries",
-    "leader",
-)
-TARGETS = ("one", "minority", "majority", "all", "primaries")
+@dataclass(frozen=True)
+class NamedOptions:
+    """A name and the options given with it: ``kill`` or ``{name: kill, targets: [one]}``.
+    In YAML every key besides ``name`` is an option (the one with the name ``options`` too, as
+    a mapping); the registry's entry of that name declares which options it takes."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class FaultSpec(NamedOptions):
+    """A fault kind the nemesis injects, with its options (``splitbrain list`` shows them)."""
+
+
+class CheckerSpec(NamedOptions):
+    """A checker, with its options: ``linearizable`` or ``{name: linearizable, model: mutex}``."""
 
 
 @dataclass(frozen=True)
@@ -72,14 +80,15 @@ class SystemSpec:
 
     name: a reference pattern (``raft``) or a third-party system.
     bugs: named seeded bugs to turn on (``splitbrain list`` shows them).
-    port: the port the system listens on, on every node.
+    port: the port the system listens on, on every node (default: the system's own, which
+      ``splitbrain list`` shows).
     options: system-specific settings (e.g. a lease duration): only those the system declares
       (``splitbrain list`` shows them), each of its declared type, checked when the suite is read.
     """
 
     name: str = "raft"
     bugs: tuple[str, ...] = ()
-    port: int = 7000
+    port: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -142,23 +151,51 @@ class WorkloadSpec:
 class NemesisSpec:
     """Which faults, and when.
 
-    faults: the kinds to inject, taken in turn: partition, kill, pause, clock, loss.
+    faults: the fault kinds to inject, taken in turn, each a name or a name with options
+      (``{name: kill, targets: [one, majority]}``); ``splitbrain list`` shows every kind and
+      its options.
     quiet: seconds without a fault before each one; interval: seconds each fault lasts.
-    shapes: partition shapes to pick from. kill_targets / pause_targets: which nodes.
-    clock_max_ms: the largest clock offset a bump or strobe uses.
-    loss: the probability a packet is dropped while a ``loss`` fault is in force.
     recovery: seconds to wait after the final heal before the final reads.
+    shapes, kill_targets, pause_targets, clock_max_ms, loss: shorthands for the options of the
+      partition (``shapes``), kill and pause (``targets``), clock (``max_ms``) and loss
+      (``probability``) faults, for every test a ``defaults`` section reaches; an option given
+      with the fault itself wins.
     """
 
-    faults: tuple[str, ...] = ("partition", "kill", "pause", "clock")
+    faults: tuple[FaultSpec, ...] = (
+        FaultSpec("partition"), FaultSpec("kill"), FaultSpec("pause"), FaultSpec("clock"),
+    )  # fmt: skip
     quiet: float = 2.0
     interval: float = 6.0
-    shapes: tuple[str, ...] = ("one", "halves", "majorities-ring", "bridge", "leader")
-    kill_targets: tuple[str, ...] = ("one", "majority", "primaries")
-    pause_targets: tuple[str, ...] = ("one", "primaries")
-    clock_max_ms: int = 60_000
-    loss: float = 0.2
     recovery: float = 3.0
+    shapes: tuple[str, ...] | None = None
+    kill_targets: tuple[str, ...] | None = None
+    pause_targets: tuple[str, ...] | None = None
+    clock_max_ms: int | None = None
+    loss: float | None = None
+
+
+#: the NemesisSpec shorthand keys: key -> (fault, option)
+SHORTHANDS: dict[str, tuple[str, str]] = {
+    "shapes": ("partition", "shapes"),
+    "kill_targets": ("kill", "targets"),
+    "pause_targets": ("pause", "targets"),
+    "clock_max_ms": ("clock", "max_ms"),
+    "loss": ("loss", "probability"),
+}
+
+
+def fault_options(spec: NemesisSpec) -> dict[str, dict[str, Any]]:
+    """Each fault kind of ``spec`` -> the options given for it, shorthands included."""
+    out: dict[str, dict[str, Any]] = {}
+    for fault in spec.faults:
+        opts = dict(fault.options)
+        for key, (kind, name) in SHORTHANDS.items():
+            value = getattr(spec, key)
+            if kind == fault.name and value is not None:
+                opts.setdefault(name, list(value) if isinstance(value, tuple) else value)
+        out[fault.name] = opts
+    return out
 
 
 @dataclass(frozen=True)
@@ -174,7 +211,7 @@ class TestSpec:
     nemesis: NemesisSpec = field(default_factory=NemesisSpec)
     time_limit: float = 30.0
     seed: int | None = None
-    checkers: tuple[str, ...] = ()
+    checkers: tuple[CheckerSpec, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ Exit codes: 0 all valid, 1 an invalid result, 2 unknown, 3 bad input, 4 setup fa
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import math
@@ -17,15 +16,12 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from harness.config import ConfigError
+from harness.config import ConfigError, override
+from harness.exits import BAD_INPUT, INVALID, SETUP_FAILED, UNKNOWN, VALID
 from harness.formats import FORMATS
 from harness.history import HistoryError
 
 __all__ = ["main"]
-
-UNKNOWN = 2
-BAD_INPUT = 3
-SETUP_FAILED = 4
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,6 +100,18 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> typing.NoReturn:
         self.exit(BAD_INPUT, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+
+def _backend(text: str) -> str:
+    """A registered cluster backend's name."""
+    from harness import registry
+
+    known = registry.backends()
+    if text not in known:
+        raise argparse.ArgumentTypeError(
+            f"invalid choice: {text!r} (choose from {', '.join(sorted(known))})"
+        )
+    return text
 
 
 def _seconds(text: str) -> float:
@@ -210,7 +218,9 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run every test of a suite")
     r.add_argument("suite", help="a suite YAML file")
-    r.add_argument("--cluster", choices=["local", "docker", "ssh"], help="override the backend")
+    r.add_argument(
+        "--cluster", type=_backend, help="override the backend (local, docker, ssh, a plugin's)"
+    )
     r.add_argument("--test", action="append", help="run only this test (repeatable)")
     r.add_argument("--time-limit", type=_seconds, help="seconds of workload per test")
     r.add_argument("--seed", type=_integer, help="the random seed (replays a run)")
@@ -388,28 +398,23 @@ def _check_overrides(tests: list[Any], args: argparse.Namespace) -> None:
 
 
 def _override(t: Any, args: argparse.Namespace) -> Any:
-    r = dataclasses.replace
-    if args.cluster:
-        t = r(t, cluster=r(t.cluster, backend=args.cluster))
-    if args.nodes:
-        t = r(t, cluster=r(t.cluster, nodes=args.nodes))
-    if getattr(args, "inventory", None):
-        t = r(t, cluster=r(t.cluster, inventory=args.inventory))
-    if args.time_limit:
-        t = r(t, time_limit=args.time_limit)
-    if args.seed is not None:
-        t = r(t, seed=args.seed)
-    if args.bug:
-        t = r(t, system=r(t.system, bugs=tuple(dict.fromkeys([*t.system.bugs, *args.bug]))))
-    return t
+    return override(
+        t,
+        backend=args.cluster,
+        nodes=args.nodes,
+        inventory=getattr(args, "inventory", None),
+        time_limit=args.time_limit,
+        seed=args.seed,
+        bugs=args.bug,
+    )
 
 
 def _suite_exit(codes: list[int]) -> int:
     """An invalid test decides the suite; then a setup failure; then unknown; else valid."""
-    for code in (1, SETUP_FAILED, BAD_INPUT, UNKNOWN):
+    for code in (INVALID, SETUP_FAILED, BAD_INPUT, UNKNOWN):
         if code in codes:
             return code
-    return 0
+    return VALID
 
 
 # -- check -------------------------------------------------------------------------------------
@@ -576,9 +581,9 @@ def _cmd_image_build(args: argparse.Namespace, argv: list[str]) -> int:
 
     packages: tuple[str, ...] = ()
     if args.system is not None:
-        from workloads.registry import systems
+        from harness import registry
 
-        known = systems()
+        known = registry.systems()
         if args.system not in known:
             print(
                 f"splitbrain image: unknown system {args.system!r} for --system; "
@@ -605,46 +610,55 @@ def _cmd_image_build(args: argparse.Namespace, argv: list[str]) -> int:
 
 def _option_line(o: Any) -> str:
     """One declared option as ``splitbrain list`` shows it: name, type, default, doc."""
+    kind = f"a list of {o.expected()}" if o.many else o.expected()
     allowed = f", one of {', '.join(map(str, o.choices))}" if o.choices else ""
-    default = "" if o.default is None else f", default {o.default}"
-    return f"{o.name} ({o.expected()}{allowed}{default}): {o.doc}"
+    default = o.default
+    if isinstance(default, tuple):
+        default = ", ".join(map(str, default)) or "none"
+    shown = "" if default is None else f", default {default}"
+    return f"{o.name} ({kind}{allowed}{shown}): {o.doc}"
+
+
+def _options(cls: type, indent: str, prefix: str = "options.") -> None:
+    from harness.registry import declared
+
+    for o in declared(cls):
+        print(f"{indent}{prefix}{_option_line(o)}")
 
 
 def _cmd_list(args: argparse.Namespace, argv: list[str]) -> int:
-    from harness.spec import FAULTS, SHAPES, TARGETS
-    from workloads import registry
+    from harness import registry
 
     print("systems:")
     for s in registry.systems().values():
         print(f"  {s.name}: {s.description}")
-        print(f"    workloads: {', '.join(s.clients)}")
+        print(f"    workloads: {', '.join(s.clients)}; default port {s.default_port}")
         for bug, what in s.bugs.items():
             print(f"    --bug {bug}: {what}")
-        for o in s.options or ():
-            print(f"    options.{_option_line(o)}")
-        for workload, opts in s.client_options.items():
-            for o in opts:
-                print(f"    {workload} workload options.{_option_line(o)}")
+        _options(s.options, "    ")
+        for workload, cls in s.client_options.items():
+            _options(cls, "    ", f"{workload} workload options.")
     print("workloads:")
     for w in registry.workloads().values():
         print(f"  {w.name}: {w.description} (checkers: {', '.join(w.checkers)})")
         if w.ops is not None:
             print(f"    mix of: {', '.join(w.ops)}")
-        for o in w.options or ():
-            print(f"    options.{_option_line(o)}")
-    print("nemeses:")
-    print(f"  faults: {', '.join(FAULTS)}")
-    print(f"  partition shapes: {', '.join(SHAPES)}")
-    print(f"  kill / pause targets: {', '.join(TARGETS)}")
+        _options(w.options, "    ")
+    print("faults (nemesis.faults):")
+    for f in registry.faults().values():
+        print(f"  {f.name}: {f.description} (ops: {', '.join(f.starts)}; healed by {f.heal})")
+        _options(f.options, "    ", "")
     print("checkers:")
     for c in registry.checkers().values():
         print(f"  {c.name}: {c.description}")
-    try:
-        from checkers.linearizable import MODELS
-
-        print(f"models: {', '.join(sorted(MODELS))}")
-    except ImportError:
-        pass
+        _options(c.options, "    ", "")
+    print("cluster backends:")
+    for b in registry.backends().values():
+        most = f" (up to {b.max_nodes} nodes)" if b.max_nodes else ""
+        print(f"  {b.name}: {b.description}{most}")
+    for kind in registry.GROUPS:
+        for name, why in registry.broken(kind).items():
+            print(f"broken {registry.GROUPS[kind]} entry {name!r}: {why}")
     return 0
 
 

@@ -18,7 +18,7 @@ import os
 import stat
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ __all__ = [
     "ConfigError",
     "check_test",
     "load_suite",
+    "override",
     "parse_suite",
     "regular_file",
     "split_workload_options",
@@ -536,3 +537,31 @@ def split_workload_options(
     mine = {k: v for k, v in given.items() if k not in client_keys}
     theirs = {k: v for k, v in given.items() if k in client_keys}
     return parse_options(workload.options, mine, what), parse_options(client_cls, theirs, what)
+
+
+def override(
+    t: TestSpec,
+    *,
+    backend: str | None = None,
+    nodes: int | None = None,
+    inventory: str | None = None,
+    time_limit: float | None = None,
+    seed: int | None = None,
+    bugs: Sequence[str] = (),
+) -> TestSpec:
+    """``t`` with what the command line (or the pytest plugin) overrides; None keeps the
+    suite's value, and ``bugs`` are added to the suite's."""
+    r = dataclasses.replace
+    if backend:
+        t = r(t, cluster=r(t.cluster, backend=backend))
+    if nodes:
+        t = r(t, cluster=r(t.cluster, nodes=nodes))
+    if inventory:
+        t = r(t, cluster=r(t.cluster, inventory=inventory))
+    if time_limit:
+        t = r(t, time_limit=time_limit)
+    if seed is not None:
+        t = r(t, seed=seed)
+    if bugs:
+        t = r(t, system=r(t.system, bugs=tuple(dict.fromkeys([*t.system.bugs, *bugs]))))
+    return t

@@ -18,7 +18,6 @@ path are recorded as JUnit properties.
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--sb-seed", type=int, metavar="N", help="the random seed (replays a run)")
     g.addoption("--sb-bug", action="append", default=[], metavar="NAME",
                 help="turn on a named seeded bug (repeatable)")  # fmt: skip
-    g.addoption("--sb-cluster", choices=["local", "docker", "ssh"], help="override the backend")
+    g.addoption(
+        "--sb-cluster", help="override the backend (a registered one: splitbrain list shows them)"
+    )
     g.addoption("--sb-nodes", type=int, metavar="N", help="override the node count")
 
 
@@ -96,17 +97,20 @@ class SuiteItem(pytest.Item):
 
     def runtest(self) -> None:
         from harness import run as harness_run
-        from harness.cli import _override
+        from harness.config import override
 
         opts = self.config.option
         if os.geteuid() != 0 and (opts.sb_cluster or self.spec.cluster.backend) == "local":
             raise ChaosTestFailed("SETUP FAILED: the local cluster needs root "
                                   "(network namespaces, iptables); run pytest as root")  # fmt: skip
-        overrides = argparse.Namespace(
-            cluster=opts.sb_cluster, nodes=opts.sb_nodes, time_limit=opts.sb_time_limit,
-            seed=opts.sb_seed, bug=opts.sb_bug,
-        )  # fmt: skip
-        spec = _override(self.spec, overrides)
+        spec = override(
+            self.spec,
+            backend=opts.sb_cluster,
+            nodes=opts.sb_nodes,
+            time_limit=opts.sb_time_limit,
+            seed=opts.sb_seed,
+            bugs=opts.sb_bug,
+        )
         suite_path = os.path.relpath(self.path, self.config.invocation_params.dir)
         results_root = Path(opts.sb_results)
         if not results_root.is_absolute():

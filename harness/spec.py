@@ -174,6 +174,10 @@ class NemesisSpec:
     clock_max_ms: int | None = None
     loss: float | None = None
 
+    def __post_init__(self) -> None:  # a spec built in Python may name a fault by its name
+        faults = tuple(FaultSpec(f) if isinstance(f, str) else f for f in self.faults)
+        object.__setattr__(self, "faults", faults)
+
 
 #: the NemesisSpec shorthand keys: key -> (fault, option)
 SHORTHANDS: dict[str, tuple[str, str]] = {
@@ -212,6 +216,10 @@ class TestSpec:
     time_limit: float = 30.0
     seed: int | None = None
     checkers: tuple[CheckerSpec, ...] = ()
+
+    def __post_init__(self) -> None:  # a spec built in Python may name a checker by its name
+        named = tuple(CheckerSpec(c) if isinstance(c, str) else c for c in self.checkers)
+        object.__setattr__(self, "checkers", named)
 
 
 @dataclass(frozen=True)

@@ -221,7 +221,7 @@ import os, time
 from pathlib import Path
 
 from checkers.base import Result
-from workloads.registry import CheckerInfo
+from harness.registry import CheckerInfo
 
 
 class Gate:
@@ -234,8 +234,7 @@ class Gate:
         return Result(True, [], {"ops": len(history)})
 
 
-def info():
-    return CheckerInfo("gate", "waits until the test opens the gate", Gate)
+GATE = CheckerInfo("gate", "waits until the test opens the gate", lambda options: Gate())
 '''
 
 
@@ -248,7 +247,7 @@ def gate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (site / "sb_gate.py").write_text(GATE)
     meta = site / "sb_gate-0.1.dist-info"
     (meta / "METADATA").write_text("Metadata-Version: 2.1\nName: sb-gate\nVersion: 0.1\n")
-    (meta / "entry_points.txt").write_text("[splitbrain.checkers]\ngate = sb_gate:info\n")
+    (meta / "entry_points.txt").write_text("[splitbrain.checkers]\ngate = sb_gate:GATE\n")
     (tmp_path / "gate").mkdir()
     monkeypatch.syspath_prepend(str(site))
     return tmp_path / "gate"

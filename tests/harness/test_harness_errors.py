@@ -12,10 +12,10 @@ import pytest
 
 from harness import cli, run
 from harness.history import Op
-from workloads import registry
+from harness import registry
 
 
-def _broken(**_: Any) -> Any:
+def _broken(_options: Any) -> Any:
     raise ImportError("cannot import name 'crashed' from 'checkers.base'")
 
 

@@ -58,6 +58,7 @@ __all__ = [
     "option",
     "options_dict",
     "parse_options",
+    "refresh",
     "systems",
     "workloads",
 ]
@@ -312,12 +313,16 @@ class FaultInfo:
 
     make: (options, rng, system) -> a Nemesis (``nemesis.base``) handling ``starts`` and
       ``heal``; one is made per test for every fault kind it names.
-    starts: the ops that begin it (``start-partition``); heal: the op that ends it.
-    pick: (options, turn, rng) -> (f, value) of the ``turn``-th start op the schedule emits
-      (which shape, which targets, which offset; rng is the nemesis thread's seeded random);
-      None: the op is ``starts[0]`` with no value. The schedule is: quiet, start, wait
-      ``interval``, heal, for each fault kind in turn.
+    starts: the ops that begin it (``start-partition``); heal: the op that ends it. No two
+      kinds share an op: each kind's nemesis is its own.
+    pick: (options, turn, rng, interval) -> (f, value) of the ``turn``-th start op the
+      schedule emits (which shape, which targets, which offset; rng is the nemesis thread's
+      seeded random, interval the seconds the fault will last); None: the op is ``starts[0]``
+      with no value. The schedule is: quiet, start, wait ``interval``, heal, for each fault
+      kind in turn.
     color: its colour in reports (CSS).
+    heal_rank: when several heals are owed at the end of a run, lower ranks heal first (a
+      paused process resumes, then the network heals, then killed nodes start).
     """
 
     name: str
@@ -325,9 +330,10 @@ class FaultInfo:
     make: Callable[..., Any]
     starts: tuple[str, ...]
     heal: str
-    pick: Callable[[Any, int, Any], tuple[str, Any]] | None = None
+    pick: Callable[[Any, int, Any, float], tuple[str, Any]] | None = None
     options: type = NoOptions
     color: str = "rgba(128,128,128,.3)"
+    heal_rank: int = 50
 
 
 @dataclass(frozen=True)
@@ -394,6 +400,12 @@ def _load(kind: type) -> _Loaded:
         else:
             out.infos[ep.name] = info
     return out
+
+
+def refresh() -> None:
+    """Forget what was loaded: the next lookup reads the entry points again (after a package
+    was installed, or ``sys.path`` changed, in this process)."""
+    _load.cache_clear()
 
 
 def broken(kind: type) -> dict[str, str]:

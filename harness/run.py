@@ -49,7 +49,7 @@ from harness.runner import Runner, Worker
 from harness.spec import CheckerSpec, TestSpec, fault_options
 from harness.store import RunDir, StorageError, is_storage_error, remove_partial
 from nemesis.compose import for_test
-from nemesis.schedule import final_heal, schedule
+from nemesis.schedule import final_heal, heals_owed, schedule
 
 __all__ = [
     "Deployment",
@@ -564,7 +564,7 @@ def _progress(runner: Runner, spec: TestSpec) -> str:
     left = max(0.0, spec.time_limit - now)
     # stats.fault is the nemesis' last op: after a heal, no fault is in force
     fault = s.fault
-    if fault is not None and fault.split(" ", 1)[0] in _HEAL_FS:
+    if fault is not None and fault.split(" ", 1)[0] in _heal_fs():
         fault = None
     when = f"{left:.0f}s left" if left > 0 else "final phase"
     return (
@@ -573,7 +573,8 @@ def _progress(runner: Runner, spec: TestSpec) -> str:
     )
 
 
-_HEAL_FS = frozenset({"stop-partition", "stop-loss", "start", "resume", "reset-clock"})
+def _heal_fs() -> set[str]:
+    return {info.heal for info in registry.faults().values()}
 
 
 def _teardown(cluster: Any, system: Any, nemesis: Any, run: RunDir) -> None:
@@ -595,39 +596,11 @@ def _teardown(cluster: Any, system: Any, nemesis: Any, run: RunDir) -> None:
                 log.exception("teardown: could not %s", what)
 
 
-#: nemesis f that starts a fault -> the f that heals it
-_HEAL_OF = {
-    "start-partition": "stop-partition",
-    "start-loss": "stop-partition",
-    "kill": "start",
-    "pause": "resume",
-    "bump-clock": "reset-clock",
-    "strobe-clock": "reset-clock",
-}
-#: the order heals are made in: a paused process resumes before anything else
-_HEAL_ORDER = ("resume", "stop-partition", "start", "reset-clock")
-
-
 def faults_in_force(history: list[Op]) -> list[str]:
     """The heal operations a history still owes, in the order to make them: for each kind of
     fault, a start that may have taken effect (``ok``, ``info``, or never completed) after the
     last heal of that kind that succeeded."""
-    owed: dict[str, bool] = {}
-    pending: Op | None = None
-    for op in history:
-        if op.is_client:
-            continue
-        if op.type == "invoke":
-            pending = op
-            continue
-        pending = None
-        if op.f in _HEAL_OF and op.type != "fail":
-            owed[_HEAL_OF[op.f]] = True
-        elif op.f in _HEAL_ORDER and op.type == "ok":
-            owed[op.f] = False
-    if pending is not None and pending.f in _HEAL_OF:
-        owed[_HEAL_OF[pending.f]] = True
-    return [f for f in _HEAL_ORDER if owed.get(f)]
+    return heals_owed(history, registry.faults().values())
 
 
 def _heal_in_history(journal: Journal, nemesis: Any) -> None:

@@ -29,14 +29,56 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from clusters import clock
 from clusters.base import Cluster, Node
 from harness.history import Op
+from harness.registry import FaultInfo, option
 from nemesis._common import describe_errors, node_names, nodes_of, on_nodes, pick_nodes
 
-__all__ = ["ClockNemesis"]
+__all__ = ["CLOCK", "ClockNemesis", "ClockOptions"]
+
+
+@dataclass(frozen=True)
+class ClockOptions:
+    max_ms: int = option(
+        60_000, "the largest clock offset a bump or strobe uses, in milliseconds", minimum=0
+    )
+
+
+def _make_clock(options: ClockOptions, rng: random.Random, system: object) -> ClockNemesis:
+    return ClockNemesis(rng, max_ms=options.max_ms)
+
+
+def _pick_clock(
+    options: ClockOptions, turn: int, rng: random.Random, interval: float
+) -> tuple[str, Any]:
+    """A bump or a strobe of one node, as likely each, by a random delta in ±max_ms; a
+    strobe lasts the fault's interval."""
+    delta = rng.randint(-options.max_ms, options.max_ms)
+    if rng.random() < 0.5:
+        return "bump-clock", {"nodes": "one", "delta_ms": delta}
+    return "strobe-clock", {
+        "nodes": "one",
+        "delta_ms": abs(delta),
+        "period_ms": 200,
+        "duration_ms": int(interval * 1000),
+    }
+
+
+CLOCK = FaultInfo(
+    name="clock",
+    description="bump or strobe the clock of a node's processes (libfaketime), reset at the heal",
+    make=_make_clock,
+    starts=("bump-clock", "strobe-clock"),
+    heal="reset-clock",
+    pick=_pick_clock,
+    options=ClockOptions,
+    color="rgba(218,165,32,.4)",
+    heal_rank=30,
+)
 
 
 class ClockNemesis:
@@ -217,12 +259,14 @@ def _options(value: Any, f: str, allowed: set[str]) -> Mapping[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise ValueError(f"expected null or a map with {', '.join(sorted(allowed))} for {f}, "
-                         f"got {value!r}")  # fmt: skip
+        raise ValueError(
+            f"expected null or a map with {', '.join(sorted(allowed))} for {f}, got {value!r}"
+        )
     unknown = set(value) - allowed
     if unknown:
-        raise ValueError(f"unknown {f} key(s) {sorted(unknown)}; allowed: "
-                         f"{', '.join(sorted(allowed))}")  # fmt: skip
+        raise ValueError(
+            f"unknown {f} key(s) {sorted(unknown)}; allowed: {', '.join(sorted(allowed))}"
+        )
     return value
 
 

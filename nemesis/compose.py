@@ -1,14 +1,37 @@
-"""Several nemeses as one, each op routed by its ``f``; and the nemesis that does nothing."""
+"""Several nemeses as one, each op routed by its ``f``; the nemesis of a test, one part per
+fault kind; and the nemesis that does nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import random
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from clusters.base import Cluster
 from harness.history import Op
+from harness.registry import FaultInfo, parse_options
 from nemesis.base import Nemesis
+from nemesis.schedule import fault_infos
 
-__all__ = ["ComposedNemesis", "NoopNemesis", "compose"]
+__all__ = ["ComposedNemesis", "NoopNemesis", "compose", "for_test"]
+
+
+def for_test(
+    fault_options: Mapping[str, Any],
+    rng: random.Random,
+    system: object,
+    infos: Mapping[str, FaultInfo] | None = None,
+) -> ComposedNemesis:
+    """The nemesis of a test: for each fault kind in ``fault_options`` (name -> its options
+    instance, None for the defaults), the kind's ``make(options, rng, system)``, composed. The
+    kinds come from the registry, or from ``infos`` (a kind no entry point registers). Every
+    part shares ``rng``, the nemesis thread's seeded random. Raises ValueError when two kinds
+    claim the same op, SetupError when the system cannot take a fault (kill needs Killable)."""
+    parts = []
+    for name, info in fault_infos(fault_options, infos).items():
+        options = parse_options(info.options, fault_options[name], f"the {name} fault")
+        parts.append(info.make(options, rng, system))
+    return compose(parts)
 
 
 def compose(nemeses: Sequence[Nemesis]) -> ComposedNemesis:
@@ -39,8 +62,8 @@ class ComposedNemesis:
         part = self._route.get(op.f)
         if part is None:
             handled = ", ".join(sorted(self.fs)) or "none"
-            return op.complete("info", op.value, error=f"no nemesis handles {op.f!r}; "
-                               f"handled: {handled}")  # fmt: skip
+            error = f"no nemesis handles {op.f!r}; handled: {handled}"
+            return op.complete("info", op.value, error=error)
         return part.invoke(op)
 
     def teardown(self) -> None:

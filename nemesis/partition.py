@@ -12,10 +12,12 @@ sender (``-d A -j DROP`` in P's OUTPUT): a process then sees its own sends fail 
 sendto gets EPERM) instead of vanishing, as they do on a real broken link, so it is off by
 default.
 
-Packet loss (``start-loss``) is a second chain, ``SPLITBRAIN-LOSS``, hooked from INPUT, with
-``-m statistic --mode random --probability p`` and DROP, or with ``REJECT --reject-with
-tcp-reset`` for TCP (mode "reset"). It applies to traffic between nodes, not to the clients'
-traffic from the controller, like the partitions. ``stop-partition`` heals both.
+Packet loss is a fault of its own (LossNemesis) with a chain of its own, ``SPLITBRAIN-LOSS``,
+hooked from INPUT, with ``-m statistic --mode random --probability p`` and DROP, or with
+``REJECT --reject-with tcp-reset`` for TCP (mode "reset"). It applies to traffic between
+nodes, not to the clients' traffic from the controller, like the partitions. The two are
+independent: each heals only its own chain. (Histories written before they were split heal
+loss with ``stop-partition``; the report still reads them so.)
 
 Ops (``f``: value -> completion value):
 
@@ -25,10 +27,11 @@ Ops (``f``: value -> completion value):
   "bridge" (two halves, one node of the second sees both), "primaries"/"leader" (each node
   the system reports as primary isolated; the value adds ``"primaries"``). A new partition
   replaces the one in force.
-- ``stop-partition``: ignored -> ``"healed"`` (partitions and loss both).
+- ``stop-partition``: ignored -> ``"healed"``.
 - ``start-loss``: ``None`` or ``{"probability": p, "nodes": target, "mode": "drop"|"reset"}``
   -> ``{"nodes": [...], "probability": p, "mode": ...}``; ``nodes`` as for the process
   nemeses (default "all").
+- ``stop-loss``: ignored -> ``"healed"``.
 
 A completion is ``ok`` when every node took its rules, ``info`` with ``error`` naming the nodes
 that did not (or why nothing was done).
@@ -38,18 +41,25 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from clusters.base import Cluster, NetworkControl, Node
 from harness.history import Op
+from harness.registry import FaultInfo, option
 from nemesis._common import describe_errors, node_names, nodes_of, on_nodes, pick_nodes
 
 __all__ = [
     "CHAIN",
+    "LOSS",
     "LOSS_CHAIN",
+    "PARTITION",
     "SHAPES",
     "Grudge",
+    "LossNemesis",
+    "LossOptions",
     "PartitionNemesis",
+    "PartitionOptions",
     "bridge",
     "complete_grudge",
     "grudge_for",
@@ -63,20 +73,88 @@ __all__ = [
 
 CHAIN = "SPLITBRAIN"
 LOSS_CHAIN = "SPLITBRAIN-LOSS"
+#: every shape ``start-partition`` takes by name
 SHAPES = ("one", "halves", "random-halves", "majorities-ring", "bridge", "primaries", "leader")
 
 Grudge = dict[str, list[str]]
 
+
+# -- the fault kinds ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartitionOptions:
+    shapes: tuple[str, ...] = option(
+        ("one", "halves", "majorities-ring", "bridge", "leader"),
+        "the partition shapes, taken in turn (put the one a bug needs first)",
+        choices=SHAPES,
+    )
+
+
+@dataclass(frozen=True)
+class LossOptions:
+    probability: float = option(
+        0.2, "the probability a packet between nodes is dropped", minimum=0, maximum=1
+    )
+
+
+def _make_partition(options: PartitionOptions, rng: random.Random, system: object) -> Any:
+    return PartitionNemesis(rng, system=system)
+
+
+def _pick_partition(
+    options: PartitionOptions, turn: int, rng: random.Random, interval: float
+) -> tuple[str, Any]:
+    if not options.shapes:
+        raise ValueError("the partition fault has no shapes to take (shapes is empty)")
+    return "start-partition", options.shapes[turn % len(options.shapes)]
+
+
+def _make_loss(options: LossOptions, rng: random.Random, system: object) -> Any:
+    return LossNemesis(rng, system=system, loss=options.probability)
+
+
+def _pick_loss(
+    options: LossOptions, turn: int, rng: random.Random, interval: float
+) -> tuple[str, Any]:
+    return "start-loss", {"probability": options.probability}
+
+
+PARTITION = FaultInfo(
+    name="partition",
+    description="cut the network between nodes into a shape (one node alone, halves, a "
+    "majorities ring, a bridge, the leader alone), with iptables in each node",
+    make=_make_partition,
+    starts=("start-partition",),
+    heal="stop-partition",
+    pick=_pick_partition,
+    options=PartitionOptions,
+    color="rgba(142,92,214,.35)",
+    heal_rank=10,
+)
+LOSS = FaultInfo(
+    name="loss",
+    description="drop a random share of the packets between nodes (not the clients')",
+    make=_make_loss,
+    starts=("start-loss",),
+    heal="stop-loss",
+    pick=_pick_loss,
+    options=LossOptions,
+    color="rgba(230,100,170,.3)",
+    heal_rank=10,
+)
+
+
+# -- the nemeses ----------------------------------------------------------------------------------
+
 # Fixed shell scripts; chain names and addresses arrive as positional arguments ("$1"...),
 # never pasted into the text. One script is one round trip to the node.
 _INSTALL = """
-for c in "$1" "$2"; do
-  iptables -w 5 -N "$c" 2>/dev/null || iptables -w 5 -F "$c" || exit 1
+c="$1"; shift
+iptables -w 5 -N "$c" 2>/dev/null || iptables -w 5 -F "$c" || exit 1
+for h in "$@"; do
+  iptables -w 5 -C "$h" -j "$c" 2>/dev/null || iptables -w 5 -I "$h" 1 -j "$c" || exit 1
 done
-for h in INPUT OUTPUT; do
-  iptables -w 5 -C "$h" -j "$1" 2>/dev/null || iptables -w 5 -I "$h" 1 -j "$1" || exit 1
-done
-iptables -w 5 -C INPUT -j "$2" 2>/dev/null || iptables -w 5 -I INPUT 1 -j "$2" || exit 1
 """
 _PARTITION = """
 iptables -w 5 -F "$1" || exit 1
@@ -93,27 +171,55 @@ else
 fi
 """
 _HEAL = """
-iptables -w 5 -F "$1" && iptables -w 5 -F "$2"
+iptables -w 5 -F "$1"
 """
 _REMOVE = """
 for h in INPUT OUTPUT; do
-  for c in "$1" "$2"; do
-    while iptables -w 5 -D "$h" -j "$c" 2>/dev/null; do :; done
-  done
+  while iptables -w 5 -D "$h" -j "$1" 2>/dev/null; do :; done
 done
-for c in "$1" "$2"; do
-  iptables -w 5 -F "$c" 2>/dev/null; iptables -w 5 -X "$c" 2>/dev/null
-done
+iptables -w 5 -F "$1" 2>/dev/null; iptables -w 5 -X "$1" 2>/dev/null
 exit 0
 """
 
 
-class PartitionNemesis:
-    """Partitions (and packet loss) between nodes. ``rng`` draws the random shapes; ``nodes``
-    defaults to the cluster's; ``system`` answers "primaries"/"leader" (HasPrimaries).
-    If the cluster has a NetworkControl of its own, partitions go through it."""
+class _Chain:
+    """One iptables chain of ours on every node, hooked from ``hooks``: installed when first
+    needed, flushed to heal, unhooked and deleted at teardown."""
 
-    fs = frozenset({"start-partition", "stop-partition", "start-loss"})
+    def __init__(self, name: str, hooks: tuple[str, ...]) -> None:
+        self.name = name
+        self.hooks = hooks
+        self.nodes: list[Node] = []
+        self.installed = False
+
+    def ensure(self) -> None:
+        if self.installed:
+            return
+        errors = on_nodes(self.nodes, lambda n: _sh(n, _INSTALL, self.name, *self.hooks))
+        self.installed = True  # even in part: teardown removes what is there
+        if errors:
+            raise RuntimeError(f"could not set up iptables chains: {describe_errors(errors)}")
+
+    def flush(self) -> dict[str, BaseException]:
+        if not self.installed:
+            return {}
+        return on_nodes(self.nodes, lambda n: _sh(n, _HEAL, self.name))
+
+    def remove(self) -> dict[str, BaseException]:
+        if not self.installed:
+            return {}
+        errors = on_nodes(self.nodes, lambda n: _sh(n, _REMOVE, self.name))
+        if not errors:
+            self.installed = False
+        return errors
+
+
+class PartitionNemesis:
+    """Partitions between nodes. ``rng`` draws the random shapes; ``nodes`` defaults to the
+    cluster's; ``system`` answers "primaries"/"leader" (HasPrimaries). If the cluster has a
+    NetworkControl of its own, partitions go through it."""
+
+    fs = frozenset({"start-partition", "stop-partition"})
 
     def __init__(
         self,
@@ -122,23 +228,21 @@ class PartitionNemesis:
         *,
         system: object | None = None,
         drop_output: bool = False,
-        loss: float = 0.2,
     ) -> None:
         self.rng = rng
         self.system = system
         self.drop_output = drop_output
-        self.loss = loss
         self._given = list(nodes) if nodes is not None else None
         self.nodes: list[Node] = []
         self._net: NetworkControl | None = None
-        self._installed = False
+        self._chain = _Chain(CHAIN, ("INPUT", "OUTPUT"))
 
     def setup(self, cluster: Cluster) -> None:
-        """Hook our chains into every node (empty: nothing is cut yet)."""
-        self.nodes = nodes_of(cluster, self._given)
+        """Hook our chain into every node (empty: nothing is cut yet)."""
+        self.nodes = self._chain.nodes = nodes_of(cluster, self._given)
         self._net = cluster if isinstance(cluster, NetworkControl) else None
         if self._net is None:
-            self._install()
+            self._chain.ensure()
 
     def invoke(self, op: Op) -> Op:
         try:
@@ -147,28 +251,21 @@ class PartitionNemesis:
             if op.f == "stop-partition":
                 error = self._heal()
                 return op.complete("info" if error else "ok", "healed", error=error)
-            if op.f == "start-loss":
-                return self._start_loss(op)
         except ValueError as e:
             return op.complete("info", op.value, error=str(e))
         return op.complete("info", op.value, error=f"partition nemesis does not handle {op.f!r}")
 
     def teardown(self) -> None:
-        """Heal, then unhook and delete our chains on every node."""
+        """Heal, then unhook and delete our chain on every node."""
         errors: dict[str, BaseException] = {}
         if self._net is not None:
             try:
                 self._net.heal()
             except Exception as e:
                 errors["network"] = e
-        if self._installed:
-            errors.update(on_nodes(self.nodes, lambda n: _sh(n, _REMOVE, CHAIN, LOSS_CHAIN)))
-            if not errors:
-                self._installed = False
+        errors.update(self._chain.remove())
         if errors:
             raise RuntimeError(f"could not heal the network: {describe_errors(errors)}")
-
-    # -- ops --------------------------------------------------------------------------------
 
     def _start_partition(self, op: Op) -> Op:
         names = node_names(self.nodes)
@@ -187,36 +284,6 @@ class PartitionNemesis:
         failed = self._apply(grudge)
         return op.complete("info" if failed else "ok", value, error=failed)
 
-    def _start_loss(self, op: Op) -> Op:
-        v = op.value if op.value is not None else {}
-        if not isinstance(v, Mapping):
-            raise ValueError(
-                f"expected {{probability, nodes, mode}} or null for start-loss, got {v!r}"
-            )
-        unknown = set(v) - {"probability", "nodes", "mode"}
-        if unknown:
-            raise ValueError(f"unknown start-loss key(s) {sorted(unknown)}; allowed: "
-                             "probability, nodes, mode")  # fmt: skip
-        p = v.get("probability", self.loss)
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p <= 1:
-            raise ValueError(f"expected a probability in (0, 1] for 'probability', got {p!r}")
-        mode = v.get("mode", "drop")
-        if mode not in ("drop", "reset"):
-            raise ValueError(f"expected 'drop' or 'reset' for 'mode', got {mode!r}")
-        targets = pick_nodes(v.get("nodes", "all"), self.nodes, self.rng, system=self.system)
-        self._ensure_installed()
-
-        def apply(node: Node) -> None:
-            peers = ",".join(n.address for n in self.nodes if n is not node)
-            if peers:
-                _sh(node, _LOSS, LOSS_CHAIN, peers, f"{float(p):.6f}", mode)
-
-        error = describe_errors(on_nodes(targets, apply))
-        value = {"nodes": node_names(targets), "probability": float(p), "mode": mode}
-        return op.complete("info" if error else "ok", value, error=error)
-
-    # -- mechanics --------------------------------------------------------------------------
-
     def _apply(self, grudge: Grudge) -> str | None:
         """Replace the partition in force on every node by ``grudge``; the error line, if any."""
         by_name = {n.name: n for n in self.nodes}
@@ -229,7 +296,7 @@ class PartitionNemesis:
             except Exception as e:
                 return f"network control: {type(e).__name__}: {e}"
             return None
-        self._ensure_installed()
+        self._chain.ensure()
         heard_by: dict[str, list[str]] = {n: [] for n in by_name}  # sender -> who drops it
         for dst, srcs in grudge.items():
             for src in srcs:
@@ -249,19 +316,82 @@ class PartitionNemesis:
                 self._net.heal()
             except Exception as e:
                 errors["network"] = e
-        if self._installed:
-            errors.update(on_nodes(self.nodes, lambda n: _sh(n, _HEAL, CHAIN, LOSS_CHAIN)))
+        errors.update(self._chain.flush())
         return describe_errors(errors)
 
-    def _install(self) -> None:
-        errors = on_nodes(self.nodes, lambda n: _sh(n, _INSTALL, CHAIN, LOSS_CHAIN))
-        self._installed = True  # even in part: teardown removes what is there
-        if errors:
-            raise RuntimeError(f"could not set up iptables chains: {describe_errors(errors)}")
 
-    def _ensure_installed(self) -> None:
-        if not self._installed:
-            self._install()
+class LossNemesis:
+    """Random packet loss between nodes, always with iptables in the nodes (a NetworkControl
+    cuts links, it does not drop a share). ``loss`` is the probability when ``start-loss``
+    gives none; ``nodes`` and ``system`` as for PartitionNemesis."""
+
+    fs = frozenset({"start-loss", "stop-loss"})
+
+    def __init__(
+        self,
+        rng: random.Random,
+        nodes: Sequence[Node] | None = None,
+        *,
+        system: object | None = None,
+        loss: float = 0.2,
+    ) -> None:
+        self.rng = rng
+        self.system = system
+        self.loss = loss
+        self._given = list(nodes) if nodes is not None else None
+        self.nodes: list[Node] = []
+        self._chain = _Chain(LOSS_CHAIN, ("INPUT",))
+
+    def setup(self, cluster: Cluster) -> None:
+        """Hook our chain into every node (empty: nothing is dropped yet)."""
+        self.nodes = self._chain.nodes = nodes_of(cluster, self._given)
+        self._chain.ensure()
+
+    def invoke(self, op: Op) -> Op:
+        try:
+            if op.f == "start-loss":
+                return self._start_loss(op)
+            if op.f == "stop-loss":
+                error = describe_errors(self._chain.flush())
+                return op.complete("info" if error else "ok", "healed", error=error)
+        except ValueError as e:
+            return op.complete("info", op.value, error=str(e))
+        return op.complete("info", op.value, error=f"loss nemesis does not handle {op.f!r}")
+
+    def teardown(self) -> None:
+        """Unhook and delete our chain on every node."""
+        errors = self._chain.remove()
+        if errors:
+            raise RuntimeError(f"could not heal the network: {describe_errors(errors)}")
+
+    def _start_loss(self, op: Op) -> Op:
+        v = op.value if op.value is not None else {}
+        if not isinstance(v, Mapping):
+            raise ValueError(
+                f"expected {{probability, nodes, mode}} or null for start-loss, got {v!r}"
+            )
+        unknown = set(v) - {"probability", "nodes", "mode"}
+        if unknown:
+            raise ValueError(
+                f"unknown start-loss key(s) {sorted(unknown)}; allowed: probability, nodes, mode"
+            )
+        p = v.get("probability", self.loss)
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p <= 1:
+            raise ValueError(f"expected a probability in (0, 1] for 'probability', got {p!r}")
+        mode = v.get("mode", "drop")
+        if mode not in ("drop", "reset"):
+            raise ValueError(f"expected 'drop' or 'reset' for 'mode', got {mode!r}")
+        targets = pick_nodes(v.get("nodes", "all"), self.nodes, self.rng, system=self.system)
+        self._chain.ensure()
+
+        def apply(node: Node) -> None:
+            peers = ",".join(n.address for n in self.nodes if n is not node)
+            if peers:
+                _sh(node, _LOSS, LOSS_CHAIN, peers, f"{float(p):.6f}", mode)
+
+        error = describe_errors(on_nodes(targets, apply))
+        value = {"nodes": node_names(targets), "probability": float(p), "mode": mode}
+        return op.complete("info" if error else "ok", value, error=error)
 
 
 # -- grudges: pure functions of node names (and a seeded random source) -------------------------

@@ -21,14 +21,96 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from clusters.base import Cluster, Node, SetupError
 from harness.history import Op
-from nemesis._common import describe_errors, node_names, nodes_of, on_nodes, pick_nodes
+from harness.registry import FaultInfo, option
+from nemesis._common import TARGETS, describe_errors, node_names, nodes_of, on_nodes, pick_nodes
 from workloads.system import Killable, Pausable
 
-__all__ = ["KillNemesis", "PauseNemesis"]
+__all__ = [
+    "KILL",
+    "PAUSE",
+    "TARGETS",
+    "KillNemesis",
+    "KillOptions",
+    "PauseNemesis",
+    "PauseOptions",
+]
+
+
+# -- the fault kinds ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KillOptions:
+    targets: tuple[str, ...] = option(
+        ("one", "majority", "primaries"),
+        "which nodes each kill hits, taken in turn",
+        choices=TARGETS,
+    )
+
+
+@dataclass(frozen=True)
+class PauseOptions:
+    targets: tuple[str, ...] = option(
+        ("one", "primaries"), "which nodes each pause hits, taken in turn", choices=TARGETS
+    )
+
+
+def _nth_target(f: str, targets: tuple[str, ...], turn: int) -> tuple[str, Any]:
+    if not targets:
+        raise ValueError(f"the {f} fault has no targets to take (targets is empty)")
+    return f, targets[turn % len(targets)]
+
+
+def _pick_kill(
+    options: KillOptions, turn: int, rng: random.Random, interval: float
+) -> tuple[str, Any]:
+    return _nth_target("kill", options.targets, turn)
+
+
+def _pick_pause(
+    options: PauseOptions, turn: int, rng: random.Random, interval: float
+) -> tuple[str, Any]:
+    return _nth_target("pause", options.targets, turn)
+
+
+def _make_kill(options: KillOptions, rng: random.Random, system: Any) -> KillNemesis:
+    return KillNemesis(rng, system)
+
+
+def _make_pause(options: PauseOptions, rng: random.Random, system: Any) -> PauseNemesis:
+    return PauseNemesis(rng, system)
+
+
+KILL = FaultInfo(
+    name="kill",
+    description="kill the system's process on some nodes (SIGKILL), start it again at the heal",
+    make=_make_kill,
+    starts=("kill",),
+    heal="start",
+    pick=_pick_kill,
+    options=KillOptions,
+    color="rgba(214,64,64,.3)",
+    heal_rank=20,
+)
+PAUSE = FaultInfo(
+    name="pause",
+    description="pause the system's process on some nodes (SIGSTOP), resume it at the heal",
+    make=_make_pause,
+    starts=("pause",),
+    heal="resume",
+    pick=_pick_pause,
+    options=PauseOptions,
+    color="rgba(60,120,216,.3)",
+    heal_rank=0,
+)
+
+
+# -- the nemeses ----------------------------------------------------------------------------------
 
 
 class _Faults:

@@ -1,100 +1,128 @@
 """When faults happen: the nemesis generator built from a suite's ``nemesis`` section.
 
-The schedule takes the configured fault kinds in turn — quiet, start a fault, let it last,
-heal it — so that every kind is exercised in every run that lasts one round
-(``len(faults) * (quiet + interval)`` seconds). Partition shapes and kill / pause targets
-rotate in the order the suite lists them, so the suite author decides what a short run is
-sure to cover (put the shape a bug needs first); clock offsets are drawn from the nemesis
-thread's seeded random source, so a seed replays the same schedule.
+The schedule takes the test's fault kinds in turn — quiet, start a fault, let it last, heal
+it — so that every kind is exercised in every run that lasts one round
+(``len(faults) * (quiet + interval)`` seconds). What each start op is comes from the kind's
+``FaultInfo.pick`` (the registry): partition shapes and kill / pause targets rotate in the
+order the suite lists them, so the suite author decides what a short run is sure to cover (put
+the shape a bug needs first); clock offsets are drawn from the nemesis thread's seeded random
+source, so a seed replays the same schedule.
+
+Every function takes the test's fault kinds as ``fault_options``, a mapping from each kind's
+name (in the suite's order) to its options instance, and looks the kinds up in the registry;
+``infos`` gives them instead (a kind that no entry point registers, in a test).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from harness.generator import Context, Generator, cycle, fn, once, seq, sleep
+from harness.generator import Context, Generator, cycle, once, seq, sleep
+from harness.history import Op
+from harness.registry import FaultInfo, lookup, parse_options
 from harness.spec import NemesisSpec
 
-__all__ = ["HEALS", "final_heal", "schedule"]
-
-#: the op that undoes each kind of fault
-HEALS: dict[str, str] = {
-    "partition": "stop-partition",
-    "loss": "stop-partition",
-    "kill": "start",
-    "pause": "resume",
-    "clock": "reset-clock",
-}
+__all__ = ["fault_infos", "final_heal", "heal_of", "heals_owed", "schedule"]
 
 
-def schedule(spec: NemesisSpec) -> Generator | None:
-    """The main-phase nemesis generator, or None when no faults are configured."""
-    if not spec.faults:
+def schedule(
+    spec: NemesisSpec,
+    fault_options: Mapping[str, Any],
+    infos: Mapping[str, FaultInfo] | None = None,
+) -> Generator | None:
+    """The main-phase nemesis generator (quiet, interval from ``spec``), or None when the test
+    has no fault."""
+    kinds = fault_infos(fault_options, infos)
+    if not kinds:
         return None
-
-    turn: dict[str, int] = {}
+    options = {name: _options(info, fault_options[name]) for name, info in kinds.items()}
+    turns: dict[str, int] = {}
 
     def round_() -> list[Generator]:
         gens: list[Generator] = []
-        for fault in spec.faults:
-            gens += [sleep(spec.quiet), _once_fn(_start(fault, spec, turn)), sleep(spec.interval)]
-            gens.append(once(HEALS[fault]))
+        for name, info in kinds.items():
+            start = _Start(info, options[name], turns, spec.interval)
+            gens += [sleep(spec.quiet), start, sleep(spec.interval), once(info.heal)]
         return gens
 
     return cycle(round_)
 
 
-def final_heal(spec: NemesisSpec) -> Generator | None:
-    """Heal every kind of fault the schedule may have left in force, then wait for the system
-    to recover before the final reads."""
-    heals = list(dict.fromkeys(HEALS[f] for f in spec.faults))
+def final_heal(
+    spec: NemesisSpec,
+    fault_options: Mapping[str, Any],
+    infos: Mapping[str, FaultInfo] | None = None,
+) -> Generator | None:
+    """Heal every kind of fault the schedule may have left in force, then wait ``recovery``
+    seconds for the system to recover before the final reads."""
+    heals = list(dict.fromkeys(info.heal for info in fault_infos(fault_options, infos).values()))
     if not heals:
         return None
     return seq([*(once(h) for h in heals), sleep(spec.recovery)])
 
 
-def _start(fault: str, spec: NemesisSpec, turn: dict[str, int]) -> Any:
-    def next_of(options: tuple[str, ...]) -> str:
-        i = turn[fault] = turn.get(fault, -1) + 1
-        return options[i % len(options)]
-
-    def start(ctx: Context) -> dict[str, Any]:
-        rng = ctx.rng
-        if fault == "partition":
-            return {"f": "start-partition", "value": next_of(spec.shapes)}
-        if fault == "kill":
-            return {"f": "kill", "value": next_of(spec.kill_targets)}
-        if fault == "pause":
-            return {"f": "pause", "value": next_of(spec.pause_targets)}
-        if fault == "loss":
-            return {"f": "start-loss", "value": {"probability": spec.loss}}
-        if fault == "clock":
-            delta = rng.randint(-spec.clock_max_ms, spec.clock_max_ms)
-            if rng.random() < 0.5:
-                return {"f": "bump-clock", "value": {"nodes": "one", "delta_ms": delta}}
-            return {
-                "f": "strobe-clock",
-                "value": {
-                    "nodes": "one",
-                    "delta_ms": abs(delta),
-                    "period_ms": 200,
-                    "duration_ms": int(spec.interval * 1000),
-                },
-            }
-        raise ValueError(f"unknown fault {fault!r}")
-
-    return start
+def fault_infos(
+    names: Iterable[str], infos: Mapping[str, FaultInfo] | None = None
+) -> dict[str, FaultInfo]:
+    """Each fault kind named, in order -> its FaultInfo, from ``infos`` when given, else from
+    the registry (RegistryError for a name not registered)."""
+    if infos is not None:
+        return {name: infos[name] for name in names}
+    return {name: lookup(FaultInfo, name, "fault") for name in names}
 
 
-class _once_fn:
-    """One op computed by ``f(ctx)`` when first asked."""
+def heal_of(infos: Iterable[FaultInfo]) -> dict[str, str]:
+    """Each op that starts a fault -> the op that heals it."""
+    return {start: info.heal for info in infos for start in info.starts}
 
-    def __init__(self, f: Any) -> None:
-        self.gen = fn(f)
+
+def heals_owed(history: Iterable[Op], infos: Iterable[FaultInfo]) -> list[str]:
+    """The heal ops a history still owes, in the order to make them (``heal_rank``): for each
+    kind of fault, a start that may have taken effect (``ok``, ``info``, or never completed)
+    after the last heal of that kind that succeeded."""
+    infos = sorted(infos, key=lambda i: (i.heal_rank, i.name))
+    heals = heal_of(infos)
+    order = list(dict.fromkeys(i.heal for i in infos))
+    owed: dict[str, bool] = {}
+    pending: Op | None = None
+    for op in history:
+        if op.is_client:
+            continue
+        if op.type == "invoke":
+            pending = op
+            continue
+        pending = None
+        if op.f in heals and op.type != "fail":
+            owed[heals[op.f]] = True
+        elif op.f in order and op.type == "ok":
+            owed[op.f] = False
+    if pending is not None and pending.f in heals:
+        owed[heals[pending.f]] = True
+    return [f for f in order if owed.get(f)]
+
+
+def _options(info: FaultInfo, given: Any) -> Any:
+    """The kind's options instance: ``given`` itself, or its defaults for None."""
+    return parse_options(info.options, given, f"the {info.name} fault")
+
+
+class _Start:
+    """One start op of a kind, made by its ``pick`` when first asked (once per round)."""
+
+    def __init__(
+        self, info: FaultInfo, options: Any, turns: dict[str, int], interval: float
+    ) -> None:
+        self.info, self.options, self.turns, self.interval = info, options, turns, interval
         self.done = False
 
-    def op(self, ctx: Context) -> Any:
+    def op(self, ctx: Context) -> dict[str, Any] | None:
         if self.done:
             return None
         self.done = True
-        return self.gen.op(ctx)
+        info = self.info
+        if info.pick is None:
+            return {"f": info.starts[0], "value": None}
+        turn = self.turns[info.name] = self.turns.get(info.name, -1) + 1
+        f, value = info.pick(self.options, turn, ctx.rng, self.interval)
+        return {"f": f, "value": value}

@@ -17,6 +17,7 @@ from harness.history import Op
 from nemesis.partition import (
     CHAIN,
     LOSS_CHAIN,
+    LossNemesis,
     PartitionNemesis,
     bridge,
     complete_grudge,
@@ -183,7 +184,7 @@ def nemesis(cluster: LocalCluster) -> Iterator[PartitionNemesis]:
         nem.teardown()
 
 
-def start(nem: PartitionNemesis, f: str, value: object) -> Op:
+def start(nem: PartitionNemesis | LossNemesis, f: str, value: object) -> Op:
     return nem.invoke(Op("invoke", f, value, process="nemesis"))
 
 
@@ -239,24 +240,51 @@ def test_the_primaries_shape_isolates_the_node_the_system_names(
     assert all(all(row.values()) for row in matrix(cluster).values())
 
 
+@pytest.fixture
+def loss(cluster: LocalCluster) -> Iterator[LossNemesis]:
+    nem = LossNemesis(random.Random(42))
+    try:
+        nem.setup(cluster)
+        yield nem
+    finally:
+        nem.teardown()
+
+
 @pytest.mark.cluster
 def test_total_packet_loss_cuts_the_nodes_but_not_the_clients_and_heals(
-    cluster: LocalCluster, nemesis: PartitionNemesis
+    cluster: LocalCluster, loss: LossNemesis
 ) -> None:
-    done = start(nemesis, "start-loss", {"probability": 1.0})
+    done = start(loss, "start-loss", {"probability": 1.0})
     assert done.type == "ok"
     assert done.value == {"nodes": ["n1", "n2", "n3"], "probability": 1.0, "mode": "drop"}
     assert not any(any(row.values()) for row in matrix(cluster).values())
     assert all(controller_reaches(n) for n in cluster.nodes)
-    assert start(nemesis, "stop-partition", None).type == "ok"
+    healed = start(loss, "stop-loss", None)
+    assert (healed.type, healed.value) == ("ok", "healed")
     assert all(all(row.values()) for row in matrix(cluster).values())
 
-    reset = start(nemesis, "start-loss", {"probability": 0.5, "mode": "reset", "nodes": ["n3"]})
+    reset = start(loss, "start-loss", {"probability": 0.5, "mode": "reset", "nodes": ["n3"]})
     assert reset.value == {"nodes": ["n3"], "probability": 0.5, "mode": "reset"}
     rules = cluster.nodes[2].exec(["iptables", "-S", LOSS_CHAIN]).stdout
     assert "--probability 0.5" in rules and "tcp-reset" in rules
-    bad = start(nemesis, "start-loss", {"probability": 2})
+    bad = start(loss, "start-loss", {"probability": 2})
     assert bad.type == "info" and "(0, 1]" in (bad.error or "")
+
+
+@pytest.mark.cluster
+def test_loss_and_a_partition_each_heal_only_their_own_chain(
+    cluster: LocalCluster, nemesis: PartitionNemesis, loss: LossNemesis
+) -> None:
+    n3 = cluster.nodes[2]
+    start(loss, "start-loss", {"probability": 0.5})
+    start(nemesis, "start-partition", "halves")
+    assert start(nemesis, "stop-partition", None).type == "ok"
+    assert "--probability 0.5" in n3.exec(["iptables", "-S", LOSS_CHAIN]).stdout
+    assert "-j DROP" not in n3.exec(["iptables", "-S", CHAIN]).stdout
+    start(nemesis, "start-partition", "halves")
+    assert start(loss, "stop-loss", None).type == "ok"
+    assert "statistic" not in n3.exec(["iptables", "-S", LOSS_CHAIN]).stdout
+    assert "-j DROP" in "".join(n.exec(["iptables", "-S", CHAIN]).stdout for n in cluster.nodes)
 
 
 @pytest.mark.cluster
@@ -277,14 +305,19 @@ def test_drop_output_also_drops_at_the_sender(cluster: LocalCluster) -> None:
 @pytest.mark.cluster
 def test_teardown_removes_the_chains_and_a_bad_value_is_an_info(cluster: LocalCluster) -> None:
     nem = PartitionNemesis(random.Random(1))
+    loss = LossNemesis(random.Random(1))
     nem.setup(cluster)
+    loss.setup(cluster)
     try:
         bad = start(nem, "start-partition", {"n1": ["n7"]})
         assert bad.type == "info" and "n7" in (bad.error or "")
         start(nem, "start-partition", "majorities-ring")
+        start(loss, "start-loss", {"probability": 0.1})
     finally:
         nem.teardown()
+        loss.teardown()
     nem.teardown()  # twice is fine
+    loss.teardown()
     for node in cluster.nodes:
         rules = node.exec(["iptables", "-S"]).stdout
         assert "SPLITBRAIN" not in rules

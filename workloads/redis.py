@@ -1,8 +1,8 @@
-"""Redis (Debian's ``redis-server``, 7.0) with Sentinel failover as a System; register and set
-clients through redis-py; and the ``set`` workload (unique adds, then a final read).
+"""Redis (Debian's ``redis-server``, 7.0) with Sentinel failover: the ``redis`` system
+(``REDIS``), and its client through redis-py for the register and set workloads.
 
-``RedisSystem`` runs, on every node, a ``redis-server`` (daemon ``redis``, port ``port``) and a
-``redis-sentinel`` (daemon ``sentinel``, port ``port + 1``). The first node starts as the
+``RedisSystem`` runs, on every node, a ``redis-server`` (daemon ``redis``, the node's first
+port) and a ``redis-sentinel`` (daemon ``sentinel``, the next port). The first node starts as the
 primary, the others as its replicas; the sentinels (quorum: a majority of nodes) watch it
 and promote a replica when a majority of them cannot reach it. Config files, data and logs
 live in the node's workdir (``redis.conf``, ``sentinel.conf``, which Sentinel rewrites on a
@@ -15,7 +15,7 @@ operation, and sends the operation there, as a Sentinel-aware application does::
     write  [k, v]        -> SET k v                    ok
     cas    [k, [a, b]]   -> a Lua script: GET, compare, SET      ok, or fail (cas-mismatch)
     add    e             -> SADD splitbrain-set e      ok
-    read   None          -> SMEMBERS splitbrain-set    ok [e, ...]   (the set workload)
+    read   None          -> SMEMBERS splitbrain-set    ok [e, ...]   (``workloads/set.py``)
     status None          -> ROLE on the node's server  ok {role, system, promise}
 
 What Redis promises (https://redis.io/docs/latest/operate/oss_and_stack/management/replication/
@@ -32,24 +32,36 @@ between libfaketime's preload and jemalloc, Redis' allocator), so the suite leav
 from __future__ import annotations
 
 import logging
-import signal
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from clusters.base import Node, SetupError
-from harness.generator import Context, Generator, each_thread, once
+from clusters.base import Node
 from harness.history import Op
+from harness.registry import NoOptions, SystemInfo, option
 from harness.spec import WorkloadSpec
-from workloads.daemon import kill_daemons, port_bases, wait_ready
+from workloads.binary import BinarySystem
+from workloads.options import ms
 
-__all__ = ["RedisClient", "RedisSystem", "SetOps", "register"]
+# redis-py is imported where it is used: it is optional (./setup --tests installs it), and the
+# system registers, and ``splitbrain list`` shows it, without it
+
+__all__ = [
+    "DEFAULT_PORT",
+    "PROMISE",
+    "REDIS",
+    "RedisClient",
+    "RedisOptions",
+    "RedisSystem",
+    "make_client",
+]
 
 log = logging.getLogger(__name__)
 
+DEFAULT_PORT = 6379
 MASTER = "splitbrain"
 SET_KEY = "splitbrain-set"
-DAEMONS = ("redis", "sentinel")
+SERVER, SENTINEL = "redis", "sentinel"
 
 PROMISE = (
     "Redis replicates asynchronously and documents that Sentinel failover does not retain "
@@ -59,9 +71,6 @@ PROMISE = (
     "promises, not a broken promise"
 )
 
-#: (node name, address) -> (redis port, sentinel port), filled by RedisSystem.configure
-_NODES: dict[tuple[str, str], tuple[int, int]] = {}
-
 _CAS = """
 local v = redis.call('GET', KEYS[1])
 if v == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) return 1 end
@@ -69,242 +78,179 @@ return 0
 """
 
 
-class RedisSystem:
+@dataclass(frozen=True)
+class RedisOptions:
+    """``system.options`` of Redis."""
+
+    down_after_ms: int = ms(1000, "Sentinel's down-after-milliseconds")
+    failover_timeout_ms: int = ms(3000, "Sentinel's failover-timeout")
+    appendonly: bool = option(False, "Redis' appendonly persistence")
+
+
+class RedisSystem(BinarySystem):
     """System + Killable + Pausable + HasPrimaries: a Redis primary, replicas and sentinels.
 
-    ``options``: ``down_after_ms`` (Sentinel's down-after-milliseconds, default 1000),
-    ``failover_timeout_ms`` (default 3000), ``appendonly`` (default false: Redis' default
-    persistence). Setup waits up to ``ready_timeout`` seconds for the server and sentinel.
+    ``options`` (RedisOptions): Sentinel's ``down_after_ms`` and ``failover_timeout_ms``, and
+    ``appendonly`` (default false: Redis' default persistence). Setup waits up to
+    ``ready_timeout`` seconds for each step. A node's server and its sentinel are killed,
+    paused and restarted together, as on a host that crashes or stalls.
     """
+
+    daemons = (SERVER, SENTINEL)
+    binaries = ("redis-server", "redis-sentinel")
+    install_hint = "./setup --tests installs them (the docker backend's image for redis has them)"
+    ports_per_node = 2
+    default_port = DEFAULT_PORT
+    data_dir_name = "redis-data"
+    #: Sentinel rewrites its config on a failover: what it learnt is kept with the logs
+    collected_files = ("sentinel.conf",)
+    ready_timeout = 20.0
+    options: RedisOptions
 
     def __init__(
         self,
-        port: int = 6379,
+        port: int | None = None,
         *,
-        nodes: Sequence[Node] | None = None,
-        options: Mapping[str, Any] | None = None,
-        ready_timeout: float = 20.0,
+        nodes: Sequence[Node] = (),
+        options: RedisOptions | None = None,
+        ready_timeout: float | None = None,
     ) -> None:
-        opts = dict(options or {})
-        self.down_after_ms = int(opts.pop("down_after_ms", 1000))
-        self.failover_timeout_ms = int(opts.pop("failover_timeout_ms", 3000))
-        self.appendonly = bool(opts.pop("appendonly", False))
-        if opts:
-            raise SetupError(
-                f"unknown redis option(s) {sorted(opts)}; allowed: down_after_ms, "
-                "failover_timeout_ms, appendonly"
-            )
-        self.port = port
-        self.ready_timeout = ready_timeout
-        self._nodes: list[Node] = []
-        self._ports: dict[str, tuple[int, int]] = {}
-        if nodes is not None:
-            self.configure(list(nodes))
+        options = options or RedisOptions()
+        super().__init__(port, nodes=nodes, options=options, ready_timeout=ready_timeout)
 
-    def configure(self, nodes: list[Node]) -> None:
-        bases = port_bases(nodes, self.port, 2)
-        self._nodes = list(nodes)
-        for n in nodes:
-            base = bases[n.name]
-            self._ports[n.name] = (base, base + 1)
-            _NODES[(n.name, n.address)] = (base, base + 1)
+    @property
+    def primary(self) -> Node:
+        """The node that starts as the primary: the first."""
+        return self.nodes[0]
 
-    # -- System ------------------------------------------------------------------------
-
-    def setup(self, node: Node) -> None:
-        """Write fresh configs, start the server (primary on the first node, replica on the
-        others) and its sentinel, and wait until both answer PING."""
-        found = node.exec(
-            ["sh", "-c", "command -v redis-server && command -v redis-sentinel"], check=False
-        )
-        if found.returncode != 0:
-            raise SetupError(
-                f"redis-server / redis-sentinel not found on {node.name}: ./setup --tests "
-                "installs them (the docker backend's image for redis has them)"
-            )
-        self.kill(node)
-        wd = node.workdir
-        node.exec(["rm", "-rf", f"{wd}/redis-data"])
-        node.exec(["mkdir", "-p", f"{wd}/redis-data"])
-        primary = self._nodes[0]
-        rport, sport = self._ports[node.name]
+    def config_files(self, node: Node) -> dict[str, str]:
+        rport, sport = self.ports(node)
+        data = self.data_dir(node)
+        primary, pport = self.primary.address, self.ports(self.primary)[0]
         conf = [
             f"bind {node.address}",
             f"port {rport}",
             "protected-mode no",
-            f"dir {wd}/redis-data",
+            f"dir {data}",
             'save ""',
-            f"appendonly {'yes' if self.appendonly else 'no'}",
+            f"appendonly {'yes' if self.options.appendonly else 'no'}",
             f"replica-announce-ip {node.address}",
             # Redis' default waits 5 s before a full sync; a replica that is not in sync yet
             # when the first fault comes would make every write so far look lost
             "repl-diskless-sync-delay 0",
         ]
-        if node.name != primary.name:
-            conf.append(f"replicaof {primary.address} {self._ports[primary.name][0]}")
-        quorum = len(self._nodes) // 2 + 1
+        if node.name != self.primary.name:
+            conf.append(f"replicaof {primary} {pport}")
+        quorum = len(self.nodes) // 2 + 1
         sconf = [
             f"bind {node.address}",
             f"port {sport}",
             "protected-mode no",
-            f"dir {wd}/redis-data",
+            f"dir {data}",
             f"sentinel announce-ip {node.address}",
-            f"sentinel monitor {MASTER} {primary.address} {self._ports[primary.name][0]} {quorum}",
-            f"sentinel down-after-milliseconds {MASTER} {self.down_after_ms}",
-            f"sentinel failover-timeout {MASTER} {self.failover_timeout_ms}",
-            f"sentinel parallel-syncs {MASTER} {len(self._nodes)}",
+            f"sentinel monitor {MASTER} {primary} {pport} {quorum}",
+            f"sentinel down-after-milliseconds {MASTER} {self.options.down_after_ms}",
+            f"sentinel failover-timeout {MASTER} {self.options.failover_timeout_ms}",
+            f"sentinel parallel-syncs {MASTER} {len(self.nodes)}",
         ]
-        _write(node, "redis.conf", conf)
-        _write(node, "sentinel.conf", sconf)
-        self._start_server(node)
-        self._wait_replicated(node)
-        self._start_sentinel(node)
-        self._wait_sentinels(node)
+        return {"redis.conf": _text_of(conf), "sentinel.conf": _text_of(sconf)}
 
-    def _wait_replicated(self, node: Node) -> None:
-        """Until the primary has every replica online (and this one, a replica, its link up).
+    def argv(self, node: Node, daemon: str) -> list[str]:
+        if daemon == SERVER:
+            return ["redis-server", f"{node.workdir}/redis.conf"]
+        return ["redis-sentinel", f"{node.workdir}/sentinel.conf"]
 
-        The sentinels start only then: a sentinel learns the replicas from the primary's
-        INFO, which it asks for when it connects and then every 10 s, and one that connected
-        before the replicas did would know none of them for 10 s; a primary killed then is
-        never replaced ("-failover-abort-no-good-slave", seen in CI)."""
-        import redis
+    def answering(self, node: Node, daemon: str) -> str | None:
+        """The daemon answers PING."""
+        port = self.ports(node)[0 if daemon == SERVER else 1]
+        return _asking(lambda: _ping(node.address, port))
 
-        want = len(self._nodes) - 1
-        primary = self._nodes[0]
+    def first_start(self, node: Node) -> None:
+        """The server (primary on the first node, replica on the others), then, once the
+        primary has every replica online, the sentinel, then until it knows every other
+        sentinel and every replica.
 
-        def check() -> str | None:
-            r = redis.Redis(node.address, self._ports[node.name][0], socket_timeout=0.5)
-            p = redis.Redis(primary.address, self._ports[primary.name][0], socket_timeout=0.5)
-            try:
-                info, pinfo = r.info("replication"), p.info("replication")
-            finally:
-                r.close()
-                p.close()
-            online = sum(
-                1 for k, v in pinfo.items()
-                if k.startswith("slave") and isinstance(v, dict) and v.get("state") == "online"
-            )  # fmt: skip
-            if info.get("role") != "master" and info.get("master_link_status") != "up":
-                return f"link to the primary {info.get('master_link_status')}"
-            if online < want:
-                return f"{online} of {want} replicas online at the primary"
-            return None
-
-        self._wait_for(node, check)
-
-    def _wait_sentinels(self, node: Node) -> None:
-        """Until this node's sentinel knows every other sentinel (they find each other
-        through the primary, every 2 s) and every replica, so that the first fault meets a
-        cluster that can fail over."""
-        import redis
-
-        want = len(self._nodes) - 1
-
-        def check() -> str | None:
-            s = redis.Redis(node.address, self._ports[node.name][1], socket_timeout=0.5)
-            try:
-                peers = len(s.execute_command("SENTINEL", "SENTINELS", MASTER))
-                replicas = len(s.execute_command("SENTINEL", "REPLICAS", MASTER))
-            finally:
-                s.close()
-            if peers >= want and replicas >= want:
-                return None
-            return (
-                f"its sentinel knows {peers} of {want} other sentinels, {replicas} of {want} "
-                "replicas"
-            )
-
-        self._wait_for(node, check)
-
-    def _wait_for(self, node: Node, check: Callable[[], str | None]) -> None:
-        """Until ``check`` says nothing is missing (None), or SetupError with what it said."""
-        import redis
-
-        deadline = time.monotonic() + self.ready_timeout
-        state = ""
-        while time.monotonic() < deadline:
-            try:
-                missing = check()
-                if missing is None:
-                    return
-                state = missing
-            except redis.RedisError as e:
-                state = str(e)
-            time.sleep(0.2)
-        raise SetupError(
-            f"redis on {node.name} was not in sync within {self.ready_timeout:g}s ({state})"
+        The sentinels start only once replication is up: a sentinel learns the replicas from
+        the primary's INFO, which it asks for when it connects and then every 10 s, and one
+        that connected before the replicas did would know none of them for 10 s; a primary
+        killed then is never replaced ("-failover-abort-no-good-slave", seen in CI)."""
+        self.start_daemon(node, SERVER)
+        self.wait(node, SERVER, lambda: _asking(lambda: self._replicated(node)), "in sync")
+        self.start_daemon(node, SENTINEL)
+        self.wait(
+            node, SENTINEL, lambda: _asking(lambda: self._sentinel_knows_all(node)), "in sync"
         )
 
-    def teardown(self, node: Node) -> None:
-        self.kill(node)
-
-    def log_files(self, node: Node) -> list[str]:
-        return [f"{node.workdir}/{d}.log" for d in DAEMONS] + [f"{node.workdir}/sentinel.conf"]
-
-    # -- Killable / Pausable: the server and its sentinel go down together, as on a host
-    # that crashes or stalls
-
-    def kill(self, node: Node) -> None:
-        kill_daemons(node, *DAEMONS)
-
-    def start(self, node: Node) -> None:
-        self._start_server(node)
-        self._start_sentinel(node)
-
-    def _start_server(self, node: Node) -> None:
-        node.spawn("redis", ["redis-server", f"{node.workdir}/redis.conf"])
-        self._wait(node, self._ports[node.name][0], "redis")
-
-    def _start_sentinel(self, node: Node) -> None:
-        node.spawn("sentinel", ["redis-sentinel", f"{node.workdir}/sentinel.conf"])
-        self._wait(node, self._ports[node.name][1], "sentinel")
-
-    def pause(self, node: Node) -> None:
-        for d in DAEMONS:
-            node.signal(d, signal.SIGSTOP)
-
-    def resume(self, node: Node) -> None:
-        for d in DAEMONS:
-            node.signal(d, signal.SIGCONT)
-
-    # -- HasPrimaries -------------------------------------------------------------------
-
-    def primaries(self, nodes: list[Node]) -> list[Node]:
-        """The nodes whose server says ROLE master (after a partition, maybe several)."""
+    def is_primary(self, node: Node) -> bool:
+        """Its server says ROLE master (after a partition, several may)."""
         import redis
 
-        found = []
-        for n in nodes:
+        try:
+            r = _connect(*self.endpoint(node))
             try:
-                r = redis.Redis(n.address, self._ports[n.name][0], socket_timeout=0.5)
-                if r.execute_command("ROLE")[0] in (b"master", "master"):
-                    found.append(n)
+                return _text(r.execute_command("ROLE")[0]) == "master"
+            finally:
                 r.close()
-            except redis.RedisError:
-                pass
-        return found
+        except redis.RedisError:
+            return False
 
-    def _wait(self, node: Node, port: int, daemon: str) -> None:
-        import redis
+    def _replicated(self, node: Node) -> str | None:
+        """None once the primary has every replica online (and this node, a replica, its
+        link up); else what is missing."""
+        want = len(self.nodes) - 1
+        r, p = _connect(*self.endpoint(node)), _connect(*self.endpoint(self.primary))
+        try:
+            info, pinfo = r.info("replication"), p.info("replication")
+        finally:
+            r.close()
+            p.close()
+        online = sum(
+            1
+            for k, v in pinfo.items()
+            if k.startswith("slave") and isinstance(v, dict) and v.get("state") == "online"
+        )
+        if info.get("role") != "master" and info.get("master_link_status") != "up":
+            return f"link to the primary {info.get('master_link_status')}"
+        if online < want:
+            return f"{online} of {want} replicas online at the primary"
+        return None
 
-        def probe() -> str | None:
-            try:
-                r = redis.Redis(node.address, port, socket_timeout=0.5)
-                r.ping()
-                r.close()
-            except redis.RedisError as e:
-                return str(e)
+    def _sentinel_knows_all(self, node: Node) -> str | None:
+        """None once this node's sentinel knows every other sentinel (they find each other
+        through the primary, every 2 s) and every replica, so that the first fault meets a
+        cluster that can fail over."""
+        want = len(self.nodes) - 1
+        s = _connect(node.address, self.ports(node)[1])
+        try:
+            peers = len(s.execute_command("SENTINEL", "SENTINELS", MASTER))
+            replicas = len(s.execute_command("SENTINEL", "REPLICAS", MASTER))
+        finally:
+            s.close()
+        if peers >= want and replicas >= want:
             return None
-
-        wait_ready(
-            node, daemon, probe, timeout=self.ready_timeout,
-            failure=f"did not answer PING on {node.address}:{port}",
-        )  # fmt: skip
+        return (
+            f"its sentinel knows {peers} of {want} other sentinels, {replicas} of {want} replicas"
+        )
 
 
-def _write(node: Node, name: str, lines: list[str]) -> None:
-    node.exec(["sh", "-c", 'printf "%s\\n" "$@" > "$0"', f"{node.workdir}/{name}", *lines])
+def make_client(spec: WorkloadSpec, options: NoOptions, system: RedisSystem) -> RedisClient:
+    """The client of a test, for the register and set workloads alike."""
+    return RedisClient(system, timeout=spec.timeout)
+
+
+REDIS = SystemInfo(
+    name="redis",
+    description="Redis 7 (Debian redis-server): a primary, replicas and Sentinel failover; "
+    "clients follow the sentinel's primary. Asynchronous replication: Redis documents that "
+    "failover may lose acknowledged writes, so lost writes found are not a broken promise",
+    make=RedisSystem.make,
+    clients={"register": make_client, "set": make_client},
+    options=RedisOptions,
+    default_port=DEFAULT_PORT,
+    checkers=("promises",),
+    final_ops=("status",),
+    node_packages=("redis-server", "redis-sentinel"),
+)
 
 
 class RedisClient:
@@ -313,21 +259,19 @@ class RedisClient:
     anything (READONLY on a replica, a refused connection) complete as ``fail``; a timeout or
     a dropped connection during a write is ``info``; a failed read is ``fail``."""
 
-    def __init__(self, timeout: float = 2.0) -> None:
+    def __init__(self, system: RedisSystem, *, timeout: float = 2.0) -> None:
+        self.system = system
         self.timeout = timeout
         self.node: Node | None = None
+        self.server: tuple[str, int] | None = None
         self._sentinel: Any = None
         self._servers: dict[tuple[str, int], Any] = {}
-        self._cas: Any = None
 
     def open(self, node: Node) -> None:
-        import redis
-
+        self.server = self.system.endpoint(node)
+        sentinel = self.system.ports(node)[1]
         self.node = node
-        rport, sport = _NODES.get((node.name, node.address), (6379, 6380))
-        self._rport = rport
-        self._sentinel = redis.Redis(node.address, sport, socket_timeout=self.timeout,
-                                     socket_connect_timeout=self.timeout)  # fmt: skip
+        self._sentinel = _connect(node.address, sentinel, self.timeout)
 
     def close(self) -> None:
         for r in [self._sentinel, *self._servers.values()]:
@@ -353,9 +297,7 @@ class RedisClient:
         host, port = _text(addr[0]), int(addr[1])
         r = self._servers.get((host, port))
         if r is None:
-            r = self._servers[(host, port)] = redis.Redis(
-                host, port, socket_timeout=self.timeout, socket_connect_timeout=self.timeout
-            )
+            r = self._servers[(host, port)] = _connect(host, port, self.timeout)
         try:
             return self._do(r, op)
         except redis.ReadOnlyError:
@@ -376,7 +318,7 @@ class RedisClient:
             return op.complete("ok", op.value)
         if op.f == "read" and op.value is None:
             return op.complete("ok", sorted(int(x) for x in r.smembers(SET_KEY)))
-        if not isinstance(op.value, (list, tuple)) or len(op.value) != 2:
+        if not isinstance(op.value, list | tuple) or len(op.value) != 2:
             return op.complete("fail", op.value, error=f"bad-op: {op.value!r}")
         key, arg = op.value
         k = f"splitbrain/{key}"
@@ -399,9 +341,9 @@ class RedisClient:
     def _status(self, op: Op) -> Op:
         import redis
 
-        assert self.node is not None
+        assert self.node is not None and self.server is not None
         try:
-            r = redis.Redis(self.node.address, self._rport, socket_timeout=self.timeout)
+            r = _connect(*self.server, self.timeout)
             role = _text(r.execute_command("ROLE")[0])
             r.close()
         except redis.RedisError as e:
@@ -410,76 +352,34 @@ class RedisClient:
         return op.complete("ok", value)
 
 
+def _connect(host: str, port: int, timeout: float = 0.5) -> Any:
+    """A redis-py connection (made on first use) whose requests and connect wait ``timeout``."""
+    import redis
+
+    return redis.Redis(host, port, socket_timeout=timeout, socket_connect_timeout=timeout)
+
+
+def _ping(host: str, port: int) -> None:
+    r = _connect(host, port)
+    try:
+        r.ping()
+    finally:
+        r.close()
+
+
+def _asking(check: Callable[[], str | None]) -> str | None:
+    """``check()``, or the error redis-py raised, as ``BinarySystem.wait`` reads it."""
+    import redis
+
+    try:
+        return check()
+    except redis.RedisError as e:
+        return str(e) or type(e).__name__
+
+
 def _text(b: Any) -> str:
     return b.decode() if isinstance(b, bytes) else str(b)
 
 
-class SetOps:
-    """Adds of unique integers (0, 1, 2, ...), for the ``set`` workload."""
-
-    def __init__(self, spec: WorkloadSpec) -> None:
-        self.next = 0
-
-    def op(self, ctx: Context) -> dict[str, Any]:
-        self.next += 1
-        return {"f": "add", "value": self.next - 1}
-
-
-def _set_generators(spec: WorkloadSpec) -> tuple[Generator, Generator | None]:
-    from harness.generator import stagger
-
-    ops = SetOps(spec)
-    main: Generator = ops if spec.rate <= 0 else stagger(1.0 / spec.rate, ops)
-    return main, each_thread(lambda: once("read"))
-
-
-def register() -> list[Any]:
-    """The ``redis`` system (register and set workloads), the ``set`` workload and checker."""
-    from harness.spec import SystemSpec
-    from workloads.registry import CheckerInfo, Option, SystemInfo, WorkloadInfo, ms
-
-    def make(spec: SystemSpec, nodes: list[Any]) -> RedisSystem:
-        return RedisSystem(spec.port, nodes=nodes, options=spec.options)
-
-    def client(spec: WorkloadSpec) -> RedisClient:
-        return RedisClient(timeout=spec.timeout)
-
-    def set_checker(**_: Any) -> Any:
-        from checkers.jepsen.sets import SetChecker
-
-        return SetChecker()
-
-    return [
-        SystemInfo(
-            "redis",
-            "Redis 7 (Debian redis-server): a primary, replicas and Sentinel failover; clients "
-            "follow the sentinel's primary. Asynchronous replication: Redis documents that "
-            "failover may lose acknowledged writes, so lost writes found are not a broken "
-            "promise",
-            {},
-            make,
-            {"register": client, "set": client},
-            checkers=("promises",),
-            final_ops=("status",),
-            node_packages=("redis-server", "redis-sentinel"),
-            options=(
-                ms("down_after_ms", 1000, "Sentinel's down-after-milliseconds"),
-                ms("failover_timeout_ms", 3000, "Sentinel's failover-timeout"),
-                Option("appendonly", bool, False, "Redis' appendonly persistence"),
-            ),
-        ),
-        WorkloadInfo(
-            "set",
-            "adds of unique integers to one set, then every thread reads it once after the "
-            "final heal: which acknowledged adds are missing",
-            _set_generators,
-            ("set", "stats"),
-            options=(),
-        ),
-        CheckerInfo(
-            "set",
-            "the final read holds every acknowledged add and nothing never attempted; lists "
-            "the lost ones",
-            set_checker,
-        ),
-    ]
+def _text_of(lines: list[str]) -> str:
+    return "\n".join(lines) + "\n"

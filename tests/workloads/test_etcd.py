@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hostnode import HostNode, free_base_port
 
+from checkers.promises import PromisesChecker
+from clusters.base import SetupError
 from harness.history import Op
-from workloads.etcd import ETCD_BINARY, EtcdClient, EtcdSystem, PromisesChecker
+from harness.registry import parse_options
+from harness.spec import SystemSpec, WorkloadSpec
+from workloads.etcd import ETCD, ETCD_BINARY, EtcdClient, EtcdOptions, EtcdSystem
 from workloads.system import HasPrimaries, Killable, Pausable, System
 
 pytestmark = pytest.mark.skipif(
@@ -27,8 +32,6 @@ def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EtcdSystem,
     nodes = [HostNode(f"n{i}", root / f"n{i}") for i in range(1, 4)]
     system = EtcdSystem(free_base_port(6), nodes=nodes)
     threads = []
-    import threading
-
     for n in nodes:  # members start together, as the harness starts them, or none can lead
         t = threading.Thread(target=system.setup, args=(n,))
         t.start()
@@ -44,8 +47,8 @@ def invoke(client: EtcdClient, f: str, value: object) -> Op:
     return client.invoke(Op(index=0, time=0, type="invoke", process=0, f=f, value=value))
 
 
-def opened(node: HostNode, **kw: object) -> EtcdClient:
-    client = EtcdClient(timeout=3.0, **kw)  # type: ignore[arg-type]
+def opened(system: EtcdSystem, node: HostNode, **kw: object) -> EtcdClient:
+    client = EtcdClient(system, timeout=3.0, **kw)  # type: ignore[arg-type]
     client.open(node)
     return client
 
@@ -56,9 +59,35 @@ def test_etcd_system_offers_every_optional_power() -> None:
         assert isinstance(system, power)
 
 
+def test_the_registry_makes_etcd_on_its_own_port_with_typed_options(tmp_path: Path) -> None:
+    nodes = [HostNode(f"n{i}", tmp_path / f"n{i}") for i in range(1, 4)]
+    options = parse_options(ETCD.options, {"reads": "serializable"}, "the etcd system")
+    system = ETCD.make(SystemSpec(name="etcd"), nodes, options)
+    assert ETCD.default_port == 2379 and system.reads == "serializable"
+    # on one address, each member takes two ports of its own from the default port
+    assert [system.ports(n) for n in nodes] == [(2379, 2380), (2381, 2382), (2383, 2384)]
+    chosen = parse_options(ETCD.client_options["register"], {"reads": "linearizable"}, "etcd")
+    client = ETCD.clients["register"](WorkloadSpec(timeout=1.5), chosen, system)
+    client.open(nodes[1])
+    assert client.base == "http://127.0.0.1:2381"
+    assert (client.reads, client.timeout) == ("linearizable", 1.5)
+    default = ETCD.clients["register"](WorkloadSpec(), ETCD.client_options["register"](), system)
+    assert default.reads == "serializable"  # the system's
+
+
+def test_a_client_opened_on_a_node_its_system_was_not_made_with_fails(tmp_path: Path) -> None:
+    system = EtcdSystem(2379, nodes=[HostNode("n1", tmp_path / "n1")])
+    stranger = HostNode("n9", tmp_path / "n9")
+    with pytest.raises(SetupError, match="not made with node 'n9'"):
+        EtcdClient(system).open(stranger)
+    with pytest.raises(SetupError, match="not made with node 'n9'"):
+        system.setup(stranger)
+    assert EtcdOptions().reads == "linearizable"
+
+
 def test_reads_writes_and_cas_map_onto_the_gateway(etcd) -> None:
-    _, nodes = etcd
-    c = opened(nodes[0])
+    system, nodes = etcd
+    c = opened(system, nodes[0])
     assert invoke(c, "read", ["a", None]).value == ["a", None]
     assert invoke(c, "cas", ["a", [None, 1]]).type == "fail"  # no value yet: compare fails
     assert invoke(c, "write", ["a", 3]).type == "ok"
@@ -69,8 +98,9 @@ def test_reads_writes_and_cas_map_onto_the_gateway(etcd) -> None:
     missed = invoke(c, "cas", ["a", [3, 0]])
     assert (missed.type, missed.error) == ("fail", "cas-mismatch")
     # another member sees the write, linearizably and (once applied) serializably
-    assert invoke(opened(nodes[1]), "read", ["a", None]).value == ["a", 4]
-    assert invoke(opened(nodes[2], reads="serializable"), "read", ["a", None]).type == "ok"
+    assert invoke(opened(system, nodes[1]), "read", ["a", None]).value == ["a", 4]
+    serializable = opened(system, nodes[2], reads="serializable")
+    assert invoke(serializable, "read", ["a", None]).type == "ok"
 
 
 def test_exactly_one_member_leads_and_its_status_says_what_etcd_promises(etcd) -> None:
@@ -78,7 +108,8 @@ def test_exactly_one_member_leads_and_its_status_says_what_etcd_promises(etcd) -
     assert len(system.primaries(nodes)) == 1
     modes = ["linearizable", "serializable", "linearizable"]
     statuses = [
-        invoke(opened(n, reads=m), "status", None) for n, m in zip(nodes, modes, strict=True)
+        invoke(opened(system, n, reads=m), "status", None)
+        for n, m in zip(nodes, modes, strict=True)
     ]
     assert all(s.type == "ok" for s in statuses)
     assert sum(s.value["role"] == "leader" for s in statuses) == 1
@@ -89,7 +120,7 @@ def test_exactly_one_member_leads_and_its_status_says_what_etcd_promises(etcd) -
 
 def test_a_killed_member_refuses_definitely_then_restarts_on_its_data(etcd) -> None:
     system, nodes = etcd
-    c = opened(nodes[2])
+    c = opened(system, nodes[2])
     assert invoke(c, "write", ["k", 7]).type == "ok"
     system.kill(nodes[2])
     assert not nodes[2].alive("etcd")
@@ -102,7 +133,7 @@ def test_a_killed_member_refuses_definitely_then_restarts_on_its_data(etcd) -> N
 
 def test_a_paused_minority_member_times_out_reads_as_fail_and_writes_as_info(etcd) -> None:
     system, nodes = etcd
-    c = EtcdClient(timeout=0.5)
+    c = EtcdClient(system, timeout=0.5)
     c.open(nodes[1])
     system.pause(nodes[1])
     try:

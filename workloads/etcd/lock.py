@@ -45,13 +45,25 @@ import threading
 import time
 import urllib.error
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from clusters.base import Node
 from harness.history import Op
-from workloads.etcd import _NODES, _b64, _EtcdError, _post, status_completion
+from harness.registry import option
+from harness.spec import WorkloadSpec
+from workloads.etcd.api import EtcdError, b64, post, prefix_end, status_completion, unb64
+from workloads.etcd.system import EtcdSystem
+from workloads.options import ms
 
-__all__ = ["EtcdLockClient", "LOCK_PREFIX", "DATA_PREFIX"]
+__all__ = [
+    "DATA_PREFIX",
+    "LOCK_PREFIX",
+    "PROMISES",
+    "EtcdLockClient",
+    "EtcdLockOptions",
+    "make_client",
+]
 
 LOCK_PREFIX = "splitbrain/lock/"
 DATA_PREFIX = "splitbrain/lockdata/"
@@ -70,6 +82,26 @@ PROMISES = {
 }
 
 
+@dataclass(frozen=True)
+class EtcdLockOptions:
+    """``workload.options`` etcd's lock client reads (the lock workload has its own)."""
+
+    fencing: bool = option(False, "compare the lock's revision in every write")
+    lease_ttl: int = option(2, "seconds of the lock's lease", minimum=1)
+    hold_ms: int = ms(0, "how long a holder holds the lock", minimum=0)
+
+
+def make_client(spec: WorkloadSpec, options: EtcdLockOptions, system: EtcdSystem) -> EtcdLockClient:
+    """The lock client of a test: ``SystemInfo.clients["lock"]``."""
+    return EtcdLockClient(
+        system,
+        timeout=spec.timeout,
+        fencing=options.fencing,
+        lease_ttl=options.lease_ttl,
+        hold_ms=options.hold_ms,
+    )
+
+
 class EtcdLockClient:
     """A lock Client of one etcd member (see the module docstring for the ops).
 
@@ -81,26 +113,27 @@ class EtcdLockClient:
 
     def __init__(
         self,
-        timeout: float = 2.0,
+        system: EtcdSystem,
         *,
+        timeout: float = 2.0,
         fencing: bool = False,
         lease_ttl: int = 2,
         hold_ms: int = 0,
-        port: int | None = None,
     ) -> None:
+        self.system = system
         self.timeout = timeout
         self.fencing = fencing
         self.lease_ttl = lease_ttl
         self.hold_ms = hold_ms
-        self.port = port
+        self.endpoint: tuple[str, int] | None = None
         self.base: str | None = None
         self.node: str | None = None
         #: lock key k -> (lock key in etcd, token, its keepalive)
         self.held: dict[Any, tuple[str, int, _KeepAlive]] = {}
 
     def open(self, node: Node) -> None:
-        port, _ = _NODES.get((node.name, node.address), (2379, "linearizable"))
-        self.base = f"http://{node.address}:{self.port or port}"
+        self.endpoint = self.system.endpoint(node)
+        self.base = "http://{}:{}".format(*self.endpoint)
         self.node = node.name
 
     def close(self) -> None:
@@ -111,11 +144,12 @@ class EtcdLockClient:
         self.held.clear()
 
     def invoke(self, op: Op) -> Op:
-        if self.base is None:
+        if self.base is None or self.endpoint is None:
             raise RuntimeError("EtcdLockClient.invoke before open")
         if op.f == "status":
-            return status_completion(op, self.base, self.node, self.timeout, PROMISES[self.fencing])
-        if not isinstance(op.value, (list, tuple)) or len(op.value) != 2:
+            promise = PROMISES[self.fencing]
+            return status_completion(op, self.endpoint, self.node, self.timeout, promise)
+        if not isinstance(op.value, list | tuple) or len(op.value) != 2:
             return op.complete(
                 "fail", op.value, error=f"bad-op: expected [key, value], got {op.value!r}"
             )
@@ -143,7 +177,7 @@ class EtcdLockClient:
             return op.complete("fail", op.value, error="already-holding")
         try:
             grant = self._post("/v3/lease/grant", {"TTL": self.lease_ttl})
-        except (_EtcdError, OSError, ValueError) as e:
+        except (EtcdError, OSError, ValueError) as e:
             # no lock was asked for: whatever became of the lease, nothing is held
             return op.complete("fail", op.value, error=f"lease-grant: {_describe(e)}")
         lease, ttl = int(grant["ID"]), int(grant.get("TTL", 0) or 0)
@@ -151,16 +185,16 @@ class EtcdLockClient:
         keeper = _KeepAlive(self.base, lease, ttl or self.lease_ttl)
         try:
             reply = self._post(
-                "/v3/lock/lock", {"name": _b64(f"{LOCK_PREFIX}{key}"), "lease": lease}
+                "/v3/lock/lock", {"name": b64(f"{LOCK_PREFIX}{key}"), "lease": lease}
             )
             lock_key = str(reply["key"])
             found = self._post("/v3/kv/range", {"key": lock_key}).get("kvs") or []
         except _Refused:
             keeper.stop()
             raise
-        except (_EtcdError, OSError, ValueError, KeyError) as e:
+        except (EtcdError, OSError, ValueError, KeyError) as e:
             keeper.stop()  # frees the lock if it was granted after all
-            definite = isinstance(e, _EtcdError) and e.definite
+            definite = isinstance(e, EtcdError) and e.definite
             return op.complete("fail" if definite else "info", op.value, error=_describe(e))
         if not found:  # granted, but the lease had already run out: nothing is held
             keeper.stop()
@@ -176,7 +210,7 @@ class EtcdLockClient:
         value = [key, [token, v]]
         if self.hold_ms > 0:  # work under the lock; the lease may run out meanwhile
             time.sleep(self.hold_ms / 1000.0)
-        put = {"key": _b64(f"{DATA_PREFIX}{key}/{v:010d}"), "value": _b64(json.dumps([token, v]))}
+        put = {"key": b64(f"{DATA_PREFIX}{key}/{v:010d}"), "value": b64(json.dumps([token, v]))}
         try:
             if not self.fencing:
                 self._post("/v3/kv/put", put)
@@ -185,7 +219,7 @@ class EtcdLockClient:
                 "/v3/kv/txn",
                 {"compare": [_still_held(lock_key, token)], "success": [{"request_put": put}]},
             )
-        except (_EtcdError, OSError, ValueError) as e:
+        except (EtcdError, OSError, ValueError) as e:
             return self._failed(op, e, value)
         if reply.get("succeeded") is True:  # the gateway leaves out a false "succeeded"
             return op.complete("ok", value)
@@ -207,7 +241,7 @@ class EtcdLockClient:
                     "success": [{"request_delete_range": {"key": lock_key}}],
                 },
             )
-        except (_EtcdError, OSError, ValueError) as e:
+        except (EtcdError, OSError, ValueError) as e:
             return self._failed(op, e, value)
         finally:
             keeper.stop()
@@ -221,27 +255,27 @@ class EtcdLockClient:
             reply = self._post(
                 "/v3/kv/range",
                 {
-                    "key": _b64(prefix),
-                    "range_end": _b64(_prefix_end(prefix)),
+                    "key": b64(prefix),
+                    "range_end": b64(prefix_end(prefix)),
                     "sort_order": "ASCEND",
                     "sort_target": "MOD",
                 },
             )
-        except (_EtcdError, OSError, ValueError) as e:
+        except (EtcdError, OSError, ValueError) as e:
             return op.complete("fail", op.value, error=_describe(e))  # a read changes nothing
-        entries = [json.loads(_unb64(kv["value"])) for kv in reply.get("kvs") or []]
+        entries = [json.loads(unb64(kv["value"])) for kv in reply.get("kvs") or []]
         return op.complete("ok", [key, entries])
 
     # -- helpers ------------------------------------------------------------------------------
 
     def _failed(self, op: Op, e: Exception, value: Any) -> Op:
-        definite = isinstance(e, _EtcdError) and e.definite
+        definite = isinstance(e, EtcdError) and e.definite
         return op.complete("fail" if definite else "info", value, error=_describe(e))
 
     def _post(self, path: str, body: dict[str, Any], timeout: float | None = None) -> dict:
         assert self.base is not None
         try:
-            return _post(self.base + path, body, timeout or self.timeout)
+            return post(self.base + path, body, timeout or self.timeout)
         except ConnectionRefusedError:
             raise _Refused from None
         except urllib.error.URLError as e:
@@ -273,11 +307,11 @@ class _KeepAlive:
     def _run(self) -> None:
         while not self.stopped.wait(self.every):
             try:
-                _post(f"{self.base}/v3/lease/keepalive", {"ID": self.lease}, self.every)
+                post(f"{self.base}/v3/lease/keepalive", {"ID": self.lease}, self.every)
             except Exception:  # noqa: BLE001 - see the class docstring
                 pass
         try:  # best effort: otherwise the lease (and any lock key of it) ends with its TTL
-            _post(f"{self.base}/v3/lease/revoke", {"ID": self.lease}, 1.0)
+            post(f"{self.base}/v3/lease/revoke", {"ID": self.lease}, 1.0)
         except Exception:  # noqa: BLE001
             pass
 
@@ -288,32 +322,11 @@ def _still_held(lock_key: str, token: int) -> dict[str, Any]:
     return {"key": lock_key, "target": "CREATE", "result": "EQUAL", "create_revision": str(token)}
 
 
-def _prefix_end(prefix: str) -> str:
-    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
-
-
-def _unb64(s: str) -> str:
-    import base64
-
-    return base64.b64decode(s).decode()
-
-
 def _describe(e: Exception) -> str:
     if isinstance(e, TimeoutError):
         return "timeout"
     if isinstance(e, urllib.error.URLError):
         return f"url-error: {e.reason}"
-    if isinstance(e, _EtcdError):
+    if isinstance(e, EtcdError):
         return str(e)
     return f"{type(e).__name__}: {e}"
-
-
-def make_client(spec: Any) -> EtcdLockClient:
-    """The client for a WorkloadSpec: ``options.fencing`` (false), ``options.lease_ttl`` (2),
-    ``options.hold_ms`` (0)."""
-    fencing = spec.options.get("fencing", False)
-    if not isinstance(fencing, bool):
-        raise ValueError(f"workload option 'fencing' must be true or false, got {fencing!r}")
-    ttl = int(spec.options.get("lease_ttl", 2))
-    hold = int(spec.options.get("hold_ms", 0))
-    return EtcdLockClient(timeout=spec.timeout, fencing=fencing, lease_ttl=ttl, hold_ms=hold)

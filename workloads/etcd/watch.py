@@ -1,4 +1,5 @@
-"""etcd watches: the ``watch`` workload, its etcd Client, and the ``watch`` checker's entry.
+"""etcd watches: the ``watch`` workload (``WATCH``) and its etcd Client (checked by the
+``watch`` checker, ``checkers/watch.py``).
 
 Writers put unique values to a few keys under ``splitbrain/watch/``; watchers each keep one
 watch on that prefix open (a streaming ``POST /v3/watch`` on the JSON gateway, one JSON
@@ -37,16 +38,30 @@ import json
 import threading
 import time
 import urllib.error
-from collections.abc import Generator as _Iter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from clusters.base import Node
 from harness.generator import Context, Generator, Wait, stagger
 from harness.history import Op
+from harness.registry import WorkloadInfo, option
 from harness.spec import WorkloadSpec
-from workloads.etcd import _NODES, _b64, _EtcdError, _post, status_completion
+from workloads.etcd.api import EtcdError, b64, post, prefix_end, status_completion
+from workloads.etcd.system import EtcdSystem
+from workloads.options import share
 
-__all__ = ["EtcdWatchClient", "WATCH_PREFIX", "WatchOps", "register"]
+__all__ = [
+    "PROMISE",
+    "WATCH",
+    "WATCH_PREFIX",
+    "EtcdWatchClient",
+    "EtcdWatchOptions",
+    "WatchOps",
+    "WatchOptions",
+    "make_client",
+    "watch_generators",
+]
 
 WATCH_PREFIX = "splitbrain/watch/"
 
@@ -58,6 +73,56 @@ PROMISE = (
 )
 
 
+@dataclass(frozen=True)
+class WatchOptions:
+    """``workload.options`` of the watch workload."""
+
+    watchers: int = option(3, "threads that watch (fewer than the concurrency)", minimum=1)
+    txn: float = share(0.2, "share of writes that put two keys in one transaction")
+    poll: float = option(0.5, "seconds between a watcher's watch ops", minimum=0)
+    late_start: float = option(5.0, "seconds before a 'now' watcher's first op", minimum=0)
+
+
+@dataclass(frozen=True)
+class EtcdWatchOptions:
+    """``workload.options`` etcd's watch client reads."""
+
+    stall: float = option(
+        3.0, "seconds without a message after which a watch stream is re-created", minimum=0
+    )
+    catch_up_s: float = option(
+        20.0, "seconds a watcher may take to catch up after the heal", minimum=0
+    )
+
+
+def watch_generators(
+    spec: WorkloadSpec, options: WatchOptions
+) -> tuple[Generator, Generator | None]:
+    """``WorkloadInfo.generators`` of the watch workload: writes and watches, then one
+    catch-up per watcher after the heal."""
+    ops = WatchOps(spec, options)
+    return ops, _CatchUp(ops)
+
+
+WATCH = WorkloadInfo(
+    "watch",
+    "writers put unique values to a few keys; watchers keep a watch on their prefix, "
+    "resumed from the last revision + 1 when it breaks, and catch up after the heal",
+    watch_generators,
+    ("watch", "stats"),
+    options=WatchOptions,
+)
+
+
+def make_client(
+    spec: WorkloadSpec, options: EtcdWatchOptions, system: EtcdSystem
+) -> EtcdWatchClient:
+    """The watch client of a test: ``SystemInfo.clients["watch"]``."""
+    return EtcdWatchClient(
+        system, timeout=spec.timeout, stall=options.stall, catch_up_s=options.catch_up_s
+    )
+
+
 class EtcdWatchClient:
     """A watch-workload Client of one etcd member: writes, and one watch kept open in the
     background (see the module docstring). ``timeout``: seconds for a write; ``stall``:
@@ -66,24 +131,24 @@ class EtcdWatchClient:
 
     def __init__(
         self,
-        timeout: float = 2.0,
+        system: EtcdSystem,
         *,
+        timeout: float = 2.0,
         stall: float = 3.0,
         catch_up_s: float = 20.0,
-        port: int | None = None,
     ) -> None:
+        self.system = system
         self.timeout = timeout
         self.stall = stall
         self.catch_up_s = catch_up_s
-        self.port = port
-        self.host: str | None = None
+        self.endpoint: tuple[str, int] | None = None
         self.base: str | None = None
         self.node: str | None = None
         self.watcher: _Watcher | None = None
 
     def open(self, node: Node) -> None:
-        port, _ = _NODES.get((node.name, node.address), (2379, "linearizable"))
-        self.host, self.base = node.address, f"http://{node.address}:{self.port or port}"
+        self.endpoint = self.system.endpoint(node)
+        self.base = "http://{}:{}".format(*self.endpoint)
         self.node = node.name
 
     def close(self) -> None:
@@ -91,10 +156,10 @@ class EtcdWatchClient:
             self.watcher.stop()
 
     def invoke(self, op: Op) -> Op:
-        if self.base is None:
+        if self.base is None or self.endpoint is None:
             raise RuntimeError("EtcdWatchClient.invoke before open")
         if op.f == "status":
-            return status_completion(op, self.base, self.node, self.timeout, PROMISE)
+            return status_completion(op, self.endpoint, self.node, self.timeout, PROMISE)
         if op.f in ("write", "txn"):
             return self._write(op)
         if op.f in ("watch", "catch-up"):
@@ -104,7 +169,8 @@ class EtcdWatchClient:
             if start not in ("first", "now"):
                 return op.complete("fail", op.value, error=f"bad-op: start {start!r}")
             if self.watcher is None:
-                self.watcher = _Watcher(self.base, f"{self.node}/{op.process}", start, self.stall)
+                name = f"{self.node}/{op.process}"
+                self.watcher = _Watcher(self.endpoint, name, start, self.stall)
             if op.f == "watch":
                 return op.complete("ok", self.watcher.drain())
             return self._catch_up(op)
@@ -116,21 +182,19 @@ class EtcdWatchClient:
         if puts is None:
             expected = "[key, value]" if op.f == "write" else '[["w", key, value], ...]'
             return op.complete("fail", op.value, error=f"bad-op: expected {expected}")
-        bodies = [
-            {"key": _b64(f"{WATCH_PREFIX}{k}"), "value": _b64(json.dumps(v))} for k, v in puts
-        ]
+        bodies = [{"key": b64(f"{WATCH_PREFIX}{k}"), "value": b64(json.dumps(v))} for k, v in puts]
         assert self.base is not None
         try:
             if op.f == "write":
-                reply = _post(self.base + "/v3/kv/put", bodies[0], self.timeout)
+                reply = post(self.base + "/v3/kv/put", bodies[0], self.timeout)
             else:
                 txn = {"success": [{"request_put": b} for b in bodies]}
-                reply = _post(self.base + "/v3/kv/txn", txn, self.timeout)
+                reply = post(self.base + "/v3/kv/txn", txn, self.timeout)
         except urllib.error.URLError as e:
             if isinstance(e.reason, ConnectionRefusedError):
                 return op.complete("fail", op.value, error="connection-refused")
             return op.complete("info", op.value, error=f"url-error: {e.reason}")
-        except _EtcdError as e:
+        except EtcdError as e:
             return op.complete("fail" if e.definite else "info", op.value, error=str(e))
         except TimeoutError:
             return op.complete("info", op.value, error="timeout")
@@ -150,11 +214,11 @@ class EtcdWatchClient:
         deadline = time.monotonic() + self.catch_up_s
         while True:
             try:
-                reply = _post(
+                reply = post(
                     self.base + "/v3/kv/range",
                     {
-                        "key": _b64(WATCH_PREFIX),
-                        "range_end": _b64(_prefix_end(WATCH_PREFIX)),
+                        "key": b64(WATCH_PREFIX),
+                        "range_end": b64(prefix_end(WATCH_PREFIX)),
                         "keys_only": True,
                         "sort_order": "DESCEND",
                         "sort_target": "MOD",
@@ -163,7 +227,7 @@ class EtcdWatchClient:
                     self.timeout,
                 )
                 break
-            except (_EtcdError, OSError, ValueError) as e:
+            except (EtcdError, OSError, ValueError) as e:
                 if time.monotonic() >= deadline:
                     return op.complete("fail", op.value, error=f"no-target: {e}")
                 time.sleep(0.2)
@@ -176,8 +240,9 @@ class EtcdWatchClient:
 class _Watcher:
     """One watch on the prefix, kept open by a daemon thread that collects its events."""
 
-    def __init__(self, base: str, name: str, start: str, stall: float) -> None:
-        self.base = base
+    def __init__(self, endpoint: tuple[str, int], name: str, start: str, stall: float) -> None:
+        self.endpoint = endpoint
+        self.base = "http://{}:{}".format(*endpoint)
         self.name = name
         self.start_mode = start
         self.stall = stall
@@ -242,19 +307,19 @@ class _Watcher:
 
     def _begin_now(self) -> None:
         """Start after the current revision, read linearizably."""
-        reply = _post(self.base + "/v3/kv/range", {"key": _b64(WATCH_PREFIX)}, 2.0)
+        reply = post(self.base + "/v3/kv/range", {"key": b64(WATCH_PREFIX)}, 2.0)
         with self.lock:
             self.start = self.next = int(reply["header"]["revision"]) + 1
 
-    def _stream(self) -> _Iter[dict[str, Any]]:
+    def _stream(self) -> Iterator[dict[str, Any]]:
         """The messages of one watch stream from ``next``, until it breaks or stalls."""
-        host, port = self.base.split("//")[1].rsplit(":", 1)
-        conn = http.client.HTTPConnection(host, int(port), timeout=self.stall)
+        host, port = self.endpoint
+        conn = http.client.HTTPConnection(host, port, timeout=self.stall)
         try:
             body = {
                 "create_request": {
-                    "key": _b64(WATCH_PREFIX),
-                    "range_end": _b64(_prefix_end(WATCH_PREFIX)),
+                    "key": b64(WATCH_PREFIX),
+                    "range_end": b64(prefix_end(WATCH_PREFIX)),
                     "start_revision": str(self.next),
                 }
             }
@@ -301,10 +366,6 @@ class _Watcher:
             raise OSError(f"watch cancelled: {result.get('cancel_reason') or 'no reason given'}")
 
 
-def _prefix_end(prefix: str) -> str:
-    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
-
-
 def _puts(op: Op) -> list[tuple[Any, Any]] | None:
     """The (key, value) pairs a write or txn op puts, or None if it is malformed."""
     v = op.value
@@ -328,11 +389,12 @@ class WatchOps:
     write unique values to ``spec.keys`` keys at ``spec.rate`` in total, a fraction
     ``options.txn`` (0.2) of them as a txn putting two keys in one revision."""
 
-    def __init__(self, spec: WorkloadSpec) -> None:
-        self.watchers = int(spec.options.get("watchers", 3))
-        self.txn = float(spec.options.get("txn", 0.2))
-        self.poll = float(spec.options.get("poll", 0.5))
-        self.late_start = float(spec.options.get("late_start", 5.0))
+    def __init__(self, spec: WorkloadSpec, options: WatchOptions | None = None) -> None:
+        options = options or WatchOptions()
+        self.watchers = options.watchers
+        self.txn = options.txn
+        self.poll = options.poll
+        self.late_start = options.late_start
         if self.watchers < 1 or self.watchers >= spec.concurrency:
             raise ValueError(
                 f"workload option 'watchers' must be at least 1 and less than concurrency "
@@ -391,54 +453,3 @@ class _CatchUp:
             return None
         self.done.add(ctx.thread)
         return {"f": "catch-up", "value": {"start": self.ops.start_of(ctx.thread)}}
-
-
-def watch_generators(spec: WorkloadSpec) -> tuple[Generator, Generator | None]:
-    ops = WatchOps(spec)
-    return ops, _CatchUp(ops)
-
-
-def make_client(spec: WorkloadSpec) -> EtcdWatchClient:
-    """The client for a WorkloadSpec: ``options.stall`` (3 s), ``options.catch_up_s`` (20)."""
-    return EtcdWatchClient(
-        timeout=spec.timeout,
-        stall=float(spec.options.get("stall", 3.0)),
-        catch_up_s=float(spec.options.get("catch_up_s", 20.0)),
-    )
-
-
-def register() -> list[Any]:
-    """The ``watch`` workload and the ``watch`` checker (etcd runs it: see workloads/etcd.py)."""
-    from workloads.registry import CheckerInfo, Option, WorkloadInfo, share
-
-    def checker(**_: Any) -> Any:
-        from checkers.watch import WatchChecker
-
-        return WatchChecker()
-
-    return [
-        WorkloadInfo(
-            "watch",
-            "writers put unique values to a few keys; watchers keep a watch on their prefix, "
-            "resumed from the last revision + 1 when it breaks, and catch up after the heal",
-            watch_generators,
-            ("watch", "stats"),
-            options=(
-                Option(
-                    "watchers", int, 3, "threads that watch (fewer than the concurrency)", minimum=1
-                ),
-                share("txn", 0.2, "share of writes that put two keys in one transaction"),
-                Option("poll", float, 0.5, "seconds between a watcher's watch ops", minimum=0),
-                Option(
-                    "late_start", float, 5.0, "seconds before a 'now' watcher's first op", minimum=0
-                ),
-            ),
-        ),
-        CheckerInfo(
-            "watch",
-            "watches: every watcher's events are in revision order, gap-free, the same as "
-            "every other watcher's, and match the acknowledged writes; no event for a failed "
-            "write; every acknowledged write delivered; revisions follow real time",
-            checker,
-        ),
-    ]

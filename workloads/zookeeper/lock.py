@@ -54,9 +54,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.history import Op
-from workloads.zookeeper import ZooKeeperClient, bounded
+from harness.registry import option
+from harness.spec import WorkloadSpec
+from workloads.zookeeper.client import ZooKeeperClient, bounded
+from workloads.zookeeper.system import ZooKeeperSystem
 
-__all__ = ["DATA_ROOT", "LOCK_ROOT", "PROMISES", "ZooKeeperLockClient", "token_of"]
+__all__ = [
+    "DATA_ROOT",
+    "LOCK_ROOT",
+    "PROMISES",
+    "ZooKeeperLockClient",
+    "ZooKeeperLockOptions",
+    "make_client",
+    "token_of",
+]
 
 LOCK_ROOT = "/splitbrain-locks"
 DATA_ROOT = "/splitbrain-lockdata"
@@ -75,6 +86,25 @@ PROMISES = {
     "means the lock is lost. A second holder found here is the test asking for more than "
     "ZooKeeper promises, not a broken promise",
 }
+
+
+@dataclass(frozen=True)
+class ZooKeeperLockOptions:
+    """``workload.options`` ZooKeeper's lock client reads (the lock workload has its own)."""
+
+    fencing: bool = option(True, "fence what a holder writes")
+    patience: float = option(
+        20.0, "seconds a write or release waits through reconnections", minimum=0
+    )
+
+
+def make_client(
+    spec: WorkloadSpec, options: ZooKeeperLockOptions, system: ZooKeeperSystem
+) -> ZooKeeperLockClient:
+    """The lock client of a test: ``SystemInfo.clients["lock"]``."""
+    return ZooKeeperLockClient(
+        system, timeout=spec.timeout, fencing=options.fencing, patience=options.patience
+    )
 
 
 @dataclass
@@ -104,14 +134,21 @@ class ZooKeeperLockClient(ZooKeeperClient):
     it; fenced: settles a lost answer, waits to release).
     """
 
-    def __init__(self, timeout: float = 2.0, *, fencing: bool = True, patience: float = 20.0):
-        super().__init__(timeout=timeout, sync=False)
+    def __init__(
+        self,
+        system: ZooKeeperSystem,
+        *,
+        timeout: float = 2.0,
+        fencing: bool = True,
+        patience: float = 20.0,
+    ) -> None:
+        super().__init__(system, timeout=timeout, sync=False)
         self.fencing = fencing
         self.patience = patience
         self.holds: dict[Any, _Hold] = {}
         self._rooted = False
 
-    def _kazoo_options(self) -> dict[str, Any]:
+    def kazoo_options(self) -> dict[str, Any]:
         from kazoo.retry import KazooRetry
 
         # what Lock.release and ensure_path retry with; the op itself is bounded by the caller
@@ -122,7 +159,7 @@ class ZooKeeperLockClient(ZooKeeperClient):
             "connection_retry": KazooRetry(max_tries=-1, delay=0.1, max_delay=1.0),
         }
 
-    def _promise(self) -> str:
+    def promise(self) -> str:
         return PROMISES[self.fencing]
 
     def close(self) -> None:
@@ -134,7 +171,7 @@ class ZooKeeperLockClient(ZooKeeperClient):
         if self.zk is None or self.node is None:
             raise RuntimeError("ZooKeeperLockClient.invoke before open")
         if op.f == "status":
-            return self._status(op)
+            return self.status(op)
         if not isinstance(op.value, (list, tuple)) or len(op.value) != 2:
             return op.complete(
                 "fail", op.value, error=f"bad-op: expected [key, value], got {op.value!r}"
@@ -149,9 +186,11 @@ class ZooKeeperLockClient(ZooKeeperClient):
         if op.f == "read":
             return self._read(op, key)
         return op.complete(
-            "fail", op.value, error=f"bad-op: the lock client runs acquire, write, release, "
-            f"read, status; not {op.f!r}"
-        )  # fmt: skip
+            "fail",
+            op.value,
+            error=f"bad-op: the lock client runs acquire, write, release, "
+            f"read, status; not {op.f!r}",
+        )
 
     # -- acquire ------------------------------------------------------------------------
 
@@ -160,7 +199,7 @@ class ZooKeeperLockClient(ZooKeeperClient):
 
         if key in self.holds:
             return op.complete("fail", op.value, error="already-holding")
-        if not self._connected.wait(self.timeout):
+        if not self.online.wait(self.timeout):
             return op.complete("fail", op.value, error="not-connected")
         lock = self.zk.Lock(f"{LOCK_ROOT}/{key}", identifier=str(self.node and self.node.name))
         try:
@@ -193,8 +232,9 @@ class ZooKeeperLockClient(ZooKeeperClient):
 
         # the retry goes through reconnections and through a LOST session (ignore_expire):
         # kazoo then starts a new session, and the append goes through in it
-        retry = KazooRetry(max_tries=-1, delay=0.1, max_delay=1.0, deadline=self.patience,
-                           ignore_expire=True)  # fmt: skip
+        retry = KazooRetry(
+            max_tries=-1, delay=0.1, max_delay=1.0, deadline=self.patience, ignore_expire=True
+        )
         try:
             outcome = bounded(
                 lambda: retry(self._append, key, hold, False, value), self.patience + 2.0
@@ -206,7 +246,7 @@ class ZooKeeperLockClient(ZooKeeperClient):
         return op.complete("ok", [key, [hold.token, value]])
 
     def _fenced_write(self, op: Op, key: Any, value: Any, hold: _Hold) -> Op:
-        if self.disconnects != hold.disconnects or not self._connected.is_set():
+        if self.disconnects != hold.disconnects or not self.online.is_set():
             # SUSPENDED since the grant: the session may have expired at the ensemble and the
             # lock gone to another client; a careful holder stops here
             return op.complete("fail", op.value, error="lock-suspended")
@@ -228,7 +268,7 @@ class ZooKeeperLockClient(ZooKeeperClient):
         commit (its transaction checks the session's own lock znode)."""
         from kazoo.exceptions import NoNodeError
 
-        if not self._connected.wait(self.patience):
+        if not self.online.wait(self.patience):
             return None
         path = f"{DATA_ROOT}/{key}"
 
@@ -301,7 +341,7 @@ class ZooKeeperLockClient(ZooKeeperClient):
             if not released:
                 return op.complete("fail", op.value, error="not-holding")
             return op.complete("ok", [key, hold.token])
-        if not self._connected.wait(self.patience):
+        if not self.online.wait(self.patience):
             # the znode stays while the session lives: end it (info takes a new session)
             return op.complete("info", op.value, error="not-connected")
         try:
@@ -317,7 +357,7 @@ class ZooKeeperLockClient(ZooKeeperClient):
     # -- read ---------------------------------------------------------------------------
 
     def _read(self, op: Op, key: Any) -> Op:
-        if not self._connected.wait(self.timeout):
+        if not self.online.wait(self.timeout):
             return op.complete("fail", op.value, error="not-connected")
         try:
             entries = bounded(lambda: self._confirmed_read(f"{DATA_ROOT}/{key}"), self.timeout)

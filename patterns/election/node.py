@@ -17,12 +17,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from .._runtime import (
-    BAD_REQUEST,
     NOT_LEADER,
+    Node,
     NodeConfig,
-    RpcClient,
-    RpcError,
-    Server,
     atomic_write_json,
     error_reply,
     ok_reply,
@@ -46,8 +43,11 @@ FOLLOWER, CANDIDATE, LEADER = "follower", "candidate", "leader"
 NOT_CONFIRMED = "not-confirmed"
 
 
-class ElectionNode:
+class ElectionNode(Node):
     """A node of the election (see the package docstring)."""
+
+    log_name = "election"
+    tick_every = 0.01
 
     def __init__(
         self,
@@ -58,21 +58,14 @@ class ElectionNode:
         retry: float = 0.1,
         rpc_timeout: float = 0.2,
     ) -> None:
-        self.id = cfg.id
-        self.others = sorted(cfg.others)
-        self.bugs = cfg.bugs
+        super().__init__(cfg)
         n = len(cfg.peers)
         # the bug "minority-quorum": the + 1 is missing
         self.quorum = n // 2 if "minority-quorum" in self.bugs else n // 2 + 1
         self.heartbeat = heartbeat
         self.election = election
         self.retry = retry
-        host = cfg.listen[0]
-        source = None if host in ("", "0.0.0.0", "::") else host
-        self.rpcs = {
-            p: RpcClient(a, connect_timeout=rpc_timeout, timeout=rpc_timeout, source_host=source)
-            for p, a in cfg.others.items()
-        }
+        self.rpcs = self.peer_clients(timeout=rpc_timeout, connect_timeout=rpc_timeout)
         self.pool = ThreadPoolExecutor(max_workers=4 * len(self.others) + 2,
                                        thread_name_prefix="call")  # fmt: skip
 
@@ -89,36 +82,14 @@ class ElectionNode:
         self.election_deadline = 0.0
         self.next_heartbeat = 0.0
         self._reset_timer()
-        self._stopped = False
-        self.server = Server(cfg.listen, self.handle)
+        self.handlers.update(
+            act=lambda _msg: self._act(),
+            heartbeat=lambda msg: ok_reply(self._on_heartbeat(msg)),
+            request_vote=lambda msg: ok_reply(self._on_request_vote(msg)),
+        )
         log.info("recovered term %d, voted for %s, led terms %s; quorum %d of %d; bugs: %s",
                  self.term, self.voted_for, self.led_terms, self.quorum, n,
                  ", ".join(sorted(self.bugs)) or "none")  # fmt: skip
-
-    # -- lifecycle ---------------------------------------------------------------------
-
-    def start(self) -> None:
-        self.server.start()
-        threading.Thread(target=self._tick, name="ticker", daemon=True).start()
-        log.info("serving on %s:%d", *self.server.address)
-
-    def stop(self) -> None:
-        self._stopped = True
-        self.server.stop()
-
-    # -- dispatch ----------------------------------------------------------------------
-
-    def handle(self, msg: dict[str, Any]) -> dict[str, Any]:
-        t = msg.get("type")
-        if t == "act":
-            return self._act()
-        if t == "heartbeat":
-            return ok_reply(self._on_heartbeat(msg))
-        if t == "request_vote":
-            return ok_reply(self._on_request_vote(msg))
-        if t == "status":
-            return ok_reply(self.status())
-        return error_reply(BAD_REQUEST, f"unknown request type {t!r}")
 
     def status(self) -> dict[str, Any]:
         with self.mu:
@@ -158,7 +129,7 @@ class ElectionNode:
     def _confirm(self, term: int) -> int:
         """How many nodes (this one included) acknowledge ``term`` as current now."""
         msg = {"type": "heartbeat", "term": term, "leader": self.id}
-        futures = [self.pool.submit(self._call, p, msg) for p in self.others]
+        futures = [self.pool.submit(self.ask, p, msg) for p in self.others]
         acks = 1
         pending: set[Future[Any]] = set(futures)
         deadline = time.monotonic() + self.rpcs[self.others[0]].timeout + 0.05 if self.others else 0
@@ -196,7 +167,7 @@ class ElectionNode:
     def _send_heartbeats(self, term: int) -> None:
         msg = {"type": "heartbeat", "term": term, "leader": self.id}
         for p in self.others:
-            fut = self.pool.submit(self._call, p, msg)
+            fut = self.pool.submit(self.ask, p, msg)
             fut.add_done_callback(self._heartbeat_reply)
 
     def _heartbeat_reply(self, fut: Future[Any]) -> None:
@@ -215,7 +186,7 @@ class ElectionNode:
             if granted:
                 if self.voted_for != candidate:
                     self.voted_for = candidate
-                    self._persist()
+                    self.persist()
                 self._reset_timer()
             return {"term": self.term, "granted": granted}
 
@@ -227,7 +198,7 @@ class ElectionNode:
         count = 1  # what the bug "double-count" counts instead of the voters
         answered: set[str] = set()
         flying: dict[Future[Any], str] = {}
-        while not self._stopped:
+        while not self.stopping.is_set():
             with self.mu:
                 if self.role != CANDIDATE or self.term != term:
                     return
@@ -236,7 +207,7 @@ class ElectionNode:
                 # the bug asks everyone again, voters included, and counts every grant
                 again = "double-count" in self.bugs or p not in answered
                 if again and p not in busy:
-                    flying[self.pool.submit(self._call, p, msg)] = p
+                    flying[self.pool.submit(self.ask, p, msg)] = p
             if not flying:
                 time.sleep(self.retry)
                 continue
@@ -267,37 +238,36 @@ class ElectionNode:
         self.role = LEADER
         self.leader = self.id
         self.led_terms.append(self.term)
-        self._persist()
+        self.persist()
         self.next_heartbeat = 0.0
         log.info("leader of term %d (%d votes, from %s)", self.term, votes, ", ".join(voters))
 
     # -- state (mu held) ---------------------------------------------------------------------
 
-    def _tick(self) -> None:
-        while not self._stopped:
-            time.sleep(0.01)
-            beat: int | None = None
-            with self.mu:
-                now = time.monotonic()
-                if self.role == LEADER:
-                    if now >= self.next_heartbeat:
-                        self.next_heartbeat = now + self.heartbeat
-                        beat = self.term
-                elif now >= self.election_deadline:
-                    self.term += 1
-                    self.role = CANDIDATE
-                    self.voted_for = self.id
-                    self.leader = None
-                    self._persist()
-                    self._reset_timer()
-                    log.info("election timeout: candidate in term %d", self.term)
-                    if self.quorum <= 1:
-                        self._become_leader([self.id], 1)
-                    else:
-                        threading.Thread(target=self._campaign, args=(self.term,),
-                                         name="campaign", daemon=True).start()  # fmt: skip
-            if beat is not None:
-                self._send_heartbeats(beat)
+    def tick(self) -> None:
+        """A leader's heartbeat when one is due; a follower's candidacy on its timeout."""
+        beat: int | None = None
+        with self.mu:
+            now = time.monotonic()
+            if self.role == LEADER:
+                if now >= self.next_heartbeat:
+                    self.next_heartbeat = now + self.heartbeat
+                    beat = self.term
+            elif now >= self.election_deadline:
+                self.term += 1
+                self.role = CANDIDATE
+                self.voted_for = self.id
+                self.leader = None
+                self.persist()
+                self._reset_timer()
+                log.info("election timeout: candidate in term %d", self.term)
+                if self.quorum <= 1:
+                    self._become_leader([self.id], 1)
+                else:
+                    threading.Thread(target=self._campaign, args=(self.term,),
+                                     name="campaign", daemon=True).start()  # fmt: skip
+        if beat is not None:
+            self._send_heartbeats(beat)
 
     def _saw_term(self, term: int) -> None:
         with self.mu:
@@ -312,21 +282,13 @@ class ElectionNode:
         self.voted_for = None
         self.role = FOLLOWER
         self.leader = None
-        self._persist()
+        self.persist()
         self._reset_timer()
 
-    def _persist(self) -> None:
+    def persist(self) -> None:
+        """Make (term, voted_for, led_terms) durable (mu held)."""
         atomic_write_json(self.state_path, {"term": self.term, "voted_for": self.voted_for,
                                             "led_terms": self.led_terms})  # fmt: skip
 
     def _reset_timer(self) -> None:
         self.election_deadline = time.monotonic() + random.uniform(*self.election)
-
-    def _call(self, peer: str, msg: dict[str, Any]) -> dict[str, Any] | None:
-        try:
-            reply = self.rpcs[peer].call(msg)
-        except RpcError as e:
-            log.debug("%s to %s: %s", msg["type"], peer, e)
-            return None
-        value = reply.get("value")
-        return value if reply.get("ok") and isinstance(value, dict) else None

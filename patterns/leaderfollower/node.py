@@ -12,12 +12,10 @@ through the log, so every node moves it at the same entry.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 from typing import Any
 
 from .._runtime import BAD_REQUEST, NodeConfig, error_reply, ok_reply
-from ..raft.node import LEADER, LEADER_WAIT, RaftNode
+from ..raft import LEADER, RaftNode
 
 __all__ = ["BUGS", "LogNode", "summary"]
 
@@ -42,21 +40,9 @@ class LogNode(RaftNode):
         super().__init__(cfg, **raft)
         #: entries at or below it are truncated: never served again
         self.lwm = 0
-
-    # -- dispatch ----------------------------------------------------------------------
-
-    def handle(self, msg: dict[str, Any]) -> dict[str, Any]:
-        t = msg.get("type")
-        if t == "read-log":
-            return self._read_log(msg)
-        if t == "audit":
-            return self._audit()
-        if t == "truncate":
-            keep = msg.get("keep")
-            if isinstance(keep, bool) or not isinstance(keep, int) or keep < 0:
-                return error_reply(BAD_REQUEST, f"'keep' must be an integer >= 0, got {keep!r}")
-            return self._route(msg, lambda deadline: self._lead_truncate(keep, deadline))
-        return super().handle(msg)
+        self.handlers.update(
+            {"read-log": self._read_log, "audit": self._audit, "truncate": self._on_truncate}
+        )
 
     def status(self) -> dict[str, Any]:
         st = super().status()
@@ -88,7 +74,7 @@ class LogNode(RaftNode):
             entries = [self._entry(i) for i in range(first, last + 1)]
         return ok_reply({"node": self.id, "hwm": hwm, "lwm": lwm, "entries": entries})
 
-    def _audit(self) -> dict[str, Any]:
+    def _audit(self, _msg: dict[str, Any]) -> dict[str, Any]:
         """Every committed entry, the truncated ones included: what the checker compares
         reads and acknowledgements with, after the test (not a client read)."""
         with self.mu:
@@ -102,58 +88,43 @@ class LogNode(RaftNode):
 
     # -- writes and truncation, on the leader ------------------------------------------
 
-    def _lead_write(self, cmd: dict[str, Any], deadline: float) -> dict[str, Any]:
+    def lead_write(self, cmd: dict[str, Any], deadline: float) -> dict[str, Any]:
         if "ack-before-replication" in self.bugs and cmd.get("op") == "write":
             with self.mu:
                 if self.role != LEADER:
-                    return self._not_leader(self.leader)
-                index = self._append_local([(self.term, cmd)])
+                    return self.not_leader(self.leader)
+                index = self.append_local([(self.term, cmd)])
                 self.wake.notify_all()
             self.storage.sync(index)
             # the bug: durable here is taken for durable everywhere
             return ok_reply({"index": index})
-        return super()._lead_write(cmd, deadline)
+        return super().lead_write(cmd, deadline)
+
+    def _on_truncate(self, msg: dict[str, Any]) -> dict[str, Any]:
+        keep = msg.get("keep")
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 0:
+            return error_reply(BAD_REQUEST, f"'keep' must be an integer >= 0, got {keep!r}")
+        return self.route(msg, lambda deadline: self._lead_truncate(keep, deadline))
 
     def _lead_truncate(self, keep: int, deadline: float) -> dict[str, Any]:
         with self.mu:
             if self.role != LEADER:
-                return self._not_leader(self.leader)
+                return self.not_leader(self.leader)
             upto = max(self.lwm, self.commit - keep)
-        return self._lead_write({"op": "truncate", "upto": upto}, deadline)
+        return self.lead_write({"op": "truncate", "upto": upto}, deadline)
 
-    def _execute(self, cmd: dict[str, Any]) -> dict[str, Any]:
-        index = self.applied + 1  # _apply runs entries in order, one at a time
+    def execute(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        index = self.applied + 1  # entries are applied in order, one at a time
         op = cmd.get("op")
         if op == "truncate":
             upto = int(cmd["upto"])
             if "lwm-leader-only" not in self.bugs or self.role == LEADER:
                 self.lwm = max(self.lwm, upto)
             return ok_reply({"upto": upto, "index": index})
-        result = super()._execute(cmd)
+        result = super().execute(cmd)
         if op in ("write", "cas") and result.get("ok"):
             result = ok_reply({"index": index})
         return result
-
-    # -- routing -----------------------------------------------------------------------
-
-    def _route(
-        self, msg: dict[str, Any], lead: Callable[[float], dict[str, Any]]
-    ) -> dict[str, Any]:
-        """Run ``lead`` here if this node leads, else forward ``msg`` to the leader (one
-        hop), as the Raft store does with writes."""
-        budget = self.request_timeout
-        if isinstance(msg.get("timeout_ms"), (int, float)):
-            budget = max(0.0, min(budget, msg["timeout_ms"] / 1000))
-        deadline = time.monotonic() + budget
-        with self.mu:
-            self._wait(lambda: self.role == LEADER or self.leader is not None,
-                       min(deadline, time.monotonic() + LEADER_WAIT))  # fmt: skip
-            leading, leader = self.role == LEADER, self.leader
-        if leading:
-            return lead(deadline)
-        if leader is None or msg.get("forwarded"):
-            return self._not_leader(leader)
-        return self._forward(msg, leader, deadline, read=False)
 
 
 def summary(cmd: dict[str, Any]) -> list[Any]:

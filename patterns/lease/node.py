@@ -18,11 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._runtime import (
-    BAD_REQUEST,
+    Node,
     NodeConfig,
-    RpcClient,
-    RpcError,
-    Server,
     atomic_write_json,
     error_reply,
     ok_reply,
@@ -61,8 +58,11 @@ class Holding:
     failures: int = 0
 
 
-class LeaseNode:
+class LeaseNode(Node):
     """Grantor + holder for ``resources`` (see the package docstring)."""
+
+    log_name = "lease"
+    tick_name = "holder"
 
     def __init__(
         self,
@@ -76,10 +76,7 @@ class LeaseNode:
         rpc_timeout: float = 0.2,
         seed: int | None = None,
     ) -> None:
-        self.id = cfg.id
-        self.others = sorted(cfg.others)
-        self.majority = len(cfg.peers) // 2 + 1
-        self.bugs = cfg.bugs
+        super().__init__(cfg)
         self.resources = list(resources)
         self.lease = lease
         self.renew = renew
@@ -88,12 +85,8 @@ class LeaseNode:
         self.margin = 0.03 + 0.02 * lease if margin is None else margin
         self.tenure = tenure
         self.rng = random.Random(seed)
-        host = cfg.listen[0]
-        source = None if host in ("", "0.0.0.0", "::") else host
-        self.rpcs = {
-            p: RpcClient(a, connect_timeout=rpc_timeout, timeout=rpc_timeout, source_host=source)
-            for p, a in cfg.others.items()
-        }
+        self.tick_every = renew
+        self.rpcs = self.peer_clients(timeout=rpc_timeout, connect_timeout=rpc_timeout)
         self.pool = ThreadPoolExecutor(
             max_workers=2 * len(self.others) + 2, thread_name_prefix="ask"
         )
@@ -113,38 +106,15 @@ class LeaseNode:
         self.known: dict[str, int] = dict(self.max_epoch)
         self.backoff_until: dict[str, float] = {}
 
-        self._stopped = False
-        self.server = Server(cfg.listen, self.handle)
+        self.handlers.update(
+            act=lambda _msg: self._act(),
+            lease_request=lambda msg: ok_reply(self._grant(str(msg.get("holder")), _items(msg))),
+            lease_release=self._on_release,
+        )
         log.info("lease %.0f ms, renew every %.0f ms, margin %.0f ms, resources %s, "
                  "highest epochs %s; bugs: %s", lease * 1000, renew * 1000, self.margin * 1000,
                  ",".join(self.resources), self.max_epoch,
                  ", ".join(sorted(self.bugs)) or "none")  # fmt: skip
-
-    # -- lifecycle ---------------------------------------------------------------------
-
-    def start(self) -> None:
-        self.server.start()
-        threading.Thread(target=self._hold_loop, name="holder", daemon=True).start()
-        log.info("serving on %s:%d", *self.server.address)
-
-    def stop(self) -> None:
-        self._stopped = True
-        self.server.stop()
-
-    # -- dispatch ----------------------------------------------------------------------
-
-    def handle(self, msg: dict[str, Any]) -> dict[str, Any]:
-        t = msg.get("type")
-        if t == "act":
-            return self._act()
-        if t == "lease_request":
-            return ok_reply(self._grant(str(msg.get("holder")), _items(msg)))
-        if t == "lease_release":
-            self._release(str(msg.get("holder")), _items(msg))
-            return ok_reply(None)
-        if t == "status":
-            return ok_reply(self.status())
-        return error_reply(BAD_REQUEST, f"unknown request type {t!r}")
 
     def status(self) -> dict[str, Any]:
         with self.mu:
@@ -210,6 +180,10 @@ class LeaseNode:
                 atomic_write_json(self.epochs_path, self.max_epoch)
         return {"granted": granted, "refused": refused}
 
+    def _on_release(self, msg: dict[str, Any]) -> dict[str, Any]:
+        self._release(str(msg.get("holder")), _items(msg))
+        return ok_reply(None)
+
     def _release(self, holder: str, items: list[tuple[str, int]]) -> None:
         with self.mu:
             for r, epoch in items:
@@ -219,15 +193,11 @@ class LeaseNode:
 
     # -- holder --------------------------------------------------------------------------
 
-    def _hold_loop(self) -> None:
-        while not self._stopped:
-            time.sleep(self.renew * self.rng.uniform(0.8, 1.2))
-            try:
-                self._round()
-            except Exception:
-                log.exception("holder round failed")
+    def tick_interval(self) -> float:
+        return self.renew * self.rng.uniform(0.8, 1.2)
 
-    def _round(self) -> None:
+    def tick(self) -> None:
+        """One round of the holder: renew what it holds, ask for some of what it does not."""
         renew: list[tuple[str, int]] = []
         want: list[tuple[str, int]] = []
         with self.mu:
@@ -297,7 +267,7 @@ class LeaseNode:
         """Every grantor's answer to the request (this node's own included); the peers that
         do not answer in time are left out."""
         msg = {"type": "lease_request", "holder": self.id, "items": [list(i) for i in items]}
-        futures = {p: self.pool.submit(self._call, p, msg) for p in self.others}
+        futures = {p: self.pool.submit(self.ask, p, msg) for p in self.others}
         replies = {self.id: self._grant(self.id, items)}
         done, _ = wait(list(futures.values()), timeout=self.rpcs[self.others[0]].timeout + 0.1
                        if self.others else 0)  # fmt: skip
@@ -306,20 +276,11 @@ class LeaseNode:
                 replies[p] = f.result()
         return replies
 
-    def _call(self, peer: str, msg: dict[str, Any]) -> dict[str, Any] | None:
-        try:
-            reply = self.rpcs[peer].call(msg)
-        except RpcError as e:
-            log.debug("%s to %s: %s", msg["type"], peer, e)
-            return None
-        value = reply.get("value")
-        return value if reply.get("ok") and isinstance(value, dict) else None
-
     def _send(self, peer: str, msg: dict[str, Any]) -> None:
         if peer == self.id:
             self._release(self.id, _items(msg))
         else:
-            self.pool.submit(self._call, peer, msg)
+            self.pool.submit(self.ask, peer, msg)
 
 
 def _items(msg: dict[str, Any]) -> list[tuple[str, int]]:

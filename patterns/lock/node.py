@@ -19,19 +19,18 @@ import logging
 import os
 import threading
 import time
-import zlib
 from typing import Any
 
 from .._runtime import (
     BAD_REQUEST,
     NodeConfig,
     RecordLog,
-    RpcClient,
     RpcError,
     error_reply,
+    home_of,
     ok_reply,
 )
-from ..raft.node import LEADER, RaftNode
+from ..raft import LEADER, RaftNode
 
 __all__ = ["BUGS", "LockNode", "ProtectedStorage", "home_of"]
 
@@ -48,12 +47,6 @@ BUGS: dict[str, str] = {
 LOCKED = "locked"
 NOT_HOLDER = "not-holder"
 STALE_TOKEN = "stale-token"
-
-
-def home_of(key: Any, members: list[str]) -> str:
-    """The node whose storage keeps ``key``: the same answer on every node."""
-    digest = zlib.crc32(json.dumps(key, sort_keys=True).encode())
-    return sorted(members)[digest % len(members)]
 
 
 class ProtectedStorage:
@@ -128,39 +121,26 @@ class LockNode(RaftNode):
         self.locks: dict[str, dict[str, Any]] = {}
         #: key (as JSON) -> when this node started counting the lease (monotonic)
         self.lease_start: dict[str, float] = {}
-        self.members = sorted(cfg.peers)
         self.storage_timeout = storage_timeout
         self.store = ProtectedStorage(
             os.path.join(cfg.data, "storage.bin"), fencing="no-fencing" not in cfg.bugs
         )
-        host = cfg.listen[0]
-        source = None if host in ("", "0.0.0.0", "::") else host
-        self.store_rpcs = {
-            p: RpcClient(a, connect_timeout=0.5, timeout=storage_timeout, source_host=source)
-            for p, a in cfg.others.items()
-        }
+        self.store_rpcs = self.peer_clients(timeout=storage_timeout, connect_timeout=0.5)
+        self.handlers.update(
+            acquire=self._on_lock,
+            release=self._on_lock,
+            write=self._on_storage,
+            read=self._on_storage,
+            storage_write=self._storage_write,
+            storage_read=lambda msg: ok_reply(self.store.read(msg.get("key"))),
+            **dict.fromkeys(("read_kv", "write_kv", "cas"), _no_kv),
+        )
         log.info("lock ttl %.0f ms; lock bugs: %s", ttl * 1000,
                  ", ".join(sorted(cfg.bugs)) or "none")  # fmt: skip
 
-    def stop(self) -> None:
-        super().stop()
+    def close(self) -> None:
+        super().close()
         self.store.close()
-
-    # -- dispatch ----------------------------------------------------------------------
-
-    def handle(self, msg: dict[str, Any]) -> dict[str, Any]:
-        t = msg.get("type")
-        if t in ("acquire", "release"):
-            return self._on_lock(t, msg)
-        if t in ("write", "read"):
-            return self._on_storage(t, msg)
-        if t == "storage_write":
-            return self._storage_write(msg)
-        if t == "storage_read":
-            return ok_reply(self.store.read(msg.get("key")))
-        if t in ("read_kv", "write_kv", "cas"):
-            return error_reply(BAD_REQUEST, "the lock service has no key/value store")
-        return super().handle(msg)
 
     def status(self) -> dict[str, Any]:
         st = super().status()
@@ -171,29 +151,21 @@ class LockNode(RaftNode):
 
     # -- locks ---------------------------------------------------------------------------
 
-    def _on_lock(self, t: str, msg: dict[str, Any]) -> dict[str, Any]:
+    def _on_lock(self, msg: dict[str, Any]) -> dict[str, Any]:
+        t = msg["type"]
         problem = _validate_lock(t, msg)
         if problem:
             return error_reply(BAD_REQUEST, problem)
-        budget = self.request_timeout
-        if isinstance(msg.get("timeout_ms"), (int, float)):  # set by a forwarding node
-            budget = max(0.0, min(budget, msg["timeout_ms"] / 1000))
-        deadline = time.monotonic() + budget
-        with self.mu:
-            self._wait(lambda: self.role == LEADER or self.leader is not None,
-                       min(deadline, time.monotonic() + 0.5))  # fmt: skip
-            leading, leader = self.role == LEADER, self.leader
-        if not leading:
-            if leader is None or msg.get("forwarded"):
-                return self._not_leader(leader)
-            return self._forward(msg, leader, deadline, read=False)
+        return self.route(msg, lambda deadline: self._lead_lock(t, msg, deadline))
+
+    def _lead_lock(self, t: str, msg: dict[str, Any], deadline: float) -> dict[str, Any]:
         if t == "release":
             cmd = {"op": "release", "key": msg["key"], "token": msg["token"]}
-            return self._lead_write(cmd, deadline)
+            return self.lead_write(cmd, deadline)
         k = _key(msg["key"])
         with self.mu:
             if self.role != LEADER:
-                return self._not_leader(self.leader)
+                return self.not_leader(self.leader)
             st = self.locks.get(k)
             if st is not None and st["held"]:
                 left = self.lease_start.get(k, time.monotonic()) + self.ttl - time.monotonic()
@@ -206,9 +178,9 @@ class LockNode(RaftNode):
                 "op": "acquire", "key": msg["key"], "owner": msg.get("owner"),
                 "expect": st["gen"] if st is not None else 0, "term": self.term,
             }  # fmt: skip
-        return self._lead_write(cmd, deadline)
+        return self.lead_write(cmd, deadline)
 
-    def _execute(self, cmd: dict[str, Any]) -> dict[str, Any]:
+    def execute(self, cmd: dict[str, Any]) -> dict[str, Any]:
         op = cmd.get("op")
         if op == "acquire":
             k = _key(cmd["key"])
@@ -231,20 +203,19 @@ class LockNode(RaftNode):
                                    f"{cmd['key']!r} ({current})", definite=True)  # fmt: skip
             st["held"] = False
             return ok_reply(None)
-        return super()._execute(cmd)
+        return super().execute(cmd)
 
-    def _become_leader(self) -> None:
-        super()._become_leader()
+    def on_leading(self) -> None:
         # leases granted under an earlier leader: count them from now, never from earlier
-        if self.role == LEADER:
-            now = time.monotonic()
-            for k, st in self.locks.items():
-                if st["held"]:
-                    self.lease_start[k] = now
+        now = time.monotonic()
+        for k, st in self.locks.items():
+            if st["held"]:
+                self.lease_start[k] = now
 
     # -- protected storage ---------------------------------------------------------------
 
-    def _on_storage(self, t: str, msg: dict[str, Any]) -> dict[str, Any]:
+    def _on_storage(self, msg: dict[str, Any]) -> dict[str, Any]:
+        t = msg["type"]
         key = msg.get("key")
         if isinstance(key, bool) or not isinstance(key, (str, int)):
             return error_reply(BAD_REQUEST, f"'key' must be a string or an integer, got {key!r}")
@@ -272,6 +243,10 @@ class LockNode(RaftNode):
         if not _is_int(msg.get("token")):
             return error_reply(BAD_REQUEST, "a write needs an integer 'token'")
         return self.store.write(msg.get("key"), msg["token"], msg.get("value"))
+
+
+def _no_kv(msg: dict[str, Any]) -> dict[str, Any]:
+    return error_reply(BAD_REQUEST, "the lock service has no key/value store")
 
 
 def _validate_lock(t: str, msg: dict[str, Any]) -> str | None:

@@ -9,29 +9,32 @@ majority; its own acceptor is called directly.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .._runtime import (
     BAD_REQUEST,
+    REGISTER_OPS,
     TIMEOUT,
     UNAVAILABLE,
     ConnectFailed,
+    Node,
     NodeConfig,
     RecordLog,
-    RpcClient,
     RpcError,
-    Server,
     error_reply,
+    forward,
+    home_of,
     ok_reply,
+    register_problem,
+    request_deadline,
+    same_value,
 )
 
 __all__ = ["BUGS", "PaxosNode"]
@@ -51,8 +54,10 @@ ZERO: Ballot = (0, "")
 SUSPECT_FOR = 1.0
 
 
-class PaxosNode:
+class PaxosNode(Node):
     """An acceptor and a proposer serving the register client protocol on one port."""
+
+    log_name = "paxos"
 
     def __init__(
         self,
@@ -62,21 +67,11 @@ class PaxosNode:
         rpc_timeout: float = 0.5,
         forward: bool = True,
     ) -> None:
-        self.id = cfg.id
-        self.members = sorted(cfg.peers)
-        self.others = [p for p in self.members if p != self.id]
-        self.majority = len(self.members) // 2 + 1
-        self.bugs = cfg.bugs
+        super().__init__(cfg)
         self.request_timeout = request_timeout
         self.rpc_timeout = rpc_timeout
         self.forward = forward
-        host = cfg.listen[0]
-        source = None if host in ("", "0.0.0.0", "::") else host
-        self.rpcs = {
-            p: RpcClient(a, connect_timeout=min(0.3, rpc_timeout), timeout=rpc_timeout,
-                         source_host=source)
-            for p, a in cfg.others.items()
-        }  # fmt: skip
+        self.rpcs = self.peer_clients(timeout=rpc_timeout, connect_timeout=min(0.3, rpc_timeout))
         self.pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="send")
 
         # -- acceptor state: key -> [promised, accepted, value] -------------------------
@@ -99,34 +94,17 @@ class PaxosNode:
         self.suspect_until: dict[str, float] = {}
         self.pmu = threading.Lock()
 
-        self.server = Server(cfg.listen, self.handle)
+        self.handlers.update(
+            prepare=self._on_prepare,
+            accept=self._on_accept,
+            **dict.fromkeys(REGISTER_OPS, self._on_client),
+        )
         log.info("recovered %d keys (%d torn bytes dropped); bugs: %s", len(self.slots),
                  self.wal.torn_bytes, ", ".join(sorted(self.bugs)) or "none")  # fmt: skip
 
-    # -- lifecycle ---------------------------------------------------------------------
-
-    def start(self) -> None:
-        self.server.start()
-        log.info("serving on %s:%d", *self.server.address)
-
-    def stop(self) -> None:
-        self.server.stop()
+    def close(self) -> None:
         with self.mu:
             self.wal.close()
-
-    # -- dispatch ----------------------------------------------------------------------
-
-    def handle(self, msg: dict[str, Any]) -> dict[str, Any]:
-        t = msg.get("type")
-        if t == "prepare":
-            return self._on_prepare(msg)
-        if t == "accept":
-            return self._on_accept(msg)
-        if t == "status":
-            return ok_reply(self.status())
-        if t in ("read", "write", "cas"):
-            return self._on_client(t, msg)
-        return error_reply(BAD_REQUEST, f"unknown request type {t!r}")
 
     def status(self) -> dict[str, Any]:
         with self.mu:
@@ -168,15 +146,13 @@ class PaxosNode:
 
     # -- client requests ---------------------------------------------------------------
 
-    def _on_client(self, t: str, msg: dict[str, Any]) -> dict[str, Any]:
-        problem = _validate(t, msg)
+    def _on_client(self, msg: dict[str, Any]) -> dict[str, Any]:
+        t = msg["type"]
+        problem = register_problem(t, msg)
         if problem:
             return error_reply(BAD_REQUEST, problem)
         key = msg["key"]
-        budget = self.request_timeout
-        if isinstance(msg.get("timeout_ms"), (int, float)):  # set by a forwarding node
-            budget = max(0.0, min(budget, msg["timeout_ms"] / 1000))
-        deadline = time.monotonic() + budget
+        deadline = request_deadline(msg, self.request_timeout)
         if t == "read" and "local-read" in self.bugs:
             with self.mu:
                 slot = self.slots.get(key)
@@ -192,19 +168,15 @@ class PaxosNode:
     def home(self, key: Any) -> str:
         """The node that proposes for ``key`` while it is reachable (others forward to it,
         so rounds on one key rarely compete); the same on every node."""
-        h = zlib.crc32(json.dumps(key).encode())
-        return self.members[h % len(self.members)]
+        return home_of(key, self.members)
 
     def _forward(
         self, home: str, msg: dict[str, Any], deadline: float, *, read: bool
     ) -> dict[str, Any] | None:
         """The home's reply; None when it could not be reached (nothing was sent: propose
         here instead)."""
-        remaining = max(0.0, deadline - time.monotonic())
-        fwd = {k: v for k, v in msg.items() if k != "id"}
-        fwd.update(forwarded=self.id, timeout_ms=int(remaining * 1000))
         try:
-            reply = self.rpcs[home].call(fwd, timeout=remaining + 0.2)
+            return forward(self.rpcs[home], msg, self.id, deadline)
         except ConnectFailed:
             self.suspect_until[home] = time.monotonic() + SUSPECT_FOR
             return None
@@ -212,8 +184,6 @@ class PaxosNode:
             self.suspect_until[home] = time.monotonic() + SUSPECT_FOR
             # a read changes nothing a client can tell apart, so a failed read is definite
             return e.reply(definite=True if read else e.definite)
-        reply.pop("id", None)
-        return reply
 
     # -- proposer ----------------------------------------------------------------------
 
@@ -351,7 +321,7 @@ def _change(t: str, msg: dict[str, Any]) -> _Change:
     expected, new = msg["from"], msg["to"]
 
     def cas(cur: Any) -> tuple[Any, dict[str, Any], bool]:
-        if _same(cur, expected):
+        if same_value(cur, expected):
             return new, ok_reply(None), True
         mismatch = f"expected {expected!r}, found {cur!r}"
         return cur, error_reply("cas-mismatch", mismatch, definite=True), False
@@ -364,17 +334,3 @@ def _ballot(v: Any) -> Ballot:
         return int(v[0]), str(v[1])
     return ZERO
 
-
-def _validate(t: str, msg: dict[str, Any]) -> str | None:
-    key = msg.get("key")
-    if isinstance(key, bool) or not isinstance(key, (str, int)):
-        return f"'key' must be a string or an integer, got {key!r}"
-    if t == "write" and "value" not in msg:
-        return "a write needs 'value'"
-    if t == "cas" and ("from" not in msg or "to" not in msg):
-        return "a cas needs 'from' and 'to'"
-    return None
-
-
-def _same(a: Any, b: Any) -> bool:
-    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)

@@ -8,14 +8,12 @@ the queue is the same everywhere and a dequeue takes effect exactly when its ent
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 from typing import Any
 
 from .._runtime import BAD_REQUEST, NodeConfig, error_reply, ok_reply
-from ..raft.node import LEADER, LEADER_WAIT, RaftNode
+from ..raft import LEADER, RaftNode
 
 __all__ = ["BUGS", "QueueNode"]
 
@@ -49,49 +47,46 @@ class QueueNode(RaftNode):
         #: the leader's messages handed out by dequeues not yet applied (unreplicated-dequeue)
         self.reserved: set[int] = set()
         self._requeued: set[int] = set()
-
-    def start(self) -> None:
-        super().start()
+        self.handlers.update(
+            enqueue=self._on_enqueue,
+            dequeue=self._on_dequeue,
+            ack=self._on_ack,
+            audit=lambda _msg: ok_reply(self._audit()),
+            **dict.fromkeys(("read", "write", "cas"), _no_register),
+        )
         if "redeliver-on-timeout" in self.bugs:
-            threading.Thread(target=self._redeliver, name="redeliver", daemon=True).start()
+            self.every("redeliver", 0.05, self._redeliver)
 
-    def _become_leader(self) -> None:
+    def on_leading(self) -> None:
         self.reserved.clear()  # reservations of an earlier term died with it
-        super()._become_leader()
 
-    # -- dispatch ----------------------------------------------------------------------
+    # -- requests ----------------------------------------------------------------------
 
-    def handle(self, msg: dict[str, Any]) -> dict[str, Any]:
-        t = msg.get("type")
-        if t == "enqueue":
-            if "value" not in msg:
-                return error_reply(BAD_REQUEST, "an enqueue needs 'value'")
-            cmd = {"op": "enqueue", "value": msg["value"]}
-            return self._route(msg, lambda d: self._lead_write(cmd, d))
-        if t == "dequeue":
-            consumer = msg.get("consumer")
-            if not isinstance(consumer, str) or not consumer:
-                return error_reply(BAD_REQUEST, "a dequeue needs 'consumer', a string")
-            return self._route(msg, lambda d: self._lead_dequeue(consumer, d))
-        if t == "ack":
-            consumer, ids = msg.get("consumer"), msg.get("ids")
-            if (
-                not isinstance(consumer, str)
-                or not isinstance(ids, list)
-                or not ids
-                or len(ids) > MAX_ACK
-                or not all(_is_int(i) for i in ids)
-            ):
-                return error_reply(BAD_REQUEST, "an ack needs 'consumer' (a string) and 'ids' "
-                                   f"(1 to {MAX_ACK} message ids)")  # fmt: skip
-            cmd = {"op": "ack", "consumer": consumer, "ids": ids}
-            return self._route(msg, lambda d: self._lead_write(cmd, d))
-        if t == "audit":
-            return ok_reply(self._audit())
-        if t in ("read", "write", "cas"):
-            return error_reply(BAD_REQUEST, f"the queue has no {t!r}; it has enqueue, dequeue, "
-                               "ack, audit, status")  # fmt: skip
-        return super().handle(msg)
+    def _on_enqueue(self, msg: dict[str, Any]) -> dict[str, Any]:
+        if "value" not in msg:
+            return error_reply(BAD_REQUEST, "an enqueue needs 'value'")
+        cmd = {"op": "enqueue", "value": msg["value"]}
+        return self.route(msg, lambda d: self.lead_write(cmd, d))
+
+    def _on_dequeue(self, msg: dict[str, Any]) -> dict[str, Any]:
+        consumer = msg.get("consumer")
+        if not isinstance(consumer, str) or not consumer:
+            return error_reply(BAD_REQUEST, "a dequeue needs 'consumer', a string")
+        return self.route(msg, lambda d: self._lead_dequeue(consumer, d))
+
+    def _on_ack(self, msg: dict[str, Any]) -> dict[str, Any]:
+        consumer, ids = msg.get("consumer"), msg.get("ids")
+        if (
+            not isinstance(consumer, str)
+            or not isinstance(ids, list)
+            or not ids
+            or len(ids) > MAX_ACK
+            or not all(_is_int(i) for i in ids)
+        ):
+            return error_reply(BAD_REQUEST, "an ack needs 'consumer' (a string) and 'ids' "
+                               f"(1 to {MAX_ACK} message ids)")  # fmt: skip
+        cmd = {"op": "ack", "consumer": consumer, "ids": ids}
+        return self.route(msg, lambda d: self.lead_write(cmd, d))
 
     def status(self) -> dict[str, Any]:
         st = super().status()
@@ -114,16 +109,16 @@ class QueueNode(RaftNode):
 
     def _lead_dequeue(self, consumer: str, deadline: float) -> dict[str, Any]:
         if "unreplicated-dequeue" not in self.bugs:
-            return self._lead_write({"op": "dequeue", "consumer": consumer}, deadline)
+            return self.lead_write({"op": "dequeue", "consumer": consumer}, deadline)
         with self.mu:
             if self.role != LEADER:
-                return self._not_leader(self.leader)
+                return self.not_leader(self.leader)
             mid = next((i for i in self.queue if i not in self.reserved), None)
             if mid is None:
                 return ok_reply(None)
             self.reserved.add(mid)
             value = self.queue[mid]
-            index = self._append_local([(self.term, {"op": "dequeue", "consumer": consumer,
+            index = self.append_local([(self.term, {"op": "dequeue", "consumer": consumer,
                                                      "id": mid})])  # fmt: skip
             self.wake.notify_all()
         self.storage.sync(index)
@@ -132,33 +127,31 @@ class QueueNode(RaftNode):
         return ok_reply({"id": mid, "value": value})
 
     def _redeliver(self) -> None:
-        """(redeliver-on-timeout) The leader puts back at the head of the queue every
-        message handed out longer than ``visibility`` ago and not acknowledged."""
-        while not self._stopped:
-            time.sleep(0.05)
-            with self.mu:
-                if self.role != LEADER:
-                    continue
-                now = time.monotonic()
-                late = [i for i, m in self.inflight.items()
-                        if now - m[2] > self.visibility and i not in self._requeued]  # fmt: skip
-                if not late:
-                    continue
-                self._requeued.update(late)
-                index = self._append_local([(self.term, {"op": "requeue", "id": i})
-                                            for i in late])  # fmt: skip
-                self.wake.notify_all()
-                term = self.term
-            log.info("redelivering %d message(s) not acknowledged in %.1fs", len(late),
-                     self.visibility)  # fmt: skip
-            self.storage.sync(index)
-            with self.mu:
-                if self.role == LEADER and self.term == term:
-                    self._advance_commit()
+        """(redeliver-on-timeout, every 50 ms) The leader puts back at the head of the queue
+        every message handed out longer than ``visibility`` ago and not acknowledged."""
+        with self.mu:
+            if self.role != LEADER:
+                return
+            now = time.monotonic()
+            late = [i for i, m in self.inflight.items()
+                    if now - m[2] > self.visibility and i not in self._requeued]  # fmt: skip
+            if not late:
+                return
+            self._requeued.update(late)
+            index = self.append_local([(self.term, {"op": "requeue", "id": i})
+                                       for i in late])  # fmt: skip
+            self.wake.notify_all()
+            term = self.term
+        log.info("redelivering %d message(s) not acknowledged in %.1fs", len(late),
+                 self.visibility)  # fmt: skip
+        self.storage.sync(index)
+        with self.mu:
+            if self.role == LEADER and self.term == term:
+                self.advance_commit()
 
     # -- the state machine (mu held, entries in log order) ------------------------------
 
-    def _execute(self, cmd: dict[str, Any]) -> dict[str, Any]:
+    def execute(self, cmd: dict[str, Any]) -> dict[str, Any]:
         index = self.applied + 1
         op = cmd.get("op")
         if op == "enqueue":
@@ -184,7 +177,7 @@ class QueueNode(RaftNode):
                 self.queue[mid] = m[0]
                 self.queue.move_to_end(mid, last=False)
             return ok_reply(None)
-        return super()._execute(cmd)  # a leader's no-op
+        return super().execute(cmd)  # a leader's no-op
 
     def _apply_ack(self, consumer: str, ids: list[int]) -> dict[str, Any]:
         done, refused = [], []
@@ -213,26 +206,9 @@ class QueueNode(RaftNode):
             )
         return ok_reply({"acked": done, "refused": refused})
 
-    # -- routing -----------------------------------------------------------------------
-
-    def _route(
-        self, msg: dict[str, Any], lead: Callable[[float], dict[str, Any]]
-    ) -> dict[str, Any]:
-        """Run ``lead`` here if this node leads, else forward ``msg`` to the leader (one
-        hop), as the Raft store does with writes."""
-        budget = self.request_timeout
-        if isinstance(msg.get("timeout_ms"), (int, float)):
-            budget = max(0.0, min(budget, msg["timeout_ms"] / 1000))
-        deadline = time.monotonic() + budget
-        with self.mu:
-            self._wait(lambda: self.role == LEADER or self.leader is not None,
-                       min(deadline, time.monotonic() + LEADER_WAIT))  # fmt: skip
-            leading, leader = self.role == LEADER, self.leader
-        if leading:
-            return lead(deadline)
-        if leader is None or msg.get("forwarded"):
-            return self._not_leader(leader)
-        return self._forward(msg, leader, deadline, read=False)
+def _no_register(msg: dict[str, Any]) -> dict[str, Any]:
+    return error_reply(BAD_REQUEST, f"the queue has no {msg['type']!r}; it has enqueue, "
+                       "dequeue, ack, audit, status")  # fmt: skip
 
 
 def _is_int(v: Any) -> bool:

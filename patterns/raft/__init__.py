@@ -104,6 +104,7 @@ Seeded bugs (``--bug NAME``, repeatable) and the faults that expose them
     Killing or pausing only the leader rarely does it (a split vote is needed: a few %).
 """
 
-from .node import BUGS, RaftNode
+from .flags import FLAGS
+from .node import BUGS, LEADER, LEADER_WAIT, RaftNode
 
-__all__ = ["BUGS", "RaftNode"]
+__all__ = ["BUGS", "FLAGS", "LEADER", "LEADER_WAIT", "RaftNode"]

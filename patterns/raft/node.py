@@ -9,11 +9,17 @@ itself towards a majority only for entries it has synced).
 Threads: one per connection (the server), a ticker (election timeouts), one replicator per
 peer while leading (heartbeats, batches of entries, leadership confirmation for reads), and
 a short-lived one per vote request.
+
+Patterns built on this node (``patterns/lock``, ``leaderfollower``, ``queue``) subclass
+``RaftNode`` and use its public extension points: ``handlers`` (add request kinds),
+``route`` (run a request on the leader, or forward it there), ``lead_write`` (append a
+command and wait until it is applied), ``execute`` (their state machine), ``on_leading``
+(this node became leader), and, with ``mu`` held, ``append_local``, ``advance_commit``,
+``wait_until``, ``not_leader``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
@@ -24,17 +30,21 @@ from typing import Any
 from .._runtime import (
     BAD_REQUEST,
     NOT_LEADER,
+    REGISTER_OPS,
     TIMEOUT,
+    Node,
     NodeConfig,
-    RpcClient,
     RpcError,
-    Server,
     error_reply,
+    forward,
     ok_reply,
+    register_problem,
+    request_deadline,
+    same_value,
 )
 from .storage import Storage
 
-__all__ = ["BUGS", "RaftNode"]
+__all__ = ["BUGS", "CANDIDATE", "FOLLOWER", "LEADER", "LEADER_WAIT", "RaftNode"]
 
 log = logging.getLogger("raft")
 
@@ -66,8 +76,11 @@ class _Waiter:
         self.result: dict[str, Any] | None = None
 
 
-class RaftNode:
+class RaftNode(Node):
     """A Raft node serving the key/value client protocol and the Raft RPCs on one port."""
+
+    log_name = "raft"
+    tick_every = 0.01
 
     def __init__(
         self,
@@ -77,25 +90,12 @@ class RaftNode:
         election: tuple[float, float] = (0.3, 0.6),
         request_timeout: float = 1.0,
     ) -> None:
-        self.id = cfg.id
-        self.others = sorted(cfg.others)
-        self.majority = len(cfg.peers) // 2 + 1
-        self.bugs = cfg.bugs
+        super().__init__(cfg)
         self.heartbeat = heartbeat
         self.election = election
         self.request_timeout = request_timeout
         self.rpc_timeout = max(0.2, min(1.0, election[0]))
-        # listening on a specific address, call from it too: per-node firewall rules (and
-        # partitions emulated on one host with several loopback addresses) then work
-        host = cfg.listen[0]
-        source = None if host in ("", "0.0.0.0", "::") else host
-        self.rpcs = {
-            p: RpcClient(
-                a, connect_timeout=self.rpc_timeout, timeout=self.rpc_timeout,
-                source_host=source,
-            )
-            for p, a in cfg.others.items()
-        }  # fmt: skip
+        self.rpcs = self.peer_clients(timeout=self.rpc_timeout, connect_timeout=self.rpc_timeout)
 
         self.storage = Storage(cfg.data, fsync="no-fsync" not in self.bugs)
         state = self.storage.load_state()
@@ -129,8 +129,11 @@ class RaftNode:
         self.acked_seq: dict[str, int] = {}
 
         self._rivals: set[tuple[int, str]] = set()  # other leaders of our term, logged once
-        self._stopped = False
-        self.server = Server(cfg.listen, self.handle)
+        self.handlers.update(
+            append_entries=self._on_append_entries,
+            request_vote=self._on_request_vote,
+            **dict.fromkeys(REGISTER_OPS, self._on_client),
+        )
         log.info(
             "recovered term %d, voted_for %s, %d log entries (%d torn bytes dropped), "
             "led terms %s; bugs: %s",
@@ -140,36 +143,27 @@ class RaftNode:
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Serve, and start the election ticker."""
-        self.server.start()
-        threading.Thread(target=self._tick, name="ticker", daemon=True).start()
-        log.info("serving on %s:%d", *self.server.address)
-
     def stop(self) -> None:
         """Stop serving and close the storage (a clean shutdown flushes everything)."""
         with self.mu:
-            self._stopped = True
+            self.stopping.set()
             self.wake.notify_all()
             self.changed.notify_all()
-        self.server.stop()
+        super().stop()
+
+    def close(self) -> None:
         with self.mu:
             self.storage.close()
 
-    # -- dispatch ----------------------------------------------------------------------
+    def tick(self) -> None:
+        """Start an election when no leader was heard from within the election timeout."""
+        with self.mu:
+            if self.role != LEADER and time.monotonic() >= self.election_deadline:
+                self._start_election()
 
-    def handle(self, msg: dict[str, Any]) -> dict[str, Any]:
-        """One request in, its reply out (the server adds the ``id``)."""
-        t = msg.get("type")
-        if t == "append_entries":
-            return self._on_append_entries(msg)
-        if t == "request_vote":
-            return self._on_request_vote(msg)
-        if t == "status":
-            return ok_reply(self.status())
-        if t in ("read", "write", "cas"):
-            return self._on_client(t, msg)
-        return error_reply(BAD_REQUEST, f"unknown request type {t!r}")
+    def persist(self) -> None:
+        """Make (term, voted_for, led_terms) durable (mu held)."""
+        self.storage.save_state(self.term, self.voted_for, self.led_terms)
 
     def status(self) -> dict[str, Any]:
         with self.mu:
@@ -187,43 +181,41 @@ class RaftNode:
 
     # -- client requests ---------------------------------------------------------------
 
-    def _on_client(self, t: str, msg: dict[str, Any]) -> dict[str, Any]:
-        problem = _validate(t, msg)
-        if problem:
-            return error_reply(BAD_REQUEST, problem)
-        budget = self.request_timeout
-        if isinstance(msg.get("timeout_ms"), (int, float)):  # set by a forwarding node
-            budget = max(0.0, min(budget, msg["timeout_ms"] / 1000))
-        deadline = time.monotonic() + budget
+    def route(
+        self, msg: dict[str, Any], lead: Callable[[float], dict[str, Any]], *, read: bool = False
+    ) -> dict[str, Any]:
+        """Run ``lead(deadline)`` here if this node leads, else forward ``msg`` to the
+        leader (one hop: a forwarded request is never forwarded again) and relay its reply.
+        Waits up to ``LEADER_WAIT`` for a leader to be known. A forwarding failure after
+        sending is indefinite, unless ``read`` (a read changes nothing)."""
+        deadline = request_deadline(msg, self.request_timeout)
         with self.mu:
-            self._wait(lambda: self.role == LEADER or self.leader is not None,
-                       min(deadline, time.monotonic() + LEADER_WAIT))  # fmt: skip
+            self.wait_until(lambda: self.role == LEADER or self.leader is not None,
+                            min(deadline, time.monotonic() + LEADER_WAIT))  # fmt: skip
             leading, leader = self.role == LEADER, self.leader
         if leading:
-            if t == "read":
-                return self._lead_read(msg["key"], deadline)
-            return self._lead_write(_command(t, msg), deadline)
+            return lead(deadline)
         if leader is None or msg.get("forwarded"):
-            return self._not_leader(leader)
-        return self._forward(msg, leader, deadline, read=t == "read")
-
-    def _forward(
-        self, msg: dict[str, Any], leader: str, deadline: float, *, read: bool
-    ) -> dict[str, Any]:
-        remaining = max(0.0, deadline - time.monotonic())
-        fwd = {k: v for k, v in msg.items() if k != "id"}
-        fwd.update(forwarded=self.id, timeout_ms=int(remaining * 1000))
+            return self.not_leader(leader)
         try:
-            # the leader answers within timeout_ms; the margin covers the way back
-            reply = self.rpcs[leader].call(fwd, timeout=remaining + 0.2)
+            return forward(self.rpcs[leader], msg, self.id, deadline)
         except RpcError as e:
             # a read changes nothing, so a failed read is always definite
             definite = True if read else e.definite
             return e.reply(definite=definite, leader=leader)
-        reply.pop("id", None)
-        return reply
 
-    def _not_leader(self, leader: str | None) -> dict[str, Any]:
+    def _on_client(self, msg: dict[str, Any]) -> dict[str, Any]:
+        t = msg["type"]
+        problem = register_problem(t, msg)
+        if problem:
+            return error_reply(BAD_REQUEST, problem)
+        if t == "read":
+            return self.route(msg, lambda deadline: self._lead_read(msg["key"], deadline),
+                              read=True)  # fmt: skip
+        return self.route(msg, lambda deadline: self.lead_write(_command(t, msg), deadline))
+
+    def not_leader(self, leader: str | None) -> dict[str, Any]:
+        """The ``not-leader`` reply (definite), naming ``leader`` if one is known."""
         if leader is None:
             text = f"{self.id} knows no leader"
         else:
@@ -236,7 +228,7 @@ class RaftNode:
         read arrived), wait until that index is applied, and read the local state."""
         with self.mu:
             if self.role != LEADER:
-                return self._not_leader(self.leader)
+                return self.not_leader(self.leader)
             if "stale-read" in self.bugs:
                 return ok_reply(self.kv.get(key))
             term = self.term
@@ -244,40 +236,45 @@ class RaftNode:
             def leading() -> bool:
                 return self.role == LEADER and self.term == term
 
-            if not self._wait(lambda: not leading() or self.commit >= self.term_start, deadline):
+            committed = self.wait_until(
+                lambda: not leading() or self.commit >= self.term_start, deadline
+            )
+            if not committed:
                 return error_reply(TIMEOUT, "no entry of this term committed yet", definite=True)
             if not leading():
-                return self._not_leader(self.leader)
+                return self.not_leader(self.leader)
             read_index = self.commit
             self.read_seq += 1
             need = self.read_seq
             self.wake.notify_all()
-            if not self._wait(lambda: not leading() or self._acks(need) >= self.majority,
+            if not self.wait_until(lambda: not leading() or self._acks(need) >= self.majority,
                               deadline):  # fmt: skip
                 return error_reply(
                     TIMEOUT, "leadership not confirmed by a majority in time", definite=True
                 )
             if not leading():
-                return self._not_leader(self.leader)
+                return self.not_leader(self.leader)
             # apply is synchronous with commit, so this holds already; kept as the invariant
-            if not self._wait(lambda: self.applied >= read_index, deadline):
+            if not self.wait_until(lambda: self.applied >= read_index, deadline):
                 return error_reply(TIMEOUT, "read index not applied in time", definite=True)
             return ok_reply(self.kv.get(key))
 
-    def _lead_write(self, cmd: dict[str, Any], deadline: float) -> dict[str, Any]:
+    def lead_write(self, cmd: dict[str, Any], deadline: float) -> dict[str, Any]:
+        """On the leader: append ``cmd``, make it durable here, and wait until it is
+        committed and applied (its ``execute`` reply) or ``deadline`` (``timeout``)."""
         with self.mu:
             if self.role != LEADER:
-                return self._not_leader(self.leader)
+                return self.not_leader(self.leader)
             term = self.term
-            index = self._append_local([(term, cmd)])
+            index = self.append_local([(term, cmd)])
             waiter = _Waiter(term, index)
             self.waiters[index] = waiter
             self.wake.notify_all()
         self.storage.sync(index)  # outside the lock: concurrent writes share one fsync
         with self.mu:
             if self.role == LEADER and self.term == term:
-                self._advance_commit()
-            self._wait(lambda: waiter.result is not None, deadline)
+                self.advance_commit()
+            self.wait_until(lambda: waiter.result is not None, deadline)
             if waiter.result is None:
                 if self.waiters.get(index) is waiter:
                     del self.waiters[index]
@@ -305,7 +302,7 @@ class RaftNode:
                     granted = True
                     if self.voted_for != candidate:
                         self.voted_for = candidate
-                        self._persist_state()
+                        self.persist()
                     self._reset_election_timer()
             log.debug("vote for %s in term %d: %s", candidate, term, granted)
             return {"ok": True, "term": self.term, "granted": granted}
@@ -315,7 +312,7 @@ class RaftNode:
         self.role = CANDIDATE
         self.voted_for = self.id
         self.leader = None
-        self._persist_state()
+        self.persist()
         self._reset_election_timer()
         self.votes = {self.id}
         term = self.term
@@ -394,7 +391,7 @@ class RaftNode:
                 new = entries[k:]
                 break
             if new:
-                self._append_local(new)
+                self.append_local(new)
                 self.storage.sync()  # durable before we answer
             last_new = prev + len(entries)
             leader_commit = int(req["commit"])
@@ -413,7 +410,7 @@ class RaftNode:
         while True:
             with self.mu:
                 while True:
-                    if self._stopped or self.role != LEADER or self.term != term:
+                    if self.stopping.is_set() or self.role != LEADER or self.term != term:
                         return
                     now = time.monotonic()
                     if now < retry_at:
@@ -458,7 +455,7 @@ class RaftNode:
                     match = prev + len(entries)
                     self.match_index[peer] = max(self.match_index[peer], match)
                     self.next_index[peer] = max(self.next_index[peer], match + 1)
-                    self._advance_commit()
+                    self.advance_commit()
                 else:
                     hint = reply.get("conflict_index")
                     back = int(hint) if isinstance(hint, int) else prev
@@ -466,19 +463,12 @@ class RaftNode:
 
     # -- state transitions (all with mu held) -------------------------------------------
 
-    def _tick(self) -> None:
-        while not self._stopped:
-            time.sleep(0.01)
-            with self.mu:
-                if self.role != LEADER and time.monotonic() >= self.election_deadline:
-                    self._start_election()
-
     def _become_follower(self, term: int) -> None:
         if term > self.term:
             self.term = term
             self.voted_for = None
             self.leader = None
-            self._persist_state()
+            self.persist()
         if self.role != FOLLOWER:
             log.info("%s -> follower in term %d", self.role, self.term)
             if self.role == LEADER:
@@ -492,7 +482,7 @@ class RaftNode:
         self.role = LEADER
         self.leader = self.id
         self.led_terms.append(self.term)
-        self._persist_state()
+        self.persist()
         log.info("leader of term %d (votes from %s)", self.term, ", ".join(sorted(self.votes)))
         last = len(self.log)
         self.next_index = {p: last + 1 for p in self.others}
@@ -501,16 +491,21 @@ class RaftNode:
         self.acked_seq = {p: 0 for p in self.others}
         # a no-op of the new term: committing it commits every earlier entry, and lets
         # ReadIndex know the commit index is current
-        self.term_start = self._append_local([(self.term, {"op": "noop"})])
+        self.term_start = self.append_local([(self.term, {"op": "noop"})])
         self.storage.sync(self.term_start)
         for p in self.others:
             threading.Thread(
                 target=self._replicate, args=(p, self.term), name=f"repl-{p}", daemon=True
             ).start()
-        self._advance_commit()
+        self.advance_commit()
         self.changed.notify_all()
+        self.on_leading()
 
-    def _advance_commit(self) -> None:
+    def on_leading(self) -> None:
+        """Called (mu held) once this node has become leader of its term, its no-op entry
+        appended: a subclass resets what an earlier leader's term left (nothing here)."""
+
+    def advance_commit(self) -> None:
         """Commit the highest index a majority holds, if its entry is of the current term."""
         own = min(self.storage.synced, len(self.log))
         if "early-ack" in self.bugs:
@@ -526,21 +521,24 @@ class RaftNode:
         while self.applied < self.commit:
             index = self.applied + 1
             term, cmd = self.log[index - 1]
-            result = self._execute(cmd)
+            result = self.execute(cmd)
             self.applied = index
             waiter = self.waiters.pop(index, None)
             if waiter is not None:
                 waiter.result = result if waiter.term == term else _superseded(waiter)
         self.changed.notify_all()
 
-    def _execute(self, cmd: dict[str, Any]) -> dict[str, Any]:
+    def execute(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        """Apply committed command ``cmd`` to the state machine (mu held, entries in log
+        order, on every node); the reply for the client that wrote it. A subclass handles
+        its own ops and passes the rest here (a leader's no-op included)."""
         op = cmd.get("op")
         if op == "write":
             self.kv[cmd["key"]] = cmd["value"]
             return ok_reply(None)
         if op == "cas":
             current = self.kv.get(cmd["key"])
-            if not _same(current, cmd["from"]):
+            if not same_value(current, cmd["from"]):
                 return error_reply(
                     "cas-mismatch", f"expected {cmd['from']!r}, found {current!r}", definite=True
                 )
@@ -561,13 +559,12 @@ class RaftNode:
             waiter.result = _superseded(waiter)
         self.changed.notify_all()
 
-    def _append_local(self, entries: list[tuple[int, Any]]) -> int:
+    def append_local(self, entries: list[tuple[int, Any]]) -> int:
+        """Append ``(term, command)`` entries to this node's log (mu held; not yet durable:
+        ``storage.sync`` it); returns the index of the last."""
         self.log.extend(entries)
         self.storage.append(entries)
         return len(self.log)
-
-    def _persist_state(self) -> None:
-        self.storage.save_state(self.term, self.voted_for, self.led_terms)
 
     def _reset_election_timer(self) -> None:
         self.election_deadline = time.monotonic() + random.uniform(*self.election)
@@ -578,11 +575,11 @@ class RaftNode:
     def _acks(self, need: int) -> int:
         return 1 + sum(1 for p in self.others if self.acked_seq[p] >= need)
 
-    def _wait(self, predicate: Callable[[], bool], deadline: float) -> bool:
+    def wait_until(self, predicate: Callable[[], bool], deadline: float) -> bool:
         """Wait on ``changed`` (mu held) until ``predicate`` or ``deadline``; its last value."""
         while not predicate():
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or self._stopped:
+            if remaining <= 0 or self.stopping.is_set():
                 return False
             self.changed.wait(remaining)
         return True
@@ -597,23 +594,7 @@ def _superseded(waiter: _Waiter) -> dict[str, Any]:
     )  # fmt: skip
 
 
-def _validate(t: str, msg: dict[str, Any]) -> str | None:
-    key = msg.get("key")
-    if isinstance(key, bool) or not isinstance(key, (str, int)):
-        return f"'key' must be a string or an integer, got {key!r}"
-    if t == "write" and "value" not in msg:
-        return "a write needs 'value'"
-    if t == "cas" and ("from" not in msg or "to" not in msg):
-        return "a cas needs 'from' and 'to'"
-    return None
-
-
 def _command(t: str, msg: dict[str, Any]) -> dict[str, Any]:
     if t == "write":
         return {"op": "write", "key": msg["key"], "value": msg["value"]}
     return {"op": "cas", "key": msg["key"], "from": msg["from"], "to": msg["to"]}
-
-
-def _same(a: Any, b: Any) -> bool:
-    # JSON equality: 1 and true and 1.0 are different values to a client
-    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)

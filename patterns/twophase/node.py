@@ -9,18 +9,17 @@ import os
 import threading
 import time
 import uuid
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .._runtime import (
     BAD_REQUEST,
+    Node,
     NodeConfig,
     RecordLog,
-    RpcClient,
     RpcError,
-    Server,
     error_reply,
+    home_of,
     ok_reply,
 )
 
@@ -41,12 +40,6 @@ ABORTED = "aborted"
 WRITE_OPS = ("append", "add")
 
 
-def home_of(key: Any, members: list[str]) -> str:
-    """The participant owning ``key``: the same answer on every node."""
-    digest = zlib.crc32(json.dumps(key, sort_keys=True).encode())
-    return sorted(members)[digest % len(members)]
-
-
 def _k(key: Any) -> str:
     # keys are JSON values (ints, strings); the store is keyed by their JSON text
     return json.dumps(key, sort_keys=True)
@@ -63,7 +56,12 @@ def apply_write(store: dict[str, Any], op: list[Any]) -> None:
         store[k] = (op[3] if cur is None else cur) + op[2]
 
 
-class TwoPhaseNode:
+class TwoPhaseNode(Node):
+    """A participant and a coordinator (see the package docstring)."""
+
+    log_name = "twophase"
+    tick_name = "recovery"
+
     def __init__(
         self,
         cfg: NodeConfig,
@@ -74,21 +72,17 @@ class TwoPhaseNode:
         retry: float = 0.3,
         commit_gap: float = 0.0,
     ) -> None:
-        self.cfg = cfg
-        self.id = cfg.id
-        self.bugs = cfg.bugs
-        self.members = sorted(cfg.peers)
+        super().__init__(cfg)
         self.lock_wait = lock_wait
         self.prepare_timeout = prepare_timeout
         self.doubt = doubt
         self.retry = retry
+        self.tick_every = retry  # in-doubt queries and commit re-sends
         self.commit_gap = commit_gap
         self.incarnation = uuid.uuid4().hex[:8]
         self._seq = 0
         os.makedirs(cfg.data, exist_ok=True)
-        self.peers = {
-            n: RpcClient(a, timeout=prepare_timeout, pool_size=16) for n, a in cfg.others.items()
-        }
+        self.peers = self.peer_clients(timeout=prepare_timeout, pool_size=16, bind_source=False)
         # peer -> until when (monotonic) it counts as unreachable, one prepare timeout after
         # it did not answer: prepares and first-round commits to it fail at once instead of
         # each waiting out a timeout while holding locks elsewhere; the background rounds
@@ -108,20 +102,24 @@ class TwoPhaseNode:
         self.unacked: dict[str, set[str]] = {}  # committed txn -> participants yet to ack
         self.dlog = RecordLog(os.path.join(cfg.data, "decisions.log"))
         self._recover()
-        self.server = Server(cfg.listen, self.handle)
-        self._stop = threading.Event()
+        self.handlers.update(
+            {
+                "txn": lambda req: self.coordinate(req.get("ops")),
+                "prepare": lambda req: self.prepare(req["txn"], req["coord"], req["ops"]),
+                "commit": lambda req: self.commit(req["txn"], req.get("writes") or []),
+                "abort": lambda req: self.abort(req["txn"]),
+                "decision": lambda req: ok_reply(self.decision(req["txn"])),
+                # for tests: the participant's committed state
+                "read-store": lambda _req: ok_reply(self._read_store()),
+            }
+        )
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
-        self.server.start()
-        threading.Thread(target=self._background, name="recovery", daemon=True).start()
+        super().start()
         log.info("twophase node %s up (incarnation %s), bugs: %s", self.id, self.incarnation,
                  sorted(self.bugs) or "none")  # fmt: skip
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.server.stop()
 
     def _recover(self) -> None:
         prepared: dict[str, dict[str, Any]] = {}
@@ -161,29 +159,17 @@ class TwoPhaseNode:
 
     # -- requests ----------------------------------------------------------------------
 
-    def handle(self, req: dict[str, Any]) -> dict[str, Any]:
-        t = req.get("type")
-        if t == "txn":
-            return self.coordinate(req.get("ops"))
-        if t == "prepare":
-            return self.prepare(req["txn"], req["coord"], req["ops"])
-        if t == "commit":
-            return self.commit(req["txn"], req.get("writes") or [])
-        if t == "abort":
-            return self.abort(req["txn"])
-        if t == "decision":
-            return ok_reply(self.decision(req["txn"]))
-        if t == "status":
-            with self.mu:
-                return ok_reply({
-                    "id": self.id, "role": "coordinator", "active": len(self.active),
-                    "prepared": len(self.prepared), "unacked": len(self.unacked),
-                    "keys": len(self.store),
-                })  # fmt: skip
-        if t == "read-store":  # for tests: the participant's committed state
-            with self.mu:
-                return ok_reply({k: v for k, v in self.store.items()})
-        return error_reply(BAD_REQUEST, f"unknown request type {t!r}")
+    def status(self) -> dict[str, Any]:
+        with self.mu:
+            return {
+                "id": self.id, "role": "coordinator", "active": len(self.active),
+                "prepared": len(self.prepared), "unacked": len(self.unacked),
+                "keys": len(self.store),
+            }  # fmt: skip
+
+    def _read_store(self) -> dict[str, Any]:
+        with self.mu:
+            return {k: v for k, v in self.store.items()}
 
     # -- coordinator -------------------------------------------------------------------
 
@@ -383,13 +369,10 @@ class TwoPhaseNode:
 
     # -- background: in-doubt queries, commit re-sends -----------------------------------
 
-    def _background(self) -> None:
-        while not self._stop.wait(self.retry):
-            try:
-                self._resolve_in_doubt()
-                self._redrive()
-            except Exception:  # noqa: BLE001 - keep the recovery loop alive
-                log.exception("recovery round failed")
+    def tick(self) -> None:
+        """Ask about transactions in doubt, re-send unacknowledged commits."""
+        self._resolve_in_doubt()
+        self._redrive()
 
     def _resolve_in_doubt(self) -> None:
         now = time.monotonic()

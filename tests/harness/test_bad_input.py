@@ -565,7 +565,7 @@ def test_a_pattern_daemon_takes_every_option_its_system_declares(system: str) ->
     given.update({o.name: True for o in info.options if o.type is bool})
     main = importlib.import_module(f"patterns.{system}.__main__")
     parser = argparse.ArgumentParser(exit_on_error=False)
-    main._add_arguments(parser)
+    main.PATTERN.add_arguments(parser)
     ns = parser.parse_args(option_flags(given))
     daemon_options = {a.dest for a in parser._actions if a.dest != "help"}
     assert {o.name for o in info.options} == daemon_options

@@ -49,12 +49,15 @@ from clusters.base import Node, SetupError
 
 __all__ = [
     "OFFSET_FILE",
+    "build_shim",
     "faketime_env",
     "find_libfaketime",
     "format_offset",
     "offset_file",
     "reset",
     "set_offset",
+    "shim_cache",
+    "shim_on",
 ]
 
 OFFSET_FILE = "faketime.rc"
@@ -114,7 +117,7 @@ def faketime_env(node: Node, *, fake_monotonic: bool = False) -> dict[str, str]:
     SetupError when the node has no libfaketime."""
     preload = [_libfaketime_on(node)]
     if not fake_monotonic:
-        shim = _shim_on(node)
+        shim = shim_on(node)
         if shim is not None:
             preload.insert(0, shim)
     env = {
@@ -178,14 +181,16 @@ def _libfaketime_on(node: Node) -> str:
     return _lib_cache[key]
 
 
-def _shim_on(node: Node) -> str | None:
+def shim_on(node: Node) -> str | None:
+    """The path of the sleep shim on ``node``, copied into its workdir when the node has no
+    copy of its own and does not share this machine's filesystem; None without a compiler."""
     # Looked for on every call, not cached: a workdir may have been wiped since the last
     # daemon. Copied under a temporary name and renamed: overwriting a library in place
     # would crash the processes that have it mapped.
     built_in = getattr(node, "sleep_shim", None)
     if built_in:
         return str(built_in)  # the node image carries the shim (clusters.image)
-    local = _build_shim()
+    local = build_shim()
     if local is None:
         return None
     if getattr(node, "shares_filesystem", False):
@@ -198,7 +203,7 @@ def _shim_on(node: Node) -> str | None:
     return remote
 
 
-def _build_shim() -> Path | None:
+def build_shim() -> Path | None:
     """Compile the sleep shim once into the user's cache (``$XDG_CACHE_HOME/splitbrain``, else
     ``~/.cache/splitbrain``) and return its path; None (with a warning) when there is no C
     compiler, in which case Python 3.11's time.sleep fails under libfaketime 0.9.10. Raises

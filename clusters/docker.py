@@ -16,13 +16,15 @@ and every object the label ``splitbrain.run=<prefix>``:
   container) and nothing more: not privileged. IPv6 is off, since partitions are IPv4 rules.
 
 Commands run through the engine's exec API; daemons are started in a session of their own with
-``setsid`` (``clusters._shell``), their logs in the node's workdir (``/var/lib/splitbrain``);
+``setsid`` (``clusters.shell``), their logs in the node's workdir (``/var/lib/splitbrain``);
 files move as tar archives (``put_archive`` / ``get_archive``). Faults are the nemesis's own:
 iptables inside the container, signals to the daemon's process group, libfaketime.
 
 ``<workroot>/cluster.json`` records what was made; a live cluster holds the same prefix lock as
-the local backend (``/run/splitbrain/<prefix>.lock``), so ``clean()`` removes the containers
-and networks of dead runs only.
+the local backend (``clusters.prefix``), so ``clean()`` removes the containers and networks of
+dead runs only.
+
+``BACKEND`` registers it as the ``docker`` backend (``harness.registry``).
 """
 
 from __future__ import annotations
@@ -30,10 +32,8 @@ from __future__ import annotations
 import fnmatch
 import io
 import ipaddress
-import json
 import os
 import posixpath
-import random
 import shutil
 import socket
 import tarfile
@@ -44,28 +44,57 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from clusters._prefix import LOCK_DIR, PrefixLock, is_live
-from clusters._shell import ExecDaemons, check_argv
 from clusters.base import CommandFailed, Completed, Node, SetupError
+from clusters.host import free_subnet, links, used_networks
+from clusters.image import (
+    NODE_PYTHON,
+    clean_build_containers,
+    clean_build_leftovers,
+    ensure_image,
+)
+from clusters.paths import NODE_SHIM, NODE_WORKDIR
+from clusters.prefix import PrefixLock, check_prefix, create_lock, forget, is_live, new_prefix
+from clusters.shell import ExecDaemons, check_argv
+from clusters.state import STATE_FILE, mark_destroyed, now, read_state, write_state
+from harness.registry import BackendInfo
+from harness.spec import ClusterSpec
 
-__all__ = ["DockerCluster", "DockerNode", "clean", "docker_available"]
+__all__ = [
+    "BACKEND",
+    "MAX_NODES",
+    "RUN_LABEL",
+    "DockerCluster",
+    "DockerNode",
+    "clean",
+    "docker_available",
+    "docker_client",
+    "make_cluster",
+]
 
 RUN_LABEL = "splitbrain.run"
 NODE_LABEL = "splitbrain.node"
 WORKROOT_LABEL = "splitbrain.workroot"
 CONTROLLER_LABEL = "splitbrain.controller"
 SUBNET_POOL = ipaddress.IPv4Network("10.214.0.0/16")
-NODE_WORKDIR = "/var/lib/splitbrain"
-STATE_FILE = "cluster.json"
+#: the nodes share one /24 with the controller's gateway address
 MAX_NODES = 200
 #: seconds the engine's HTTP calls may take, beyond a command's own timeout
 API_SLACK = 30.0
 
 
+def make_cluster(
+    spec: ClusterSpec, workroot: str | Path, node_packages: Sequence[str] = ()
+) -> DockerCluster:
+    """The docker cluster a suite's ``cluster`` section describes (``nodes``, ``image``), its
+    nodes' image carrying the system's Debian ``node_packages``; makes nothing until
+    ``create()``."""
+    return DockerCluster(spec.nodes, workroot=workroot, image=spec.image, packages=node_packages)
+
+
 def docker_available() -> str | None:
     """None when a Docker engine answers; otherwise why not (for skips and messages)."""
     try:
-        _client().ping()
+        docker_client().ping()
     except SetupError as e:
         return str(e)
     except Exception as e:  # noqa: BLE001 - any failure means "no usable engine"
@@ -79,8 +108,6 @@ class DockerNode(ExecDaemons):
     def __init__(
         self, name: str, container: str, address: str, api: Any, workdir: str = NODE_WORKDIR
     ) -> None:
-        from clusters.image import NODE_PYTHON, NODE_SHIM
-
         self.name = name
         self.container = container  # the container's name (also a valid id for the API)
         self.address = address
@@ -100,7 +127,11 @@ class DockerNode(ExecDaemons):
         when ``check``."""
         args = check_argv(argv, "argv")
         full = ["timeout", "-k", "2", f"{max(timeout, 0.1):g}", *args]
-        api = self._api if timeout + API_SLACK <= self._api.timeout else _client(timeout + 60).api
+        api = (
+            self._api
+            if timeout + API_SLACK <= self._api.timeout
+            else docker_client(timeout + 60).api
+        )
         try:
             ex = api.exec_create(self.container, full, stdout=True, stderr=True, stdin=False)
             out, err = api.exec_start(ex["Id"], demux=True)
@@ -178,17 +209,10 @@ class DockerCluster:
         subnet: str | None = None,
         packages: Sequence[str] = (),
     ) -> None:
-        from clusters.local import _PREFIX_RE, new_prefix
-
         if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_NODES:
             raise ValueError(f"expected a node count from 1 to {MAX_NODES} for 'n', got {n!r}")
-        self.prefix = prefix if prefix is not None else new_prefix()
+        self.prefix = check_prefix(prefix if prefix is not None else new_prefix())
         self._prefix_lock = PrefixLock(self.prefix)
-        if not _PREFIX_RE.match(self.prefix):
-            raise ValueError(
-                f"expected a prefix of 2-12 lowercase letters or digits starting with a letter "
-                f"for 'prefix', got {self.prefix!r}"
-            )
         self.n = n
         self.workroot = Path(workroot)
         self.image = image
@@ -209,23 +233,19 @@ class DockerCluster:
     def create(self) -> None:
         """Make the network and the containers, and wait until each runs commands. On any
         failure removes what it made and raises SetupError."""
-        from clusters import local
-
         if self.nodes:
             raise SetupError(f"cluster {self.prefix} is already created")
-        self._client = _client()
+        self._client = docker_client()
         self.workroot.mkdir(parents=True, exist_ok=True)
         try:
             if self.image is None:
-                from clusters.image import ensure_image
-
                 self.image = ensure_image(client=self._client, packages=self.packages)
             elif _image_missing(self._client, self.image):
                 raise SetupError(
                     f"image {self.image!r} is not on this machine; build the node image with "
                     f"`splitbrain image build` or leave cluster.image unset"
                 )
-            with local._create_lock():
+            with create_lock():
                 self._prefix_lock.hold(f"{self.workroot} docker")
                 self._check_collisions()
                 self._owner = True
@@ -256,20 +276,14 @@ class DockerCluster:
         if not self._owner:
             self._prefix_lock.release()
             return
-        client = self._client or _client()
+        client = self._client or docker_client()
         removed = _remove_prefix(client, self.prefix)
         self._prefix_lock.release()
-        if self.state_file.exists():
-            state = self._state()
-            state["destroyed_at"] = _now()
-            state["removed"] = removed
-            _write_atomic(self.state_file, json.dumps(state, indent=2) + "\n")
+        mark_destroyed(self.state_file, removed)
 
     # -- create steps -----------------------------------------------------------------------
 
     def _check_collisions(self) -> None:
-        from clusters.local import _links
-
         api = self._client.api
         taken = [
             c["Names"][0].lstrip("/")
@@ -278,7 +292,7 @@ class DockerCluster:
         taken += [
             n["Name"] for n in api.networks(names=[self.network]) if n["Name"] == self.network
         ]
-        if self.bridge in _links():
+        if self.bridge in links():
             taken.append(self.bridge)
         if taken:
             raise SetupError(
@@ -287,23 +301,8 @@ class DockerCluster:
             )
 
     def _pick_subnet(self) -> ipaddress.IPv4Network:
-        from clusters.local import _used_networks
-
-        used = _used_networks() + _docker_subnets(self._client)
-        if self.requested_subnet is not None:
-            asked = ipaddress.ip_network(self.requested_subnet, strict=True)
-            if not isinstance(asked, ipaddress.IPv4Network) or asked.prefixlen != 24:
-                raise SetupError(f"expected an IPv4 /24 for 'subnet', got {self.requested_subnet}")
-            clash = [str(u) for u in used if u.overlaps(asked)]
-            if clash:
-                raise SetupError(f"subnet {asked} overlaps {', '.join(clash)} on this host")
-            return asked
-        candidates = list(SUBNET_POOL.subnets(new_prefix=24))
-        random.SystemRandom().shuffle(candidates)
-        for candidate in candidates:
-            if not any(u.overlaps(candidate) for u in used):
-                return candidate
-        raise SetupError(f"no free /24 left in {SUBNET_POOL}")
+        used = used_networks() + _docker_subnets(self._client)
+        return free_subnet(SUBNET_POOL, used, self.requested_subnet)
 
     def _labels(self) -> dict[str, str]:
         return {
@@ -381,17 +380,11 @@ class DockerCluster:
 
     # -- state ------------------------------------------------------------------------------
 
-    def _state(self) -> dict[str, Any]:
-        try:
-            return dict(json.loads(self.state_file.read_text()))
-        except (OSError, ValueError):
-            return {}
-
     def _write_state(self) -> None:
         state = {
             "backend": "docker",
             "prefix": self.prefix,
-            "created_at": self._state().get("created_at", _now()),
+            "created_at": read_state(self.state_file).get("created_at", now()),
             "controller_pid": os.getpid(),
             "image": self.image,
             "network": self.network,
@@ -408,7 +401,7 @@ class DockerCluster:
                 for n in self.nodes
             ],
         }
-        _write_atomic(self.state_file, json.dumps(state, indent=2) + "\n")
+        write_state(self.state_file, state)
 
 
 def clean(prefix_glob: str = "sb*", *, include_live: bool = False) -> list[str]:
@@ -416,14 +409,10 @@ def clean(prefix_glob: str = "sb*", *, include_live: bool = False) -> list[str]:
     left (found by their label), and the directories of killed image builds. Runs still alive
     (their controller holds the prefix lock) are skipped unless ``include_live``. Returns a
     line per thing removed; nothing (and no error) when there is no Docker engine."""
-    from clusters.image import clean_build_leftovers
-
     removed = clean_build_leftovers()
     if docker_available() is not None:
         return removed
-    client = _client()
-    from clusters.image.packages import clean_build_containers
-
+    client = docker_client()
     removed += clean_build_containers(client)
     prefixes = {
         c["Labels"].get(RUN_LABEL, "")
@@ -436,10 +425,7 @@ def clean(prefix_glob: str = "sb*", *, include_live: bool = False) -> list[str]:
         if not include_live and is_live(prefix):
             continue
         removed += _remove_prefix(client, prefix)
-        try:
-            os.unlink(LOCK_DIR / f"{prefix}.lock")
-        except FileNotFoundError:
-            pass
+        forget(prefix)
     return removed
 
 
@@ -474,7 +460,9 @@ def _remove_prefix(client: Any, prefix: str) -> list[str]:
     return removed
 
 
-def _client(timeout: float = 600.0) -> Any:
+def docker_client(timeout: float = 600.0) -> Any:
+    """A client of the Docker engine (``docker.DockerClient``) whose calls may take
+    ``timeout`` seconds; raises SetupError when the package or the engine is missing."""
     try:
         import docker
     except ImportError as e:
@@ -526,13 +514,10 @@ def _text(data: bytes | None) -> str:
     return data.decode(errors="replace") if data else ""
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _now() -> str:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC).isoformat(timespec="seconds")
+BACKEND = BackendInfo(
+    name="docker",
+    description="a container per node, of the node image (clusters/image), on a network of the "
+    "run's own",
+    make=make_cluster,
+    max_nodes=MAX_NODES,
+)

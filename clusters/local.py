@@ -16,18 +16,19 @@ What ``LocalCluster.create()`` makes, every name carrying the run's prefix (``sb
 
 Everything is recorded in ``<workroot>/cluster.json`` and is also discoverable by its name, so
 ``clean()`` removes what a killed controller left without that file. A live cluster holds an
-flock on ``/run/splitbrain/<prefix>.lock``; ``clean()`` leaves alone the prefixes whose lock is
+flock on ``<run dir>/<prefix>.lock`` (``clusters.prefix``; ``/run/splitbrain`` unless
+``SPLITBRAIN_RUN_DIR`` says otherwise); ``clean()`` leaves alone the prefixes whose lock is
 held, so it is safe to run next to live runs.
+
+``BACKEND`` registers it as the ``local`` backend (``harness.registry``).
 """
 
 from __future__ import annotations
 
-import fcntl
 import fnmatch
 import ipaddress
 import json
 import os
-import random
 import re
 import shlex
 import shutil
@@ -35,32 +36,45 @@ import signal as _signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from clusters._prefix import LOCK_DIR, PrefixLock, is_live
 from clusters.base import CommandFailed, Completed, Node, SetupError
+from clusters.host import detached, free_subnet, links, run, used_networks
+from clusters.prefix import PrefixLock, check_prefix, create_lock, forget, is_live, new_prefix
+from clusters.shell import check_daemon_name
+from clusters.state import STATE_FILE, mark_destroyed, now, read_state, write_atomic, write_state
+from harness.registry import BackendInfo
+from harness.spec import ClusterSpec
 
-__all__ = ["LocalCluster", "LocalNode", "clean", "new_prefix"]
+__all__ = [
+    "BACKEND",
+    "MAX_NODES",
+    "LocalCluster",
+    "LocalNode",
+    "clean",
+    "kill_netns_processes",
+    "make_cluster",
+]
 
-STATE_FILE = "cluster.json"
 RULE_COMMENT = "splitbrain:"
 SUBNET_POOL = ipaddress.IPv4Network("10.213.0.0/16")
+#: the nodes share one /24 with the controller's gateway address
 MAX_NODES = 200
 IFNAMSIZ = 15  # usable characters of an interface name
 
-_PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{1,11}$")
 _OBJECT_RE = re.compile(r"^(?P<prefix>[a-z][a-z0-9]*)-(?P<kind>br|n\d+|v\d+)$")
 _COMMENT_RE = re.compile(r'--comment "?' + RULE_COMMENT + r'(?P<prefix>[a-z][a-z0-9]*)"?')
-_DAEMON_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
-def new_prefix() -> str:
-    """A fresh run prefix: ``sb`` and 6 random hex digits (names then fit in IFNAMSIZ)."""
-    return "sb" + os.urandom(3).hex()
+def make_cluster(
+    spec: ClusterSpec, workroot: str | Path, node_packages: Sequence[str] = ()
+) -> LocalCluster:
+    """The local cluster a suite's ``cluster`` section describes (``nodes``); makes nothing
+    until ``create()``. The nodes share this machine's filesystem and programs, so a system's
+    Debian ``node_packages`` are the host's to have."""
+    return LocalCluster(spec.nodes, workroot=workroot)
 
 
 class LocalNode:
@@ -86,7 +100,7 @@ class LocalNode:
         args = _argv(argv, "argv")
         full = ["ip", "netns", "exec", self.namespace, *args]
         try:
-            p = _detached(full, timeout)
+            p = detached(full, timeout)
             result = Completed(tuple(args), p.returncode, p.stdout, p.stderr)
         except subprocess.TimeoutExpired as e:
             result = Completed(
@@ -107,8 +121,7 @@ class LocalNode:
         own, stdout and stderr appended to ``<workdir>/<name>.log``. Its environment is the
         controller's with ``env`` laid over it; ``cwd`` defaults to the workdir. Returns the
         pid, which is also the process group id (``ip netns exec`` execs, it does not fork)."""
-        if not _DAEMON_RE.match(name):
-            raise ValueError(f"daemon name {name!r}: use letters, digits, '.', '_' and '-'")
+        check_daemon_name(name)
         args = _argv(argv, "argv")
         if self.alive(name):
             raise RuntimeError(f"daemon {name!r} is already running on {self.name}")
@@ -130,7 +143,7 @@ class LocalNode:
                 start_new_session=True,
             )
         self._procs[name] = proc
-        _write_atomic(workdir / f"{name}.pid", f"{proc.pid}\n")
+        write_atomic(workdir / f"{name}.pid", f"{proc.pid}\n")
         return proc.pid
 
     def signal(self, name: str, sig: _signal.Signals) -> bool:
@@ -222,13 +235,8 @@ class LocalCluster:
     ) -> None:
         if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_NODES:
             raise ValueError(f"expected a node count from 1 to {MAX_NODES} for 'n', got {n!r}")
-        self.prefix = prefix if prefix is not None else new_prefix()
+        self.prefix = check_prefix(prefix if prefix is not None else new_prefix())
         self._prefix_lock = PrefixLock(self.prefix)
-        if not _PREFIX_RE.match(self.prefix):
-            raise ValueError(
-                f"expected a prefix of 2-12 lowercase letters or digits starting with a letter "
-                f"for 'prefix', got {self.prefix!r}"
-            )
         longest = f"{self.prefix}-v{n}"
         if len(longest) > IFNAMSIZ:
             raise ValueError(
@@ -261,7 +269,7 @@ class LocalCluster:
                 raise SetupError(f"`{tool}` not found; install iproute2 and iptables")
         self.workroot.mkdir(parents=True, exist_ok=True)
         try:
-            with _create_lock():
+            with create_lock():
                 self._prefix_lock.hold(f"{self.workroot}")
                 self._check_collisions()
                 self._owner = True
@@ -301,17 +309,13 @@ class LocalCluster:
             if isinstance(node, LocalNode):
                 node._reap_all(wait=1.0)
         self._prefix_lock.release()
-        if self.state_file.exists():
-            state = self._state()
-            state["destroyed_at"] = _now()
-            state["removed"] = removed
-            _write_atomic(self.state_file, json.dumps(state, indent=2) + "\n")
+        mark_destroyed(self.state_file, removed)
 
     # -- create steps -----------------------------------------------------------------------
 
     def _check_collisions(self) -> None:
         mine = [self.bridge] + [f"{self.prefix}-v{i}" for i in range(1, self.n + 1)]
-        taken = sorted(set(mine) & set(_links()))
+        taken = sorted(set(mine) & set(links()))
         namespaces = [f"{self.prefix}-n{i}" for i in range(1, self.n + 1)]
         taken += sorted(set(namespaces) & set(_netns()))
         if taken:
@@ -323,21 +327,7 @@ class LocalCluster:
             raise SetupError(f"a FORWARD rule for prefix {self.prefix!r} already exists")
 
     def _pick_subnet(self) -> ipaddress.IPv4Network:
-        used = _used_networks()
-        if self.requested_subnet is not None:
-            asked = ipaddress.ip_network(self.requested_subnet, strict=True)
-            if not isinstance(asked, ipaddress.IPv4Network) or asked.prefixlen != 24:
-                raise SetupError(f"expected an IPv4 /24 for 'subnet', got {self.requested_subnet}")
-            clash = [str(u) for u in used if u.overlaps(asked)]
-            if clash:
-                raise SetupError(f"subnet {asked} overlaps {', '.join(clash)} on this host")
-            return asked
-        candidates: list[ipaddress.IPv4Network] = list(SUBNET_POOL.subnets(new_prefix=24))
-        random.SystemRandom().shuffle(candidates)
-        for candidate in candidates:
-            if not any(u.overlaps(candidate) for u in used):
-                return candidate
-        raise SetupError(f"no free /24 left in {SUBNET_POOL}")
+        return free_subnet(SUBNET_POOL, used_networks(), self.requested_subnet)
 
     def _make_bridge(self) -> None:
         assert self.subnet is not None
@@ -347,7 +337,7 @@ class LocalCluster:
         _ip("link", "set", self.bridge, "up")
 
     def _add_forward_rule(self) -> None:
-        _run(["iptables", "-w", "5", "-I", "FORWARD", "1", *self._rule_spec()])
+        run(["iptables", "-w", "5", "-I", "FORWARD", "1", *self._rule_spec()])
         self._created.append(f"iptables FORWARD {self.prefix}")
 
     def _rule_spec(self) -> list[str]:
@@ -370,8 +360,8 @@ class LocalCluster:
         _ip("-n", ns, "link", "set", "lo", "up")
         # No IPv6 on eth0: partitions are IPv4 rules, so no link-local path may bypass them.
         # Best effort (lo keeps ::1, for systems that bind it).
-        _run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w",
-              "net.ipv6.conf.eth0.disable_ipv6=1"], check=False)  # fmt: skip
+        sysctl = ["sysctl", "-q", "-w", "net.ipv6.conf.eth0.disable_ipv6=1"]
+        run(["ip", "netns", "exec", ns, *sysctl], check=False)
         _ip("-n", ns, "addr", "add", f"{address}/24", "dev", "eth0")
         _ip("-n", ns, "link", "set", "eth0", "up")
         workdir = self.workroot / "nodes" / f"n{i}"
@@ -380,17 +370,11 @@ class LocalCluster:
 
     # -- state ------------------------------------------------------------------------------
 
-    def _state(self) -> dict[str, Any]:
-        try:
-            return dict(json.loads(self.state_file.read_text()))
-        except (OSError, ValueError):
-            return {}
-
     def _write_state(self) -> None:
         state = {
             "backend": "local",
             "prefix": self.prefix,
-            "created_at": self._state().get("created_at", _now()),
+            "created_at": read_state(self.state_file).get("created_at", now()),
             "controller_pid": os.getpid(),
             "bridge": self.bridge,
             "subnet": str(self.subnet),
@@ -408,7 +392,7 @@ class LocalCluster:
             ],
             "created": list(self._created),
         }
-        _write_atomic(self.state_file, json.dumps(state, indent=2) + "\n")
+        write_state(self.state_file, state)
 
 
 def clean(prefix_glob: str = "sb*", *, include_live: bool = False) -> list[str]:
@@ -417,7 +401,7 @@ def clean(prefix_glob: str = "sb*", *, include_live: bool = False) -> list[str]:
     still alive (its controller holds the prefix lock) are skipped unless ``include_live``.
     Returns a line per thing removed."""
     prefixes: set[str] = set()
-    for name in [*_netns(), *_links()]:
+    for name in [*_netns(), *links()]:
         m = _OBJECT_RE.match(name)
         if m:
             prefixes.add(m["prefix"])
@@ -427,10 +411,7 @@ def clean(prefix_glob: str = "sb*", *, include_live: bool = False) -> list[str]:
         if not include_live and is_live(prefix):
             continue
         removed += _remove_prefix(prefix)
-        try:
-            os.unlink(LOCK_DIR / f"{prefix}.lock")
-        except FileNotFoundError:
-            pass
+        forget(prefix)
     return removed
 
 
@@ -442,7 +423,7 @@ def _remove_prefix(prefix: str) -> list[str]:
     removed: list[str] = []
     namespaces = sorted(ns for ns in _netns() if _owned(ns, prefix))
     for ns in namespaces:
-        removed += _kill_netns_processes(ns)
+        removed += kill_netns_processes(ns)
     # Deleting the host end of a veth deletes both ends at once; deleting a namespace only
     # drops a reference, and its devices go away later, asynchronously.
     links = sorted(_links_of(prefix), key=lambda name: name.endswith("-br"))
@@ -454,12 +435,14 @@ def _remove_prefix(prefix: str) -> list[str]:
             removed.append(f"netns {ns}")
     for line in _forward_rule_lines(prefix):
         spec = shlex.split(line)[1:]  # drop "-A"
-        if _run(["iptables", "-w", "5", "-D", *spec], check=False).returncode == 0:
+        if run(["iptables", "-w", "5", "-D", *spec], check=False).returncode == 0:
             removed.append(f"iptables {line}")
     return removed
 
 
-def _kill_netns_processes(ns: str, wait: float = 5.0) -> list[str]:
+def kill_netns_processes(ns: str, wait: float = 5.0) -> list[str]:
+    """SIGKILL every process in network namespace ``ns`` until none is left (or ``wait``
+    seconds have passed); returns a line per process killed."""
     killed: list[str] = []
     deadline = time.monotonic() + wait
     while True:
@@ -478,18 +461,6 @@ def _kill_netns_processes(ns: str, wait: float = 5.0) -> list[str]:
         time.sleep(0.02)
 
 
-@contextmanager
-def _create_lock() -> Iterator[None]:
-    """Serializes the choice of a subnet and the making of its bridge between controllers."""
-    LOCK_DIR.mkdir(parents=True, exist_ok=True)
-    with open(LOCK_DIR / "create.lock", "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 # -- discovery --------------------------------------------------------------------------------
 
 
@@ -499,28 +470,23 @@ def _owned(name: str, prefix: str) -> bool:
 
 
 def _netns() -> list[str]:
-    out = _run(["ip", "-j", "netns", "list"], check=False).stdout.strip()
+    out = run(["ip", "-j", "netns", "list"], check=False).stdout.strip()
     if not out:
         return []
     return [entry["name"] for entry in json.loads(out)]
 
 
 def _netns_pids(ns: str) -> list[int]:
-    out = _run(["ip", "netns", "pids", ns], check=False).stdout
+    out = run(["ip", "netns", "pids", ns], check=False).stdout
     return [int(tok) for tok in out.split() if tok.isdigit() and int(tok) != os.getpid()]
 
 
-def _links() -> list[str]:
-    out = _run(["ip", "-j", "link", "show"], check=False).stdout.strip()
-    return [entry["ifname"] for entry in json.loads(out or "[]")]
-
-
 def _links_of(prefix: str) -> list[str]:
-    return [name for name in _links() if _owned(name, prefix)]
+    return [name for name in links() if _owned(name, prefix)]
 
 
 def _forward_rule_lines(prefix: str | None = None) -> list[str]:
-    out = _run(["iptables", "-w", "5", "-S", "FORWARD"], check=False).stdout
+    out = run(["iptables", "-w", "5", "-S", "FORWARD"], check=False).stdout
     lines = []
     for line in out.splitlines():
         m = _COMMENT_RE.search(line)
@@ -531,29 +497,6 @@ def _forward_rule_lines(prefix: str | None = None) -> list[str]:
 
 def _forward_rules() -> set[str]:
     return {m["prefix"] for line in _forward_rule_lines() if (m := _COMMENT_RE.search(line))}
-
-
-def _used_networks() -> list[ipaddress.IPv4Network]:
-    """Every IPv4 network the host routes or has an address in (all routing tables)."""
-    nets: list[ipaddress.IPv4Network] = []
-    routes = json.loads(_run(["ip", "-j", "-4", "route", "show", "table", "all"]).stdout or "[]")
-    for r in routes:
-        dst = r.get("dst", "")
-        if dst in ("", "default") or r.get("type") in ("broadcast",):
-            continue
-        try:
-            net = ipaddress.ip_network(dst if "/" in dst else f"{dst}/32", strict=False)
-        except ValueError:
-            continue
-        if isinstance(net, ipaddress.IPv4Network) and not net.is_loopback:
-            nets.append(net)
-    addrs = json.loads(_run(["ip", "-j", "-4", "addr", "show"]).stdout or "[]")
-    for link in addrs:
-        for a in link.get("addr_info", []):
-            net = ipaddress.ip_network(f"{a['local']}/{a['prefixlen']}", strict=False)
-            if isinstance(net, ipaddress.IPv4Network) and not net.is_loopback:
-                nets.append(net)
-    return nets
 
 
 def _group_members(pgid: int) -> list[int]:
@@ -573,20 +516,6 @@ def _group_members(pgid: int) -> list[int]:
     return pids
 
 
-def _detached(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    """Run ``argv`` to its end, its output captured, in a process group of its own: a
-    terminal's Ctrl-C reaches the controller, which decides; it must not kill the
-    `iptables -F` that is healing a partition or cut a teardown short."""
-    return subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        process_group=0,
-    )
-
-
 def _netns_ino(pid: int) -> int | None:
     try:
         return os.stat(f"/proc/{pid}/ns/net").st_ino
@@ -597,20 +526,12 @@ def _netns_ino(pid: int) -> int | None:
 # -- small helpers ----------------------------------------------------------------------------
 
 
-def _run(argv: list[str], *, check: bool = True, timeout: float = 30.0) -> Completed:
-    p = _detached(argv, timeout)
-    result = Completed(tuple(argv), p.returncode, p.stdout, p.stderr)
-    if check and p.returncode != 0:
-        raise SetupError(f"`{shlex.join(argv)}` exited {p.returncode}: {p.stderr.strip()[:500]}")
-    return result
-
-
 def _ip(*args: str) -> Completed:
-    return _run(["ip", *args])
+    return run(["ip", *args])
 
 
 def _ip_ok(*args: str) -> bool:
-    return _run(["ip", *args], check=False).returncode == 0
+    return run(["ip", *args], check=False).returncode == 0
 
 
 def _argv(argv: Sequence[str], what: str) -> list[str]:
@@ -633,11 +554,9 @@ def _copy(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+BACKEND = BackendInfo(
+    name="local",
+    description="network namespaces on this machine, on a bridge of the run's own (needs root)",
+    make=make_cluster,
+    max_nodes=MAX_NODES,
+)

@@ -1,23 +1,60 @@
-"""The lock that marks a cluster prefix as owned by a live controller.
+"""A run's prefix, and the lock that marks it as owned by a live controller.
 
-Every backend names what it makes after a prefix (``sb<hex>``) and holds an exclusive
-``flock`` on ``/run/splitbrain/<prefix>.lock`` from before it makes anything until it has
-removed everything. ``splitbrain clean`` removes only what belongs to prefixes whose lock no
-live process holds (``is_live``), so it never takes a running test's nodes away.
+Every backend names what it makes after a prefix (``sb`` and 6 hex digits, ``new_prefix``) and
+holds an exclusive ``flock`` on ``<run dir>/<prefix>.lock`` (``clusters.paths.run_dir``:
+``/run/splitbrain``) from before it makes anything until it has removed everything.
+``splitbrain clean`` removes only what belongs to prefixes whose lock no live process holds
+(``is_live``), so it never takes a running test's nodes away. ``create_lock`` serializes the
+choice of a subnet and the making of its bridge between controllers.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
 from clusters.base import SetupError
+from clusters.paths import run_dir
 
-__all__ = ["LOCK_DIR", "PrefixLock", "is_live"]
+__all__ = [
+    "PREFIX_RE",
+    "PrefixLock",
+    "check_prefix",
+    "create_lock",
+    "forget",
+    "is_live",
+    "lock_path",
+    "new_prefix",
+]
 
-LOCK_DIR = Path("/run/splitbrain")
+#: a prefix someone may choose: 2-12 lowercase letters or digits, a letter first
+PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{1,11}$")
+
+
+def new_prefix() -> str:
+    """A fresh run prefix: ``sb`` and 6 random hex digits (names then fit in IFNAMSIZ)."""
+    return "sb" + os.urandom(3).hex()
+
+
+def check_prefix(prefix: str) -> str:
+    """``prefix``, or ValueError when it is not 2-12 lowercase letters or digits starting with
+    a letter."""
+    if not isinstance(prefix, str) or not PREFIX_RE.match(prefix):
+        raise ValueError(
+            f"expected a prefix of 2-12 lowercase letters or digits starting with a letter "
+            f"for 'prefix', got {prefix!r}"
+        )
+    return prefix
+
+
+def lock_path(prefix: str) -> Path:
+    """The lock file of ``prefix``."""
+    return run_dir() / f"{prefix}.lock"
 
 
 class PrefixLock:
@@ -25,12 +62,12 @@ class PrefixLock:
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
-        self.path = LOCK_DIR / f"{prefix}.lock"
+        self.path = lock_path(prefix)
         self._fh: IO[str] | None = None
 
     def hold(self, note: str) -> None:
         """Take the lock and write ``<pid> <note>`` into it (for a person looking)."""
-        LOCK_DIR.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         fh = open(self.path, "a+")
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -54,7 +91,7 @@ class PrefixLock:
 def is_live(prefix: str) -> bool:
     """Whether a live process holds ``prefix``'s lock."""
     try:
-        fh = open(LOCK_DIR / f"{prefix}.lock")
+        fh = open(lock_path(prefix))
     except FileNotFoundError:
         return False
     with fh:
@@ -64,3 +101,22 @@ def is_live(prefix: str) -> bool:
             return True
         fcntl.flock(fh, fcntl.LOCK_UN)
         return False
+
+
+def forget(prefix: str) -> None:
+    """Remove the lock file a dead run of ``prefix`` left (``clean``, after removing the rest)."""
+    lock_path(prefix).unlink(missing_ok=True)
+
+
+@contextmanager
+def create_lock() -> Iterator[None]:
+    """Serializes the choice of a subnet and the making of its bridge between controllers (on
+    this machine, every backend that makes one)."""
+    path = run_dir() / "create.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

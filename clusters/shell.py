@@ -17,9 +17,10 @@ from datetime import UTC, datetime
 
 from clusters.base import CommandFailed, Completed
 
-__all__ = ["ExecDaemons", "check_argv", "env_argv"]
+__all__ = ["DAEMON_RE", "ExecDaemons", "check_argv", "check_daemon_name", "env_argv"]
 
-_DAEMON_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+#: what a daemon's name may hold: it names the daemon's log and pid files
+DAEMON_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 # The group of the pid in "$1" has a live member (a stopped one counts, a zombie does not).
@@ -51,8 +52,7 @@ class ExecDaemons:
         """Start daemon ``name`` in a session and process group of its own, stdout and stderr
         appended to ``<workdir>/<name>.log``, with ``env`` added to the node's environment and
         ``cwd`` (default: the workdir). Returns its pid, which is also its group id."""
-        if not _DAEMON_RE.match(name):
-            raise ValueError(f"daemon name {name!r}: use letters, digits, '.', '_' and '-'")
+        check_daemon_name(name)
         args = env_argv(env) + check_argv(argv, "argv")
         stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
         header = f"--- {stamp} spawn {shlex.join(check_argv(argv, 'argv'))}".replace("\n", "\\n")
@@ -109,8 +109,7 @@ class ExecDaemons:
         raise CommandFailed(self.name, r)
 
     def _pidfile(self, name: str) -> str:
-        if not _DAEMON_RE.match(name):
-            raise ValueError(f"daemon name {name!r}: use letters, digits, '.', '_' and '-'")
+        check_daemon_name(name)
         return f"{self.workdir.rstrip('/')}/{name}.pid"
 
 
@@ -156,7 +155,16 @@ def env_argv(env: dict[str, str] | None) -> list[str]:
     return out
 
 
+def check_daemon_name(name: str) -> str:
+    """``name``, or ValueError when it is not a daemon name (letters, digits, '.', '_', '-')."""
+    if not isinstance(name, str) or not DAEMON_RE.match(name):
+        raise ValueError(f"daemon name {name!r}: use letters, digits, '.', '_' and '-'")
+    return name
+
+
 def check_argv(argv: Sequence[str], what: str) -> list[str]:
+    """``argv`` as a list; TypeError when it is not a list of strings, ValueError when it is
+    empty. ``what`` names it in the message."""
     if isinstance(argv, (str, bytes)) or not all(isinstance(a, str) for a in argv):
         raise TypeError(f"expected a list of strings for {what!r}, got {argv!r}")
     if not argv:

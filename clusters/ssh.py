@@ -29,11 +29,14 @@ Relative paths in an inventory are relative to the inventory file.
   (it may have happened): it completes with exit code 255, as with the ssh command.
 
 Daemons, their logs and pid files live in the workdir (``/var/tmp/splitbrain/<prefix>/<node>``
-by default, removed by ``destroy()`` once the harness has collected the logs), as on the other
-backends (``clusters._shell``). The run's hosts are recorded in
-``/run/splitbrain/<prefix>.ssh.json`` while it lives, so that ``clean()`` can reach them after a
-controller was killed: it kills the run's daemons and removes the project's iptables chains
-(``SPLITBRAIN*``), leaving the workdirs (with their logs) in place.
+by default, or under ``$SPLITBRAIN_SSH_WORKDIR``; removed by ``destroy()`` once the harness has
+collected the logs), as on the other backends (``clusters.shell``). The run's hosts are
+recorded in ``<run dir>/<prefix>.ssh.json`` (``clusters.paths.run_dir``: ``/run/splitbrain``)
+while it lives, so that ``clean()`` can reach them after a controller was killed: it kills the
+run's daemons and removes the project's iptables chains (``SPLITBRAIN*``), leaving the workdirs
+(with their logs) in place.
+
+``BACKEND`` registers it as the ``ssh`` backend (``harness.registry``).
 
 ``LocalSshHosts`` stands up such hosts on this machine for trying the backend and for the
 tests: network namespaces (the local backend) each running its own ``sshd`` with a generated
@@ -61,23 +64,34 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clusters._prefix import LOCK_DIR, PrefixLock, is_live
-from clusters._shell import ExecDaemons, check_argv
 from clusters.base import CommandFailed, Completed, Node, SetupError
+from clusters.local import LocalCluster
+from clusters.paths import run_dir, ssh_workdir
+from clusters.prefix import PrefixLock, check_prefix, forget, is_live, new_prefix
+from clusters.shell import ExecDaemons, check_argv
+from clusters.state import STATE_FILE, write_state
+from harness.registry import BackendInfo
+from harness.spec import ClusterSpec
 
 __all__ = [
+    "BACKEND",
+    "STATE_SUFFIX",
     "Host",
     "HostDown",
     "LocalSshHosts",
     "SshCluster",
     "SshNode",
+    "check_spec",
     "clean",
     "load_inventory",
+    "make_cluster",
     "parse_hosts",
+    "run_record",
 ]
 
 log = logging.getLogger(__name__)
@@ -94,10 +108,31 @@ INVENTORY_KEYS = (
     "accept_unknown_host_keys",
     "workdir",
 )
-DEFAULT_WORKDIR = "/var/tmp/splitbrain"
 REQUIRED_TOOLS = ("sh", "python3", "iptables", "setsid", "ps", "kill", "tar", "timeout")
+#: a live run's record in the run dir: ``<prefix>.ssh.json``
 STATE_SUFFIX = ".ssh.json"
 _SHORT_HOST_RE = re.compile(r"^(?:(?P<user>[^@\s]+)@)?(?P<address>[^:@\s]+)(?::(?P<port>\d+))?$")
+
+
+def make_cluster(
+    spec: ClusterSpec, workroot: str | Path, node_packages: Sequence[str] = ()
+) -> SshCluster:
+    """The ssh cluster a suite's ``cluster`` section describes (its first ``nodes`` hosts of
+    ``hosts`` and ``inventory``); connects to nothing until ``create()``. Raises ValueError for
+    a bad host list or inventory, or too few hosts. The hosts must have the system's Debian
+    ``node_packages`` already."""
+    return SshCluster.from_spec(spec, workroot=workroot, n=spec.nodes)
+
+
+def check_spec(spec: ClusterSpec) -> None:
+    """Raises ValueError when ``spec``'s host list or inventory is bad or has too few hosts
+    (reads the inventory file; connects to nothing, writes nothing)."""
+    SshCluster.from_spec(spec, workroot=".", n=spec.nodes)
+
+
+def run_record(prefix: str) -> Path:
+    """Where a live ssh run of ``prefix`` records its hosts, for ``clean()``."""
+    return run_dir() / f"{prefix}{STATE_SUFFIX}"
 
 
 class HostDown(ConnectionError):
@@ -535,7 +570,8 @@ class SshCluster:
     ``create()`` connects to every host (checking its key), checks the tools the nodes need
     (``REQUIRED_TOOLS``) and makes the workdirs; ``destroy()`` kills the daemons it started,
     unless already stopped, and closes the connections. ``workdir`` is the root of the
-    default workdirs (``<workdir>/<prefix>/<node>``); a host's own ``workdir`` wins.
+    default workdirs (``<workdir>/<prefix>/<node>``; default ``clusters.paths.ssh_workdir()``);
+    a host's own ``workdir`` wins.
     """
 
     def __init__(
@@ -546,29 +582,22 @@ class SshCluster:
         prefix: str | None = None,
         known_hosts: Sequence[str] = (),
         accept_unknown_host_keys: bool = False,
-        workdir: str = DEFAULT_WORKDIR,
+        workdir: str | None = None,
         connect_timeout: float = 10.0,
         reconnect_for: float = 30.0,
     ) -> None:
-        from clusters.local import _PREFIX_RE, new_prefix
-
         parsed = [h for h in hosts if isinstance(h, Host)]
         if len(parsed) != len(hosts):
             parsed = parse_hosts([asdict(h) if isinstance(h, Host) else h for h in hosts])
         if not parsed:
             raise ValueError("the ssh backend needs at least one host")
         self.hosts = parsed
-        self.prefix = prefix if prefix is not None else new_prefix()
+        self.prefix = check_prefix(prefix if prefix is not None else new_prefix())
         self._prefix_lock = PrefixLock(self.prefix)
-        if not _PREFIX_RE.match(self.prefix):
-            raise ValueError(
-                f"expected a prefix of 2-12 lowercase letters or digits starting "
-                f"with a letter for 'prefix', got {self.prefix!r}"
-            )
         self.workroot = Path(workroot)
         self.known_hosts = [os.path.expanduser(k) for k in known_hosts]
         self.accept_unknown_host_keys = accept_unknown_host_keys
-        self.workdir = workdir
+        self.workdir = workdir or ssh_workdir()
         self.connect_timeout = connect_timeout
         self.reconnect_for = reconnect_for
         self.nodes: list[Node] = []
@@ -607,7 +636,7 @@ class SshCluster:
 
     @property
     def state_file(self) -> Path:
-        return self.workroot / "cluster.json"
+        return self.workroot / STATE_FILE
 
     def create(self) -> None:
         """Connect to every host, check its tools, make its workdir. On failure, closes
@@ -630,10 +659,8 @@ class SshCluster:
                 for h in self.hosts
             ]
             self.nodes = list(nodes)
-            _write_atomic(LOCK_DIR / f"{self.prefix}{STATE_SUFFIX}", json.dumps(self._record()))
+            write_state(run_record(self.prefix), self._record(), indent=None)
             self._write_state()
-            from concurrent.futures import ThreadPoolExecutor
-
             with ThreadPoolExecutor(max_workers=min(len(nodes), 16)) as pool:
                 list(pool.map(_prepare, nodes))
         except BaseException as e:
@@ -659,18 +686,15 @@ class SshCluster:
             if isinstance(node, SshNode):
                 try:
                     _stop_daemons(node)
-                    run_dir = f"{self.workdir.rstrip('/')}/{self.prefix}"
-                    if node.workdir == f"{run_dir}/{node.name}":
-                        node.exec(["sh", "-c", 'rm -rf "$1"; rmdir "$2" 2>/dev/null; exit 0',
-                                   "sh", node.workdir, run_dir])  # fmt: skip
+                    run_root = f"{self.workdir.rstrip('/')}/{self.prefix}"
+                    if node.workdir == f"{run_root}/{node.name}":
+                        script = 'rm -rf "$1"; rmdir "$2" 2>/dev/null; exit 0'
+                        node.exec(["sh", "-c", script, "sh", node.workdir, run_root])
                 except Exception as e:  # noqa: BLE001 - reported below, the others go on
                     errors.append(f"{node.name}: {e}")
                 node.close()
         if not errors:
-            try:
-                os.unlink(LOCK_DIR / f"{self.prefix}{STATE_SUFFIX}")
-            except FileNotFoundError:
-                pass
+            run_record(self.prefix).unlink(missing_ok=True)
         self._prefix_lock.release()
         self._owner = False
         if errors:
@@ -695,7 +719,7 @@ class SshCluster:
         }
 
     def _write_state(self) -> None:
-        _write_atomic(self.state_file, json.dumps(self._record(), indent=2) + "\n")
+        write_state(self.state_file, self._record())
 
 
 def clean(prefix_glob: str = "sb*", *, include_live: bool = False) -> list[str]:
@@ -705,7 +729,7 @@ def clean(prefix_glob: str = "sb*", *, include_live: bool = False) -> list[str]:
     kept, for the next clean to try again."""
 
     done: list[str] = []
-    for record_path in sorted(LOCK_DIR.glob(f"*{STATE_SUFFIX}")):
+    for record_path in sorted(run_dir().glob(f"*{STATE_SUFFIX}")):
         prefix = record_path.name[: -len(STATE_SUFFIX)]
         if not fnmatch.fnmatchcase(prefix, prefix_glob):
             continue
@@ -744,7 +768,7 @@ def clean(prefix_glob: str = "sb*", *, include_live: bool = False) -> list[str]:
                 node.close()
         if not failed:
             record_path.unlink(missing_ok=True)
-            (LOCK_DIR / f"{prefix}.lock").unlink(missing_ok=True)
+            forget(prefix)
     return done
 
 
@@ -863,13 +887,6 @@ def _as_root(info: tarfile.TarInfo) -> tarfile.TarInfo:
     return info
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 # -- local hosts to try the backend on ---------------------------------------------------------
 
 
@@ -898,8 +915,6 @@ class LocalSshHosts:
         return self.directory / "id_ed25519"
 
     def start(self) -> LocalSshHosts:
-        from clusters.local import LocalCluster
-
         sshd = shutil.which("sshd") or "/usr/sbin/sshd"
         if not os.path.exists(sshd) or shutil.which("ssh-keygen") is None:
             raise SetupError("sshd / ssh-keygen not found: apt-get install openssh-server")
@@ -1045,6 +1060,15 @@ def _main(argv: list[str]) -> int:
     finally:
         hosts.stop()
     return 0
+
+
+BACKEND = BackendInfo(
+    name="ssh",
+    description="real hosts reached over SSH, listed under cluster.hosts or in an inventory file",
+    make=make_cluster,
+    max_nodes=None,
+    check=check_spec,
+)
 
 
 if __name__ == "__main__":

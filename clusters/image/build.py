@@ -29,7 +29,6 @@ the node layers there too; the plain node image is not touched.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import io
 import os
@@ -38,47 +37,47 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clusters.base import SetupError
+from clusters.clock import build_shim
+from clusters.image.common import (
+    BASE_REPO,
+    IMAGE_LABEL,
+    IMAGE_REPO,
+    INPUTS_LABEL,
+    PACKAGES_LABEL,
+    ImageError,
+    Progress,
+    build_lock,
+    digest,
+    image_id,
+    new_work_dir,
+    prune,
+    remove_work_dir,
+)
+from clusters.image.packages import ensure_packages_image
+from clusters.paths import NODE_PATTERNS, NODE_SHIM, NODE_WORKDIR
 
 __all__ = [
-    "BASE_REPO",
     "DEBOOTSTRAP_BASE",
     "DEFAULT_BASE",
-    "IMAGE_REPO",
     "NODE_PACKAGES",
-    "NODE_PATTERNS",
     "NODE_PYTHON",
-    "NODE_SHIM",
-    "ImageError",
     "Mirror",
-    "clean_build_leftovers",
     "ensure_image",
     "host_mirror",
+    "tree_digest",
 ]
 
 DEFAULT_BASE = "python:3.11-slim"
 DEBOOTSTRAP_BASE = "debootstrap"
 DEFAULT_SUITE = "bookworm"
-IMAGE_REPO = "splitbrain-node"
-BASE_REPO = "splitbrain-base"
-IMAGE_LABEL = "splitbrain.image"
-INPUTS_LABEL = "splitbrain.inputs"
-PACKAGES_LABEL = "splitbrain.packages"
 NODE_PACKAGES = ("python3", "iptables", "iproute2", "procps", "libfaketime")
-NODE_SHIM = "/usr/local/lib/splitbrain/libsplitbrain-sleepfix.so"
-NODE_PATTERNS = "/opt/splitbrain/patterns"
 NODE_PYTHON = "python3"
-ROOTFS_PARENT = Path("/var/tmp")
-ROOTFS_PREFIX = "splitbrain-rootfs-"
-LOCK_FILE = Path("/run/splitbrain/image.lock")
 PATTERNS_DIR = Path(__file__).resolve().parents[2] / "patterns"
 
 # Installs only what the base lacks: a debootstrap base has everything, a slim Python image
@@ -101,13 +100,9 @@ RUN set -e; need=""; \\
 COPY shim.so {shim}
 COPY patterns {patterns}
 ENV LANG=C.UTF-8
-WORKDIR /var/lib/splitbrain
+WORKDIR {workdir}
 CMD ["sleep", "infinity"]
 """
-
-
-class ImageError(SetupError):
-    """The node image could not be built (exit code 4 when it happens during a run)."""
 
 
 @dataclass(frozen=True)
@@ -118,9 +113,6 @@ class Mirror:
     suite: str
     keyring: str | None
     source: str  # the file it was read from, or "default"
-
-
-Progress = Callable[[str], None]
 
 
 def ensure_image(
@@ -143,16 +135,14 @@ def ensure_image(
     the base's release (checked). A change to the patterns rebuilds only the node layers."""
     say = progress or _stderr
     client = client or _docker()
-    with _build_lock(say):
+    with build_lock(say):
         shim = _shim_bytes()
         if packages and base is None:
             base = DEBOOTSTRAP_BASE
         base_ref, base_id = _resolve_base(client, base, force=force, suite=suite, say=say)
         if packages:
-            from clusters.image.packages import ensure_packages_image
-
             base_ref = ensure_packages_image(client, base_ref, packages, force=force, say=say)
-            found = _image_id(client, base_ref)
+            found = image_id(client, base_ref)
             if found is None:
                 raise ImageError(f"the image {base_ref} vanished right after it was built")
             base_id = found
@@ -170,22 +160,24 @@ def _node_layers(
     say: Progress,
 ) -> str:
     """The tag of the node layers (tools check, shim, patterns) on ``base_ref``."""
-    dockerfile = DOCKERFILE.format(base=base_ref, shim=NODE_SHIM, patterns=NODE_PATTERNS)
-    digest = _digest([dockerfile.encode(), base_id.encode(), shim, *_tree_digest(PATTERNS_DIR)])
+    dockerfile = DOCKERFILE.format(
+        base=base_ref, shim=NODE_SHIM, patterns=NODE_PATTERNS, workdir=NODE_WORKDIR
+    )
+    inputs = digest([dockerfile.encode(), base_id.encode(), shim, *tree_digest(PATTERNS_DIR)])
     names = ",".join(sorted(set(packages)))
     if names:
         slug = re.sub(r"[^A-Za-z0-9_.-]", "_", names.split(",")[0])[:40]
-        tag = f"{IMAGE_REPO}:{slug}-{digest[:12]}"
+        tag = f"{IMAGE_REPO}:{slug}-{inputs[:12]}"
     else:
-        tag = f"{IMAGE_REPO}:{digest[:12]}"
-    if not force and _image_id(client, tag) is not None:
+        tag = f"{IMAGE_REPO}:{inputs[:12]}"
+    if not force and image_id(client, tag) is not None:
         if not names:
             _tag_latest(client, tag)
         return tag
     t = time.monotonic()
     say(f"building node image {tag} from {base_ref}")
     context = _context(dockerfile, shim)
-    labels = {IMAGE_LABEL: "node", INPUTS_LABEL: digest, "splitbrain.base": base_ref}
+    labels = {IMAGE_LABEL: "node", INPUTS_LABEL: inputs, "splitbrain.base": base_ref}
     if names:
         labels[IMAGE_LABEL] = "system"
         labels[PACKAGES_LABEL] = names
@@ -207,10 +199,10 @@ def _node_layers(
             tail = "".join(log_lines[-20:])
             raise ImageError(f"building {tag} failed: {chunk['error'].strip()}\n{tail}")
     if names:
-        _prune(client, "system", keep=tag, packages=names)
+        prune(client, "system", keep=tag, packages=names)
     else:
         _tag_latest(client, tag)
-        _prune(client, "node", keep=tag)
+        prune(client, "node", keep=tag)
     say(f"node image {tag} built in {time.monotonic() - t:.1f}s")
     return tag
 
@@ -238,22 +230,6 @@ def host_mirror(suite: str = DEFAULT_SUITE, root: str = "/") -> Mirror:
     return Mirror("http://deb.debian.org/debian", suite, default_keyring, "default")
 
 
-def clean_build_leftovers() -> list[str]:
-    """Remove the debootstrap directories of builds whose process is gone (a killed build);
-    returns a line per directory removed."""
-    removed = []
-    for d in sorted(ROOTFS_PARENT.glob(ROOTFS_PREFIX + "*")):
-        try:
-            pid = int((d / ".owner").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            pid = 0
-        if pid and Path(f"/proc/{pid}").exists():
-            continue
-        _remove_rootfs(d)
-        removed.append(f"build directory {d}")
-    return removed
-
-
 # -- the base -----------------------------------------------------------------------------------
 
 
@@ -264,11 +240,11 @@ def _resolve_base(
     if base == DEBOOTSTRAP_BASE:
         return _debootstrap_base(client, suite, force=force, say=say)
     wanted = base or DEFAULT_BASE
-    found = _image_id(client, wanted)
+    found = image_id(client, wanted)
     if found is None and base is None and not force:
         # A Debian base made on an earlier fallback serves as well, without a pull attempt.
         tag = _debootstrap_tag(suite)
-        found = _image_id(client, tag)
+        found = image_id(client, tag)
         if found is not None:
             return tag, found
     if found is None:
@@ -292,8 +268,8 @@ def _debootstrap_base(client: Any, suite: str, *, force: bool, say: Progress) ->
     mirror = host_mirror(suite)
     arch = _dpkg_arch()
     tag = _debootstrap_tag(suite)
-    digest = tag.rpartition("-")[2]
-    found = _image_id(client, tag)
+    inputs = tag.rpartition("-")[2]
+    found = image_id(client, tag)
     if found is not None and not force:
         return tag, found
     if os.geteuid() != 0:
@@ -312,10 +288,8 @@ def _debootstrap_base(client: Any, suite: str, *, force: bool, say: Progress) ->
         f"debootstrap: Debian {suite} ({arch}) from {mirror.uri} (as in {mirror.source}), "
         f"with {', '.join(NODE_PACKAGES)}; takes a few minutes the first time"
     )
-    ROOTFS_PARENT.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=ROOTFS_PREFIX, dir=ROOTFS_PARENT))
+    work = new_work_dir()
     try:
-        (work / ".owner").write_text(f"{os.getpid()}\n")
         root = work / "root"
         argv = [
             debootstrap,
@@ -350,14 +324,14 @@ def _debootstrap_base(client: Any, suite: str, *, force: bool, say: Progress) ->
             check=True,
             capture_output=True,
         )
-        _remove_rootfs(root)
+        remove_work_dir(root)
         repo, _, tagname = tag.partition(":")
         client.api.import_image_from_file(
             str(tar),
             repository=repo,
             tag=tagname,
             changes=[
-                f"LABEL {IMAGE_LABEL}=base {INPUTS_LABEL}={digest}",
+                f"LABEL {IMAGE_LABEL}=base {INPUTS_LABEL}={inputs}",
                 'CMD ["sleep", "infinity"]',
                 "ENV LANG=C.UTF-8",
             ],
@@ -365,18 +339,18 @@ def _debootstrap_base(client: Any, suite: str, *, force: bool, say: Progress) ->
     except subprocess.CalledProcessError as e:
         raise ImageError(f"packing the root filesystem failed: {e.stderr!r}") from e
     finally:
-        _remove_rootfs(work)
-    found = _image_id(client, tag)
+        remove_work_dir(work)
+    found = image_id(client, tag)
     if found is None:
         raise ImageError(f"docker import of {tag} did not produce an image")
-    _prune(client, "base", keep=tag)
+    prune(client, "base", keep=tag)
     say(f"base image {tag} ready in {time.monotonic() - t:.0f}s")
     return tag, found
 
 
 def _debootstrap_tag(suite: str) -> str:
     """The tag of the Debian base for ``suite``: it names a hash of the base's inputs."""
-    digest = _digest(
+    inputs = digest(
         [
             b"debootstrap-minbase",
             suite.encode(),
@@ -385,33 +359,7 @@ def _debootstrap_tag(suite: str) -> str:
             ",".join(NODE_PACKAGES).encode(),
         ]
     )
-    return f"{BASE_REPO}:{suite}-{digest[:12]}"
-
-
-def _remove_rootfs(path: Path) -> None:
-    """Remove a build directory, first unmounting anything a killed debootstrap left mounted
-    inside it (/proc, /sys): removing through a live mount would delete the host's files."""
-    path = path.resolve()
-    if not str(path).startswith(str(ROOTFS_PARENT / ROOTFS_PREFIX)):
-        raise ValueError(f"refusing to remove {path}: not a build directory")
-    mounts = []
-    try:
-        for line in Path("/proc/mounts").read_text().splitlines():
-            target = line.split()[1].replace("\\040", " ")
-            if target == str(path) or target.startswith(str(path) + "/"):
-                mounts.append(target)
-    except OSError:
-        pass
-    for target in sorted(mounts, key=len, reverse=True):
-        subprocess.run(["umount", "-l", target], capture_output=True)
-    still = [
-        line.split()[1]
-        for line in Path("/proc/mounts").read_text().splitlines()
-        if line.split()[1].startswith(str(path) + "/")
-    ]
-    if still:
-        raise ImageError(f"cannot remove {path}: still mounted: {', '.join(still)}")
-    shutil.rmtree(path, ignore_errors=True)
+    return f"{BASE_REPO}:{suite}-{inputs[:12]}"
 
 
 # -- docker helpers -----------------------------------------------------------------------------
@@ -430,15 +378,6 @@ def _docker() -> Any:
     return client
 
 
-def _image_id(client: Any, ref: str) -> str | None:
-    import docker.errors
-
-    try:
-        return str(client.api.inspect_image(ref)["Id"])
-    except docker.errors.ImageNotFound:
-        return None
-
-
 def _pull(client: Any, ref: str) -> tuple[str | None, str]:
     import docker.errors
 
@@ -447,34 +386,12 @@ def _pull(client: Any, ref: str) -> tuple[str | None, str]:
         client.api.pull(repo, tag=tag)
     except docker.errors.APIError as e:
         return None, str(getattr(e, "explanation", None) or e).strip()[:200]
-    return _image_id(client, ref), ""
+    return image_id(client, ref), ""
 
 
 def _tag_latest(client: Any, tag: str) -> None:
     repo = tag.split(":")[0]
     client.api.tag(tag, repo, "latest", force=True)
-
-
-def _prune(
-    client: Any, kind: str, *, keep: str, packages: str | None = None, min_age: float = 3600.0
-) -> None:
-    """Remove images of ``kind`` (and of the package list ``packages``) other than ``keep``
-    that nothing uses (best effort). Images younger than ``min_age`` seconds stay: another
-    controller may be about to start one."""
-    import docker.errors
-
-    keep_id = _image_id(client, keep)
-    wanted = [f"{IMAGE_LABEL}={kind}"]
-    if packages is not None:
-        wanted.append(f"{PACKAGES_LABEL}={packages}")
-    for img in client.api.images(filters={"label": wanted}):
-        if img["Id"] == keep_id or time.time() - img.get("Created", 0) < min_age:
-            continue
-        for ref in img.get("RepoTags") or [img["Id"]]:
-            try:
-                client.api.remove_image(ref, force=False, noprune=False)
-            except docker.errors.APIError:
-                break  # in use by a container or a child image: it stays
 
 
 def _context(dockerfile: str, shim: bytes) -> io.BytesIO:
@@ -499,9 +416,7 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) 
 
 
 def _shim_bytes() -> bytes:
-    from clusters.clock import _build_shim
-
-    path = _build_shim()
+    path = build_shim()
     if path is None:
         raise ImageError(
             "cannot build the libfaketime sleep shim (no C compiler): install gcc (./setup does)"
@@ -517,17 +432,10 @@ def _tree_files(root: Path) -> list[Path]:
     )
 
 
-def _tree_digest(root: Path) -> Iterator[bytes]:
+def tree_digest(root: Path) -> Iterator[bytes]:
+    """What identifies the files under ``root``: each one's relative path and hash, in order."""
     for p in _tree_files(root):
         yield str(p.relative_to(root)).encode() + b"\0" + hashlib.sha256(p.read_bytes()).digest()
-
-
-def _digest(parts: Any) -> str:
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(len(part).to_bytes(8, "big"))
-        h.update(part)
-    return h.hexdigest()
 
 
 def _dpkg_arch() -> str:
@@ -598,29 +506,6 @@ def _deb822_entries(f: Path) -> Iterator[tuple[str, list[str], list[str], str | 
 
 def _existing(path: str | None) -> str | None:
     return path if path and os.path.isfile(path) else None
-
-
-@contextmanager
-def _build_lock(say: Progress) -> Iterator[None]:
-    """One build (or lookup) at a time on this machine, across threads and processes: a second
-    controller says whom it waits for, waits, then finds the image cached."""
-    LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
-    with open(LOCK_FILE, "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another splitbrain"
-            say(f"waiting for {holder} to finish with the node image (lock {LOCK_FILE})")
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            fh.seek(0)
-            fh.truncate()
-            fh.write(f"pid {os.getpid()} ({' '.join(sys.argv[:3])})\n")
-            fh.flush()
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _stderr(line: str) -> None:

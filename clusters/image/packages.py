@@ -8,7 +8,8 @@ base image ``parent`` (``clusters.image.build`` puts the node layers on top of i
    is created and never started; the parent must be the Debian release the host's apt
    serves (its ``VERSION_CODENAME``), since the host resolves and downloads the packages;
 2. the host's apt resolves ``packages`` against that status (so only what the parent lacks,
-   no Recommends) and downloads the ``.deb`` files into ``DEB_CACHE``, where a later build
+   no Recommends) and downloads the ``.deb`` files into ``deb_cache()``
+   (``$SPLITBRAIN_CACHE_DIR/debs``: ``/var/cache/splitbrain/debs``), where a later build
    finds them again; a package the host's apt does not know fails here, by name;
 3. a container of the parent, with no network and the ``.deb`` files bind-mounted read-only,
    installs them with ``apt-get install`` on the local files (a ``policy-rc.d`` keeps the
@@ -24,21 +25,38 @@ lookup. Newer versions on the mirror are not looked for while the cached image e
 
 from __future__ import annotations
 
+import fcntl
 import io
 import os
 import re
 import subprocess
 import tarfile
-import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEB_CACHE", "clean_build_containers", "ensure_packages_image", "packages_tag"]
+from clusters.image.common import (
+    BASE_REPO,
+    IMAGE_LABEL,
+    INPUTS_LABEL,
+    PACKAGES_LABEL,
+    ImageError,
+    Progress,
+    digest,
+    image_id,
+    lock_file,
+    new_work_dir,
+    prune,
+    remove_container,
+    remove_work_dir,
+)
+from clusters.paths import NODE_WORKDIR, cache_dir
 
-DEB_CACHE = Path("/var/cache/splitbrain/debs")
-BUILD_LABEL = "splitbrain.image"
+__all__ = ["clean_build_containers", "deb_cache", "ensure_packages_image", "packages_tag"]
+
+#: the label of install containers (value ``build``), so that clean finds a killed build's
+BUILD_LABEL = IMAGE_LABEL
 DEBS_IN_CONTAINER = "/tmp/splitbrain-debs"
 BUILD_TIMEOUT = 1200.0
 _PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
@@ -61,17 +79,19 @@ for p in "$@"; do
 done
 """
 
-Progress = Callable[[str], None]
+
+def deb_cache() -> Path:
+    """Where the host's apt downloads the ``.deb`` files of node images, kept for later
+    builds."""
+    return cache_dir() / "debs"
 
 
 def packages_tag(parent_id: str, packages: Sequence[str]) -> tuple[str, str]:
     """(tag, digest) of the image of ``packages`` on the image whose id is ``parent_id``."""
-    from clusters.image.build import BASE_REPO, _digest
-
     names = sorted(set(packages))
-    digest = _digest([b"packages-v1", parent_id.encode(), "\n".join(names).encode()])
+    inputs = digest([b"packages-v1", parent_id.encode(), "\n".join(names).encode()])
     slug = re.sub(r"[^A-Za-z0-9_.-]", "_", names[0])[:40]
-    return f"{BASE_REPO}:{slug}-{digest[:12]}", digest
+    return f"{BASE_REPO}:{slug}-{inputs[:12]}", inputs
 
 
 def ensure_packages_image(
@@ -79,24 +99,15 @@ def ensure_packages_image(
 ) -> str:
     """The tag of ``parent`` with the Debian ``packages`` installed (built if missing or when
     ``force``). Raises ImageError naming the package or the step that failed."""
-    from clusters.image.build import (
-        IMAGE_LABEL,
-        INPUTS_LABEL,
-        PACKAGES_LABEL,
-        ImageError,
-        _image_id,
-        _prune,
-    )
-
     bad = [p for p in packages if not isinstance(p, str) or not _PACKAGE_RE.match(p)]
     if bad:
         raise ImageError(f"not Debian package names: {bad!r} (expected e.g. 'etcd-server')")
     names = sorted(set(packages))
-    parent_id = _image_id(client, parent)
+    parent_id = image_id(client, parent)
     if parent_id is None:
         raise ImageError(f"the parent image {parent} is not on this machine")
-    tag, digest = packages_tag(parent_id, names)
-    if not force and _image_id(client, tag) is not None:
+    tag, inputs = packages_tag(parent_id, names)
+    if not force and image_id(client, tag) is not None:
         return tag
     t = time.monotonic()
     say(f"building {tag}: {parent} with {', '.join(names)}")
@@ -110,13 +121,9 @@ def ensure_packages_image(
             "; build the node image with `splitbrain image build --base debootstrap`, which "
             "makes it from the host's mirror"
         )
-    from clusters.image.build import ROOTFS_PARENT, ROOTFS_PREFIX, _remove_rootfs
-
-    ROOTFS_PARENT.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=ROOTFS_PREFIX, dir=ROOTFS_PARENT))
-    container = f"splitbrain-build-{digest[:12]}"
+    work = new_work_dir()
+    container = f"splitbrain-build-{inputs[:12]}"
     try:
-        (work / ".owner").write_text(f"{os.getpid()}\n")
         debs = _download(names, status, work, say)
         say(f"installing {len(debs)} .deb files into a container of {parent}")
         _install_and_commit(
@@ -126,12 +133,12 @@ def ensure_packages_image(
             work / "debs",
             container,
             tag,
-            labels={IMAGE_LABEL: "packages", INPUTS_LABEL: digest, PACKAGES_LABEL: ",".join(names)},
+            labels={IMAGE_LABEL: "packages", INPUTS_LABEL: inputs, PACKAGES_LABEL: ",".join(names)},
         )
     finally:
-        _remove_container(client, container)
-        _remove_rootfs(work)
-    _prune(client, "packages", keep=tag, packages=",".join(names))
+        remove_container(client, container)
+        remove_work_dir(work)
+    prune(client, "packages", keep=tag, packages=",".join(names))
     size = client.api.inspect_image(tag).get("Size", 0) / 1e6
     say(f"image {tag} built in {time.monotonic() - t:.1f}s ({size:.0f} MB)")
     return tag
@@ -140,12 +147,9 @@ def ensure_packages_image(
 def clean_build_containers(client: Any) -> list[str]:
     """Remove the install containers of killed builds (none while a build runs: it holds the
     build lock); returns a line per container removed."""
-    import fcntl
-
-    from clusters.image.build import LOCK_FILE
-
-    LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
-    with open(LOCK_FILE, "a") as fh:
+    path = lock_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -153,7 +157,7 @@ def clean_build_containers(client: Any) -> list[str]:
         try:
             removed = []
             for c in client.api.containers(all=True, filters={"label": f"{BUILD_LABEL}=build"}):
-                _remove_container(client, c["Id"])
+                remove_container(client, c["Id"])
                 removed.append(f"build container {c['Names'][0].lstrip('/')}")
             return removed
         finally:
@@ -165,8 +169,6 @@ def clean_build_containers(client: Any) -> list[str]:
 
 def _parent_files(client: Any, parent: str) -> tuple[bytes, str]:
     """(dpkg status, VERSION_CODENAME) of the image ``parent``, read without starting it."""
-    from clusters.image.build import ImageError
-
     c = client.api.create_container(parent, command=["true"], network_disabled=True)
     try:
         status = _read_file(client, c["Id"], "/var/lib/dpkg/status")
@@ -181,14 +183,13 @@ def _parent_files(client: Any, parent: str) -> tuple[bytes, str]:
 
 def _download(names: list[str], status: bytes, work: Path, say: Progress) -> list[Path]:
     """Resolve ``names`` with the host's apt against the parent's dpkg ``status``, download
-    the .deb files into DEB_CACHE and hard-link (or copy) them into ``work/debs``."""
-    from clusters.image.build import ImageError
-
+    the .deb files into ``deb_cache()`` and hard-link (or copy) them into ``work/debs``."""
+    cache = deb_cache()
     state = work / "dpkg"
     state.mkdir()
     (state / "status").write_bytes(status)
-    DEB_CACHE.mkdir(parents=True, exist_ok=True)
-    (DEB_CACHE / "partial").mkdir(exist_ok=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / "partial").mkdir(exist_ok=True)
     opts = [
         "-o", f"Dir::State::status={state / 'status'}",
         "-o", "Debug::NoLocking=1",
@@ -204,9 +205,9 @@ def _download(names: list[str], status: bytes, work: Path, say: Progress) -> lis
         # a fresh host may have no package lists yet (or old ones): refresh them once
         _apt(["apt-get", "update", "-qq"], names, "refreshing the package lists for")
         uris = _apt(resolve, names, "resolving")
-    opts += ["-o", f"Dir::Cache::archives={DEB_CACHE}/"]
+    opts += ["-o", f"Dir::Cache::archives={cache}/"]
     files = [line.split()[1] for line in uris.splitlines() if line.startswith("'")]
-    missing = [f for f in files if not (DEB_CACHE / f).is_file()]
+    missing = [f for f in files if not (cache / f).is_file()]
     if missing:
         t = time.monotonic()
         download = ["apt-get", "install", "-y", "-qq", "--download-only", *opts, *names]
@@ -216,11 +217,9 @@ def _download(names: list[str], status: bytes, work: Path, say: Progress) -> lis
     out.mkdir()
     debs = []
     for f in files:
-        src = DEB_CACHE / f
+        src = cache / f
         if not src.is_file():
-            raise ImageError(
-                f"apt-get did not download {f} (for {', '.join(names)}) into {DEB_CACHE}"
-            )
+            raise ImageError(f"apt-get did not download {f} (for {', '.join(names)}) into {cache}")
         dst = out / f
         try:
             os.link(src, dst)
@@ -231,8 +230,6 @@ def _download(names: list[str], status: bytes, work: Path, say: Progress) -> lis
 
 
 def _apt(argv: list[str], names: list[str], step: str) -> str:
-    from clusters.image.build import ImageError
-
     try:
         p = subprocess.run(
             argv,
@@ -270,9 +267,7 @@ def _install_and_commit(
     *,
     labels: dict[str, str],
 ) -> None:
-    from clusters.image.build import ImageError
-
-    _remove_container(client, container)  # a killed build's leftover
+    remove_container(client, container)  # a killed build's leftover
     host_config = client.api.create_host_config(
         network_mode="none", binds={str(debs): {"bind": DEBS_IN_CONTAINER, "mode": "ro"}}
     )
@@ -296,7 +291,7 @@ def _install_and_commit(
             f"(exit {code}); last lines:\n{tail}"
         )
     repo, _, tagname = tag.partition(":")
-    changes = ['CMD ["sleep", "infinity"]', "WORKDIR /var/lib/splitbrain"]
+    changes = ['CMD ["sleep", "infinity"]', f"WORKDIR {NODE_WORKDIR}"]
     changes += [f'LABEL {k}="{v}"' for k, v in labels.items()]
     client.api.commit(container, repository=repo, tag=tagname, changes=changes)
 
@@ -306,8 +301,6 @@ def _install_and_commit(
 
 def _read_file(client: Any, container: str, path: str) -> bytes:
     import docker.errors
-
-    from clusters.image.build import ImageError
 
     try:
         stream, _ = client.api.get_archive(container, path)
@@ -328,12 +321,3 @@ def _os_release_codename(text: str) -> str:
         if key.strip() == "VERSION_CODENAME":
             return value.strip().strip('"')
     return ""
-
-
-def _remove_container(client: Any, name: str) -> None:
-    import docker.errors
-
-    try:
-        client.api.remove_container(name, force=True)
-    except docker.errors.NotFound:
-        pass

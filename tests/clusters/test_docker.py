@@ -20,7 +20,7 @@ import pytest
 
 from clusters import docker as dk
 from clusters.base import CommandFailed, Node, SetupError
-from clusters.image import build
+from clusters.image import build, common
 
 ROOT = Path(__file__).resolve().parents[2]
 _WHY_NOT = dk.docker_available()
@@ -65,11 +65,11 @@ def test_the_image_hash_changes_with_the_patterns_and_nothing_else(tmp_path: Pat
     (tmp_path / "a.py").write_text("x = 1\n")
     (tmp_path / "__pycache__").mkdir()
     (tmp_path / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"junk")
-    first = build._digest(build._tree_digest(tmp_path))
+    first = common.digest(build.tree_digest(tmp_path))
     (tmp_path / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"other junk")
-    assert build._digest(build._tree_digest(tmp_path)) == first
+    assert common.digest(build.tree_digest(tmp_path)) == first
     (tmp_path / "a.py").write_text("x = 2\n")
-    assert build._digest(build._tree_digest(tmp_path)) != first
+    assert common.digest(build.tree_digest(tmp_path)) != first
 
 
 # -- on the engine --------------------------------------------------------------------------------
@@ -99,7 +99,7 @@ def cluster(
 
 
 def _inspect(c: dk.DockerCluster, node: Node) -> dict:
-    return dk._client().api.inspect_container(node.container)  # type: ignore[attr-defined]
+    return dk.docker_client().api.inspect_container(node.container)  # type: ignore[attr-defined]
 
 
 class TestOnTheEngine:
@@ -109,9 +109,9 @@ class TestOnTheEngine:
         t = time.monotonic()
         assert build.ensure_image() == node_image
         assert time.monotonic() - t < 20, "a cached image is a lookup, not a build"
-        labels = dk._client().api.inspect_image(node_image)["Config"]["Labels"]
-        assert labels[build.IMAGE_LABEL] == "node"
-        assert node_image.endswith(labels[build.INPUTS_LABEL][:12])
+        labels = dk.docker_client().api.inspect_image(node_image)["Config"]["Labels"]
+        assert labels[common.IMAGE_LABEL] == "node"
+        assert node_image.endswith(labels[common.INPUTS_LABEL][:12])
 
     def test_nodes_are_containers_with_net_admin_only_on_fixed_addresses(
         self, cluster: dk.DockerCluster
@@ -137,7 +137,7 @@ class TestOnTheEngine:
             status = node.exec(["cat", "/proc/self/status"]).stdout
             eff = int(next(x for x in status.splitlines() if x.startswith("CapEff")).split()[1], 16)
             assert eff & (1 << 12) and not eff & (1 << 21)
-        net = dk._client().api.inspect_network(cluster.network)
+        net = dk.docker_client().api.inspect_network(cluster.network)
         assert net["Internal"] is True and net["Labels"][dk.RUN_LABEL] == cluster.prefix
 
     def test_a_node_routes_only_to_its_own_subnet(self, cluster: dk.DockerCluster) -> None:
@@ -214,7 +214,7 @@ class TestOnTheEngine:
         c = dk.DockerCluster(1, workroot=tmp_path, image="splitbrain-node:does-not-exist")
         with pytest.raises(SetupError, match="splitbrain image build"):
             c.create()
-        assert not dk._client().api.containers(
+        assert not dk.docker_client().api.containers(
             all=True, filters={"label": f"{dk.RUN_LABEL}={c.prefix}"}
         )
         c.destroy()  # safe after a failed create
@@ -241,7 +241,7 @@ class TestOnTheEngine:
         finally:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
-        api = dk._client().api
+        api = dk.docker_client().api
         mine = {"label": f"{dk.RUN_LABEL}={prefix}"}
         assert len(api.containers(all=True, filters=mine)) == 2
         removed = dk.clean()
@@ -262,7 +262,7 @@ class TestOnTheEngine:
         c.create()
         c.destroy()
         c.destroy()
-        api = dk._client().api
+        api = dk.docker_client().api
         assert not api.containers(all=True, filters={"label": f"{dk.RUN_LABEL}={c.prefix}"})
         assert not api.networks(names=[c.network])
         assert json.loads(c.state_file.read_text())["destroyed_at"]

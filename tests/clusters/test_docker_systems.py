@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from clusters import docker as dk
-from clusters.image import build, packages
-from workloads.registry import systems
+from clusters.image import build, common, packages
+from harness.registry import systems
 
 ROOT = Path(__file__).resolve().parents[2]
 _WHY_NOT = dk.docker_available()
@@ -44,11 +44,11 @@ def test_the_packages_image_tag_names_the_parent_and_the_package_set_in_any_orde
     b, _ = packages.packages_tag("sha256:1", ["redis-sentinel", "redis-server", "redis-server"])
     c, _ = packages.packages_tag("sha256:2", ["redis-server", "redis-sentinel"])
     assert a == b != c
-    assert a.startswith(f"{build.BASE_REPO}:redis-sentinel-")
+    assert a.startswith(f"{common.BASE_REPO}:redis-sentinel-")
 
 
 def test_a_malformed_package_name_is_refused_before_anything_is_built() -> None:
-    with pytest.raises(build.ImageError, match=r"not Debian package names: \['etcd server'\]"):
+    with pytest.raises(common.ImageError, match=r"not Debian package names: \['etcd server'\]"):
         packages.ensure_packages_image(
             None, "splitbrain-node:latest", ["etcd server"], force=False, say=print
         )
@@ -74,7 +74,7 @@ class TestOnTheEngine:
     pytestmark = needs_docker
 
     def test_a_package_the_host_apt_does_not_know_fails_naming_it_and_the_step(self) -> None:
-        with pytest.raises(build.ImageError) as e:
+        with pytest.raises(common.ImageError) as e:
             build.ensure_image(packages=["splitbrain-no-such-package"], progress=lambda _: None)
         message = str(e.value)
         assert "resolving splitbrain-no-such-package with the host's apt failed" in message
@@ -98,7 +98,7 @@ class TestOnTheEngine:
         assert all(ok[f]["ok"] > 0 for f in ("read", "write", "cas")), ok
         cluster = json.loads((run / "cluster.json").read_text())
         assert cluster["backend"] == "docker"
-        assert cluster["image"].startswith(f"{build.IMAGE_REPO}:etcd-server-")
+        assert cluster["image"].startswith(f"{common.IMAGE_REPO}:etcd-server-")
         # the members ran in the containers and their logs came back with the results
         log = (run / "nodes" / "n1" / "etcd.log").read_text()
         assert "became leader" in log or "elected leader" in log
@@ -125,4 +125,4 @@ class TestOnTheEngine:
             assert f"build container {name}" in removed
             assert api.containers(all=True, filters={"name": name}) == []
         finally:
-            packages._remove_container(docker.from_env(), name)
+            common.remove_container(docker.from_env(), name)

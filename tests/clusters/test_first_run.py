@@ -28,7 +28,7 @@ have_cc = pytest.mark.skipif(
 
 
 def build_at_once(n: int) -> list[Path | BaseException | None]:
-    """Call ``clock._build_shim()`` from ``n`` threads released together; returns what each
+    """Call ``clock.build_shim()`` from ``n`` threads released together; returns what each
     returned or raised."""
     results: list[Path | BaseException | None] = [None] * n
     start = threading.Barrier(n)
@@ -36,7 +36,7 @@ def build_at_once(n: int) -> list[Path | BaseException | None]:
     def one(i: int) -> None:
         start.wait()
         try:
-            results[i] = clock._build_shim()
+            results[i] = clock.build_shim()
         except BaseException as e:  # noqa: BLE001 - the test reports what each thread met
             results[i] = e
 
@@ -80,7 +80,7 @@ def test_threads_building_the_shim_into_an_empty_cache_all_get_the_one_library(
 def test_processes_building_the_shim_into_an_empty_cache_all_succeed(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
-    code = "from clusters import clock; print(clock._build_shim())"
+    code = "from clusters import clock; print(clock.build_shim())"
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", code],
@@ -108,7 +108,7 @@ def test_a_cache_that_cannot_be_written_is_a_setup_error_naming_it(
     if not (shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")):
         pytest.skip("without a C compiler nothing is written")
     with pytest.raises(SetupError) as e:
-        clock._build_shim()
+        clock.build_shim()
     assert str(blocker / "splitbrain") in str(e.value)
     assert "XDG_CACHE_HOME" in str(e.value)
 
@@ -164,15 +164,15 @@ def test_a_five_node_run_with_an_empty_cache_sets_up_and_is_valid(tmp_path: Path
 def test_a_second_image_build_says_whom_it_waits_for_then_takes_its_turn(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from clusters.image import build
+    from clusters.image import common
 
-    monkeypatch.setattr(build, "LOCK_FILE", tmp_path / "run" / "image.lock")
+    monkeypatch.setenv("SPLITBRAIN_RUN_DIR", str(tmp_path / "run"))
     holding, release, waiting = threading.Event(), threading.Event(), threading.Event()
     said: list[str] = []
     order: list[str] = []
 
     def first() -> None:
-        with build._build_lock(lambda line: None):
+        with common.build_lock(lambda line: None):
             order.append("first in")
             holding.set()
             release.wait(60)
@@ -183,7 +183,7 @@ def test_a_second_image_build_says_whom_it_waits_for_then_takes_its_turn(
             said.append(line)
             waiting.set()
 
-        with build._build_lock(say):
+        with common.build_lock(say):
             order.append("second in")
 
     a = threading.Thread(target=first)
@@ -222,7 +222,7 @@ def test_threads_copying_the_shim_to_a_node_at_once_all_get_it_and_leave_no_temp
         def one(i: int) -> None:
             start.wait()
             try:
-                results[i] = clock._shim_on(node)
+                results[i] = clock.shim_on(node)
             except BaseException as e:  # noqa: BLE001 - the test reports what each met
                 results[i] = e
 
@@ -231,9 +231,9 @@ def test_threads_copying_the_shim_to_a_node_at_once_all_get_it_and_leave_no_temp
             t.start()
         for t in threads:
             t.join()
-        remote = f"{node.workdir}/{clock._build_shim().name}"  # type: ignore[union-attr]
+        remote = f"{node.workdir}/{clock.build_shim().name}"  # type: ignore[union-attr]
         assert results == [remote] * len(results)
         assert [p.name for p in Path(node.workdir).iterdir() if ".tmp" in p.name] == []
-        assert Path(remote).read_bytes() == clock._build_shim().read_bytes()  # type: ignore[union-attr]
+        assert Path(remote).read_bytes() == clock.build_shim().read_bytes()  # type: ignore[union-attr]
     finally:
         c.destroy()

@@ -21,9 +21,9 @@ from types import SimpleNamespace
 import pytest
 
 from clusters import ssh
-from clusters._prefix import LOCK_DIR
 from clusters.base import CommandFailed, SetupError
-from clusters.local import _kill_netns_processes
+from clusters.local import kill_netns_processes
+from clusters.paths import ssh_workdir
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_sshd = [
@@ -219,11 +219,11 @@ class TestOnRealSshd:
         c.create()
         n1 = _node(c, 0)
         n1.spawn("sleeper", ["sleep", "300"])
-        assert n1.workdir == f"{ssh.DEFAULT_WORKDIR}/{c.prefix}/n1"
+        assert n1.workdir == f"{ssh_workdir()}/{c.prefix}/n1"
         c.destroy()
         c.destroy()
-        assert not os.path.exists(f"{ssh.DEFAULT_WORKDIR}/{c.prefix}")  # the hosts share our disk
-        assert not (LOCK_DIR / f"{c.prefix}{ssh.STATE_SUFFIX}").exists()
+        assert not os.path.exists(f"{ssh_workdir()}/{c.prefix}")  # the hosts share our disk
+        assert not ssh.run_record(c.prefix).exists()
         probe = _node(c, 1)
         assert "sleep 300" not in probe.exec(["ps", "-A", "-o", "args="]).stdout
 
@@ -262,7 +262,7 @@ class TestOnRealSshd:
         n2 = _node(cluster, 1)
         n2.exec(["true"])
         before = n2.reconnects
-        _kill_netns_processes(_netns(hosts, "n2"))  # sshd and every session: the link drops
+        kill_netns_processes(_netns(hosts, "n2"))  # sshd and every session: the link drops
         restart = threading.Timer(1.5, hosts.restart_sshd, args=("n2",))
         restart.start()
         try:
@@ -280,7 +280,7 @@ class TestOnRealSshd:
             inv["hosts"][1], "/tmp/sb-unused", known_hosts=inv["known_hosts"], reconnect_for=1.5
         )
         node.exec(["true"])
-        _kill_netns_processes(_netns(hosts, "n2"))
+        kill_netns_processes(_netns(hosts, "n2"))
         try:
             t = time.monotonic()
             with pytest.raises(ssh.HostDown, match=r"n2: cannot reach root@.*after \d+ attempts"):
@@ -332,7 +332,7 @@ import time; time.sleep(600)
             return out
 
         assert all(leftovers().values()), "the killed run left rules and daemons"
-        assert (LOCK_DIR / f"{prefix}{ssh.STATE_SUFFIX}").exists()
+        assert ssh.run_record(prefix).exists()
         done = ssh.clean()
         assert any(
             d.startswith("daemon raftish (group ")
@@ -344,6 +344,6 @@ import time; time.sleep(600)
             in done
         ), done
         assert leftovers() == {"n1": [], "n2": []}
-        assert not (LOCK_DIR / f"{prefix}{ssh.STATE_SUFFIX}").exists()
+        assert not ssh.run_record(prefix).exists()
         assert json.loads((tmp_path / "cluster.json").read_text())["prefix"] == prefix
-        shutil.rmtree(f"{ssh.DEFAULT_WORKDIR}/{prefix}")  # clean keeps a dead run's logs
+        shutil.rmtree(f"{ssh_workdir()}/{prefix}")  # clean keeps a dead run's logs

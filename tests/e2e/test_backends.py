@@ -369,7 +369,7 @@ def _clean(tmp_path: Path) -> str:
 def test_clean_after_a_sigkilled_docker_run_leaves_no_container_network_or_rule(
     node_image: str, tmp_path: Path
 ) -> None:
-    from clusters.docker import RUN_LABEL, _client
+    from clusters.docker import RUN_LABEL, docker_client
 
     p = splitbrain(tmp_path, *smoke(tmp_path, "docker", None, "--time-limit", "60"))
     try:
@@ -378,7 +378,7 @@ def test_clean_after_a_sigkilled_docker_run_leaves_no_container_network_or_rule(
         _sigkill(p)
     state = json.loads((run / "cluster.json").read_text())
     prefix, subnet, bridge = state["prefix"], state["subnet"], state["bridge"]
-    api = _client().api
+    api = docker_client().api
     mine = {"label": f"{RUN_LABEL}={prefix}"}
     assert len(api.containers(filters=mine)) == 5, "the killed run left its containers running"
     out = _clean(tmp_path)
@@ -424,6 +424,6 @@ def test_clean_after_a_sigkilled_ssh_run_leaves_no_daemon_or_rule_on_the_hosts(
     out = _clean(tmp_path)
     assert "removed daemon raft (group " in out and f"of run {prefix}" in out, out
     assert leftovers() == []
-    from clusters.ssh import DEFAULT_WORKDIR
+    from clusters.paths import ssh_workdir
 
-    shutil.rmtree(f"{DEFAULT_WORKDIR}/{prefix}")  # clean keeps a dead run's logs on the hosts
+    shutil.rmtree(f"{ssh_workdir()}/{prefix}")  # clean keeps a dead run's logs on the hosts

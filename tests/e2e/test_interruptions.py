@@ -287,9 +287,9 @@ def test_ctrl_c_while_the_checkers_run_writes_interrupted_results_and_a_complete
 @pytest.fixture
 def create_lock() -> Iterator[None]:
     """Hold the lock the local backend takes to make a cluster: a run's setup waits on it."""
-    from clusters.local import _create_lock
+    from clusters import prefix
 
-    with _create_lock():
+    with prefix.create_lock():
         yield
 
 

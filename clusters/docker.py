@@ -519,5 +519,6 @@ BACKEND = BackendInfo(
     description="a container per node, of the node image (clusters/image), on a network of the "
     "run's own",
     make=make_cluster,
+    clean=clean,
     max_nodes=MAX_NODES,
 )

@@ -558,5 +558,6 @@ BACKEND = BackendInfo(
     name="local",
     description="network namespaces on this machine, on a bridge of the run's own (needs root)",
     make=make_cluster,
+    clean=clean,
     max_nodes=MAX_NODES,
 )

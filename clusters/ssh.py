@@ -1066,6 +1066,7 @@ BACKEND = BackendInfo(
     name="ssh",
     description="real hosts reached over SSH, listed under cluster.hosts or in an inventory file",
     make=make_cluster,
+    clean=clean,
     max_nodes=None,
     check=check_spec,
 )

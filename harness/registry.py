@@ -341,13 +341,15 @@ class BackendInfo:
     """Where nodes come from. make: (ClusterSpec, workroot, node packages) -> a Cluster;
     max_nodes: the most nodes it can make (None: as many as hosts are given); check:
     (ClusterSpec) -> None, raising ValueError for a spec it cannot make (a bad host list),
-    when the suite is read: it reads files, but connects to nothing and makes nothing."""
+    when the suite is read: it reads files, but connects to nothing and makes nothing;
+    clean: () -> a line per thing removed of what dead runs left (``splitbrain clean``)."""
 
     name: str
     description: str
     make: Callable[..., Any]
     max_nodes: int | None = None
     check: Callable[[Any], None] | None = None
+    clean: Callable[[], list[str]] | None = None
 
 
 GROUPS: dict[type, str] = {

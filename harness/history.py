@@ -5,7 +5,8 @@ checkers can read histories without importing the controller.
 
 Fields (see DESIGN.md, "History"): ``index``, ``time`` (ns since the test started),
 ``type`` (invoke / ok / fail / info), ``process`` (int, or "nemesis"), ``f``, ``value``,
-and optionally ``node`` and ``error``.
+and optionally ``node`` and ``error``; any other field of a line is the op's ``extra``
+(evidence a client recorded: ``op.complete("ok", v, extra={"revision": 7})``).
 """
 
 from __future__ import annotations
@@ -67,9 +68,26 @@ class Op:
     def is_client(self) -> bool:
         return self.process != NEMESIS
 
-    def complete(self, type: str, value: Any = None, error: str | None = None) -> Op:
-        """The completion of this invocation, with the same process, f and node."""
-        return replace(self, type=type, value=value, error=error, index=-1, time=0, extra={})
+    def complete(
+        self,
+        type: str,
+        value: Any = None,
+        error: str | None = None,
+        *,
+        extra: dict[str, Any] | None = None,
+    ) -> Op:
+        """The completion of this invocation, with the same process, f and node, and its
+        ``extra`` (a copy) together with ``extra``: evidence the system returned (a revision,
+        the member that answered), written with the op as fields of its own. Raises
+        ValueError for an ``extra`` key that is a field of every op (``value``, ``node``...)."""
+        fields = {**self.extra, **extra} if extra else dict(self.extra)
+        clash = sorted(_KNOWN.intersection(fields))
+        if clash:
+            raise ValueError(
+                f"extra field(s) {', '.join(clash)} would hide the op's own; "
+                f"extra takes other names (every op has {', '.join(sorted(_KNOWN))})"
+            )
+        return replace(self, type=type, value=value, error=error, index=-1, time=0, extra=fields)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {

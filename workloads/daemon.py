@@ -16,8 +16,10 @@ and two-phase-commit Systems are all this class with their module and flags.
 
 The daemon is named after the module: its log is ``<workdir>/<module>.log``, its data
 ``<workdir>/<module>-data``, and ``patterns/`` is copied to ``<workdir>/code/patterns``.
-It needs every node's address for ``--peers``: pass ``nodes=`` to the constructor (as the
-registry does) or call ``configure(nodes)`` before the first ``setup``.
+It needs every node's address for ``--peers``: pass ``nodes=`` to the constructor (as
+``make_pattern``, every pattern's ``SystemInfo.make``, does) or call ``configure(nodes)``
+before the first ``setup``. Its options are an options dataclass instance, passed on as flags
+(``option_flags``); its clients ask it for their node's port (``port_of``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from clusters import clock
 from clusters.base import Node, SetupError
+from harness.registry import options_dict
+from harness.spec import SystemSpec
 
 __all__ = [
     "DEFAULT_PORT",
@@ -39,26 +44,35 @@ __all__ = [
     "PatternSystem",
     "SingleDaemon",
     "kill_daemons",
+    "make_pattern",
     "node_status",
     "nodes_where",
     "option_flags",
     "port_bases",
-    "port_of_node",
     "wait_ready",
 ]
 
+#: the first port of every reference pattern (each SystemInfo's ``default_port``)
 DEFAULT_PORT = 7000
 #: the directory holding ``_runtime/`` and the patterns, copied to every node
 PATTERNS_DIR = Path(__file__).resolve().parents[1] / "patterns"
 
-# (node name, address) -> port, filled by PatternSystem.configure, so that a client made
-# without a port (as the registry makes them) finds the port of its node
-_PORTS: dict[tuple[str, str], int] = {}
 
-
-def port_of_node(node: Node) -> int:
-    """The port a pattern daemon on ``node`` was given by the last ``configure`` (or 7000)."""
-    return _PORTS.get((node.name, node.address), DEFAULT_PORT)
+def make_pattern(
+    module: str,
+    spec: SystemSpec,
+    nodes: Sequence[Node],
+    options: Any,
+    *,
+    is_primary: Callable[[dict[str, Any]], bool] | None = None,
+) -> PatternSystem:
+    """The ``PatternSystem`` of ``patterns/<module>`` for a suite's ``system`` section: its
+    bugs, its port (``DEFAULT_PORT`` when the suite gives none), ``options`` (an instance of
+    the system's options dataclass) as flags; ``SystemInfo.make`` of every reference pattern."""
+    port = DEFAULT_PORT if spec.port is None else spec.port
+    return PatternSystem(
+        module, spec.bugs, port, nodes=nodes, options=options, is_primary=is_primary
+    )
 
 
 def port_bases(nodes: Sequence[Node], port: int, per_node: int = 1) -> dict[str, int]:
@@ -72,24 +86,17 @@ def port_bases(nodes: Sequence[Node], port: int, per_node: int = 1) -> dict[str,
     return {n.name: port + (per_node * i if shared else 0) for i, n in enumerate(nodes)}
 
 
-def option_flags(
-    options: Mapping[str, Any], allowed: Sequence[str] | None = None, system: str = ""
-) -> list[str]:
-    """``system.options`` as daemon flags: ``{"lease_ms": 800}`` -> ``--lease-ms 800``, a true
-    boolean -> the bare flag, false or None -> nothing. With ``allowed``, any other option is a
-    SetupError naming it and the allowed ones."""
-    if allowed is not None:
-        unknown = sorted(set(options) - set(allowed))
-        if unknown:
-            raise SetupError(
-                f"system {system!r} has no option {unknown[0]!r}; its options: {', '.join(allowed)}"
-            )
+def option_flags(options: Any) -> list[str]:
+    """An options dataclass instance (or a mapping) as daemon flags, in field order:
+    ``lease_ms=800`` -> ``--lease-ms 800``, a true boolean -> the bare flag, false or None ->
+    nothing."""
+    items = options_dict(options) if not isinstance(options, Mapping) else dict(options)
     out: list[str] = []
-    for key, value in options.items():
+    for key, value in items.items():
         flag = "--" + str(key).replace("_", "-")
         if value is True:
             out.append(flag)
-        elif value not in (False, None):
+        elif value is not False and value is not None:  # 0 is a value (0 == False)
             out += [flag, str(value)]
     return out
 
@@ -190,11 +197,12 @@ def node_status(host: str, port: int, *, timeout: float = 1.0) -> dict[str, Any]
 class PatternSystem(SingleDaemon):
     """System + Killable + Pausable + HasPrimaries for the pattern ``patterns/<module>``.
 
-    ``bugs`` are passed as ``--bug``, then ``options`` as flags (see ``option_flags``), then
-    ``extra_args``. Every node listens on ``port``; where several nodes share one address
-    (all on one host), node i listens on ``port + i``. ``primaries`` are the nodes whose
-    ``status`` satisfies ``is_primary`` (by default: ``role`` is ``leader``). Setup waits up
-    to ``ready_timeout`` seconds for the daemon to answer ``status``.
+    ``bugs`` are passed as ``--bug``, then ``options`` (an options dataclass instance) as
+    flags (see ``option_flags``), then ``extra_args``. Every node listens on ``port``; where
+    several nodes share one address (all on one host), node i listens on ``port + i``.
+    ``primaries`` are the nodes whose ``status`` satisfies ``is_primary`` (by default:
+    ``role`` is ``leader``). Setup waits up to ``ready_timeout`` seconds for the daemon to
+    answer ``status``.
     """
 
     def __init__(
@@ -204,7 +212,7 @@ class PatternSystem(SingleDaemon):
         port: int = DEFAULT_PORT,
         *,
         nodes: Sequence[Node] | None = None,
-        options: Mapping[str, Any] | None = None,
+        options: Any = None,
         extra_args: Sequence[str] = (),
         ready_timeout: float = 20.0,
         is_primary: Callable[[dict[str, Any]], bool] | None = None,
@@ -225,23 +233,24 @@ class PatternSystem(SingleDaemon):
         """Learn every member of the cluster (their names and addresses make ``--peers``)."""
         self._ports = port_bases(nodes, self.port)
         self._nodes = list(nodes)
-        for n in nodes:
-            _PORTS[(n.name, n.address)] = self._ports[n.name]
 
     def port_of(self, node: Node) -> int:
-        """The port ``node``'s daemon listens on."""
-        return self._ports.get(node.name, self.port)
+        """The port ``node``'s daemon listens on (HasPorts); SetupError for a node it was not
+        configured with."""
+        port = self._ports.get(node.name)
+        if port is None:
+            raise SetupError(
+                f"{self.module} does not know node {node.name!r}: pass nodes= or call "
+                f"configure(nodes) with every node first (it knows {sorted(self._ports)})"
+            )
+        return port
 
     # -- System ------------------------------------------------------------------------
 
     def setup(self, node: Node) -> None:
         """Install a fresh copy of ``patterns/`` and an empty data directory, start the
         daemon and wait until it answers ``status``; raises SetupError otherwise."""
-        if node.name not in self._ports:
-            raise SetupError(
-                f"{self.module} does not know node {node.name!r}: pass nodes= or call "
-                f"configure(nodes) with every node before setup (it knows {sorted(self._ports)})"
-            )
+        self.port_of(node)  # a SetupError for a node it was not configured with
         code, data = self._code_dir(node), self._data_dir(node)
         self.kill(node)  # a daemon left from an earlier setup must not see its files go
         node.exec(["rm", "-rf", code, data])
@@ -292,9 +301,7 @@ class PatternSystem(SingleDaemon):
 
     def _env(self, node: Node) -> dict[str, str]:
         env = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
-        from clusters.clock import faketime_env
-
-        env.update(faketime_env(node))
+        env.update(clock.faketime_env(node))
         return env
 
     def _wait_ready(self, node: Node) -> None:
@@ -304,9 +311,12 @@ class PatternSystem(SingleDaemon):
             return None if node_status(node.address, port, timeout=0.5) is not None else "no answer"
 
         wait_ready(
-            node, self.daemon, probe, timeout=self.ready_timeout,
+            node,
+            self.daemon,
+            probe,
+            timeout=self.ready_timeout,
             failure=f"did not answer status on {node.address}:{port}",
-        )  # fmt: skip
+        )
 
     def _code_dir(self, node: Node) -> str:
         return f"{node.workdir}/code"

@@ -1,5 +1,5 @@
-"""The election pattern (``patterns/election``): its System, its Client, the ``election``
-workload.
+"""The election pattern (``patterns/election``): its System (``ELECTION``), its Client, the
+``election`` workload (``ELECTION_WORKLOAD``).
 
 Every worker keeps asking its node to act as the leader, and now and then for its status::
 
@@ -12,15 +12,29 @@ Every thread also reports its node's status once after the final heal (``final_o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from clusters.base import Node
 from harness.generator import Context, Generator, stagger
 from harness.history import Op
+from harness.registry import NoOptions, SystemInfo, WorkloadInfo
 from harness.spec import SystemSpec, WorkloadSpec
-from workloads.daemon import PatternSystem, option_flags
-from workloads.lock import PatternClient
+from workloads.daemon import DEFAULT_PORT, PatternSystem, make_pattern
+from workloads.options import ms, ms_range, share
+from workloads.pattern_client import PatternClient
+from workloads.system import HasPorts
 
-__all__ = ["ELECTION_BUGS", "ElectionClient", "register"]
+__all__ = [
+    "ELECTION",
+    "ELECTION_BUGS",
+    "ELECTION_WORKLOAD",
+    "ElectionClient",
+    "ElectionOptions",
+    "ElectionWorkloadOptions",
+    "election_generators",
+]
 
 ELECTION_BUGS = {
     "double-count": "a candidate counts every vote it is granted, asking voters again on each "
@@ -40,8 +54,8 @@ class ElectionClient(PatternClient):
 
     def invoke(self, op: Op) -> Op:
         if op.f not in ("act", "status"):
-            return op.complete("fail", op.value,
-                               error=f"bad-op: the election client has no op {op.f!r}")  # fmt: skip
+            error = f"bad-op: the election client has no op {op.f!r}"
+            return op.complete("fail", op.value, error=error)
         reply = self.request(op, {"type": op.f})
         if isinstance(reply, Op):
             return reply
@@ -51,10 +65,10 @@ class ElectionClient(PatternClient):
 
 
 class _Acts:
-    """``act``, and (``status`` of the time, option ``status``, 0.05) a status report."""
+    """``act``, and (``status`` of the time) a status report."""
 
-    def __init__(self, spec: WorkloadSpec) -> None:
-        self.status = float(spec.options.get("status", 0.05))
+    def __init__(self, options: ElectionWorkloadOptions) -> None:
+        self.status = options.status
 
     def op(self, ctx: Context) -> dict[str, Any]:
         if ctx.rng.random() < self.status:
@@ -62,55 +76,54 @@ class _Acts:
         return {"f": "act", "value": None}
 
 
-def election_generators(spec: WorkloadSpec) -> tuple[Generator, Generator | None]:
-    ops = _Acts(spec)
+def election_generators(
+    spec: WorkloadSpec, options: ElectionWorkloadOptions
+) -> tuple[Generator, Generator | None]:
+    ops = _Acts(options)
     return (ops if spec.rate <= 0 else stagger(1.0 / spec.rate, ops)), None
 
 
-def election_args(spec: SystemSpec) -> list[str]:
-    """Daemon options from ``system.options``: heartbeat_ms, election_ms ("MIN-MAX"),
-    retry_ms, rpc_timeout_ms."""
-    return option_flags(spec.options, ("heartbeat_ms", "election_ms", "retry_ms",
-                                        "rpc_timeout_ms"), "election")  # fmt: skip
+@dataclass(frozen=True)
+class ElectionOptions:
+    """The election daemon's flags (``system.options``)."""
+
+    heartbeat_ms: int = ms(50, "leader heartbeat interval")
+    election_ms: str = ms_range("300-600", "randomized election timeout range")
+    retry_ms: int = ms(100, "vote requests asked again after")
+    rpc_timeout_ms: int = ms(200, "per request to a peer")
 
 
-def register() -> list[Any]:
-    from workloads.registry import CheckerInfo, SystemInfo, WorkloadInfo, ms, ms_range, share
+@dataclass(frozen=True)
+class ElectionWorkloadOptions:
+    """The ``election`` workload's options (``workload.options``)."""
 
-    def make(spec: SystemSpec, nodes: list[Any]) -> PatternSystem:
-        return PatternSystem("election", spec.bugs, spec.port, nodes=nodes,
-                             extra_args=election_args(spec))  # fmt: skip
+    status: float = share(0.05, "share of ops that ask for a status report")
 
-    def client(spec: WorkloadSpec) -> ElectionClient:
-        return ElectionClient(timeout=spec.timeout)
 
-    def checker(**opts: Any) -> Any:
-        from checkers.election import ElectionChecker
+def _make(spec: SystemSpec, nodes: Sequence[Node], options: ElectionOptions) -> PatternSystem:
+    return make_pattern("election", spec, nodes, options)
 
-        return ElectionChecker(**opts)
 
-    return [
-        SystemInfo(
-            "election",
-            "reference leader election (patterns/election): terms, majority votes, leader "
-            "actions confirmed by a majority",
-            ELECTION_BUGS, make, {"election": client}, final_ops=("status",),
-            options=(
-                ms("heartbeat_ms", 50, "leader heartbeat interval"),
-                ms_range("election_ms", "300-600", "randomized election timeout range"),
-                ms("retry_ms", 100, "vote requests asked again after"),
-                ms("rpc_timeout_ms", 200, "per request to a peer"),
-            ),
-        ),
-        WorkloadInfo(
-            "election", "every worker asks its node to act as the leader; status reports",
-            election_generators, ("election", "stats"),
-            options=(share("status", 0.05, "share of ops that ask for a status report"),),
-        ),
-        CheckerInfo(
-            "election",
-            "elections: at most one leader per term (status led_terms and actions), no leader "
-            "acting on a stale term",
-            checker,
-        ),
-    ]  # fmt: skip
+def _client(spec: WorkloadSpec, options: NoOptions, system: HasPorts) -> ElectionClient:
+    return ElectionClient(system, timeout=spec.timeout)
+
+
+ELECTION = SystemInfo(
+    name="election",
+    description="reference leader election (patterns/election): terms, majority votes, leader "
+    "actions confirmed by a majority",
+    make=_make,
+    clients={"election": _client},
+    bugs=ELECTION_BUGS,
+    options=ElectionOptions,
+    default_port=DEFAULT_PORT,
+    final_ops=("status",),
+)
+
+ELECTION_WORKLOAD = WorkloadInfo(
+    name="election",
+    description="every worker asks its node to act as the leader; status reports",
+    generators=election_generators,
+    checkers=("election", "stats"),
+    options=ElectionWorkloadOptions,
+)

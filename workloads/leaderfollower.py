@@ -1,5 +1,5 @@
-"""The leader-follower replicated log (``patterns/leaderfollower``): its System, its Client and
-the ``log`` workload.
+"""The leader-follower replicated log (``patterns/leaderfollower``): its System
+(``LEADERFOLLOWER``), its Client and the ``log`` workload (``LOG``).
 
 The ``log`` workload mixes register operations on the log's key/value view (``read`` and
 ``write`` of unique values, Jepsen's ``[key, v]`` values, so the linearizability checker
@@ -14,23 +14,38 @@ use and asks its node for an ``audit`` of the committed log. Ops::
     truncate  100 (keep)       -> ok {"upto": L, "index": t}
     audit     None             -> ok {"node", "hwm", "lwm", "entries": every committed entry}
 
-Options (``workload.options``): ``count`` entries per log read (8), ``keep`` entries a
-truncation keeps below the HWM (100). The mix may weigh ``read``, ``write``, ``cas``,
-``read-log`` and ``truncate``.
+Options (``workload.options``, ``LogOptions``): ``count`` entries per log read (8), ``keep``
+entries a truncation keeps below the HWM (100). The mix may weigh ``read``, ``write``,
+``cas``, ``read-log`` and ``truncate``. The system runs the ``register`` workload too, with the
+Raft client.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from clusters.base import Node
 from harness.generator import Context, Generator, each_thread, once, seq, stagger
 from harness.history import Op
-from harness.spec import WorkloadSpec
-from workloads.daemon import PatternSystem
-from workloads.raft import RaftClient
+from harness.registry import NoOptions, SystemInfo, WorkloadInfo, option
+from harness.spec import SystemSpec, WorkloadSpec
+from workloads.daemon import DEFAULT_PORT, PatternSystem, make_pattern
+from workloads.pattern_client import PatternClient
+from workloads.raft import RaftOptions, register_client
 from workloads.register import final_reads
+from workloads.system import HasPorts
 
-__all__ = ["LF_BUGS", "LogClient", "LogOps", "register"]
+__all__ = [
+    "LEADERFOLLOWER",
+    "LF_BUGS",
+    "LOG",
+    "LogClient",
+    "LogOps",
+    "LogOptions",
+    "log_generators",
+]
 
 LF_BUGS = {
     "ack-before-replication": "the primary acknowledges a write once it is in its own log, "
@@ -49,7 +64,7 @@ class LogOps:
     """Generator of the ``log`` workload's ops over rotating keys; written values are unique
     (a counter), so each acknowledged write names one log entry."""
 
-    def __init__(self, spec: WorkloadSpec) -> None:
+    def __init__(self, spec: WorkloadSpec, options: LogOptions) -> None:
         allowed = {"read", "write", "cas", "read-log", "truncate"}
         unknown = sorted(set(spec.mix) - allowed)
         if unknown:
@@ -61,8 +76,8 @@ class LogOps:
         self.weights = [spec.mix[f] for f in self.fs]
         self.ops_per_key = spec.ops_per_key
         self.values = spec.values
-        self.count = int(spec.options.get("count", 8))
-        self.keep = int(spec.options.get("keep", 100))
+        self.count = options.count
+        self.keep = options.keep
         self.active: list[int] = list(range(spec.keys))
         self.used: dict[int, int] = dict.fromkeys(self.active, 0)
         self.next_key = spec.keys
@@ -103,9 +118,9 @@ class LogOps:
         return key
 
 
-class LogClient(RaftClient):
-    """The Raft client's connection handling, speaking the log's requests too (see the
-    module docstring for the ops)."""
+class LogClient(PatternClient):
+    """The log's requests over a pattern connection (see the module docstring for the ops);
+    like the Raft client, a timeout or a broken connection after sending raises (``info``)."""
 
     def invoke(self, op: Op) -> Op:
         try:
@@ -113,24 +128,21 @@ class LogClient(RaftClient):
         except (TypeError, ValueError) as e:
             return op.complete("fail", op.value, error=f"bad-op: {e}")
         try:
-            self._ensure_connected()
+            self.ensure_connected()
         except ConnectionRefusedError:
             return op.complete("fail", op.value, error="connection-refused")
         except OSError as e:
             return op.complete("fail", op.value, error=f"connect-failed: {e}")
-        reply = self._call(req)
+        reply = self.call(req)
         if reply.get("ok") is not True:
-            error = str(reply.get("error") or "unknown-error")
-            return op.complete("fail" if reply.get("definite") is True else "info", op.value,
-                               error)  # fmt: skip
+            return self.failed(op, reply)
         value = reply.get("value")
         if op.f == "read":
             return op.complete("ok", [op.value[0], value])
         if op.f in ("write", "cas"):
-            done = op.complete("ok", op.value)
-            if isinstance(value, dict) and isinstance(value.get("index"), int):
-                done.extra["log_index"] = value["index"]
-            return done
+            index = value.get("index") if isinstance(value, dict) else None
+            extra = {"log_index": index} if isinstance(index, int) else None
+            return op.complete("ok", op.value, extra=extra)
         return op.complete("ok", value)
 
 
@@ -153,68 +165,55 @@ def _request(op: Op) -> dict[str, Any]:
         return {"type": "truncate", "keep": v if isinstance(v, int) else 100}
     if op.f in ("audit", "status"):
         return {"type": op.f}
-    raise ValueError(f"the log has no op {op.f!r}; it runs read, write, cas, read-log, "
-                     "truncate, audit, status")  # fmt: skip
+    raise ValueError(
+        f"the log has no op {op.f!r}; it runs read, write, cas, read-log, truncate, audit, status"
+    )
 
 
-def log_generators(spec: WorkloadSpec) -> tuple[Generator, Generator | None]:
+def log_generators(spec: WorkloadSpec, options: LogOptions) -> tuple[Generator, Generator | None]:
     """The main generator, and the final one: read every key in use, then an audit per
     worker."""
-    ops = LogOps(spec)
+    ops = LogOps(spec, options)
     main: Generator = ops if spec.rate <= 0 else stagger(1.0 / spec.rate, ops)
     return main, seq([final_reads(ops), each_thread(lambda: once("audit"))])  # type: ignore[arg-type]
 
 
-def register() -> list[Any]:
-    """The ``leaderfollower`` system, the ``log`` workload and the ``watermarks`` checker."""
-    from harness.spec import SystemSpec
-    from workloads.registry import RAFT_OPTIONS, CheckerInfo, Option, SystemInfo, WorkloadInfo
+@dataclass(frozen=True)
+class LogOptions:
+    """The ``log`` workload's options (``workload.options``)."""
 
-    def make(spec: SystemSpec, nodes: list[Any]) -> PatternSystem:
-        return PatternSystem(
-            "leaderfollower", spec.bugs, spec.port, nodes=nodes, options=spec.options
-        )
+    count: int = option(8, "entries per log read", minimum=1)
+    keep: int = option(100, "entries a truncation keeps below the HWM", minimum=0)
 
-    def log_client(spec: WorkloadSpec) -> LogClient:
-        return LogClient(timeout=spec.timeout)
 
-    def register_client(spec: WorkloadSpec) -> RaftClient:
-        return RaftClient(timeout=spec.timeout)
+def _make(spec: SystemSpec, nodes: Sequence[Node], options: RaftOptions) -> PatternSystem:
+    return make_pattern("leaderfollower", spec, nodes, options)
 
-    def watermarks(**_: Any) -> Any:
-        from checkers.watermarks import WatermarksChecker
 
-        return WatermarksChecker()
+def _log_client(spec: WorkloadSpec, options: NoOptions, system: HasPorts) -> LogClient:
+    return LogClient(system, timeout=spec.timeout)
 
-    return [
-        SystemInfo(
-            "leaderfollower",
-            "reference leader-follower replicated log (patterns/leaderfollower): a primary "
-            "replicates writes; high-water mark bounds what is visible, low-water mark what is "
-            "kept; failover by election",
-            LF_BUGS,
-            make,
-            {"log": log_client, "register": register_client},
-            checkers=("leaders",),
-            final_ops=("status",),
-            options=RAFT_OPTIONS,  # the daemon takes the Raft store's timing options
-        ),
-        WorkloadInfo(
-            "log",
-            "writes of unique values, linearizable reads, log reads on any node (head and "
-            "tail), truncations; a final audit of the committed log",
-            log_generators,
-            ("watermarks", "linearizable", "stats"),
-            options=(
-                Option("count", int, 8, "entries per log read", minimum=1),
-                Option("keep", int, 100, "entries a truncation keeps below the HWM", minimum=0),
-            ),
-            ops=("read", "write", "cas", "read-log", "truncate"),
-        ),
-        CheckerInfo(
-            "watermarks",
-            "leader-follower log: acknowledged entries never lost, nothing served past the "
-            "high-water mark or at or below the low-water mark",
-            watermarks,
-        ),
-    ]
+
+LEADERFOLLOWER = SystemInfo(
+    name="leaderfollower",
+    description="reference leader-follower replicated log (patterns/leaderfollower): a primary "
+    "replicates writes; high-water mark bounds what is visible, low-water mark what is kept; "
+    "failover by election",
+    make=_make,
+    clients={"log": _log_client, "register": register_client},
+    bugs=LF_BUGS,
+    options=RaftOptions,  # the daemon takes the Raft store's timing options
+    default_port=DEFAULT_PORT,
+    checkers=("leaders",),
+    final_ops=("status",),
+)
+
+LOG = WorkloadInfo(
+    name="log",
+    description="writes of unique values, linearizable reads, log reads on any node (head and "
+    "tail), truncations; a final audit of the committed log",
+    generators=log_generators,
+    checkers=("watermarks", "linearizable", "stats"),
+    options=LogOptions,
+    ops=("read", "write", "cas", "read-log", "truncate"),
+)

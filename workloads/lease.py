@@ -1,4 +1,5 @@
-"""The lease pattern (``patterns/lease``): its System, its Client, the ``lease`` workload.
+"""The lease pattern (``patterns/lease``): its System (``LEASE``), its Client, the ``lease``
+workload (``LEASE_WORKLOAD``).
 
 Every worker keeps asking its node to act as the holder of whatever leases it holds::
 
@@ -11,15 +12,29 @@ The ``lease`` checker then looks, in the controller's time, for two holders acti
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from clusters.base import Node
 from harness.generator import Context, Generator, stagger
 from harness.history import Op
+from harness.registry import NoOptions, SystemInfo, WorkloadInfo, option
 from harness.spec import SystemSpec, WorkloadSpec
-from workloads.daemon import PatternSystem, option_flags
-from workloads.lock import PatternClient
+from workloads.daemon import DEFAULT_PORT, PatternSystem, make_pattern
+from workloads.options import ms, ms_range, share
+from workloads.pattern_client import PatternClient
+from workloads.system import HasPorts
 
-__all__ = ["LEASE_BUGS", "LeaseClient", "register"]
+__all__ = [
+    "LEASE",
+    "LEASE_BUGS",
+    "LEASE_WORKLOAD",
+    "LeaseClient",
+    "LeaseOptions",
+    "LeaseWorkloadOptions",
+    "lease_generators",
+]
 
 LEASE_BUGS = {
     "local-clock": "the holder trusts its local clock with no margin: it times its lease on "
@@ -49,11 +64,10 @@ class LeaseClient(PatternClient):
 
 
 class _Acts:
-    """``act``, and now and then (``status`` of the time, option ``status``, 0.02) a
-    status report."""
+    """``act``, and now and then (``status`` of the time) a status report."""
 
-    def __init__(self, spec: WorkloadSpec) -> None:
-        self.status = float(spec.options.get("status", 0.02))
+    def __init__(self, options: LeaseWorkloadOptions) -> None:
+        self.status = options.status
 
     def op(self, ctx: Context) -> dict[str, Any]:
         if ctx.rng.random() < self.status:
@@ -61,61 +75,65 @@ class _Acts:
         return {"f": "act", "value": None}
 
 
-def lease_generators(spec: WorkloadSpec) -> tuple[Generator, Generator | None]:
-    ops = _Acts(spec)
+def lease_generators(
+    spec: WorkloadSpec, options: LeaseWorkloadOptions
+) -> tuple[Generator, Generator | None]:
+    ops = _Acts(options)
     return (ops if spec.rate <= 0 else stagger(1.0 / spec.rate, ops)), None
 
 
-def lease_args(spec: SystemSpec) -> list[str]:
-    """Daemon options from ``system.options``: resources, lease_ms, renew_ms, margin_ms,
-    tenure_ms ("MIN-MAX"), rpc_timeout_ms."""
-    return option_flags(spec.options, ("resources", "lease_ms", "renew_ms", "margin_ms",
-                                        "tenure_ms", "rpc_timeout_ms"), "lease")  # fmt: skip
+@dataclass(frozen=True)
+class LeaseOptions:
+    """The lease daemon's flags (``system.options``)."""
+
+    resources: int = option(8, "how many resources (r0..)", minimum=1)
+    lease_ms: int = ms(600, "lease time")
+    renew_ms: int = ms(150, "renewal period")
+    margin_ms: int | None = ms(
+        None,
+        "how much earlier than its lease a holder stops (default 30 + 2% of the lease)",
+        minimum=0,
+    )
+    tenure_ms: str = ms_range(
+        "500-1500", "how long a holder keeps renewing before it lets a lease lapse"
+    )
+    rpc_timeout_ms: int = ms(200, "per request to a grantor")
 
 
-def register() -> list[Any]:
-    from workloads.registry import CheckerInfo, SystemInfo, WorkloadInfo, ms, ms_range, share
+@dataclass(frozen=True)
+class LeaseWorkloadOptions:
+    """The ``lease`` workload's options (``workload.options``)."""
 
-    def make(spec: SystemSpec, nodes: list[Any]) -> PatternSystem:
-        return PatternSystem(
-            "lease", spec.bugs, spec.port, nodes=nodes, extra_args=lease_args(spec),
-            is_primary=lambda st: bool(st.get("holding")),
-        )  # fmt: skip
+    status: float = share(0.02, "share of ops that ask for a status report")
 
-    def client(spec: WorkloadSpec) -> LeaseClient:
-        return LeaseClient(timeout=spec.timeout)
 
-    def checker(**opts: Any) -> Any:
-        from checkers.lease import LeaseChecker
+def _holding(status: dict[str, Any]) -> bool:
+    return bool(status.get("holding"))
 
-        return LeaseChecker(**opts)
 
-    return [
-        SystemInfo(
-            "lease",
-            "reference leases (patterns/lease): majority-granted, renewed, lapsing leases on "
-            "a few resources; holders act while they hold them",
-            LEASE_BUGS, make, {"lease": client},
-            options=(
-                ms("resources", 8, "how many resources (r0..)"),
-                ms("lease_ms", 600, "lease time"),
-                ms("renew_ms", 150, "renewal period"),
-                ms("margin_ms", None, "how much earlier than its lease a holder stops "
-                   "(default 30 + 2% of the lease)", minimum=0),
-                ms_range("tenure_ms", "500-1500", "how long a holder keeps renewing before it "
-                         "lets a lease lapse"),
-                ms("rpc_timeout_ms", 200, "per request to a grantor"),
-            ),
-        ),
-        WorkloadInfo(
-            "lease", "every worker asks its node to act under the leases it holds",
-            lease_generators, ("lease", "stats"),
-            options=(share("status", 0.02, "share of ops that ask for a status report"),),
-        ),
-        CheckerInfo(
-            "lease",
-            "leases: no two holders act in overlapping real time (controller time), one "
-            "holder per epoch",
-            checker,
-        ),
-    ]  # fmt: skip
+def _make(spec: SystemSpec, nodes: Sequence[Node], options: LeaseOptions) -> PatternSystem:
+    return make_pattern("lease", spec, nodes, options, is_primary=_holding)
+
+
+def _client(spec: WorkloadSpec, options: NoOptions, system: HasPorts) -> LeaseClient:
+    return LeaseClient(system, timeout=spec.timeout)
+
+
+LEASE = SystemInfo(
+    name="lease",
+    description="reference leases (patterns/lease): majority-granted, renewed, lapsing leases "
+    "on a few resources; holders act while they hold them",
+    make=_make,
+    clients={"lease": _client},
+    bugs=LEASE_BUGS,
+    options=LeaseOptions,
+    default_port=DEFAULT_PORT,
+)
+
+LEASE_WORKLOAD = WorkloadInfo(
+    name="lease",
+    description="every worker asks its node to act under the leases it holds",
+    generators=lease_generators,
+    checkers=("lease", "stats"),
+    options=LeaseWorkloadOptions,
+)

@@ -1,8 +1,8 @@
-"""The lock pattern (``patterns/lock``): its System, its Client, the ``lock`` workload.
+"""The lock pattern (``patterns/lock``): its System (``LOCK``), its Client, the ``lock``
+workload (``LOCK_WORKLOAD``, checked by the ``lock`` and ``stats`` checkers).
 
-The System is ``workloads.daemon.PatternSystem`` (as for every reference pattern).
-``PatternClient``, the Raft client's connection with a per-pattern ``invoke``, is shared by
-the lease, election and two-phase-commit clients.
+The System is ``workloads.daemon.PatternSystem`` (as for every reference pattern); the
+client is a ``workloads.pattern_client.PatternClient``.
 
 The ``lock`` workload: each worker takes a lock, writes to the protected storage under it
 with its fencing token, and releases it; now and then it reads a key's storage instead.
@@ -26,26 +26,30 @@ entry names the write that made it.
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from clusters.base import Node
 from harness.generator import Context, Generator, stagger
 from harness.history import Op
+from harness.registry import NoOptions, SystemInfo, WorkloadInfo, option
 from harness.spec import SystemSpec, WorkloadSpec
-from workloads.daemon import PatternSystem, option_flags, port_of_node
-from workloads.raft import RaftClient
+from workloads.daemon import DEFAULT_PORT, PatternSystem, make_pattern
+from workloads.options import ms, ms_range, share
+from workloads.pattern_client import PatternClient
+from workloads.system import HasPorts
 
 __all__ = [
+    "LOCK",
     "LOCK_BUGS",
+    "LOCK_WORKLOAD",
     "LockClient",
     "LockOps",
-    "PatternClient",
-    "PatternSystem",
-    "register",
+    "LockOptions",
+    "LockWorkloadOptions",
+    "lock_generators",
 ]
-
-log = logging.getLogger(__name__)
 
 LOCK_BUGS = {
     "no-fencing": "the protected storage accepts a write whatever its fencing token; shown when "
@@ -61,45 +65,14 @@ LOCK_BUGS = {
 }
 
 
-class PatternClient(RaftClient):
-    """One persistent NDJSON connection to a pattern node; subclasses map ops to requests
-    in ``invoke`` through ``request(op, req)``, which handles connecting and errors."""
-
-    def open(self, node: Node) -> None:
-        if self.port is None:
-            self.port = port_of_node(node)
-        super().open(node)
-
-    def request(self, op: Op, req: dict[str, Any], value: Any = None) -> dict[str, Any] | Op:
-        """The reply to ``req``; or the completion of ``op`` (with ``value``, default the
-        invocation's) when nothing could be sent (``fail``), or when the request was sent
-        and no reply came in time or the connection broke (``info``)."""
-        value = op.value if value is None else value
-        try:
-            self._ensure_connected()
-        except ConnectionRefusedError:
-            return op.complete("fail", value, error="connection-refused")
-        except OSError as e:
-            return op.complete("fail", value, error=f"connect-failed: {e}")
-        try:
-            return self._call(req)
-        except (OSError, ValueError) as e:  # TimeoutError is an OSError; bad JSON a ValueError
-            return op.complete("info", value, error=f"{type(e).__name__}: {e}")
-
-    @staticmethod
-    def failed(op: Op, reply: dict[str, Any], value: Any = None) -> Op:
-        """The completion of an error reply: ``fail`` when definite, else ``info``."""
-        error = str(reply.get("error") or "unknown-error")
-        kind = "fail" if reply.get("definite") is True else "info"
-        return op.complete(kind, op.value if value is None else value, error)
-
-
 class LockClient(PatternClient):
     """A client of ``patterns/lock`` that remembers the grants it holds (see the module
     docstring for the ops)."""
 
-    def __init__(self, timeout: float = 2.0, port: int | None = None) -> None:
-        super().__init__(timeout=timeout, port=port)
+    def __init__(
+        self, system: HasPorts | None = None, *, timeout: float = 2.0, port: int | None = None
+    ) -> None:
+        super().__init__(system, timeout=timeout, port=port)
         self.held: dict[Any, int] = {}
         self.owner = ""
 
@@ -164,12 +137,12 @@ class LockClient(PatternClient):
 class LockOps:
     """Per worker: acquire a key, ``writes`` writes under it, release it; or (``reads`` of
     the time) read a key's storage. Keys retire after ``spec.ops_per_key`` acquires and are
-    read once more then. Options (``workload.options``): ``writes`` (2), ``reads`` (0.15).
+    read once more then. ``options``: ``LockWorkloadOptions``.
     """
 
-    def __init__(self, spec: WorkloadSpec) -> None:
-        self.writes = int(spec.options.get("writes", 2))
-        self.reads = float(spec.options.get("reads", 0.15))
+    def __init__(self, spec: WorkloadSpec, options: LockWorkloadOptions) -> None:
+        self.writes = options.writes
+        self.reads = options.reads
         self.ops_per_key = spec.ops_per_key
         self.active: list[int] = list(range(spec.keys))
         self.used: dict[int, int] = dict.fromkeys(self.active, 0)
@@ -221,70 +194,59 @@ class _FinalReads:
         return {"f": "read", "value": [self.keys.pop(0), None]}
 
 
-def lock_generators(spec: WorkloadSpec) -> tuple[Generator, Generator | None]:
-    ops = LockOps(spec)
+def lock_generators(
+    spec: WorkloadSpec, options: LockWorkloadOptions
+) -> tuple[Generator, Generator | None]:
+    ops = LockOps(spec, options)
     main: Generator = ops if spec.rate <= 0 else stagger(1.0 / spec.rate, ops)
     return main, _FinalReads(ops)
 
 
-def lock_args(spec: SystemSpec) -> list[str]:
-    """Daemon options from ``system.options``: ttl_ms, election_ms ("MIN-MAX"),
-    heartbeat_ms, request_timeout_ms, storage_timeout_ms."""
-    names = ("ttl_ms", "election_ms", "heartbeat_ms", "request_timeout_ms", "storage_timeout_ms")
-    return option_flags(spec.options, names, "lock")
+@dataclass(frozen=True)
+class LockOptions:
+    """The lock daemon's flags (``system.options``)."""
+
+    ttl_ms: int = ms(1500, "lease of a grant")
+    election_ms: str = ms_range("300-600", "randomized election timeout range")
+    heartbeat_ms: int = ms(50, "leader heartbeat interval")
+    request_timeout_ms: int = ms(1000, "how long an acquire / release may wait")
+    storage_timeout_ms: int = ms(1000, "how long a write forwarded to the key's home may take")
 
 
-def register() -> list[Any]:
-    from workloads.registry import (
-        CheckerInfo,
-        Option,
-        SystemInfo,
-        WorkloadInfo,
-        ms,
-        ms_range,
-        share,
-    )
+@dataclass(frozen=True)
+class LockWorkloadOptions:
+    """The ``lock`` workload's options (``workload.options``)."""
 
-    def make(spec: SystemSpec, nodes: list[Any]) -> PatternSystem:
-        return PatternSystem("lock", spec.bugs, spec.port, nodes=nodes, extra_args=lock_args(spec))
+    writes: int = option(2, "storage writes a holder makes per grant", minimum=0)
+    reads: float = share(0.15, "share of ops that read a key's storage")
 
-    def client(spec: WorkloadSpec) -> LockClient:
-        return LockClient(timeout=spec.timeout)
 
-    def checker(**opts: Any) -> Any:
-        from checkers.lock import LockChecker
+def _make(spec: SystemSpec, nodes: Sequence[Node], options: LockOptions) -> PatternSystem:
+    return make_pattern("lock", spec, nodes, options)
 
-        return LockChecker(**opts)
 
-    return [
-        SystemInfo(
-            "lock",
-            "reference lock service (patterns/lock): leased locks replicated by Raft, fencing "
-            "tokens, a protected storage that rejects stale tokens",
-            LOCK_BUGS, make, {"lock": client}, checkers=("leaders",), final_ops=("status",),
-            options=(
-                ms("ttl_ms", 1500, "lease of a grant"),
-                ms_range("election_ms", "300-600", "randomized election timeout range"),
-                ms("heartbeat_ms", 50, "leader heartbeat interval"),
-                ms("request_timeout_ms", 1000, "how long an acquire / release may wait"),
-                ms("storage_timeout_ms", 1000, "how long a write forwarded to the key's home "
-                   "may take"),
-            ),
-        ),
-        WorkloadInfo(
-            "lock",
-            "acquire a lock, write to the protected storage with its token, release; read the "
-            "storage",
-            lock_generators, ("lock", "stats"),
-            options=(
-                Option("writes", int, 2, "storage writes a holder makes per grant", minimum=0),
-                share("reads", 0.15, "share of ops that read a key's storage"),
-            ),
-        ),
-        CheckerInfo(
-            "lock",
-            "locks: mutual exclusion (linearizable mutex, leases allowed to run out), fencing "
-            "tokens strictly increase, the storage never accepts a stale holder's write",
-            checker,
-        ),
-    ]  # fmt: skip
+def _client(spec: WorkloadSpec, options: NoOptions, system: HasPorts) -> LockClient:
+    return LockClient(system, timeout=spec.timeout)
+
+
+LOCK = SystemInfo(
+    name="lock",
+    description="reference lock service (patterns/lock): leased locks replicated by Raft, "
+    "fencing tokens, a protected storage that rejects stale tokens",
+    make=_make,
+    clients={"lock": _client},
+    bugs=LOCK_BUGS,
+    options=LockOptions,
+    default_port=DEFAULT_PORT,
+    checkers=("leaders",),
+    final_ops=("status",),
+)
+
+LOCK_WORKLOAD = WorkloadInfo(
+    name="lock",
+    description="acquire a lock, write to the protected storage with its token, release; read "
+    "the storage",
+    generators=lock_generators,
+    checkers=("lock", "stats"),
+    options=LockWorkloadOptions,
+)

@@ -2,17 +2,22 @@
 
 The Paxos register speaks the Raft store's client protocol, so it runs the ``register``
 workload (``workloads/register.py``) with the Raft client, and is checked against the
-cas-register model, key by key.
+cas-register model, key by key. ``PAXOS`` registers it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from workloads.daemon import PatternSystem
-from workloads.raft import RaftClient
+from clusters.base import Node
+from harness.registry import SystemInfo, option
+from harness.spec import SystemSpec
+from workloads.daemon import DEFAULT_PORT, PatternSystem, make_pattern
+from workloads.options import ms
+from workloads.raft import register_client
 
-__all__ = ["PAXOS_BUGS", "register"]
+__all__ = ["PAXOS", "PAXOS_BUGS", "PaxosOptions"]
 
 PAXOS_BUGS = {
     "forget-promise": "acceptors keep promises in memory only: after a restart they promise, "
@@ -25,29 +30,26 @@ PAXOS_BUGS = {
 }
 
 
-def register() -> list[Any]:
-    """The ``paxos`` system: runs the ``register`` workload with the Raft client."""
-    from harness.spec import SystemSpec, WorkloadSpec
-    from workloads.registry import Option, SystemInfo, ms
+@dataclass(frozen=True)
+class PaxosOptions:
+    """The Paxos daemon's flags (``system.options``)."""
 
-    def make(spec: SystemSpec, nodes: list[Any]) -> PatternSystem:
-        return PatternSystem("paxos", spec.bugs, spec.port, nodes=nodes, options=spec.options)
+    request_timeout_ms: int = ms(1000, "how long a client request may take")
+    rpc_timeout_ms: int = ms(500, "how long one prepare or accept waits")
+    no_forward: bool = option(False, "propose on the node asked, not the key's home")
 
-    def client(spec: WorkloadSpec) -> RaftClient:
-        return RaftClient(timeout=spec.timeout)
 
-    return [
-        SystemInfo(
-            "paxos",
-            "reference CASPaxos register (patterns/paxos): read, write, cas per key, each a "
-            "Paxos round; no leader",
-            PAXOS_BUGS,
-            make,
-            {"register": client},
-            options=(
-                ms("request_timeout_ms", 1000, "how long a client request may take"),
-                ms("rpc_timeout_ms", 500, "how long one prepare or accept waits"),
-                Option("no_forward", bool, False, "propose on the node asked, not the key's home"),
-            ),
-        )
-    ]
+def _make(spec: SystemSpec, nodes: Sequence[Node], options: PaxosOptions) -> PatternSystem:
+    return make_pattern("paxos", spec, nodes, options)
+
+
+PAXOS = SystemInfo(
+    name="paxos",
+    description="reference CASPaxos register (patterns/paxos): read, write, cas per key, each "
+    "a Paxos round; no leader",
+    make=_make,
+    clients={"register": register_client},
+    bugs=PAXOS_BUGS,
+    options=PaxosOptions,
+    default_port=DEFAULT_PORT,
+)

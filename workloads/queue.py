@@ -1,4 +1,5 @@
-"""The replicated queue (``patterns/queue``): its System, its Client and the ``queue`` workload.
+"""The replicated queue (``patterns/queue``): its System (``QUEUE``), its Client and the
+``queue`` workload (``QUEUE_WORKLOAD``).
 
 Each Client is one consumer (a consumer id of its own; a worker that gets an ``info`` opens
 a new Client, so a new consumer, as it takes a new process). It holds the messages it
@@ -14,23 +15,40 @@ dequeued until it acknowledges them. Ops::
     audit    None            -> ok {"node", "applied", "queue", "inflight", "acked"}
 
 After the final heal every worker drains the queue, then asks its node for an audit.
-Options (``workload.options``): ``hold``, the seconds a consumer works on a message before
-it acknowledges it (0.2).
+Options (``workload.options``, which the queue system's client reads: ``QueueClientOptions``):
+``hold``, the seconds a consumer works on a message before it acknowledges it (0.2).
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from clusters.base import Node
 from harness.generator import Context, Generator, each_thread, once, phases, stagger
 from harness.history import Op
-from harness.spec import WorkloadSpec
-from workloads.daemon import PatternSystem
-from workloads.raft import RaftClient
+from harness.registry import NoOptions, SystemInfo, WorkloadInfo, option
+from harness.spec import SystemSpec, WorkloadSpec
+from workloads.daemon import DEFAULT_PORT, PatternSystem, make_pattern
+from workloads.options import ms
+from workloads.pattern_client import PatternClient
+from workloads.raft import RaftOptions
+from workloads.system import HasPorts
 
-__all__ = ["QUEUE_BUGS", "QueueClient", "QueueOps", "register"]
+__all__ = [
+    "DRAIN_LIMIT",
+    "QUEUE",
+    "QUEUE_BUGS",
+    "QUEUE_WORKLOAD",
+    "QueueClient",
+    "QueueClientOptions",
+    "QueueOps",
+    "QueueOptions",
+    "queue_generators",
+]
 
 QUEUE_BUGS = {
     "redeliver-on-timeout": "a message not acknowledged within the visibility timeout (system "
@@ -68,41 +86,56 @@ class QueueOps:
         return {"f": f, "value": None}
 
 
-class QueueClient(RaftClient):
-    """One consumer (and producer) on one node; see the module docstring for the ops."""
+class QueueClient(PatternClient):
+    """One consumer (and producer) on one node; see the module docstring for the ops. Like
+    the Raft client, a timeout or a broken connection after sending raises (``info``)."""
 
-    def __init__(self, timeout: float = 2.0, port: int | None = None, hold: float = 0.2) -> None:
-        super().__init__(timeout=timeout, port=port)
+    def __init__(
+        self,
+        system: HasPorts | None = None,
+        *,
+        timeout: float = 2.0,
+        port: int | None = None,
+        hold: float = 0.2,
+    ) -> None:
+        super().__init__(system, timeout=timeout, port=port)
         self.hold = hold
         self.consumer = f"c-{uuid.uuid4().hex[:8]}"
         #: (message id, value, when it was received)
         self.held: list[tuple[int, Any, float]] = []
 
+    def op_timeout(self, op: Op, timeout: float) -> float | None:
+        """An ack first waits up to ``hold``; a drain goes on for up to DRAIN_LIMIT, and its
+        last ack and dequeue may each take a timeout."""
+        if op.f == "ack":
+            return self.hold + 2 * timeout
+        if op.f == "drain":
+            return DRAIN_LIMIT + 3 * timeout
+        return 2 * timeout
+
     def invoke(self, op: Op) -> Op:
         try:
-            self._ensure_connected()
+            self.ensure_connected()
         except ConnectionRefusedError:
             return op.complete("fail", op.value, error="connection-refused")
         except OSError as e:
             return op.complete("fail", op.value, error=f"connect-failed: {e}")
         if op.f == "enqueue":
-            reply = self._call({"type": "enqueue", "value": op.value})
+            reply = self.call({"type": "enqueue", "value": op.value})
             return self._done(op, reply, op.value)
         if op.f == "dequeue":
-            reply = self._call({"type": "dequeue", "consumer": self.consumer})
-            done = self._done(op, reply, None)
+            reply = self.call({"type": "dequeue", "consumer": self.consumer})
             msg = reply.get("value") if reply.get("ok") is True else None
             if isinstance(msg, dict):
                 self.held.append((msg["id"], msg["value"], time.monotonic()))
-                done.value = msg["value"]
-                done.extra["msg_id"] = msg["id"]
-            return done
+                return op.complete("ok", msg["value"], extra={"msg_id": msg["id"]})
+            return self._done(op, reply, None)
         if op.f == "ack":
             return self._ack(op)
         if op.f == "drain":
             return self._drain(op)
         if op.f in ("audit", "status"):
-            reply = self._call({"type": op.f})
+            reply = self.call({"type": op.f})
             return self._done(op, reply, reply.get("value"))
         return op.complete("fail", op.value, error=f"bad-op: the queue has no op {op.f!r}")
 
@@ -114,15 +147,14 @@ class QueueClient(RaftClient):
             time.sleep(min(wait, self.hold))
         now = time.monotonic()
         due = [m for m in self.held if now - m[2] >= self.hold] or self.held[:1]
-        reply = self._call({"type": "ack", "consumer": self.consumer, "ids": [m[0] for m in due]})
+        reply = self.call({"type": "ack", "consumer": self.consumer, "ids": [m[0] for m in due]})
         if reply.get("ok") is True or reply.get("definite") is True:
             # acknowledged, or refused for good (not ours any more): stop holding them
             gone = {m[0] for m in due}
             self.held = [m for m in self.held if m[0] not in gone]
         acked = set((reply.get("value") or {}).get("acked", [])) if reply.get("ok") else set()
-        done = self._done(op, reply, [m[1] for m in due if m[0] in acked])
-        done.extra["msg_ids"] = sorted(acked) if acked else [m[0] for m in due]
-        return done
+        ids = sorted(acked) if acked else [m[0] for m in due]
+        return self._done(op, reply, [m[1] for m in due if m[0] in acked], {"msg_ids": ids})
 
     def _drain(self, op: Op) -> Op:
         """Ack what is held, then dequeue and ack until the queue is empty. Completes ok
@@ -135,13 +167,13 @@ class QueueClient(RaftClient):
         while time.monotonic() < deadline:
             try:
                 if self.held:
-                    reply = self._call({"type": "ack", "consumer": self.consumer,
-                                        "ids": [m[0] for m in self.held]})  # fmt: skip
+                    ids_held = [m[0] for m in self.held]
+                    reply = self.call({"type": "ack", "consumer": self.consumer, "ids": ids_held})
                     if reply.get("ok") is not True and reply.get("definite") is not True:
                         stopped = str(reply.get("error"))
                         break
                     self.held = []
-                reply = self._call({"type": "dequeue", "consumer": self.consumer})
+                reply = self.call({"type": "dequeue", "consumer": self.consumer})
             except Exception as e:  # noqa: BLE001 - what was received must be recorded
                 if not got:
                     raise
@@ -158,21 +190,22 @@ class QueueClient(RaftClient):
             got.append(msg["value"])
             ids.append(msg["id"])
             self.held.append((msg["id"], msg["value"], time.monotonic()))
-        done = op.complete("ok", got)
-        done.extra["msg_ids"] = ids
+        evidence: dict[str, Any] = {"msg_ids": ids}
         if stopped is not None:
-            done.extra["stopped"] = stopped
-        return done
+            evidence["stopped"] = stopped
+        return op.complete("ok", got, extra=evidence)
 
     @staticmethod
-    def _done(op: Op, reply: dict[str, Any], value: Any) -> Op:
+    def _done(op: Op, reply: dict[str, Any], value: Any, extra: dict[str, Any] | None = None) -> Op:
+        """ok with ``value``, or the error reply's fail / info; with ``extra`` either way."""
         if reply.get("ok") is True:
-            return op.complete("ok", value)
+            return op.complete("ok", value, extra=extra)
         error = str(reply.get("error") or "unknown-error")
-        return op.complete("fail" if reply.get("definite") is True else "info", op.value, error)
+        kind = "fail" if reply.get("definite") is True else "info"
+        return op.complete(kind, op.value, error, extra=extra)
 
 
-def queue_generators(spec: WorkloadSpec) -> tuple[Generator, Generator | None]:
+def queue_generators(spec: WorkloadSpec, options: NoOptions) -> tuple[Generator, Generator | None]:
     """The main generator; the final one has every worker drain the queue, then, once every
     drain is done, every worker ask its node for an audit."""
     ops = QueueOps(spec)
@@ -181,64 +214,51 @@ def queue_generators(spec: WorkloadSpec) -> tuple[Generator, Generator | None]:
     return main, final
 
 
-def register() -> list[Any]:
-    """The ``queue`` system, the ``queue`` workload and the ``queue`` checker."""
-    from harness.spec import SystemSpec
-    from workloads.registry import RAFT_OPTIONS, CheckerInfo, Option, SystemInfo, WorkloadInfo, ms
+@dataclass(frozen=True)
+class QueueOptions(RaftOptions):
+    """The queue daemon's flags (``system.options``): the Raft store's, and one of its own."""
 
-    def make(spec: SystemSpec, nodes: list[Any]) -> PatternSystem:
-        return PatternSystem("queue", spec.bugs, spec.port, nodes=nodes, options=spec.options)
+    visibility_ms: int = ms(
+        1000, "with redeliver-on-timeout: how long a message may stay unacknowledged"
+    )
 
-    def client(spec: WorkloadSpec) -> QueueClient:
-        return QueueClient(timeout=spec.timeout, hold=float(spec.options.get("hold", 0.2)))
 
-    def checker(**_: Any) -> Any:
-        from checkers.queue import QueueChecker
+@dataclass(frozen=True)
+class QueueClientOptions:
+    """What the queue system's client reads of ``workload.options``."""
 
-        return QueueChecker()
+    hold: float = option(
+        0.2, "seconds a consumer works on a message before it acknowledges it", minimum=0
+    )
 
-    return [
-        SystemInfo(
-            "queue",
-            "reference replicated FIFO queue (patterns/queue): enqueue, dequeue, ack; at most "
-            "once, on a Raft log",
-            QUEUE_BUGS,
-            make,
-            {"queue": client},
-            checkers=("leaders",),
-            final_ops=("status",),
-            options=(
-                *RAFT_OPTIONS,
-                ms(
-                    "visibility_ms",
-                    1000,
-                    "with redeliver-on-timeout: how long a message may stay unacknowledged",
-                ),
-            ),  # fmt: skip
-            client_options={
-                "queue": (
-                    Option(
-                        "hold",
-                        float,
-                        0.2,
-                        "seconds a consumer works on a message before it acknowledges it",
-                        minimum=0,
-                    ),
-                ),
-            },  # fmt: skip
-        ),
-        WorkloadInfo(
-            "queue",
-            "enqueues of unique values, dequeues and acknowledgements by consumers that hold "
-            "messages a while; a final drain and audit",
-            queue_generators,
-            ("queue", "stats"),
-            options=(),
-            ops=("enqueue", "dequeue", "ack"),
-        ),
-        CheckerInfo(
-            "queue",
-            "queue: no acknowledged enqueue lost, nothing delivered twice, FIFO order",
-            checker,
-        ),
-    ]
+
+def _make(spec: SystemSpec, nodes: Sequence[Node], options: QueueOptions) -> PatternSystem:
+    return make_pattern("queue", spec, nodes, options)
+
+
+def _client(spec: WorkloadSpec, options: QueueClientOptions, system: HasPorts) -> QueueClient:
+    return QueueClient(system, timeout=spec.timeout, hold=options.hold)
+
+
+QUEUE = SystemInfo(
+    name="queue",
+    description="reference replicated FIFO queue (patterns/queue): enqueue, dequeue, ack; at "
+    "most once, on a Raft log",
+    make=_make,
+    clients={"queue": _client},
+    bugs=QUEUE_BUGS,
+    options=QueueOptions,
+    client_options={"queue": QueueClientOptions},
+    default_port=DEFAULT_PORT,
+    checkers=("leaders",),
+    final_ops=("status",),
+)
+
+QUEUE_WORKLOAD = WorkloadInfo(
+    name="queue",
+    description="enqueues of unique values, dequeues and acknowledgements by consumers that "
+    "hold messages a while; a final drain and audit",
+    generators=queue_generators,
+    checkers=("queue", "stats"),
+    ops=("enqueue", "dequeue", "ack"),
+)

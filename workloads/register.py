@@ -4,16 +4,20 @@ Values follow Jepsen's independent-key convention: ``[key, v]`` (a cas is ``[key
 so the linearizability checker splits the history per key. Keys retire after ``ops_per_key``
 operations and fresh ones take their place, which keeps every key's history small enough to
 search exhaustively, however long the test runs.
+
+``REGISTER`` registers it: ops ``read`` / ``write`` / ``cas`` (``workload.mix`` weighs them),
+checked by the ``linearizable`` and ``stats`` checkers.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from harness.generator import Context, Generator, each_thread, once
+from harness.generator import Context, Generator, each_thread, once, stagger
+from harness.registry import NoOptions, WorkloadInfo
 from harness.spec import WorkloadSpec
 
-__all__ = ["RegisterOps", "final_reads"]
+__all__ = ["REGISTER", "RegisterOps", "final_reads", "register_generators", "status_once"]
 
 
 class RegisterOps:
@@ -74,3 +78,21 @@ def final_reads(ops: RegisterOps) -> Generator:
 def status_once() -> Generator:
     """Every thread asks its node for its status once (who leads, in which terms)."""
     return each_thread(lambda: once("status"))
+
+
+def register_generators(
+    spec: WorkloadSpec, options: NoOptions
+) -> tuple[Generator, Generator | None]:
+    """The register ops at ``spec.rate``, then every touched key read once per thread."""
+    ops = RegisterOps(spec)
+    main: Generator = ops if spec.rate <= 0 else stagger(1.0 / spec.rate, ops)
+    return main, final_reads(ops)
+
+
+REGISTER = WorkloadInfo(
+    name="register",
+    description="read / write / compare-and-set over rotating independent keys",
+    generators=register_generators,
+    checkers=("linearizable", "stats"),
+    ops=("read", "write", "cas"),
+)

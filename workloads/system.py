@@ -1,4 +1,10 @@
-"""What is deployed on nodes (System) and how a worker talks to it (Client)."""
+"""What is deployed on nodes (System) and how a worker talks to it (Client).
+
+A System is made once per test (``SystemInfo.make``); each worker's Client is made with that
+System (``SystemInfo.clients[workload](workload_spec, client_options, system)``), opened on
+one node (``client.open(node)``), and asks the System where to connect (``HasPorts``): no
+client keeps endpoints of its own between tests.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,15 @@ from typing import Protocol, runtime_checkable
 from clusters.base import Node
 from harness.history import Op
 
-__all__ = ["Client", "HasPrimaries", "Killable", "Pausable", "System"]
+__all__ = [
+    "Client",
+    "HasPorts",
+    "HasPrimaries",
+    "Killable",
+    "OpTimeouts",
+    "Pausable",
+    "System",
+]
 
 
 @runtime_checkable
@@ -47,6 +61,14 @@ class HasPrimaries(Protocol):
 
 
 @runtime_checkable
+class HasPorts(Protocol):
+    def port_of(self, node: Node) -> int:
+        """The port ``node``'s member listens on for clients; raises for a node the System
+        was not made with (never a guess)."""
+        ...
+
+
+@runtime_checkable
 class Client(Protocol):
     def open(self, node: Node) -> None: ...
 
@@ -56,3 +78,13 @@ class Client(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class OpTimeouts(Protocol):
+    def op_timeout(self, op: Op, timeout: float) -> float | None:
+        """How many seconds ``op`` may take, given the workload's ``timeout``, for a client
+        whose ops may take longer than one timeout (a drain, a connect then a request); the
+        runner records ``info`` for an op still running after that (and a grace). None: no
+        limit."""
+        ...

@@ -1,5 +1,5 @@
-"""The two-phase commit pattern (``patterns/twophase``): its System, its Client, and the
-``list-append`` and ``bank`` workloads.
+"""The two-phase commit pattern (``patterns/twophase``): its System (``TWOPHASE``), its Client,
+and the ``list-append`` and ``bank`` workloads (``LIST_APPEND``, ``BANK``).
 
 Every node coordinates the transactions of the clients connected to it and is a participant
 for the keys that hash to it, so a transaction of a few keys usually spans several nodes.
@@ -21,20 +21,34 @@ Bank accounts are the keys ``"acct-<i>"`` of the store; each starts at ``initial
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from clusters.base import Node
 from harness.generator import Context, Generator, each_thread, once, stagger
 from harness.history import Op
+from harness.registry import NoOptions, SystemInfo, WorkloadInfo, option, parse_options
 from harness.spec import SystemSpec, WorkloadSpec
-from workloads.daemon import PatternSystem, option_flags
-from workloads.lock import PatternClient
+from workloads.daemon import DEFAULT_PORT, PatternSystem, make_pattern
+from workloads.options import ms, share
+from workloads.pattern_client import PatternClient
+from workloads.system import HasPorts
 
 __all__ = [
+    "BANK",
+    "DEFAULT_INITIAL_BALANCE",
+    "LIST_APPEND",
+    "TWOPHASE",
     "TWOPHASE_BUGS",
     "BankOps",
+    "BankOptions",
     "ListAppendOps",
+    "ListAppendOptions",
     "TwoPhaseClient",
-    "register",
+    "TwoPhaseOptions",
+    "bank_generators",
+    "list_append_generators",
 ]
 
 TWOPHASE_BUGS = {
@@ -66,13 +80,14 @@ class TwoPhaseClient(PatternClient):
 
     def __init__(
         self,
+        system: HasPorts | None = None,
+        *,
         timeout: float = 2.0,
         port: int | None = None,
-        *,
         accounts: int = 5,
         initial_balance: int = DEFAULT_INITIAL_BALANCE,
     ) -> None:
-        super().__init__(timeout=timeout, port=port)
+        super().__init__(system, timeout=timeout, port=port)
         self.accounts = accounts
         self.initial = initial_balance
 
@@ -115,8 +130,10 @@ class TwoPhaseClient(PatternClient):
             a, b, amount = v.get("from"), v.get("to"), v.get("amount")
             if not isinstance(amount, int) or a == b:
                 return op.complete("fail", op.value, error=f"bad-op: transfer {op.value!r}")
-            ops = [["add", _acct(a), -amount, self.initial, 0],
-                   ["add", _acct(b), amount, self.initial, None]]  # fmt: skip
+            ops = [
+                ["add", _acct(a), -amount, self.initial, 0],
+                ["add", _acct(b), amount, self.initial, None],
+            ]
             reply = self.request(op, {"type": "txn", "ops": ops})
             if isinstance(reply, Op):
                 return reply
@@ -143,12 +160,12 @@ def _acct(i: Any) -> str:
 class ListAppendOps:
     """Transactions of 1 to ``max_ops`` micro-ops (half reads, half appends of values unique
     per key) over ``spec.keys`` active keys; a key retires after ``spec.ops_per_key`` appends
-    and a fresh one takes its place, which keeps lists short. Options: ``max_ops`` (4),
-    ``read_share`` (0.5)."""
+    and a fresh one takes its place, which keeps lists short. ``options``:
+    ``ListAppendOptions``."""
 
-    def __init__(self, spec: WorkloadSpec) -> None:
-        self.max_ops = int(spec.options.get("max_ops", 4))
-        self.read_share = float(spec.options.get("read_share", 0.5))
+    def __init__(self, spec: WorkloadSpec, options: ListAppendOptions) -> None:
+        self.max_ops = options.max_ops
+        self.read_share = options.read_share
         self.ops_per_key = spec.ops_per_key
         self.active: list[int] = list(range(spec.keys))
         self.appends: dict[int, int] = dict.fromkeys(self.active, 0)
@@ -197,13 +214,12 @@ class _FinalListReads:
 
 class BankOps:
     """Transfers of 1..``max_transfer`` between two distinct accounts, and reads of every
-    balance (``reads`` of the time). Options: ``accounts`` (5), ``max_transfer`` (5),
-    ``reads`` (0.3), ``initial_balance`` (10, the system's must match)."""
+    balance (``reads`` of the time). ``options``: ``BankOptions``."""
 
-    def __init__(self, spec: WorkloadSpec) -> None:
-        self.accounts = int(spec.options.get("accounts", 5))
-        self.max_transfer = int(spec.options.get("max_transfer", 5))
-        self.reads = float(spec.options.get("reads", 0.3))
+    def __init__(self, spec: WorkloadSpec, options: BankOptions) -> None:
+        self.accounts = options.accounts
+        self.max_transfer = options.max_transfer
+        self.reads = options.reads
 
     def op(self, ctx: Context) -> dict[str, Any]:
         rng = ctx.rng
@@ -214,99 +230,102 @@ class BankOps:
         return {"f": "transfer", "value": {"from": a, "to": b, "amount": amount}}
 
 
-def list_append_generators(spec: WorkloadSpec) -> tuple[Generator, Generator | None]:
-    ops = ListAppendOps(spec)
+def list_append_generators(
+    spec: WorkloadSpec, options: ListAppendOptions
+) -> tuple[Generator, Generator | None]:
+    ops = ListAppendOps(spec, options)
     main: Generator = ops if spec.rate <= 0 else stagger(1.0 / spec.rate, ops)
     return main, _FinalListReads(ops)
 
 
-def bank_generators(spec: WorkloadSpec) -> tuple[Generator, Generator | None]:
-    ops = BankOps(spec)
+def bank_generators(spec: WorkloadSpec, options: BankOptions) -> tuple[Generator, Generator | None]:
+    ops = BankOps(spec, options)
     main: Generator = ops if spec.rate <= 0 else stagger(1.0 / spec.rate, ops)
     return main, each_thread(lambda: once("read"))
 
 
-def twophase_args(spec: SystemSpec) -> list[str]:
-    """Daemon options from ``system.options``: lock_wait_ms, prepare_timeout_ms, doubt_ms,
-    retry_ms, commit_gap_ms."""
-    names = ("lock_wait_ms", "prepare_timeout_ms", "doubt_ms", "retry_ms", "commit_gap_ms")
-    return option_flags(spec.options, names, "twophase")
+@dataclass(frozen=True)
+class TwoPhaseOptions:
+    """The two-phase commit daemon's flags (``system.options``)."""
+
+    lock_wait_ms: int = ms(1000, "how long a prepare waits for its locks")
+    prepare_timeout_ms: int = ms(1000, "how long the coordinator waits for a vote")
+    doubt_ms: int = ms(1000, "how long a prepared transaction waits before asking")
+    retry_ms: int = ms(300, "interval of in-doubt queries and commit re-sends")
+    commit_gap_ms: int = ms(0, "pause between the commit messages of one transaction", minimum=0)
 
 
-def register() -> list[Any]:
-    from workloads.registry import CheckerInfo, Option, SystemInfo, WorkloadInfo, ms, share
+@dataclass(frozen=True)
+class ListAppendOptions:
+    """The ``list-append`` workload's options (``workload.options``)."""
 
-    def make(spec: SystemSpec, nodes: list[Any]) -> PatternSystem:
-        # every node coordinates: the primaries are those with transactions in flight
-        return PatternSystem("twophase", spec.bugs, spec.port, nodes=nodes,
-                             extra_args=twophase_args(spec),
-                             is_primary=lambda st: bool(st.get("active")))  # fmt: skip
+    max_ops: int = option(4, "micro-ops per transaction, at most", minimum=1)
+    read_share: float = share(0.5, "share of micro-ops that read")
 
-    def list_client(spec: WorkloadSpec) -> TwoPhaseClient:
-        return TwoPhaseClient(timeout=spec.timeout)
 
-    def bank_client(spec: WorkloadSpec) -> TwoPhaseClient:
-        o = spec.options
-        return TwoPhaseClient(timeout=spec.timeout, accounts=int(o.get("accounts", 5)),
-                              initial_balance=int(o.get("initial_balance",
-                                                        DEFAULT_INITIAL_BALANCE)))  # fmt: skip
+@dataclass(frozen=True)
+class BankOptions:
+    """The ``bank`` workload's options (``workload.options``); its client reads ``accounts``
+    and ``initial_balance`` too."""
 
-    def list_append(**opts: Any) -> Any:
-        from checkers.history_checks import HISTORY_CHECKERS
+    accounts: int = option(5, "how many accounts", minimum=2)
+    max_transfer: int = option(5, "the largest amount of a transfer", minimum=1)
+    reads: float = share(0.3, "share of ops that read every balance")
+    initial_balance: int = option(
+        DEFAULT_INITIAL_BALANCE, "each account's balance at the start", minimum=0
+    )
 
-        return HISTORY_CHECKERS["list-append"](**opts)
 
-    def bank(**opts: Any) -> Any:
-        from checkers.history_checks import HISTORY_CHECKERS
+def _active(status: dict[str, Any]) -> bool:
+    return bool(status.get("active"))
 
-        return HISTORY_CHECKERS["bank"](**opts)
 
-    return [
-        SystemInfo(
-            "twophase",
-            "reference two-phase commit (patterns/twophase): hash-partitioned participants, "
-            "every node coordinates its clients' transactions, durable decision log, "
-            "presumed abort, strict two-phase locking",
-            TWOPHASE_BUGS, make, {"list-append": list_client, "bank": bank_client},
-            final_ops=("status",),
-            options=(
-                ms("lock_wait_ms", 1000, "how long a prepare waits for its locks"),
-                ms("prepare_timeout_ms", 1000, "how long the coordinator waits for a vote"),
-                ms("doubt_ms", 1000, "how long a prepared transaction waits before asking"),
-                ms("retry_ms", 300, "interval of in-doubt queries and commit re-sends"),
-                ms("commit_gap_ms", 0, "pause between the commit messages of one transaction",
-                   minimum=0),
-            ),
-        ),
-        WorkloadInfo(
-            "list-append",
-            "transactions of 1-4 reads and appends over rotating keys (Elle's list-append)",
-            list_append_generators, ("list-append", "stats"),
-            options=(
-                Option("max_ops", int, 4, "micro-ops per transaction, at most", minimum=1),
-                share("read_share", 0.5, "share of micro-ops that read"),
-            ),
-        ),
-        WorkloadInfo(
-            "bank",
-            "transfers between accounts and reads of every balance; the total stays constant",
-            bank_generators, ("bank", "stats"),
-            options=(
-                Option("accounts", int, 5, "how many accounts", minimum=2),
-                Option("max_transfer", int, 5, "the largest amount of a transfer", minimum=1),
-                share("reads", 0.3, "share of ops that read every balance"),
-                Option("initial_balance", int, DEFAULT_INITIAL_BALANCE, "each account's "
-                       "balance at the start", minimum=0),
-            ),
-        ),
-        CheckerInfo(
-            "list-append",
-            "Elle-style isolation check of list-append transactions (checkers/txn)",
-            list_append, {"consistency_models": ["strict-serializable"]},
-        ),
-        CheckerInfo(
-            "bank",
-            "transfers preserve the total of every read; no negative balance (checkers/jepsen)",
-            bank, {},
-        ),
-    ]  # fmt: skip
+def _make(spec: SystemSpec, nodes: Sequence[Node], options: TwoPhaseOptions) -> PatternSystem:
+    # every node coordinates: the primaries are those with transactions in flight
+    return make_pattern("twophase", spec, nodes, options, is_primary=_active)
+
+
+def _list_client(spec: WorkloadSpec, options: NoOptions, system: HasPorts) -> TwoPhaseClient:
+    return TwoPhaseClient(system, timeout=spec.timeout)
+
+
+def _bank_client(spec: WorkloadSpec, options: NoOptions, system: HasPorts) -> TwoPhaseClient:
+    # the client declares no options of its own, so every key of workload.options is the
+    # bank workload's (checked when the suite was read): the client reads two of them
+    bank = parse_options(BankOptions, spec.options, "the bank workload")
+    return TwoPhaseClient(
+        system,
+        timeout=spec.timeout,
+        accounts=bank.accounts,
+        initial_balance=bank.initial_balance,
+    )
+
+
+TWOPHASE = SystemInfo(
+    name="twophase",
+    description="reference two-phase commit (patterns/twophase): hash-partitioned "
+    "participants, every node coordinates its clients' transactions, durable decision log, "
+    "presumed abort, strict two-phase locking",
+    make=_make,
+    clients={"list-append": _list_client, "bank": _bank_client},
+    bugs=TWOPHASE_BUGS,
+    options=TwoPhaseOptions,
+    default_port=DEFAULT_PORT,
+    final_ops=("status",),
+)
+
+LIST_APPEND = WorkloadInfo(
+    name="list-append",
+    description="transactions of 1-4 reads and appends over rotating keys (Elle's list-append)",
+    generators=list_append_generators,
+    checkers=("list-append", "stats"),
+    options=ListAppendOptions,
+)
+
+BANK = WorkloadInfo(
+    name="bank",
+    description="transfers between accounts and reads of every balance; the total stays constant",
+    generators=bank_generators,
+    checkers=("bank", "stats"),
+    options=BankOptions,
+)

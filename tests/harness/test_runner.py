@@ -180,3 +180,100 @@ def test_a_final_phase_gives_every_client_thread_each_of_its_ops(tmp_path):
     # every status comes after every r1 / r2: the sub-phases wait for each other
     last_r = max(i for i, (_, f) in enumerate(finals) if f in ("r1", "r2"))
     assert all(f == "status" for _, f in finals[last_r + 1 :]) and len(finals) == 12
+
+
+def test_an_op_whose_client_hangs_becomes_info_and_the_worker_goes_on_with_a_fresh_client(
+    tmp_path,
+):
+    from harness.generator import each_thread
+
+    release = threading.Event()  # the hung client returns only at the end of the test
+    opened: list[CountingClient] = []
+
+    def behaviour(op):
+        if op.process == 0:
+            release.wait(30)
+            return op.complete("ok", "too late")
+        return op.complete("ok", None)
+
+    def open_client():
+        opened.append(CountingClient(behaviour))
+        return opened[-1]
+
+    t0 = time.monotonic_ns()
+    journal = Journal(tmp_path / "history.jsonl", lambda: time.monotonic_ns() - t0)
+    workers = [Worker(f"n{i}", open_client) for i in range(2)]
+    gen = each_thread(lambda: limit(5, repeat("write", 1)))
+    runner = Runner(gen, journal, workers, seed=5, timeout=0.2, grace=0.1)
+    try:
+        runner.start()
+        assert runner.join(timeout=20), "a hung client held its worker"
+    finally:
+        release.set()
+    infos = [o for o in journal.ops if o.type == "info"]
+    assert len(infos) == 1 and infos[0].process == 0 and infos[0].value == 1
+    assert infos[0].error.startswith("timeout: ") and "0.3s" in infos[0].error
+    assert runner.stats.timed_out == 1 and runner.stats.completions["info"] == 1
+    # worker 0 goes on as process 2 (0 + 2 workers), with a client of its own
+    invoked = [o.process for o in journal.ops if o.type == "invoke"]
+    assert {p: invoked.count(p) for p in set(invoked)} == {0: 1, 2: 4, 1: 5}
+    assert len(opened) == 3
+    # the late answer of the hung client is never journaled, and it closes its client
+    deadline = time.monotonic() + 10
+    while not opened[0].closed and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert opened[0].closed
+    assert not any(o.value == "too late" for o in journal.ops)
+    assert len(journal.ops) == 20
+
+
+def test_a_client_that_says_an_op_takes_longer_gets_that_long(tmp_path):
+    class Draining(CountingClient):
+        def op_timeout(self, op, timeout):
+            return 5.0 if op.f == "drain" else timeout
+
+    def behaviour(op):
+        if op.f == "drain":
+            time.sleep(0.4)  # the op under test takes this long, longer than timeout + grace
+        return op.complete("ok", op.f)
+
+    t0 = time.monotonic_ns()
+    journal = Journal(tmp_path / "history.jsonl", lambda: time.monotonic_ns() - t0)
+    workers = [Worker("n0", lambda: Draining(behaviour))]
+    gen = limit(2, repeat("drain"))
+    Runner(gen, journal, workers, seed=5, timeout=0.1, grace=0.1).run()
+    assert [o.type for o in journal.ops] == ["invoke", "ok", "invoke", "ok"]
+
+
+def test_stop_returns_even_while_a_client_hangs(tmp_path):
+    release = threading.Event()
+    started = threading.Event()
+
+    def hang(op):
+        started.set()
+        release.wait(30)
+        return op.complete("ok", None)
+
+    runner, journal = make_runner(tmp_path, repeat("read"), hang, n=1)
+    runner.timeout, runner.grace = 0.2, 0.0
+    try:
+        runner.start()
+        assert started.wait(5)
+        runner.stop()
+        assert runner.join(timeout=10)
+    finally:
+        release.set()
+    assert [o.type for o in journal.ops] == ["invoke", "info"]
+
+
+def test_a_completion_keeps_the_evidence_its_client_recorded(tmp_path):
+    def behaviour(op):
+        return op.complete("ok", op.value, extra={"revision": 7, "member": "n2"})
+
+    runner, journal = make_runner(tmp_path, limit(1, repeat("write", 3)), behaviour, n=1)
+    runner.run()
+    journal.close()
+    ok = read_jsonl(tmp_path / "history.jsonl")[1]
+    assert (ok.type, ok.value, ok.extra) == ("ok", 3, {"revision": 7, "member": "n2"})
+    line = json.loads((tmp_path / "history.jsonl").read_text().splitlines()[1])
+    assert line["revision"] == 7 and line["member"] == "n2"

@@ -1,13 +1,26 @@
-"""The pure helpers of workloads/daemon.py: ports per member, options as flags."""
+"""The helpers of workloads/daemon.py (ports per member, options as flags), and every reference
+pattern's registration: its declared options are the daemon's own flags with the daemon's own
+defaults, and its daemon starts with them."""
 
 from __future__ import annotations
 
+import argparse
+import importlib
+import signal
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 import pytest
+from hostnode import HostNode, free_base_port
 
 from clusters.base import SetupError
-from workloads.daemon import option_flags, port_bases
+from harness.registry import SystemInfo, declared, lookup, option, parse_options
+from harness.spec import SystemSpec
+from workloads.daemon import PatternSystem, node_status, option_flags, port_bases
+
+PATTERN_SYSTEMS = (
+    "raft", "paxos", "lock", "lease", "election", "leaderfollower", "queue", "twophase",
+)  # fmt: skip
 
 
 def nodes(*pairs: tuple[str, str]) -> list[SimpleNamespace]:
@@ -32,11 +45,59 @@ def test_two_members_of_one_name_are_refused() -> None:
         port_bases(nodes(("n1", "10.0.0.1"), ("n1", "10.0.0.2")), 7000)
 
 
-def test_options_become_flags_and_unknown_ones_are_refused() -> None:
-    assert option_flags({"lease_ms": 800, "fast": True, "slow": False}) == [
-        "--lease-ms",
-        "800",
-        "--fast",
-    ]
-    with pytest.raises(SetupError, match="has no option 'x'; its options: ttl_ms"):
-        option_flags({"x": 1}, ("ttl_ms",), "lock")
+@dataclass(frozen=True)
+class Flags:
+    lease_ms: int = option(800, "a duration")
+    gap_ms: int = option(0, "zero is a value")
+    fast: bool = option(True, "a switch")
+    slow: bool = option(False, "a switch left off")
+    margin_ms: int | None = option(None, "None: the daemon decides")
+    election_ms: str = option("300-600", "a range")
+
+
+def test_an_options_instance_becomes_flags_in_field_order() -> None:
+    assert option_flags(Flags()) == [
+        "--lease-ms", "800", "--gap-ms", "0", "--fast", "--election-ms", "300-600",
+    ]  # fmt: skip
+    assert option_flags({"lease_ms": 900, "slow": False}) == ["--lease-ms", "900"]
+
+
+def test_a_pattern_system_knows_only_the_ports_of_its_nodes() -> None:
+    two = nodes(("n1", "127.0.0.1"), ("n2", "127.0.0.1"))
+    system = PatternSystem("raft", port=7100, nodes=two)
+    assert [system.port_of(n) for n in two] == [7100, 7101]
+    with pytest.raises(SetupError, match="does not know node 'n9'"):
+        system.port_of(SimpleNamespace(name="n9", address="127.0.0.1"))
+
+
+def _pattern(name: str) -> SystemInfo:
+    info = lookup(SystemInfo, name, "system")
+    assert info.name == name and info.default_port == 7000
+    return info
+
+
+@pytest.mark.parametrize("name", PATTERN_SYSTEMS)
+def test_the_declared_options_are_the_daemons_flags_with_its_defaults(name: str) -> None:
+    """A declaration that drifted from the daemon would pass validation, then change the
+    daemon's behaviour (every declared option is passed on, default or not) or fail setup."""
+    pattern = importlib.import_module(f"patterns.{name}.__main__").PATTERN
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    pattern.add_arguments(parser)
+    info = _pattern(name)
+    assert {o.name for o in declared(info.options)} == {f.dest for f in pattern.flags}
+    given = parser.parse_args(option_flags(parse_options(info.options, {}, name)))
+    assert vars(given) == vars(parser.parse_args([]))
+
+
+@pytest.mark.parametrize("name", PATTERN_SYSTEMS)
+def test_every_pattern_starts_from_its_registration_and_serves_status(name, tmp_path) -> None:
+    info = _pattern(name)
+    node = HostNode("n1", tmp_path / "n1")
+    spec = SystemSpec(name=name, port=free_base_port(1))
+    system = info.make(spec, [node], parse_options(info.options, {}, name))
+    try:
+        system.setup(node)
+        assert system.port_of(node) == spec.port
+        assert node_status(node.address, spec.port) is not None
+    finally:
+        node.signal(name, signal.SIGKILL)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 
 from harness.generator import Context, Wait
+from harness.registry import NoOptions
 from harness.spec import WorkloadSpec
 from workloads.queue import queue_generators
 
@@ -17,7 +18,8 @@ def ctx(thread: int, busy: frozenset[int] = frozenset()) -> Context:
 
 
 def test_audits_start_only_once_every_drain_is_done() -> None:
-    _, final = queue_generators(WorkloadSpec(name="queue", concurrency=3, mix={"enqueue": 1.0}))
+    spec = WorkloadSpec(name="queue", concurrency=3, mix={"enqueue": 1.0})
+    _, final = queue_generators(spec, NoOptions())
     assert final is not None
     assert [final.op(ctx(t))["f"] for t in (0, 1, 2)] == ["drain"] * 3
     # thread 0's drain is done, thread 2's is still running: thread 0 must wait, not audit

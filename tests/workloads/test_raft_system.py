@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from hostnode import HostNode, free_base_port
 
+from clusters import clock
 from clusters.base import Node, SetupError
 from harness.history import Op
 from workloads.raft import RaftClient, RaftSystem, node_status
@@ -57,7 +57,7 @@ def test_setup_installs_and_starts_a_cluster_that_serves_clients(nodes):
     assert {system.port_of(n) for n in nodes} == {system.port + i for i in range(3)}
     leader = primary(system, nodes)
     follower = next(n for n in nodes if n is not leader)
-    client = RaftClient(timeout=2.0)  # as the registry makes it: no port, found by node
+    client = RaftClient(system, timeout=2.0)  # as the registry makes it: its port by node
     client.open(follower)
     assert client.invoke(op("write", ["x", 1])).type == "ok"
     assert client.invoke(op("read", ["x", None])).value == ["x", 1]
@@ -75,7 +75,7 @@ def test_kill_start_pause_and_resume_act_on_the_daemon(nodes):
     for n in nodes:
         system.setup(n)
     leader = primary(system, nodes)
-    client = RaftClient(timeout=2.0)
+    client = RaftClient(system, timeout=2.0)
     client.open(leader)
     assert client.invoke(op("write", ["k", "before"])).type == "ok"
 
@@ -105,6 +105,14 @@ def test_setup_needs_the_nodes_first(nodes):
         RaftSystem([]).setup(nodes[0])
 
 
+def test_a_client_opened_on_a_node_its_system_does_not_know_is_an_error(nodes):
+    system = RaftSystem([], port=free_base_port(3), nodes=nodes[:2])
+    with pytest.raises(SetupError, match="does not know node 'n3'"):
+        RaftClient(system).open(nodes[2])
+    with pytest.raises(ValueError, match="needs the system it talks to, or a port"):
+        RaftClient()
+
+
 def test_a_daemon_that_exits_at_start_is_a_setup_error_showing_its_log(nodes):
     system = RaftSystem(["no-such-bug"], port=free_base_port(3), nodes=nodes)
     with pytest.raises(SetupError) as e:
@@ -113,14 +121,10 @@ def test_a_daemon_that_exits_at_start_is_a_setup_error_showing_its_log(nodes):
 
 
 def test_the_clock_environment_is_passed_to_the_daemon(nodes, monkeypatch):
-    import types
+    def faketime_env(node):
+        return {"FAKETIME_TEST_MARK": node.name, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
 
-    clock = types.ModuleType("clusters.clock")
-    clock.faketime_env = lambda node: {  # type: ignore[attr-defined]
-        "FAKETIME_TEST_MARK": node.name,
-        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-    }
-    monkeypatch.setitem(sys.modules, "clusters.clock", clock)
+    monkeypatch.setattr(clock, "faketime_env", faketime_env)
     system = RaftSystem([], port=free_base_port(3), nodes=nodes)
     system.setup(nodes[1])
     assert nodes[1].spawned_env["FAKETIME_TEST_MARK"] == "n2"

@@ -374,7 +374,14 @@ def _make_runner(p: Prepared, d: Deployment) -> Runner:
         clients_and_nemesis(None, final_heal(spec.nemesis, _by_kind(p))),
         clients_and_nemesis(phases(*finals), None),
     )
-    return Runner(gen, d.journal, workers, nemesis=d.nemesis, seed=spec.seed or 0)
+    return Runner(
+        gen,
+        d.journal,
+        workers,
+        nemesis=d.nemesis,
+        seed=spec.seed or 0,
+        timeout=spec.workload.timeout,
+    )
 
 
 def _by_kind(p: Prepared) -> dict[str, Any]:

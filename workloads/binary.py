@@ -56,6 +56,7 @@ class BinarySystem:
     """System + Killable + Pausable + HasPrimaries for daemons run from binaries on the nodes.
 
     Class attributes a subclass sets: ``daemons`` (their names, in the order they start),
+    ``options_type`` (its options dataclass),
     ``binaries`` (files every node must have: a bare name is looked up on the PATH),
     ``install_hint`` (how to get them), ``ports_per_node``, ``default_port``, ``data_dir_name``
     (default ``<first daemon>-data``), ``collected_files`` (files of the workdir kept with the
@@ -76,7 +77,10 @@ class BinarySystem:
     collected_files: tuple[str, ...] = ()
     ready_timeout: float = 30.0
     poll: float = 0.1
-    #: an instance of the system's options dataclass (``harness.registry.option`` fields)
+    #: the system's options dataclass (``harness.registry.option`` fields): the instance a
+    #: system is made without options gets
+    options_type: type = NoOptions
+    #: an instance of ``options_type``
     options: Any
 
     def __init__(
@@ -91,7 +95,7 @@ class BinarySystem:
             raise TypeError(f"{type(self).__name__} names no daemons")
         self.port = self.default_port if port is None else port
         self.nodes = list(nodes)
-        self.options = NoOptions() if options is None else options
+        self.options = self.options_type() if options is None else options
         if ready_timeout is not None:
             self.ready_timeout = ready_timeout
         self._bases = port_bases(self.nodes, self.port, self.ports_per_node)

@@ -32,7 +32,7 @@ between libfaketime's preload and jemalloc, Redis' allocator), so the suite leav
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,18 +105,8 @@ class RedisSystem(BinarySystem):
     #: Sentinel rewrites its config on a failover: what it learnt is kept with the logs
     collected_files = ("sentinel.conf",)
     ready_timeout = 20.0
+    options_type = RedisOptions
     options: RedisOptions
-
-    def __init__(
-        self,
-        port: int | None = None,
-        *,
-        nodes: Sequence[Node] = (),
-        options: RedisOptions | None = None,
-        ready_timeout: float | None = None,
-    ) -> None:
-        options = options or RedisOptions()
-        super().__init__(port, nodes=nodes, options=options, ready_timeout=ready_timeout)
 
     @property
     def primary(self) -> Node:

@@ -156,11 +156,17 @@ def test_etcd_with_linearizable_reads_is_valid_through_kills_on_the_local_cluste
         system=SystemSpec(name="etcd", port=2379),
         cluster=ClusterSpec(nodes=3),
         workload=WorkloadSpec(concurrency=6, rate=80, ops_per_key=100),
-        nemesis=NemesisSpec(faults=("kill", "partition"), quiet=1, interval=2,
-                            kill_targets=("primaries",), shapes=("leader",), recovery=2),
+        nemesis=NemesisSpec(
+            faults=("kill", "partition"),
+            quiet=1,
+            interval=2,
+            kill_targets=("primaries",),
+            shapes=("leader",),
+            recovery=2,
+        ),
         time_limit=8,
         seed=7,
-    )  # fmt: skip
+    )
     out = run_test(spec, results_root=tmp_path, out=open(os.devnull, "w"))
     assert out.results["op_counts"]["ok"] > 100
     assert out.results["checkers"]["linearizable"]["valid"] is True, out.results["checkers"]

@@ -17,8 +17,7 @@ from hostnode import HostNode, free_base_port
 
 from checkers.lock import LockChecker
 from harness.history import Op
-from workloads.etcd import ETCD_BINARY, EtcdSystem, member_status
-from workloads.etcd_lock import EtcdLockClient
+from workloads.etcd import ETCD_BINARY, EtcdLockClient, EtcdSystem, member_status
 
 pytestmark = pytest.mark.skipif(
     shutil.which(ETCD_BINARY) is None,
@@ -60,8 +59,8 @@ class Recorder:
         return done
 
 
-def opened(node: HostNode, **kw: Any) -> EtcdLockClient:
-    client = EtcdLockClient(**{"timeout": 6.0, **kw})
+def opened(system: EtcdSystem, node: HostNode, **kw: Any) -> EtcdLockClient:
+    client = EtcdLockClient(system, **{"timeout": 6.0, **kw})
     client.open(node)
     return client
 
@@ -74,9 +73,9 @@ def a_follower(system: EtcdSystem, nodes: list[HostNode]) -> tuple[HostNode, Hos
 
 
 def test_a_grant_carries_its_create_revision_and_blocks_the_next_client(etcd) -> None:
-    _, nodes = etcd
+    system, nodes = etcd
     h = Recorder()
-    a, b = opened(nodes[0]), opened(nodes[1], timeout=1.0)
+    a, b = opened(system, nodes[0]), opened(system, nodes[1], timeout=1.0)
     first = h.run(a, "acquire", ["blocks", None], 1)
     assert first.type == "ok"
     assert first.value[1]["lease_ms"] >= 2000 and first.value[1]["token"] > 0
@@ -84,7 +83,7 @@ def test_a_grant_carries_its_create_revision_and_blocks_the_next_client(etcd) ->
     assert (waited.type, waited.error) == ("info", "timeout")
     assert h.run(a, "write", ["blocks", 1], 1).value == ["blocks", [first.value[1]["token"], 1]]
     assert h.run(a, "release", ["blocks", None], 1).type == "ok"
-    b = opened(nodes[1])  # a worker starts afresh after an info
+    b = opened(system, nodes[1])  # a worker starts afresh after an info
     second = h.run(b, "acquire", ["blocks", None], 5)
     assert second.type == "ok" and second.value[1]["token"] > first.value[1]["token"]
     assert h.run(b, "release", ["blocks", None], 5).type == "ok"
@@ -94,8 +93,8 @@ def test_a_grant_carries_its_create_revision_and_blocks_the_next_client(etcd) ->
 
 
 def test_closing_a_client_revokes_its_lease_so_the_lock_is_free_at_once(etcd) -> None:
-    _, nodes = etcd
-    a, b = opened(nodes[0], lease_ttl=30), opened(nodes[2], timeout=3.0)
+    system, nodes = etcd
+    a, b = opened(system, nodes[0], lease_ttl=30), opened(system, nodes[2], timeout=3.0)
     assert invoke(a, "acquire", ["revoke", None]).type == "ok"
     a.close()  # otherwise the lock would stay held for 30 s
     assert invoke(b, "acquire", ["revoke", None]).type == "ok"
@@ -110,14 +109,14 @@ def test_a_holder_paused_past_its_lease_gets_its_write_in_only_without_fencing(
     slow, other = a_follower(system, nodes)
     key = f"paused-{fencing}"
     h = Recorder()
-    a, b = opened(slow, fencing=fencing), opened(other, fencing=fencing)
+    a, b = opened(system, slow, fencing=fencing), opened(system, other, fencing=fencing)
     granted = h.run(a, "acquire", [key, None], 1)
     assert granted.type == "ok"
     system.pause(slow)  # a's keepalives stop reaching the leader; its lease runs out
     late: list[Op] = []
     try:
         # the member is stopped before the write is sent (it no longer answers)
-        assert member_status(slow.address, system.client_port(slow), timeout=0.3) is None
+        assert member_status(*system.endpoint(slow), timeout=0.3) is None
         writer = threading.Thread(target=lambda: late.append(h.run(a, "write", [key, 1], 1)))
         writer.start()  # sent to the paused member: it waits there
         took = h.run(b, "acquire", [key, None], 2)  # granted once a's lease has run out
@@ -146,9 +145,9 @@ def test_a_holder_paused_past_its_lease_gets_its_write_in_only_without_fencing(
 
 
 def test_the_status_says_what_etcd_promises_for_each_mode(etcd) -> None:
-    _, nodes = etcd
-    plain = invoke(opened(nodes[0]), "status", None)
-    fenced = invoke(opened(nodes[0], fencing=True), "status", None)
+    system, nodes = etcd
+    plain = invoke(opened(system, nodes[0]), "status", None)
+    fenced = invoke(opened(system, nodes[0], fencing=True), "status", None)
     assert "asking for more than etcd promises" in plain.value["promise"]
     assert "broken promise" in fenced.value["promise"]
 
@@ -169,13 +168,21 @@ def test_the_fenced_etcd_lock_is_valid_through_pauses_on_the_local_cluster(
         name="etcd-lock-short",
         system=SystemSpec(name="etcd", port=2379),
         cluster=ClusterSpec(nodes=3),
-        workload=WorkloadSpec(name="lock", concurrency=6, rate=60, keys=3, ops_per_key=40,
-                              timeout=6, options={"fencing": True, "hold_ms": 100}),
-        nemesis=NemesisSpec(faults=("pause",), quiet=1, interval=4, pause_targets=("one",),
-                            recovery=2),
+        workload=WorkloadSpec(
+            name="lock",
+            concurrency=6,
+            rate=60,
+            keys=3,
+            ops_per_key=40,
+            timeout=6,
+            options={"fencing": True, "hold_ms": 100},
+        ),
+        nemesis=NemesisSpec(
+            faults=("pause",), quiet=1, interval=4, pause_targets=("one",), recovery=2
+        ),
         time_limit=10,
         seed=7,
-    )  # fmt: skip
+    )
     out = run_test(spec, results_root=tmp_path, out=open(os.devnull, "w"))
     lock = out.results["checkers"]["lock"]
     assert lock["details"]["grants"] > 5

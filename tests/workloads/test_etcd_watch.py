@@ -20,8 +20,7 @@ from checkers.watch import WatchChecker
 from harness.generator import Context
 from harness.history import Op
 from harness.spec import WorkloadSpec
-from workloads.etcd import ETCD_BINARY, EtcdSystem
-from workloads.etcd_watch import EtcdWatchClient, WatchOps
+from workloads.etcd import ETCD_BINARY, WATCH, EtcdSystem, EtcdWatchClient, WatchOps, WatchOptions
 
 pytestmark = pytest.mark.skipif(
     shutil.which(ETCD_BINARY) is None,
@@ -44,8 +43,8 @@ def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EtcdSystem,
         system.teardown(n)
 
 
-def opened(node: HostNode, **kw: Any) -> EtcdWatchClient:
-    client = EtcdWatchClient(**{"timeout": 3.0, "stall": 1.0, "catch_up_s": 10.0, **kw})
+def opened(system: EtcdSystem, node: HostNode, **kw: Any) -> EtcdWatchClient:
+    client = EtcdWatchClient(system, **{"timeout": 3.0, "stall": 1.0, "catch_up_s": 10.0, **kw})
     client.open(node)
     return client
 
@@ -61,9 +60,9 @@ def started(h: Recorder, watcher: EtcdWatchClient, process: int = 0) -> None:
 
 
 def test_watchers_from_the_start_and_from_now_see_every_write_in_revision_order(etcd) -> None:
-    _, nodes = etcd
+    system, nodes = etcd
     h = Recorder()
-    first, late, writer = opened(nodes[0]), opened(nodes[1]), opened(nodes[2])
+    first, late, writer = (opened(system, n) for n in nodes)
     try:
         h.run(first, "watch", {"start": "first"}, 0)
         acked = [h.run(writer, "write", [str(i % 3), i], 5) for i in range(10)]
@@ -86,9 +85,9 @@ def test_watchers_from_the_start_and_from_now_see_every_write_in_revision_order(
 
 
 def test_the_puts_of_a_txn_arrive_at_one_revision_in_one_watch_response(etcd) -> None:
-    _, nodes = etcd
+    system, nodes = etcd
     h = Recorder()
-    watcher, writer = opened(nodes[1]), opened(nodes[0])
+    watcher, writer = opened(system, nodes[1]), opened(system, nodes[0])
     try:
         started(h, watcher)
         one = h.run(writer, "txn", [["w", "x", 300], ["w", "y", 301], ["w", "z", 302]], 5)
@@ -111,7 +110,7 @@ def test_a_watch_on_a_killed_member_resumes_from_its_last_revision_and_misses_no
 ) -> None:
     system, nodes = etcd
     h = Recorder()
-    watcher, writer = opened(nodes[2]), opened(nodes[0])
+    watcher, writer = opened(system, nodes[2]), opened(system, nodes[0])
     try:
         started(h, watcher)  # from now: the writes of earlier tests are not in this history
         for i in range(100, 105):
@@ -138,7 +137,7 @@ def test_a_watch_on_a_killed_member_resumes_from_its_last_revision_and_misses_no
 def test_a_write_to_a_killed_member_fails_and_shows_in_no_watch(etcd) -> None:
     system, nodes = etcd
     h = Recorder()
-    watcher, writer = opened(nodes[0]), opened(nodes[1])
+    watcher, writer = opened(system, nodes[0]), opened(system, nodes[1])
     try:
         started(h, watcher)
         system.kill(nodes[1])
@@ -156,9 +155,8 @@ def test_a_write_to_a_killed_member_fails_and_shows_in_no_watch(etcd) -> None:
 def test_watcher_threads_poll_and_the_others_write() -> None:
     import random
 
-    ops = WatchOps(WorkloadSpec(name="watch", concurrency=5, rate=0, keys=2,
-                                options={"watchers": 2, "poll": 0.5, "late_start": 3,
-                                         "txn": 0}))  # fmt: skip
+    spec = WorkloadSpec(name="watch", concurrency=5, rate=0, keys=2)
+    ops = WatchOps(spec, WatchOptions(watchers=2, poll=0.5, late_start=3, txn=0))
 
     def ask(thread: int, t: float) -> Any:
         return ops.op(Context(time=t, thread=thread, process=thread, rng=random.Random(1)))
@@ -172,7 +170,9 @@ def test_watcher_threads_poll_and_the_others_write() -> None:
     assert t["f"] == "txn" and [m[0] for m in t["value"]] == ["w", "w"]
     assert {m[1] for m in t["value"]} == {"0", "1"} and [m[2] for m in t["value"]] == [2, 3]
     with pytest.raises(ValueError, match="watchers"):
-        WatchOps(WorkloadSpec(name="watch", concurrency=2, options={"watchers": 2}))
+        WatchOps(WorkloadSpec(name="watch", concurrency=2), WatchOptions(watchers=2))
+    main, final = WATCH.generators(spec, WatchOptions())
+    assert main is not None and final is not None
 
 
 def invoke(client: EtcdWatchClient, f: str, value: object) -> Op:
@@ -191,13 +191,25 @@ def test_etcd_watches_are_valid_through_kills_and_partitions_on_the_local_cluste
         name="etcd-watch-short",
         system=SystemSpec(name="etcd", port=2379),
         cluster=ClusterSpec(nodes=3),
-        workload=WorkloadSpec(name="watch", concurrency=6, rate=60, keys=3, timeout=2,
-                              options={"watchers": 3, "late_start": 2}),
-        nemesis=NemesisSpec(faults=("kill", "partition"), quiet=1, interval=2,
-                            kill_targets=("one",), shapes=("one",), recovery=2),
+        workload=WorkloadSpec(
+            name="watch",
+            concurrency=6,
+            rate=60,
+            keys=3,
+            timeout=2,
+            options={"watchers": 3, "late_start": 2},
+        ),
+        nemesis=NemesisSpec(
+            faults=("kill", "partition"),
+            quiet=1,
+            interval=2,
+            kill_targets=("one",),
+            shapes=("one",),
+            recovery=2,
+        ),
         time_limit=10,
         seed=7,
-    )  # fmt: skip
+    )
     out = run_test(spec, results_root=tmp_path, out=open(os.devnull, "w"))
     watch = out.results["checkers"]["watch"]
     assert watch["valid"] is True, (watch["anomalies"], watch["details"].get("reason"))

@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 from hostnode import HostNode, free_base_port
 
+from clusters.base import SetupError
 from harness.history import Op
+from harness.registry import NoOptions, parse_options
+from harness.spec import SystemSpec, WorkloadSpec
 from workloads.system import HasPrimaries, Killable, Pausable, System
 
 redis = pytest.importorskip("redis", reason="redis-py is absent: ./setup installs it")
@@ -22,14 +25,14 @@ pytestmark = pytest.mark.skipif(
     "redis-sentinel (./setup does)",
 )
 
-from workloads.redis import RedisClient, RedisSystem  # noqa: E402
+from workloads.redis import REDIS, RedisClient, RedisOptions, RedisSystem  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RedisSystem, list]]:
     root = tmp_path_factory.mktemp("redis")
     nodes = [HostNode(f"n{i}", root / f"n{i}") for i in range(1, 4)]
-    system = RedisSystem(free_base_port(6), nodes=nodes, options={"down_after_ms": 500})
+    system = RedisSystem(free_base_port(6), nodes=nodes, options=RedisOptions(down_after_ms=500))
     threads = [threading.Thread(target=system.setup, args=(n,)) for n in nodes]
     for t in threads:
         t.start()
@@ -44,8 +47,8 @@ def invoke(client: RedisClient, f: str, value: object) -> Op:
     return client.invoke(Op(index=0, time=0, type="invoke", process=0, f=f, value=value))
 
 
-def opened(node: HostNode) -> RedisClient:
-    client = RedisClient(timeout=1.0)
+def opened(system: RedisSystem, node: HostNode) -> RedisClient:
+    client = RedisClient(system, timeout=1.0)
     client.open(node)
     return client
 
@@ -56,11 +59,30 @@ def test_redis_system_offers_every_optional_power() -> None:
         assert isinstance(system, power)
 
 
+def test_the_registry_makes_redis_on_its_own_port_and_its_clients_ask_the_system(
+    tmp_path: Path,
+) -> None:
+    nodes = [HostNode(f"n{i}", tmp_path / f"n{i}") for i in range(1, 4)]
+    options = parse_options(REDIS.options, {"down_after_ms": 700}, "the redis system")
+    system = REDIS.make(SystemSpec(name="redis"), nodes, options)
+    assert REDIS.default_port == 6379 and system.options.down_after_ms == 700
+    assert [system.ports(n) for n in nodes] == [(6379, 6380), (6381, 6382), (6383, 6384)]
+    conf = system.config_files(nodes[2])
+    assert "replicaof 127.0.0.1 6379" in conf["redis.conf"]
+    assert "sentinel down-after-milliseconds splitbrain 700" in conf["sentinel.conf"]
+    assert "replicaof" not in system.config_files(nodes[0])["redis.conf"]
+    for workload in ("register", "set"):
+        client = REDIS.clients[workload](WorkloadSpec(timeout=0.5), NoOptions(), system)
+        assert (client.system, client.timeout) == (system, 0.5)
+    with pytest.raises(SetupError, match="not made with node 'n4'"):
+        opened(system, HostNode("n4", tmp_path / "n4"))
+
+
 def test_every_sentinel_knows_every_replica_once_setup_returns(cluster) -> None:
     # a sentinel that knew no replica when the primary died never failed over (seen in CI)
     system, nodes = cluster
     for n in nodes:
-        s = redis.Redis(n.address, system._ports[n.name][1], socket_timeout=1.0)
+        s = redis.Redis(n.address, system.ports(n)[1], socket_timeout=1.0)
         replicas = s.execute_command("SENTINEL", "REPLICAS", "splitbrain")
         assert len(replicas) == 2, (n.name, replicas)
         s.close()
@@ -69,13 +91,13 @@ def test_every_sentinel_knows_every_replica_once_setup_returns(cluster) -> None:
 def test_a_replica_client_follows_its_sentinel_to_the_primary(cluster) -> None:
     system, nodes = cluster
     assert [n.name for n in system.primaries(nodes)] == ["n1"]
-    c = opened(nodes[2])  # talks to n3's sentinel, which names n1
+    c = opened(system, nodes[2])  # talks to n3's sentinel, which names n1
     assert invoke(c, "read", ["a", None]).value == ["a", None]
     assert invoke(c, "write", ["a", 2]).type == "ok"
     assert invoke(c, "cas", ["a", [2, 3]]).type == "ok"
     missed = invoke(c, "cas", ["a", [2, 4]])
     assert (missed.type, missed.error) == ("fail", "cas-mismatch")
-    assert invoke(opened(nodes[1]), "read", ["a", None]).value == ["a", 3]
+    assert invoke(opened(system, nodes[1]), "read", ["a", None]).value == ["a", 3]
     assert invoke(c, "add", 5).type == "ok" and invoke(c, "add", 6).type == "ok"
     assert invoke(c, "read", None).value == [5, 6]
     status = invoke(c, "status", None)
@@ -84,7 +106,7 @@ def test_a_replica_client_follows_its_sentinel_to_the_primary(cluster) -> None:
 
 def test_sentinels_promote_a_replica_when_the_primary_dies(cluster) -> None:
     system, nodes = cluster
-    c = opened(nodes[1])
+    c = opened(system, nodes[1])
     assert invoke(c, "write", ["b", 1]).type == "ok"
     time.sleep(0.3)  # replication is asynchronous: let the replicas have it
     system.kill(nodes[0])

@@ -21,11 +21,16 @@ from workloads.system import HasPrimaries, Killable, Pausable, System
 
 pytest.importorskip("kazoo", reason="kazoo is absent: ./setup --tests installs it")
 
-from workloads.etcd import PromisesChecker  # noqa: E402
+from checkers.promises import PromisesChecker  # noqa: E402
+from clusters.base import SetupError  # noqa: E402
+from harness.registry import parse_options  # noqa: E402
+from harness.spec import SystemSpec, WorkloadSpec  # noqa: E402
 from workloads.zookeeper import (  # noqa: E402
     JAVA,
+    ZOOKEEPER,
     ZOOKEEPER_JAR,
     ZooKeeperClient,
+    ZooKeeperOptions,
     ZooKeeperSystem,
     server_mode,
 )
@@ -49,7 +54,7 @@ def ensemble(
     root = tmp_path_factory.mktemp("zookeeper")
     nodes = [HostNode(f"n{i}", root / f"n{i}") for i in range(1, 4)]
     # short ticks so that a restarted server rejoins quickly
-    system = ZooKeeperSystem(free_base_port(9), nodes=nodes, options={"tick_ms": 200})
+    system = ZooKeeperSystem(free_base_port(9), nodes=nodes, options=ZooKeeperOptions(tick_ms=200))
     errors: list[BaseException] = []
 
     def setup(n: HostNode) -> None:
@@ -76,7 +81,7 @@ def settled(system: ZooKeeperSystem, nodes: list[HostNode], within: float = 60.0
     may have started an election)."""
     deadline = time.monotonic() + within
     while True:
-        modes = [server_mode(n.address, system.client_port(n)) for n in nodes]
+        modes = [server_mode(*system.endpoint(n)) for n in nodes]
         if modes.count("leader") == 1 and modes.count("follower") == len(nodes) - 1:
             return
         assert time.monotonic() < deadline, f"the ensemble did not settle: {modes}"
@@ -87,11 +92,13 @@ def invoke(client: ZooKeeperClient, f: str, value: object) -> Op:
     return client.invoke(Op(index=0, time=0, type="invoke", process=0, f=f, value=value))
 
 
-def opened(node: HostNode, timeout: float = 3.0, **kw: object) -> ZooKeeperClient:
+def opened(
+    system: ZooKeeperSystem, node: HostNode, timeout: float = 3.0, **kw: object
+) -> ZooKeeperClient:
     """A client of ``node`` whose ops each wait up to ``timeout`` s. Its session may take
     longer to come than an op's bound on a loaded machine (open waits ``timeout`` for it):
     it gets 30 s."""
-    client = ZooKeeperClient(timeout=30.0, **kw)  # type: ignore[arg-type]
+    client = ZooKeeperClient(system, timeout=30.0, **kw)  # type: ignore[arg-type]
     client.open(node)
     client.timeout = timeout
     return client
@@ -103,9 +110,35 @@ def test_zookeeper_system_offers_every_optional_power() -> None:
         assert isinstance(system, power)
 
 
+def test_the_registry_makes_an_ensemble_whose_clients_take_sync_and_session_from_it(
+    tmp_path: Path,
+) -> None:
+    nodes = [HostNode(f"n{i}", tmp_path / f"n{i}") for i in range(1, 4)]
+    given = {"sync": False, "session_timeout_ms": 3000}
+    system = ZOOKEEPER.make(
+        SystemSpec(name="zookeeper"), nodes, parse_options(ZOOKEEPER.options, given, "zk")
+    )
+    assert ZOOKEEPER.default_port == 2181
+    assert [system.ports(n)[0] for n in nodes] == [2181, 2184, 2187]
+    files = system.config_files(nodes[1])
+    assert files["zk-data/myid"] == "2\n"
+    assert "server.3=127.0.0.1:2188:2189" in files["zoo.cfg"].splitlines()
+    assert (system.sync, system.session_timeout) == (False, 3.0)
+    options = ZOOKEEPER.client_options
+    plain = ZOOKEEPER.clients["register"](WorkloadSpec(), options["register"](), system)
+    synced = ZOOKEEPER.clients["register"](WorkloadSpec(), options["register"](sync=True), system)
+    assert (plain.sync, synced.sync) == (False, True)
+    lock = ZOOKEEPER.clients["lock"](WorkloadSpec(), options["lock"](patience=5.0), system)
+    assert (lock.fencing, lock.patience, lock.sync) == (True, 5.0, False)
+    queue = ZOOKEEPER.clients["queue"](WorkloadSpec(timeout=1), options["queue"](), system)
+    assert (queue.hold, queue.wait, queue.timeout) == (0.2, 0.1, 1)
+    with pytest.raises(SetupError, match="not made with node 'n7'"):
+        plain.open(HostNode("n7", tmp_path / "n7"))
+
+
 def test_reads_writes_and_versioned_cas_map_onto_znodes(ensemble) -> None:
-    _, nodes = ensemble
-    c = opened(nodes[0])
+    system, nodes = ensemble
+    c = opened(system, nodes[0])
     try:
         assert invoke(c, "read", ["a", None]).value == ["a", None]
         assert invoke(c, "cas", ["a", [None, 1]]).type == "fail"  # no znode yet
@@ -116,8 +149,11 @@ def test_reads_writes_and_versioned_cas_map_onto_znodes(ensemble) -> None:
         missed = invoke(c, "cas", ["a", [3, 0]])
         assert (missed.type, missed.error) == ("fail", "cas-mismatch")
         # another server sees the write, with sync and (once applied) without
-        assert invoke(opened(nodes[1], sync=True), "read", ["a", None]).value == ["a", 4]
-        assert invoke(opened(nodes[2], sync=False), "read", ["a", None]).type == "ok"
+        synced, plain = opened(system, nodes[1], sync=True), opened(system, nodes[2], sync=False)
+        assert invoke(synced, "read", ["a", None]).value == ["a", 4]
+        assert invoke(plain, "read", ["a", None]).type == "ok"
+        synced.close()
+        plain.close()
     finally:
         c.close()
 
@@ -125,8 +161,8 @@ def test_reads_writes_and_versioned_cas_map_onto_znodes(ensemble) -> None:
 def test_a_write_between_the_get_and_the_set_of_a_cas_makes_it_fail_on_the_version(
     ensemble,
 ) -> None:
-    _, nodes = ensemble
-    c, other = opened(nodes[0]), opened(nodes[1])
+    system, nodes = ensemble
+    c, other = opened(system, nodes[0]), opened(system, nodes[1])
     try:
         assert invoke(c, "write", ["r", 1]).type == "ok"
         get = c.zk.get_async
@@ -152,7 +188,8 @@ def test_exactly_one_server_leads_and_its_status_says_what_zookeeper_promises(
 ) -> None:
     system, nodes = ensemble
     assert len(system.primaries(nodes)) == 1
-    clients = [opened(n, sync=s) for n, s in zip(nodes, [True, False, True], strict=True)]
+    syncs = [True, False, True]
+    clients = [opened(system, n, sync=s) for n, s in zip(nodes, syncs, strict=True)]
     try:
         statuses = [invoke(c, "status", None) for c in clients]
     finally:
@@ -169,7 +206,7 @@ def test_exactly_one_server_leads_and_its_status_says_what_zookeeper_promises(
 def test_a_killed_server_fails_definitely_then_restarts_on_its_data(ensemble) -> None:
     system, nodes = ensemble
     settled(system, nodes)
-    c = opened(nodes[2], timeout=1.0)
+    c = opened(system, nodes[2], timeout=1.0)
     try:
         assert invoke(c, "write", ["k", 7]).type == "ok"
         system.kill(nodes[2])
@@ -182,12 +219,12 @@ def test_a_killed_server_fails_definitely_then_restarts_on_its_data(ensemble) ->
         assert (down.type, down.error) == ("fail", "not-connected")  # nothing was sent
         system.start(nodes[2])
         deadline = time.monotonic() + 20
-        while server_mode("127.0.0.1", system.client_port(nodes[2])) not in ("leader", "follower"):
+        while server_mode(*system.endpoint(nodes[2])) not in ("leader", "follower"):
             assert time.monotonic() < deadline, "the restarted server did not rejoin"
             time.sleep(0.2)
     finally:
         c.close()
-    c = opened(nodes[2])
+    c = opened(system, nodes[2])
     try:
         got = invoke(c, "read", ["k", None])
         assert (got.type, got.value) == ("ok", ["k", 7])
@@ -198,7 +235,7 @@ def test_a_killed_server_fails_definitely_then_restarts_on_its_data(ensemble) ->
 def test_a_paused_server_times_out_reads_as_fail_and_writes_as_info(ensemble) -> None:
     system, nodes = ensemble
     settled(system, nodes)
-    c = opened(nodes[1], timeout=0.5)
+    c = opened(system, nodes[1], timeout=0.5)
     system.pause(nodes[1])
     try:
         assert invoke(c, "read", ["p", None]).type == "fail"  # a read changes nothing
@@ -216,7 +253,7 @@ def test_a_stepped_wall_clock_reaches_the_servers_but_neither_sessions_nor_the_l
     system, nodes = ensemble
     settled(system, nodes)
     leader = system.primaries(nodes)
-    c = opened(nodes[0])
+    c = opened(system, nodes[0])
     try:
         assert invoke(c, "write", ["t", 1]).type == "ok"
         clock.set_offset(nodes[0], 3600.0)
@@ -257,11 +294,17 @@ def test_zookeeper_with_synced_reads_is_valid_through_kills_on_the_local_cluster
         # rejoin took over 1 s, inside the old quiet of 1. time_limit: the partition starts
         # only after the killed leader's restart returns (a JVM start: 4-5 s loaded, 8 s had
         # ended first in 4 runs of 5), at 4 + 2 + restart + 4 s.
-        nemesis=NemesisSpec(faults=("kill", "partition"), quiet=4, interval=2,
-                            kill_targets=("primaries",), shapes=("leader",), recovery=3),
+        nemesis=NemesisSpec(
+            faults=("kill", "partition"),
+            quiet=4,
+            interval=2,
+            kill_targets=("primaries",),
+            shapes=("leader",),
+            recovery=3,
+        ),
         time_limit=24,
         seed=7,
-    )  # fmt: skip
+    )
     out = run_test(spec, results_root=tmp_path, out=open(os.devnull, "w"))
     assert out.results["op_counts"]["ok"] > 100
     assert out.results["checkers"]["linearizable"]["valid"] is True, out.results["checkers"]

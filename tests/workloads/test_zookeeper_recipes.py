@@ -19,9 +19,16 @@ import test_zookeeper  # noqa: E402 - its ensemble fixture, HostNode and settled
 
 from checkers.lock import LockChecker  # noqa: E402
 from checkers.queue import QueueChecker  # noqa: E402
-from workloads.zookeeper import JAVA, ZOOKEEPER_JAR, ZooKeeperSystem  # noqa: E402
-from workloads.zookeeper_lock import ZooKeeperLockClient, token_of  # noqa: E402
-from workloads.zookeeper_queue import ZooKeeperQueueClient, checker_info  # noqa: E402
+from checkers.queue_at_least_once import AT_LEAST_ONCE  # noqa: E402
+from harness.registry import NoOptions  # noqa: E402
+from workloads.zookeeper import (  # noqa: E402
+    JAVA,
+    ZOOKEEPER_JAR,
+    ZooKeeperLockClient,
+    ZooKeeperQueueClient,
+    ZooKeeperSystem,
+    token_of,
+)
 
 HostNode = test_zookeeper.HostNode
 settled = test_zookeeper.settled
@@ -80,7 +87,8 @@ def test_the_at_least_once_checker_allows_a_redelivery_but_not_a_lost_message() 
         op("invoke", "dequeue", None, 2), op("ok", "dequeue", 1, 2),
         op("invoke", "audit", None, 2), op("ok", "audit", audit, 2),
     ]  # fmt: skip
-    checker = checker_info().make()
+    checker = AT_LEAST_ONCE.make(NoOptions())
+    assert checker.name == "queue-at-least-once"
     result = checker.check(redelivered, {})
     assert result.valid is True, result.anomalies
     assert (result.details["deliveries"], result.details["delivered_values"]) == (2, 1)
@@ -95,14 +103,14 @@ def test_the_at_least_once_checker_allows_a_redelivery_but_not_a_lost_message() 
 # -- on a real ensemble --------------------------------------------------------------------
 
 
-def lock_client(node: HostNode, **kw: object) -> ZooKeeperLockClient:
-    client = ZooKeeperLockClient(timeout=3.0, **kw)  # type: ignore[arg-type]
+def lock_client(system: ZooKeeperSystem, node: HostNode, **kw: object) -> ZooKeeperLockClient:
+    client = ZooKeeperLockClient(system, timeout=3.0, **kw)  # type: ignore[arg-type]
     client.open(node)
     return client
 
 
-def queue_client(node: HostNode, **kw: object) -> ZooKeeperQueueClient:
-    client = ZooKeeperQueueClient(timeout=3.0, **kw)  # type: ignore[arg-type]
+def queue_client(system: ZooKeeperSystem, node: HostNode, **kw: object) -> ZooKeeperQueueClient:
+    client = ZooKeeperQueueClient(system, timeout=3.0, **kw)  # type: ignore[arg-type]
     client.open(node)
     return client
 
@@ -117,7 +125,7 @@ def test_the_lock_grants_in_sequence_order_and_its_storage_keeps_every_write(zk_
     system, nodes = zk_ensemble
     settled(system, nodes)
     rec = Recorder()
-    a, b = lock_client(nodes[0]), lock_client(nodes[1])
+    a, b = lock_client(system, nodes[0]), lock_client(system, nodes[1])
     try:
         got = rec(a, 0, "acquire", ["g", None])
         assert got.type == "ok", got
@@ -151,8 +159,8 @@ def expire_holder(fencing: bool, system: ZooKeeperSystem, nodes: list[HostNode],
     cut = follower(system, nodes)
     other = next(n for n in nodes if n is not cut)
     rec = Recorder()
-    a = lock_client(cut, fencing=fencing, patience=15.0)
-    b = lock_client(other, fencing=fencing)
+    a = lock_client(system, cut, fencing=fencing, patience=15.0)
+    b = lock_client(system, other, fencing=fencing)
     try:
         token = rec(a, 0, "acquire", [key, None]).value[1]["token"]
         assert rec(a, 0, "write", [key, 1]).type == "ok"
@@ -209,7 +217,7 @@ def test_the_queue_hands_an_entry_out_again_when_its_consumer_dies_before_consum
     system, nodes = zk_ensemble
     settled(system, nodes)
     rec = Recorder()
-    p, c1, c2 = queue_client(nodes[0]), queue_client(nodes[1]), queue_client(nodes[2])
+    p, c1, c2 = (queue_client(system, n) for n in nodes)
     try:
         for v in (1, 2):
             assert rec(p, 0, "enqueue", v).type == "ok"
@@ -232,7 +240,7 @@ def test_the_queue_hands_an_entry_out_again_when_its_consumer_dies_before_consum
     finally:
         for c in (p, c1, c2):
             c.close()
-    result = checker_info().make().check(rec.history, {})
+    result = AT_LEAST_ONCE.make(NoOptions()).check(rec.history, {})
     assert result.valid is True, result.anomalies
     assert result.details["deliveries"] == 4 and result.details["delivered_values"] == 3
 
@@ -258,16 +266,28 @@ def test_the_fenced_zookeeper_lock_keeps_one_holder_through_partitions_on_the_lo
         name="zookeeper-lock-short",
         system=SystemSpec(name="zookeeper", port=2181, options={"tick_ms": 200}),
         cluster=ClusterSpec(nodes=3),
-        workload=WorkloadSpec(name="lock", concurrency=6, rate=60, keys=2, ops_per_key=20,
-                              options={"fencing": True, "writes": 2}),
+        workload=WorkloadSpec(
+            name="lock",
+            concurrency=6,
+            rate=60,
+            keys=2,
+            ops_per_key=20,
+            options={"fencing": True, "writes": 2},
+        ),
         # quiet 4, not 1: a fault while a healed server still syncs can make ZooKeeper 3.8
         # lose acknowledged writes (see test_zookeeper's local-cluster run), and a loaded
         # machine stretches that sync past 1 s; the kill comes at 4 + 3 + 4 s
-        nemesis=NemesisSpec(faults=("partition", "kill"), quiet=4, interval=3,
-                            shapes=("one",), kill_targets=("one",), recovery=3),
+        nemesis=NemesisSpec(
+            faults=("partition", "kill"),
+            quiet=4,
+            interval=3,
+            shapes=("one",),
+            kill_targets=("one",),
+            recovery=3,
+        ),
         time_limit=16,
         seed=11,
-    )  # fmt: skip
+    )
     out = _run(spec, tmp_path)
     lock = out.results["checkers"]["lock"]
     assert lock["valid"] is True, lock
@@ -288,15 +308,22 @@ def test_the_zookeeper_queue_loses_nothing_through_kills_on_the_local_cluster(
         name="zookeeper-queue-short",
         system=SystemSpec(name="zookeeper", port=2181, options={"tick_ms": 200}),
         cluster=ClusterSpec(nodes=3),
-        workload=WorkloadSpec(name="queue", concurrency=6, rate=60,
-                              mix={"enqueue": 3, "dequeue": 2, "ack": 2}),
+        workload=WorkloadSpec(
+            name="queue", concurrency=6, rate=60, mix={"enqueue": 3, "dequeue": 2, "ack": 2}
+        ),
         # quiet 4, as above; the partition comes after the restart, at 4 + 3 + restart + 4 s
-        nemesis=NemesisSpec(faults=("kill", "partition"), quiet=4, interval=3,
-                            shapes=("one",), kill_targets=("one",), recovery=3),
+        nemesis=NemesisSpec(
+            faults=("kill", "partition"),
+            quiet=4,
+            interval=3,
+            shapes=("one",),
+            kill_targets=("one",),
+            recovery=3,
+        ),
         time_limit=24,
         seed=5,
         checkers=("queue-at-least-once", "stats", "promises"),
-    )  # fmt: skip
+    )
     out = _run(spec, tmp_path)
     queue = out.results["checkers"]["queue-at-least-once"]
     assert queue["valid"] is True, queue

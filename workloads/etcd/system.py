@@ -49,6 +49,7 @@ class EtcdSystem(BinarySystem):
     default_port = DEFAULT_PORT
     install_hint = "install Debian's etcd-server (./setup --tests does)"
     ready_timeout = 30.0
+    options_type = EtcdOptions
     options: EtcdOptions
 
     def __init__(
@@ -59,9 +60,8 @@ class EtcdSystem(BinarySystem):
         options: EtcdOptions | None = None,
         ready_timeout: float | None = None,
     ) -> None:
-        options = options or EtcdOptions()
         super().__init__(port, nodes=nodes, options=options, ready_timeout=ready_timeout)
-        self.binaries = (options.binary,)
+        self.binaries = (self.options.binary,)
 
     @property
     def reads(self) -> str:

@@ -12,7 +12,6 @@ leads (the ``srvr`` four-letter command: ``Mode: leader``).
 from __future__ import annotations
 
 import socket
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from clusters.base import Node
@@ -82,18 +81,8 @@ class ZooKeeperSystem(BinarySystem):
     collected_files = ("zoo.cfg",)
     ready_timeout = 60.0
     poll = 0.2
+    options_type = ZooKeeperOptions
     options: ZooKeeperOptions
-
-    def __init__(
-        self,
-        port: int | None = None,
-        *,
-        nodes: Sequence[Node] = (),
-        options: ZooKeeperOptions | None = None,
-        ready_timeout: float | None = None,
-    ) -> None:
-        options = options or ZooKeeperOptions()
-        super().__init__(port, nodes=nodes, options=options, ready_timeout=ready_timeout)
 
     @property
     def sync(self) -> bool:

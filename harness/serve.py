@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from harness.report import build_report, fault_kinds
+
 __all__ = ["RunSummary", "list_runs", "make_server", "serve"]
 
 _RUN_FILES = ("results.json", "history.jsonl", "spec.yaml")
@@ -33,14 +35,20 @@ _TEXT = {".log", ".jsonl", ".yaml", ".yml", ".txt", ".edn", ".rc", ".pid", ".out
 def serve(root: Path, port: int = 8000, *, out: Any = sys.stdout) -> int:
     """Serve ``root`` on 127.0.0.1:``port`` until interrupted; returns the exit code."""
     if not root.is_dir():
-        print(f"splitbrain serve: no results directory at {root} (run a suite first, or pass "
-              "the directory: splitbrain serve RESULTS_DIR)", file=sys.stderr)  # fmt: skip
+        print(
+            f"splitbrain serve: no results directory at {root} (run a suite first, or pass "
+            "the directory: splitbrain serve RESULTS_DIR)",
+            file=sys.stderr,
+        )
         return 3
     try:
         server = make_server(root, port)
     except OSError as e:
-        print(f"splitbrain serve: cannot listen on 127.0.0.1:{port}: {e.strerror}; "
-              "choose another with --port", file=sys.stderr)  # fmt: skip
+        print(
+            f"splitbrain serve: cannot listen on 127.0.0.1:{port}: {e.strerror}; "
+            "choose another with --port",
+            file=sys.stderr,
+        )
         return 3
     bound = server.server_address[1]
     print(f"serving {root.resolve()} at http://127.0.0.1:{bound}/  (Ctrl-C to stop)", file=out)
@@ -100,8 +108,9 @@ _cache_lock = threading.Lock()
 
 def _summary(root: Path, run_dir: Path) -> RunSummary:
     results_path = run_dir / "results.json"
-    stamp = max((p.stat().st_mtime for p in (run_dir / f for f in _RUN_FILES) if p.exists()),
-                default=0.0)  # fmt: skip
+    stamp = max(
+        (p.stat().st_mtime for p in (run_dir / f for f in _RUN_FILES) if p.exists()), default=0.0
+    )
     with _cache_lock:
         hit = _cache.get(run_dir)
         if hit and hit[0] == stamp:
@@ -117,18 +126,26 @@ def _summary(root: Path, run_dir: Path) -> RunSummary:
     started = str(r.get("started") or _stamp_time(run_dir.name))
     if r:
         v = r.get("valid")
-        verdict = ("valid" if v is True else "invalid" if v is False
-                   else "setup-failed" if v is None else "unknown")  # fmt: skip
+        verdict = "unknown"
+        for value, word in ((True, "valid"), (False, "invalid"), (None, "setup-failed")):
+            if v is value:
+                verdict = word
     else:
         hist = run_dir / "history.jsonl"
         recent = hist.exists() and time.time() - hist.stat().st_mtime < 30
         verdict = "running" if recent else "no-verdict"
     checkers = r.get("checkers") if isinstance(r.get("checkers"), dict) else {}
     assert isinstance(checkers, dict)
-    anomalies = [str(a.get("name")) for c in checkers.values() if isinstance(c, dict)
-                 for a in c.get("anomalies") or [] if isinstance(a, dict)]  # fmt: skip
+    anomalies = [
+        str(a.get("name"))
+        for c in checkers.values()
+        if isinstance(c, dict)
+        for a in c.get("anomalies") or []
+        if isinstance(a, dict)
+    ]
     faults = [f.get("f") for f in r.get("faults") or [] if isinstance(f, dict)]
-    kinds = list(dict.fromkeys(_KINDS[f] for f in faults if f in _KINDS))
+    starts = fault_kinds().starts
+    kinds = list(dict.fromkeys(starts[f] for f in faults if isinstance(f, str) and f in starts))
     suite = str(r.get("suite") or "")
     summary = RunSummary(
         path=rel,
@@ -146,10 +163,6 @@ def _summary(root: Path, run_dir: Path) -> RunSummary:
     with _cache_lock:
         _cache[run_dir] = (stamp, summary)
     return summary
-
-
-_KINDS = {"start-partition": "partition", "start-loss": "loss", "kill": "kill", "pause": "pause",
-          "bump-clock": "clock", "strobe-clock": "clock"}  # fmt: skip
 
 
 def _stamp_time(name: str) -> str:
@@ -218,10 +231,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("X-Content-Type-Options", "nosniff")
         if ctype.startswith("text/html"):
             # the pages carry their own scripts and styles, and load nothing else
-            self.send_header("Content-Security-Policy",
-                             "default-src 'none'; script-src 'unsafe-inline'; "
-                             "style-src 'unsafe-inline'; img-src data:; frame-src 'self' about:; "
-                             "child-src 'self' about:")  # fmt: skip
+            self.send_header(
+                "Content-Security-Policy",
+                "default-src 'none'; script-src 'unsafe-inline'; "
+                "style-src 'unsafe-inline'; img-src data:; frame-src 'self' about:; "
+                "child-src 'self' about:",
+            )
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
@@ -233,8 +248,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
     def _error(self, code: int, text: str) -> None:
-        body = (f"<!DOCTYPE html><title>{code}</title><p>{html.escape(text)}</p>"
-                "<p><a href='/'>all runs</a></p>")  # fmt: skip
+        body = (
+            f"<!DOCTYPE html><title>{code}</title><p>{html.escape(text)}</p>"
+            "<p><a href='/'>all runs</a></p>"
+        )
         self._send(code, "text/html; charset=utf-8", body)
 
 
@@ -244,11 +261,10 @@ def _is_run_dir(d: Path) -> bool:
 
 def _ensure_report(run_dir: Path) -> None:
     """Build report.html if it is missing or older than the files it is built from."""
-    from harness.report import build_report
-
     report = run_dir / "report.html"
-    newest = max(((run_dir / f).stat().st_mtime for f in _RUN_FILES if (run_dir / f).exists()),
-                 default=0.0)  # fmt: skip
+    newest = max(
+        ((run_dir / f).stat().st_mtime for f in _RUN_FILES if (run_dir / f).exists()), default=0.0
+    )
     with _build_lock:
         if not report.exists() or report.stat().st_mtime < newest:
             build_report(run_dir)
@@ -269,26 +285,37 @@ def _content_type(p: Path) -> str:
 
 # -- the index page ------------------------------------------------------------------------------
 
-_WORDS = {"valid": "valid", "invalid": "INVALID", "unknown": "unknown",
-          "setup-failed": "setup failed", "running": "running",
-          "no-verdict": "no verdict"}  # fmt: skip
+_WORDS = {
+    "valid": "valid",
+    "invalid": "INVALID",
+    "unknown": "unknown",
+    "setup-failed": "setup failed",
+    "running": "running",
+    "no-verdict": "no verdict",
+}
 
 
 def _index(root: Path, query: dict[str, list[str]]) -> str:
     runs = list_runs(root)
     want = {k: (query.get(k) or [""])[0] for k in ("suite", "test", "verdict")}
-    shown = [r for r in runs
-             if (not want["suite"] or r.suite == want["suite"])
-             and (not want["test"] or r.test == want["test"])
-             and (not want["verdict"] or r.verdict == want["verdict"])]  # fmt: skip
+    shown = [
+        r
+        for r in runs
+        if (not want["suite"] or r.suite == want["suite"])
+        and (not want["test"] or r.test == want["test"])
+        and (not want["verdict"] or r.verdict == want["verdict"])
+    ]
     e = _e
     rows = []
     for r in shown:
         href = "/runs/" + quote(r.path.as_posix()) + "/report.html"
         files = "/runs/" + quote(r.path.as_posix()) + "/"
         c = r.counts
-        ops = (f"{c.get('ok', 0):,} ok · {c.get('fail', 0):,} fail · {c.get('info', 0):,} info"
-               if c else "")  # fmt: skip
+        ops = (
+            f"{c.get('ok', 0):,} ok · {c.get('fail', 0):,} fail · {c.get('info', 0):,} info"
+            if c
+            else ""
+        )
         anomalies = ", ".join(dict.fromkeys(r.anomalies))
         if len(r.anomalies) > 1:
             anomalies += f" ({len(r.anomalies)})"

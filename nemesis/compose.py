@@ -29,7 +29,7 @@ def for_test(
     claim the same op, SetupError when the system cannot take a fault (kill needs Killable)."""
     parts = []
     for name, info in fault_infos(fault_options, infos).items():
-        options = parse_options(info.options, fault_options[name], f"the {name} fault")
+        options: Any = parse_options(info.options, fault_options[name], f"the {name} fault")
         parts.append(info.make(options, rng, system))
     return compose(parts)
 

@@ -7,6 +7,7 @@ build_report(Path("results/raft-register/20260101T000000Z"))   # -> .../report.h
 from __future__ import annotations
 
 from ._load import RunData, load_run
+from ._model import FaultKinds, fault_kinds
 from ._page import build_report, render
 
-__all__ = ["RunData", "build_report", "load_run", "render"]
+__all__ = ["FaultKinds", "RunData", "build_report", "fault_kinds", "load_run", "render"]

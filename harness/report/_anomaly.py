@@ -17,8 +17,16 @@ from ._model import Band, Interval, describe, short
 __all__ = ["anomaly_section", "cycle_svg", "sub_history"]
 
 _CONTEXT = 6  # prefix operations shown before a non-linearizable one
-_ROLE_ORDER = {"cannot be linearized": 0, "concurrent with it": 1, "involved": 2,
-               "linearized before it": 3}  # fmt: skip
+#: keys of an anomaly's data the section draws itself (the rest is shown as the checker's data)
+_SHOWN_ELSEWHERE = frozenset(
+    "timeline linearizations orderings op concurrent prefix stats cycle steps txns".split()
+)
+_ROLE_ORDER = {
+    "cannot be linearized": 0,
+    "concurrent with it": 1,
+    "involved": 2,
+    "linearized before it": 3,
+}
 
 
 def sub_history(
@@ -91,20 +99,21 @@ def anomaly_section(
         parts.append("<p>The checker named no operations of this history.</p>")
     if cycle:
         parts += ["<h4>The cycle</h4>", cycle]
-    extra = {k: v for k, v in data.items()
-             if k not in ("timeline", "linearizations", "orderings", "op", "concurrent",
-                          "prefix", "stats", "cycle", "steps", "txns")}  # fmt: skip
+    extra = {k: v for k, v in data.items() if k not in _SHOWN_ELSEWHERE}
     if extra:
-        parts.append(f"<details><summary>The checker's data</summary>"
-                     f"<pre>{e(_json(extra))}</pre></details>")  # fmt: skip
+        parts.append(
+            f"<details><summary>The checker's data</summary><pre>{e(_json(extra))}</pre></details>"
+        )
     parts.append("</article>")
     return "\n".join(parts)
 
 
 def _table(rows: list[tuple[int, str]], ivs: list[Interval]) -> str:
     e = _e
-    out = ['<table class="ops"><tr><th>index</th><th>process</th><th>invoked</th>'
-           "<th>completed</th><th>type</th><th>operation</th><th>role</th></tr>"]  # fmt: skip
+    out = [
+        '<table class="ops"><tr><th>index</th><th>process</th><th>invoked</th>'
+        "<th>completed</th><th>type</th><th>operation</th><th>role</th></tr>"
+    ]
     for pos, role in rows:
         iv = ivs[pos]
         done = iv.done
@@ -142,17 +151,22 @@ def _svg(rows: list[tuple[int, str]], ivs: list[Interval], bands: list[Band]) ->
     def x(t: float) -> float:
         return left + (t - t0) / span * width
 
-    out = [f'<svg class="subhistory" viewBox="0 0 {left + width + 10} {height}" '
-           f'width="{left + width + 10}" height="{height}" role="img" '
-           'aria-label="the sub-history, to scale">']  # fmt: skip
+    out = [
+        f'<svg class="subhistory" viewBox="0 0 {left + width + 10} {height}" '
+        f'width="{left + width + 10}" height="{height}" role="img" '
+        'aria-label="the sub-history, to scale">'
+    ]
     for b in bands:
         b_end = t1 if b.end is None else b.end
         if b_end < t0 or b.start > t1:
             continue
         xa, xb = x(max(b.start, t0)), x(min(b_end, t1))
-        out.append(f'<rect class="band band-{e(b.kind)}" x="{xa:.1f}" y="{top}" '
-                   f'width="{max(xb - xa, 1):.1f}" height="{height - top}">'
-                   f"<title>{e(b.label)}</title></rect>")  # fmt: skip
+        # the band's colour at half its opacity: the operations drawn over it stay legible
+        out.append(
+            f'<rect class="band band-{e(b.kind)}" style="fill:{e(b.color)}" fill-opacity=".5" '
+            f'x="{xa:.1f}" y="{top}" width="{max(xb - xa, 1):.1f}" height="{height - top}">'
+            f"<title>{e(b.label)}</title></rect>"
+        )
     for frac in (0, 0.25, 0.5, 0.75, 1):
         t = t0 + frac * span
         out.append(f'<text class="tick" x="{x(t):.1f}" y="12">{t / 1e9:.3f} s</text>')
@@ -185,8 +199,12 @@ def _cycle_picture(anomaly: dict[str, Any], data: dict[str, Any]) -> str:
             from checkers.base import Anomaly
             from checkers.txn.visualize import cycle_svg as txn_cycle_svg
 
-            a = Anomaly(str(anomaly.get("name")), str(anomaly.get("explanation")),
-                        list(anomaly.get("ops") or []), data)  # fmt: skip
+            a = Anomaly(
+                str(anomaly.get("name")),
+                str(anomaly.get("explanation")),
+                list(anomaly.get("ops") or []),
+                data,
+            )
             return f'<div class="cycle">{txn_cycle_svg(a)}</div>'
         except Exception:  # a drawing that fails must not cost the report
             pass
@@ -213,25 +231,35 @@ def cycle_svg(cycle: Any) -> str:
     n = len(nodes)
     r = 60 + 22 * n
     cx, cy = r + 120, r + 30
-    pos = {v: (cx + r * math.cos(2 * math.pi * i / n - math.pi / 2),
-               cy + r * math.sin(2 * math.pi * i / n - math.pi / 2))
-           for i, v in enumerate(nodes)}  # fmt: skip
+    pos = {
+        v: (
+            cx + r * math.cos(2 * math.pi * i / n - math.pi / 2),
+            cy + r * math.sin(2 * math.pi * i / n - math.pi / 2),
+        )
+        for i, v in enumerate(nodes)
+    }
     e = _e
-    out = [f'<svg class="cycle" width="{2 * cx}" height="{2 * cy}" role="img" '
-           'aria-label="the dependency cycle"><defs><marker id="arrow" viewBox="0 0 10 10" '
-           'refX="10" refY="5" markerWidth="8" markerHeight="8" orient="auto-start-reverse">'
-           '<path d="M 0 0 L 10 5 L 0 10 z"/></marker></defs>']  # fmt: skip
+    out = [
+        f'<svg class="cycle" width="{2 * cx}" height="{2 * cy}" role="img" '
+        'aria-label="the dependency cycle"><defs><marker id="arrow" viewBox="0 0 10 10" '
+        'refX="10" refY="5" markerWidth="8" markerHeight="8" orient="auto-start-reverse">'
+        '<path d="M 0 0 L 10 5 L 0 10 z"/></marker></defs>'
+    ]
     for a, b, rel in steps:
         (x1, y1), (x2, y2) = pos[a], pos[b]
         d = math.hypot(x2 - x1, y2 - y1) or 1
         ux, uy = (x2 - x1) / d, (y2 - y1) / d
-        out.append(f'<line x1="{x1 + 28 * ux:.1f}" y1="{y1 + 28 * uy:.1f}" '
-                   f'x2="{x2 - 28 * ux:.1f}" y2="{y2 - 28 * uy:.1f}" marker-end="url(#arrow)"/>'
-                   f'<text class="rel" x="{(x1 + x2) / 2:.1f}" y="{(y1 + y2) / 2 - 4:.1f}">'
-                   f"{e(rel)}</text>")  # fmt: skip
+        out.append(
+            f'<line x1="{x1 + 28 * ux:.1f}" y1="{y1 + 28 * uy:.1f}" '
+            f'x2="{x2 - 28 * ux:.1f}" y2="{y2 - 28 * uy:.1f}" marker-end="url(#arrow)"/>'
+            f'<text class="rel" x="{(x1 + x2) / 2:.1f}" y="{(y1 + y2) / 2 - 4:.1f}">'
+            f"{e(rel)}</text>"
+        )
     for v, (x, y) in pos.items():
-        out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="26"/>'
-                   f'<text class="node" x="{x:.1f}" y="{y + 4:.1f}">{e(v)}</text>')  # fmt: skip
+        out.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="26"/>'
+            f'<text class="node" x="{x:.1f}" y="{y + 4:.1f}">{e(v)}</text>'
+        )
     out.append("</svg>")
     return "".join(out)
 

@@ -108,10 +108,13 @@ def _read_history(path: Path, notes: list[str]) -> tuple[list[dict[str, Any]], i
             continue
         ops.append(d)
     if bad and bad == [len(lines)] and not lines[-1].endswith("\n"):
-        notes.append(f"history.jsonl: the last line ({bad[0]}) was cut off mid-write; "
-                     "it is left out.")  # fmt: skip
+        notes.append(
+            f"history.jsonl: the last line ({bad[0]}) was cut off mid-write; it is left out."
+        )
     elif bad:
         shown = ", ".join(map(str, bad[:5])) + (" ..." if len(bad) > 5 else "")
-        notes.append(f"history.jsonl: {len(bad)} line(s) that are not operations were skipped "
-                     f"(line {shown}).")  # fmt: skip
+        notes.append(
+            f"history.jsonl: {len(bad)} line(s) that are not operations were skipped "
+            f"(line {shown})."
+        )
     return ops, len(bad)

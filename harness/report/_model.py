@@ -11,34 +11,60 @@ it: the fault may have taken effect anywhere in the first and lasted to the end 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Band", "Interval", "fault_bands", "intervals", "page_data", "short"]
+from harness.registry import FaultInfo, faults
+
+__all__ = [
+    "Band",
+    "FaultKinds",
+    "Interval",
+    "fault_bands",
+    "fault_kinds",
+    "ink",
+    "intervals",
+    "page_data",
+    "short",
+]
 
 #: type codes in the page's data
 TYPE_CODE = {"ok": 0, "fail": 1, "info": 2, "invoke": 3}  # 3: never completed
 NEMESIS = "nemesis"
 
-#: nemesis f -> the kind of fault it starts
-STARTS = {
-    "start-partition": "partition",
-    "start-loss": "loss",
-    "kill": "kill",
-    "pause": "pause",
-    "bump-clock": "clock",
-    "strobe-clock": "clock",
-}
-#: nemesis f -> the kinds of fault it heals
-HEALS = {
-    "stop-partition": ("partition", "loss"),
-    "stop-loss": ("loss",),
-    "start": ("kill",),
-    "resume": ("pause",),
-    "reset-clock": ("clock",),
-}
+#: the colour of a kind the registry does not know (a plugin's, in a run read elsewhere)
+UNKNOWN_COLOR = str(FaultInfo.__dataclass_fields__["color"].default)
+#: kinds an op healed in histories written before the kind had a heal of its own: packet loss
+#: was healed with the partitions, by ``stop-partition``. Read so only in a history that never
+#: makes the kind's own heal.
+_OLD_HEALS = {"stop-partition": ("loss",)}
 
 _DESC_MAX = 160
+
+
+@dataclass(frozen=True)
+class FaultKinds:
+    """What the report knows of the fault kinds: the kind each op starts, the op that heals
+    each kind, and each kind's colour (CSS)."""
+
+    starts: dict[str, str] = field(default_factory=dict)
+    heals: dict[str, str] = field(default_factory=dict)
+    colors: dict[str, str] = field(default_factory=dict)
+
+    def color(self, kind: str) -> str:
+        return self.colors.get(kind, UNKNOWN_COLOR)
+
+
+def fault_kinds(infos: Iterable[FaultInfo] | None = None) -> FaultKinds:
+    """The report's view of ``infos`` (default: every fault kind registered)."""
+    infos = list(faults().values() if infos is None else infos)
+    return FaultKinds(
+        starts={f: info.name for info in infos for f in info.starts},
+        heals={info.name: info.heal for info in infos},
+        colors={info.name: info.color for info in infos},
+    )
 
 
 @dataclass(slots=True)
@@ -67,6 +93,7 @@ class Band:
     started_by: dict[str, Any]
     result: dict[str, Any] | None
     healed_by: dict[str, Any] | None
+    color: str = UNKNOWN_COLOR
 
     @property
     def label(self) -> str:
@@ -94,32 +121,48 @@ def intervals(ops: list[dict[str, Any]]) -> list[Interval]:
     return out
 
 
-def fault_bands(ivs: list[Interval], t_end: int) -> list[Band]:
-    """The faults the nemesis put in force, from its operations. A start that definitely failed
-    draws no band; an ``info`` one may have taken effect, so it does."""
+def fault_bands(ivs: list[Interval], t_end: int, kinds: FaultKinds | None = None) -> list[Band]:
+    """The faults the nemesis put in force, from its operations and the fault ``kinds``
+    (default: the registered ones). A start that definitely failed draws no band; an ``info``
+    one may have taken effect, so it does. An op no kind names is read by its name:
+    ``start-X`` starts kind X, ``stop-X`` heals it."""
+    if kinds is None:
+        kinds = fault_kinds()
+    nemesis = [iv for iv in ivs if iv.inv.get("process") == NEMESIS]
+    heals = _heals(kinds, {iv.inv["f"] for iv in nemesis})
     bands: list[Band] = []
     live: dict[str, Band] = {}
-    for iv in ivs:
-        if iv.inv.get("process") != NEMESIS:
-            continue
+    for iv in nemesis:
         f = iv.inv["f"]
-        kind = STARTS.get(f) or (f[6:] if f.startswith("start-") else None)
-        heals = HEALS.get(f) or ((f[5:],) if f.startswith("stop-") else ())
+        kind = kinds.starts.get(f) or (f[6:] if f.startswith("start-") else None)
+        healed_kinds = heals.get(f) or ((f[5:],) if f.startswith("stop-") else ())
         end = int(iv.done["time"]) if iv.done is not None else t_end
-        if kind is not None and f not in HEALS:
+        if kind is not None and f not in heals:
             if iv.type == "fail":
                 continue
             if kind in live:  # a second start of the same kind extends the band in force
                 continue
-            band = Band(kind, iv.start, None, iv.inv, iv.done, None)
+            band = Band(kind, iv.start, None, iv.inv, iv.done, None, kinds.color(kind))
             live[kind] = band
             bands.append(band)
-        for k in heals:
+        for k in healed_kinds:
             healed = live.pop(k, None)
             if healed is not None:
                 healed.end = end
                 healed.healed_by = iv.inv
     return bands
+
+
+def _heals(kinds: FaultKinds, fs: set[str]) -> dict[str, tuple[str, ...]]:
+    """Op -> the kinds it heals, in a history whose nemesis made the ops ``fs``."""
+    out: dict[str, tuple[str, ...]] = {}
+    for kind, f in kinds.heals.items():
+        out[f] = (*out.get(f, ()), kind)
+    for f, old in _OLD_HEALS.items():
+        for kind in old:
+            if kinds.heals.get(kind) not in fs and kind not in out.get(f, ()):
+                out[f] = (*out.get(f, ()), kind)
+    return out
 
 
 def page_data(
@@ -129,7 +172,8 @@ def page_data(
 
     ``ops``: parallel arrays p (index into ``procs``), f (index into ``fs``), s / e (start /
     end; e is -1 when never completed), t (type code), i (history index of the invocation),
-    d (a short description: value, result, error, node)."""
+    d (a short description: value, result, error, node). ``bands``: the faults, each with its
+    kind's ``color`` and the ``ink`` its label is written in."""
     procs: dict[str, int] = {}
     fs: dict[str, int] = {}
     cols: dict[str, list[Any]] = {k: [] for k in ("p", "f", "s", "e", "t", "i", "d")}
@@ -157,9 +201,11 @@ def page_data(
                 "e": (t_end if b.end is None else b.end) // 1000,
                 "open": b.end is None,
                 "label": b.label,
+                "color": b.color,
+                "ink": ink(b.color),
             }
             for b in bands
-        ],  # fmt: skip
+        ],
         "anomalies": anomalies,
     }
 
@@ -212,3 +258,22 @@ def short(v: Any, limit: int = 80) -> str:
     """A value as compact JSON (a string as itself), cut to ``limit`` characters."""
     s = v if isinstance(v, str) else json.dumps(v, separators=(",", ":"), default=str)
     return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
+_RGB = re.compile(r"rgba?\(\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*(?:,[^)]*)?\)")
+_HEX = re.compile(r"#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
+
+
+def ink(color: str) -> str:
+    """A darker, opaque shade of ``color`` (``rgb()``, ``rgba()`` or ``#hex``) to write a
+    label of that colour in; a neutral grey for a colour written otherwise."""
+    rgb: list[int] | None = None
+    if m := _RGB.fullmatch(color.strip()):
+        rgb = [int(x) for x in m.groups()]
+    elif m := _HEX.fullmatch(color.strip()):
+        h = m.group(1)
+        h = "".join(c * 2 for c in h) if len(h) == 3 else h
+        rgb = [int(h[i : i + 2], 16) for i in (0, 2, 4)]
+    if rgb is None:
+        return "#555555"
+    return "#" + "".join(f"{min(255, int(c * 0.8)):02x}" for c in rgb)

@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from ._anomaly import anomaly_section, sub_history
 from ._load import RunData, load_run
-from ._model import Band, Interval, fault_bands, intervals, page_data, short
+from ._model import Band, FaultKinds, Interval, fault_bands, intervals, page_data, short
 
 __all__ = ["build_report", "render"]
 
@@ -49,11 +49,11 @@ def build_report(run_dir: Path) -> Path:
     return out
 
 
-def render(run: RunData) -> str:
-    """The page, as a string."""
+def render(run: RunData, kinds: FaultKinds | None = None) -> str:
+    """The page, as a string; the fault kinds are the registered ones unless ``kinds`` says."""
     ivs = intervals(run.ops)
     t_end = max((int(d["time"]) for d in run.ops), default=0)
-    bands = fault_bands(ivs, t_end)
+    bands = fault_bands(ivs, t_end, kinds)
     by_index: dict[int, int] = {}
     for pos, iv in enumerate(ivs):
         for d in (iv.inv, iv.done):
@@ -76,8 +76,10 @@ def render(run: RunData) -> str:
             anomaly_html.append(anomaly_section(n, cname, a, rows, ivs, bands))
             anomaly_data.append(_anomaly_window(rows, ivs))
         if len(anomalies) > _MAX_ANOMALIES:
-            anomaly_html.append(f"<p>… and {len(anomalies) - _MAX_ANOMALIES} more anomalies "
-                                f"found by {_e(cname)}, in results.json.</p>")  # fmt: skip
+            anomaly_html.append(
+                f"<p>… and {len(anomalies) - _MAX_ANOMALIES} more anomalies "
+                f"found by {_e(cname)}, in results.json.</p>"
+            )
         drawings = _drawings(run.path, cname, r.get("files") or [])
         if drawings:
             anomaly_html.append(drawings)
@@ -110,11 +112,18 @@ def render(run: RunData) -> str:
 
 #: nothing from the network, ever: inline scripts and styles, images from data: URIs, frames
 #: from srcdoc (a checker's drawing)
-CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-       "img-src data:; frame-src 'self' about: data:; child-src 'self' about:")  # fmt: skip
+CSP = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "img-src data:; frame-src 'self' about: data:; child-src 'self' about:"
+)
 
-_VERDICT_WORD = {"valid": "Valid", "invalid": "Invalid", "unknown": "Unknown",
-                 "setup": "Not run", "none": "No verdict"}  # fmt: skip
+_VERDICT_WORD = {
+    "valid": "Valid",
+    "invalid": "Invalid",
+    "unknown": "Unknown",
+    "setup": "Not run",
+    "none": "No verdict",
+}
 
 
 def verdict_sentence(
@@ -127,8 +136,10 @@ def verdict_sentence(
     kinds = list(dict.fromkeys(b.kind for b in bands))
     faults = f"with {_and(kinds)} faults injected" if kinds else "with no fault injected"
     if r is None:
-        return "none", (f"No verdict: the run stopped before its history was checked; "
-                        f"{total:,} operations were recorded over {dur}.")  # fmt: skip
+        return "none", (
+            f"No verdict: the run stopped before its history was checked; "
+            f"{total:,} operations were recorded over {dur}."
+        )
     valid = r.get("valid")
     checkers = r.get("checkers") if isinstance(r.get("checkers"), dict) else {}
     assert isinstance(checkers, dict)
@@ -139,20 +150,25 @@ def verdict_sentence(
         )
     if valid is True:
         names = _and(list(checkers)) or "no checker"
-        return "valid", (f"Valid: {names} found no anomaly in {total:,} operations "
-                         f"({counts['ok']:,} ok, {counts['fail']:,} fail, {counts['info']:,} info) "
-                         f"over {dur} {faults}.")  # fmt: skip
+        return "valid", (
+            f"Valid: {names} found no anomaly in {total:,} operations "
+            f"({counts['ok']:,} ok, {counts['fail']:,} fail, {counts['info']:,} info) "
+            f"over {dur} {faults}."
+        )
     if valid is False:
         bad = [n for n, c in checkers.items() if isinstance(c, dict) and c.get("valid") is False]
-        anomalies = [a for n in bad for a in checkers[n].get("anomalies") or []
-                     if isinstance(a, dict)]  # fmt: skip
+        anomalies = [
+            a for n in bad for a in checkers[n].get("anomalies") or [] if isinstance(a, dict)
+        ]
         if anomalies:
             a = anomalies[0]
             first = str(a.get("explanation", "")).strip().splitlines()
             what = first[0].rstrip(".") if first else str(a.get("name", "anomaly"))
             many = "anomaly" if len(anomalies) == 1 else "anomalies"
-            return "invalid", (f"Invalid: {_and(bad)} found {len(anomalies)} {many}; "
-                               f"{a.get('name', 'the first')}: {what}.")  # fmt: skip
+            return "invalid", (
+                f"Invalid: {_and(bad)} found {len(anomalies)} {many}; "
+                f"{a.get('name', 'the first')}: {what}."
+            )
         reasons = [str(checkers[n].get("details", {}).get("reason", "")) for n in bad]
         why = "; ".join(x for x in reasons if x) or "no reason given"
         return "invalid", f"Invalid: {_and(bad) or 'a checker'} rejected the history ({why})."
@@ -165,8 +181,7 @@ def verdict_sentence(
     if r.get("error"):
         reasons.append(str(r["error"]))
     why = "; ".join(reasons) or "no reason given"
-    return "unknown", (f"Unknown: {_and(undecided) or 'the checkers'} could not decide "
-                       f"({why}).")  # fmt: skip
+    return "unknown", (f"Unknown: {_and(undecided) or 'the checkers'} could not decide ({why}).")
 
 
 # -- parts of the page ----------------------------------------------------------------------------
@@ -196,8 +211,11 @@ def _meta(run: RunData, counts: dict[str, int], t_end: int) -> str:
 def _notes(run: RunData, results: dict[str, Any]) -> str:
     notes = list(run.notes)
     if results.get("interrupted"):
-        notes.insert(0, "The run was interrupted: the history up to the interruption was "
-                        "checked, so the verdict covers only that part.")  # fmt: skip
+        notes.insert(
+            0,
+            "The run was interrupted: the history up to the interruption was "
+            "checked, so the verdict covers only that part.",
+        )
     if run.results is None and run.ops:
         notes.append(
             "To check what was recorded: splitbrain check "
@@ -211,8 +229,10 @@ def _notes(run: RunData, results: dict[str, Any]) -> str:
 def _checkers(checkers: dict[str, Any]) -> str:
     if not checkers:
         return "<p>No checker ran.</p>"
-    rows = ["<table><tr><th>checker</th><th>result</th><th>anomalies</th><th>seconds</th>"
-            "<th>details</th></tr>"]  # fmt: skip
+    rows = [
+        "<table><tr><th>checker</th><th>result</th><th>anomalies</th><th>seconds</th>"
+        "<th>details</th></tr>"
+    ]
     for name, r in checkers.items():
         if not isinstance(r, dict):
             continue
@@ -256,39 +276,41 @@ def _drawings(run_dir: Path, checker: str, files: list[Any]) -> str:
         suffix = path.suffix.lower()
         if suffix in (".html", ".htm") and size <= _MAX_EMBED:
             doc = path.read_text(encoding="utf-8", errors="replace")
-            out.append(f"<h4>{_e(checker)}'s drawing: {_e(name)}</h4>{link}"
-                       f'<iframe class="drawing" sandbox="allow-scripts" title="{_e(name)}" '
-                       f'srcdoc="{_e(doc)}"></iframe>')  # fmt: skip
+            out.append(
+                f"<h4>{_e(checker)}'s drawing: {_e(name)}</h4>{link}"
+                f'<iframe class="drawing" sandbox="allow-scripts" title="{_e(name)}" '
+                f'srcdoc="{_e(doc)}"></iframe>'
+            )
         elif suffix in (".svg", ".png") and size <= _MAX_EMBED:
             mime = "image/svg+xml" if suffix == ".svg" else "image/png"
             b64 = base64.b64encode(path.read_bytes()).decode("ascii")
-            out.append(f"<h4>{_e(checker)}'s drawing: {_e(name)}</h4>{link}"
-                       f'<img alt="{_e(name)}" style="max-width:100%" '
-                       f'src="data:{mime};base64,{b64}">')  # fmt: skip
+            out.append(
+                f"<h4>{_e(checker)}'s drawing: {_e(name)}</h4>{link}"
+                f'<img alt="{_e(name)}" style="max-width:100%" '
+                f'src="data:{mime};base64,{b64}">'
+            )
         else:
             out.append(f"<h4>{_e(checker)}: {_e(name)}</h4>{link}")
     return "\n".join(out)
 
 
 def _band_legend(bands: list[Band]) -> str:
-    kinds = list(dict.fromkeys(b.kind for b in bands))
-    if not kinds:
+    colors = {b.kind: b.color for b in bands}
+    if not colors:
         return "no fault was injected"
-    colors = {"partition": "rgba(142,92,214,.35)", "kill": "rgba(214,64,64,.3)",
-              "pause": "rgba(60,120,216,.3)", "clock": "rgba(218,165,32,.4)",
-              "loss": "rgba(230,100,170,.3)"}  # fmt: skip
     return "faults: " + "".join(
-        f'<span class="sw" style="background:{colors.get(k, "rgba(120,120,120,.3)")}"></span>'
-        f"{_e(k)}"
-        for k in kinds
+        f'<span class="sw" style="background:{_e(color)}"></span>{_e(kind)}'
+        for kind, color in colors.items()
     )
 
 
 def _faults(bands: list[Band], results: dict[str, Any]) -> str:
     parts = []
     if bands:
-        rows = ["<table><tr><th>fault</th><th>from</th><th>to</th><th>lasted</th>"
-                "<th>started by</th><th>what it did</th><th>healed by</th></tr>"]  # fmt: skip
+        rows = [
+            "<table><tr><th>fault</th><th>from</th><th>to</th><th>lasted</th>"
+            "<th>started by</th><th>what it did</th><th>healed by</th></tr>"
+        ]
         for b in bands:
             res = b.result.get("value") if b.result else None
             err = b.result.get("error") if b.result else None
@@ -307,9 +329,11 @@ def _faults(bands: list[Band], results: dict[str, Any]) -> str:
         parts.append("<p>No fault was in force during this run.</p>")
     applied = results.get("faults")
     if isinstance(applied, list) and applied:
-        rows = ["<details><summary>Every nemesis operation applied, as results.json records "
-                f"them ({len(applied)})</summary><table><tr><th>time</th><th>f</th><th>type</th>"
-                "<th>value</th></tr>"]  # fmt: skip
+        rows = [
+            "<details><summary>Every nemesis operation applied, as results.json records "
+            f"them ({len(applied)})</summary><table><tr><th>time</th><th>f</th><th>type</th>"
+            "<th>value</th></tr>"
+        ]
         for f in applied:
             if not isinstance(f, dict):
                 continue
@@ -349,9 +373,11 @@ def _run_facts(run: RunData, results: dict[str, Any]) -> str:
     )
     files = _file_links(run.path)
     spec_text = run.spec_text or "(spec.yaml is missing)"
-    return (f'<table class="run-facts">{rows}</table>'
-            f"<h3>Files</h3>{files}"
-            f"<h3>The spec (spec.yaml)</h3><pre>{_e(spec_text)}</pre>")  # fmt: skip
+    return (
+        f'<table class="run-facts">{rows}</table>'
+        f"<h3>Files</h3>{files}"
+        f"<h3>The spec (spec.yaml)</h3><pre>{_e(spec_text)}</pre>"
+    )
 
 
 def _file_links(run_dir: Path) -> str:

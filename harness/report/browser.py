@@ -81,8 +81,10 @@ def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
         t = time.monotonic()
         r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
         if r.returncode != 0:
-            raise RuntimeError(f"chromium exited {r.returncode} after "
-                               f"{time.monotonic() - t:.1f}s: {r.stderr[-2000:]}")  # fmt: skip
+            raise RuntimeError(
+                f"chromium exited {r.returncode} after "
+                f"{time.monotonic() - t:.1f}s: {r.stderr[-2000:]}"
+            )
         return r
 
 
@@ -150,8 +152,12 @@ def write_png(png: Png, path: Path) -> Path:
     raw = b"".join(b"\x00" + bytes(c for px in row for c in px) for row in png.rows)
 
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return (struct.pack(">I", len(body)) + kind + body
-                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))  # fmt: skip
+        return (
+            struct.pack(">I", len(body))
+            + kind
+            + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        )
 
     head = struct.pack(">IIBBBBB", png.width, png.height, 8, 2, 0, 0, 0)
     body = chunk(b"IHDR", head) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")

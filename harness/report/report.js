@@ -9,14 +9,6 @@
   var O = D.ops, N = O.s.length, TEND = Math.max(D.t_end, 1);
   var TYPE_NAMES = ['ok', 'fail', 'info', 'no completion'];
   var TYPE_COLORS = ['#6cc070', '#e8787a', '#f2a93b', '#b0b0b0'];
-  var BAND_COLORS = {
-    partition: 'rgba(142, 92, 214, 0.16)', kill: 'rgba(214, 64, 64, 0.14)',
-    pause: 'rgba(60, 120, 216, 0.15)', clock: 'rgba(218, 165, 32, 0.20)',
-    loss: 'rgba(230, 100, 170, 0.15)'
-  };
-  var BAND_INK = {
-    partition: '#6a3fb0', kill: '#b02a2a', pause: '#2c5fb0', clock: '#9a6f00', loss: '#b03c7a'
-  };
   var LEFT = 96, AXIS = 22, MINWIN = 1000; // px, px, microseconds
 
   // -- derived arrays ---------------------------------------------------------------------------
@@ -89,12 +81,19 @@
     D.bands.forEach(function (b) {
       if (b.e < view.t0 || b.s > view.t1) return;
       var xa = Math.max(xOf(b.s, w), LEFT), xb = Math.min(xOf(b.e, w), w - 8);
-      g.fillStyle = BAND_COLORS[b.kind] || 'rgba(120, 120, 120, 0.15)';
+      // each band has its fault kind's colour (from the registry), drawn at half its opacity
+      // so the operations over it stay legible, and its label in a darker ink of it
+      g.save();
+      g.globalAlpha = 0.5;
+      g.fillStyle = '#888';
+      g.fillStyle = b.color;  // a colour the canvas cannot read leaves the grey
       g.fillRect(xa, top, Math.max(xb - xa, 1), bottom - top);
+      g.restore();
       if (labels && xb - xa > 30) {
         g.save();
         g.beginPath(); g.rect(xa, 0, xb - xa, top + 14); g.clip();
-        g.fillStyle = BAND_INK[b.kind] || '#555';
+        g.fillStyle = '#555';
+        g.fillStyle = b.ink;
         g.font = '600 11px system-ui, sans-serif';
         g.fillText(b.label + (b.open ? ' (never healed)' : ''), xa + 3, top + 11);
         g.restore();

@@ -19,8 +19,11 @@ from pathlib import Path
 import pytest
 
 from harness.history import Op
-from harness.report import build_report
-from harness.report._model import fault_bands, intervals
+from harness.registry import FaultInfo
+from harness.report import RunData, build_report, fault_kinds, render
+from harness.report._anomaly import anomaly_section
+from harness.report._model import UNKNOWN_COLOR as UNKNOWN
+from harness.report._model import fault_bands, intervals, page_data
 from harness.report.browser import chromium, dump_dom, read_png, screenshot
 from harness.run import check_history
 
@@ -48,8 +51,17 @@ def write_history(path: Path, stale: bool) -> list[dict]:
     t = 10_000_000
 
     def add(type_: str, process: int | str, f: str, value: object, **kw: object) -> None:
-        lines.append({"index": len(lines), "time": t, "type": type_, "process": process,
-                      "f": f, "value": value, **kw})  # fmt: skip
+        lines.append(
+            {
+                "index": len(lines),
+                "time": t,
+                "type": type_,
+                "process": process,
+                "f": f,
+                "value": value,
+                **kw,
+            }
+        )
 
     values = [1, XSS_TITLE, 2, XSS_IMG, XSS_CLOSE]
     current: object = None
@@ -106,14 +118,25 @@ def synthetic_run(root: Path, name: str, *, stale: bool) -> Path:
     ops = [Op.from_dict(d) for d in lines]
     checked = check_history(ops, ["linearizable", "stats"], run, {"test": name})
     results = {
-        "test": name, "suite": "suites/synthetic.yaml", "seed": 42,
+        "test": name,
+        "suite": "suites/synthetic.yaml",
+        "seed": 42,
         "rerun": f"splitbrain run suites/synthetic.yaml --test {name} --seed 42",
-        "started": "2026-01-01T00:00:00Z", "wall_seconds": 5.0, "interrupted": False,
+        "started": "2026-01-01T00:00:00Z",
+        "wall_seconds": 5.0,
+        "interrupted": False,
         **checked,
-        "faults": [{"time_s": round(d["time"] / 1e9, 3), "f": d["f"], "type": d["type"],
-                    "value": d["value"]} for d in lines
-                   if d["process"] == "nemesis" and d["type"] != "invoke"],
-    }  # fmt: skip
+        "faults": [
+            {
+                "time_s": round(d["time"] / 1e9, 3),
+                "f": d["f"],
+                "type": d["type"],
+                "value": d["value"],
+            }
+            for d in lines
+            if d["process"] == "nemesis" and d["type"] != "invoke"
+        ],
+    }
     results["exit_code"] = {True: 0, False: 1}.get(results["valid"], 2)
     (run / "results.json").write_text(json.dumps(results, indent=2))
     return run
@@ -122,8 +145,10 @@ def synthetic_run(root: Path, name: str, *, stale: bool) -> Path:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("results")
-    out = {"valid": synthetic_run(root, "calm", stale=False),
-           "invalid": synthetic_run(root, "stale", stale=True)}  # fmt: skip
+    out = {
+        "valid": synthetic_run(root, "calm", stale=False),
+        "invalid": synthetic_run(root, "stale", stale=True),
+    }
     assert json.loads((out["valid"] / "results.json").read_text())["valid"] is True
     assert json.loads((out["invalid"] / "results.json").read_text())["valid"] is False
     for run in out.values():
@@ -136,8 +161,9 @@ def page(run: Path) -> str:
 
 
 def verdict_of(html: str) -> tuple[str, str]:
-    m = re.search(r'<header class="verdict verdict-(\w+)".*?<p class="sentence">(.*?)</p>', html,
-                  re.S)  # fmt: skip
+    m = re.search(
+        r'<header class="verdict verdict-(\w+)".*?<p class="sentence">(.*?)</p>', html, re.S
+    )
     assert m, "the page has no verdict header"
     return m.group(1), m.group(2)
 
@@ -234,6 +260,50 @@ def test_fault_bands_run_from_the_start_invocation_to_the_heal_completion():
     assert [(b.kind, b.start, b.end) for b in bands] == [("kill", 10, 60), ("partition", 80, None)]
 
 
+def nemesis_op(i, t, type_, f, value=None):
+    return {"index": i, "time": t, "type": type_, "process": "nemesis", "f": f, "value": value}
+
+
+def test_loss_ends_at_its_own_heal_and_in_an_older_history_at_stop_partition():
+    op = nemesis_op
+    new = [
+        op(0, 10, "invoke", "start-loss"), op(1, 20, "ok", "start-loss"),
+        op(2, 30, "invoke", "stop-partition"), op(3, 40, "ok", "stop-partition", "healed"),
+        op(4, 50, "invoke", "stop-loss"), op(5, 60, "ok", "stop-loss", "healed"),
+    ]  # fmt: skip
+    bands = fault_bands(intervals(new), t_end=100)
+    assert [(b.kind, b.end, b.healed_by["f"]) for b in bands] == [("loss", 60, "stop-loss")]
+    old = new[:4]  # before loss had a heal of its own, stop-partition healed it
+    bands = fault_bands(intervals(old), t_end=100)
+    assert [(b.kind, b.end, b.healed_by["f"]) for b in bands] == [("loss", 40, "stop-partition")]
+
+
+def test_each_band_has_its_kinds_colour_in_the_legend_the_data_and_the_sub_history():
+    op = nemesis_op
+    kinds = fault_kinds(
+        [FaultInfo("flood", "", print, ("start-flood",), "stop-flood", color="#123456")]
+    )
+    history = [
+        op(0, 10, "invoke", "start-flood", 9), op(1, 20, "ok", "start-flood", 9),
+        {"index": 2, "time": 30, "type": "invoke", "process": 0, "f": "read", "value": None},
+        {"index": 3, "time": 40, "type": "ok", "process": 0, "f": "read", "value": 1},
+        op(4, 50, "invoke", "start-mystery"), op(5, 60, "ok", "start-mystery"),
+    ]  # fmt: skip
+    ivs = intervals(history)
+    bands = fault_bands(ivs, 100, kinds)
+    assert [(b.kind, b.color) for b in bands] == [("flood", "#123456"), ("mystery", UNKNOWN)]
+    data = page_data(ivs, bands, 100, [])
+    assert [(b["color"], b["ink"]) for b in data["bands"]] == [
+        ("#123456", "#0e2944"),
+        (UNKNOWN, "#666666"),
+    ]
+    run = RunData(Path("t/1"), history, None, None, None)
+    assert '<span class="sw" style="background:#123456"></span>flood' in render(run, kinds)
+    anomaly = {"name": "x", "explanation": "y", "ops": [2, 3]}
+    section = anomaly_section(0, "c", anomaly, [(1, "involved")], ivs, bands)
+    assert 'class="band band-flood" style="fill:#123456"' in section
+
+
 def test_an_interrupted_run_gets_a_report_from_the_history_alone(runs, tmp_path):
     run = tmp_path / "stale" / "20260101T000000Z"
     shutil.copytree(runs["invalid"], run)
@@ -242,15 +312,22 @@ def test_an_interrupted_run_gets_a_report_from_the_history_alone(runs, tmp_path)
     hist = run / "history.jsonl"
     text = hist.read_text()
     hist.write_text(text + text.splitlines()[5][:23])  # a last line torn mid-write
-    r = subprocess.run([sys.executable, "-m", "harness.cli", "report", str(run)],
-                       capture_output=True, text=True, cwd=ROOT, timeout=60)  # fmt: skip
+    r = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "report", str(run)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == str(run / "report.html")
     html = page(run)
     klass, sentence = verdict_of(html)
     assert klass == "none"
-    assert sentence == ("No verdict: the run stopped before its history was checked; "
-                        "61 operations were recorded over 3.4 s.")  # fmt: skip
+    assert sentence == (
+        "No verdict: the run stopped before its history was checked; "
+        "61 operations were recorded over 3.4 s."
+    )
     assert "was cut off mid-write" in html
     assert "results.json is missing" in html
 
@@ -269,9 +346,17 @@ def test_a_results_file_cut_short_is_ignored_not_fatal(runs, tmp_path):
 def test_a_run_that_could_not_be_set_up_says_why(tmp_path):
     run = tmp_path / "t" / "20260101T000000Z"
     run.mkdir(parents=True)
-    (run / "results.json").write_text(json.dumps({
-        "test": "t", "valid": None, "exit_code": 4, "error": "SetupError: node n2 <b>refused</b>",
-        "rerun": "splitbrain run s.yaml --test t --seed 1"}))  # fmt: skip
+    (run / "results.json").write_text(
+        json.dumps(
+            {
+                "test": "t",
+                "valid": None,
+                "exit_code": 4,
+                "error": "SetupError: node n2 <b>refused</b>",
+                "rerun": "splitbrain run s.yaml --test t --seed 1",
+            }
+        )
+    )
     build_report(run)
     klass, sentence = verdict_of(page(run))
     assert klass == "setup"
@@ -282,8 +367,13 @@ def test_a_run_that_could_not_be_set_up_says_why(tmp_path):
 
 
 def test_report_of_a_directory_that_is_not_a_run_exits_3(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "harness.cli", "report", str(tmp_path)],
-                       capture_output=True, text=True, cwd=ROOT, timeout=60)  # fmt: skip
+    r = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "report", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert r.returncode == 3
     assert "not a run directory" in r.stderr
     assert not (tmp_path / "report.html").exists()
@@ -306,8 +396,9 @@ def test_the_progress_line_shows_the_fault_in_force_and_none_after_its_heal():
     spec = types.SimpleNamespace(name="t", time_limit=30)
     stats.fault = "start-partition leader"
     line = _progress(runner, spec)  # type: ignore[arg-type]
-    assert line == ("t:    10s (20s left)      50 ops/s  ok 400 fail 50 info 5  "
-                    "fault: start-partition leader")  # fmt: skip
+    assert line == (
+        "t:    10s (20s left)      50 ops/s  ok 400 fail 50 info 5  fault: start-partition leader"
+    )
     stats.fault = "stop-partition None"
     assert _progress(runner, spec).endswith("fault: none")  # type: ignore[arg-type]
 
@@ -318,8 +409,11 @@ def test_the_progress_line_shows_the_fault_in_force_and_none_after_its_heal():
 def open_in_chromium(report: Path) -> str:
     """The DOM once the page's scripts ran; checks first that no injected script ran, then
     that the page's own script drew everything."""
-    dom = dump_dom(report.as_uri() if isinstance(report, Path) and "#" not in str(report)
-                   else "file://" + str(report))  # fmt: skip
+    dom = dump_dom(
+        report.as_uri()
+        if isinstance(report, Path) and "#" not in str(report)
+        else "file://" + str(report)
+    )
     assert_nothing_injected_ran(dom)
     body = re.search(r"<body[^>]*>", dom)
     assert body, dom[:500]
@@ -336,8 +430,11 @@ def assert_nothing_injected_ran(dom: str) -> None:
 
 
 def invocations(run: Path) -> int:
-    return sum(1 for line in (run / "history.jsonl").read_text().splitlines()
-               if '"type": "invoke"' in line or '"type":"invoke"' in line)  # fmt: skip
+    return sum(
+        1
+        for line in (run / "history.jsonl").read_text().splitlines()
+        if '"type": "invoke"' in line or '"type":"invoke"' in line
+    )
 
 
 @needs_chromium
@@ -434,8 +531,11 @@ def test_paging_zooming_and_picking_an_operation_work_in_chromium(runs, tmp_path
 def test_a_screenshot_shows_the_verdict_in_its_colour(runs, tmp_path):
     red, green = (0xC6, 0x28, 0x28), (0x2E, 0x7D, 0x32)
     for kind, colour, other in (("invalid", red, green), ("valid", green, red)):
-        png = read_png(screenshot((runs[kind] / "report.html").as_uri(), tmp_path / f"{kind}.png",
-                                  size=(900, 420)))  # fmt: skip
+        png = read_png(
+            screenshot(
+                (runs[kind] / "report.html").as_uri(), tmp_path / f"{kind}.png", size=(900, 420)
+            )
+        )
         banner = png.crop(0, 0, 900, 60)
         assert banner.count(colour, 6) > 900 * 40, kind
         assert banner.count(other, 6) == 0, kind
@@ -470,10 +570,20 @@ def real_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("real")
     (tmp / "suite.yaml").write_text(SUITE)
     r = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "run", str(tmp / "suite.yaml"),
-         "--results", str(tmp / "results")],
-        capture_output=True, text=True, cwd=ROOT, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "run",
+            str(tmp / "suite.yaml"),
+            "--results",
+            str(tmp / "results"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert r.returncode == 1, r.stdout + r.stderr  # one test is invalid
     out = {}
     for name, kind in (("stale", "invalid"), ("calm", "valid")):
@@ -520,14 +630,34 @@ def test_a_real_run_cut_short_with_markup_injected_rebuilds_and_runs_no_script(r
     lines = hist.read_text().splitlines()
     last = json.loads(lines[-1])
     extra = [
-        {"index": last["index"] + 1, "time": last["time"] + 1, "type": "invoke", "process": 0,
-         "f": "write", "value": [0, XSS_TITLE], "node": XSS_IMG},
-        {"index": last["index"] + 2, "time": last["time"] + 2, "type": "info", "process": 0,
-         "f": "write", "value": [0, XSS_CLOSE], "node": "n1", "error": XSS_IMG},
-    ]  # fmt: skip
+        {
+            "index": last["index"] + 1,
+            "time": last["time"] + 1,
+            "type": "invoke",
+            "process": 0,
+            "f": "write",
+            "value": [0, XSS_TITLE],
+            "node": XSS_IMG,
+        },
+        {
+            "index": last["index"] + 2,
+            "time": last["time"] + 2,
+            "type": "info",
+            "process": 0,
+            "f": "write",
+            "value": [0, XSS_CLOSE],
+            "node": "n1",
+            "error": XSS_IMG,
+        },
+    ]
     hist.write_text("\n".join(lines + [json.dumps(d) for d in extra]) + "\n" + '{"index": 9')
-    r = subprocess.run([sys.executable, "-m", "harness.cli", "report", str(run)],
-                       capture_output=True, text=True, cwd=ROOT, timeout=60)  # fmt: skip
+    r = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "report", str(run)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     dom = open_in_chromium(run / "report.html")
     assert_nothing_injected_ran(dom)

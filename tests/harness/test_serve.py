@@ -33,23 +33,46 @@ HISTORY = "".join(
 )
 
 
-def make_run(root: Path, test: str, stamp: str, valid: object, suite: str = "suites/smoke.yaml",
-             results: bool = True) -> Path:  # fmt: skip
+def make_run(
+    root: Path,
+    test: str,
+    stamp: str,
+    valid: object,
+    suite: str = "suites/smoke.yaml",
+    results: bool = True,
+) -> Path:
     run = root / test / stamp
     run.mkdir(parents=True)
     (run / "history.jsonl").write_text(HISTORY)
     (run / "spec.yaml").write_text(f"name: {test}\nseed: 1\n")
     if results:
-        anomaly = {"name": "nonlinearizable", "explanation": "read 3 <b>cannot</b> be",
-                   "ops": [], "data": {}}  # fmt: skip
+        anomaly = {
+            "name": "nonlinearizable",
+            "explanation": "read 3 <b>cannot</b> be",
+            "ops": [],
+            "data": {},
+        }
         anomalies = [anomaly] if valid is False else []
-        (run / "results.json").write_text(json.dumps({
-            "test": test, "suite": suite, "seed": 7, "started": _started(stamp), "valid": valid,
-            "op_counts": {"invoke": 1, "ok": 1, "fail": 0, "info": 0},
-            "checkers": {"linearizable": {"valid": valid, "anomalies": anomalies, "details": {}}},
-            "faults": [{"time_s": 0.5, "f": "start-partition", "type": "ok", "value": "one"}],
-            "rerun": f"splitbrain run {suite} --test {test} --seed 7", "wall_seconds": 3.0,
-        }))  # fmt: skip
+        (run / "results.json").write_text(
+            json.dumps(
+                {
+                    "test": test,
+                    "suite": suite,
+                    "seed": 7,
+                    "started": _started(stamp),
+                    "valid": valid,
+                    "op_counts": {"invoke": 1, "ok": 1, "fail": 0, "info": 0},
+                    "checkers": {
+                        "linearizable": {"valid": valid, "anomalies": anomalies, "details": {}}
+                    },
+                    "faults": [
+                        {"time_s": 0.5, "f": "start-partition", "type": "ok", "value": "one"}
+                    ],
+                    "rerun": f"splitbrain run {suite} --test {test} --seed 7",
+                    "wall_seconds": 3.0,
+                }
+            )
+        )
     return run
 
 
@@ -78,8 +101,7 @@ def server(results: Path) -> Iterator[str]:
     srv = make_server(results, 0)
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
-    host, port = srv.server_address[:2]
-    yield f"http://{host}:{port}"
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
     srv.shutdown()
     srv.server_close()
 
@@ -114,8 +136,12 @@ def test_runs_are_listed_newest_first_with_their_verdicts(results):
 def test_the_index_filters_by_suite_test_and_verdict(server):
     status, html, headers = get(server + "/")
     assert status == 200 and headers["Content-Type"].startswith("text/html")
-    assert rows(html) == [("invalid", "raft-register"), ("unknown", "queue"),
-                          ("valid", "raft-register"), ("no-verdict", "queue")]  # fmt: skip
+    assert rows(html) == [
+        ("invalid", "raft-register"),
+        ("unknown", "queue"),
+        ("valid", "raft-register"),
+        ("no-verdict", "queue"),
+    ]
     assert "showing 4 of 4" in html
     assert rows(get(server + "/?suite=queue")[1]) == [("unknown", "queue")]
     both = [("invalid", "raft-register"), ("valid", "raft-register")]
@@ -179,9 +205,14 @@ def test_in_chromium_runs_are_coloured_by_verdict_and_a_report_opens(server, tmp
     for colour in (red, green, amber):
         assert pills.count(colour, 8) > 300, colour
     # the rows come in the order of the list: red (newest) above amber above green
-    ys = {c: min(y for y, row in enumerate(pills.rows)
-                 if any(all(abs(a - b) <= 8 for a, b in zip(px, c, strict=True)) for px in row))
-          for c in (red, amber, green)}  # fmt: skip
+    ys = {
+        c: min(
+            y
+            for y, row in enumerate(pills.rows)
+            if any(all(abs(a - b) <= 8 for a, b in zip(px, c, strict=True)) for px in row)
+        )
+        for c in (red, amber, green)
+    }
     assert ys[red] < ys[amber] < ys[green]
     # following the first row's link opens its report, drawn by its script
     html = get(server + "/")[1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import textwrap
 import time
 from collections.abc import Iterator
@@ -63,8 +64,9 @@ def test_bumps_add_up_per_node_and_reset_puts_them_back(
     assert invoke(nemesis, "bump-clock", {"nodes": "n1", "delta_ms": -2250}).value == {"n1": -0.75}
     assert offset_file(n1) == "-0.750000" and offset_file(n2) == "+0.000000"
     assert invoke(nemesis, "bump-clock", {"nodes": "all", "delta_ms": 100}).value == {
-        "n1": -0.65, "n2": 0.1,
-    }  # fmt: skip
+        "n1": -0.65,
+        "n2": 0.1,
+    }
     reset = invoke(nemesis, "reset-clock")
     assert (reset.type, reset.value) == ("ok", {"n1": 0.0, "n2": 0.0})
     assert offset_file(n1) == offset_file(n2) == "+0.000000"
@@ -112,8 +114,11 @@ def test_a_strobe_is_bounded_and_stopped_by_a_reset(cluster: LocalCluster) -> No
     nem = ClockNemesis(random.Random(0), max_strobe_ms=60_000, min_period_ms=10)
     nem.setup(cluster)
     try:
-        done = invoke(nem, "strobe-clock", {"nodes": "all", "delta_ms": 1000, "period_ms": 1,
-                                            "duration_ms": 10**9})  # fmt: skip
+        done = invoke(
+            nem,
+            "strobe-clock",
+            {"nodes": "all", "delta_ms": 1000, "period_ms": 1, "duration_ms": 10**9},
+        )
         assert (done.value["period_ms"], done.value["duration_ms"]) == (10, 60_000)
         t = time.monotonic()
         assert invoke(nem, "reset-clock").type == "ok"
@@ -156,4 +161,4 @@ def test_a_process_started_with_the_clock_env_follows_the_bump(
             time.sleep(0.03)
         assert skew is not None and abs(skew + 30) < 0.05
     finally:
-        node.signal("ticker", 9)
+        node.signal("ticker", signal.SIGKILL)

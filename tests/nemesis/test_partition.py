@@ -46,8 +46,10 @@ def symmetric(grudge: dict[str, list[str]]) -> bool:
 
 def test_a_complete_grudge_cuts_every_component_from_the_others() -> None:
     assert complete_grudge([["n1"], ["n2", "n3"]]) == {
-        "n1": ["n2", "n3"], "n2": ["n1"], "n3": ["n1"],
-    }  # fmt: skip
+        "n1": ["n2", "n3"],
+        "n2": ["n1"],
+        "n3": ["n1"],
+    }
     assert complete_grudge([FIVE]) == {}
 
 
@@ -57,8 +59,10 @@ def test_one_isolates_a_single_random_node_the_same_for_the_same_seed() -> None:
     assert len(alone) == 1
     assert all(g[n] == alone for n in FIVE if n != alone[0])
     assert isolate_one(FIVE, random.Random(7)) == g
-    assert {next(iter(k for k, v in isolate_one(FIVE, random.Random(s)).items() if len(v) == 4))
-            for s in range(30)} == set(FIVE)  # fmt: skip
+    assert {
+        next(iter(k for k, v in isolate_one(FIVE, random.Random(s)).items() if len(v) == 4))
+        for s in range(30)
+    } == set(FIVE)
 
 
 def test_halves_cut_the_smaller_first_half_from_the_rest() -> None:
@@ -230,9 +234,10 @@ def test_the_primaries_shape_isolates_the_node_the_system_names(
     done = start(nemesis, "start-partition", "leader")
     assert done.type == "ok"
     assert done.value == {
-        "shape": "leader", "primaries": ["n2"], "grudge": {"n1": ["n2"], "n2": ["n1", "n3"],
-                                                            "n3": ["n2"]},
-    }  # fmt: skip
+        "shape": "leader",
+        "primaries": ["n2"],
+        "grudge": {"n1": ["n2"], "n2": ["n1", "n3"], "n3": ["n2"]},
+    }
     assert matrix(cluster)["n2"] == {"n1": False, "n3": False}
     nemesis.system = Leader(None)
     nothing = start(nemesis, "start-partition", "primaries")

@@ -13,7 +13,10 @@ from clusters.base import Cluster, SetupError
 from harness.generator import Context, Generator, Wait
 from harness.history import Op
 from harness.registry import FaultInfo, OptionError, declared, faults, option, parse_options
+from harness.report import fault_kinds
+from harness.report._model import fault_bands, intervals, page_data
 from harness.spec import NemesisSpec
+from nemesis.clock import ClockOptions
 from nemesis.compose import for_test
 from nemesis.partition import SHAPES, LossNemesis, LossOptions, PartitionNemesis
 from nemesis.process import TARGETS, KillOptions, PauseOptions
@@ -92,7 +95,7 @@ def test_shapes_and_targets_rotate_in_the_order_given_and_each_start_is_healed()
 
 
 def test_clock_offsets_come_from_the_seeded_random_and_a_strobe_lasts_the_interval() -> None:
-    options = {"clock": parse_options(faults()["clock"].options, {"max_ms": 500}, "clock")}
+    options: dict[str, Any] = {"clock": ClockOptions(max_ms=500)}
     first = ops(schedule(SPEC, options), 20, seed=3)
     assert first == ops(schedule(SPEC, options), 20, seed=3)
     starts = [(f, v) for _, f, v in first if f != "reset-clock"]
@@ -211,6 +214,27 @@ def test_a_kind_known_only_to_the_test_is_made_scheduled_and_healed_at_the_end()
     assert flood.seen == ["stop-flood"]
 
 
+def test_a_kind_known_only_to_the_test_is_drawn_in_its_colour_in_the_report() -> None:
+    t = iter(range(0, 10**9, 10**6))
+    history = [
+        {**nem(type_, f, v).to_dict(), "index": i, "time": next(t)}
+        for i, (type_, f, v) in enumerate([
+            ("invoke", "start-flood", {"rate": 5}), ("ok", "start-flood", {"rate": 5}),
+            ("invoke", "stop-flood", None), ("ok", "stop-flood", None),
+            ("invoke", "start-partition", "one"), ("ok", "start-partition", None),
+        ])
+    ]  # fmt: skip
+    kinds = fault_kinds([FLOOD, faults()["partition"]])
+    ivs = intervals(history)
+    bands = fault_bands(ivs, 10**9, kinds)
+    assert [(b.kind, b.end is not None, b.color) for b in bands] == [
+        ("flood", True, "rgb(1,2,3)"),
+        ("partition", False, faults()["partition"].color),
+    ]
+    drawn = page_data(ivs, bands, 10**9, [])["bands"][0]
+    assert (drawn["kind"], drawn["color"], drawn["ink"]) == ("flood", "rgb(1,2,3)", "#000102")
+
+
 def test_a_kind_without_pick_starts_with_its_first_op_and_no_value() -> None:
     bare = FaultInfo("bare", "", lambda o, r, s: None, ("start-bare", "other"), "stop-bare")
     got = ops(schedule(SPEC, {"bare": None}, {"bare": bare}), 2)
@@ -219,8 +243,9 @@ def test_a_kind_without_pick_starts_with_its_first_op_and_no_value() -> None:
 
 def test_partition_and_loss_are_two_nemeses_that_compose() -> None:
     nemesis = for_test(defaults("partition", "loss"), random.Random(1), object())
-    assert [type(p) for p in nemesis.parts] == [PartitionNemesis, LossNemesis]
-    assert nemesis.parts[1].loss == 0.2
+    partition, loss = nemesis.parts
+    assert isinstance(partition, PartitionNemesis) and isinstance(loss, LossNemesis)
+    assert loss.loss == 0.2
 
 
 def test_a_kind_the_system_cannot_take_fails_when_the_nemesis_is_made() -> None:

@@ -177,9 +177,9 @@ class BinarySystem:
 
     # -- HasPrimaries ---------------------------------------------------------------------------
 
-    def primaries(self, nodes: list[Node]) -> list[Node]:
+    def primaries(self, nodes: Sequence[Node]) -> list[Node]:
         """The nodes for which ``is_primary`` holds, all asked at once."""
-        return nodes_where(nodes, self.is_primary)
+        return nodes_where(list(nodes), self.is_primary)
 
     # -- hooks ----------------------------------------------------------------------------------
 

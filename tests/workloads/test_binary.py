@@ -30,7 +30,7 @@ class WebSystem(BinarySystem):
     """Every node serves its data directory over HTTP; ``health.json`` names the node."""
 
     daemons = ("web",)
-    binaries = (sys.executable,)
+    binaries: tuple[str, ...] = (sys.executable,)
     ports_per_node = 2
     default_port = 18080
     ready_timeout = 20.0
@@ -62,7 +62,7 @@ WEB = SystemInfo("web", "a web server per node", WebSystem.make, {}, options=Web
 @pytest.fixture
 def web(tmp_path: Path):
     nodes = [HostNode(f"n{i}", tmp_path / f"n{i}") for i in (1, 2)]
-    options = parse_options(WEB.options, {"leader": "n2"}, "the web system")
+    options: WebOptions = parse_options(WEB.options, {"leader": "n2"}, "the web system")
     system = WEB.make(SystemSpec(name="web", port=free_base_port(4)), nodes, options)
     threads = [threading.Thread(target=system.setup, args=(n,)) for n in nodes]
     for t in threads:

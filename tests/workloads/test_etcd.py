@@ -17,7 +17,14 @@ from clusters.base import SetupError
 from harness.history import Op
 from harness.registry import parse_options
 from harness.spec import SystemSpec, WorkloadSpec
-from workloads.etcd import ETCD, ETCD_BINARY, EtcdClient, EtcdOptions, EtcdSystem
+from workloads.etcd import (
+    ETCD,
+    ETCD_BINARY,
+    EtcdClient,
+    EtcdOptions,
+    EtcdRegisterOptions,
+    EtcdSystem,
+)
 from workloads.system import HasPrimaries, Killable, Pausable, System
 
 pytestmark = pytest.mark.skipif(
@@ -61,12 +68,13 @@ def test_etcd_system_offers_every_optional_power() -> None:
 
 def test_the_registry_makes_etcd_on_its_own_port_with_typed_options(tmp_path: Path) -> None:
     nodes = [HostNode(f"n{i}", tmp_path / f"n{i}") for i in range(1, 4)]
-    options = parse_options(ETCD.options, {"reads": "serializable"}, "the etcd system")
+    options: EtcdOptions = parse_options(ETCD.options, {"reads": "serializable"}, "the etcd system")
     system = ETCD.make(SystemSpec(name="etcd"), nodes, options)
     assert ETCD.default_port == 2379 and system.reads == "serializable"
     # on one address, each member takes two ports of its own from the default port
     assert [system.ports(n) for n in nodes] == [(2379, 2380), (2381, 2382), (2383, 2384)]
-    chosen = parse_options(ETCD.client_options["register"], {"reads": "linearizable"}, "etcd")
+    given = {"reads": "linearizable"}
+    chosen: EtcdRegisterOptions = parse_options(ETCD.client_options["register"], given, "etcd")
     client = ETCD.clients["register"](WorkloadSpec(timeout=1.5), chosen, system)
     client.open(nodes[1])
     assert client.base == "http://127.0.0.1:2381"

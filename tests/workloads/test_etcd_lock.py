@@ -139,7 +139,8 @@ def test_a_holder_paused_past_its_lease_gets_its_write_in_only_without_fencing(
         assert {"stale-write-accepted", "mutual-exclusion"} <= set(result.details["anomaly-counts"])
     else:  # the compare on the lock key's revision turns the stale holder away
         assert (late[0].type, released.type) == ("fail", "fail")
-        assert late[0].error.startswith("lock-lost") and released.error.startswith("lock-lost")
+        assert str(late[0].error).startswith("lock-lost")
+        assert str(released.error).startswith("lock-lost")
         assert tokens == [took.value[1]["token"]]
         assert result.valid is True, result.anomalies
 

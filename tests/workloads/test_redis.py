@@ -63,7 +63,7 @@ def test_the_registry_makes_redis_on_its_own_port_and_its_clients_ask_the_system
     tmp_path: Path,
 ) -> None:
     nodes = [HostNode(f"n{i}", tmp_path / f"n{i}") for i in range(1, 4)]
-    options = parse_options(REDIS.options, {"down_after_ms": 700}, "the redis system")
+    options: RedisOptions = parse_options(REDIS.options, {"down_after_ms": 700}, "the redis system")
     system = REDIS.make(SystemSpec(name="redis"), nodes, options)
     assert REDIS.default_port == 6379 and system.options.down_after_ms == 700
     assert [system.ports(n) for n in nodes] == [(6379, 6380), (6381, 6382), (6383, 6384)]

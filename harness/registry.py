@@ -74,7 +74,8 @@ class Option:
 
     type: bool, int, float, str, or a tuple of one of those (``tuple[str, ...]``: a list in
       YAML); ``optional``: None is allowed too (``int | None``).
-    choices: the only values allowed (for a tuple: of each item; empty: any of the type).
+    choices: the only values allowed (for a tuple: of each item, and at least one; empty:
+      any of the type).
     minimum, maximum: bounds of a number (None: no bound).
     pattern: for a str, a regular expression the whole value must match; ``form`` says it the
       way a person writes it (``MIN-MAX, e.g. 300-600``).
@@ -99,6 +100,8 @@ class Option:
         if self.many:
             if not isinstance(value, list | tuple):
                 return f"expected a list of {self.expected()}, got {value!r}"
+            if self.choices and not value:
+                return f"got an empty list; name at least one of {', '.join(self.choices)}"
             for item in value:
                 bad = self._item_problem(item)
                 if bad is not None:

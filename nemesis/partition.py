@@ -94,7 +94,7 @@ class PartitionOptions:
 @dataclass(frozen=True)
 class LossOptions:
     probability: float = option(
-        0.2, "the probability a packet between nodes is dropped", minimum=0, maximum=1
+        0.2, "the probability a packet between nodes is dropped", minimum=0.001, maximum=1
     )
 
 

@@ -124,6 +124,10 @@ class BinarySystem:
         base = self._bases[self.known(node).name]
         return tuple(range(base, base + self.ports_per_node))
 
+    def port_of(self, node: Node) -> int:
+        """The port clients of ``node`` connect to (``HasPorts``)."""
+        return self.ports(node)[0]
+
     def endpoint(self, node: Node) -> tuple[str, int]:
         """Where a client of ``node`` connects: its address and first port."""
         return node.address, self.ports(node)[0]

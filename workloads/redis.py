@@ -263,6 +263,11 @@ class RedisClient:
         self.node = node
         self._sentinel = _connect(node.address, sentinel, self.timeout)
 
+    def op_timeout(self, op: Op, timeout: float) -> float | None:
+        """How long the runner lets ``op`` run: it asks the sentinel, then the primary, and
+        either may need a connection first (each step bounded by ``timeout``)."""
+        return 2 * self.timeout if op.f == "status" else 4 * self.timeout
+
     def close(self) -> None:
         for r in [self._sentinel, *self._servers.values()]:
             try:

@@ -18,7 +18,7 @@ from clusters.base import Node, SetupError
 from harness.registry import SystemInfo, option, parse_options
 from harness.spec import SystemSpec
 from workloads.binary import BinarySystem, http_check
-from workloads.system import HasPrimaries, Killable, Pausable, System
+from workloads.system import HasPorts, HasPrimaries, Killable, Pausable, System
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def web(tmp_path: Path):
 def test_a_binary_system_offers_every_optional_power() -> None:
     system = WebSystem(nodes=[])
     assert system.port == WebSystem.default_port
-    for power in (System, Killable, Pausable, HasPrimaries):
+    for power in (System, Killable, Pausable, HasPrimaries, HasPorts):
         assert isinstance(system, power)
 
 
@@ -87,7 +87,11 @@ def test_setup_writes_the_config_starts_each_node_on_its_ports_and_finds_the_pri
     system, nodes = web
     base = system.port
     assert [system.ports(n) for n in nodes] == [(base, base + 1), (base + 2, base + 3)]
-    assert system.endpoint(nodes[1]) == ("127.0.0.1", base + 2)
+    assert (
+        system.endpoint(nodes[1])
+        == ("127.0.0.1", base + 2)
+        == ("127.0.0.1", system.port_of(nodes[1]))
+    )
     assert all(system.answering(n, "web") is None for n in nodes)
     assert system.primaries(nodes) == [nodes[1]]
     assert system.log_files(nodes[0]) == [f"{nodes[0].workdir}/web.log"]

@@ -132,6 +132,9 @@ def test_the_registry_makes_an_ensemble_whose_clients_take_sync_and_session_from
     assert (lock.fencing, lock.patience, lock.sync) == (True, 5.0, False)
     queue = ZOOKEEPER.clients["queue"](WorkloadSpec(timeout=1), options["queue"](), system)
     assert (queue.hold, queue.wait, queue.timeout) == (0.2, 0.1, 1)
+    # the runner lets the final drain and a lock write waiting through reconnections run on
+    drain, write = Op("invoke", "drain", None, 0), Op("invoke", "write", ["k", 1], 0)
+    assert queue.op_timeout(drain, 1) > 45 and lock.op_timeout(write, 2) > 5
     with pytest.raises(SetupError, match="not made with node 'n7'"):
         plain.open(HostNode("n7", tmp_path / "n7"))
 

@@ -136,6 +136,15 @@ class EtcdLockClient:
         self.base = "http://{}:{}".format(*self.endpoint)
         self.node = node.name
 
+    def op_timeout(self, op: Op, timeout: float) -> float | None:
+        """How long the runner lets ``op`` run: an acquire makes three requests (grant,
+        lock, look up its key), a write first holds the lock ``hold_ms``."""
+        if op.f == "acquire":
+            return 3 * self.timeout
+        if op.f == "write":
+            return self.hold_ms / 1000.0 + self.timeout
+        return self.timeout
+
     def close(self) -> None:
         """Stop every keepalive and revoke its lease, so that a lock this client held or was
         waiting for is freed now rather than when its lease runs out."""

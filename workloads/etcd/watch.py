@@ -151,6 +151,13 @@ class EtcdWatchClient:
         self.base = "http://{}:{}".format(*self.endpoint)
         self.node = node.name
 
+    def op_timeout(self, op: Op, timeout: float) -> float | None:
+        """How long the runner lets ``op`` run: a catch-up waits up to ``catch_up_s`` for the
+        watcher, after reading the target revision."""
+        if op.f == "catch-up":
+            return self.catch_up_s + self.timeout + 1.0
+        return self.timeout
+
     def close(self) -> None:
         if self.watcher is not None:
             self.watcher.stop()

@@ -168,6 +168,14 @@ class ZooKeeperClient:
         """What ZooKeeper promises to this client, for its ``status`` (the promises note)."""
         return PROMISES[bool(self.sync)]
 
+    def op_timeout(self, op: Op, timeout: float) -> float | None:
+        """How long the runner lets ``op`` run: it first waits up to ``timeout`` for the
+        connection, then makes up to four requests (a write of a key's first value creates
+        the root), each bounded by ``timeout``; a status reads ``srvr`` from a socket."""
+        if op.f == "status":
+            return 2 * self.timeout
+        return 5 * self.timeout
+
     def close(self) -> None:
         zk, self.zk = self.zk, None
         if zk is None:

@@ -162,6 +162,19 @@ class ZooKeeperLockClient(ZooKeeperClient):
     def promise(self) -> str:
         return PROMISES[self.fencing]
 
+    def op_timeout(self, op: Op, timeout: float) -> float | None:
+        """How long the runner lets ``op`` run: each op waits for the connection, then for
+        kazoo's recipe (an acquire up to ``timeout`` + 2 s), and a write or release may wait
+        ``patience`` through reconnections."""
+        t = self.timeout
+        if op.f == "acquire":
+            return 2 * t + 2.0
+        if op.f == "write":
+            return self.patience + 2 * t + 2.0
+        if op.f == "release":
+            return self.patience + t
+        return 2 * t
+
     def close(self) -> None:
         self.holds.clear()  # the session ends with the client, and its lock znodes with it
         super().close()

@@ -121,6 +121,20 @@ class ZooKeeperQueueClient(ZooKeeperClient):
     def promise(self) -> str:
         return PROMISE
 
+    def op_timeout(self, op: Op, timeout: float) -> float | None:
+        """How long the runner lets ``op`` run: the final drain and audit wait up to
+        ``FINAL_WAIT`` for a connection and go on for up to ``DRAIN_LIMIT`` / ``AUDIT_LIMIT``;
+        an ack first holds its entry ``hold``; the rest wait for the connection, then for a
+        request or two."""
+        t = self.timeout
+        if op.f == "drain":
+            return FINAL_WAIT + DRAIN_LIMIT + (len(self.held) + 4) * t
+        if op.f == "audit":
+            return FINAL_WAIT + AUDIT_LIMIT + t
+        if op.f == "ack":
+            return self.hold + 2 * t
+        return 3 * t + self.wait
+
     def close(self) -> None:
         self.held.clear()  # the session ends: what it held is handed out again
         super().close()

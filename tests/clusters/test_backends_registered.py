@@ -62,6 +62,8 @@ def test_the_ssh_backend_checks_its_host_list_when_the_suite_is_read() -> None:
 def test_every_host_path_moves_with_its_environment_variable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    for env in (paths.RUN_DIR_ENV, paths.CACHE_DIR_ENV, paths.BUILD_DIR_ENV, paths.SSH_WORKDIR_ENV):
+        monkeypatch.delenv(env, raising=False)
     defaults = (paths.run_dir(), paths.cache_dir(), paths.build_dir(), paths.ssh_workdir())
     assert defaults == (
         Path("/run/splitbrain"),

@@ -65,17 +65,22 @@ def parse_args(
     known = dict(bugs or {})
     epilog = "seeded bugs:\n" + "\n".join(f"  {k}: {v}" for k, v in known.items()) if known else ""
     p = argparse.ArgumentParser(
-        prog=prog, description=description, epilog=epilog,
+        prog=prog,
+        description=description,
+        epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
+    )
     p.add_argument("--id", required=True, help="this node's id, e.g. n1")
     p.add_argument("--listen", required=True, help="HOST:PORT to serve peers and clients on")
     p.add_argument("--peers", default="", help="n1=HOST:PORT,n2=HOST:PORT,... (all members)")
     p.add_argument("--data", required=True, help="directory for durable state")
     p.add_argument(
-        "--bug", action="append", default=[], metavar="NAME",
+        "--bug",
+        action="append",
+        default=[],
+        metavar="NAME",
         help="turn on a seeded bug (repeatable)",
-    )  # fmt: skip
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     if add_arguments is not None:
         add_arguments(p)
@@ -104,9 +109,14 @@ def parse_args(
     shared = {"id", "listen", "peers", "data", "bug", "log_level"}
     options = argparse.Namespace(**{k: v for k, v in vars(ns).items() if k not in shared})
     return NodeConfig(
-        id=ns.id, listen=listen, peers=peers, data=ns.data, bugs=frozenset(ns.bug),
-        log_level=ns.log_level, options=options,
-    )  # fmt: skip
+        id=ns.id,
+        listen=listen,
+        peers=peers,
+        data=ns.data,
+        bugs=frozenset(ns.bug),
+        log_level=ns.log_level,
+        options=options,
+    )
 
 
 def setup_logging(node_id: str, level: str = "info") -> None:

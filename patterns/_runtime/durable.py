@@ -102,8 +102,10 @@ class RecordLog:
         if self.torn_bytes:
             log.warning(
                 "%s: dropped a torn tail of %d bytes after record %d",
-                path, self.torn_bytes, len(self._ends),
-            )  # fmt: skip
+                path,
+                self.torn_bytes,
+                len(self._ends),
+            )
             os.ftruncate(self._fd, self._ends[-1] if self._ends else 0)
         if sync:
             os.fsync(self._fd)

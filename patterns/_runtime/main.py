@@ -60,9 +60,12 @@ class Flag:
             parser.add_argument(f"--{self.name}", action="store_true", help=self.help)
             return
         parser.add_argument(
-            f"--{self.name}", type=self.parse, default=self.default, metavar=self.metavar,
+            f"--{self.name}",
+            type=self.parse,
+            default=self.default,
+            metavar=self.metavar,
             help=self.help,
-        )  # fmt: skip
+        )
 
     def keyword(self, value: Any) -> Any:
         """The node keyword's value for the flag's parsed ``value``."""
@@ -128,9 +131,12 @@ class Pattern:
         """The shared options and the pattern's own (``cfg.options``); exits with status 2
         and a message naming the option on bad input."""
         return parse_args(
-            argv, prog=f"python3 -m patterns.{self.name}", description=self.description,
-            bugs=self.bugs, add_arguments=self.add_arguments,
-        )  # fmt: skip
+            argv,
+            prog=f"python3 -m patterns.{self.name}",
+            description=self.description,
+            bugs=self.bugs,
+            add_arguments=self.add_arguments,
+        )
 
     def keywords(self, options: argparse.Namespace) -> dict[str, Any]:
         """The node's keyword arguments for the parsed ``options``."""

@@ -35,9 +35,10 @@ __all__ = ["Node"]
 class Node:
     """Dispatch by request ``type`` through ``handlers``, and the node's lifecycle.
 
-    Attributes every node has: ``id``, ``bugs`` (the seeded bugs turned on), ``members``
-    (every member's id, sorted, this node included), ``others`` (the same without this node),
-    ``majority`` (of ``members``), ``stopping`` (set by ``stop``: loops end, waits give up).
+    Attributes every node has: ``cfg``, ``id``, ``bugs`` (the seeded bugs turned on),
+    ``members`` (every member's id, sorted, this node included), ``others`` (the same without
+    this node), ``majority`` (of ``members``), ``logger`` (the pattern's), ``rpcs`` (set it
+    with ``peer_clients``), ``stopping`` (set by ``stop``: loops end, waits give up).
     """
 
     #: the logger of the lifecycle lines ("serving on ..."): the pattern's own
@@ -135,11 +136,14 @@ class Node:
         source = None if not bind_source or host in ("", "0.0.0.0", "::") else host
         return {
             p: RpcClient(
-                a, connect_timeout=connect_timeout, timeout=timeout, pool_size=pool_size,
+                a,
+                connect_timeout=connect_timeout,
+                timeout=timeout,
+                pool_size=pool_size,
                 source_host=source,
             )
             for p, a in self.cfg.others.items()
-        }  # fmt: skip
+        }
 
     def ask(self, peer: str, msg: dict[str, Any]) -> Any:
         """``peer``'s reply value to ``msg`` (through ``self.rpcs``) when it is a successful

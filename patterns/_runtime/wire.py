@@ -110,9 +110,11 @@ class Server:
     def start(self) -> None:
         """Serve on a background thread."""
         self._thread = threading.Thread(
-            target=self._tcp.serve_forever, kwargs={"poll_interval": 0.2}, name="accept",
+            target=self._tcp.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="accept",
             daemon=True,
-        )  # fmt: skip
+        )
         self._thread.start()
 
     def stop(self) -> None:

@@ -66,8 +66,9 @@ class ElectionNode(Node):
         self.election = election
         self.retry = retry
         self.rpcs = self.peer_clients(timeout=rpc_timeout, connect_timeout=rpc_timeout)
-        self.pool = ThreadPoolExecutor(max_workers=4 * len(self.others) + 2,
-                                       thread_name_prefix="call")  # fmt: skip
+        self.pool = ThreadPoolExecutor(
+            max_workers=4 * len(self.others) + 2, thread_name_prefix="call"
+        )
 
         os.makedirs(cfg.data, exist_ok=True)
         self.state_path = os.path.join(cfg.data, "state.json")
@@ -87,9 +88,15 @@ class ElectionNode(Node):
             heartbeat=lambda msg: ok_reply(self._on_heartbeat(msg)),
             request_vote=lambda msg: ok_reply(self._on_request_vote(msg)),
         )
-        log.info("recovered term %d, voted for %s, led terms %s; quorum %d of %d; bugs: %s",
-                 self.term, self.voted_for, self.led_terms, self.quorum, n,
-                 ", ".join(sorted(self.bugs)) or "none")  # fmt: skip
+        log.info(
+            "recovered term %d, voted for %s, led terms %s; quorum %d of %d; bugs: %s",
+            self.term,
+            self.voted_for,
+            self.led_terms,
+            self.quorum,
+            n,
+            ", ".join(sorted(self.bugs)) or "none",
+        )
 
     def status(self) -> dict[str, Any]:
         with self.mu:
@@ -111,19 +118,29 @@ class ElectionNode(Node):
         later term, so no later leader has acted yet)."""
         with self.mu:
             if self.role != LEADER:
-                return error_reply(NOT_LEADER, f"{self.id} is not the leader (term "
-                                   f"{self.term}, leader {self.leader})", definite=True,
-                                   leader=self.leader)  # fmt: skip
+                return error_reply(
+                    NOT_LEADER,
+                    f"{self.id} is not the leader (term {self.term}, leader {self.leader})",
+                    definite=True,
+                    leader=self.leader,
+                )
             term = self.term
         if "no-confirm" not in self.bugs:
             acks = self._confirm(term)
             if acks < self.quorum:
-                return error_reply(NOT_CONFIRMED, f"only {acks} of the {self.quorum} nodes "
-                                   f"needed confirmed term {term}", definite=True)  # fmt: skip
+                return error_reply(
+                    NOT_CONFIRMED,
+                    f"only {acks} of the {self.quorum} nodes needed confirmed term {term}",
+                    definite=True,
+                )
         with self.mu:
             if self.role != LEADER or self.term != term:
-                return error_reply(NOT_LEADER, f"{self.id} stopped leading term {term}",
-                                   definite=True, leader=self.leader)  # fmt: skip
+                return error_reply(
+                    NOT_LEADER,
+                    f"{self.id} stopped leading term {term}",
+                    definite=True,
+                    leader=self.leader,
+                )
         return ok_reply({"term": term, "leader": self.id})
 
     def _confirm(self, term: int) -> int:
@@ -134,8 +151,9 @@ class ElectionNode(Node):
         pending: set[Future[Any]] = set(futures)
         deadline = time.monotonic() + self.rpcs[self.others[0]].timeout + 0.05 if self.others else 0
         while pending and acks < self.quorum:
-            done, pending = wait(pending, timeout=max(0.0, deadline - time.monotonic()),
-                                 return_when=FIRST_COMPLETED)  # fmt: skip
+            done, pending = wait(
+                pending, timeout=max(0.0, deadline - time.monotonic()), return_when=FIRST_COMPLETED
+            )
             if not done:
                 break
             for f in done:
@@ -264,8 +282,9 @@ class ElectionNode(Node):
                 if self.quorum <= 1:
                     self._become_leader([self.id], 1)
                 else:
-                    threading.Thread(target=self._campaign, args=(self.term,),
-                                     name="campaign", daemon=True).start()  # fmt: skip
+                    threading.Thread(
+                        target=self._campaign, args=(self.term,), name="campaign", daemon=True
+                    ).start()
         if beat is not None:
             self._send_heartbeats(beat)
 
@@ -287,8 +306,10 @@ class ElectionNode(Node):
 
     def persist(self) -> None:
         """Make (term, voted_for, led_terms) durable (mu held)."""
-        atomic_write_json(self.state_path, {"term": self.term, "voted_for": self.voted_for,
-                                            "led_terms": self.led_terms})  # fmt: skip
+        atomic_write_json(
+            self.state_path,
+            {"term": self.term, "voted_for": self.voted_for, "led_terms": self.led_terms},
+        )
 
     def _reset_timer(self) -> None:
         self.election_deadline = time.monotonic() + random.uniform(*self.election)

@@ -79,8 +79,15 @@ class LogNode(RaftNode):
         reads and acknowledgements with, after the test (not a client read)."""
         with self.mu:
             entries = [self._entry(i) for i in range(1, self.commit + 1)]
-            return ok_reply({"node": self.id, "hwm": self.commit, "lwm": self.lwm,
-                             "term": self.term, "entries": entries})  # fmt: skip
+            return ok_reply(
+                {
+                    "node": self.id,
+                    "hwm": self.commit,
+                    "lwm": self.lwm,
+                    "term": self.term,
+                    "entries": entries,
+                }
+            )
 
     def _entry(self, index: int) -> list[Any]:
         term, cmd = self.log[index - 1]

@@ -111,10 +111,16 @@ class LeaseNode(Node):
             lease_request=lambda msg: ok_reply(self._grant(str(msg.get("holder")), _items(msg))),
             lease_release=self._on_release,
         )
-        log.info("lease %.0f ms, renew every %.0f ms, margin %.0f ms, resources %s, "
-                 "highest epochs %s; bugs: %s", lease * 1000, renew * 1000, self.margin * 1000,
-                 ",".join(self.resources), self.max_epoch,
-                 ", ".join(sorted(self.bugs)) or "none")  # fmt: skip
+        log.info(
+            "lease %.0f ms, renew every %.0f ms, margin %.0f ms, resources %s, "
+            "highest epochs %s; bugs: %s",
+            lease * 1000,
+            renew * 1000,
+            self.margin * 1000,
+            ",".join(self.resources),
+            self.max_epoch,
+            ", ".join(sorted(self.bugs)) or "none",
+        )
 
     def status(self) -> dict[str, Any]:
         with self.mu:
@@ -124,7 +130,7 @@ class LeaseNode(Node):
                 "holding": [[r, h.epoch] for r, h in sorted(self.held.items()) if self._valid(h)],
                 "promises": {
                     r: [p[0], p[1]] for r, p in sorted(self.promises.items()) if p[2] > now
-                },  # fmt: skip
+                },
                 "max_epoch": dict(sorted(self.max_epoch.items())),
                 "bugs": sorted(self.bugs),
             }
@@ -236,23 +242,28 @@ class LeaseNode(Node):
                     self.known[r] = max(self.known.get(r, 0), int(e))
             release: list[tuple[str, int]] = []
             for r, epoch in items:
-                h = self.held.get(r)
+                current = self.held.get(r)
                 if len(grants[r]) >= self.majority:
-                    if h is None or h.epoch != epoch:
+                    if current is None or current.epoch != epoch:
                         tenure = round(self.rng.uniform(*self.tenure) / self.renew)
-                        h = self.held[r] = Holding(epoch, 0.0, 0.0, True, max(1, tenure))
-                        log.info("%s: holding epoch %d (granted by %s)", r, epoch,
-                                 ",".join(sorted(grants[r])))  # fmt: skip
+                        current = Holding(epoch, 0.0, 0.0, True, max(1, tenure))
+                        self.held[r] = current
+                        log.info(
+                            "%s: holding epoch %d (granted by %s)",
+                            r,
+                            epoch,
+                            ",".join(sorted(grants[r])),
+                        )
                     # every grantor of the majority promised it until at least sent + lease
-                    h.deadline = sent + self.lease - self.margin
-                    h.deadline_wall = received_wall + self.lease
-                    h.flag, h.failures = True, 0
-                    h.renewals_left -= 1
+                    current.deadline = sent + self.lease - self.margin
+                    current.deadline_wall = received_wall + self.lease
+                    current.flag, current.failures = True, 0
+                    current.renewals_left -= 1
                     self.known[r] = max(self.known.get(r, 0), epoch)
-                elif h is not None and h.epoch == epoch:
-                    h.failures += 1
-                    if h.failures >= 2 and h.flag:
-                        h.flag = False
+                elif current is not None and current.epoch == epoch:
+                    current.failures += 1
+                    if current.failures >= 2 and current.flag:
+                        current.flag = False
                         log.info("%s: two renewals failed, flag down", r)
                 else:
                     release.append((r, epoch))
@@ -269,8 +280,10 @@ class LeaseNode(Node):
         msg = {"type": "lease_request", "holder": self.id, "items": [list(i) for i in items]}
         futures = {p: self.pool.submit(self.ask, p, msg) for p in self.others}
         replies = {self.id: self._grant(self.id, items)}
-        done, _ = wait(list(futures.values()), timeout=self.rpcs[self.others[0]].timeout + 0.1
-                       if self.others else 0)  # fmt: skip
+        done, _ = wait(
+            list(futures.values()),
+            timeout=self.rpcs[self.others[0]].timeout + 0.1 if self.others else 0,
+        )
         for p, f in futures.items():
             if f in done and f.result() is not None:
                 replies[p] = f.result()

@@ -10,8 +10,7 @@ __all__ = ["PATTERN"]
 
 PATTERN = Pattern(
     "lock",
-    "A lock service with fencing tokens and a protected storage (reference pattern of "
-    "splitbrain).",
+    "A lock service with fencing tokens and a protected storage (reference pattern of splitbrain).",
     bugs=BUGS,
     flags=(
         ms("ttl-ms", 1500, "lease of a grant (default 1500)", arg="ttl"),

@@ -73,9 +73,12 @@ class ProtectedStorage:
             highest = self.highest.get(k)
             if self.fencing and highest is not None and token < highest:
                 return error_reply(
-                    STALE_TOKEN, f"token {token} is older than {highest}, the highest this "
-                    f"storage accepted for {key!r}", definite=True, highest=highest,
-                )  # fmt: skip
+                    STALE_TOKEN,
+                    f"token {token} is older than {highest}, the highest this "
+                    f"storage accepted for {key!r}",
+                    definite=True,
+                    highest=highest,
+                )
             # the bug "no-fencing" skips the comparison above: any holder may write
             n = self._log.append([k, token, value])
             self._add(k, token, value)
@@ -113,9 +116,11 @@ class LockNode(RaftNode):
         # acknowledgment: an entry counts as committed once in the leader's own log
         raft_bugs = frozenset({"early-ack"} if "early-grant" in cfg.bugs else ())
         super().__init__(
-            dataclasses.replace(cfg, bugs=raft_bugs), heartbeat=heartbeat,
-            election=election, request_timeout=request_timeout,
-        )  # fmt: skip
+            dataclasses.replace(cfg, bugs=raft_bugs),
+            heartbeat=heartbeat,
+            election=election,
+            request_timeout=request_timeout,
+        )
         self.ttl = ttl
         #: key (as JSON) -> {"gen", "token", "owner", "held"}; changed only by applying entries
         self.locks: dict[str, dict[str, Any]] = {}
@@ -135,8 +140,9 @@ class LockNode(RaftNode):
             storage_read=lambda msg: ok_reply(self.store.read(msg.get("key"))),
             **dict.fromkeys(("read_kv", "write_kv", "cas"), _no_kv),
         )
-        log.info("lock ttl %.0f ms; lock bugs: %s", ttl * 1000,
-                 ", ".join(sorted(cfg.bugs)) or "none")  # fmt: skip
+        log.info(
+            "lock ttl %.0f ms; lock bugs: %s", ttl * 1000, ", ".join(sorted(cfg.bugs)) or "none"
+        )
 
     def close(self) -> None:
         super().close()
@@ -171,13 +177,18 @@ class LockNode(RaftNode):
                 left = self.lease_start.get(k, time.monotonic()) + self.ttl - time.monotonic()
                 if left > 0:
                     return error_reply(
-                        LOCKED, f"{msg['key']!r} is held (token {st['token']}) for up to "
-                        f"{left * 1000:.0f} ms more", definite=True,
-                    )  # fmt: skip
+                        LOCKED,
+                        f"{msg['key']!r} is held (token {st['token']}) for up to "
+                        f"{left * 1000:.0f} ms more",
+                        definite=True,
+                    )
             cmd = {
-                "op": "acquire", "key": msg["key"], "owner": msg.get("owner"),
-                "expect": st["gen"] if st is not None else 0, "term": self.term,
-            }  # fmt: skip
+                "op": "acquire",
+                "key": msg["key"],
+                "owner": msg.get("owner"),
+                "expect": st["gen"] if st is not None else 0,
+                "term": self.term,
+            }
         return self.lead_write(cmd, deadline)
 
     def execute(self, cmd: dict[str, Any]) -> dict[str, Any]:
@@ -186,8 +197,11 @@ class LockNode(RaftNode):
             k = _key(cmd["key"])
             st = self.locks.get(k) or {"gen": 0, "token": 0, "owner": None, "held": False}
             if st["gen"] != cmd["expect"]:
-                return error_reply(LOCKED, f"{cmd['key']!r} was granted to another first "
-                                   f"(token {st['token']})", definite=True)  # fmt: skip
+                return error_reply(
+                    LOCKED,
+                    f"{cmd['key']!r} was granted to another first (token {st['token']})",
+                    definite=True,
+                )
             gen = st["gen"] + 1
             # the bug "term-token": the leader's generation (its term) stands for the lock's
             token = int(cmd["term"]) if "term-token" in self.lock_bugs else gen
@@ -196,12 +210,15 @@ class LockNode(RaftNode):
             return ok_reply({"token": token, "ttl_ms": int(self.ttl * 1000)})
         if op == "release":
             k = _key(cmd["key"])
-            st = self.locks.get(k)
-            if st is None or not st["held"] or st["token"] != cmd["token"]:
-                current = "free" if st is None or not st["held"] else f"token {st['token']}"
-                return error_reply(NOT_HOLDER, f"token {cmd['token']} does not hold "
-                                   f"{cmd['key']!r} ({current})", definite=True)  # fmt: skip
-            st["held"] = False
+            held = self.locks.get(k)
+            if held is None or not held["held"] or held["token"] != cmd["token"]:
+                current = "free" if held is None or not held["held"] else f"token {held['token']}"
+                return error_reply(
+                    NOT_HOLDER,
+                    f"token {cmd['token']} does not hold {cmd['key']!r} ({current})",
+                    definite=True,
+                )
+            held["held"] = False
             return ok_reply(None)
         return super().execute(cmd)
 
@@ -220,8 +237,9 @@ class LockNode(RaftNode):
         if isinstance(key, bool) or not isinstance(key, (str, int)):
             return error_reply(BAD_REQUEST, f"'key' must be a string or an integer, got {key!r}")
         if t == "write" and not _is_int(msg.get("token")):
-            return error_reply(BAD_REQUEST, f"a write needs an integer 'token', got "
-                               f"{msg.get('token')!r}")  # fmt: skip
+            return error_reply(
+                BAD_REQUEST, f"a write needs an integer 'token', got {msg.get('token')!r}"
+            )
         home = home_of(key, self.members)
         if home == self.id:
             if t == "write":
@@ -229,7 +247,7 @@ class LockNode(RaftNode):
             return ok_reply(self.store.read(key))
         # this node is the holder's application server: the storage of the key lives on
         # another node, reached over the network (where a pause or a partition delays it)
-        fwd = {"type": f"storage_{t}", "key": key}
+        fwd: dict[str, Any] = {"type": f"storage_{t}", "key": key}
         if t == "write":
             fwd.update(token=msg["token"], value=msg.get("value"))
         try:

@@ -99,8 +99,12 @@ class PaxosNode(Node):
             accept=self._on_accept,
             **dict.fromkeys(REGISTER_OPS, self._on_client),
         )
-        log.info("recovered %d keys (%d torn bytes dropped); bugs: %s", len(self.slots),
-                 self.wal.torn_bytes, ", ".join(sorted(self.bugs)) or "none")  # fmt: skip
+        log.info(
+            "recovered %d keys (%d torn bytes dropped); bugs: %s",
+            len(self.slots),
+            self.wal.torn_bytes,
+            ", ".join(sorted(self.bugs)) or "none",
+        )
 
     def close(self) -> None:
         with self.mu:
@@ -126,8 +130,13 @@ class PaxosNode(Node):
             n = 0 if "forget-promise" in self.bugs else self._record(key, slot)
         if n:
             self.wal.sync_upto(n)  # durable before the promise leaves this node
-        return {"ok": True, "promised": True, "accepted": list(accepted), "value": value,
-                "from": self.id}  # fmt: skip
+        return {
+            "ok": True,
+            "promised": True,
+            "accepted": list(accepted),
+            "value": value,
+            "from": self.id,
+        }
 
     def _on_accept(self, msg: dict[str, Any]) -> dict[str, Any]:
         key, ballot = msg["key"], _ballot(msg["ballot"])
@@ -193,8 +202,9 @@ class PaxosNode(Node):
         with self.pmu:
             lock = self.key_locks.setdefault(key, threading.Lock())
         if not lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
-            return error_reply(TIMEOUT, f"another round on key {key!r} held this node",
-                               definite=True)  # fmt: skip
+            return error_reply(
+                TIMEOUT, f"another round on key {key!r} held this node", definite=True
+            )
         try:
             return self._rounds(key, change, deadline)
         finally:
@@ -210,9 +220,11 @@ class PaxosNode(Node):
 
             # phase 1: prepare
             promises, rejects = self._broadcast(
-                {"type": "prepare", "key": key, "ballot": list(ballot)}, "promised", deadline,
+                {"type": "prepare", "key": key, "ballot": list(ballot)},
+                "promised",
+                deadline,
                 self.members,
-            )  # fmt: skip
+            )
             self._learn(key, rejects)
             if len(promises) < self.majority:
                 why = (
@@ -229,8 +241,10 @@ class PaxosNode(Node):
             # Made Simple"); the others keep what they had, which a later round outranks
             accepts, rejects = self._broadcast(
                 {"type": "accept", "key": key, "ballot": list(ballot), "value": new},
-                "accepted", deadline, [str(r.get("from")) for r in quorum],
-            )  # fmt: skip
+                "accepted",
+                deadline,
+                [str(r.get("from")) for r in quorum],
+            )
             self._learn(key, rejects)
             if len(accepts) >= self.majority:
                 return result
@@ -240,8 +254,7 @@ class PaxosNode(Node):
             )
             if accepts and changes:
                 # some acceptors hold our value: a later round may still choose it
-                return error_reply(TIMEOUT, f"{why}: the value may still be chosen",
-                                   definite=False)  # fmt: skip
+                return error_reply(TIMEOUT, f"{why}: the value may still be chosen", definite=False)
             # nobody took our value, or it was the value already there (a read, a cas that
             # found another value): trying again cannot do the operation twice
             self._backoff(deadline)
@@ -333,4 +346,3 @@ def _ballot(v: Any) -> Ballot:
     if isinstance(v, (list, tuple)) and len(v) == 2:
         return int(v[0]), str(v[1])
     return ZERO
-

@@ -83,8 +83,10 @@ class QueueNode(RaftNode):
             or len(ids) > MAX_ACK
             or not all(_is_int(i) for i in ids)
         ):
-            return error_reply(BAD_REQUEST, "an ack needs 'consumer' (a string) and 'ids' "
-                               f"(1 to {MAX_ACK} message ids)")  # fmt: skip
+            return error_reply(
+                BAD_REQUEST,
+                f"an ack needs 'consumer' (a string) and 'ids' (1 to {MAX_ACK} message ids)",
+            )
         cmd = {"op": "ack", "consumer": consumer, "ids": ids}
         return self.route(msg, lambda d: self.lead_write(cmd, d))
 
@@ -118,8 +120,9 @@ class QueueNode(RaftNode):
                 return ok_reply(None)
             self.reserved.add(mid)
             value = self.queue[mid]
-            index = self.append_local([(self.term, {"op": "dequeue", "consumer": consumer,
-                                                     "id": mid})])  # fmt: skip
+            index = self.append_local(
+                [(self.term, {"op": "dequeue", "consumer": consumer, "id": mid})]
+            )
             self.wake.notify_all()
         self.storage.sync(index)
         # the bug: the message is handed out now, while the entry that takes it off the
@@ -133,17 +136,18 @@ class QueueNode(RaftNode):
             if self.role != LEADER:
                 return
             now = time.monotonic()
-            late = [i for i, m in self.inflight.items()
-                    if now - m[2] > self.visibility and i not in self._requeued]  # fmt: skip
+            late = [
+                i
+                for i, m in self.inflight.items()
+                if now - m[2] > self.visibility and i not in self._requeued
+            ]
             if not late:
                 return
             self._requeued.update(late)
-            index = self.append_local([(self.term, {"op": "requeue", "id": i})
-                                       for i in late])  # fmt: skip
+            index = self.append_local([(self.term, {"op": "requeue", "id": i}) for i in late])
             self.wake.notify_all()
             term = self.term
-        log.info("redelivering %d message(s) not acknowledged in %.1fs", len(late),
-                 self.visibility)  # fmt: skip
+        log.info("redelivering %d message(s) not acknowledged in %.1fs", len(late), self.visibility)
         self.storage.sync(index)
         with self.mu:
             if self.role == LEADER and self.term == term:
@@ -206,9 +210,12 @@ class QueueNode(RaftNode):
             )
         return ok_reply({"acked": done, "refused": refused})
 
+
 def _no_register(msg: dict[str, Any]) -> dict[str, Any]:
-    return error_reply(BAD_REQUEST, f"the queue has no {msg['type']!r}; it has enqueue, "
-                       "dequeue, ack, audit, status")  # fmt: skip
+    return error_reply(
+        BAD_REQUEST,
+        f"the queue has no {msg['type']!r}; it has enqueue, dequeue, ack, audit, status",
+    )
 
 
 def _is_int(v: Any) -> bool:

@@ -10,12 +10,15 @@ __all__ = ["FLAGS"]
 FLAGS = (
     ms("heartbeat-ms", 50, "leader heartbeat interval", arg="heartbeat"),
     ms_range(
-        "election-ms", (300, 600), "randomized election timeout range (default 300-600)",
+        "election-ms",
+        (300, 600),
+        "randomized election timeout range (default 300-600)",
         arg="election",
-    ),  # fmt: skip
+    ),
     ms(
-        "request-timeout-ms", 1000,
+        "request-timeout-ms",
+        1000,
         "how long a client request may wait for its outcome (default 1000)",
         arg="request_timeout",
-    ),  # fmt: skip
+    ),
 )

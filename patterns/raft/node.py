@@ -137,9 +137,13 @@ class RaftNode(Node):
         log.info(
             "recovered term %d, voted_for %s, %d log entries (%d torn bytes dropped), "
             "led terms %s; bugs: %s",
-            self.term, self.voted_for, len(self.log), self.storage.torn_bytes,
-            self.led_terms, ", ".join(sorted(self.bugs)) or "none",
-        )  # fmt: skip
+            self.term,
+            self.voted_for,
+            len(self.log),
+            self.storage.torn_bytes,
+            self.led_terms,
+            ", ".join(sorted(self.bugs)) or "none",
+        )
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -190,8 +194,10 @@ class RaftNode(Node):
         sending is indefinite, unless ``read`` (a read changes nothing)."""
         deadline = request_deadline(msg, self.request_timeout)
         with self.mu:
-            self.wait_until(lambda: self.role == LEADER or self.leader is not None,
-                            min(deadline, time.monotonic() + LEADER_WAIT))  # fmt: skip
+            self.wait_until(
+                lambda: self.role == LEADER or self.leader is not None,
+                min(deadline, time.monotonic() + LEADER_WAIT),
+            )
             leading, leader = self.role == LEADER, self.leader
         if leading:
             return lead(deadline)
@@ -210,8 +216,9 @@ class RaftNode(Node):
         if problem:
             return error_reply(BAD_REQUEST, problem)
         if t == "read":
-            return self.route(msg, lambda deadline: self._lead_read(msg["key"], deadline),
-                              read=True)  # fmt: skip
+            return self.route(
+                msg, lambda deadline: self._lead_read(msg["key"], deadline), read=True
+            )
         return self.route(msg, lambda deadline: self.lead_write(_command(t, msg), deadline))
 
     def not_leader(self, leader: str | None) -> dict[str, Any]:
@@ -247,8 +254,9 @@ class RaftNode(Node):
             self.read_seq += 1
             need = self.read_seq
             self.wake.notify_all()
-            if not self.wait_until(lambda: not leading() or self._acks(need) >= self.majority,
-                              deadline):  # fmt: skip
+            if not self.wait_until(
+                lambda: not leading() or self._acks(need) >= self.majority, deadline
+            ):
                 return error_reply(
                     TIMEOUT, "leadership not confirmed by a majority in time", definite=True
                 )
@@ -279,9 +287,11 @@ class RaftNode(Node):
                 if self.waiters.get(index) is waiter:
                     del self.waiters[index]
                 return error_reply(
-                    TIMEOUT, f"entry {index} of term {term} not committed in time",
-                    definite=False, leader=self.leader,
-                )  # fmt: skip
+                    TIMEOUT,
+                    f"entry {index} of term {term} not committed in time",
+                    definite=False,
+                    leader=self.leader,
+                )
             return waiter.result
 
     # -- RequestVote -------------------------------------------------------------------
@@ -322,9 +332,12 @@ class RaftNode(Node):
             self._become_leader()
             return
         req = {
-            "type": "request_vote", "term": term, "candidate": self.id,
-            "last_index": len(self.log), "last_term": self._term_at(len(self.log)),
-        }  # fmt: skip
+            "type": "request_vote",
+            "term": term,
+            "candidate": self.id,
+            "last_index": len(self.log),
+            "last_term": self._term_at(len(self.log)),
+        }
         for p in self.others:
             threading.Thread(
                 target=self._ask_vote, args=(p, term, req), name=f"vote-{p}", daemon=True
@@ -370,15 +383,18 @@ class RaftNode(Node):
 
             prev, prev_term = int(req["prev_index"]), int(req["prev_term"])
             if prev > len(self.log):
-                return {"ok": True, "term": self.term, "success": False,
-                        "conflict_index": len(self.log) + 1}  # fmt: skip
+                return {
+                    "ok": True,
+                    "term": self.term,
+                    "success": False,
+                    "conflict_index": len(self.log) + 1,
+                }
             if prev > 0 and self.log[prev - 1][0] != prev_term:
                 bad = self.log[prev - 1][0]
                 first = prev
                 while first > 1 and self.log[first - 2][0] == bad:
                     first -= 1
-                return {"ok": True, "term": self.term, "success": False,
-                        "conflict_index": first}  # fmt: skip
+                return {"ok": True, "term": self.term, "success": False, "conflict_index": first}
 
             entries = [(int(t), c) for t, c in req["entries"]]
             new: list[tuple[int, Any]] = []
@@ -427,10 +443,14 @@ class RaftNode(Node):
                 entries = self.log[prev : prev + MAX_BATCH]
                 seq = self.sent_seq[peer] = self.read_seq
                 req = {
-                    "type": "append_entries", "term": term, "leader": self.id,
-                    "prev_index": prev, "prev_term": self._term_at(prev),
-                    "entries": entries, "commit": self.commit,
-                }  # fmt: skip
+                    "type": "append_entries",
+                    "term": term,
+                    "leader": self.id,
+                    "prev_index": prev,
+                    "prev_term": self._term_at(prev),
+                    "entries": entries,
+                    "commit": self.commit,
+                }
             last_sent = time.monotonic()
             try:
                 reply = rpc.call(req)
@@ -589,9 +609,10 @@ def _superseded(waiter: _Waiter) -> dict[str, Any]:
     # another leader's entry replaced ours here; ours may still be in some other node's log
     # and be committed from there by a later leader, so this is not definite
     return error_reply(
-        SUPERSEDED, f"entry {waiter.index} of term {waiter.term} was replaced by another "
-        "leader's entry", definite=False,
-    )  # fmt: skip
+        SUPERSEDED,
+        f"entry {waiter.index} of term {waiter.term} was replaced by another leader's entry",
+        definite=False,
+    )
 
 
 def _command(t: str, msg: dict[str, Any]) -> dict[str, Any]:

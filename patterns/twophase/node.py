@@ -118,8 +118,12 @@ class TwoPhaseNode(Node):
 
     def start(self) -> None:
         super().start()
-        log.info("twophase node %s up (incarnation %s), bugs: %s", self.id, self.incarnation,
-                 sorted(self.bugs) or "none")  # fmt: skip
+        log.info(
+            "twophase node %s up (incarnation %s), bugs: %s",
+            self.id,
+            self.incarnation,
+            sorted(self.bugs) or "none",
+        )
 
     def _recover(self) -> None:
         prepared: dict[str, dict[str, Any]] = {}
@@ -141,8 +145,12 @@ class TwoPhaseNode(Node):
             prepared = {}
         now = time.monotonic()
         for txn, rec in prepared.items():
-            self.prepared[txn] = {"coord": rec["coord"], "writes": rec["writes"],
-                                  "keys": rec["keys"], "since": now}  # fmt: skip
+            self.prepared[txn] = {
+                "coord": rec["coord"],
+                "writes": rec["writes"],
+                "keys": rec["keys"],
+                "since": now,
+            }
             for k in rec["keys"]:
                 self.locks[k] = txn
         if prepared:
@@ -162,10 +170,13 @@ class TwoPhaseNode(Node):
     def status(self) -> dict[str, Any]:
         with self.mu:
             return {
-                "id": self.id, "role": "coordinator", "active": len(self.active),
-                "prepared": len(self.prepared), "unacked": len(self.unacked),
+                "id": self.id,
+                "role": "coordinator",
+                "active": len(self.active),
+                "prepared": len(self.prepared),
+                "unacked": len(self.unacked),
                 "keys": len(self.store),
-            }  # fmt: skip
+            }
 
     def _read_store(self) -> dict[str, Any]:
         with self.mu:
@@ -207,8 +218,9 @@ class TwoPhaseNode(Node):
                 with self.mu:
                     self.active.pop(txn, None)
                 for n in parts:
-                    self.pool.submit(self._send, n, {"type": "abort", "txn": txn},
-                                     self.prepare_timeout)  # fmt: skip
+                    self.pool.submit(
+                        self._send, n, {"type": "abort", "txn": txn}, self.prepare_timeout
+                    )
                 return error_reply(ABORTED, f"{txn} aborted: {reasons}", definite=True)
             writes = {n: [op for _, op in p if op[0] in WRITE_OPS] for n, p in parts.items()}
             self._decide_commit(txn, writes)
@@ -232,12 +244,12 @@ class TwoPhaseNode(Node):
             self.decided[txn] = writes
         # each participant in turn; what is left unacknowledged goes to the background
         # re-sends only after this first round (they must not overtake it)
-        left = set()
-        for j, n in enumerate(sorted(writes)):
+        left: set[str] = set()
+        for j, node in enumerate(sorted(writes)):
             if j and self.commit_gap:
                 time.sleep(self.commit_gap)
-            if not self._send_commit(txn, n, writes[n]):
-                left.add(n)
+            if not self._send_commit(txn, node, writes[node]):
+                left.add(node)
         if not log_first:
             n = self.dlog.append(rec)
             self.dlog.sync_upto(n)
@@ -257,8 +269,11 @@ class TwoPhaseNode(Node):
             return "abort"
 
     def _send_prepare(self, node: str, txn: str, ops: list[list[Any]]) -> dict[str, Any]:
-        reply = self._send(node, {"type": "prepare", "txn": txn, "coord": self.id, "ops": ops},
-                           self.prepare_timeout)  # fmt: skip
+        reply = self._send(
+            node,
+            {"type": "prepare", "txn": txn, "coord": self.id, "ops": ops},
+            self.prepare_timeout,
+        )
         if reply is None:
             return {"vote": "no", "reason": "no answer"}
         return reply.get("value") or {"vote": "no", "reason": reply.get("message")}
@@ -266,8 +281,12 @@ class TwoPhaseNode(Node):
     def _send_commit(
         self, txn: str, node: str, writes: list[list[Any]], *, probe: bool = False
     ) -> bool:
-        reply = self._send(node, {"type": "commit", "txn": txn, "writes": writes},
-                           self.prepare_timeout, probe=probe)  # fmt: skip
+        reply = self._send(
+            node,
+            {"type": "commit", "txn": txn, "writes": writes},
+            self.prepare_timeout,
+            probe=probe,
+        )
         return reply is not None and reply.get("ok") is True
 
     def _send(
@@ -323,10 +342,15 @@ class TwoPhaseNode(Node):
                 writes.append(op)
             for k in keys:
                 self.locks[k] = txn
-            self.prepared[txn] = {"coord": coord, "writes": writes, "keys": keys,
-                                  "since": time.monotonic()}  # fmt: skip
-            n = self.plog.append({"t": "prepare", "txn": txn, "coord": coord,
-                                  "writes": writes, "keys": keys})  # fmt: skip
+            self.prepared[txn] = {
+                "coord": coord,
+                "writes": writes,
+                "keys": keys,
+                "since": time.monotonic(),
+            }
+            n = self.plog.append(
+                {"t": "prepare", "txn": txn, "coord": coord, "writes": writes, "keys": keys}
+            )
         self.plog.sync_upto(n)  # durable before the vote: a yes is a promise
         return ok_reply({"vote": "yes", "reads": reads})
 
@@ -377,17 +401,20 @@ class TwoPhaseNode(Node):
     def _resolve_in_doubt(self) -> None:
         now = time.monotonic()
         with self.mu:
-            doubtful = [(t, p["coord"]) for t, p in self.prepared.items()
-                        if now - p["since"] > self.doubt]  # fmt: skip
+            doubtful = [
+                (t, p["coord"]) for t, p in self.prepared.items() if now - p["since"] > self.doubt
+            ]
         silent: set[str] = set()  # asked this round and did not answer: not again this round
         for txn, coord in doubtful:
+            answer: str | None
             if coord == self.id:
                 answer = self.decision(txn)
             elif coord in silent:
                 continue
             else:
-                reply = self._send(coord, {"type": "decision", "txn": txn},
-                                   self.prepare_timeout, probe=True)  # fmt: skip
+                reply = self._send(
+                    coord, {"type": "decision", "txn": txn}, self.prepare_timeout, probe=True
+                )
                 answer = reply.get("value") if reply and reply.get("ok") else None
                 if reply is None:
                     silent.add(coord)

@@ -10,6 +10,7 @@ tail of every log (pytest shows it when the test failed).
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -28,14 +29,36 @@ C = TypeVar("C", bound="LoopbackCluster")
 
 
 def free_ports(n: int) -> list[int]:
-    """``n`` distinct ports free on 127.0.0.1 (all held open while choosing, then closed)."""
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
+    """``n`` distinct ports free on 127.0.0.1 (all held open while choosing, then closed),
+    drawn from below the kernel's ephemeral range: a port from that range (what binding port
+    0 gives) can be taken, before its node starts, as the source port of another node's
+    outgoing connection, and the node then fails to bind it."""
+    low = _ephemeral_low()
+    candidates = random.sample(range(max(1024, low - 16384), low), min(low - 1024, 64 * n))
+    socks: list[socket.socket] = []
+    try:
+        for port in candidates:
+            s = socket.socket()
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                s.close()
+                continue
+            socks.append(s)
+            if len(socks) == n:
+                return [s.getsockname()[1] for s in socks]
+        raise RuntimeError(f"no {n} free ports below {low}")
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as fh:
+            return int(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def wait(predicate: Callable[[], Any], timeout: float, what: str) -> None:
@@ -72,9 +95,20 @@ class LoopbackCluster:
         """Start (or restart, on the same data) node ``name`` and wait until it answers
         status; ``ports`` overrides every member's port for this process (its own too)."""
         ports = ports or self.ports
-        argv = [sys.executable, "-m", f"patterns.{self.module}", "--id", name,
-                "--listen", f"127.0.0.1:{ports[name]}", "--peers", self.peers(ports),
-                "--data", str(self.tmp / name), *self.args]  # fmt: skip
+        argv = [
+            sys.executable,
+            "-m",
+            f"patterns.{self.module}",
+            "--id",
+            name,
+            "--listen",
+            f"127.0.0.1:{ports[name]}",
+            "--peers",
+            self.peers(ports),
+            "--data",
+            str(self.tmp / name),
+            *self.args,
+        ]
         for b in self.bugs:
             argv += ["--bug", b]
         with open(self.tmp / f"{name}.log", "ab") as log:
@@ -120,6 +154,12 @@ class LoopbackCluster:
             return self.call(name, {"type": "status"}, timeout=0.5)["value"]
         except RpcError:
             return None
+
+    def state(self, name: str) -> dict[str, Any]:
+        """The node's status; the test fails if the node does not answer."""
+        st = self.status(name)
+        assert st is not None, f"{name} did not answer status"
+        return st
 
     def leader(
         self,

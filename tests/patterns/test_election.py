@@ -93,7 +93,10 @@ def test_with_the_bug_two_of_five_elect_a_leader(nodes: Any, bug: str) -> None:
     c = nodes(5, bugs=(bug,))
     ldr = c.leader()
     c.kill(ldr, *[n for n in c.names if n != ldr][:2])
-    wait(lambda: any(c.status(n)["role"] == "leader" for n in c.alive()), 5,  # type: ignore[index]
-         "one of the two left to become leader")  # fmt: skip
+    wait(
+        lambda: any(c.status(n)["role"] == "leader" for n in c.alive()),  # type: ignore[index]
+        5,
+        "one of the two left to become leader",
+    )
     if bug == "minority-quorum":  # it also confirms its actions with two of five
         assert any(c.act(n)["ok"] for n in c.alive())

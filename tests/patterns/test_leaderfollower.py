@@ -4,6 +4,7 @@ truncation on every node, failover, and the mechanism of each seeded bug."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pytest
@@ -27,6 +28,11 @@ class Cluster(LoopbackCluster):
         return self.call(name, {"type": "read-log", "from": where, "count": count})["value"]
 
 
+def applied(c: Cluster, name: str, index: int) -> bool:
+    """Whether node ``name``'s high-water mark has reached ``index``."""
+    return bool(c.read_log(name)["hwm"] >= index)
+
+
 @pytest.fixture
 def logs(tmp_path):
     with clusters(tmp_path, Cluster, FAST) as make:
@@ -37,8 +43,10 @@ def test_followers_show_acknowledged_writes_up_to_their_hwm_only(logs) -> None:
     c = logs()
     leader = c.leader()
     follower = next(n for n in c.names if n != leader)
-    indices = [c.call(follower, {"type": "write", "key": "k", "value": v})["value"]["index"]
-               for v in range(5)]  # fmt: skip
+    indices = [
+        c.call(follower, {"type": "write", "key": "k", "value": v})["value"]["index"]
+        for v in range(5)
+    ]
     assert indices == sorted(indices) and len(set(indices)) == 5
     assert c.call(follower, {"type": "read", "key": "k"})["value"] == 4
     wait(lambda: c.read_log(follower)["hwm"] >= indices[-1], 10, "the follower to learn the HWM")
@@ -56,7 +64,7 @@ def test_truncation_moves_every_nodes_low_water_mark_and_reads_start_above_it(lo
     t = c.call(c.names[0], {"type": "truncate", "keep": 3})["value"]
     assert t["upto"] > 0 and t["index"] > t["upto"]
     for n in c.names:
-        wait(lambda n=n: c.read_log(n)["hwm"] >= t["index"], 10, f"{n} to apply the truncation")
+        wait(partial(applied, c, n, t["index"]), 10, f"{n} to apply the truncation")
         head = c.read_log(n, "head", 4)
         assert head["lwm"] == t["upto"]
         assert head["entries"][0][0] == t["upto"] + 1
@@ -67,8 +75,10 @@ def test_truncation_moves_every_nodes_low_water_mark_and_reads_start_above_it(lo
 def test_acknowledged_writes_survive_the_loss_of_the_leader(logs) -> None:
     c = logs()
     leader = c.leader()
-    acked = [c.call(leader, {"type": "write", "key": "k", "value": v})["value"]["index"]
-             for v in range(5)]  # fmt: skip
+    acked = [
+        c.call(leader, {"type": "write", "key": "k", "value": v})["value"]["index"]
+        for v in range(5)
+    ]
     c.kill(leader)
     rest = [n for n in c.names if n != leader]
     new = c.leader(rest)

@@ -5,25 +5,33 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from loopback import free_ports
 
 from clusters import clock
-from clusters.base import Completed
+from clusters.base import Completed, Node
 from patterns._runtime import RpcClient, RpcError
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_MS = 300
-ARGS = ["--resources", "3", "--lease-ms", str(LEASE_MS), "--renew-ms", "80",
-        "--tenure-ms", "5000-5000"]  # fmt: skip
+ARGS = [
+    "--resources",
+    "3",
+    "--lease-ms",
+    str(LEASE_MS),
+    "--renew-ms",
+    "80",
+    "--tenure-ms",
+    "5000-5000",
+]
 
 
 class LoopbackNode:
@@ -44,36 +52,53 @@ class Nodes:
     """n lease nodes on loopback; ``faked`` nodes run under libfaketime."""
 
     def __init__(
-        self, tmp: Path, n: int, bugs: tuple[str, ...], faked: Sequence[str],
+        self,
+        tmp: Path,
+        n: int,
+        bugs: tuple[str, ...],
+        faked: Sequence[str],
         extra: Sequence[str] = (),
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.tmp = tmp
         self.names = [f"n{i + 1}" for i in range(n)]
-        socks = [socket.socket() for _ in self.names]
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        self.ports = {name: s.getsockname()[1] for name, s in zip(self.names, socks, strict=True)}
-        for s in socks:
-            s.close()
+        self.ports = dict(zip(self.names, free_ports(n), strict=True))
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.rpcs: dict[str, RpcClient] = {}
         peers = ",".join(f"{n}=127.0.0.1:{p}" for n, p in self.ports.items())
-        self.hosts = {n: LoopbackNode(n, tmp / n) for n in self.names}
+        # LoopbackNode is the part of a Node that clusters.clock uses
+        self.hosts = {n: cast(Node, LoopbackNode(n, tmp / n)) for n in self.names}
         for name in self.names:
             (tmp / name).mkdir(parents=True)
             env = dict(os.environ)
             if name in faked:
                 clock.reset(self.hosts[name])
                 env.update(clock.faketime_env(self.hosts[name]))
-            argv = [sys.executable, "-m", "patterns.lease", "--id", name,
-                    "--listen", f"127.0.0.1:{self.ports[name]}", "--peers", peers,
-                    "--data", str(tmp / name / "data"), *ARGS, *extra]  # fmt: skip
+            argv = [
+                sys.executable,
+                "-m",
+                "patterns.lease",
+                "--id",
+                name,
+                "--listen",
+                f"127.0.0.1:{self.ports[name]}",
+                "--peers",
+                peers,
+                "--data",
+                str(tmp / name / "data"),
+                *ARGS,
+                *extra,
+            ]
             for b in bugs:
                 argv += ["--bug", b]
             with open(tmp / f"{name}.log", "ab") as log:
-                self.procs[name] = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log,
-                                                    stderr=subprocess.STDOUT,
-                                                    start_new_session=True)  # fmt: skip
+                self.procs[name] = subprocess.Popen(
+                    argv,
+                    cwd=ROOT,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
             self.rpcs[name] = RpcClient(("127.0.0.1", self.ports[name]), timeout=3.0)
         for name in self.names:
             wait(lambda name=name: self.status(name) is not None, 10, f"{name} to answer")
@@ -113,9 +138,16 @@ class Nodes:
         return found[0]
 
     def taken_over(self, resource: str, epoch: int, by_other_than: str) -> None:
-        wait(lambda: any(r == resource and e > epoch for n in self.names if n != by_other_than
-                         for r, e in self.act(n)), 5,
-             f"another node to hold {resource} under an epoch after {epoch}")  # fmt: skip
+        wait(
+            lambda: any(
+                r == resource and e > epoch
+                for n in self.names
+                if n != by_other_than
+                for r, e in self.act(n)
+            ),
+            5,
+            f"another node to hold {resource} under an epoch after {epoch}",
+        )
 
     def act_at_resume(self, name: str) -> list[list[Any]]:
         """Ask a stopped node to act (the request waits in its socket), then let it go on:
@@ -144,8 +176,9 @@ def wait(predicate: Any, timeout: float, what: str) -> None:
 def nodes(tmp_path: Path) -> Any:
     made: list[Nodes] = []
 
-    def make(bugs: tuple[str, ...] = (), faked: Sequence[str] = (),
-             extra: Sequence[str] = ()) -> Nodes:  # fmt: skip
+    def make(
+        bugs: tuple[str, ...] = (), faked: Sequence[str] = (), extra: Sequence[str] = ()
+    ) -> Nodes:
         c = Nodes(tmp_path / f"c{len(made)}", 3, bugs, faked, extra)
         made.append(c)
         return c
@@ -160,8 +193,9 @@ def nodes(tmp_path: Path) -> Any:
                 print(f"--- {log} ---\n" + log.read_text()[-2000:])
 
 
-needs_faketime = pytest.mark.skipif(clock.find_libfaketime() is None,
-                                    reason="libfaketime is not installed")  # fmt: skip
+needs_faketime = pytest.mark.skipif(
+    clock.find_libfaketime() is None, reason="libfaketime is not installed"
+)
 
 
 def test_holders_take_turns_and_each_epoch_belongs_to_one_node(nodes: Any) -> None:

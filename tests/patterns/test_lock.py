@@ -89,8 +89,11 @@ def test_tokens_go_on_growing_under_a_new_leader(nodes: Any) -> None:
     c.kill(ldr)
     new = c.leader()
     assert new != ldr
-    wait(lambda: c.acquire(new, "t").get("value", {}).get("token") == 4, 5,
-         "the new leader to grant token 4")  # fmt: skip
+    wait(
+        lambda: c.acquire(new, "t").get("value", {}).get("token") == 4,
+        5,
+        "the new leader to grant token 4",
+    )
 
 
 def test_no_fencing_lets_a_stale_holder_write_after_a_newer_one(nodes: Any) -> None:

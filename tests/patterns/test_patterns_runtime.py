@@ -218,10 +218,23 @@ def test_atomic_write_replaces_the_whole_file(tmp_path):
 
 def test_the_shared_arguments_parse_into_a_node_config():
     cfg = parse_args(
-        ["--id", "n2", "--listen", "0.0.0.0:7001", "--peers",
-         "n1=10.0.0.1:7000,n2=10.0.0.2:7001", "--data", "/d", "--bug", "b", "--bug", "c"],
-        prog="x", bugs={"b": "", "c": "", "d": ""},
-    )  # fmt: skip
+        [
+            "--id",
+            "n2",
+            "--listen",
+            "0.0.0.0:7001",
+            "--peers",
+            "n1=10.0.0.1:7000,n2=10.0.0.2:7001",
+            "--data",
+            "/d",
+            "--bug",
+            "b",
+            "--bug",
+            "c",
+        ],
+        prog="x",
+        bugs={"b": "", "c": "", "d": ""},
+    )
     assert cfg.id == "n2" and cfg.listen == ("0.0.0.0", 7001)
     assert cfg.peers == {"n1": ("10.0.0.1", 7000), "n2": ("10.0.0.2", 7001)}
     assert cfg.others == {"n1": ("10.0.0.1", 7000)}

@@ -9,8 +9,16 @@ from typing import Any
 import pytest
 from loopback import LoopbackCluster, clusters
 
-FAST = ("--heartbeat-ms", "30", "--election-ms", "150-300", "--request-timeout-ms", "600",
-        "--visibility-ms", "300")  # fmt: skip
+FAST = (
+    "--heartbeat-ms",
+    "30",
+    "--election-ms",
+    "150-300",
+    "--request-timeout-ms",
+    "600",
+    "--visibility-ms",
+    "300",
+)
 
 
 class Cluster(LoopbackCluster):

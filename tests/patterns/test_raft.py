@@ -46,8 +46,11 @@ def cluster(tmp_path):
 def test_a_cluster_elects_one_leader_that_every_node_follows(cluster, n):
     c = cluster(n)
     leader = c.leader()
-    wait(lambda: all((c.status(m) or {}).get("leader") == leader for m in c.names), 5,
-           "every node to follow the leader")  # fmt: skip
+    wait(
+        lambda: all((c.status(m) or {}).get("leader") == leader for m in c.names),
+        5,
+        "every node to follow the leader",
+    )
     statuses = [c.status(m) for m in c.names]
     assert [s["role"] for s in statuses].count("leader") == 1
     assert len({s["term"] for s in statuses}) == 1
@@ -82,8 +85,11 @@ def test_writes_are_replicated_to_every_node(cluster):
     for i in range(20):
         assert c.write(ldr, f"k{i}", i)["ok"]
     commit = c.status(ldr)["commit"]
-    wait(lambda: all(c.status(n)["applied"] >= commit for n in c.names), 5,
-           "every node to apply the writes")  # fmt: skip
+    wait(
+        lambda: all(c.status(n)["applied"] >= commit for n in c.names),
+        5,
+        "every node to apply the writes",
+    )
     last = {c.status(n)["last_index"] for n in c.names}
     assert last == {commit}
 
@@ -244,8 +250,8 @@ def isolate_old_leader(c: Cluster) -> tuple[str, list[str]]:
     old = c.leader()
     followers = c.followers(old)
     assert c.write(old, "x", "old")["ok"]
-    commit = c.status(old)["commit"]
-    wait(lambda: all(c.status(f)["applied"] >= commit for f in followers), 5, "replication")
+    commit = c.state(old)["commit"]
+    wait(lambda: all(c.state(f)["applied"] >= commit for f in followers), 5, "replication")
     moved = dict(zip(c.names, free_ports(len(c.names)), strict=True))
     for f in followers:
         c.kill(f)
@@ -254,7 +260,7 @@ def isolate_old_leader(c: Cluster) -> tuple[str, list[str]]:
         c.start(f, ports={**c.ports, old: moved[old]})
     c.leader(among=followers)
     assert c.write(followers[0], "x", "new")["ok"]
-    assert c.status(old)["role"] == "leader"
+    assert c.state(old)["role"] == "leader"
     return old, followers
 
 
@@ -313,8 +319,13 @@ def test_no_fsync_a_kill_of_every_node_loses_acknowledged_writes(cluster):
 
 
 def ask_vote(c: Cluster, node: str, term: int, candidate: str) -> bool:
-    req = {"type": "request_vote", "term": term, "candidate": candidate,
-           "last_index": 0, "last_term": 0}  # fmt: skip
+    req = {
+        "type": "request_vote",
+        "term": term,
+        "candidate": candidate,
+        "last_index": 0,
+        "last_term": 0,
+    }
     return c.call(node, req)["granted"]
 
 
@@ -344,8 +355,11 @@ def test_vote_twice_elects_two_leaders_in_one_term_when_nodes_time_out_together(
 
     deadline = time.monotonic() + 40
     while not led_twice() and time.monotonic() < deadline:
-        wait(lambda: any((c.status(n) or {}).get("role") == "leader" for n in c.names), 10,
-               "a leader")  # fmt: skip
+        wait(
+            lambda: any((c.status(n) or {}).get("role") == "leader" for n in c.names),
+            10,
+            "a leader",
+        )
         for n in c.names:
             c.signal(n, signal.SIGSTOP)
         time.sleep(0.8)
@@ -371,10 +385,24 @@ def test_without_vote_twice_nodes_timing_out_together_never_elect_two_leaders(cl
 
 def test_an_unknown_bug_is_refused_with_the_list_of_bugs(tmp_path):
     r = subprocess.run(
-        [sys.executable, "-m", "patterns.raft", "--id", "n1", "--listen", "127.0.0.1:1",
-         "--data", str(tmp_path), "--bug", "nope"],
-        cwd=ROOT, capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "patterns.raft",
+            "--id",
+            "n1",
+            "--listen",
+            "127.0.0.1:1",
+            "--data",
+            str(tmp_path),
+            "--bug",
+            "nope",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert r.returncode == 2
     assert "early-ack, no-fsync, stale-read, vote-twice" in r.stderr
 

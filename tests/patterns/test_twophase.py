@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from loopback import free_ports
 
 from patterns._runtime import RpcClient, RpcError
 from patterns.twophase import home_of
@@ -30,12 +30,7 @@ class Nodes:
     ) -> None:
         self.tmp = tmp
         self.names = [f"n{i + 1}" for i in range(n)]
-        socks = [socket.socket() for _ in self.names]
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        self.ports = {name: s.getsockname()[1] for name, s in zip(self.names, socks, strict=True)}
-        for s in socks:
-            s.close()
+        self.ports = dict(zip(self.names, free_ports(n), strict=True))
         self.bugs = bugs
         self.extra = list(extra)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -43,10 +38,27 @@ class Nodes:
 
     def start(self, name: str, *, wait_ready: bool = True) -> None:
         peers = ",".join(f"{n}=127.0.0.1:{p}" for n, p in self.ports.items())
-        argv = [sys.executable, "-m", "patterns.twophase", "--id", name,
-                "--listen", f"127.0.0.1:{self.ports[name]}", "--peers", peers,
-                "--data", str(self.tmp / name), "--doubt-ms", "300", "--retry-ms", "100",
-                "--prepare-timeout-ms", "500", "--lock-wait-ms", "200"]  # fmt: skip
+        argv = [
+            sys.executable,
+            "-m",
+            "patterns.twophase",
+            "--id",
+            name,
+            "--listen",
+            f"127.0.0.1:{self.ports[name]}",
+            "--peers",
+            peers,
+            "--data",
+            str(self.tmp / name),
+            "--doubt-ms",
+            "300",
+            "--retry-ms",
+            "100",
+            "--prepare-timeout-ms",
+            "500",
+            "--lock-wait-ms",
+            "200",
+        ]
         for b in self.bugs:
             argv += ["--bug", b]
         argv += self.extra
@@ -154,8 +166,9 @@ def test_a_conflict_on_a_prepared_key_aborts_definitely_and_leaves_nothing(make_
     a, b = nodes.key_on("n2"), nodes.key_on("n3")
     # a prepared transaction holds a's lock: the coordinator n1 is paused before it decides
     # (its prepare is sent by hand, as n1 would)
-    r = nodes.call("n2", {"type": "prepare", "txn": "n1.x.1", "coord": "n1",
-                          "ops": [[0, ["append", a, 9]]]})  # fmt: skip
+    r = nodes.call(
+        "n2", {"type": "prepare", "txn": "n1.x.1", "coord": "n1", "ops": [[0, ["append", a, 9]]]}
+    )
     assert r["value"]["vote"] == "yes"
     r = nodes.txn("n3", [["append", a, 1], ["append", b, 2]])
     assert r["ok"] is False and r["error"] == "aborted" and r["definite"] is True
@@ -169,8 +182,9 @@ def test_a_restarted_participant_keeps_its_prepared_transaction_and_commits_it(
 ) -> None:
     nodes = make_nodes()
     a = nodes.key_on("n2")
-    nodes.call("n2", {"type": "prepare", "txn": "n3.x.1", "coord": "n3",
-                      "ops": [[0, ["append", a, 7]]]})  # fmt: skip
+    nodes.call(
+        "n2", {"type": "prepare", "txn": "n3.x.1", "coord": "n3", "ops": [[0, ["append", a, 7]]]}
+    )
     nodes.kill("n2")
     nodes.start("n2")
     assert nodes.status("n2")["prepared"] == 1  # in doubt, locks held
@@ -192,8 +206,11 @@ def test_a_killed_participant_gets_the_logged_commit_again_after_restart(make_no
         nodes.resume("n3")
     # n1 counts n3 as unreachable for a moment (a prepare timeout) after its silence: retry until
     # the prepare is sent again; each attempt that aborts leaves nothing
-    wait(lambda: nodes.txn("n1", [["append", a, 3], ["append", b, 4]], timeout=5)["ok"], 5,
-         "n3 to be asked again")  # fmt: skip
+    wait(
+        lambda: nodes.txn("n1", [["append", a, 3], ["append", b, 4]], timeout=5)["ok"],
+        5,
+        "n3 to be asked again",
+    )
     nodes.kill("n3")
     nodes.start("n3")
     assert read(nodes, "n2", a, b) == [[3], [4]]
@@ -214,8 +231,11 @@ def test_a_silent_participant_is_skipped_for_a_while_and_then_asked_again(make_n
     # it), but n1 does not ask it yet: it counts as not answering, n2's vote on a was yes
     r = nodes.txn("n1", [["append", a, 3], ["append", b, 4]])
     assert r["ok"] is False and "{'n3': 'no answer'}" in r["message"]
-    wait(lambda: nodes.txn("n1", [["append", a, 5], ["append", b, 6]])["ok"], 10,
-         "n1 to ask n3 again")  # fmt: skip
+    wait(
+        lambda: nodes.txn("n1", [["append", a, 5], ["append", b, 6]])["ok"],
+        10,
+        "n1 to ask n3 again",
+    )
     assert read(nodes, "n2", a, b) == [[5], [6]]
 
 
@@ -242,8 +262,9 @@ def test_an_in_doubt_participant_learns_a_presumed_abort_from_a_later_incarnatio
     a = nodes.key_on("n2")
     r = nodes.txn("n1", [["append", a, 1]])
     assert r["ok"]
-    nodes.call("n2", {"type": "prepare", "txn": "n1.gone.1", "coord": "n1",
-                      "ops": [[0, ["append", a, 2]]]})  # fmt: skip
+    nodes.call(
+        "n2", {"type": "prepare", "txn": "n1.gone.1", "coord": "n1", "ops": [[0, ["append", a, 2]]]}
+    )
     # n1 never decided n1.gone.1 (an earlier incarnation): presumed abort
     wait(lambda: nodes.status("n2")["prepared"] == 0, 5, "in-doubt resolution")
     assert read(nodes, "n3", a) == [[1]]
@@ -252,8 +273,9 @@ def test_an_in_doubt_participant_learns_a_presumed_abort_from_a_later_incarnatio
 def test_bug_commit_without_all_votes_commits_over_a_no_vote(make_nodes) -> None:
     nodes = make_nodes(bugs=("commit-without-all-votes",))
     a, b = nodes.key_on("n2"), nodes.key_on("n3")
-    nodes.call("n2", {"type": "prepare", "txn": "n1.x.1", "coord": "n1",
-                      "ops": [[0, ["append", a, 9]]]})  # fmt: skip
+    nodes.call(
+        "n2", {"type": "prepare", "txn": "n1.x.1", "coord": "n1", "ops": [[0, ["append", a, 9]]]}
+    )
     # n2 votes no (a is locked), yet the transaction commits and n2 applies it blindly
     r = nodes.txn("n3", [["append", a, 1], ["append", b, 2]])
     assert r["ok"] is True
@@ -264,8 +286,9 @@ def test_bug_commit_without_all_votes_commits_over_a_no_vote(make_nodes) -> None
 def test_bug_forget_prepared_drops_locks_and_applies_the_commit_late(make_nodes) -> None:
     nodes = make_nodes(bugs=("forget-prepared",))
     a = nodes.key_on("n2")
-    nodes.call("n2", {"type": "prepare", "txn": "n3.x.1", "coord": "n3",
-                      "ops": [[0, ["append", a, 7]]]})  # fmt: skip
+    nodes.call(
+        "n2", {"type": "prepare", "txn": "n3.x.1", "coord": "n3", "ops": [[0, ["append", a, 7]]]}
+    )
     nodes.kill("n2")
     nodes.start("n2")
     assert nodes.status("n2")["prepared"] == 0
@@ -280,8 +303,10 @@ def test_bug_no_decision_log_loses_half_a_commit_when_the_coordinator_crashes(
     # n1 sends its commits to n2, then (a second later) to n3; it dies in between
     nodes = make_nodes(bugs=("no-decision-log",), extra=("--commit-gap-ms", "1500"))
     a, b = nodes.key_on("n2"), nodes.key_on("n3")
-    t = threading.Thread(target=_swallow, args=(lambda: nodes.txn(
-        "n1", [["append", a, 1], ["append", b, 2]], timeout=5),))  # fmt: skip
+    t = threading.Thread(
+        target=_swallow,
+        args=(lambda: nodes.txn("n1", [["append", a, 1], ["append", b, 2]], timeout=5),),
+    )
     t.start()
     wait(lambda: nodes.store_of("n2").get(str(a)), 5, "n2 to apply the commit")
     nodes.kill("n1")
@@ -296,8 +321,10 @@ def test_bug_no_decision_log_loses_half_a_commit_when_the_coordinator_crashes(
 def test_the_decision_log_survives_the_same_crash_without_the_bug(make_nodes) -> None:
     nodes = make_nodes(extra=("--commit-gap-ms", "1500"))
     a, b = nodes.key_on("n2"), nodes.key_on("n3")
-    t = threading.Thread(target=_swallow, args=(lambda: nodes.txn(
-        "n1", [["append", a, 1], ["append", b, 2]], timeout=5),))  # fmt: skip
+    t = threading.Thread(
+        target=_swallow,
+        args=(lambda: nodes.txn("n1", [["append", a, 1], ["append", b, 2]], timeout=5),),
+    )
     t.start()
     wait(lambda: nodes.store_of("n2").get(str(a)), 5, "n2 to apply the commit")
     nodes.kill("n1")

@@ -1,7 +1,10 @@
-"""The Checker contract and its three-valued result."""
+"""The Checker contract, its three-valued result, and the one guard against a checker's crash
+(``check_safely``, Jepsen's ``check-safe``): the run and ``splitbrain check`` both call it, so
+no checker wraps its own ``check`` in a try/except."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -14,12 +17,15 @@ __all__ = [
     "Result",
     "Validity",
     "WritesArtifacts",
+    "check_safely",
     "crashed",
     "merge_valid",
     "unknown",
 ]
 
 Validity = bool | Literal["unknown"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -60,8 +66,19 @@ def unknown(reason: str, **details: Any) -> Result:
 
 
 def crashed(e: Exception) -> Result:
-    """The result of a checker that raised ``e``: "unknown", never a verdict."""
+    """The result of a checker that raised ``e`` (or could not be made): "unknown", never a
+    verdict."""
     return unknown(f"the checker failed: {type(e).__name__}: {e}")
+
+
+def check_safely(checker: Checker, history: list[Op], ctx: dict[str, Any]) -> Result:
+    """``checker.check(history, ctx)``; when it raises, "unknown" with the exception as the
+    reason (its traceback logged), never a pass: a checker's bug is not a verdict."""
+    try:
+        return checker.check(history, ctx)
+    except Exception as e:
+        log.exception("checker %s crashed", getattr(checker, "name", type(checker).__name__))
+        return crashed(e)
 
 
 def merge_valid(values: list[Validity]) -> Validity:

@@ -1,5 +1,9 @@
 """A small EDN reader and writer: enough for Jepsen, Knossos, Porcupine and elle-cli histories.
 
+It lives among the checkers because the elle-cli bridge writes histories as EDN
+(``write_edn``) and checkers import only the base layer; ``harness.formats`` reads histories
+with it. It imports nothing of the project but ``harness.history``.
+
 Reading maps EDN onto plain Python values: ``nil`` -> None, booleans, ints, floats, strings,
 keywords -> :class:`Keyword` (a ``str`` subclass, so ``Keyword("ok") == "ok"``), symbols ->
 :class:`Symbol`, vectors and lists -> ``list``, sets -> ``list`` (in the order read), maps ->
@@ -13,9 +17,23 @@ import bisect
 import math
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-__all__ = ["EdnError", "Keyword", "Symbol", "dumps", "iter_values", "loads", "read_items"]
+from harness.history import NEMESIS, Op
+
+__all__ = [
+    "EdnError",
+    "Keyword",
+    "Symbol",
+    "dumps",
+    "iter_values",
+    "keyword_or_string",
+    "loads",
+    "op_to_edn",
+    "read_items",
+    "write_edn",
+]
 
 
 class Keyword(str):
@@ -82,6 +100,45 @@ def dumps(value: Any) -> str:
     out: list[str] = []
     _write(value, out)
     return "".join(out)
+
+
+def write_edn(history: list[Op], path: str | Path) -> None:
+    """Write ``history`` as EDN op maps, one per line, readable by Jepsen, Knossos, elle-cli.
+
+    ``type``, ``f`` and ``process`` "nemesis" become keywords, as does the function of each
+    micro-op of a ``txn`` (``["append", "x", 3]`` -> ``[:append "x" 3]``).
+    """
+    with open(path, "w", encoding="utf-8") as fh:
+        for op in history:
+            fh.write(op_to_edn(op) + "\n")
+
+
+def op_to_edn(op: Op) -> str:
+    """One op as an EDN map on one line."""
+    parts = [
+        f":index {op.index}",
+        f":time {op.time}",
+        f":type :{op.type}",
+        f":process {':nemesis' if op.process == NEMESIS else dumps(op.process)}",
+        f":f {keyword_or_string(op.f)}",
+        f":value {dumps(_txn_keywords(op.f, op.value))}",
+    ]
+    if op.node is not None:
+        parts.append(f":node {dumps(op.node)}")
+    if op.error is not None:
+        parts.append(f":error {keyword_or_string(op.error)}")
+    for k, v in op.extra.items():
+        parts.append(f"{keyword_or_string(str(k))} {dumps(v)}")
+    return "{" + ", ".join(parts) + "}"
+
+
+def _txn_keywords(f: str, value: Any) -> Any:
+    if f != "txn" or not isinstance(value, list):
+        return value
+    return [
+        [Keyword(m[0]), *m[1:]] if isinstance(m, list) and m and isinstance(m[0], str) else m
+        for m in value
+    ]
 
 
 # -- reading -----------------------------------------------------------------------------------

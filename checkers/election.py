@@ -19,14 +19,32 @@ Rules, each an anomaly name:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from checkers.base import Anomaly, Result, crashed
+from checkers.base import Anomaly, Result
 from checkers.leaders import LeadersChecker
 from checkers.lease import Act, acts_of, stale_acts
 from harness.history import Op
+from harness.registry import CheckerInfo, option
 
-__all__ = ["ElectionChecker"]
+__all__ = ["CHECKER", "ElectionChecker", "ElectionOptions"]
+
+
+@dataclass(frozen=True)
+class ElectionOptions:
+    """The election checker's options."""
+
+    max_reports: int = option(5, "anomalies reported per rule", minimum=1)
+
+
+CHECKER = CheckerInfo(
+    "election",
+    "elections: at most one leader per term (status led_terms and actions), no leader acting "
+    "on a stale term",
+    lambda options: ElectionChecker(options.max_reports),
+    ElectionOptions,
+)
 
 
 class ElectionChecker:
@@ -38,12 +56,6 @@ class ElectionChecker:
         self.max_reports = max_reports
 
     def check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
-        try:
-            return self._check(history, ctx)
-        except Exception as e:
-            return crashed(e)
-
-    def _check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
         acts: list[Act] = []
         for inv, comp in acts_of(history):
             v = comp.value

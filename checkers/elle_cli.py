@@ -28,27 +28,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import edn
-from harness.formats import write_edn
-from harness.history import NEMESIS, HistoryError, Op
+from harness.history import NEMESIS, Op
+from harness.registry import CheckerInfo, option
 
+from . import edn
 from .base import Anomaly, Result
-from .txn.models import ELLE_MODELS
+from .txn.models import ELLE_MODELS, is_checkable, validate_models
 
 __all__ = [
     "CHECKABLE_MODELS",
+    "CHECKER",
     "ENV_VAR",
     "MODELS",
     "ElleCliChecker",
     "ElleCliError",
     "ElleCliNotConfigured",
+    "ElleCliOptions",
     "ElleCliOutput",
     "analysis_to_result",
     "export_history",
     "find_jar",
     "parse_output",
     "read_anomaly_files",
-    "read_elle_json",
     "run_elle_cli",
 ]
 
@@ -64,6 +65,61 @@ _ELLE_MODELS = ("list-append", "rw-register")
 #: them: asking elle-cli for one is refused (splitbrain's own list-append and rw-register
 #: checkers check the session guarantees, PRAM, causal and sequential).
 CHECKABLE_MODELS: frozenset[str] = ELLE_MODELS
+
+
+@dataclass(frozen=True)
+class ElleCliOptions:
+    """The elle-cli checker's options (``splitbrain check --checker elle-cli
+    --consistency-models ... --option model=bank``). The models are checked when the checker
+    is made, against ``CHECKABLE_MODELS``."""
+
+    model: str = option("list-append", "elle-cli's --model", choices=MODELS)
+    consistency_models: tuple[str, ...] = option(
+        ("strict-serializable",),
+        "consistency models to check, for list-append and rw-register (an empty list: only "
+        "the anomalies named)",
+    )
+    anomalies: tuple[str, ...] = option((), "anomalies to look for besides those the models forbid")
+    time_budget_s: float = option(300.0, "seconds elle-cli may run", minimum=0.001)
+    max_cases: int = option(10, "cases explained per anomaly type", minimum=0)
+    jar: str | None = option(None, f"the elle-cli jar (none: ${ENV_VAR})")
+    java: str = option("java", "the java program")
+    format: str = option("edn", "how the history is handed over", choices=("edn", "json"))
+    extra_args: tuple[str, ...] = option((), "more elle-cli arguments (--group-size 3)")
+
+
+def _make(o: ElleCliOptions) -> ElleCliChecker:
+    if o.model in _ELLE_MODELS:
+        # Elle's lattice is ours, but Elle checks fewer of its models than the native
+        # checkers (no session guarantees, PRAM, causal, sequential): its own table.
+        names = list(o.consistency_models)
+        native = [m for m in names if is_checkable(m) and not is_checkable(m, CHECKABLE_MODELS)]
+        hint = ""
+        if native:
+            hint = (
+                " (splitbrain's own list-append and rw-register checkers check "
+                f"{', '.join(map(repr, dict.fromkeys(native)))})"
+            )
+        validate_models(names, CHECKABLE_MODELS, finder="Elle", hint=hint)
+    return ElleCliChecker(
+        o.model,
+        o.consistency_models,
+        o.anomalies,
+        o.time_budget_s,
+        jar=o.jar,
+        java=o.java,
+        format=o.format,
+        extra_args=o.extra_args,
+        max_cases=o.max_cases,
+    )
+
+
+CHECKER = CheckerInfo(
+    "elle-cli",
+    f"Elle itself via elle-cli (java -jar ${ENV_VAR}); unknown when not configured",
+    _make,
+    ElleCliOptions,
+)
 
 
 class ElleCliError(RuntimeError):
@@ -112,11 +168,11 @@ def find_jar(jar: str | Path | None = None) -> Path:
 
 
 def export_history(history: list[Op], path: str | Path, format: str = "edn") -> Path:
-    """Write ``history`` for elle-cli: EDN op maps one per line (``harness.formats.write_edn``:
+    """Write ``history`` for elle-cli: EDN op maps one per line (``checkers.edn.write_edn``:
     ``:type``, ``:f`` and micro-op functions as keywords), or a JSON array of op objects."""
     path = Path(path)
     if format == "edn":
-        write_edn([_edn_ready(op) for op in history], path)
+        edn.write_edn([_edn_ready(op) for op in history], path)
     elif format == "json":
         ops = [op.to_dict() for op in history if op.process != NEMESIS]
         path.write_text("[" + ",\n".join(json.dumps(d, default=str) for d in ops) + "]\n",
@@ -359,39 +415,6 @@ class ElleCliChecker:
         return written
 
 
-def read_elle_json(path: str | Path) -> list[Op]:
-    """Read a history in elle-cli's JSON format: one JSON array of op objects (or one object
-    per line) with string ``type`` and ``f``. As elle-cli, a missing ``f`` on an op whose value
-    is a list of micro-ops means ``txn``; a missing ``process`` is 0, a missing ``index`` the
-    position and a missing ``time`` 0. Raises HistoryError naming the line of a bad op."""
-    source = str(path)
-    text = Path(path).read_text(encoding="utf-8")
-    items: list[Any]
-    try:
-        data = json.loads(text)
-        items = data if isinstance(data, list) else [data]
-    except json.JSONDecodeError:
-        items = []
-        for n, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    items.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise HistoryError(source, n, f"not valid JSON ({e.msg})") from None
-    ops = []
-    for i, d in enumerate(items):
-        if not isinstance(d, dict):
-            raise HistoryError(source, i + 1, f"expected an op object, got {type(d).__name__}")
-        d = dict(d)
-        if "f" not in d and _looks_like_txn(d.get("value")):
-            d["f"] = "txn"
-        d.setdefault("process", 0)
-        d.setdefault("index", i)
-        d.setdefault("time", 0)
-        ops.append(Op.from_dict(d, source, i + 1))
-    return ops
-
-
 # -- helpers ------------------------------------------------------------------------------------
 
 
@@ -420,14 +443,6 @@ def _keywordize_keys(v: Any) -> Any:
     return v
 
 
-def _looks_like_txn(v: Any) -> bool:
-    return (
-        isinstance(v, list)
-        and bool(v)
-        and all(isinstance(m, list) and len(m) == 3 and isinstance(m[0], str) for m in v)
-    )
-
-
 def _validity(v: Any) -> Any:
     if v is True or v == "true":
         return True
@@ -439,7 +454,7 @@ def _validity(v: Any) -> Any:
 class _EdnReader:
     """Reads one EDN value of elle-cli's printed analysis into JSON-like values: keywords and
     symbols become strings, lists, vectors and sets lists, tagged literals (``#inst``, record
-    literals such as ``#jepsen.history.Op{...}``) their value. ``harness.edn`` is not used
+    literals such as ``#jepsen.history.Op{...}``) their value. ``checkers.edn`` is not used
     because Elle's keys end in quotes (``:value'``, ``:a'``), which it does not read."""
 
     _SPACE = re.compile(r"(?:[\s,]+|;[^\n]*)+")

@@ -11,8 +11,16 @@ from typing import Any
 
 from checkers.base import Anomaly, Result
 from harness.history import Op
+from harness.registry import CheckerInfo
 
-__all__ = ["LeadersChecker"]
+__all__ = ["CHECKER", "LeadersChecker"]
+
+
+CHECKER = CheckerInfo(
+    "leaders",
+    "at most one leader per term, from the nodes' status",
+    lambda _options: LeadersChecker(),
+)
 
 
 class LeadersChecker:

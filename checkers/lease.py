@@ -26,10 +26,26 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from checkers.base import Anomaly, Result, crashed
+from checkers.base import Anomaly, Result
 from harness.history import NEMESIS, Op
+from harness.registry import CheckerInfo, option
 
-__all__ = ["Act", "LeaseChecker", "acts_of", "stale_acts"]
+__all__ = ["Act", "CHECKER", "LeaseChecker", "LeaseOptions", "acts_of", "stale_acts"]
+
+
+@dataclass(frozen=True)
+class LeaseOptions:
+    """The lease checker's options."""
+
+    max_reports: int = option(5, "anomalies reported per rule", minimum=1)
+
+
+CHECKER = CheckerInfo(
+    "lease",
+    "leases: no two holders act in overlapping real time (controller time), one holder per epoch",
+    lambda options: LeaseChecker(options.max_reports),
+    LeaseOptions,
+)
 
 
 @dataclass(frozen=True)
@@ -99,12 +115,6 @@ class LeaseChecker:
         self.max_reports = max_reports
 
     def check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
-        try:
-            return self._check(history)
-        except Exception as e:
-            return crashed(e)
-
-    def _check(self, history: list[Op]) -> Result:
         by_resource: dict[Hashable, list[Act]] = {}
         for inv, comp in acts_of(history):
             for item in comp.value if isinstance(comp.value, list) else []:

@@ -35,10 +35,42 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from checkers.base import Anomaly, Result, crashed
+from checkers.base import Anomaly, Result
+from checkers.linearizable import LinearizableChecker
 from harness.history import NEMESIS, Op
+from harness.registry import CheckerInfo, option
 
-__all__ = ["LockChecker"]
+__all__ = ["CHECKER", "LockChecker", "LockOptions"]
+
+
+@dataclass(frozen=True)
+class LockOptions:
+    """The lock checker's options (``checkers: [{name: lock, drift: 0.05}]``)."""
+
+    time_budget_s: float = option(
+        60.0, "seconds the mutual-exclusion search may take", minimum=0.001
+    )
+    drift: float = option(
+        0.01,
+        "fraction by which every lease is assumed shorter (clock rates)",
+        minimum=0,
+        maximum=0.99,
+    )
+    max_reports: int = option(5, "anomalies reported per rule", minimum=1)
+
+
+def _make(options: LockOptions) -> LockChecker:
+    """The lock checker with ``options``."""
+    return LockChecker(options.time_budget_s, options.drift, options.max_reports)
+
+
+CHECKER = CheckerInfo(
+    "lock",
+    "locks: mutual exclusion (linearizable mutex, leases allowed to run out), fencing tokens "
+    "strictly increase, the storage never accepts a stale holder's write",
+    _make,
+    LockOptions,
+)
 
 
 @dataclass
@@ -90,12 +122,6 @@ class LockChecker:
         self.max_reports = max_reports
 
     def check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
-        try:
-            return self._check(history, ctx)
-        except Exception as e:
-            return crashed(e)
-
-    def _check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
         pairs = _pairs(history)
         by_f: dict[str, list[_Pair]] = {}
         for p in pairs:
@@ -125,8 +151,6 @@ class LockChecker:
     # -- mutual exclusion ------------------------------------------------------------------
 
     def _mutex(self, pairs: list[_Pair], ctx: dict[str, Any]) -> tuple[list[Anomaly], dict]:
-        from checkers.linearizable import LinearizableChecker
-
         events: list[tuple[int, int, Op]] = []  # (time, order, op) of the mutex history
         ghosts = 0
         holding: dict[int | str, tuple[_Pair, int]] = {}  # process -> (ok acquire, lease end)

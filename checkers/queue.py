@@ -36,12 +36,35 @@ unless another rule already failed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from checkers.base import Anomaly, Result
 from harness.history import Op
+from harness.registry import CheckerInfo, option
 
-__all__ = ["QueueChecker"]
+__all__ = ["CHECKER", "QueueChecker", "QueueOptions"]
+
+
+@dataclass(frozen=True)
+class QueueOptions:
+    """The queue checker's options."""
+
+    at_least_once: bool = option(
+        False, "delivery is at least once: duplicates allowed (counted), not an anomaly"
+    )
+    fifo: bool = option(True, "check first-in first-out order")
+    max_per_rule: int = option(5, "anomalies reported per rule", minimum=1)
+
+
+CHECKER = CheckerInfo(
+    "queue",
+    "queue: no acknowledged enqueue lost, nothing delivered twice, FIFO order",
+    lambda options: QueueChecker(
+        at_least_once=options.at_least_once, fifo=options.fifo, max_per_rule=options.max_per_rule
+    ),
+    QueueOptions,
+)
 
 INF = float("inf")
 

@@ -6,8 +6,16 @@ from typing import Any
 
 from checkers.base import Result
 from harness.history import Op
+from harness.registry import CheckerInfo
 
-__all__ = ["StatsChecker"]
+__all__ = ["CHECKER", "StatsChecker"]
+
+
+CHECKER = CheckerInfo(
+    "stats",
+    "ok / fail / info counts; unknown if some f never succeeded",
+    lambda _options: StatsChecker(),
+)
 
 
 class StatsChecker:

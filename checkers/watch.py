@@ -42,10 +42,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from checkers.base import Anomaly, Result, crashed
+from checkers.base import Anomaly, Result
 from harness.history import NEMESIS, Op
+from harness.registry import CheckerInfo, option
 
-__all__ = ["WatchChecker"]
+__all__ = ["CHECKER", "WatchChecker", "WatchOptions"]
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    """The watch checker's options."""
+
+    max_reports: int = option(5, "anomalies reported per rule", minimum=1)
+
+
+CHECKER = CheckerInfo(
+    "watch",
+    "watches: every watcher's events are in revision order, gap-free, the same as every "
+    "other watcher's, and match the acknowledged writes; no event for a failed write; every "
+    "acknowledged write delivered; revisions follow real time",
+    lambda options: WatchChecker(options.max_reports),
+    WatchOptions,
+)
 
 
 @dataclass
@@ -108,12 +126,6 @@ class WatchChecker:
         self.max_reports = max_reports
 
     def check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
-        try:
-            return self._check(history)
-        except Exception as e:
-            return crashed(e)
-
-    def _check(self, history: list[Op]) -> Result:
         writes, watchers = _read(history)
         by_value = {_h(w.value): w for w in writes}
         found: dict[str, list[Anomaly]] = {}

@@ -32,12 +32,30 @@ Without an audit the rules that need the final log cannot be checked: the result
 from __future__ import annotations
 
 from bisect import bisect_right
+from dataclasses import dataclass
 from typing import Any
 
 from checkers.base import Anomaly, Result
 from harness.history import Op
+from harness.registry import CheckerInfo, option
 
-__all__ = ["WatermarksChecker"]
+__all__ = ["CHECKER", "WatermarksChecker", "WatermarksOptions"]
+
+
+@dataclass(frozen=True)
+class WatermarksOptions:
+    """The watermarks checker's options."""
+
+    max_per_rule: int = option(5, "anomalies reported per rule", minimum=1)
+
+
+CHECKER = CheckerInfo(
+    "watermarks",
+    "leader-follower log: acknowledged entries never lost, nothing served past the high-water "
+    "mark or at or below the low-water mark",
+    lambda options: WatermarksChecker(options.max_per_rule),
+    WatermarksOptions,
+)
 
 
 class WatermarksChecker:

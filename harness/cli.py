@@ -11,13 +11,16 @@ import logging
 import math
 import os
 import sys
+import textwrap
 import traceback
 import typing
 from pathlib import Path
 from typing import Any
 
+from checkers.base import Result, WritesArtifacts, check_safely, merge_valid
 from harness.config import ConfigError, override
 from harness.exits import BAD_INPUT, INVALID, SETUP_FAILED, UNKNOWN, VALID
+from harness.exits import of as exit_of
 from harness.formats import FORMATS
 from harness.history import HistoryError
 
@@ -230,39 +233,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--results", default="results", help="results root (default ./results)")
     r.set_defaults(func=_cmd_run)
 
-    c = sub.add_parser("check", help="check a history file")
-    c.add_argument("history")
-    c.add_argument("--checker", default="linearizable")
-    c.add_argument("--model", default="cas-register")
-    c.add_argument("--format", default="auto", choices=list(FORMATS))
-    c.add_argument("--initial", help="the register's initial value (JSON), e.g. 0")
-    c.add_argument(
-        "--semantics",
-        choices=["knossos", "splitbrain"],
-        help="for linearizable: how op values are read. knossos, the default for --format edn "
-        "(Jepsen and Knossos histories), as Knossos' models: an ok read of nil is a read whose "
-        "value is not known, a dequeue's value is the element taken (nil too), an op that did "
-        "not complete carries its invocation's value. splitbrain, the default for jsonl and "
-        "every other format: a read of nil found the register nil, a dequeue of nil found the "
-        "queue empty",
-    )
-    c.add_argument(
-        "--consistency-models",
-        help="for list-append / rw-register: models to "
-        "check, comma-separated (default strict-serializable)",
-    )
-    c.add_argument("--anomalies", help="for list-append / rw-register: anomalies to look for")
-    c.add_argument(
-        "--option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a checker's own option, e.g. group_size=3 for long-fork (repeatable)",
-    )
-    c.add_argument("--time-budget", type=_seconds, default=300.0, help="seconds before 'unknown'")
-    c.add_argument("--out", help="directory for drawings (default: beside the history)")
-    c.add_argument("--json", action="store_true", help="print the result as JSON")
-    c.set_defaults(func=_cmd_check)
+    _add_check(sub)
 
     rp = sub.add_parser("report", help="(re)build report.html from a run directory")
     rp.add_argument("run_dir", help="a run directory: results/<test>/<UTC start>")
@@ -419,114 +390,275 @@ def _suite_exit(codes: list[int]) -> int:
 
 # -- check -------------------------------------------------------------------------------------
 
+#: the flags that set a checker's option, and the option each sets; ``--option KEY=VALUE``
+#: sets any declared option by name
+_CHECK_FLAGS = {
+    "--model": "model",
+    "--initial": "initial",
+    "--semantics": "semantics",
+    "--consistency-models": "consistency_models",
+    "--anomalies": "anomalies",
+    "--time-budget": "time_budget_s",
+}
+#: what ``check`` gives a checker that takes a time budget when --time-budget is not given
+_CHECK_TIME_BUDGET = 300.0
+#: where ``check --help`` lists the registered checkers (loaded only when help is asked for)
+_CHECKERS_HELP = "\0checkers\0"
+
+
+def _add_check(sub: Any) -> None:
+    c = sub.add_parser(
+        "check",
+        help="check a history file",
+        formatter_class=_CheckHelp,
+        epilog=_CHECKERS_HELP,
+    )
+    c.add_argument("history")
+    c.add_argument(
+        "--checker",
+        action="append",
+        metavar="NAME",
+        help="a registered checker, listed below (repeatable: each checks the history; "
+        "default linearizable)",
+    )
+    c.add_argument(
+        "--model",
+        help="for linearizable: the model (default cas-register); for elle-cli: its --model",
+    )
+    c.add_argument("--format", default="auto", choices=list(FORMATS))
+    c.add_argument("--initial", help="for linearizable: the model's first state (JSON), e.g. 0")
+    c.add_argument(
+        "--semantics",
+        choices=["knossos", "splitbrain"],
+        help="for linearizable: how op values are read. knossos, the default for --format edn "
+        "(Jepsen and Knossos histories), as Knossos' models: an ok read of nil is a read whose "
+        "value is not known, a dequeue's value is the element taken (nil too), an op that did "
+        "not complete carries its invocation's value. splitbrain, the default for jsonl and "
+        "every other format: a read of nil found the register nil, a dequeue of nil found the "
+        "queue empty",
+    )
+    c.add_argument(
+        "--consistency-models",
+        help="for list-append / rw-register / causal / elle-cli: models to check, "
+        "comma-separated (default strict-serializable; causal for causal)",
+    )
+    c.add_argument(
+        "--anomalies",
+        help="for list-append / rw-register / elle-cli: anomalies to look for, comma-separated",
+    )
+    c.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a checker's own option, e.g. group_size=3 for long-fork, negative_balances=true "
+        "for bank; a list is comma-separated (repeatable)",
+    )
+    c.add_argument(
+        "--time-budget",
+        type=_seconds,
+        help=f"seconds before 'unknown' (default {_CHECK_TIME_BUDGET:g})",
+    )
+    c.add_argument("--out", help="directory for drawings (default: beside the history)")
+    c.add_argument("--json", action="store_true", help="print the result as JSON")
+    c.set_defaults(func=_cmd_check)
+
+
+class _CheckHelp(argparse.RawDescriptionHelpFormatter):
+    """``check --help``: the registered checkers and their options at the end, loaded only
+    when help is asked for (loading every checker is not free)."""
+
+    def add_text(self, text: str | None) -> None:
+        super().add_text(_checkers_help() if text == _CHECKERS_HELP else text)
+
+
+def _checkers_help() -> str:
+    from harness import registry
+
+    infos = registry.checkers()
+    width = max(map(len, infos), default=0)
+    indent = " " * (width + 4)
+    lines = ["checkers (--checker NAME; their options with --option KEY=VALUE):"]
+    for name, info in infos.items():
+        first = f"  {name:<{width}}  "
+        lines.append(_fill(info.description, first, indent))
+        options = ", ".join(o.name for o in registry.declared(info.options))
+        if options:
+            lines.append(_fill(f"options: {options}", indent, indent + "  "))
+    for name, why in registry.broken(registry.CheckerInfo).items():
+        lines.append(f"  {name}: cannot be used: {why}")
+    return "\n".join(lines)
+
+
+def _fill(text: str, first: str, rest: str) -> str:
+    return textwrap.fill(
+        text, 100, initial_indent=first, subsequent_indent=rest, break_on_hyphens=False
+    )
+
 
 def _cmd_check(args: argparse.Namespace, argv: list[str]) -> int:
-    from checkers.history_checks import HISTORY_CHECKERS
     from harness.formats import load_history
-    from harness.run import EXIT
 
-    allowed = ["linearizable", *HISTORY_CHECKERS]
-    if args.checker not in allowed:
-        raise ConfigError(
-            "--checker",
-            None,
-            "",
-            f"unknown checker {args.checker!r}; allowed: {', '.join(allowed)}",
-        )
+    checkers = _made_checkers(args)
     history = load_history(args.history, args.format)
-    checker: Any
-    if args.checker in HISTORY_CHECKERS:
-        options = _options(args.option)
-        try:
-            checker = HISTORY_CHECKERS[args.checker](
-                consistency_models=_csv(args.consistency_models),
-                anomalies=_csv(args.anomalies),
-                time_budget_s=args.time_budget,
-                **options,
-            )
-        except ValueError as e:
-            raise ConfigError("--checker", None, "", str(e)) from None
-        return _report_check(args, checker, history, EXIT, what=f"checker {args.checker}")
-    from checkers.linearizable import MODELS, LinearizableChecker
+    out_dir = Path(args.out) if args.out else Path(args.history).resolve().parent
+    results: dict[str, Result] = {}
+    for name, (checker, what) in checkers.items():
+        result = check_safely(checker, history, {"source": args.history})
+        results[name] = result
+        files = _draw(checker, result, out_dir)
+        if not args.json:
+            _print_result(args.history, len(history), what, result, files)
+    if args.json:
+        if len(results) == 1:
+            (result,) = results.values()
+            shown: dict[str, Any] = result.to_dict()
+        else:
+            shown = {
+                "valid": merge_valid([r.valid for r in results.values()]),
+                "checkers": {name: r.to_dict() for name, r in results.items()},
+            }
+        print(json.dumps(shown, indent=2, default=str))
+    return exit_of(merge_valid([r.valid for r in results.values()]))
 
-    if args.option:
-        raise ConfigError(
-            "--option", None, "", f"got {args.option[0]!r}; the linearizable checker takes none"
-        )
-    if args.model not in MODELS:
-        raise ConfigError(
-            "--model",
-            None,
-            "",
-            f"unknown model {args.model!r}; allowed: {', '.join(sorted(MODELS))}",
-        )
-    initial = None
-    if args.initial is not None:
-        try:
-            initial = json.loads(args.initial)
-        except json.JSONDecodeError:
-            initial = args.initial
+
+def _made_checkers(args: argparse.Namespace) -> dict[str, tuple[Any, str]]:
+    """Each ``--checker`` named (linearizable when none is), made with the options the flags
+    give it: name -> (checker, what the verdict line says it checked). A checker that is not
+    registered, an option no checker named takes, or a value an option does not allow is a
+    ConfigError naming the flag (exit 3)."""
+    from harness import registry
     from harness.formats import default_semantics
 
-    semantics = args.semantics or default_semantics(args.history, args.format)
-    checker = LinearizableChecker(
-        model=args.model, initial=initial, time_budget_s=args.time_budget, semantics=semantics
-    )
-    what = f"model {args.model}, {semantics} semantics"
-    return _report_check(args, checker, history, EXIT, what=what)
-
-
-def _csv(text: str | None) -> list[str] | None:
-    return None if text is None else [x.strip() for x in text.split(",") if x.strip()]
-
-
-def _options(pairs: list[str]) -> dict[str, Any]:
-    """``--option KEY=VALUE`` flags as keyword options; a VALUE that reads as JSON (3, true)
-    is that value, else the text itself."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, eq, text = pair.partition("=")
-        if not eq or not key.strip():
-            raise ConfigError("--option", None, "", f"got {pair!r}; expected KEY=VALUE")
+    infos: dict[str, Any] = {}
+    for name in dict.fromkeys(args.checker or ["linearizable"]):
         try:
-            out[key.strip()] = json.loads(text)
-        except json.JSONDecodeError:
-            out[key.strip()] = text
+            infos[name] = registry.lookup(registry.CheckerInfo, name, "checker")
+        except registry.RegistryError as e:
+            raise ConfigError("--checker", None, "", str(e)) from None
+    declared = {
+        name: {o.name: o for o in registry.declared(i.options)} for name, i in infos.items()
+    }
+    given = _given_options(args)
+    values: dict[str, dict[str, Any]] = {name: {} for name in infos}
+    flags: dict[tuple[str, str], str] = {}  # (checker, option) -> the flag that set it
+    for flag, key, text in given:
+        takers = [name for name in infos if key in declared[name]]
+        if not takers:
+            if flag == "--time-budget":
+                continue  # as ever: the checkers that take no budget need none
+            raise ConfigError(flag, None, "", _nobody_takes(key, infos, declared))
+        for name in takers:
+            values[name][key] = _from_text(declared[name][key], text, flag)
+            flags[name, key] = flag
+    out: dict[str, tuple[Any, str]] = {}
+    for name, info in infos.items():
+        mine = values[name]
+        if "time_budget_s" in declared[name]:
+            mine.setdefault("time_budget_s", _CHECK_TIME_BUDGET)
+        if "semantics" in declared[name] and "semantics" not in mine:
+            mine["semantics"] = default_semantics(args.history, args.format)
+        try:
+            options = registry.parse_options(info.options, mine, f"the {name} checker")
+        except registry.OptionError as e:
+            raise ConfigError(flags.get((name, e.key), "--checker"), None, "", e.problem) from None
+        try:
+            checker = info.make(options)
+        except ValueError as e:  # a checker's own checks across its options
+            raise ConfigError("--checker", None, "", f"{name}: {e}") from None
+        what = f"checker {name}"
+        if name == "linearizable":
+            what = f"model {options.model}, {options.semantics} semantics"
+        out[name] = (checker, what)
     return out
 
 
-def _report_check(
-    args: argparse.Namespace,
-    checker: Any,
-    history: list[Any],
-    exit_codes: dict[Any, int],
-    what: str,
-) -> int:
-    from checkers.base import WritesArtifacts
+def _given_options(args: argparse.Namespace) -> list[tuple[str, str, Any]]:
+    """(flag, option name, value as given) for each option flag on the command line, in
+    order; ``--option KEY=VALUE`` names its option."""
+    given: list[tuple[str, str, Any]] = []
+    for flag, key in _CHECK_FLAGS.items():
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is not None:
+            given.append((flag, key, value))
+    for pair in args.option:
+        key, eq, text = pair.partition("=")
+        if not eq or not key.strip():
+            raise ConfigError("--option", None, "", f"got {pair!r}; expected KEY=VALUE")
+        given.append(("--option", key.strip(), text))
+    return given
 
-    result = checker.check(history, {"source": args.history})
-    out_dir = Path(args.out) if args.out else Path(args.history).resolve().parent
-    files: list[Path] = []
-    # Drawing is an optional capability (DESIGN.md, "Contracts"): the bank or set checkers
-    # have none, and a drawing that fails must not cost the verdict already reached.
-    if result.valid is not True and isinstance(checker, WritesArtifacts):
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            files = checker.write_artifacts(result, out_dir)
-        except Exception as e:
-            print(f"splitbrain: could not draw the result into {out_dir}: {e}", file=sys.stderr)
-    if args.json:
-        print(json.dumps(result.to_dict(), indent=2, default=str))
-    else:
-        word = {True: "valid", False: "INVALID", "unknown": "unknown"}[result.valid]
-        print(f"{args.history}: {word} ({len(history)} ops, {what})")
-        if result.valid == "unknown":
-            print(f"  reason: {result.details.get('reason')}")
-        for a in result.anomalies[:5]:
-            print(f"  - {a.name}: {a.explanation}")
-        for f in files:
-            print(f"  drawn: {f}")
-    return exit_codes[result.valid]
+
+def _nobody_takes(key: str, infos: dict[str, Any], declared: dict[str, Any]) -> str:
+    if len(infos) == 1:
+        ((name, options),) = declared.items()
+        allowed = ", ".join(options) or "none (it takes no options)"
+        return f"the {name} checker has no option {key!r}; allowed: {allowed}"
+    allowed = "; ".join(f"{name}: {', '.join(declared[name]) or 'none'}" for name in infos)
+    return f"none of the checkers named has an option {key!r}; allowed: {allowed}"
+
+
+def _from_text(option: Any, value: Any, flag: str) -> Any:
+    """A flag's text as ``option`` holds it: a number, true or false, a comma-separated list
+    (``a,b`` or ``[a, b]``), none for an optional one; a value that is already typed (a
+    --time-budget) as it is. A text that is none of what it takes is a ConfigError."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if option.optional and text.lower() in ("none", "null"):
+        return None
+    if not option.many:
+        return _scalar(option, value, flag)
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    return [_scalar(option, item.strip(), flag) for item in text.split(",") if item.strip()]
+
+
+def _scalar(option: Any, text: str, flag: str) -> Any:
+    tp = option.type
+    try:
+        if tp is bool:
+            word = text.strip().lower()
+            if word in ("true", "yes", "on", "1"):
+                return True
+            if word in ("false", "no", "off", "0"):
+                return False
+            raise ValueError(text)
+        if tp is int:
+            return int(text)
+        if tp is float:
+            return float(text)
+    except ValueError:
+        expected = "true or false" if tp is bool else option.expected()
+        raise ConfigError(
+            flag, None, "", f"option {option.name!r}: got {text!r}; expected {expected}"
+        ) from None
+    return text
+
+
+def _draw(checker: Any, result: Result, out_dir: Path) -> list[Path]:
+    """The drawings of a result that is not valid, by a checker that draws (an optional
+    capability: the bank or set checkers have none); a drawing that fails must not cost the
+    verdict already reached."""
+    if result.valid is True or not isinstance(checker, WritesArtifacts):
+        return []
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return checker.write_artifacts(result, out_dir)
+    except Exception as e:
+        print(f"splitbrain: could not draw the result into {out_dir}: {e}", file=sys.stderr)
+        return []
+
+
+def _print_result(source: str, n: int, what: str, result: Result, files: list[Path]) -> None:
+    word = {True: "valid", False: "INVALID", "unknown": "unknown"}[result.valid]
+    print(f"{source}: {word} ({n} ops, {what})")
+    if result.valid == "unknown":
+        print(f"  reason: {result.details.get('reason')}")
+    for a in result.anomalies[:5]:
+        print(f"  - {a.name}: {a.explanation}")
+    for f in files:
+        print(f"  drawn: {f}")
 
 
 # -- report, serve -----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Reading histories in the formats of other tools, and writing EDN for them.
+"""Reading histories in the formats of other tools (``checkers.edn.write_edn`` writes EDN).
 
 ``load_history(path, format)`` turns a file into the project's ops (``harness.history.Op``):
 
@@ -9,6 +9,7 @@
   (``SEMANTICS``, ``default_semantics``).
 - ``porcupine-etcd``: Jepsen log lines as in Porcupine's etcd test data,
   ``INFO  jepsen.util - 3<TAB>:invoke<TAB>:cas<TAB>[1 4]``.
+- ``elle-json``: elle-cli's JSON, an array of op objects (``read_elle_json``).
 - ``porcupine-kv``: one EDN map per line with a ``:key``,
   ``{:process 0, :type :invoke, :f :append, :key "0", :value "x 0 0 y"}``.
 - ``auto``: decides from the first lines (see ``detect_format``).
@@ -33,7 +34,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from harness import edn
+from checkers import edn
 from harness.history import NEMESIS, TYPES, HistoryError, Op, read_jsonl
 
 __all__ = [
@@ -42,7 +43,7 @@ __all__ = [
     "default_semantics",
     "detect_format",
     "load_history",
-    "write_edn",
+    "read_elle_json",
 ]
 
 FORMATS = ("auto", "jsonl", "edn", "elle-json", "porcupine-etcd", "porcupine-kv")
@@ -80,8 +81,6 @@ def load_history(path: str | Path, format: str = "auto") -> list[Op]:
     if format == "jsonl":
         return read_jsonl(path)
     if format == "elle-json":
-        from checkers.elle_cli import read_elle_json
-
         return read_elle_json(path)
     text = Path(path).read_text(encoding="utf-8")
     if format == "porcupine-etcd":
@@ -130,43 +129,45 @@ def detect_format(path: str | Path) -> str:
     raise HistoryError(source, 1, "the file is empty: expected at least one operation")
 
 
-def write_edn(history: list[Op], path: str | Path) -> None:
-    """Write ``history`` as EDN op maps, one per line, readable by Jepsen, Knossos, elle-cli.
+def read_elle_json(path: str | Path) -> list[Op]:
+    """Read a history in elle-cli's JSON format: one JSON array of op objects (or one object
+    per line) with string ``type`` and ``f``. As elle-cli, a missing ``f`` on an op whose value
+    is a list of micro-ops means ``txn``; a missing ``process`` is 0, a missing ``index`` the
+    position and a missing ``time`` 0. Raises HistoryError naming the line of a bad op."""
+    source = str(path)
+    text = Path(path).read_text(encoding="utf-8")
+    items: list[Any]
+    try:
+        data = json.loads(text)
+        items = data if isinstance(data, list) else [data]
+    except json.JSONDecodeError:
+        items = []
+        for n, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    items.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise HistoryError(source, n, f"not valid JSON ({e.msg})") from None
+    ops = []
+    for i, d in enumerate(items):
+        if not isinstance(d, dict):
+            raise HistoryError(source, i + 1, f"expected an op object, got {type(d).__name__}")
+        d = dict(d)
+        if "f" not in d and _looks_like_txn(d.get("value")):
+            d["f"] = "txn"
+        d.setdefault("process", 0)
+        d.setdefault("index", i)
+        d.setdefault("time", 0)
+        ops.append(Op.from_dict(d, source, i + 1))
+    return ops
 
-    ``type``, ``f`` and ``process`` "nemesis" become keywords, as does the function of each
-    micro-op of a ``txn`` (``["append", "x", 3]`` -> ``[:append "x" 3]``).
-    """
-    with open(path, "w", encoding="utf-8") as fh:
-        for op in history:
-            fh.write(op_to_edn(op) + "\n")
 
-
-def op_to_edn(op: Op) -> str:
-    """One op as an EDN map on one line."""
-    parts = [
-        f":index {op.index}",
-        f":time {op.time}",
-        f":type :{op.type}",
-        f":process {':nemesis' if op.process == NEMESIS else edn.dumps(op.process)}",
-        f":f {edn.keyword_or_string(op.f)}",
-        f":value {edn.dumps(_txn_keywords(op.f, op.value))}",
-    ]
-    if op.node is not None:
-        parts.append(f":node {edn.dumps(op.node)}")
-    if op.error is not None:
-        parts.append(f":error {edn.keyword_or_string(op.error)}")
-    for k, v in op.extra.items():
-        parts.append(f"{edn.keyword_or_string(str(k))} {edn.dumps(v)}")
-    return "{" + ", ".join(parts) + "}"
-
-
-def _txn_keywords(f: str, value: Any) -> Any:
-    if f != "txn" or not isinstance(value, list):
-        return value
-    return [
-        [edn.Keyword(m[0]), *m[1:]] if isinstance(m, list) and m and isinstance(m[0], str) else m
-        for m in value
-    ]
+def _looks_like_txn(v: Any) -> bool:
+    return (
+        isinstance(v, list)
+        and bool(v)
+        and all(isinstance(m, list) and len(m) == 3 and isinstance(m[0], str) for m in v)
+    )
 
 
 # -- EDN op maps (Jepsen / Knossos, Porcupine kv) ------------------------------------------------

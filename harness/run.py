@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from checkers.base import Result, Validity, WritesArtifacts, merge_valid
+from checkers.base import Result, Validity, WritesArtifacts, check_safely, crashed, merge_valid
 from clusters.base import SetupError
 from harness import exits, registry
 from harness.config import check_test, split_workload_options
@@ -485,10 +485,11 @@ def check_made(
         checker: Any = None
         try:  # making it imports its module: that can fail too
             checker = info.make(options)
-            result: Result = checker.check(history, ctx)
-        except Exception as e:  # a checker bug must not pass a test
-            log.exception("checker %s crashed", name)
-            result = Result("unknown", [], {"reason": f"checker crashed: {type(e).__name__}: {e}"})
+        except Exception as e:  # a checker that cannot be made must not pass a test
+            log.exception("checker %s could not be made", name)
+            result: Result = crashed(e)
+        else:  # the one guard against a checker's crash, as `splitbrain check` uses
+            result = check_safely(checker, history, ctx)
         files: list[str] = []
         if directory is not None and isinstance(checker, WritesArtifacts):
             try:

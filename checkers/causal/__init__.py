@@ -13,6 +13,6 @@ histories. A session is a process, whichever node serves it.
 
 from __future__ import annotations
 
-from .checker import MODELS, CausalChecker, implied_models
+from .checker import CHECKER, MODELS, CausalChecker, CausalOptions, implied_models
 
-__all__ = ["MODELS", "CausalChecker", "implied_models"]
+__all__ = ["CHECKER", "MODELS", "CausalChecker", "CausalOptions", "implied_models"]

@@ -19,10 +19,12 @@ from __future__ import annotations
 import gc
 import time
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.history import Op
+from harness.registry import CheckerInfo, option
 
 from ..base import Anomaly, Result
 from ._prepare import Prepared, PrepareError, prepare
@@ -32,7 +34,7 @@ from .explain import causal_anomaly, sequential_anomaly
 from .sequential import check_sequential, model_for
 from .session import SESSION_GUARANTEES, check_sessions
 
-__all__ = ["MODELS", "CausalChecker", "implied_models"]
+__all__ = ["CHECKER", "MODELS", "CausalChecker", "CausalOptions", "implied_models"]
 
 #: model -> the weaker models it implies
 _IMPLIES: dict[str, tuple[str, ...]] = {
@@ -263,3 +265,24 @@ def _path(prep: Prepared, sources: list[list[int]], case: dict[str, Any]) -> lis
                 parent[p] = (x, rel)
                 queue.append(p)
     return None
+
+
+@dataclass(frozen=True)
+class CausalOptions:
+    """The causality checker's options (``splitbrain check --consistency-models``,
+    ``--time-budget``); the models are checked when the checker is made."""
+
+    consistency_models: tuple[str, ...] = option(
+        ("causal",), f"models to check, of: {', '.join(MODELS)}"
+    )
+    time_budget_s: float = option(60.0, "seconds before 'unknown'", minimum=0.001)
+    max_cases: int = option(10, "cases explained per anomaly kind", minimum=0)
+
+
+CHECKER = CheckerInfo(
+    "causal",
+    "session guarantees (read-your-writes, monotonic-reads, monotonic-writes, "
+    "writes-follow-reads), PRAM, causal and sequential consistency (default causal)",
+    lambda o: CausalChecker(o.consistency_models, o.time_budget_s, max_cases=o.max_cases),
+    CausalOptions,
+)

@@ -7,22 +7,32 @@
     LongForkChecker(group_size=3)          no two reads saw inserts in incompatible orders
     UniqueIdsChecker()                     every generated id distinct
 
-Each has ``name`` and ``check(history, ctx) -> Result``.
+Each has ``name`` and ``check(history, ctx) -> Result``; ``BANK``, ``COUNTER``, ``SET``,
+``SET_FULL``, ``LONG_FORK`` and ``UNIQUE_IDS`` are their registry entries.
 """
 
 from __future__ import annotations
 
-from .bank import BankChecker
-from .counter import CounterChecker
-from .long_fork import LongForkChecker
-from .sets import SetChecker, SetFullChecker
-from .unique_ids import UniqueIdsChecker
+from .bank import BANK, BankChecker, BankOptions
+from .counter import COUNTER, CounterChecker
+from .long_fork import LONG_FORK, LongForkChecker, LongForkOptions
+from .sets import SET, SET_FULL, SetChecker, SetFullChecker, SetFullOptions
+from .unique_ids import UNIQUE_IDS, UniqueIdsChecker
 
 __all__ = [
+    "BANK",
+    "COUNTER",
+    "LONG_FORK",
+    "SET",
+    "SET_FULL",
+    "UNIQUE_IDS",
     "BankChecker",
+    "BankOptions",
     "CounterChecker",
     "LongForkChecker",
+    "LongForkOptions",
     "SetChecker",
     "SetFullChecker",
+    "SetFullOptions",
     "UniqueIdsChecker",
 ]

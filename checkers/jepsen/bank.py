@@ -15,14 +15,37 @@ withdrawal without its deposit makes the total fall by the amount; the reverse, 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from harness.history import NEMESIS, Op, pair_index
+from harness.registry import CheckerInfo, option
 
-from ..base import Anomaly, Result, crashed
+from ..base import Anomaly, Result
 from ._common import client_ops, fmt, op_ref
 
-__all__ = ["BankChecker"]
+__all__ = ["BANK", "BankChecker", "BankOptions"]
+
+
+@dataclass(frozen=True)
+class BankOptions:
+    """The bank checker's options (``--option negative_balances=true``)."""
+
+    negative_balances: bool = option(False, "allow negative balances")
+    total_amount: int | None = option(None, "the total of every read (none: the first read's)")
+    accounts: tuple[str, ...] | None = option(
+        None, "the accounts a read may show (none: the first read's)"
+    )
+
+
+BANK = CheckerInfo(
+    "bank",
+    "transfers preserve the total of every read; no negative balance unless allowed",
+    lambda o: BankChecker(
+        o.negative_balances, o.total_amount, None if o.accounts is None else list(o.accounts)
+    ),
+    BankOptions,
+)
 
 _KINDS = ("unexpected-key", "nil-balance", "wrong-total", "negative-value")
 
@@ -49,12 +72,6 @@ class BankChecker:
 
     def check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
         """Check every ok read of ``history``."""
-        try:
-            return self._check(history)
-        except Exception as e:
-            return crashed(e)
-
-    def _check(self, history: list[Op]) -> Result:
         reads = [op for op in client_ops(history) if op.type == "ok" and op.f == "read"]
         for op in reads:
             if not isinstance(op.value, dict):

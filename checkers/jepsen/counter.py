@@ -9,11 +9,19 @@ from __future__ import annotations
 from typing import Any
 
 from harness.history import Op
+from harness.registry import CheckerInfo
 
-from ..base import Anomaly, Result, crashed
+from ..base import Anomaly, Result
 from ._common import client_ops, invocations, op_ref
 
-__all__ = ["CounterChecker"]
+__all__ = ["COUNTER", "CounterChecker"]
+
+
+COUNTER = CheckerInfo(
+    "counter",
+    "every counter read lies between the acknowledged and attempted adds",
+    lambda _options: CounterChecker(),
+)
 
 
 class CounterChecker:
@@ -24,12 +32,6 @@ class CounterChecker:
 
     def check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
         """Check every ok read of ``history`` against the bounds the adds allow."""
-        try:
-            return self._check(history)
-        except Exception as e:
-            return crashed(e)
-
-    def _check(self, history: list[Op]) -> Result:
         ops = client_ops(history)
         inv = invocations(ops)
         failed_invokes = {id(inv[i]) for i, op in enumerate(ops)

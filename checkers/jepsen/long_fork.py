@@ -11,14 +11,31 @@ pair of reads that saw different values for one key.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from harness.history import Op
+from harness.registry import CheckerInfo, option
 
-from ..base import Anomaly, Result, crashed
+from ..base import Anomaly, Result
 from ._common import client_ops, fmt, freeze, op_ref
 
-__all__ = ["LongForkChecker"]
+__all__ = ["LONG_FORK", "LongForkChecker", "LongForkOptions"]
+
+
+@dataclass(frozen=True)
+class LongForkOptions:
+    """The long-fork checker's options (``--option group_size=3``)."""
+
+    group_size: int = option(0, "keys every read reads (0: any)", minimum=0)
+
+
+LONG_FORK = CheckerInfo(
+    "long-fork",
+    "no two reads saw inserts in incompatible orders (long fork)",
+    lambda o: LongForkChecker(o.group_size),
+    LongForkOptions,
+)
 
 
 class LongForkChecker:
@@ -34,8 +51,6 @@ class LongForkChecker:
             return self._check(history)
         except _Illegal as e:
             return Result("unknown", [], {"reason": str(e)})
-        except Exception as e:
-            return crashed(e)
 
     def _check(self, history: list[Op]) -> Result:
         ops = client_ops(history)

@@ -13,14 +13,36 @@ always zero).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from harness.history import Op
+from harness.registry import CheckerInfo, option
 
-from ..base import Anomaly, Result, crashed
+from ..base import Anomaly, Result
 from ._common import client_ops, fmt, freeze, invocations, op_ref
 
-__all__ = ["SetChecker", "SetFullChecker"]
+__all__ = ["SET", "SET_FULL", "SetChecker", "SetFullChecker", "SetFullOptions"]
+
+
+@dataclass(frozen=True)
+class SetFullOptions:
+    """The set-full checker's options."""
+
+    linearizable: bool = option(False, "a stale read (missing a completed add) is an error too")
+
+
+SET = CheckerInfo(
+    "set",
+    "the final read holds every acknowledged add and nothing never attempted; lists the lost ones",
+    lambda _options: SetChecker(),
+)
+SET_FULL = CheckerInfo(
+    "set-full",
+    "every element followed through every read: none lost once known",
+    lambda o: SetFullChecker(o.linearizable),
+    SetFullOptions,
+)
 
 
 class SetChecker:
@@ -28,12 +50,6 @@ class SetChecker:
 
     def check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
         """Compare the final read with the adds."""
-        try:
-            return self._check(history)
-        except Exception as e:
-            return crashed(e)
-
-    def _check(self, history: list[Op]) -> Result:
         ops = client_ops(history)
         attempts = {freeze(op.value) for op in ops if op.f == "add" and op.type == "invoke"}
         adds = {freeze(op.value) for op in ops if op.f == "add" and op.type == "ok"}
@@ -92,12 +108,6 @@ class SetFullChecker:
 
     def check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
         """Follow every element through every read."""
-        try:
-            return self._check(history)
-        except Exception as e:
-            return crashed(e)
-
-    def _check(self, history: list[Op]) -> Result:
         ops = client_ops(history)
         inv = invocations(ops)
         # element -> [element value, known op, last present read-invoke, last absent

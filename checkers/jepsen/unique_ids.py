@@ -5,11 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from harness.history import Op
+from harness.registry import CheckerInfo
 
 from ..base import Anomaly, Result
 from ._common import client_ops, fmt, freeze
 
-__all__ = ["UniqueIdsChecker"]
+__all__ = ["UNIQUE_IDS", "UniqueIdsChecker"]
+
+
+UNIQUE_IDS = CheckerInfo(
+    "unique-ids", "every generated id is distinct", lambda _options: UniqueIdsChecker()
+)
 
 
 class UniqueIdsChecker:

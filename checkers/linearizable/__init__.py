@@ -12,17 +12,19 @@ from __future__ import annotations
 
 from ._prepare import Entry, prepare
 from ._search import Outcome, search
-from .checker import LinearizableChecker
+from .checker import CHECKER, LinearizableChecker, LinearizableOptions
 from .explain import explain
 from .models import ILLEGAL, MODELS, UNKNOWN, Branch, Model
 
 __all__ = [
+    "CHECKER",
     "ILLEGAL",
     "MODELS",
     "UNKNOWN",
     "Branch",
     "Entry",
     "LinearizableChecker",
+    "LinearizableOptions",
     "Model",
     "Outcome",
     "explain",

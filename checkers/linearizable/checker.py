@@ -2,23 +2,63 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import time
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.history import Op
+from harness.registry import CheckerInfo, option
 
 from ..base import Anomaly, Result
 from ._prepare import Partition, Prepared, prepare
 from ._search import STRATEGIES, Outcome, search
 from .explain import explain
-from .models import MODELS, Model
+from .models import MODELS, SEMANTICS, Model
 from .visualize import write_page
 
-__all__ = ["LinearizableChecker"]
+__all__ = ["CHECKER", "LinearizableChecker", "LinearizableOptions"]
+
+
+@dataclass(frozen=True)
+class LinearizableOptions:
+    """The linearizability checker's options (``checkers: [{name: linearizable, model:
+    mutex}]``; ``splitbrain check --model``, ``--initial``, ``--semantics``, ``--time-budget``)."""
+
+    model: str = option("cas-register", "the sequential model", choices=tuple(sorted(MODELS)))
+    initial: str | None = option(
+        None, "the model's first state, as JSON (0, {\"x\": 0}); none: the model's own (nil)"
+    )
+    time_budget_s: float = option(120.0, "seconds of search before 'unknown'", minimum=0.001)
+    semantics: str = option(
+        "splitbrain",
+        "how op values are read: splitbrain (a nil read found nil) or knossos (Jepsen's)",
+        choices=tuple(SEMANTICS),
+    )
+
+
+def _make(options: LinearizableOptions) -> LinearizableChecker:
+    initial: Any = None
+    if options.initial is not None:
+        try:
+            initial = json.loads(options.initial)
+        except json.JSONDecodeError:  # a bare word: the text itself, as --initial always took
+            initial = options.initial
+    return LinearizableChecker(
+        options.model, initial, options.time_budget_s, semantics=options.semantics
+    )
+
+
+CHECKER = CheckerInfo(
+    "linearizable",
+    "Wing & Gong / Lowe search, per key, against a model",
+    _make,
+    LinearizableOptions,
+)
 
 _FIRST_ROUND_STEPS = 4096
 _GROWTH = 8

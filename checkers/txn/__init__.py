@@ -22,7 +22,14 @@ checker (``checkers.causal``), whose anomalies join these under their own names.
 from __future__ import annotations
 
 from . import models
-from .checker import ListAppendChecker, RwRegisterChecker
+from .checker import (
+    LIST_APPEND,
+    RW_REGISTER,
+    ListAppendChecker,
+    ListAppendOptions,
+    RwRegisterChecker,
+    RwRegisterOptions,
+)
 from .explain import DESCRIPTIONS
 from .models import ALL_ANOMALIES, ALL_MODELS, CYCLE_TYPES, boundary, prohibited_anomalies
 
@@ -31,8 +38,12 @@ __all__ = [
     "ALL_MODELS",
     "CYCLE_TYPES",
     "DESCRIPTIONS",
+    "LIST_APPEND",
+    "RW_REGISTER",
     "ListAppendChecker",
+    "ListAppendOptions",
     "RwRegisterChecker",
+    "RwRegisterOptions",
     "boundary",
     "models",
     "prohibited_anomalies",

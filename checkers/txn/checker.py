@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import gc
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.history import Op
+from harness.registry import CheckerInfo, option
 
 from ..base import Anomaly, Result
 from . import list_append, rw_register
@@ -51,7 +53,37 @@ from .models import (
 )
 from .visualize import write_page
 
-__all__ = ["ListAppendChecker", "RwRegisterChecker"]
+__all__ = [
+    "LIST_APPEND",
+    "RW_REGISTER",
+    "ListAppendChecker",
+    "ListAppendOptions",
+    "RwRegisterChecker",
+    "RwRegisterOptions",
+]
+
+
+@dataclass(frozen=True)
+class ListAppendOptions:
+    """The list-append checker's options (``splitbrain check --consistency-models``,
+    ``--anomalies``, ``--time-budget``). The models are checked when the checker is made:
+    one it cannot check is refused, with those it can."""
+
+    consistency_models: tuple[str, ...] = option(
+        ("strict-serializable",),
+        "consistency models to check (an empty list: only the anomalies named)",
+    )
+    anomalies: tuple[str, ...] = option((), "anomalies to look for besides those the models forbid")
+    time_budget_s: float = option(60.0, "seconds before 'unknown'", minimum=0.001)
+    max_cases: int = option(10, "cases explained per anomaly type", minimum=0)
+
+
+@dataclass(frozen=True)
+class RwRegisterOptions(ListAppendOptions):
+    """The rw-register checker's options: list-append's, and ``wfr_keys``."""
+
+    wfr_keys: bool = option(False, "assume writes follow reads within a transaction")
+
 
 _SHIFT = 5
 _REALTIME_TYPES = frozenset(t for t in CYCLE_TYPES if t.endswith("-realtime"))
@@ -336,3 +368,27 @@ def _unknown_reason(reportable: set[str], cases: dict[str, list[dict[str, Any]]]
 
 def _verdict_word(v: Any) -> str:
     return {True: "valid", False: "INVALID"}.get(v, "unknown")
+
+
+LIST_APPEND = CheckerInfo(
+    "list-append",
+    "Elle-style isolation check of append/read list transactions: G0 .. G2-item, internal, "
+    "dirty update, lost update, and (checkers.causal) session guarantees, PRAM, causal, "
+    "sequential; which models the history rules out",
+    lambda o: ListAppendChecker(
+        o.consistency_models, o.anomalies, o.time_budget_s, max_cases=o.max_cases
+    ),
+    ListAppendOptions,
+)
+RW_REGISTER = CheckerInfo(
+    "rw-register",
+    "Elle-style isolation check of write/read register transactions (unique writes)",
+    lambda o: RwRegisterChecker(
+        o.consistency_models,
+        o.anomalies,
+        o.time_budget_s,
+        max_cases=o.max_cases,
+        wfr_keys=o.wfr_keys,
+    ),
+    RwRegisterOptions,
+)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._graph import RW, WR, WW, tarjan
+from ._graph import RW, WR, WW, tarjan_lists
 from ._prepare import Txns
 from .list_append import AnalysisError, _order_step, malformed_mop
 
@@ -192,8 +192,8 @@ def _writes_follow_reads(an: Analysis) -> None:
         m = {a: set(bs) for a, bs in an.versions.get(k, {}).items()}
         for a, bs in g.items():
             m.setdefault(a, set()).update(bs)
-        nodes = set(m) | {b for bs in m.values() for b in bs}
-        comps = [c for c in tarjan(sorted(nodes, key=repr), _successors(m)) if len(c) > 1]
+        nodes = sorted(set(m) | {b for bs in m.values() for b in bs}, key=repr)
+        comps = [c for c in _sccs(nodes, m) if len(c) > 1]
         if comps:
             cycles.extend({"key": k, "scc": sorted(c, key=repr), "sources": ["initial-state",
                                                                               "wfr-keys"]}
@@ -206,8 +206,12 @@ def _writes_follow_reads(an: Analysis) -> None:
     an.sources.append("wfr-keys")
 
 
-def _successors(graph: dict[Any, set[Any]]) -> Any:
-    return lambda x: graph.get(x, ())
+def _sccs(nodes: list[Any], graph: dict[Any, set[Any]]) -> list[list[Any]]:
+    """The strongly connected components of a version graph, its versions numbered in the
+    order of ``nodes`` for ``tarjan_lists``."""
+    number = {v: i for i, v in enumerate(nodes)}
+    succ = [[number[w] for w in graph.get(v, ())] for v in nodes]
+    return [[nodes[i] for i in comp] for comp in tarjan_lists(succ)]
 
 
 def _failed_and_intermediate(an: Analysis) -> None:

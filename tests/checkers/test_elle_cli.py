@@ -24,13 +24,12 @@ from checkers.elle_cli import (
     export_history,
     find_jar,
     parse_output,
-    read_elle_json,
     run_elle_cli,
 )
-from checkers.history_checks import HISTORY_CHECKERS
 from checkers.txn import ListAppendChecker, RwRegisterChecker
+from harness import registry
 from harness.corpus import corpus_dir
-from harness.formats import load_history
+from harness.formats import load_history, read_elle_json
 from harness.history import Op
 
 CORPUS = corpus_dir()
@@ -56,7 +55,8 @@ def test_without_a_jar_the_bridge_says_it_is_not_configured(monkeypatch: pytest.
         find_jar()
     with pytest.raises(ElleCliNotConfigured):
         run_elle_cli("history.edn", model="list-append")
-    r = HISTORY_CHECKERS["elle-cli"]().check(_g1c(), {})
+    info = registry.checkers()["elle-cli"]
+    r = info.make(info.options()).check(_g1c(), {})
     assert r.valid == "unknown" and ENV_VAR in r.details["reason"]
 
 

@@ -1,5 +1,5 @@
 """Jepsen's classic checkers (checkers.jepsen) against the corpus and built histories, and the
-registry of history checkers (checkers.history_checks)."""
+checkers' registry entries (harness.registry, group splitbrain.checkers)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from typing import Any
 import pytest
 
 from checkers.base import Checker
-from checkers.elle_cli import read_elle_json
-from checkers.history_checks import HISTORY_CHECKERS, describe
 from checkers.jepsen import (
     BankChecker,
     CounterChecker,
@@ -20,8 +18,9 @@ from checkers.jepsen import (
     SetFullChecker,
     UniqueIdsChecker,
 )
+from harness import registry
 from harness.corpus import corpus_dir
-from harness.formats import load_history
+from harness.formats import load_history, read_elle_json
 from harness.history import Op
 
 CORPUS = corpus_dir() / "jepsen"
@@ -47,7 +46,7 @@ def _checker(spec: str) -> Checker:
     m = re.search(r"group size (\d+)", rest)
     if m:
         opts["group_size"] = int(m[1])
-    return HISTORY_CHECKERS[name](**opts)
+    return made(name, **opts)
 
 
 @pytest.mark.parametrize("row", _rows(), ids=lambda r: r[0])
@@ -214,34 +213,51 @@ def test_nemesis_ops_are_not_client_ops():
 
 # -- the registry ------------------------------------------------------------------------------
 
+#: the checkers this package and its siblings register (pyproject.toml, splitbrain.checkers)
+OURS = {
+    "linearizable", "stats", "leaders", "lock", "lease", "election", "queue", "watermarks",
+    "watch", "list-append", "rw-register", "causal", "bank", "counter", "set", "set-full",
+    "long-fork", "unique-ids", "elle-cli",
+}  # fmt: skip
 
-def test_every_check_command_checker_is_registered_with_a_description():
-    names = {"list-append", "rw-register", "bank", "counter", "set", "set-full", "long-fork",
-             "elle-cli"}  # fmt: skip
-    assert names <= set(HISTORY_CHECKERS)
-    for name, entry in HISTORY_CHECKERS.items():
-        assert entry.name == name and entry.description and "\n" not in entry.description
-        checker = entry(consistency_models=None, anomalies=None, time_budget_s=5.0)
+
+def made(name: str, **options: Any) -> Any:
+    """The registered checker ``name`` made with ``options``, as a suite or ``check`` makes it."""
+    info = registry.checkers()[name]
+    return info.make(registry.parse_options(info.options, options, f"the {name} checker"))
+
+
+def test_every_checker_is_registered_by_its_name_with_a_description_and_typed_options():
+    infos = registry.checkers()
+    assert OURS <= set(infos), registry.broken(registry.CheckerInfo)
+    for name in OURS:
+        info = infos[name]
+        assert info.name == name and info.description and "\n" not in info.description
+        registry.declared(info.options)  # every field made with option(), of a known type
+        checker = info.make(info.options())
         assert isinstance(checker, Checker) and checker.name == name
-        assert name in describe()
 
 
-def test_registry_constructors_take_the_check_command_options():
-    c = HISTORY_CHECKERS["list-append"](consistency_models=["serializable"], anomalies=["G0"],
-                                        time_budget_s=7.0)  # fmt: skip
+def test_registry_makers_take_the_check_command_options():
+    c = made("list-append", consistency_models=["serializable"], anomalies=["G0"],
+             time_budget_s=7.0)  # fmt: skip
     assert c.consistency_models == ["serializable"] and c.anomalies == ["G0"]
     assert c.time_budget_s == 7.0
-    default = HISTORY_CHECKERS["rw-register"](consistency_models=None, anomalies=None)
-    assert default.consistency_models == ["strict-serializable"]
-    only_g0 = HISTORY_CHECKERS["list-append"](consistency_models=[], anomalies=["G0"])
+    assert made("rw-register").consistency_models == ["strict-serializable"]
+    only_g0 = made("list-append", consistency_models=[], anomalies=["G0"])
     assert only_g0.consistency_models == [] and only_g0.anomalies == ["G0"]
-    assert HISTORY_CHECKERS["long-fork"](group_size=3).group_size == 3
+    assert made("long-fork", group_size=3).group_size == 3
+    assert made("bank", accounts=["0", "1"], negative_balances=True).accounts == ["0", "1"]
+    assert made("set-full", linearizable=True).linearizable is True
+    assert made("rw-register", wfr_keys=True).wfr_keys is True
 
 
 def test_registry_refuses_options_a_checker_does_not_take():
-    with pytest.raises(ValueError, match="'bank' does not take 'consistency_models'"):
-        HISTORY_CHECKERS["bank"](consistency_models=["serializable"])
-    with pytest.raises(ValueError, match="has no option 'group_size'.*negative_balances"):
-        HISTORY_CHECKERS["bank"](group_size=3)
+    with pytest.raises(registry.OptionError, match="bank checker has no option 'consistency_"):
+        made("bank", consistency_models=["serializable"])
+    with pytest.raises(registry.OptionError, match="no option 'group_size'.*negative_balances"):
+        made("bank", group_size=3)
+    with pytest.raises(registry.OptionError, match="'group_size': expected an integer"):
+        made("long-fork", group_size="three")
     with pytest.raises(ValueError, match="unknown consistency model"):
-        HISTORY_CHECKERS["list-append"](consistency_models=["snapshot"])
+        made("list-append", consistency_models=["snapshot"])

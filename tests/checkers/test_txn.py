@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from checkers.base import Result
-from checkers.elle_cli import read_elle_json
+from harness.formats import read_elle_json
 from checkers.txn import ALL_ANOMALIES, ALL_MODELS, ListAppendChecker, RwRegisterChecker
 from checkers.txn.models import boundary, implied_anomalies, impossible_models
 from harness.corpus import corpus_dir

@@ -15,7 +15,6 @@ import pytest
 
 from checkers import elle_cli
 from checkers.causal.explain import DESCRIPTIONS as CAUSAL_DESCRIPTIONS
-from checkers.history_checks import HISTORY_CHECKERS
 from checkers.txn import ListAppendChecker, RwRegisterChecker
 from checkers.txn import models as txn_models
 from checkers.txn._cycles import CYCLE_EXISTS
@@ -31,6 +30,7 @@ from checkers.txn.models import (
     is_checkable,
     validate_models,
 )
+from harness import registry
 from harness.history import Op
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -189,13 +189,13 @@ def test_the_checkers_refuse_the_models_through_the_python_api_too() -> None:
             cls(consistency_models=["1SR"])
         cls(consistency_models=["PRAM"])  # checked now
     for name in ("list-append", "rw-register"):
-        HISTORY_CHECKERS[name](consistency_models=["PRAM"])
+        made(name, consistency_models=["PRAM"])
     with pytest.raises(ValueError, match="'PRAM' cannot be checked"):
-        HISTORY_CHECKERS["elle-cli"](consistency_models=["PRAM"])
+        made("elle-cli", consistency_models=["PRAM"])
     with pytest.raises(ValueError, match="'causal' cannot be checked"):
-        HISTORY_CHECKERS["elle-cli"](consistency_models="serializable, causal")
+        made("elle-cli", consistency_models=["serializable", "causal"])
     # elle-cli's Jepsen models take no consistency models: nothing to refuse there
-    HISTORY_CHECKERS["elle-cli"](consistency_models=[], model="bank")
+    made("elle-cli", consistency_models=[], model="bank")
 
 
 # -- the tables cannot drift ----------------------------------------------------------------------
@@ -239,16 +239,19 @@ def test_unknown_and_uncheckable_names_are_told_apart() -> None:
     ]  # fmt: skip
 
 
-def test_the_registered_txn_checkers_ask_only_for_checkable_models() -> None:
-    """What a suite runs: the registry's checkers with their declared options (a suite names
-    checkers, not models; the models are the registered options)."""
-    from workloads import registry
-
+def test_the_registered_txn_checkers_ask_only_for_checkable_models_by_default() -> None:
+    """What a suite runs when it names a checker without options: the declared defaults."""
     for info in registry.checkers().values():
-        models = info.options.get("consistency_models")
-        if models is not None:
-            validate_models(models)
-            info.make(**info.options)
+        for o in registry.declared(info.options):
+            if o.name == "consistency_models":
+                validate_models(list(o.default))
+                info.make(info.options())
+
+
+def made(name: str, **options: Any) -> Any:
+    """The registered checker ``name`` made with ``options``, as a suite or ``check`` makes it."""
+    info = registry.checkers()[name]
+    return info.make(registry.parse_options(info.options, options, f"the {name} checker"))
 
 
 # -- checked now ----------------------------------------------------------------------------------

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import edn
+from checkers import edn
+from checkers.edn import write_edn
 from harness.corpus import corpus_dir
-from harness.formats import detect_format, load_history, write_edn
+from harness.formats import detect_format, load_history
 from harness.history import HistoryError, Op
 
 CORPUS = corpus_dir()

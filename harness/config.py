@@ -445,9 +445,14 @@ def check_test(
     need(n.interval > 0, "nemesis.interval", "need seconds > 0")
     need(n.quiet >= 0, "nemesis.quiet", "need seconds >= 0")
     need(n.recovery >= 0, "nemesis.recovery", "need seconds >= 0")
-    kinds = [f.name for f in n.faults]
-    for i, kind in enumerate(kinds):
-        need(kind not in kinds[:i], "nemesis.faults", f"fault {kind!r} is named twice")
+    for i, fault in enumerate(n.faults):
+        kind = fault.name
+        for earlier in n.faults[:i]:  # a kind may come twice in a round, with one set of options
+            need(
+                earlier.name != kind or not earlier.options or not fault.options,
+                "nemesis.faults",
+                f"fault {kind!r} is named twice with options; give its options once",
+            )
         if kind not in reg.faults:
             need(False, "nemesis.faults", unknown(FaultInfo, kind, reg.faults, "fault"))
     for kind, given in fault_options(n).items():

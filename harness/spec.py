@@ -192,8 +192,8 @@ SHORTHANDS: dict[str, tuple[str, str]] = {
 def fault_options(spec: NemesisSpec) -> dict[str, dict[str, Any]]:
     """Each fault kind of ``spec`` -> the options given for it, shorthands included."""
     out: dict[str, dict[str, Any]] = {}
-    for fault in spec.faults:
-        opts = dict(fault.options)
+    for fault in spec.faults:  # a kind named twice: the place that gives options gives them
+        opts = {**out.get(fault.name, {}), **fault.options}
         for key, (kind, name) in SHORTHANDS.items():
             value = getattr(spec, key)
             if kind == fault.name and value is not None:

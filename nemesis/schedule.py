@@ -38,10 +38,14 @@ def schedule(
         return None
     options = {name: _options(info, fault_options[name]) for name, info in kinds.items()}
     turns: dict[str, int] = {}
+    # the suite's list, repeats included (``[clock, pause, clock]``: a clock fault twice a
+    # round, the turns of one kind counted across its places)
+    order = [f.name for f in spec.faults if f.name in kinds] or list(kinds)
 
     def round_() -> list[Generator]:
         gens: list[Generator] = []
-        for name, info in kinds.items():
+        for name in order:
+            info = kinds[name]
             start = _Start(info, options[name], turns, spec.interval)
             gens += [sleep(spec.quiet), start, sleep(spec.interval), once(info.heal)]
         return gens

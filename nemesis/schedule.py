@@ -40,7 +40,9 @@ def schedule(
     turns: dict[str, int] = {}
     # the suite's list, repeats included (``[clock, pause, clock]``: a clock fault twice a
     # round, the turns of one kind counted across its places)
-    order = [f.name for f in spec.faults if f.name in kinds] or list(kinds)
+    order = [f.name for f in spec.faults if f.name in kinds]
+    if set(order) != set(kinds):  # options for kinds the spec does not list: theirs is the order
+        order = list(kinds)
 
     def round_() -> list[Generator]:
         gens: list[Generator] = []

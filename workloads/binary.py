@@ -16,6 +16,7 @@ tail of the log on failure, kill / start / pause / resume, and ``primaries``. A 
         binaries = ("nats-server",)
         ports_per_node = 3              # client, cluster, monitoring
         default_port = 4222
+        options_type = NatsOptions
         options: NatsOptions
 
         def config_files(self, node: Node) -> dict[str, str]:
@@ -53,11 +54,11 @@ __all__ = ["BinarySystem", "http_check", "write_file"]
 
 
 class BinarySystem:
-    """System + Killable + Pausable + HasPrimaries for daemons run from binaries on the nodes.
+    """System + Killable + Pausable + HasPrimaries + HasPorts for daemons run from binaries.
 
     Class attributes a subclass sets: ``daemons`` (their names, in the order they start),
-    ``options_type`` (its options dataclass),
-    ``binaries`` (files every node must have: a bare name is looked up on the PATH),
+    ``options_type`` (its options dataclass, whose defaults a system made without options
+    gets), ``binaries`` (files every node must have: a bare name is looked up on the PATH),
     ``install_hint`` (how to get them), ``ports_per_node``, ``default_port``, ``data_dir_name``
     (default ``<first daemon>-data``), ``collected_files`` (files of the workdir kept with the
     logs, such as a config the daemon rewrites), ``ready_timeout`` and ``poll`` (seconds).

@@ -72,32 +72,41 @@ class ElectionChecker:
         for term, who in sorted(by_term.items()):
             if len(who) > 1 and term not in flagged:
                 names = sorted(who)
-                doubles.append(Anomaly(
-                    "two-leaders-in-term",
-                    f"{' and '.join(names)} each acted as the leader of term {term}. A term "
-                    "has at most one leader: each needs a majority of votes and a node votes "
-                    "once per term. Look for a vote counted twice (count distinct voters, not "
-                    "grants), a quorum short of a majority (len(nodes) // 2 + 1), or a node "
-                    "that votes twice in a term.",
-                    [op for a in who.values() for op in a.ops()],
-                    {"term": term, "nodes": names},
-                ))  # fmt: skip
+                doubles.append(
+                    Anomaly(
+                        "two-leaders-in-term",
+                        f"{' and '.join(names)} each acted as the leader of term {term}. A term "
+                        "has at most one leader: each needs a majority of votes and a node votes "
+                        "once per term. Look for a vote counted twice (count distinct voters, not "
+                        "grants), a quorum short of a majority (len(nodes) // 2 + 1), or a node "
+                        "that votes twice in a term.",
+                        [op for a in who.values() for op in a.ops()],
+                        {"term": term, "nodes": names},
+                    )
+                )
         stale: list[Anomaly] = []
         for old, newer in stale_acts(acts):
             gap = (old.start - newer.end) / 1e9
-            stale.append(Anomaly(
-                "stale-leader-acted",
-                f"{old.actor} acted as the leader of term {old.rank} in an operation invoked "
-                f"at {_s(old.start)}, {gap:.3f} s after {newer.actor} had finished acting as "
-                f"the leader of the later term {newer.rank} (completed at {_s(newer.end)}). "
-                f"By then a majority had moved on to term {newer.rank}; {old.actor} acted on "
-                "a term that was no longer current. A leader must confirm, after a request "
-                "arrives, that a majority still accepts its term before it acts (and a "
-                "majority is len(nodes) // 2 + 1).",
-                newer.ops() + old.ops(),
-                {"stale_term": old.rank, "stale_leader": old.actor, "term": newer.rank,
-                 "leader": newer.actor, "gap_s": round(gap, 6)},
-            ))  # fmt: skip
+            stale.append(
+                Anomaly(
+                    "stale-leader-acted",
+                    f"{old.actor} acted as the leader of term {old.rank} in an operation invoked "
+                    f"at {_s(old.start)}, {gap:.3f} s after {newer.actor} had finished acting as "
+                    f"the leader of the later term {newer.rank} (completed at {_s(newer.end)}). "
+                    f"By then a majority had moved on to term {newer.rank}; {old.actor} acted on "
+                    "a term that was no longer current. A leader must confirm, after a request "
+                    "arrives, that a majority still accepts its term before it acts (and a "
+                    "majority is len(nodes) // 2 + 1).",
+                    newer.ops() + old.ops(),
+                    {
+                        "stale_term": old.rank,
+                        "stale_leader": old.actor,
+                        "term": newer.rank,
+                        "leader": newer.actor,
+                        "gap_s": round(gap, 6),
+                    },
+                )
+            )
         anomalies = doubles[: self.max_reports] + stale[: self.max_reports]
         details = {
             "acts": len(acts),

@@ -55,8 +55,17 @@ __all__ = [
 
 ENV_VAR = "SPLITBRAIN_ELLE_CLI_JAR"
 #: the models elle-cli checks (its ``--model`` values)
-MODELS = ("list-append", "rw-register", "bank", "counter", "set", "set-full", "long-fork",
-          "cas-register", "mutex")  # fmt: skip
+MODELS = (
+    "list-append",
+    "rw-register",
+    "bank",
+    "counter",
+    "set",
+    "set-full",
+    "long-fork",
+    "cas-register",
+    "mutex",
+)
 _ELLE_MODELS = ("list-append", "rw-register")
 #: The consistency models Elle itself checks (for ``list-append`` and ``rw-register``), by
 #: friendly name: each forbids an anomaly Elle's cycle search or inference finds. Elle knows
@@ -162,8 +171,10 @@ def find_jar(jar: str | Path | None = None) -> Path:
         )
     path = Path(value).expanduser()
     if not path.is_file():
-        raise ElleCliError(f"elle-cli jar {str(path)!r} (from "
-                           f"{'jar=' if jar is not None else ENV_VAR}) does not exist")  # fmt: skip
+        raise ElleCliError(
+            f"elle-cli jar {str(path)!r} (from "
+            f"{'jar=' if jar is not None else ENV_VAR}) does not exist"
+        )
     return path
 
 
@@ -175,8 +186,9 @@ def export_history(history: list[Op], path: str | Path, format: str = "edn") -> 
         edn.write_edn([_edn_ready(op) for op in history], path)
     elif format == "json":
         ops = [op.to_dict() for op in history if op.process != NEMESIS]
-        path.write_text("[" + ",\n".join(json.dumps(d, default=str) for d in ops) + "]\n",
-                        encoding="utf-8")  # fmt: skip
+        path.write_text(
+            "[" + ",\n".join(json.dumps(d, default=str) for d in ops) + "]\n", encoding="utf-8"
+        )
     else:
         raise ValueError(f"unknown export format {format!r} for 'format'; allowed: edn, json")
     return path
@@ -200,17 +212,22 @@ def run_elle_cli(
     jar_path = find_jar(jar)
     cmd = [java, "-jar", str(jar_path), "--model", model]
     if model in _ELLE_MODELS:
-        cmd += ["--consistency-models", ",".join(consistency_models),
-                "--anomalies", ",".join(anomalies)]  # fmt: skip
+        cmd += [
+            "--consistency-models",
+            ",".join(consistency_models),
+            "--anomalies",
+            ",".join(anomalies),
+        ]
         if directory is not None:
             cmd += ["--directory", str(directory)]
     cmd += [*output_args, *extra_args, str(history_path)]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s,
-                              check=False)  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
     except FileNotFoundError:
-        raise ElleCliError(f"cannot run {java!r}: no such program (elle-cli needs a Java "
-                           "runtime; pass java=... or put java on PATH)") from None  # fmt: skip
+        raise ElleCliError(
+            f"cannot run {java!r}: no such program (elle-cli needs a Java "
+            "runtime; pass java=... or put java on PATH)"
+        ) from None
     except subprocess.TimeoutExpired as e:
         err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")
         raise ElleCliError(f"elle-cli did not finish within {timeout_s:g} s", _tail(err)) from None
@@ -222,10 +239,17 @@ def run_elle_cli(
     ):
         # elle-cli before 0.1.10 has no --output; its --verbose prints the analysis.
         return run_elle_cli(
-            history_path, model=model, consistency_models=consistency_models,
-            anomalies=anomalies, jar=jar, java=java, timeout_s=timeout_s, directory=directory,
-            output_args=("--verbose",), extra_args=extra_args,
-        )  # fmt: skip
+            history_path,
+            model=model,
+            consistency_models=consistency_models,
+            anomalies=anomalies,
+            jar=jar,
+            java=java,
+            timeout_s=timeout_s,
+            directory=directory,
+            output_args=("--verbose",),
+            extra_args=extra_args,
+        )
     if valid is None:
         raise ElleCliError(
             f"elle-cli exited with code {proc.returncode} without a verdict"
@@ -257,8 +281,11 @@ def parse_output(stdout: str, history_path: str | None = None) -> tuple[Any, dic
     verdict = None
     for line in stdout.splitlines():
         v = re.match(r"^\s*(?P<path>.*?)\s*\t\s*(?P<valid>true|false|:?unknown)\s*$", line)
-        if v and (history_path is None or v["path"].strip() in ("", history_path)
-                  or history_path.endswith(v["path"].strip())):  # fmt: skip
+        if v and (
+            history_path is None
+            or v["path"].strip() in ("", history_path)
+            or history_path.endswith(v["path"].strip())
+        ):
             verdict = _validity(v["valid"])
     return verdict, None
 
@@ -277,9 +304,13 @@ def read_anomaly_files(directory: str | Path | None) -> dict[str, str]:
 
 
 def analysis_to_result(
-    valid: Any, analysis: dict[str, Any] | None, files: dict[str, str], *, model: str,
+    valid: Any,
+    analysis: dict[str, Any] | None,
+    files: dict[str, str],
+    *,
+    model: str,
     max_cases: int = 10,
-) -> Result:  # fmt: skip
+) -> Result:
     """Present elle-cli's verdict as the native checkers do: one Anomaly per case (Elle's
     explanation from its ``<type>.txt`` when written, else one built from the case), and
     ``details`` with ``anomaly-types``, ``not`` and ``also-not``."""
@@ -291,8 +322,9 @@ def analysis_to_result(
             cases = raw[kind]
             texts = _sections(files.get(f"{kind}.txt", ""), kind)
             if not isinstance(cases, list):
-                anomalies.append(Anomaly(kind, f"{kind}: {json.dumps(cases, default=str)}",
-                                         [], {"value": cases}))  # fmt: skip
+                anomalies.append(
+                    Anomaly(kind, f"{kind}: {json.dumps(cases, default=str)}", [], {"value": cases})
+                )
                 continue
             for i, case in enumerate(cases[:max_cases]):
                 text = texts[i] if i < len(texts) else _explain_case(kind, case)
@@ -316,8 +348,10 @@ def analysis_to_result(
         "files": sorted(files),
     }
     if not analysis:
-        details["note"] = ("elle-cli printed only its verdict; ask for the analysis (--output "
-                           "json, or --verbose before 0.1.10) to see the anomalies")  # fmt: skip
+        details["note"] = (
+            "elle-cli printed only its verdict; ask for the analysis (--output "
+            "json, or --verbose before 0.1.10) to see the anomalies"
+        )
     if valid == "unknown":
         why = ", ".join(details["anomaly-types"]) or str(analysis.get("error", ""))[:500]
         details["reason"] = f"elle-cli could not decide: {why or 'it gave no reason'}"
@@ -350,8 +384,9 @@ class ElleCliChecker:
         max_cases: int = 10,
     ) -> None:
         if model not in MODELS:
-            raise ValueError(f"unknown elle-cli model {model!r} for 'model'; allowed: "
-                             + ", ".join(MODELS))  # fmt: skip
+            raise ValueError(
+                f"unknown elle-cli model {model!r} for 'model'; allowed: " + ", ".join(MODELS)
+            )
         if format not in ("edn", "json"):
             raise ValueError(f"unknown export format {format!r} for 'format'; allowed: edn, json")
         self.model = model
@@ -371,25 +406,35 @@ class ElleCliChecker:
         try:
             find_jar(self.jar)
         except ElleCliError as e:
-            return Result("unknown", [], {"engine": "elle-cli", "model": self.model,
-                                          "reason": str(e), "configured": False})  # fmt: skip
+            return Result(
+                "unknown",
+                [],
+                {"engine": "elle-cli", "model": self.model, "reason": str(e), "configured": False},
+            )
         with tempfile.TemporaryDirectory(prefix="splitbrain-elle-") as tmp:
             src = export_history(history, Path(tmp) / f"history.{self.format}", self.format)
             out_dir = Path(tmp) / "elle"
             try:
                 out = run_elle_cli(
-                    src, model=self.model, consistency_models=self.consistency_models,
-                    anomalies=self.anomalies, jar=self.jar, java=self.java,
-                    timeout_s=self.time_budget_s, directory=out_dir,
-                    output_args=self.output_args, extra_args=self.extra_args,
-                )  # fmt: skip
+                    src,
+                    model=self.model,
+                    consistency_models=self.consistency_models,
+                    anomalies=self.anomalies,
+                    jar=self.jar,
+                    java=self.java,
+                    timeout_s=self.time_budget_s,
+                    directory=out_dir,
+                    output_args=self.output_args,
+                    extra_args=self.extra_args,
+                )
             except ElleCliError as e:
                 details = {"engine": "elle-cli", "model": self.model, "reason": str(e)}
                 if e.stderr:
                     details["stderr"] = e.stderr
                 return Result("unknown", [], details)
-        result = analysis_to_result(out.valid, out.analysis, out.files, model=self.model,
-                                    max_cases=self.max_cases)  # fmt: skip
+        result = analysis_to_result(
+            out.valid, out.analysis, out.files, model=self.model, max_cases=self.max_cases
+        )
         result.details["command"] = out.command
         result.details["exit-code"] = out.exit_code
         if out.stderr.strip():
@@ -432,14 +477,29 @@ def _edn_ready(op: Op) -> Op:
     value = _keywordize_keys(op.value)
     if value is op.value:
         return op
-    return Op(type=op.type, f=op.f, value=value, process=op.process, time=op.time,
-              index=op.index, node=op.node, error=op.error, extra=op.extra)  # fmt: skip
+    return Op(
+        type=op.type,
+        f=op.f,
+        value=value,
+        process=op.process,
+        time=op.time,
+        index=op.index,
+        node=op.node,
+        error=op.error,
+        extra=op.extra,
+    )
 
 
 def _keywordize_keys(v: Any) -> Any:
     if isinstance(v, dict):
-        return {(edn.Keyword(k) if isinstance(k, str) and re.fullmatch(r"[A-Za-z][\w\-?!*]*", k)
-                 else k): _keywordize_keys(x) for k, x in v.items()}  # fmt: skip
+        return {
+            (
+                edn.Keyword(k)
+                if isinstance(k, str) and re.fullmatch(r"[A-Za-z][\w\-?!*]*", k)
+                else k
+            ): _keywordize_keys(x)
+            for k, x in v.items()
+        }
     return v
 
 
@@ -602,8 +662,16 @@ def _explain_case(kind: str, case: Any) -> str:
 
 def _jepsen_anomaly(model: str, analysis: dict[str, Any]) -> Anomaly:
     """One anomaly summing up a non-Elle model's invalid analysis (bank errors, forks, ...)."""
-    keys = ("errors", "first-error", "forks", "lost", "lost-count", "unexpected",
-            "duplicated", "error")  # fmt: skip
+    keys = (
+        "errors",
+        "first-error",
+        "forks",
+        "lost",
+        "lost-count",
+        "unexpected",
+        "duplicated",
+        "error",
+    )
     shown = {k: analysis[k] for k in keys if k in analysis}
     text = (
         f"elle-cli's {model} checker found the history invalid: "

@@ -130,35 +130,44 @@ class LeaseChecker:
             for epoch, who in sorted(holders.items()):
                 if len(who) > 1:
                     names = sorted(who)
-                    doubles.append(Anomaly(
-                        "two-holders-one-epoch",
-                        f"{' and '.join(names)} each acted as the holder of {resource!r} under "
-                        f"epoch {epoch}. A grantor promises an epoch to one holder only, and a "
-                        "holder needs a majority of grantors: check that a grantor refuses an "
-                        "epoch it has granted before (also after a restart) and that a holder "
-                        "counts a majority of distinct grantors.",
-                        [op for a in who.values() for op in a.ops()],
-                        {"resource": resource, "epoch": epoch, "nodes": names},
-                    ))  # fmt: skip
+                    doubles.append(
+                        Anomaly(
+                            "two-holders-one-epoch",
+                            f"{' and '.join(names)} each acted as the holder of {resource!r} under "
+                            f"epoch {epoch}. A grantor promises an epoch to one holder only, and a "
+                            "holder needs a majority of grantors: check that a grantor refuses an "
+                            "epoch it has granted before (also after a restart) and that a holder "
+                            "counts a majority of distinct grantors.",
+                            [op for a in who.values() for op in a.ops()],
+                            {"resource": resource, "epoch": epoch, "nodes": names},
+                        )
+                    )
             for stale, newer in stale_acts(acts):
                 gap = (stale.start - newer.end) / 1e9
-                overlaps.append(Anomaly(
-                    "leases-overlap",
-                    f"{stale.actor} acted as the holder of {resource!r} under epoch "
-                    f"{stale.rank} in an operation invoked at {_s(stale.start)}, after "
-                    f"{newer.actor} had acted as its holder under the later epoch {newer.rank} "
-                    f"(that operation completed at {_s(newer.end)}): for at least {gap:.3f} s "
-                    f"of real time two nodes acted as holders at once. {stale.actor} kept "
-                    "acting after its lease had expired. A holder must stop before its lease "
-                    "can have expired: time the lease on a monotonic clock read before the "
-                    "request was sent (not a wall clock, which steps), leave a margin for "
-                    "clocks that run at different rates, and check the clock itself at every "
-                    "action (a flag set by a renewal loop is stale after a pause).",
-                    newer.ops() + stale.ops(),
-                    {"resource": resource, "stale_epoch": stale.rank, "stale_node": stale.actor,
-                     "newer_epoch": newer.rank, "newer_node": newer.actor,
-                     "overlap_s": round(gap, 6)},
-                ))  # fmt: skip
+                overlaps.append(
+                    Anomaly(
+                        "leases-overlap",
+                        f"{stale.actor} acted as the holder of {resource!r} under epoch "
+                        f"{stale.rank} in an operation invoked at {_s(stale.start)}, after "
+                        f"{newer.actor} had acted as its holder under the later epoch {newer.rank} "
+                        f"(that operation completed at {_s(newer.end)}): for at least {gap:.3f} s "
+                        f"of real time two nodes acted as holders at once. {stale.actor} kept "
+                        "acting after its lease had expired. A holder must stop before its lease "
+                        "can have expired: time the lease on a monotonic clock read before the "
+                        "request was sent (not a wall clock, which steps), leave a margin for "
+                        "clocks that run at different rates, and check the clock itself at every "
+                        "action (a flag set by a renewal loop is stale after a pause).",
+                        newer.ops() + stale.ops(),
+                        {
+                            "resource": resource,
+                            "stale_epoch": stale.rank,
+                            "stale_node": stale.actor,
+                            "newer_epoch": newer.rank,
+                            "newer_node": newer.actor,
+                            "overlap_s": round(gap, 6),
+                        },
+                    )
+                )
         overlaps.sort(key=lambda a: -a.data["overlap_s"])
         anomalies = overlaps[: self.max_reports] + doubles[: self.max_reports]
         total = sum(len(v) for v in by_resource.values())

@@ -142,8 +142,14 @@ class LockChecker:
         if anomalies:
             return Result(False, anomalies, details)
         if mutex_details.get("valid") == "unknown":
-            return Result("unknown", [], {**details, "reason": "the mutex search did not finish: "
-                                          f"{mutex_details.get('reason')}"})  # fmt: skip
+            return Result(
+                "unknown",
+                [],
+                {
+                    **details,
+                    "reason": f"the mutex search did not finish: {mutex_details.get('reason')}",
+                },
+            )
         if not acquires:
             return Result("unknown", [], {**details, "reason": "no lock was ever granted"})
         return Result(True, [], details)
@@ -162,8 +168,7 @@ class LockChecker:
             events.append((op.time, order, op))
 
         def copy(p: _Pair, op: Op, f: str) -> Op:
-            return Op(op.type, f, [p.key, None], op.process, op.time, op.index, op.node,
-                      op.error)  # fmt: skip
+            return Op(op.type, f, [p.key, None], op.process, op.time, op.index, op.node, op.error)
 
         def ghost(key: Hashable, at: int, why: str) -> None:
             nonlocal ghosts
@@ -248,18 +253,21 @@ class LockChecker:
                 if first is None:
                     seen[t] = p
                     continue
-                reused.append(Anomaly(
-                    "token-reused",
-                    f"Lock {key!r} was granted twice with fencing token {t}: to process "
-                    f"{first.inv.process} on {first.inv.node} (acknowledged at "
-                    f"{_s(first.comp.time)}) and to process {p.inv.process} on {p.inv.node} "  # type: ignore[union-attr]
-                    f"(acknowledged at {_s(p.comp.time)}). A token must name one grant: the "  # type: ignore[union-attr]
-                    "storage then cannot tell the older holder from the newer one and accepts "
-                    "both. Derive the token from the lock's own generation, advanced by every "
-                    "grant through the replicated log, not from the leader's term or a "
-                    "counter that is not replicated.",
-                    first.ops() + p.ops(), {"key": _plain(key), "token": t},
-                ))  # fmt: skip
+                reused.append(
+                    Anomaly(
+                        "token-reused",
+                        f"Lock {key!r} was granted twice with fencing token {t}: to process "
+                        f"{first.inv.process} on {first.inv.node} (acknowledged at "
+                        f"{_s(first.comp.time)}) and to process {p.inv.process} on {p.inv.node} "  # type: ignore[union-attr]
+                        f"(acknowledged at {_s(p.comp.time)}). A token must name one grant: the "  # type: ignore[union-attr]
+                        "storage then cannot tell the older holder from the newer one and accepts "
+                        "both. Derive the token from the lock's own generation, advanced by every "
+                        "grant through the replicated log, not from the leader's term or a "
+                        "counter that is not replicated.",
+                        first.ops() + p.ops(),
+                        {"key": _plain(key), "token": t},
+                    )
+                )
             # real-time order: the largest token acknowledged before each acquire was invoked
             done: list[tuple[int, int, _Pair]] = []  # heap of (completion, n, grant)
             best: tuple[Any, _Pair] | None = None
@@ -274,18 +282,21 @@ class LockChecker:
                 t = _token(p.result)
                 if best is not None and t < best[0]:
                     q = best[1]
-                    backwards.append(Anomaly(
-                        "token-went-backwards",
-                        f"Lock {key!r} was granted with token {t} to process {p.inv.process} "
-                        f"(asked at {_s(p.inv.time)}) after a grant with the larger token "
-                        f"{best[0]} had been acknowledged to process {q.inv.process} at "
-                        f"{_s(q.comp.time)}. Tokens must grow with every grant, in real "  # type: ignore[union-attr]
-                        "time order; a token that goes back lets the storage take the newer "
-                        "holder for a stale one (and the stale one for the newer). Keep the "
-                        "generation in the replicated state, so that a new leader or a "
-                        "restarted node continues from it.",
-                        q.ops() + p.ops(), {"key": _plain(key), "token": t, "earlier": best[0]},
-                    ))  # fmt: skip
+                    backwards.append(
+                        Anomaly(
+                            "token-went-backwards",
+                            f"Lock {key!r} was granted with token {t} to process {p.inv.process} "
+                            f"(asked at {_s(p.inv.time)}) after a grant with the larger token "
+                            f"{best[0]} had been acknowledged to process {q.inv.process} at "
+                            f"{_s(q.comp.time)}. Tokens must grow with every grant, in real "  # type: ignore[union-attr]
+                            "time order; a token that goes back lets the storage take the newer "
+                            "holder for a stale one (and the stale one for the newer). Keep the "
+                            "generation in the replicated state, so that a new leader or a "
+                            "restarted node continues from it.",
+                            q.ops() + p.ops(),
+                            {"key": _plain(key), "token": t, "earlier": best[0]},
+                        )
+                    )
         anomalies += reused[: self.max_reports] + backwards[: self.max_reports]
         return anomalies
 
@@ -304,8 +315,10 @@ class LockChecker:
             if w is None:
                 return f"value {v!r} (no write of it in the history)"
             outcome = {"ok": "acknowledged", "info": "of unknown outcome", "fail": "refused"}
-            return (f"value {v!r} by process {w.inv.process} via {w.inv.node} (invoked at "
-                    f"{_s(w.inv.time)}, {outcome.get(w.type, w.type)})")  # fmt: skip
+            return (
+                f"value {v!r} by process {w.inv.process} via {w.inv.node} (invoked at "
+                f"{_s(w.inv.time)}, {outcome.get(w.type, w.type)})"
+            )
 
         ok_reads = [r for r in reads if r.type == "ok" and isinstance(r.result, list)]
         for r in ok_reads:
@@ -327,8 +340,9 @@ class LockChecker:
                         "had lost the lock to a newer holder and still got its write in: the "
                         "storage must compare every write's token with the highest it has "
                         "accepted for the key, and reject an older one (the fencing check).",
-                        ops, {"key": _plain(key), "token": t, "newer": high[0], "value": v},
-                    )  # fmt: skip
+                        ops,
+                        {"key": _plain(key), "token": t, "newer": high[0], "value": v},
+                    )
                 if high is None or t > high[0]:
                     high = (t, v)
         # an acknowledged write with an old token, after a newer one was known accepted
@@ -358,7 +372,7 @@ class LockChecker:
                     "token is older than the highest it has accepted (the fencing check).",
                     src.ops() + w.ops(),
                     {"key": _plain(w.key), "token": t, "newer": newer_token},
-                )  # fmt: skip
+                )
         # acknowledged writes missing from a later read
         reads_of: dict[Hashable, list[tuple[_Pair, set[Any]]]] = {}
         for r in ok_reads:
@@ -369,15 +383,18 @@ class LockChecker:
             entry = _hashable([w.result[0], w.result[1]])
             for r, entries in reads_of.get(w.key, []):
                 if r.inv.time > w.comp.time and entry not in entries:  # type: ignore[union-attr]
-                    lost.append(Anomaly(
-                        "acknowledged-write-lost",
-                        f"The storage of key {w.key!r} acknowledged {who(w.result[1])} with "
-                        f"token {w.result[0]} at {_s(w.comp.time)}, but the read by process "  # type: ignore[union-attr]
-                        f"{r.inv.process} that started at {_s(r.inv.time)} does not have it. "
-                        "An acknowledged write must be durable (fsync before the reply) and "
-                        "kept.",
-                        w.ops() + r.ops(), {"key": _plain(w.key), "value": w.result[1]},
-                    ))  # fmt: skip
+                    lost.append(
+                        Anomaly(
+                            "acknowledged-write-lost",
+                            f"The storage of key {w.key!r} acknowledged {who(w.result[1])} with "
+                            f"token {w.result[0]} at {_s(w.comp.time)}, but the read by process "  # type: ignore[union-attr]
+                            f"{r.inv.process} that started at {_s(r.inv.time)} does not have it. "
+                            "An acknowledged write must be durable (fsync before the reply) and "
+                            "kept.",
+                            w.ops() + r.ops(),
+                            {"key": _plain(w.key), "value": w.result[1]},
+                        )
+                    )
                     break
         return list(stale.values())[: self.max_reports] + lost
 

@@ -75,8 +75,9 @@ class QueueChecker:
 
     name = "queue"
 
-    def __init__(self, *, at_least_once: bool = False, fifo: bool = True,
-                 max_per_rule: int = 5) -> None:  # fmt: skip
+    def __init__(
+        self, *, at_least_once: bool = False, fifo: bool = True, max_per_rule: int = 5
+    ) -> None:
         self.at_least_once = at_least_once
         self.fifo = fifo
         self.max_per_rule = max_per_rule
@@ -98,16 +99,19 @@ class QueueChecker:
             "enqueued_ok": len(book.enq_ok),
             "enqueued_unknown": sum(
                 1 for p in book.enq.values() if p[1] is None or p[1].type == "info"
-            ),  # fmt: skip
+            ),
             "deliveries": sum(len(d) for d in book.deliveries.values()),
             "delivered_values": len(book.deliveries),
             "counts": {name: len(v) for name, v in found.items()},
         }
         if book.audit is not None:
             a = book.audit.value
-            details.update(final_queued=len(book.queued), final_inflight=len(book.inflight),
-                           final_audit_of=a.get("node") or book.audit.node,
-                           final_applied=a.get("applied"))  # fmt: skip
+            details.update(
+                final_queued=len(book.queued),
+                final_inflight=len(book.inflight),
+                final_audit_of=a.get("node") or book.audit.node,
+                final_applied=a.get("applied"),
+            )
         anomalies = [a for name in sorted(found) for a in found[name][: self.max_per_rule]]
         if anomalies:
             return Result(False, anomalies, details)
@@ -169,10 +173,16 @@ class _Book:
         self.queued: set[Any] = set()
         self.inflight: set[Any] = set()
         if self.audit is not None:
-            self.queued = {_key(m[1]) for m in self.audit.value.get("queue") or []
-                           if isinstance(m, list) and len(m) >= 2}  # fmt: skip
-            self.inflight = {_key(m[1]) for m in self.audit.value.get("inflight") or []
-                             if isinstance(m, list) and len(m) >= 2}  # fmt: skip
+            self.queued = {
+                _key(m[1])
+                for m in self.audit.value.get("queue") or []
+                if isinstance(m, list) and len(m) >= 2
+            }
+            self.inflight = {
+                _key(m[1])
+                for m in self.audit.value.get("inflight") or []
+                if isinstance(m, list) and len(m) >= 2
+            }
 
     def _deliver(self, v: Any, inv: Op, comp: Op, ipos: int, cpos: int) -> None:
         self.deliveries.setdefault(_key(v), []).append((inv, comp, (ipos, cpos)))
@@ -194,17 +204,20 @@ def _lost(book: _Book) -> list[Anomaly]:
             continue
         inv, comp, _ = book.enq[v]
         assert comp is not None
-        out.append(Anomaly(
-            "lost-message",
-            f"enqueue {_show(v)} by process {inv.process} via {inv.node or '?'} was "
-            f"acknowledged at {_t(comp)}, but no dequeue ever returned it and {where} holds it "
-            "neither queued nor in flight: an acknowledged message was lost. An enqueue may "
-            "only be acknowledged once a majority holds it, and a dequeue only takes a "
-            f"message off the queue when its own entry commits. Look at {inv.node or 'the node'}"
-            f" and the leader around {_t(comp)}: a failover, a restart, a cut-off leader?",
-            [inv.to_dict(), comp.to_dict(), audit.to_dict()],
-            {"value": v},
-        ))  # fmt: skip
+        out.append(
+            Anomaly(
+                "lost-message",
+                f"enqueue {_show(v)} by process {inv.process} via {inv.node or '?'} was "
+                f"acknowledged at {_t(comp)}, but no dequeue ever returned it and {where} holds it "
+                "neither queued nor in flight: an acknowledged message was lost. An enqueue may "
+                "only be acknowledged once a majority holds it, and a dequeue only takes a "
+                "message off the queue when its own entry commits. Look at "
+                f"{inv.node or 'the node'} and the leader around {_t(comp)}: a failover, a "
+                "restart, a cut-off leader?",
+                [inv.to_dict(), comp.to_dict(), audit.to_dict()],
+                {"value": v},
+            )
+        )
     return out
 
 
@@ -222,8 +235,7 @@ def _duplicates(book: _Book) -> list[Anomaly]:
                 f"{first[0].node or '?'} (completed at {_t(first[1])})"
             )
             more = f"; {len(ds)} deliveries in all" if len(ds) > 2 else ""
-            ops = [first[0].to_dict(), first[1].to_dict(), second[0].to_dict(),
-                   second[1].to_dict()]  # fmt: skip
+            ops = [first[0].to_dict(), first[1].to_dict(), second[0].to_dict(), second[1].to_dict()]
         else:
             assert book.audit is not None
             what = (
@@ -233,18 +245,20 @@ def _duplicates(book: _Book) -> list[Anomaly]:
             )
             more = ""
             ops = [first[0].to_dict(), first[1].to_dict(), book.audit.to_dict()]
-        out.append(Anomaly(
-            "delivered-twice",
-            f"message {_show(v)} was delivered {what}{more}. The queue promises each message "
-            "to one consumer, once (at most once): a message handed out stays with its "
-            "consumer until acknowledged, however long that takes. Look for what handed it out "
-            "again: a timeout that put an unacknowledged message back (was the first "
-            "consumer's ack delayed by a fault?), or a leader that answered a dequeue whose "
-            "entry never committed (was the first delivery made by a leader that was cut "
-            "off?).",
-            ops,
-            {"value": v, "deliveries": len(ds)},
-        ))  # fmt: skip
+        out.append(
+            Anomaly(
+                "delivered-twice",
+                f"message {_show(v)} was delivered {what}{more}. The queue promises each message "
+                "to one consumer, once (at most once): a message handed out stays with its "
+                "consumer until acknowledged, however long that takes. Look for what handed it out "
+                "again: a timeout that put an unacknowledged message back (was the first "
+                "consumer's ack delayed by a fault?), or a leader that answered a dequeue whose "
+                "entry never committed (was the first delivery made by a leader that was cut "
+                "off?).",
+                ops,
+                {"value": v, "deliveries": len(ds)},
+            )
+        )
     return out
 
 
@@ -260,20 +274,26 @@ def _unexpected(book: _Book) -> list[Anomaly]:
                 f"its enqueue by process {einv.process} failed definitely ("
                 f"{ecomp.error if ecomp is not None else '?'}), so it was never in the queue"
             )
-            ops = [einv.to_dict(), *([ecomp.to_dict()] if ecomp else []), inv.to_dict(),
-                   comp.to_dict()]  # fmt: skip
+            ops = [
+                einv.to_dict(),
+                *([ecomp.to_dict()] if ecomp else []),
+                inv.to_dict(),
+                comp.to_dict(),
+            ]
         else:
             why = "no enqueue ever sent it"
             ops = [inv.to_dict(), comp.to_dict()]
-        out.append(Anomaly(
-            "unexpected-message",
-            f"{comp.f} by process {inv.process} via {inv.node or '?'} returned {_show(v)} at "
-            f"{_t(comp)}, but {why}. A queue may only deliver what was enqueued: a failed "
-            "enqueue must not take effect (its failure must be definite only when nothing "
-            "was written), and a delivery must return the message's own value.",
-            ops,
-            {"value": v},
-        ))  # fmt: skip
+        out.append(
+            Anomaly(
+                "unexpected-message",
+                f"{comp.f} by process {inv.process} via {inv.node or '?'} returned {_show(v)} at "
+                f"{_t(comp)}, but {why}. A queue may only deliver what was enqueued: a failed "
+                "enqueue must not take effect (its failure must be definite only when nothing "
+                "was written), and a delivery must return the message's own value.",
+                ops,
+                {"value": v},
+            )
+        )
     return out
 
 
@@ -306,19 +326,28 @@ def _out_of_order(book: _Book) -> list[Anomaly]:
             ainv, acomp, _ = book.enq[a]
             binv, _, _ = book.enq[b]
             assert acomp is not None
-            out.append(Anomaly(
-                "out-of-order",
-                f"{_show(a)} was enqueued (acknowledged at {_t(acomp)}) before the enqueue of "
-                f"{_show(b)} began ({_t(binv)}), yet {_show(b)} was delivered to process "
-                f"{b_deq[0].process} (completed at {_t(b_deq[1])}) before the dequeue that got "
-                f"{_show(a)} even began (process {a_deq[0].process}, at {_t(a_deq[0])}). The "
-                f"queue is FIFO: {_show(a)} was ahead and had to come out first. Look at how "
-                "the queue picks the next message (a redelivery or a different replica's "
-                "order?).",
-                [ainv.to_dict(), acomp.to_dict(), binv.to_dict(), b_deq[0].to_dict(),
-                 b_deq[1].to_dict(), a_deq[0].to_dict(), a_deq[1].to_dict()],
-                {"first": a, "overtaken_by": b},
-            ))  # fmt: skip
+            out.append(
+                Anomaly(
+                    "out-of-order",
+                    f"{_show(a)} was enqueued (acknowledged at {_t(acomp)}) before the enqueue of "
+                    f"{_show(b)} began ({_t(binv)}), yet {_show(b)} was delivered to process "
+                    f"{b_deq[0].process} (completed at {_t(b_deq[1])}) before the dequeue that got "
+                    f"{_show(a)} even began (process {a_deq[0].process}, at {_t(a_deq[0])}). The "
+                    f"queue is FIFO: {_show(a)} was ahead and had to come out first. Look at how "
+                    "the queue picks the next message (a redelivery or a different replica's "
+                    "order?).",
+                    [
+                        ainv.to_dict(),
+                        acomp.to_dict(),
+                        binv.to_dict(),
+                        b_deq[0].to_dict(),
+                        b_deq[1].to_dict(),
+                        a_deq[0].to_dict(),
+                        a_deq[1].to_dict(),
+                    ],
+                    {"first": a, "overtaken_by": b},
+                )
+            )
     return out
 
 

@@ -172,9 +172,16 @@ class WatchChecker:
         if not acked:
             return Result("unknown", [], {**details, "reason": "no write was acknowledged"})
         if behind:
-            return Result("unknown", [], {**details, "reason": f"watcher(s) {', '.join(behind)} "
-                          "did not catch up after the heal: what came after their last event "
-                          "is unchecked"})  # fmt: skip
+            return Result(
+                "unknown",
+                [],
+                {
+                    **details,
+                    "reason": f"watcher(s) {', '.join(behind)} "
+                    "did not catch up after the heal: what came after their last event "
+                    "is unchecked",
+                },
+            )
         return Result(True, [], details)
 
     # -- rules ------------------------------------------------------------------------------------
@@ -184,37 +191,45 @@ class WatchChecker:
         keys: set[Any] = set()  # the keys received at revision prev[0]
         for (r, k, v, n), poll in zip(w.events, w.where, strict=True):
             if w.start is not None and r < w.start:
-                report(Anomaly(
-                    "event-before-start",
-                    f"Watcher {w.name} (on {w.node}) watches from revision {w.start} but "
-                    f"received revision {r} (key {k!r}, value {v!r}). A watch created at a "
-                    "revision must begin there: resuming from the last revision + 1 would "
-                    "then deliver an event twice.",
-                    [poll.to_dict()], {"watcher": w.name, "revision": r, "start": w.start},
-                ))  # fmt: skip
+                report(
+                    Anomaly(
+                        "event-before-start",
+                        f"Watcher {w.name} (on {w.node}) watches from revision {w.start} but "
+                        f"received revision {r} (key {k!r}, value {v!r}). A watch created at a "
+                        "revision must begin there: resuming from the last revision + 1 would "
+                        "then deliver an event twice.",
+                        [poll.to_dict()],
+                        {"watcher": w.name, "revision": r, "start": w.start},
+                    )
+                )
             if prev is not None and (r < prev[0] or (r == prev[0] and k in keys)):
                 name = "out-of-order" if r < prev[0] else "duplicate-event"
                 what = "after it had already received" if r < prev[0] else "a second time, at"
-                report(Anomaly(
-                    name,
-                    f"Watcher {w.name} (on {w.node}) received revision {r} (key {k!r}, value "
-                    f"{v!r}) {what} revision {prev[0]}. etcd promises watch events ordered by "
-                    "revision, each once: an event never follows a later one. Look at how the "
-                    "watch was resumed (from the last revision + 1) and at what the member "
-                    "sent after a restart.",
-                    [prev[2].to_dict(), poll.to_dict()],
-                    {"watcher": w.name, "revision": r, "after": prev[0], "key": k},
-                ))  # fmt: skip
+                report(
+                    Anomaly(
+                        name,
+                        f"Watcher {w.name} (on {w.node}) received revision {r} (key {k!r}, value "
+                        f"{v!r}) {what} revision {prev[0]}. etcd promises watch events ordered by "
+                        "revision, each once: an event never follows a later one. Look at how the "
+                        "watch was resumed (from the last revision + 1) and at what the member "
+                        "sent after a restart.",
+                        [prev[2].to_dict(), poll.to_dict()],
+                        {"watcher": w.name, "revision": r, "after": prev[0], "key": k},
+                    )
+                )
             elif prev is not None and r == prev[0] and None not in (n, prev[1]) and n != prev[1]:
-                report(Anomaly(
-                    "split-revision",
-                    f"Watcher {w.name} (on {w.node}) received the events of revision {r} in two "
-                    f"watch responses (numbers {prev[1]} and {n}; key {k!r} came in the second). "
-                    "etcd promises atomic watches: all events of one revision (one txn) come "
-                    "in one response, so a watcher never sees half a transaction.",
-                    [prev[2].to_dict(), poll.to_dict()],
-                    {"watcher": w.name, "revision": r, "responses": [prev[1], n]},
-                ))  # fmt: skip
+                report(
+                    Anomaly(
+                        "split-revision",
+                        f"Watcher {w.name} (on {w.node}) received the events of revision {r} in "
+                        f"two watch responses (numbers {prev[1]} and {n}; key {k!r} came in the "
+                        "second). "
+                        "etcd promises atomic watches: all events of one revision (one txn) come "
+                        "in one response, so a watcher never sees half a transaction.",
+                        [prev[2].to_dict(), poll.to_dict()],
+                        {"watcher": w.name, "revision": r, "responses": [prev[1], n]},
+                    )
+                )
             if prev is None or r != prev[0]:
                 keys = set()
             keys.add(k)
@@ -224,35 +239,41 @@ class WatchChecker:
         for (r, k, v, _), poll in zip(w.events, w.where, strict=True):
             src = by_value.get(_h(v))
             if src is None or src.key != k:
-                report(Anomaly(
-                    "unknown-event",
-                    f"Watcher {w.name} (on {w.node}) received key {k!r} = {v!r} at revision "
-                    f"{r}, but no write in the history put {v!r} to {k!r}"
-                    + (f" (value {v!r} was written to key {src.key!r})" if src else "")
-                    + ". A watch must report only what was written.",
-                    [poll.to_dict()] + (src.ops() if src else []),
-                    {"watcher": w.name, "revision": r, "key": k, "value": v},
-                ))  # fmt: skip
+                report(
+                    Anomaly(
+                        "unknown-event",
+                        f"Watcher {w.name} (on {w.node}) received key {k!r} = {v!r} at revision "
+                        f"{r}, but no write in the history put {v!r} to {k!r}"
+                        + (f" (value {v!r} was written to key {src.key!r})" if src else "")
+                        + ". A watch must report only what was written.",
+                        [poll.to_dict()] + (src.ops() if src else []),
+                        {"watcher": w.name, "revision": r, "key": k, "value": v},
+                    )
+                )
             elif src.type == "fail":
-                report(Anomaly(
-                    "event-for-failed-write",
-                    f"Watcher {w.name} (on {w.node}) received key {k!r} = {v!r} at revision "
-                    f"{r}, but the write of {v!r} by process {src.inv.process} failed "
-                    f"({src.comp.error if src.comp else '?'}): a failed write must not have "
-                    "happened. Either etcd committed a write it reported as refused, or the "
-                    "client took an uncertain error for a definite one.",
-                    src.ops() + [poll.to_dict()],
-                    {"watcher": w.name, "revision": r, "key": k, "value": v},
-                ))  # fmt: skip
+                report(
+                    Anomaly(
+                        "event-for-failed-write",
+                        f"Watcher {w.name} (on {w.node}) received key {k!r} = {v!r} at revision "
+                        f"{r}, but the write of {v!r} by process {src.inv.process} failed "
+                        f"({src.comp.error if src.comp else '?'}): a failed write must not have "
+                        "happened. Either etcd committed a write it reported as refused, or the "
+                        "client took an uncertain error for a definite one.",
+                        src.ops() + [poll.to_dict()],
+                        {"watcher": w.name, "revision": r, "key": k, "value": v},
+                    )
+                )
             elif src.revision is not None and src.revision != r:
-                report(Anomaly(
-                    "wrong-revision",
-                    f"Watcher {w.name} (on {w.node}) received key {k!r} = {v!r} at revision "
-                    f"{r}, but the write's acknowledgement gave revision {src.revision}. "
-                    "A write has one revision, the same in its reply and in every watch.",
-                    src.ops() + [poll.to_dict()],
-                    {"watcher": w.name, "revision": r, "acknowledged": src.revision},
-                ))  # fmt: skip
+                report(
+                    Anomaly(
+                        "wrong-revision",
+                        f"Watcher {w.name} (on {w.node}) received key {k!r} = {v!r} at revision "
+                        f"{r}, but the write's acknowledgement gave revision {src.revision}. "
+                        "A write has one revision, the same in its reply and in every watch.",
+                        src.ops() + [poll.to_dict()],
+                        {"watcher": w.name, "revision": r, "acknowledged": src.revision},
+                    )
+                )
 
     def _agree(
         self, watchers: dict[str, _Watcher], by_value: dict[Any, _Write], report: Any
@@ -280,8 +301,9 @@ class WatchChecker:
         return truth
 
     @staticmethod
-    def _disagree(r: int, a: tuple[_Watcher, Op, Any], b: tuple[_Watcher, Op, Any],
-                  key: Any) -> Anomaly:  # fmt: skip
+    def _disagree(
+        r: int, a: tuple[_Watcher, Op, Any], b: tuple[_Watcher, Op, Any], key: Any
+    ) -> Anomaly:
         (wa, pa, va), (wb, pb, vb) = a, b
         what = f"key {key!r} = " if key is not None else "the effect of "
         return Anomaly(
@@ -313,36 +335,46 @@ class WatchChecker:
                 acked = src is not None and src.revision == r
                 before = max((e for e in revisions if e < r), default=None)
                 after = min((e for e in revisions if e > r), default=None)
-                span = (f"between revisions {before} and {after}" if before and after
-                        else f"before revision {after}" if after
-                        else f"after revision {before}, and it caught up to {w.target}"
-                        if before else f"from its start {w.start} to {w.upto}")  # fmt: skip
+                span = (
+                    f"between revisions {before} and {after}"
+                    if before and after
+                    else f"before revision {after}"
+                    if after
+                    else f"after revision {before}, and it caught up to {w.target}"
+                    if before
+                    else f"from its start {w.start} to {w.upto}"
+                )
                 if r in revisions:
                     span = f"though it received other events of that revision ({span})"
-                report(Anomaly(
-                    "missed-event",
-                    f"Watcher {w.name} (on {w.node}, watching from revision {w.start}) never "
-                    f"received revision {r}'s event key {k!r} = {v!r} ("
-                    + ("an acknowledged write" if acked else "received by another watcher")
-                    + f"), {span}. etcd promises reliable watches: a watcher that receives "
-                    "two events receives every event between them, and a watch resumed from "
-                    "its last revision + 1 misses nothing.",
-                    (src.ops() if src else []) + ([w.where[-1].to_dict()] if w.where else []),
-                    {"watcher": w.name, "revision": r, "key": k, "value": v},
-                ))  # fmt: skip
+                report(
+                    Anomaly(
+                        "missed-event",
+                        f"Watcher {w.name} (on {w.node}, watching from revision {w.start}) never "
+                        f"received revision {r}'s event key {k!r} = {v!r} ("
+                        + ("an acknowledged write" if acked else "received by another watcher")
+                        + f"), {span}. etcd promises reliable watches: a watcher that receives "
+                        "two events receives every event between them, and a watch resumed from "
+                        "its last revision + 1 misses nothing.",
+                        (src.ops() if src else []) + ([w.where[-1].to_dict()] if w.where else []),
+                        {"watcher": w.name, "revision": r, "key": k, "value": v},
+                    )
+                )
 
     def _revisions(self, acked: list[_Write], report: Any) -> None:
         by_rev: dict[int, _Write] = {}
         for w in acked:
             other = by_rev.setdefault(w.revision, w)  # type: ignore[arg-type]
             if other.inv is not w.inv:  # the puts of one txn share their revision
-                report(Anomaly(
-                    "revision-order",
-                    f"Two acknowledged writes share revision {w.revision}: {other.value!r} to "
-                    f"{other.key!r} and {w.value!r} to {w.key!r}. Every write that changes the "
-                    "store gets a revision of its own.",
-                    other.ops() + w.ops(), {"revision": w.revision},
-                ))  # fmt: skip
+                report(
+                    Anomaly(
+                        "revision-order",
+                        f"Two acknowledged writes share revision {w.revision}: {other.value!r} to "
+                        f"{other.key!r} and {w.value!r} to {w.key!r}. Every write that changes the "
+                        "store gets a revision of its own.",
+                        other.ops() + w.ops(),
+                        {"revision": w.revision},
+                    )
+                )
         # the largest revision acknowledged before each write was invoked must be smaller
         done = sorted(acked, key=lambda w: w.comp.time)  # type: ignore[union-attr]
         best: _Write | None = None
@@ -353,15 +385,18 @@ class WatchChecker:
                     best = done[i]
                 i += 1
             if best is not None and w.revision < best.revision:  # type: ignore[operator]
-                report(Anomaly(
-                    "revision-order",
-                    f"The write of {w.value!r} to {w.key!r} (invoked at "
-                    f"{w.inv.time / 1e9:.3f} s) got revision {w.revision}, smaller than the "
-                    f"revision {best.revision} of the write of {best.value!r}, acknowledged "
-                    f"before it was invoked (at {best.comp.time / 1e9:.3f} s). Writes are "  # type: ignore[union-attr]
-                    "linearizable: revisions must follow real time.",
-                    best.ops() + w.ops(), {"revision": w.revision, "earlier": best.revision},
-                ))  # fmt: skip
+                report(
+                    Anomaly(
+                        "revision-order",
+                        f"The write of {w.value!r} to {w.key!r} (invoked at "
+                        f"{w.inv.time / 1e9:.3f} s) got revision {w.revision}, smaller than the "
+                        f"revision {best.revision} of the write of {best.value!r}, acknowledged "
+                        f"before it was invoked (at {best.comp.time / 1e9:.3f} s). Writes are "  # type: ignore[union-attr]
+                        "linearizable: revisions must follow real time.",
+                        best.ops() + w.ops(),
+                        {"revision": w.revision, "earlier": best.revision},
+                    )
+                )
 
 
 def _read(history: list[Op]) -> tuple[list[_Write], dict[str, _Watcher]]:

@@ -183,20 +183,22 @@ def _lost(writes: list[tuple[Op, Op]], final: _FinalLog) -> list[Anomaly]:
         elsewhere = by_cmd.get(want)
         where = f" (it is at index {elsewhere} instead)" if elsewhere is not None else ""
         at = f" as entry {index}" if isinstance(index, int) else ""
-        out.append(Anomaly(
-            "lost-acknowledged-write",
-            f"{inv.f} {_show(inv.value)} by process {inv.process} via {inv.node or '?'} was "
-            f"acknowledged{at} at {_t(comp)}, but the final committed log (audit of "
-            f"{final.node}, HWM {final.hwm}) "
-            f"{final.describe(index) if isinstance(index, int) else 'does not hold it'}"
-            f"{where}. An acknowledged entry was lost across a failover: the primary "
-            "acknowledged it before a majority held it, i.e. before the high-water mark "
-            f"passed it. Look at what {inv.node or 'the node'} and the leader did around "
-            f"{_t(comp)}: was the leader cut off or killed then, and did it wait for the "
-            "followers' acknowledgements before answering?",
-            [inv.to_dict(), comp.to_dict(), final.op.to_dict()],
-            {"index": index, "final_hwm": final.hwm, "rule": "acknowledged entries survive"},
-        ))  # fmt: skip
+        out.append(
+            Anomaly(
+                "lost-acknowledged-write",
+                f"{inv.f} {_show(inv.value)} by process {inv.process} via {inv.node or '?'} was "
+                f"acknowledged{at} at {_t(comp)}, but the final committed log (audit of "
+                f"{final.node}, HWM {final.hwm}) "
+                f"{final.describe(index) if isinstance(index, int) else 'does not hold it'}"
+                f"{where}. An acknowledged entry was lost across a failover: the primary "
+                "acknowledged it before a majority held it, i.e. before the high-water mark "
+                f"passed it. Look at what {inv.node or 'the node'} and the leader did around "
+                f"{_t(comp)}: was the leader cut off or killed then, and did it wait for the "
+                "followers' acknowledgements before answering?",
+                [inv.to_dict(), comp.to_dict(), final.op.to_dict()],
+                {"index": index, "final_hwm": final.hwm, "rule": "acknowledged entries survive"},
+            )
+        )
     return out
 
 
@@ -208,17 +210,19 @@ def _beyond_hwm(reads: list[tuple[Op, Op]]) -> list[Anomaly]:
         if not above:
             continue
         node = comp.value.get("node") or comp.node or "?"
-        out.append(Anomaly(
-            "read-beyond-hwm",
-            f"read-log by process {inv.process} on {node} at {_t(comp)} returned "
-            f"{_count(above, 'entry', 'entries')} above the high-water mark {hwm} that the same "
-            f"reply states (indices {_span(above)}). Entries above the HWM are not yet on a "
-            "majority and may be replaced after a failover, so no node may serve them: the "
-            "read path must stop at the HWM the node knows (a follower's is the leader's "
-            "commit index from its last heartbeat), not at the end of its log.",
-            [inv.to_dict(), comp.to_dict()],
-            {"node": node, "hwm": hwm, "indices": [int(e[0]) for e in above]},
-        ))  # fmt: skip
+        out.append(
+            Anomaly(
+                "read-beyond-hwm",
+                f"read-log by process {inv.process} on {node} at {_t(comp)} returned "
+                f"{_count(above, 'entry', 'entries')} above the high-water mark {hwm} that the "
+                f"same reply states (indices {_span(above)}). Entries above the HWM are not yet "
+                "on a majority and may be replaced after a failover, so no node may serve them: "
+                "the read path must stop at the HWM the node knows (a follower's is the "
+                "leader's commit index from its last heartbeat), not at the end of its log.",
+                [inv.to_dict(), comp.to_dict()],
+                {"node": node, "hwm": hwm, "indices": [int(e[0]) for e in above]},
+            )
+        )
     return out
 
 
@@ -234,18 +238,20 @@ def _uncommitted(reads: list[tuple[Op, Op]], final: _FinalLog) -> list[Anomaly]:
             continue
         node = comp.value.get("node") or comp.node or "?"
         first = bad[0]
-        out.append(Anomaly(
-            "uncommitted-entry-served",
-            f"read-log by process {inv.process} on {node} at {_t(comp)} returned "
-            f"{_show_cmd(_freeze(first[2]))} of term {first[1]} at index {first[0]}"
-            f"{f' (and {len(bad) - 1} more)' if len(bad) > 1 else ''}, but the final committed "
-            f"log (audit of {final.node}, HWM {final.hwm}) {final.describe(int(first[0]))}. "
-            "The entry was never committed: it was above the high-water mark when it was "
-            f"served (the reply said HWM {_hwm(comp)}), and a failover replaced it. Readers "
-            "must only see entries at or below the HWM, which a majority holds.",
-            [inv.to_dict(), comp.to_dict(), final.op.to_dict()],
-            {"node": node, "indices": [int(e[0]) for e in bad], "final_hwm": final.hwm},
-        ))  # fmt: skip
+        out.append(
+            Anomaly(
+                "uncommitted-entry-served",
+                f"read-log by process {inv.process} on {node} at {_t(comp)} returned "
+                f"{_show_cmd(_freeze(first[2]))} of term {first[1]} at index {first[0]}"
+                f"{f' (and {len(bad) - 1} more)' if len(bad) > 1 else ''}, but the final committed "
+                f"log (audit of {final.node}, HWM {final.hwm}) {final.describe(int(first[0]))}. "
+                "The entry was never committed: it was above the high-water mark when it was "
+                f"served (the reply said HWM {_hwm(comp)}), and a failover replaced it. Readers "
+                "must only see entries at or below the HWM, which a majority holds.",
+                [inv.to_dict(), comp.to_dict(), final.op.to_dict()],
+                {"node": node, "indices": [int(e[0]) for e in bad], "final_hwm": final.hwm},
+            )
+        )
     return out
 
 
@@ -287,17 +293,24 @@ def _truncated(reads: list[tuple[Op, Op]], truncates: list[tuple[Op, Op]]) -> li
                 f"reply says LWM {lwm})"
             )
             ops = [tinv.to_dict(), tcomp.to_dict(), inv.to_dict(), comp.to_dict()]
-        out.append(Anomaly(
-            "truncated-entry-served",
-            f"read-log by process {inv.process} on {node} at {_t(comp)} returned "
-            f"{_count(below, 'entry', 'entries')} (indices {_span(below)}) {why}. Truncated "
-            "entries must never be served again: every node must move its low-water mark "
-            "when it applies the truncation entry (followers too, and a new leader after a "
-            "failover), and reads must start above it.",
-            ops,
-            {"node": node, "hwm": hwm, "lwm": lwm, "floor": floor,
-             "indices": [int(e[0]) for e in below]},
-        ))  # fmt: skip
+        out.append(
+            Anomaly(
+                "truncated-entry-served",
+                f"read-log by process {inv.process} on {node} at {_t(comp)} returned "
+                f"{_count(below, 'entry', 'entries')} (indices {_span(below)}) {why}. Truncated "
+                "entries must never be served again: every node must move its low-water mark "
+                "when it applies the truncation entry (followers too, and a new leader after a "
+                "failover), and reads must start above it.",
+                ops,
+                {
+                    "node": node,
+                    "hwm": hwm,
+                    "lwm": lwm,
+                    "floor": floor,
+                    "indices": [int(e[0]) for e in below],
+                },
+            )
+        )
     return out
 
 
@@ -310,16 +323,18 @@ def _diverged(audits: list[tuple[Op, Op]], final: _FinalLog) -> list[Anomaly]:
             i = int(e[0])
             if i <= final.hwm and final.at.get(i) != (e[1], _freeze(e[2])):
                 node = comp.value.get("node") or comp.node or "?"
-                out.append(Anomaly(
-                    "committed-logs-diverge",
-                    f"the audit of {node} (HWM {_hwm(comp)}) holds {_show_cmd(_freeze(e[2]))} "
-                    f"of term {e[1]} at index {i}, but the audit of {final.node} (HWM "
-                    f"{final.hwm}) {final.describe(i)}. Both say the entry is committed, and "
-                    "committed entries are the same on every node: one of them counted an "
-                    "entry as committed without a majority holding it.",
-                    [comp.to_dict(), final.op.to_dict()],
-                    {"index": i, "nodes": [node, final.node]},
-                ))  # fmt: skip
+                out.append(
+                    Anomaly(
+                        "committed-logs-diverge",
+                        f"the audit of {node} (HWM {_hwm(comp)}) holds {_show_cmd(_freeze(e[2]))} "
+                        f"of term {e[1]} at index {i}, but the audit of {final.node} (HWM "
+                        f"{final.hwm}) {final.describe(i)}. Both say the entry is committed, and "
+                        "committed entries are the same on every node: one of them counted an "
+                        "entry as committed without a majority holding it.",
+                        [comp.to_dict(), final.op.to_dict()],
+                        {"index": i, "nodes": [node, final.node]},
+                    )
+                )
                 break
     return out
 

@@ -103,8 +103,9 @@ class _Txns(Sequence[Txn]):
             p = self._prep
             ws = p.writes[i]
             appends = bool(ws) and p.kind == "list-append"
-            t = Txn(i, p.procs[i], p.seqs[i], p.oks[i], p.ops[i], p.invokes[i], p.reads[i], ws,
-                    appends)  # fmt: skip
+            t = Txn(
+                i, p.procs[i], p.seqs[i], p.oks[i], p.ops[i], p.invokes[i], p.reads[i], ws, appends
+            )
             self._made[i] = t
         return t
 
@@ -180,10 +181,12 @@ def prepare(history: list[Op]) -> Prepared:
             node=inv.node,
             error="no completion in the history",
         )
-        add(inv, made, False)  # fmt: skip
+        add(inv, made, False)
     if appends and plain_writes:
-        raise PrepareError("the history mixes list appends and register writes; check "
-                           "list-append and register operations separately")  # fmt: skip
+        raise PrepareError(
+            "the history mixes list appends and register writes; check "
+            "list-append and register operations separately"
+        )
     counts = {"ops": len(ops), "failed": failed, "info": info, "ignored": ignored}
     kind = "list-append" if appends else "register"
     return Prepared(procs, seqs, oks, ops, invokes, reads, writes, sessions, kind, counts)
@@ -207,8 +210,9 @@ def _txn_effects(op: Op, ok: bool) -> Effects:
     plain = _PLAIN
     for m in v:
         if (type(m) is not list and not isinstance(m, list | tuple)) or len(m) != 3:
-            raise PrepareError(f"op at index {op.index}: micro-op {m!r} is not "
-                               '["r" | "w" | "append", key, value]')  # fmt: skip
+            raise PrepareError(
+                f'op at index {op.index}: micro-op {m!r} is not ["r" | "w" | "append", key, value]'
+            )
         mf, k, mv = m
         if type(k) not in plain:
             k = _hashable(k)
@@ -231,8 +235,9 @@ def _txn_effects(op: Op, ok: bool) -> Effects:
             touched.add(k)
             writes.append((k, mv if type(mv) in plain else _hashable(mv)))
         else:
-            raise PrepareError(f"op at index {op.index}: micro-op {m!r} is not "
-                               '["r" | "w" | "append", key, value]')  # fmt: skip
+            raise PrepareError(
+                f'op at index {op.index}: micro-op {m!r} is not ["r" | "w" | "append", key, value]'
+            )
     return reads or _NONE, writes or _NONE, kind
 
 
@@ -247,8 +252,10 @@ def _effects(op: Op, ok: bool) -> Effects:
         if f in _WRITES:
             return _NONE, [(key, _hashable(x))], 1
         if not (isinstance(x, list | tuple) and len(x) == 2):
-            raise PrepareError(f"op at index {op.index} (cas) has value {v!r}; expected "
-                               "[expected, new] or [key, [expected, new]]")  # fmt: skip
+            raise PrepareError(
+                f"op at index {op.index} (cas) has value {v!r}; expected "
+                "[expected, new] or [key, [expected, new]]"
+            )
         if ok and op.extra.get("result", True) is False:
             return _NONE, _NONE, 0  # a cas that found another value: it read nothing we know
         return ([(key, _hashable(x[0]))] if ok else _NONE), [(key, _hashable(x[1]))], 1
@@ -257,8 +264,12 @@ def _effects(op: Op, ok: bool) -> Effects:
 
 def _split(v: Any) -> tuple[Any, Any]:
     # Jepsen's independent keys: [key, v] with a scalar key; anything else is one register.
-    if isinstance(v, list | tuple) and len(v) == 2 and isinstance(v[0], str | int) \
-            and not isinstance(v[0], bool):  # fmt: skip
+    if (
+        isinstance(v, list | tuple)
+        and len(v) == 2
+        and isinstance(v[0], str | int)
+        and not isinstance(v[0], bool)
+    ):
         return v[0], v[1]
     return None, v
 

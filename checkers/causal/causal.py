@@ -51,9 +51,15 @@ def read_sources(prep: Prepared, versions: Versions) -> list[list[int]]:
 
 
 def check_causal(
-    prep: Prepared, versions: Versions, *, transitive: bool, max_cases: int, deadline: float,
-    reported: set[tuple[int, Any]], sources: list[list[int]],
-) -> tuple[Cases, dict[str, int]]:  # fmt: skip
+    prep: Prepared,
+    versions: Versions,
+    *,
+    transitive: bool,
+    max_cases: int,
+    deadline: float,
+    reported: set[tuple[int, Any]],
+    sources: list[list[int]],
+) -> tuple[Cases, dict[str, int]]:
     """Cases of PRAM (``transitive`` False) or causal (True) violations, skipping (txn, key)
     pairs already ``reported`` by a session guarantee; and how many were found."""
     kind = "causal" if transitive else "PRAM"

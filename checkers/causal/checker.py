@@ -45,8 +45,13 @@ _IMPLIES: dict[str, tuple[str, ...]] = {
 #: every model the checker checks
 MODELS: tuple[str, ...] = (*SESSION_GUARANTEES, "PRAM", "causal", "sequential")
 #: anomaly -> the model that forbids it directly
-_FORBIDDEN_BY = {**{g: g for g in SESSION_GUARANTEES}, "PRAM": "PRAM", "causal": "causal",
-                 "causal-cycle": "causal", "sequential": "sequential"}  # fmt: skip
+_FORBIDDEN_BY = {
+    **{g: g for g in SESSION_GUARANTEES},
+    "PRAM": "PRAM",
+    "causal": "causal",
+    "causal-cycle": "causal",
+    "sequential": "sequential",
+}
 
 
 def implied_models(models: list[str]) -> set[str]:
@@ -67,8 +72,13 @@ class CausalChecker:
 
     name = "causal"
 
-    def __init__(self, consistency_models: Any = ("causal",), time_budget_s: float = 60.0, *,
-                 max_cases: int = 10) -> None:  # fmt: skip
+    def __init__(
+        self,
+        consistency_models: Any = ("causal",),
+        time_budget_s: float = 60.0,
+        *,
+        max_cases: int = 10,
+    ) -> None:
         if isinstance(consistency_models, str):
             consistency_models = consistency_models.split(",")
         names = [str(x).strip() for x in consistency_models or () if str(x).strip()]
@@ -79,8 +89,9 @@ class CausalChecker:
                     f"'consistency_models'; allowed: {', '.join(MODELS)}"
                 )
         if not names:
-            raise ValueError("'consistency_models' is empty; name at least one of: "
-                             + ", ".join(MODELS))  # fmt: skip
+            raise ValueError(
+                "'consistency_models' is empty; name at least one of: " + ", ".join(MODELS)
+            )
         if time_budget_s <= 0:
             raise ValueError(f"'time_budget_s' must be > 0, got {time_budget_s!r}")
         self.consistency_models = names
@@ -100,15 +111,6 @@ class CausalChecker:
             return self._check(history, started)
         except PrepareError as e:
             return self._result(False, "unknown", {}, [], started, reason=str(e))
-        except Exception as e:  # a crash is "unknown", never a verdict
-            return self._result(
-                False,
-                "unknown",
-                {},
-                [],
-                started,
-                reason=f"the checker failed: {type(e).__name__}: {e}",
-            )
         finally:
             if collecting:
                 gc.enable()
@@ -140,8 +142,9 @@ class CausalChecker:
         prep = prepare(history)
         checked = self.checked
         versions = Versions(prep, session_write_order="monotonic-writes" in checked)
-        cases, counts = check_sessions(prep, versions, checked & set(SESSION_GUARANTEES),
-                                       self.max_cases)  # fmt: skip
+        cases, counts = check_sessions(
+            prep, versions, checked & set(SESSION_GUARANTEES), self.max_cases
+        )
         reported = {(c["txn"], c["key"]) for cs in cases.values() for c in cs}
         # Reads-from edges: only PRAM and causal need them (the sweep, and each case's path).
         sources = read_sources(prep, versions) if checked & {"PRAM", "causal"} else []
@@ -150,9 +153,15 @@ class CausalChecker:
             if model not in checked:
                 continue
             try:
-                more, n = check_causal(prep, versions, transitive=transitive,
-                                       max_cases=self.max_cases, deadline=deadline,
-                                       reported=reported, sources=sources)  # fmt: skip
+                more, n = check_causal(
+                    prep,
+                    versions,
+                    transitive=transitive,
+                    max_cases=self.max_cases,
+                    deadline=deadline,
+                    reported=reported,
+                    sources=sources,
+                )
             except CausalTimeout:
                 unknown.append(f"the {model} check ran out of time")
                 continue
@@ -161,8 +170,9 @@ class CausalChecker:
                 reported |= {(c["txn"], c["key"]) for c in v if "txn" in c}
             for k, c in n.items():
                 counts[k] = counts.get(k, 0) + c
-        anomalies = [causal_anomaly(prep, c, _path(prep, sources, c))
-                     for cs in cases.values() for c in cs]  # fmt: skip
+        anomalies = [
+            causal_anomaly(prep, c, _path(prep, sources, c)) for cs in cases.values() for c in cs
+        ]
         if "sequential" in checked:
             anomalies += self._sequential(history, prep, deadline, counts, unknown)
         bad = any(_FORBIDDEN_BY.get(a.name, "") in checked for a in anomalies)
@@ -177,16 +187,26 @@ class CausalChecker:
             reason="; ".join(unknown) if valid == "unknown" else None,
         )
 
-    def _sequential(self, history: list[Op], prep: Prepared, deadline: float,
-                    counts: dict[str, int], unknown: list[str]) -> list[Anomaly]:  # fmt: skip
+    def _sequential(
+        self,
+        history: list[Op],
+        prep: Prepared,
+        deadline: float,
+        counts: dict[str, int],
+        unknown: list[str],
+    ) -> list[Anomaly]:
         if any(op.f == "txn" for op in prep.ops):
             # For transactions, one total order respecting each process's order is
             # strong session serializability: Elle's cycle search with process edges.
             from ..txn import ListAppendChecker, RwRegisterChecker
 
             cls = ListAppendChecker if prep.kind == "list-append" else RwRegisterChecker
-            r = cls(["strong-session-serializable"], (), max(deadline - time.monotonic(), 0.01),
-                    max_cases=self.max_cases).check(history, {})  # fmt: skip
+            r = cls(
+                ["strong-session-serializable"],
+                (),
+                max(deadline - time.monotonic(), 0.01),
+                max_cases=self.max_cases,
+            ).check(history, {})
             if r.valid == "unknown":
                 unknown.append(f"sequential: {r.details.get('reason')}")
             out = []
@@ -213,9 +233,17 @@ class CausalChecker:
                 unknown.append(f"sequential, key {o.key!r}: {o.reason}")
         return out
 
-    def _result(self, ok: bool, valid: Any, counts: dict[str, int], anomalies: list[Anomaly],
-                started: float, *, prep: Prepared | None = None,
-                reason: str | None = None) -> Result:  # fmt: skip
+    def _result(
+        self,
+        ok: bool,
+        valid: Any,
+        counts: dict[str, int],
+        anomalies: list[Anomaly],
+        started: float,
+        *,
+        prep: Prepared | None = None,
+        reason: str | None = None,
+    ) -> Result:
         found = {a.name for a in anomalies}
         ruled_out = {_FORBIDDEN_BY[a] for a in found if a in _FORBIDDEN_BY}
         stronger = {m for m in MODELS if implied_models([m]) & ruled_out}
@@ -225,12 +253,13 @@ class CausalChecker:
             "checked": [m for m in MODELS if m in self.checked],
             "anomaly-types": sorted(found),
             "found": dict(sorted(counts.items())),
-            "not": sorted(ruled_out - {m for m in ruled_out
-                                       if implied_models([m]) - {m} & ruled_out}),
-            "also-not": sorted(stronger - ruled_out) + sorted(
-                m for m in ruled_out if implied_models([m]) - {m} & ruled_out),
+            "not": sorted(
+                ruled_out - {m for m in ruled_out if implied_models([m]) - {m} & ruled_out}
+            ),
+            "also-not": sorted(stronger - ruled_out)
+            + sorted(m for m in ruled_out if implied_models([m]) - {m} & ruled_out),
             "elapsed-s": round(time.monotonic() - started, 4),
-        }  # fmt: skip
+        }
         if prep is not None:
             details["history"] = prep.kind
             details["counts"] = prep.counts

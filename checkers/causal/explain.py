@@ -42,8 +42,10 @@ def _moves(prep: Prepared, ts: list[Txn]) -> str:
     nodes = {t.node for t in ts if t.node}
     procs = {t.process for t in ts}
     if len(procs) == 1 and len(nodes) > 1:
-        return (f" The session moved between nodes ({', '.join(sorted(nodes))}): the guarantee "
-                "holds for the process, whatever node serves it.")  # fmt: skip
+        return (
+            f" The session moved between nodes ({', '.join(sorted(nodes))}): the guarantee "
+            "holds for the process, whatever node serves it."
+        )
     return ""
 
 
@@ -55,9 +57,11 @@ def causal_anomaly(prep: Prepared, case: dict[str, Any], path: list[list[Any]] |
     if kind == "causal-cycle":
         steps = case["cycle"]
         ids = [a for a, _, _ in steps]
-        lines = [f"  {_who(txns[a])} -> {_who(txns[b])}: "
-                 + ("same process, later" if r == "process" else "the second read what the "
-                    "first wrote") for a, b, r in steps]  # fmt: skip
+        lines = [
+            f"  {_who(txns[a])} -> {_who(txns[b])}: "
+            + ("same process, later" if r == "process" else "the second read what the first wrote")
+            for a, b, r in steps
+        ]
         text = f"{DESCRIPTIONS[kind]}:\n" + "\n".join(lines)
         return Anomaly(kind, text, [txns[i].op.to_dict() for i in ids], _drawing(prep, ids, steps))
     t, w = txns[case["txn"]], txns[case["witness"]]
@@ -128,7 +132,7 @@ def _drawing(prep: Prepared, ids: list[int], steps: list[list[Any]]) -> dict[str
             {"from": names[a], "to": names[b], "type": r}
             for a, b, r in steps
             if a in names and b in names
-        ],  # fmt: skip
+        ],
         "txns": {names[t]: txns[t].op.to_dict() for t in ids},
     }
 
@@ -142,12 +146,16 @@ def sequential_anomaly(outcome: Any, model: Any) -> Anomaly:
     stuck = "\n".join(
         f"  - process {e.process}: op {e.completion.index if e.completion else e.invoke.index}"
         f"{' on node ' + e.invoke.node if e.invoke.node else ''}: "
-        f"{desc(e.f, e.input, e.output)}" for e in outcome.stuck)  # fmt: skip
-    text = (f"{DESCRIPTIONS['sequential']} on {key}: the longest order found places "
-            f"{len(outcome.placed)} of its {outcome.total} operations"
-            + (f" (ending: {shown})" if shown else "")
-            + f", after which the state is {model.describe_state(outcome.state)} and no "
-            f"process's next operation can follow it:\n{stuck}")  # fmt: skip
+        f"{desc(e.f, e.input, e.output)}"
+        for e in outcome.stuck
+    )
+    text = (
+        f"{DESCRIPTIONS['sequential']} on {key}: the longest order found places "
+        f"{len(outcome.placed)} of its {outcome.total} operations"
+        + (f" (ending: {shown})" if shown else "")
+        + f", after which the state is {model.describe_state(outcome.state)} and no "
+        f"process's next operation can follow it:\n{stuck}"
+    )
     ops = [e.invoke.to_dict() for e in outcome.stuck]
     return Anomaly(
         "sequential", text, ops, {"key": outcome.key, "state": model.describe_state(outcome.state)}

@@ -63,12 +63,14 @@ def check_sequential(
 ) -> list[SeqOutcome]:
     """One outcome per key of ``history`` under ``model``."""
     prepared = prepare(history, model)
-    return [_search(part.key, part.entries, model, deadline, max_nodes)
-            for part in prepared.partitions]  # fmt: skip
+    return [
+        _search(part.key, part.entries, model, deadline, max_nodes) for part in prepared.partitions
+    ]
 
 
-def _search(key: Any, entries: list[Entry], model: Model, deadline: float,
-            max_nodes: int) -> SeqOutcome:  # fmt: skip
+def _search(
+    key: Any, entries: list[Entry], model: Model, deadline: float, max_nodes: int
+) -> SeqOutcome:
     by_proc: dict[Any, list[Entry]] = {}
     for e in sorted(entries, key=lambda e: e.call):
         by_proc.setdefault(e.process, []).append(e)
@@ -115,8 +117,9 @@ def _search(key: Any, entries: list[Entry], model: Model, deadline: float,
         seen.add(h)
         nodes += 1
         if not nodes & 1023 and time.monotonic() > deadline:
-            return SeqOutcome(key, "unknown", len(entries), "time budget exhausted after "
-                              f"{nodes} search states")  # fmt: skip
+            return SeqOutcome(
+                key, "unknown", len(entries), f"time budget exhausted after {nodes} search states"
+            )
         if nodes > max_nodes:
             return SeqOutcome(
                 key, "unknown", len(entries), f"memory bound: more than {max_nodes} search states"
@@ -145,9 +148,9 @@ def _search(key: Any, entries: list[Entry], model: Model, deadline: float,
     _, h, pos, s = best
     placed: list[Entry] = []
     while h is not None and h in parent:
-        h, e = parent[h]
-        if e is not None:
-            placed.append(e)
+        h, came = parent[h]
+        if came is not None:
+            placed.append(came)
     placed.reverse()
     stuck = [p[pos[i]] for i, p in enumerate(procs) if pos[i] < ends[i]]
     return SeqOutcome(key, False, len(entries), "", placed, s, stuck, len(entries))

@@ -25,14 +25,19 @@ from ._versions import Versions
 
 __all__ = ["SESSION_GUARANTEES", "check_sessions"]
 
-SESSION_GUARANTEES = ("read-your-writes", "monotonic-reads", "monotonic-writes",
-                      "writes-follow-reads")  # fmt: skip
+SESSION_GUARANTEES = (
+    "read-your-writes",
+    "monotonic-reads",
+    "monotonic-writes",
+    "writes-follow-reads",
+)
 
 Cases = dict[str, list[dict[str, Any]]]
 
 
-def check_sessions(prep: Prepared, versions: Versions, guarantees: set[str],
-                   max_cases: int) -> tuple[Cases, dict[str, int]]:  # fmt: skip
+def check_sessions(
+    prep: Prepared, versions: Versions, guarantees: set[str], max_cases: int
+) -> tuple[Cases, dict[str, int]]:
     """Cases of each violated guarantee among ``guarantees`` (at most ``max_cases`` kept
     each), and how many of each were found."""
     ryw = "read-your-writes" in guarantees
@@ -63,8 +68,9 @@ def check_sessions(prep: Prepared, versions: Versions, guarantees: set[str],
 ReadLog = dict[Any, dict[Any, tuple[list[int], list[Any]]]]
 
 
-def _sweep_lists(prep: Prepared, versions: Versions, flags: tuple[bool, bool, bool, bool],
-                 add: Any) -> tuple[ReadLog, list[int]]:  # fmt: skip
+def _sweep_lists(
+    prep: Prepared, versions: Versions, flags: tuple[bool, bool, bool, bool], add: Any
+) -> tuple[ReadLog, list[int]]:
     """The pass over each session of a list-append history, where a version is a position:
     "older" is ``<``, and an unknown version (None) is skipped. Returns the read log (when
     writes-follow-reads is checked) and the txns with two reads or more, for
@@ -138,8 +144,9 @@ def _sweep_lists(prep: Prepared, versions: Versions, flags: tuple[bool, bool, bo
     return read_log, multi_reads
 
 
-def _sweep_registers(prep: Prepared, versions: Versions, flags: tuple[bool, bool, bool, bool],
-                     add: Any) -> tuple[ReadLog, list[int]]:  # fmt: skip
+def _sweep_registers(
+    prep: Prepared, versions: Versions, flags: tuple[bool, bool, bool, bool], add: Any
+) -> tuple[ReadLog, list[int]]:
     """The pass over each session of a register history: as ``_sweep_lists``, with the
     partial order of ``Versions.before`` (nil first; each process's writes in its order)."""
     ryw, mr, mw, wfr = flags
@@ -189,8 +196,9 @@ def _sweep_registers(prep: Prepared, versions: Versions, flags: tuple[bool, bool
     return read_log, multi_reads
 
 
-def _wfr_seen_by_readers(prep: Prepared, versions: Versions, tids: list[int],
-                         read_log: ReadLog, add: Any) -> None:  # fmt: skip
+def _wfr_seen_by_readers(
+    prep: Prepared, versions: Versions, tids: list[int], read_log: ReadLog, add: Any
+) -> None:
     """Writes follow reads, seen from a reader: each txn of ``tids`` that reads a write W
     (of key k) and, in the same txn, reads another key k2 at a version older than the one
     W's process had read of k2 when (or before) it made W. ``read_log`` holds what every

@@ -75,15 +75,27 @@ class BankChecker:
         reads = [op for op in client_ops(history) if op.type == "ok" and op.f == "read"]
         for op in reads:
             if not isinstance(op.value, dict):
-                return Result("unknown", [], {"reason": f"{op_ref(op)} is a read whose value "
-                                                        f"{fmt(op.value, 80)} is not a map of "
-                                                        "account -> balance"})  # fmt: skip
+                return Result(
+                    "unknown",
+                    [],
+                    {
+                        "reason": f"{op_ref(op)} is a read whose value "
+                        f"{fmt(op.value, 80)} is not a map of "
+                        "account -> balance"
+                    },
+                )
         if not reads:
-            return Result(True, [], {"read-count": 0, "error-count": 0,
-                                     "note": "no ok read: nothing to check"})  # fmt: skip
+            return Result(
+                True,
+                [],
+                {"read-count": 0, "error-count": 0, "note": "no ok read: nothing to check"},
+            )
         first = reads[0].value
-        accounts = ({_acct(a) for a in self.accounts} if self.accounts is not None
-                    else {_acct(a) for a in first})  # fmt: skip
+        accounts = (
+            {_acct(a) for a in self.accounts}
+            if self.accounts is not None
+            else {_acct(a) for a in first}
+        )
         total = self.total_amount if self.total_amount is not None else _sum(first.values())
         errors: dict[str, list[dict[str, Any]]] = {}
         for op in reads:
@@ -96,9 +108,12 @@ class BankChecker:
                 anomalies.append(_anomaly(err, total))
         summary = {}
         for kind, errs in errors.items():
-            s: dict[str, Any] = {"count": len(errs), "first": _brief(errs[0]),
-                                 "worst": _brief(max(errs, key=lambda e: _badness(e, total))),
-                                 "last": _brief(errs[-1])}  # fmt: skip
+            s: dict[str, Any] = {
+                "count": len(errs),
+                "first": _brief(errs[0]),
+                "worst": _brief(max(errs, key=lambda e: _badness(e, total))),
+                "last": _brief(errs[-1]),
+            }
             if kind == "wrong-total":
                 s["lowest"] = _brief(min(errs, key=lambda e: e["total"]))
                 s["highest"] = _brief(max(errs, key=lambda e: e["total"]))
@@ -157,13 +172,26 @@ def _periods(history: list[Op], reads: list[Op], total: Any) -> list[dict[str, A
             # in flight when the sum changed: invoked before the first read at the new sum
             # completed, and not completed before the last read at the old sum began
             lo = began.get(id(prev_last), prev_last.time) if prev_last is not None else -1
-            suspects = [(inv, done) for inv, done in transfers
-                        if _amount(inv) == abs(change) and inv.time <= first.time
-                        and (done is None or done.time >= lo)]  # fmt: skip
+            suspects = [
+                (inv, done)
+                for inv, done in transfers
+                if _amount(inv) == abs(change)
+                and inv.time <= first.time
+                and (done is None or done.time >= lo)
+            ]
             suspects.sort(key=lambda p: (p[1] is not None and p[1].type == "ok", p[0].time))
             after = plateaus[i + 1][0] if i + 1 < len(plateaus) else None
-            out.append({"sum": s, "change": change, "first": first, "last": last,
-                        "reads": count, "then": after, "suspects": suspects})  # fmt: skip
+            out.append(
+                {
+                    "sum": s,
+                    "change": change,
+                    "first": first,
+                    "last": last,
+                    "reads": count,
+                    "then": after,
+                    "suspects": suspects,
+                }
+            )
         prev_sum, prev_last = s, last
     return out
 
@@ -188,9 +216,12 @@ def _period_anomaly(p: dict[str, Any], total: Any) -> Anomaly:
     first, last = p["first"], p["last"]
     change = p["change"]
     direction = f"{-change} less" if change < 0 else f"{change} more"
-    span = (f"{op_ref(first)}, at {first.time / 1e9:.1f} s" if first is last
-            else f"{op_ref(first)}, at {first.time / 1e9:.1f} s, to {op_ref(last)}, at "
-                 f"{last.time / 1e9:.1f} s")  # fmt: skip
+    span = (
+        f"{op_ref(first)}, at {first.time / 1e9:.1f} s"
+        if first is last
+        else f"{op_ref(first)}, at {first.time / 1e9:.1f} s, to {op_ref(last)}, at "
+        f"{last.time / 1e9:.1f} s"
+    )
     text = (
         f"the reads summed to {p['sum']}, {direction} than {p['sum'] - change}, from {span} "
         f"({p['reads']} read{'s' if p['reads'] != 1 else ''}); "
@@ -214,14 +245,22 @@ def _period_anomaly(p: dict[str, Any], total: Any) -> Anomaly:
             if change < 0
             else "its deposit without its withdrawal"
         )
-        text += (f". A change of {abs(change)} is the amount of {len(suspects)} transfer"
-                 f"{'s' if len(suspects) != 1 else ''} in flight when it happened: {shown}"
-                 f"{more}. If one of them applied {half}, that is this change")  # fmt: skip
+        text += (
+            f". A change of {abs(change)} is the amount of {len(suspects)} transfer"
+            f"{'s' if len(suspects) != 1 else ''} in flight when it happened: {shown}"
+            f"{more}. If one of them applied {half}, that is this change"
+        )
     # the reads only: the suspects' invocations come earlier and would pass for evidence
     ops = [first.to_dict()] + ([last.to_dict()] if last is not first else [])
-    data = {"sum": p["sum"], "change": change, "reads": p["reads"], "then": p["then"],
-            "first": first.index, "last": last.index,
-            "suspects": [inv.index for inv, _ in suspects]}  # fmt: skip
+    data = {
+        "sum": p["sum"],
+        "change": change,
+        "reads": p["reads"],
+        "then": p["then"],
+        "first": first.index,
+        "last": last.index,
+        "suspects": [inv.index for inv, _ in suspects],
+    }
     return Anomaly("total-changed", text + ".", ops, data)
 
 
@@ -276,11 +315,19 @@ def _anomaly(err: dict[str, Any], total: Any) -> Anomaly:
     elif kind == "nil-balance":
         text = f"{op_ref(op)} read no balance (nil) for accounts {fmt(err['nils'])}"
     elif kind == "wrong-total":
-        text = (f"{op_ref(op)} read balances that sum to {err['total']}, but transfers "
-                f"preserve the total, {total}: the read saw a state no serial order of "
-                "transfers produces")  # fmt: skip
+        text = (
+            f"{op_ref(op)} read balances that sum to {err['total']}, but transfers "
+            f"preserve the total, {total}: the read saw a state no serial order of "
+            "transfers produces"
+        )
     else:
-        text = (f"{op_ref(op)} read negative balances {fmt(err['negative'])}; transfers must "
-                "not overdraw an account")  # fmt: skip
-    return Anomaly(kind, f"{text}. Balances read: {balances}.", [op.to_dict()],
-                   {k: v for k, v in _brief(err).items() if k != "op"})  # fmt: skip
+        text = (
+            f"{op_ref(op)} read negative balances {fmt(err['negative'])}; transfers must "
+            "not overdraw an account"
+        )
+    return Anomaly(
+        kind,
+        f"{text}. Balances read: {balances}.",
+        [op.to_dict()],
+        {k: v for k, v in _brief(err).items() if k != "op"},
+    )

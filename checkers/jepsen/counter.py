@@ -34,8 +34,7 @@ class CounterChecker:
         """Check every ok read of ``history`` against the bounds the adds allow."""
         ops = client_ops(history)
         inv = invocations(ops)
-        failed_invokes = {id(inv[i]) for i, op in enumerate(ops)
-                          if op.type == "fail" and i in inv}  # fmt: skip
+        failed_invokes = {id(inv[i]) for i, op in enumerate(ops) if op.type == "fail" and i in inv}
         lower: float = 0
         upper: float = 0
         pending: dict[Any, tuple[float, Op]] = {}
@@ -46,8 +45,9 @@ class CounterChecker:
             if op.f == "add":
                 v = op.value
                 if not isinstance(v, int | float) or isinstance(v, bool):
-                    return Result("unknown", [], {"reason": f"{op_ref(op)} adds {v!r}; "
-                                                            "expected a number"})  # fmt: skip
+                    return Result(
+                        "unknown", [], {"reason": f"{op_ref(op)} adds {v!r}; expected a number"}
+                    )
                 if op.type == "invoke":
                     if v >= 0:
                         upper += v
@@ -64,16 +64,18 @@ class CounterChecker:
                 elif op.type == "ok":
                     lo, _ = pending.pop(op.process, (lower, op))
                     reads.append((lo, op.value, upper, op))
-        errors = [r for r in reads
-                  if not isinstance(r[1], int | float) or not r[0] <= r[1] <= r[2]]  # fmt: skip
+        errors = [r for r in reads if not isinstance(r[1], int | float) or not r[0] <= r[1] <= r[2]]
         anomalies = [
-            Anomaly("counter-out-of-bounds",
-                    f"{op_ref(op)} read {val!r}, but the counter could only have been between "
-                    f"{lo} (increments known complete before the read began) and {hi} (all "
-                    "increments attempted before it ended)",
-                    [op.to_dict()], {"lower": lo, "value": val, "upper": hi})
+            Anomaly(
+                "counter-out-of-bounds",
+                f"{op_ref(op)} read {val!r}, but the counter could only have been between "
+                f"{lo} (increments known complete before the read began) and {hi} (all "
+                "increments attempted before it ended)",
+                [op.to_dict()],
+                {"lower": lo, "value": val, "upper": hi},
+            )
             for lo, val, hi, op in errors[: self.max_cases]
-        ]  # fmt: skip
+        ]
         details = {
             "read-count": len(reads),
             "reads": [[lo, v, hi] for lo, v, hi, _ in reads[:1000]],

@@ -59,9 +59,11 @@ class LongForkChecker:
             if op.type == "invoke" and _is_write(op.value):
                 k = freeze(op.value[0][1])
                 if k in written:
-                    raise _Illegal(f"key {fmt(op.value[0][1])} is written twice "
-                                   f"({op_ref(written[k])} and {op_ref(op)}): the checker "
-                                   "assumes one write per key")  # fmt: skip
+                    raise _Illegal(
+                        f"key {fmt(op.value[0][1])} is written twice "
+                        f"({op_ref(written[k])} and {op_ref(op)}): the checker "
+                        "assumes one write per key"
+                    )
                 written[k] = op
         groups: dict[tuple[Any, ...], list[tuple[Op, dict[Any, Any]]]] = {}
         n_reads = 0
@@ -70,8 +72,10 @@ class LongForkChecker:
                 continue
             m = {freeze(k): v for _, k, v in op.value}
             if self.group_size and len(m) != self.group_size:
-                raise _Illegal(f"{op_ref(op)} read {len(m)} keys; every read should read a "
-                               f"group of {self.group_size}")  # fmt: skip
+                raise _Illegal(
+                    f"{op_ref(op)} read {len(m)} keys; every read should read a "
+                    f"group of {self.group_size}"
+                )
             n_reads += 1
             groups.setdefault(tuple(sorted(m, key=repr)), []).append((op, m))
         forks = []
@@ -81,8 +85,12 @@ class LongForkChecker:
                     if _compare(ma, mb, a, b) is None:
                         forks.append((a, b, ma, mb))
         anomalies = [_anomaly(a, b, ma, mb) for a, b, ma, mb in forks[: self.max_cases]]
-        details = {"reads-count": n_reads, "groups": len(groups), "fork-count": len(forks),
-                   "forks": [[a.to_dict(), b.to_dict()] for a, b, _, _ in forks[:100]]}  # fmt: skip
+        details = {
+            "reads-count": n_reads,
+            "groups": len(groups),
+            "fork-count": len(forks),
+            "forks": [[a.to_dict(), b.to_dict()] for a, b, _, _ in forks[:100]],
+        }
         return Result(not forks, anomalies, details)
 
 
@@ -119,18 +127,22 @@ def _compare(a: dict[Any, Any], b: dict[Any, Any], opa: Op, opb: Op) -> int | No
                 return None
             res = 1
         else:
-            raise _Illegal(f"{op_ref(opa)} and {op_ref(opb)} read different values for one "
-                           "key; the checker assumes one write per key")  # fmt: skip
+            raise _Illegal(
+                f"{op_ref(opa)} and {op_ref(opb)} read different values for one "
+                "key; the checker assumes one write per key"
+            )
     return res
 
 
 def _anomaly(a: Op, b: Op, ma: dict[Any, Any], mb: dict[Any, Any]) -> Anomaly:
     only_a = [k for k in ma if ma[k] is not None and mb[k] is None]
     only_b = [k for k in mb if mb[k] is not None and ma[k] is None]
-    text = (f"{op_ref(a)} saw keys {fmt(list(only_a))} but not {fmt(list(only_b))}; "
-            f"{op_ref(b)} saw {fmt(list(only_b))} but not {fmt(list(only_a))}: each read "
-            "observed an insert the other missed, so the inserts became visible in two "
-            "incompatible orders (a long fork)")  # fmt: skip
+    text = (
+        f"{op_ref(a)} saw keys {fmt(list(only_a))} but not {fmt(list(only_b))}; "
+        f"{op_ref(b)} saw {fmt(list(only_b))} but not {fmt(list(only_a))}: each read "
+        "observed an insert the other missed, so the inserts became visible in two "
+        "incompatible orders (a long fork)"
+    )
     return Anomaly(
         "long-fork",
         text,

@@ -58,9 +58,15 @@ class SetChecker:
             return Result("unknown", [], {"reason": "the set was never read (no ok read)"})
         final_op = reads[-1]
         if not isinstance(final_op.value, list | tuple):
-            return Result("unknown", [], {"reason": f"{op_ref(final_op)} read "
-                                                    f"{fmt(final_op.value, 80)}; expected a "
-                                                    "list of elements"})  # fmt: skip
+            return Result(
+                "unknown",
+                [],
+                {
+                    "reason": f"{op_ref(final_op)} read "
+                    f"{fmt(final_op.value, 80)}; expected a "
+                    "list of elements"
+                },
+            )
         final = {freeze(v) for v in final_op.value}
         ok = final & attempts
         unexpected = final - attempts
@@ -88,11 +94,16 @@ class SetChecker:
                 )
             )
         details = {
-            "attempt-count": len(attempts), "acknowledged-count": len(adds),
-            "ok-count": len(ok), "lost-count": len(lost), "recovered-count": len(recovered),
-            "unexpected-count": len(unexpected), "lost": _sorted(lost),
-            "unexpected": _sorted(unexpected), "recovered": _sorted(recovered),
-        }  # fmt: skip
+            "attempt-count": len(attempts),
+            "acknowledged-count": len(adds),
+            "ok-count": len(ok),
+            "lost-count": len(lost),
+            "recovered-count": len(recovered),
+            "unexpected-count": len(unexpected),
+            "lost": _sorted(lost),
+            "unexpected": _sorted(unexpected),
+            "recovered": _sorted(recovered),
+        }
         return Result(not lost and not unexpected, anomalies, details)
 
 
@@ -128,9 +139,15 @@ class SetFullChecker:
                     state[e][1] = op
             elif op.f == "read" and op.type == "ok":
                 if not isinstance(op.value, list | tuple):
-                    return Result("unknown", [], {"reason": f"{op_ref(op)} read "
-                                                            f"{fmt(op.value, 80)}; expected a "
-                                                            "list of elements"})  # fmt: skip
+                    return Result(
+                        "unknown",
+                        [],
+                        {
+                            "reason": f"{op_ref(op)} read "
+                            f"{fmt(op.value, 80)}; expected a "
+                            "list of elements"
+                        },
+                    )
                 iop = inv.get(i, op)
                 ipos = pos_of[id(iop)]
                 seen: dict[Any, int] = {}
@@ -215,16 +232,19 @@ class SetFullChecker:
                 )
             )
         details: dict[str, Any] = {
-            "attempt-count": len(order), "stable-count": len(stable),
-            "lost-count": len(lost), "lost": [state[e][0] for e in lost[:1000]],
-            "never-read-count": len(never), "never-read": [state[e][0] for e in never[:1000]],
-            "stale-count": len(stale), "stale": [state[e][0] for e in stale[:1000]],
+            "attempt-count": len(order),
+            "stable-count": len(stable),
+            "lost-count": len(lost),
+            "lost": [state[e][0] for e in lost[:1000]],
+            "never-read-count": len(never),
+            "never-read": [state[e][0] for e in never[:1000]],
+            "stale-count": len(stale),
+            "stale": [state[e][0] for e in stale[:1000]],
             "duplicated-count": len(dups),
             "duplicated": [[list(k) if isinstance(k, tuple) else k, c] for k, c in dups.items()],
-        }  # fmt: skip
+        }
         if valid == "unknown":
-            details["reason"] = ("no element was ever seen stably by a read: nothing was "
-                                 "checked")  # fmt: skip
+            details["reason"] = "no element was ever seen stably by a read: nothing was checked"
         return Result(valid, anomalies, details)
 
 

@@ -31,13 +31,21 @@ class UniqueIdsChecker:
                 counts.setdefault(freeze(op.value), []).append(op)
         dups = {k: v for k, v in counts.items() if len(v) > 1}
         anomalies = [
-            Anomaly("duplicated-id", f"id {fmt(v[0].value)} was returned {len(v)} times "
-                    f"(ops {', '.join(str(o.index) for o in v[:10])})",
-                    [o.to_dict() for o in v[:10]], {"id": v[0].value, "count": len(v)})
+            Anomaly(
+                "duplicated-id",
+                f"id {fmt(v[0].value)} was returned {len(v)} times "
+                f"(ops {', '.join(str(o.index) for o in v[:10])})",
+                [o.to_dict() for o in v[:10]],
+                {"id": v[0].value, "count": len(v)},
+            )
             for v in list(dups.values())[:10]
-        ]  # fmt: skip
-        return Result(not dups, anomalies, {
-            "attempted-count": attempted,
-            "acknowledged-count": sum(len(v) for v in counts.values()),
-            "duplicated-count": len(dups),
-        })  # fmt: skip
+        ]
+        return Result(
+            not dups,
+            anomalies,
+            {
+                "attempted-count": attempted,
+                "acknowledged-count": sum(len(v) for v in counts.values()),
+                "duplicated-count": len(dups),
+            },
+        )

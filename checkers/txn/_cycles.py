@@ -125,10 +125,15 @@ def _scc_cases(g: Component, deadline: float, cases: dict[str, list[dict[str, An
         comp = has_cycle(g, mask & present, ext & present) if mask & present else []
         if comp:
             kind = f"{model}-cycle-exists"
-            cases.setdefault(kind, []).append({
-                "type": kind, "not": friendly_model(model), "scc-size": len(comp),
-                "scc": [g.ids[x] for x in comp], "subgraph": _subgraph_name(mask, ext),
-            })  # fmt: skip
+            cases.setdefault(kind, []).append(
+                {
+                    "type": kind,
+                    "not": friendly_model(model),
+                    "scc-size": len(comp),
+                    "scc": [g.ids[x] for x in comp],
+                    "subgraph": _subgraph_name(mask, ext),
+                }
+            )
             exists.append(model)
             redundant |= impossible_models_of(model)
     impossible = impossible_models_of(*exists) if exists else set()
@@ -158,15 +163,18 @@ def _scc_cases(g: Component, deadline: float, cases: dict[str, list[dict[str, An
             found_types.append(cls)
             skip |= implied_anomalies([kind, cls])
     except SearchTimeout:
-        cases.setdefault("cycle-search-timeout", []).append({
-            "type": "cycle-search-timeout", "anomaly-spec-type": current,
-            "does-not-contain": [k for k in searched[:-1] if k not in found_types],
-            "scc-size": g.n, "scc": g.ids,
-        })  # fmt: skip
+        cases.setdefault("cycle-search-timeout", []).append(
+            {
+                "type": "cycle-search-timeout",
+                "anomaly-spec-type": current,
+                "does-not-contain": [k for k in searched[:-1] if k not in found_types],
+                "scc-size": g.n,
+                "scc": g.ids,
+            }
+        )
         cyc = any_cycle(g)
         cls = classify(cyc)
-        cases.setdefault(cls, []).append({"type": cls, "cycle": g.globalize(cyc),
-                                          "fallback": True})  # fmt: skip
+        cases.setdefault(cls, []).append({"type": cls, "cycle": g.globalize(cyc), "fallback": True})
 
 
 def impossible_models_of(*models: str) -> set[str]:
@@ -176,8 +184,17 @@ def impossible_models_of(*models: str) -> set[str]:
 
 
 def _subgraph_name(mask: int, ext: int) -> list[Any]:
-    names = [n for bit, n in ((WW, "ww"), (WR, "wr"), (RW, "rw"), (PROCESS, "process"),
-                              (REALTIME, "realtime")) if mask & bit]  # fmt: skip
+    names = [
+        n
+        for bit, n in (
+            (WW, "ww"),
+            (WR, "wr"),
+            (RW, "rw"),
+            (PROCESS, "process"),
+            (REALTIME, "realtime"),
+        )
+        if mask & bit
+    ]
     union: list[Any] = ["union", *names]
     return ["extension", union, "rw"] if ext else union
 

@@ -237,9 +237,16 @@ class Spec:
     """
 
     def __init__(
-        self, free: int, special: int = 0, *, exactly_one: bool = False, at_least: int = 0,
-        nonadjacent: bool = False, variant: int = 0, start: int = 0,
-    ) -> None:  # fmt: skip
+        self,
+        free: int,
+        special: int = 0,
+        *,
+        exactly_one: bool = False,
+        at_least: int = 0,
+        nonadjacent: bool = False,
+        variant: int = 0,
+        start: int = 0,
+    ) -> None:
         self.free = free | variant
         self.special = special
         self.exactly_one = exactly_one
@@ -283,9 +290,16 @@ class Spec:
 
 
 def search_from(
-    g: Component, allowed: bytearray | None, spec: Spec, u: int, v: int, start_rel: int,
-    deadline: float, rank: list[int] | None = None, floor: int = 0,
-) -> Cycle | None:  # fmt: skip
+    g: Component,
+    allowed: bytearray | None,
+    spec: Spec,
+    u: int,
+    v: int,
+    start_rel: int,
+    deadline: float,
+    rank: list[int] | None = None,
+    floor: int = 0,
+) -> Cycle | None:
     """A shortest cycle of the class ``spec`` that starts with the edge u -> v used as
     ``start_rel``, through vertices in ``allowed`` (all when None) and, with ``rank``, of
     rank at least ``floor``; None if there is none. Vertices are local ids."""
@@ -331,9 +345,11 @@ def search_from(
 
 
 def _unwind(
-    parent: dict[int, tuple[int, int]], state: int, first: tuple[int, int, int],
+    parent: dict[int, tuple[int, int]],
+    state: int,
+    first: tuple[int, int, int],
     last: tuple[int, int, int],
-) -> Cycle:  # fmt: skip
+) -> Cycle:
     steps: Cycle = [last]
     while True:
         prev, rel = parent[state]
@@ -418,8 +434,9 @@ def _find_single(g: Component, spec: Spec, deadline: float) -> Cycle | None:
     for i, c in enumerate(comps):
         for x in c:
             rank[x] = i
-    candidates = [(u, v) for u in range(g.n) for v, b in g.out[u]
-                  if b & spec.special and rank[v] >= rank[u]]  # fmt: skip
+    candidates = [
+        (u, v) for u in range(g.n) for v, b in g.out[u] if b & spec.special and rank[v] >= rank[u]
+    ]
     if not candidates:
         return None
     if len(comps) <= 20000:

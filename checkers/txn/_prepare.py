@@ -92,10 +92,17 @@ def prepare(history: list[Op], fs: tuple[str, ...] = ("txn",)) -> Txns:
             continue
         t = len(txns.ops)
         txns.ops.append(
-            Op(type="info", f=inv_op.f, value=inv_op.value, process=inv_op.process,
-               time=inv_op.time, index=inv_op.index, node=inv_op.node,
-               error="no completion in the history")
-        )  # fmt: skip
+            Op(
+                type="info",
+                f=inv_op.f,
+                value=inv_op.value,
+                process=inv_op.process,
+                time=inv_op.time,
+                index=inv_op.index,
+                node=inv_op.node,
+                error="no completion in the history",
+            )
+        )
         txns.mops.append(inv_op.value)
         txns.ok.append(False)
         txns.invoke_pos.append(inv_pos)

@@ -134,8 +134,13 @@ class _TxnChecker:
         reportable = self.prohibited | UNKNOWN_ANOMALIES
         # As Elle: a realtime graph when a realtime anomaly is forbidden (it orders each
         # process's transactions too), else a process graph when a process anomaly is.
-        self.order = ("realtime" if reportable & _REALTIME_TYPES
-                      else "process" if reportable & _PROCESS_TYPES else None)  # fmt: skip
+        self.order = (
+            "realtime"
+            if reportable & _REALTIME_TYPES
+            else "process"
+            if reportable & _PROCESS_TYPES
+            else None
+        )
 
     def check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
         """Check ``history``; ``ctx`` is accepted for the Checker contract and not needed."""
@@ -148,8 +153,6 @@ class _TxnChecker:
             return self._check(history, started)
         except (PrepareError, AnalysisError) as e:
             return self._unknown(str(e), started)
-        except Exception as e:  # a crash is "unknown", never a verdict
-            return self._unknown(f"the checker failed: {type(e).__name__}: {e}", started)
         finally:
             if gc_was_enabled:
                 gc.enable()
@@ -171,12 +174,20 @@ class _TxnChecker:
         return list_append.analyse(txns)
 
     def _unknown(self, reason: str, started: float) -> Result:
-        return Result("unknown", [], {
-            "workload": self.workload, "reason": reason,
-            "consistency-models": self.consistency_models, "anomalies": self.anomalies,
-            "anomaly-types": [], "not": [], "also-not": [],
-            "elapsed-s": round(time.monotonic() - started, 4),
-        })  # fmt: skip
+        return Result(
+            "unknown",
+            [],
+            {
+                "workload": self.workload,
+                "reason": reason,
+                "consistency-models": self.consistency_models,
+                "anomalies": self.anomalies,
+                "anomaly-types": [],
+                "not": [],
+                "also-not": [],
+                "elapsed-s": round(time.monotonic() - started, 4),
+            },
+        )
 
     def _check(self, history: list[Op], started: float) -> Result:
         deadline = started + self.time_budget_s
@@ -188,8 +199,10 @@ class _TxnChecker:
         causal = None
         if self.causal_models:
             if self.causal_covered and not cases.keys() & UNKNOWN_ANOMALIES:
-                stats["causal"] = {"skipped": "the cycle search, with process order, covers "
-                                   "every causal violation of a list-append history"}  # fmt: skip
+                stats["causal"] = {
+                    "skipped": "the cycle search, with process order, covers "
+                    "every causal violation of a list-append history"
+                }
             else:
                 causal = self._causal(history, started)
         return self._result(an, cases, stats, started, causal)
@@ -217,11 +230,19 @@ class _TxnChecker:
             cases.setdefault(k, []).extend(v)
         if edges == 0:
             cases["empty-transaction-graph"] = [{"txns": n}]
-        return an, cases, {
-            "txns": n, "failed-txns": len(txns.failed), "edges": edges,
-            "order": self.order, "cycle-search": True, **stats,
-            "inference-s": round(inferred - started, 4),
-        }  # fmt: skip
+        return (
+            an,
+            cases,
+            {
+                "txns": n,
+                "failed-txns": len(txns.failed),
+                "edges": edges,
+                "order": self.order,
+                "cycle-search": True,
+                **stats,
+                "inference-s": round(inferred - started, 4),
+            },
+        )
 
     def _causal(self, history: list[Op], started: float) -> Result:
         """The causality checker's result on ``self.causal_models``, in the time left (at
@@ -236,9 +257,13 @@ class _TxnChecker:
         )
 
     def _result(
-        self, an: Any, cases: dict[str, list[dict[str, Any]]], stats: dict[str, Any],
-        started: float, causal: Result | None = None,
-    ) -> Result:  # fmt: skip
+        self,
+        an: Any,
+        cases: dict[str, list[dict[str, Any]]],
+        stats: dict[str, Any],
+        started: float,
+        causal: Result | None = None,
+    ) -> Result:
         found = set(cases)
         by_kind: dict[str, list[Anomaly]] = {}  # the causality checker's, by name
         if causal is not None:
@@ -275,14 +300,22 @@ class _TxnChecker:
             "anomalies": self.anomalies,
             "anomaly-types": sorted(shown),
             **boundary(found),
-            "found": dict(sorted({**{k: len(v) for k, v in cases.items()},
-                                  **(causal.details.get("found", {}) if causal else {})}
-                                 .items())),
+            "found": dict(
+                sorted(
+                    {
+                        **{k: len(v) for k, v in cases.items()},
+                        **(causal.details.get("found", {}) if causal else {}),
+                    }.items()
+                )
+            ),
             **stats,
-        }  # fmt: skip
+        }
         if causal is not None:
-            details["causal"] = {k: v for k, v in causal.details.items()
-                                 if k not in ("anomaly-types", "not", "also-not")}  # fmt: skip
+            details["causal"] = {
+                k: v
+                for k, v in causal.details.items()
+                if k not in ("anomaly-types", "not", "also-not")
+            }
         details["elapsed-s"] = round(time.monotonic() - started, 4)
         if valid == "unknown":
             why = [_unknown_reason(reportable, cases)] if unknown else []
@@ -358,11 +391,15 @@ def _without_redundant_cycle_exists(types: set[str]) -> set[str]:
 def _unknown_reason(reportable: set[str], cases: dict[str, list[dict[str, Any]]]) -> str:
     if "cycle-search-timeout" in reportable:
         c = cases["cycle-search-timeout"][0]
-        return (f"the cycle search ran out of time (searching for {c['anomaly-spec-type']} in "
-                f"a component of {c['scc-size']} transactions)")  # fmt: skip
+        return (
+            f"the cycle search ran out of time (searching for {c['anomaly-spec-type']} in "
+            f"a component of {c['scc-size']} transactions)"
+        )
     if "empty-transaction-graph" in reportable:
-        return ("no dependency between any two transactions could be inferred "
-                "(empty-transaction-graph): nothing could be checked")  # fmt: skip
+        return (
+            "no dependency between any two transactions could be inferred "
+            "(empty-transaction-graph): nothing could be checked"
+        )
     return ", ".join(sorted(reportable))
 
 

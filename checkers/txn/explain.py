@@ -58,8 +58,10 @@ DESCRIPTIONS: dict[str, str] = {
 
 
 def describe_cycle_class(kind: str) -> str:
-    for suffix, extra in (("-realtime", ", using real-time order"),
-                          ("-process", ", using process order")):  # fmt: skip
+    for suffix, extra in (
+        ("-realtime", ", using real-time order"),
+        ("-process", ", using process order"),
+    ):
         if kind.endswith(suffix):
             return DESCRIPTIONS.get(kind[: -len(suffix)], kind) + extra
     if kind.endswith("-cycle-exists"):
@@ -118,42 +120,57 @@ def _step_text(an: Any, a: str, b: str, step: dict[str, Any]) -> str:
     t = step["type"]
     if t == "realtime":
         ia, ib = step.get("a-index"), step.get("b-index")
-        return (f"{a} completed (op {ia}) before {b} was invoked (op {ib}), so {a} precedes "
-                f"{b} in real time")  # fmt: skip
+        return (
+            f"{a} completed (op {ia}) before {b} was invoked (op {ib}), so {a} precedes "
+            f"{b} in real time"
+        )
     if t == "process":
         return f"process {step['process']} ran {a} before {b}, so {a} precedes {b} in its order"
     k = fmt_key(step.get("key"))
     v2 = step.get("value'")
     if an.workload == "list-append":
         if t == "wr":
-            return (f"{b} read {k} = {fmt_value(step['read'])}, whose last element "
-                    f"{fmt_value(step['value'])} {a} appended, so {a} precedes {b} "
-                    f"on {k}")  # fmt: skip
+            return (
+                f"{b} read {k} = {fmt_value(step['read'])}, whose last element "
+                f"{fmt_value(step['value'])} {a} appended, so {a} precedes {b} "
+                f"on {k}"
+            )
         if t == "ww":
-            return (f"{b} appended {fmt_value(v2)} to {k} right after {a}'s append "
-                    f"of {fmt_value(step['value'])} (in the order every read of {k} shows), "
-                    f"so {a} precedes {b} on {k}")  # fmt: skip
+            return (
+                f"{b} appended {fmt_value(v2)} to {k} right after {a}'s append "
+                f"of {fmt_value(step['value'])} (in the order every read of {k} shows), "
+                f"so {a} precedes {b} on {k}"
+            )
         if t == "rw":
             if step["value"] is INIT:
-                return (f"{a} read {k} = {fmt_value(step['read'] or [])}, which does not "
-                        f"include {b}'s append of {fmt_value(v2)} (the first "
-                        f"element of {k}), so {a} precedes {b} on {k}")  # fmt: skip
-            return (f"{a} read {k} = {fmt_value(step['read'])}, which does not include {b}'s "
-                    f"append of {fmt_value(v2)} (the next element after "
-                    f"{fmt_value(step['value'])}), so {a} precedes {b} on {k}")  # fmt: skip
+                return (
+                    f"{a} read {k} = {fmt_value(step['read'] or [])}, which does not "
+                    f"include {b}'s append of {fmt_value(v2)} (the first "
+                    f"element of {k}), so {a} precedes {b} on {k}"
+                )
+            return (
+                f"{a} read {k} = {fmt_value(step['read'])}, which does not include {b}'s "
+                f"append of {fmt_value(v2)} (the next element after "
+                f"{fmt_value(step['value'])}), so {a} precedes {b} on {k}"
+            )
     else:
         if t == "wr":
-            return (f"{a} wrote {k} = {fmt_value(step['value'])}, which {b} read, so {a} "
-                    f"precedes {b} on {k}")  # fmt: skip
+            return (
+                f"{a} wrote {k} = {fmt_value(step['value'])}, which {b} read, so {a} "
+                f"precedes {b} on {k}"
+            )
         if t == "ww":
-            return (f"{a} wrote {k} = {fmt_value(step['value'])} and {b} wrote {k} = "
-                    f"{fmt_value(v2)}, a later version, so {a} precedes {b} on {k}")  # fmt: skip
+            return (
+                f"{a} wrote {k} = {fmt_value(step['value'])} and {b} wrote {k} = "
+                f"{fmt_value(v2)}, a later version, so {a} precedes {b} on {k}"
+            )
         if t == "rw":
-            what = ("the initial state" if step["value"] is None
-                    else "a version before that")  # fmt: skip
-            return (f"{a} read {k} = {fmt_value(step['value'])} ({what}) and {b} wrote {k} = "
-                    f"{fmt_value(v2)}, a later version, so {a} precedes {b} on "
-                    f"{k}")  # fmt: skip
+            what = "the initial state" if step["value"] is None else "a version before that"
+            return (
+                f"{a} read {k} = {fmt_value(step['value'])} ({what}) and {b} wrote {k} = "
+                f"{fmt_value(v2)}, a later version, so {a} precedes {b} on "
+                f"{k}"
+            )
     return f"{a} precedes {b} ({t})"
 
 
@@ -172,8 +189,10 @@ def _cycle_anomaly(an: Any, kind: str, case: dict[str, Any]) -> Anomaly:
             step["a-index"] = an.txns.ops[a].index
             step["b-index"] = _invoke_index(an, b)
         steps.append(step)
-    lines = [f"{kind}: {describe_cycle_class(kind)}; a cycle of {len(cyc)} dependencies "
-             f"among {len(order)} transactions."]  # fmt: skip
+    lines = [
+        f"{kind}: {describe_cycle_class(kind)}; a cycle of {len(cyc)} dependencies "
+        f"among {len(order)} transactions."
+    ]
     if case.get("fallback"):
         lines.append("(Found after the search for worse cycles ran out of time.)")
     lines.append("Let:")
@@ -189,11 +208,12 @@ def _cycle_anomaly(an: Any, kind: str, case: dict[str, Any]) -> Anomaly:
     data = {
         "type": kind,
         "cycle": [names[t] for t in txns] + [names[txns[0]]],
-        "txns": {names[t]: _op_dict(an.txns.ops[t]) | {"value": an.txns.mops[t]}
-                 for t in order},
-        "steps": [_jsonable(s) | {"from": names[a], "to": names[b]}
-                  for (a, b, _), s in zip(cyc, steps, strict=True)],
-    }  # fmt: skip
+        "txns": {names[t]: _op_dict(an.txns.ops[t]) | {"value": an.txns.mops[t]} for t in order},
+        "steps": [
+            _jsonable(s) | {"from": names[a], "to": names[b]}
+            for (a, b, _), s in zip(cyc, steps, strict=True)
+        ],
+    }
     ops = [_op_dict(an.txns.ops[t]) for t in order]
     return Anomaly(kind, "\n".join(lines), ops, data)
 
@@ -226,14 +246,18 @@ def to_anomaly(an: Any, kind: str, case: dict[str, Any]) -> Anomaly:
     if kind == "G1a":
         reader = op_of(case["txn"])
         w = failed(case["writer"])
-        text = (f"{reader} read {fmt_read(case['mop'])}; element {fmt_value(case['element'])} "
-                f"was written by {w}, which failed: the read saw an aborted write")  # fmt: skip
+        text = (
+            f"{reader} read {fmt_read(case['mop'])}; element {fmt_value(case['element'])} "
+            f"was written by {w}, which failed: the read saw an aborted write"
+        )
     elif kind == "G1b":
         reader = op_of(case["txn"])
         wt = case.get("writer-txn")
         w = op_of(wt) if wt is not None else failed(case["writer"])
-        text = (f"{reader} read {fmt_read(case['mop'])}; {fmt_value(case['element'])} was an "
-                f"intermediate write of {w}, which wrote the key again afterwards")  # fmt: skip
+        text = (
+            f"{reader} read {fmt_read(case['mop'])}; {fmt_value(case['element'])} was an "
+            f"intermediate write of {w}, which wrote the key again afterwards"
+        )
     elif kind == "internal":
         who = op_of(case["txn"])
         exp = case["expected"]
@@ -241,15 +265,19 @@ def to_anomaly(an: Any, kind: str, case: dict[str, Any]) -> Anomaly:
             shown = "[..., " + ", ".join(fmt_value(x) for x in exp[1:]) + "]"
         else:
             shown = fmt_value(exp)
-        text = (f"{who} read {fmt_read(case['mop'])}, but its own earlier micro-ops "
-                f"({'; '.join(fmt_mop(m) for m in txns.mops[case['txn']])}) imply it should "
-                f"read {shown}")  # fmt: skip
+        text = (
+            f"{who} read {fmt_read(case['mop'])}, but its own earlier micro-ops "
+            f"({'; '.join(fmt_mop(m) for m in txns.mops[case['txn']])}) imply it should "
+            f"read {shown}"
+        )
         case = {**case, "expected": _jsonable(exp)}
     elif kind == "future-read":
         who = op_of(case["txn"])
-        text = (f"{who} read {fmt_read(case['mop'])}, which includes "
-                f"{fmt_value(case['element'])}, an element the same transaction appends "
-                "later")  # fmt: skip
+        text = (
+            f"{who} read {fmt_read(case['mop'])}, which includes "
+            f"{fmt_value(case['element'])}, an element the same transaction appends "
+            "later"
+        )
     elif kind == "duplicate-elements":
         who = op_of(case["txn"])
         dups = ", ".join(f"{fmt_value(e)} ({c} times)" for e, c in case["duplicates"].items())
@@ -258,50 +286,70 @@ def to_anomaly(an: Any, kind: str, case: dict[str, Any]) -> Anomaly:
     elif kind == "incompatible-order":
         a, b = case["values"]
         ra, rb = (op_of(t) for t in case["txns"])
-        text = (f"{key_phrase(case['key'])} was read as {fmt_value(a)} (by {ra}) and as "
-                f"{fmt_value(b)} (by {rb}): the first is not a prefix of the second, so no "
-                "single order of appends explains both reads")  # fmt: skip
+        text = (
+            f"{key_phrase(case['key'])} was read as {fmt_value(a)} (by {ra}) and as "
+            f"{fmt_value(b)} (by {rb}): the first is not a prefix of the second, so no "
+            "single order of appends explains both reads"
+        )
     elif kind == "dirty-update":
         f = failed(case["failed"])
         t = op_of(case["txn"])
-        text = (f"{key_phrase(case['key'])}: {t} committed an append that follows, in the "
-                f"version order {fmt_value(case['values'])}, the append of {f}, which failed: "
-                "it built on state that never existed")  # fmt: skip
+        text = (
+            f"{key_phrase(case['key'])}: {t} committed an append that follows, in the "
+            f"version order {fmt_value(case['values'])}, the append of {f}, which failed: "
+            "it built on state that never existed"
+        )
     elif kind == "lost-update":
         whos = [op_of(t) for t in case["txns"]]
         n = "both" if len(whos) == 2 else f"all {len(whos)}"
-        text = (f"{', '.join(whos[:-1])} and {whos[-1]} {n} read {key_phrase(case['key'])} = "
-                f"{fmt_value(case['value'])}, then wrote it, and committed: all but one of "
-                "these updates is lost")  # fmt: skip
+        text = (
+            f"{', '.join(whos[:-1])} and {whos[-1]} {n} read {key_phrase(case['key'])} = "
+            f"{fmt_value(case['value'])}, then wrote it, and committed: all but one of "
+            "these updates is lost"
+        )
     elif kind == "cyclic-versions":
-        text = (f"{key_phrase(case['key'])}: the versions {fmt_value(case['scc'])} each "
-                f"precede one another (sources: {', '.join(case['sources'])})")  # fmt: skip
+        text = (
+            f"{key_phrase(case['key'])}: the versions {fmt_value(case['scc'])} each "
+            f"precede one another (sources: {', '.join(case['sources'])})"
+        )
     elif kind == "empty-transaction-graph":
-        text = (f"no dependency could be inferred between any two of the {case['txns']} "
-                "transactions (no read saw another transaction's write, and no order was "
-                "requested), so the history says nothing checkable")  # fmt: skip
+        text = (
+            f"no dependency could be inferred between any two of the {case['txns']} "
+            "transactions (no read saw another transaction's write, and no order was "
+            "requested), so the history says nothing checkable"
+        )
     elif kind == "cycle-search-timeout":
         absent = case["does-not-contain"]
-        before = (f"; before that it had looked for {', '.join(absent)} and found none"
-                  if absent else "")  # fmt: skip
-        text = (f"the search for {case['anomaly-spec-type']} cycles in a component of "
-                f"{case['scc-size']} transactions ran out of time{before}. Whatever it did not "
-                "search for makes the verdict unknown, unless something found rules the "
-                "history out")  # fmt: skip
+        before = (
+            f"; before that it had looked for {', '.join(absent)} and found none" if absent else ""
+        )
+        text = (
+            f"the search for {case['anomaly-spec-type']} cycles in a component of "
+            f"{case['scc-size']} transactions ran out of time{before}. Whatever it did not "
+            "search for makes the verdict unknown, unless something found rules the "
+            "history out"
+        )
         case = {k: v for k, v in case.items() if k != "scc"} | {
             "scc": [txns.ops[t].index for t in case["scc"][:200]]
         }
     elif kind.endswith("-cycle-exists"):
         idx = [txns.ops[t].index for t in case["scc"]]
-        text = (f"the {_subgraph_words(case['subgraph'])} among "
-                f"{case['scc-size']} transactions (ops {', '.join(map(str, idx[:20]))}"
-                f"{', ...' if len(idx) > 20 else ''}) form a cycle, which {case['not']} "
-                "forbids; the search did not name a specific cycle")  # fmt: skip
+        text = (
+            f"the {_subgraph_words(case['subgraph'])} among "
+            f"{case['scc-size']} transactions (ops {', '.join(map(str, idx[:20]))}"
+            f"{', ...' if len(idx) > 20 else ''}) form a cycle, which {case['not']} "
+            "forbids; the search did not name a specific cycle"
+        )
         case = {**case, "scc": idx}
     else:
         text = kind
-    data = _jsonable({k: v for k, v in case.items()
-                      if k not in ("txn", "txns", "writer", "failed", "writer-txn")})  # fmt: skip
+    data = _jsonable(
+        {
+            k: v
+            for k, v in case.items()
+            if k not in ("txn", "txns", "writer", "failed", "writer-txn")
+        }
+    )
     return Anomaly(kind, f"{kind}: {d}. {text}.", ops, data)
 
 
@@ -321,8 +369,10 @@ def _jsonable(v: Any) -> Any:
     if v is _UNKNOWN_PREFIX:
         return "..."
     if isinstance(v, dict):
-        return {(k if isinstance(k, str) else json.dumps(_jsonable(k))): _jsonable(x)
-                for k, x in v.items()}  # fmt: skip
+        return {
+            (k if isinstance(k, str) else json.dumps(_jsonable(k))): _jsonable(x)
+            for k, x in v.items()
+        }
     if isinstance(v, list | tuple):
         return [_jsonable(x) for x in v]
     if isinstance(v, Op):

@@ -19,27 +19,50 @@ __all__ = ["list_append_history", "rw_register_history"]
 
 
 def list_append_history(
-    n_txns: int, *, processes: int = 5, keys: int = 8, max_txn_len: int = 4,
-    max_writes_per_key: int = 32, p_fail: float = 0.02, p_info: float = 0.01, seed: int = 0,
-) -> list[Op]:  # fmt: skip
+    n_txns: int,
+    *,
+    processes: int = 5,
+    keys: int = 8,
+    max_txn_len: int = 4,
+    max_writes_per_key: int = 32,
+    p_fail: float = 0.02,
+    p_info: float = 0.01,
+    seed: int = 0,
+) -> list[Op]:
     """A valid list-append history of ``n_txns`` transactions (completions of any type)."""
-    return _generate("append", n_txns, processes, keys, max_txn_len, max_writes_per_key,
-                     p_fail, p_info, seed)  # fmt: skip
+    return _generate(
+        "append", n_txns, processes, keys, max_txn_len, max_writes_per_key, p_fail, p_info, seed
+    )
 
 
 def rw_register_history(
-    n_txns: int, *, processes: int = 5, keys: int = 8, max_txn_len: int = 4,
-    max_writes_per_key: int = 32, p_fail: float = 0.02, p_info: float = 0.01, seed: int = 0,
-) -> list[Op]:  # fmt: skip
+    n_txns: int,
+    *,
+    processes: int = 5,
+    keys: int = 8,
+    max_txn_len: int = 4,
+    max_writes_per_key: int = 32,
+    p_fail: float = 0.02,
+    p_info: float = 0.01,
+    seed: int = 0,
+) -> list[Op]:
     """A valid read-write register history of ``n_txns`` transactions."""
-    return _generate("w", n_txns, processes, keys, max_txn_len, max_writes_per_key,
-                     p_fail, p_info, seed)  # fmt: skip
+    return _generate(
+        "w", n_txns, processes, keys, max_txn_len, max_writes_per_key, p_fail, p_info, seed
+    )
 
 
 def _generate(
-    write: str, n_txns: int, processes: int, n_keys: int, max_len: int, max_writes: int,
-    p_fail: float, p_info: float, seed: int,
-) -> list[Op]:  # fmt: skip
+    write: str,
+    n_txns: int,
+    processes: int,
+    n_keys: int,
+    max_len: int,
+    max_writes: int,
+    p_fail: float,
+    p_info: float,
+    seed: int,
+) -> list[Op]:
     rng = random.Random(seed)
     db: dict[int, Any] = {}
     writes: dict[int, int] = {}
@@ -55,8 +78,9 @@ def _generate(
     def emit(type_: str, process: int, value: Any) -> None:
         nonlocal clock
         clock += rng.randint(1, 1000)
-        history.append(Op(type=type_, f="txn", value=value, process=process, time=clock,
-                          index=len(history)))  # fmt: skip
+        history.append(
+            Op(type=type_, f="txn", value=value, process=process, time=clock, index=len(history))
+        )
 
     def apply(txn: list[list[Any]]) -> list[list[Any]]:
         nonlocal next_key

@@ -85,15 +85,25 @@ class Analysis:
                 if f == "append":
                     p = self.prev_element(k, v)
                     if p is not INIT and self.writers.get(k, {}).get(p) == a:
-                        return {"type": "ww", "key": k, "value": p, "value'": v,
-                                "a-mop-index": _mop_index(ma, "append", k, p),
-                                "b-mop-index": j}  # fmt: skip
+                        return {
+                            "type": "ww",
+                            "key": k,
+                            "value": p,
+                            "value'": v,
+                            "a-mop-index": _mop_index(ma, "append", k, p),
+                            "b-mop-index": j,
+                        }
         elif rel == WR:
             for j, (f, k, v) in enumerate(mb):
                 if f == "r" and v and self.writers.get(k, {}).get(v[-1]) == a:
-                    return {"type": "wr", "key": k, "value": v[-1], "read": v,
-                            "a-mop-index": _mop_index(ma, "append", k, v[-1]),
-                            "b-mop-index": j}  # fmt: skip
+                    return {
+                        "type": "wr",
+                        "key": k,
+                        "value": v[-1],
+                        "read": v,
+                        "a-mop-index": _mop_index(ma, "append", k, v[-1]),
+                        "b-mop-index": j,
+                    }
         elif rel == RW:
             for j, (f, k, v) in enumerate(mb):
                 if f != "append":
@@ -103,8 +113,15 @@ class Analysis:
                     if fa == "r" and ka == k and (va[-1] if va else INIT) == p:
                         if va is None and not self.txns.ok[a]:
                             continue
-                        return {"type": "rw", "key": k, "value": p, "value'": v, "read": va,
-                                "a-mop-index": i, "b-mop-index": j}  # fmt: skip
+                        return {
+                            "type": "rw",
+                            "key": k,
+                            "value": p,
+                            "value'": v,
+                            "read": va,
+                            "a-mop-index": i,
+                            "b-mop-index": j,
+                        }
         return _order_step(self.txns, a, b, rel)
 
 
@@ -139,8 +156,9 @@ def analyse(txns: Txns) -> Analysis:
     except (TypeError, ValueError) as e:
         bad = malformed_mop(txns)
         if bad is not None:
-            raise AnalysisError(f"micro-op {bad!r} is not [f, key, value]: not a transaction "
-                                "history") from None  # fmt: skip
+            raise AnalysisError(
+                f"micro-op {bad!r} is not [f, key, value]: not a transaction history"
+            ) from None
         if "unhashable" not in str(e):
             raise
     # Keys or elements that are lists or maps: freeze them, and try again.
@@ -190,7 +208,8 @@ def _analyse(txns: Txns) -> Analysis:
                         raise AnalysisError(
                             f"element {v!r} appended to key {k!r} twice (by ops at index "
                             f"{txns.ops[w[v]].index} and {txns.ops[t].index}): appends must "
-                            "be unique")  # fmt: skip
+                            "be unique"
+                        )
                 else:
                     w[v] = t
                 single[k] = v if k not in single else many
@@ -229,8 +248,10 @@ def _analyse(txns: Txns) -> Analysis:
             else:
                 bad.append(mop)
     if bad:
-        raise AnalysisError(f"micro-op {bad[0]!r} is neither [\"append\", k, v] nor "
-                            "[\"r\", k, list]: not a list-append history")  # fmt: skip
+        raise AnalysisError(
+            f'micro-op {bad[0]!r} is neither ["append", k, v] nor '
+            '["r", k, list]: not a list-append history'
+        )
     failed_writers = an.failed_writers
     failed_intermediate: dict[Any, dict[Any, Any]] = {}
     for op, mops in txns.failed:
@@ -239,8 +260,9 @@ def _analyse(txns: Txns) -> Analysis:
             if f == "append":
                 fw = failed_writers.setdefault(k, {})
                 if v in fw or v in writers.get(k, _EMPTY):
-                    raise AnalysisError(f"element {v!r} appended to key {k!r} twice: appends "
-                                        "must be unique")  # fmt: skip
+                    raise AnalysisError(
+                        f"element {v!r} appended to key {k!r} twice: appends must be unique"
+                    )
                 fw[v] = op
                 if k in last_f:
                     failed_intermediate.setdefault(k, {})[last_f[k]] = op
@@ -377,9 +399,11 @@ def _incompatible_orders(
 
 
 def _within_txn(
-    cases: dict[str, list[dict[str, Any]]], lost: dict[tuple[Any, Any], list[int]], t: int,
+    cases: dict[str, list[dict[str, Any]]],
+    lost: dict[tuple[Any, Any], list[int]],
+    t: int,
     mops: list[Any],
-) -> None:  # fmt: skip
+) -> None:
     """Internal consistency (a read that disagrees with the transaction's own earlier reads
     and appends), future reads (a read of an element the transaction appends later), and
     the read-then-append pairs lost updates are made of. Only for transactions that touch
@@ -468,8 +492,7 @@ def _dirty_updates(an: Analysis) -> None:
             if not txns.ok[t]:
                 continue  # indeterminate: keep the range open
             if last_state == "fail":
-                cases.append({"key": k, "values": list(values), "failed": last_failed,
-                              "txn": t})  # fmt: skip
+                cases.append({"key": k, "values": list(values), "failed": last_failed, "txn": t})
             last_state, values = "ok", [e]
     if cases:
         an.cases["dirty-update"] = cases

@@ -215,9 +215,14 @@ _FORBIDS: dict[str, tuple[str, ...]] = {
 
 #: The models checkers.causal checks, weakest first, and the anomalies it reports for them.
 CAUSAL_MODELS: tuple[str, ...] = (
-    "read-your-writes", "monotonic-reads", "monotonic-writes", "writes-follow-reads",
-    "PRAM", "causal", "sequential",
-)  # fmt: skip
+    "read-your-writes",
+    "monotonic-reads",
+    "monotonic-writes",
+    "writes-follow-reads",
+    "PRAM",
+    "causal",
+    "sequential",
+)
 CAUSAL_ANOMALIES: frozenset[str] = frozenset(a for m in CAUSAL_MODELS for a in _FORBIDS[m])
 
 #: Anomalies that make a check "unknown" rather than false: we could not look.
@@ -271,24 +276,50 @@ ALL_MODELS: frozenset[str] = frozenset(
 )
 #: Every anomaly name accepted in ``anomalies=``.
 ALL_ANOMALIES: frozenset[str] = frozenset(
-    {*_IMPLIES, *(b for bs in _IMPLIES.values() for b in bs), *_FORBIDDEN_BY,
-     *CYCLE_TYPES, *UNKNOWN_ANOMALIES}
-)  # fmt: skip
+    {
+        *_IMPLIES,
+        *(b for bs in _IMPLIES.values() for b in bs),
+        *_FORBIDDEN_BY,
+        *CYCLE_TYPES,
+        *UNKNOWN_ANOMALIES,
+    }
+)
 
 
 #: The models Elle's own anomalies decide, by friendly name: each forbids an anomaly the
 #: cycle search or the inference of list-append / rw-register finds. elle-cli, which checks
 #: only Elle's anomalies, can check exactly these (``checkers.elle_cli.CHECKABLE_MODELS``).
-ELLE_MODELS: frozenset[str] = frozenset({
-    "read-uncommitted", "read-committed", "cursor-stability", "monotonic-view",
-    "monotonic-snapshot-read", "monotonic-atomic-view", "consistent-view",
-    "forward-consistent-view", "update-serializable", "repeatable-read", "read-atomic",
-    "update-atomic", "causal-cerone", "prefix", "parallel-snapshot-isolation",
-    "snapshot-isolation", "serializable", "conflict-serializable", "strict-serializable",
-    "strong-serializable", "strong-session-read-uncommitted", "strong-session-read-committed",
-    "strong-session-snapshot-isolation", "strong-session-serializable",
-    "strong-read-uncommitted", "strong-read-committed", "strong-snapshot-isolation",
-})  # fmt: skip
+ELLE_MODELS: frozenset[str] = frozenset(
+    {
+        "read-uncommitted",
+        "read-committed",
+        "cursor-stability",
+        "monotonic-view",
+        "monotonic-snapshot-read",
+        "monotonic-atomic-view",
+        "consistent-view",
+        "forward-consistent-view",
+        "update-serializable",
+        "repeatable-read",
+        "read-atomic",
+        "update-atomic",
+        "causal-cerone",
+        "prefix",
+        "parallel-snapshot-isolation",
+        "snapshot-isolation",
+        "serializable",
+        "conflict-serializable",
+        "strict-serializable",
+        "strong-serializable",
+        "strong-session-read-uncommitted",
+        "strong-session-read-committed",
+        "strong-session-snapshot-isolation",
+        "strong-session-serializable",
+        "strong-read-uncommitted",
+        "strong-read-committed",
+        "strong-snapshot-isolation",
+    }
+)
 
 #: The models the list-append and rw-register checkers can check, by friendly name (their
 #: Adya names are accepted too): Elle's, by the cycle search, and (read-your-writes ..
@@ -341,8 +372,11 @@ def causal_models_to_check(models: Iterable[str], anomalies: Iterable[str] = ())
     if "sequential" in wanted and "strong-session-serializable" in implied:
         wanted = (wanted - {"sequential"}) | {"causal"}
     # The strongest suffice: the causality checker checks what they imply.
-    return [m for m in CAUSAL_MODELS if m in wanted
-            and not any(m in implied_models([o]) for o in wanted - {m})]  # fmt: skip
+    return [
+        m
+        for m in CAUSAL_MODELS
+        if m in wanted and not any(m in implied_models([o]) for o in wanted - {m})
+    ]
 
 
 def _closure(
@@ -383,21 +417,28 @@ def validate_models(
     allowed = "checkable models: " + ", ".join(sorted(checkable, key=str.lower))
     unknown = [m for m in out if m not in ALL_MODELS]
     if unknown:
-        raise ValueError(f"unknown consistency model{_s(unknown)} {_quoted(unknown)} in "
-                         f"'consistency_models'; {allowed}")  # fmt: skip
+        raise ValueError(
+            f"unknown consistency model{_s(unknown)} {_quoted(unknown)} in "
+            f"'consistency_models'; {allowed}"
+        )
     unchecked = [m for m in out if not is_checkable(m, checkable)]
     if unchecked:
-        partly = [m for m in unchecked if checkable is CHECKABLE_MODELS
-                  and friendly_model(m) in _UNCHECKED_PART]  # fmt: skip
+        partly = [
+            m
+            for m in unchecked
+            if checkable is CHECKABLE_MODELS and friendly_model(m) in _UNCHECKED_PART
+        ]
         rest = [m for m in unchecked if m not in partly]
         named = len(set(unchecked)) > 1  # say which model each reason is about
-        why = [(f"{m!r} " if named else "it ") + _UNCHECKED_PART[friendly_model(m)]
-               for m in dict.fromkeys(partly)]  # fmt: skip
+        why = [
+            (f"{m!r} " if named else "it ") + _UNCHECKED_PART[friendly_model(m)]
+            for m in dict.fromkeys(partly)
+        ]
         if rest:
-            who = (f"{_quoted(rest)} " if named else "it ") + ("forbid" if len(set(rest)) > 1
-                                                               else "forbids")  # fmt: skip
-            why.insert(0, f"{who} no anomaly {finder} can find, so the check could only say "
-                       "valid")  # fmt: skip
+            who = (f"{_quoted(rest)} " if named else "it ") + (
+                "forbid" if len(set(rest)) > 1 else "forbids"
+            )
+            why.insert(0, f"{who} no anomaly {finder} can find, so the check could only say valid")
         raise ValueError(
             f"consistency model{_s(unchecked)} {_quoted(unchecked)} cannot be checked yet: "
             f"{'; '.join(why)}{hint}; {allowed}"
@@ -449,9 +490,8 @@ def boundary(found: Iterable[str]) -> dict[str, list[str]]:
     the other (stronger) models ruled out, by friendly name, sorted."""
     impossible = impossible_models(found)
     weakest = {
-        m for m in impossible
-        if not (_closure(_MODELS_OUT.get(m, ()), _MODELS_OUT) & impossible)
-    }  # fmt: skip
+        m for m in impossible if not (_closure(_MODELS_OUT.get(m, ()), _MODELS_OUT) & impossible)
+    }
     return {
         "not": sorted({friendly_model(m) for m in weakest}),
         "also-not": sorted({friendly_model(m) for m in impossible - weakest}),

@@ -52,18 +52,26 @@ class Analysis:
         if rel == WR:
             for k, v in wa.items():
                 if k in rb and rb[k] == v:
-                    return {"type": "wr", "key": k, "value": v,
-                            "a-mop-index": _idx(mops_a, "w", k, v),
-                            "b-mop-index": _idx(mops_b, "r", k, v)}  # fmt: skip
+                    return {
+                        "type": "wr",
+                        "key": k,
+                        "value": v,
+                        "a-mop-index": _idx(mops_a, "w", k, v),
+                        "b-mop-index": _idx(mops_b, "r", k, v),
+                    }
         elif rel in (WW, RW):
             src = wa if rel == WW else ra
             for k, v in src.items():
                 later = self.versions.get(k, {}).get(v, ())
                 if k in wb and wb[k] in later:
-                    return {"type": "ww" if rel == WW else "rw", "key": k, "value": v,
-                            "value'": wb[k],
-                            "a-mop-index": _idx(mops_a, "w" if rel == WW else "r", k, v),
-                            "b-mop-index": _idx(mops_b, "w", k, wb[k])}  # fmt: skip
+                    return {
+                        "type": "ww" if rel == WW else "rw",
+                        "key": k,
+                        "value": v,
+                        "value'": wb[k],
+                        "a-mop-index": _idx(mops_a, "w" if rel == WW else "r", k, v),
+                        "b-mop-index": _idx(mops_b, "w", k, wb[k]),
+                    }
         return _order_step(self.txns, a, b, rel)
 
 
@@ -84,8 +92,9 @@ def analyse(txns: Txns, *, wfr_keys: bool = False) -> Analysis:
     except (TypeError, ValueError):
         bad = malformed_mop(txns)
         if bad is not None:
-            raise AnalysisError(f"micro-op {bad!r} is not [f, key, value]: not a transaction "
-                                "history") from None  # fmt: skip
+            raise AnalysisError(
+                f"micro-op {bad!r} is not [f, key, value]: not a transaction history"
+            ) from None
         raise
 
 
@@ -118,8 +127,10 @@ def _analyse(txns: Txns, wfr_keys: bool) -> Analysis:
                     internal = True
                 state[k] = v
             else:
-                raise AnalysisError(f"micro-op {mop!r} is neither [\"w\", k, v] nor [\"r\", k, v]:"
-                                    " not a read-write register history")  # fmt: skip
+                raise AnalysisError(
+                    f'micro-op {mop!r} is neither ["w", k, v] nor ["r", k, v]:'
+                    " not a read-write register history"
+                )
         if not ok:
             ext_r = {}  # an indeterminate read tells nothing
         an.ext_reads.append(ext_r)
@@ -148,7 +159,8 @@ def _analyse(txns: Txns, wfr_keys: bool) -> Analysis:
                 raise AnalysisError(
                     f"key {k!r} had value {v!r} written by more than one transaction (ops at "
                     f"index {', '.join(str(txns.ops[w].index) for w in ws)}): writes must be "
-                    "unique")  # fmt: skip
+                    "unique"
+                )
             w = ws[0]
             for r in rs:
                 if r != w:
@@ -195,9 +207,10 @@ def _writes_follow_reads(an: Analysis) -> None:
         nodes = sorted(set(m) | {b for bs in m.values() for b in bs}, key=repr)
         comps = [c for c in _sccs(nodes, m) if len(c) > 1]
         if comps:
-            cycles.extend({"key": k, "scc": sorted(c, key=repr), "sources": ["initial-state",
-                                                                              "wfr-keys"]}
-                          for c in comps)  # fmt: skip
+            cycles.extend(
+                {"key": k, "scc": sorted(c, key=repr), "sources": ["initial-state", "wfr-keys"]}
+                for c in comps
+            )
         merged[k] = m
     if cycles:
         an.cases["cyclic-versions"] = cycles
@@ -249,8 +262,9 @@ def _failed_and_intermediate(an: Analysis) -> None:
             if fw is not None:
                 g1a.append({"txn": t, "mop": mop, "writer": fw, "element": v})
             if im is not None and im[1] != t:
-                g1b.append({"txn": t, "mop": mop, "writer": im[0], "writer-txn": im[1],
-                            "element": v})  # fmt: skip
+                g1b.append(
+                    {"txn": t, "mop": mop, "writer": im[0], "writer-txn": im[1], "element": v}
+                )
     if g1a:
         an.cases["G1a"] = g1a
     if g1b:

@@ -14,8 +14,13 @@ from ..base import Anomaly, Result
 
 __all__ = ["cycle_svg", "write_page"]
 
-_COLORS = {"ww": "#c0392b", "wr": "#2471a3", "rw": "#d68910", "process": "#7d3c98",
-           "realtime": "#1e8449"}  # fmt: skip
+_COLORS = {
+    "ww": "#c0392b",
+    "wr": "#2471a3",
+    "rw": "#d68910",
+    "process": "#7d3c98",
+    "realtime": "#1e8449",
+}
 
 
 def write_page(result: Result, path: Path, title: str) -> Path:
@@ -29,10 +34,10 @@ def write_page(result: Result, path: Path, title: str) -> Path:
         "</style></head><body>",
         f"<h1>{escape(title)}</h1>",
         _summary(result),
-        "<p class='legend'>" + "".join(
-            f"<span style='color:{c}'>&#9632; {escape(n)}</span>" for n, c in _COLORS.items()
-        ) + "</p>",
-    ]  # fmt: skip
+        "<p class='legend'>"
+        + "".join(f"<span style='color:{c}'>&#9632; {escape(n)}</span>" for n, c in _COLORS.items())
+        + "</p>",
+    ]
     for i, a in enumerate(result.anomalies):
         parts.append(f"<div class='anomaly' id='a{i}'><h2>{escape(a.name)}</h2>")
         parts.append(f"<pre>{escape(a.explanation)}</pre>")
@@ -59,8 +64,9 @@ def _summary(result: Result) -> str:
     ]
     if d.get("reason"):
         rows.append(("reason", d["reason"]))
-    body = "".join(f"<tr><th align='left'>{escape(k)}</th><td>{escape(str(v))}</td></tr>"
-                   for k, v in rows)  # fmt: skip
+    body = "".join(
+        f"<tr><th align='left'>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in rows
+    )
     return f"<table>{body}</table>"
 
 
@@ -80,13 +86,17 @@ def cycle_svg(anomaly: Anomaly) -> str:
     for i, n in enumerate(names):
         ang = -math.pi / 2 + 2 * math.pi * i / k
         pos[n] = (cx + radius * math.cos(ang), cy + radius * math.sin(ang))
-    out = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width:.0f}' height='{height:.0f}' "
-           f"viewBox='0 0 {width:.0f} {height:.0f}' font-family='sans-serif' font-size='12'>",
-           "<defs>"]  # fmt: skip
+    out = [
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width:.0f}' height='{height:.0f}' "
+        f"viewBox='0 0 {width:.0f} {height:.0f}' font-family='sans-serif' font-size='12'>",
+        "<defs>",
+    ]
     for rel, color in _COLORS.items():
-        out.append(f"<marker id='arrow-{rel}' viewBox='0 0 10 10' refX='10' refY='5' "
-                   f"markerWidth='8' markerHeight='8' orient='auto-start-reverse'>"
-                   f"<path d='M 0 0 L 10 5 L 0 10 z' fill='{color}'/></marker>")  # fmt: skip
+        out.append(
+            f"<marker id='arrow-{rel}' viewBox='0 0 10 10' refX='10' refY='5' "
+            f"markerWidth='8' markerHeight='8' orient='auto-start-reverse'>"
+            f"<path d='M 0 0 L 10 5 L 0 10 z' fill='{color}'/></marker>"
+        )
     out.append("</defs>")
     seen_pairs: dict[tuple[str, str], int] = {}
     for step in data["steps"]:
@@ -107,24 +117,34 @@ def cycle_svg(anomaly: Anomaly) -> str:
         # The label sits on the curve, at its middle.
         lx, ly = 0.25 * sx + 0.5 * mx + 0.25 * ex, 0.25 * sy + 0.5 * my + 0.25 * ey
         label = rel if "key" not in step else f"{rel} {_short(step['key'])}"
-        out.append(f"<path d='M {sx:.1f} {sy:.1f} Q {mx:.1f} {my:.1f} {ex:.1f} {ey:.1f}' "
-                   f"fill='none' stroke='{color}' stroke-width='2' "
-                   f"marker-end='url(#arrow-{escape(rel, quote=True)})'/>")  # fmt: skip
-        out.append(f"<text x='{lx:.1f}' y='{ly - 4:.1f}' fill='{color}' text-anchor='middle' "
-                   f"paint-order='stroke' stroke='#fff' stroke-width='3'>"
-                   f"{escape(label)}</text>")  # fmt: skip
+        out.append(
+            f"<path d='M {sx:.1f} {sy:.1f} Q {mx:.1f} {my:.1f} {ex:.1f} {ey:.1f}' "
+            f"fill='none' stroke='{color}' stroke-width='2' "
+            f"marker-end='url(#arrow-{escape(rel, quote=True)})'/>"
+        )
+        out.append(
+            f"<text x='{lx:.1f}' y='{ly - 4:.1f}' fill='{color}' text-anchor='middle' "
+            f"paint-order='stroke' stroke='#fff' stroke-width='3'>"
+            f"{escape(label)}</text>"
+        )
     txns = data.get("txns", {})
     for n in names:
         x, y = pos[n]
         op = txns.get(n, {})
         out.append(f"<g><title>{escape(_short(op.get('value'), 300))}</title>")
-        out.append(f"<rect x='{x - 36:.1f}' y='{y - 20:.1f}' width='72' height='40' rx='6' "
-                   "fill='#fff' stroke='#333'/>")  # fmt: skip
-        out.append(f"<text x='{x:.1f}' y='{y - 3:.1f}' text-anchor='middle' "
-                   f"font-weight='bold'>{escape(n)}</text>")  # fmt: skip
+        out.append(
+            f"<rect x='{x - 36:.1f}' y='{y - 20:.1f}' width='72' height='40' rx='6' "
+            "fill='#fff' stroke='#333'/>"
+        )
+        out.append(
+            f"<text x='{x:.1f}' y='{y - 3:.1f}' text-anchor='middle' "
+            f"font-weight='bold'>{escape(n)}</text>"
+        )
         sub = f"op {op.get('index', '?')} p{op.get('process', '?')}"
-        out.append(f"<text x='{x:.1f}' y='{y + 12:.1f}' text-anchor='middle' font-size='10'>"
-                   f"{escape(str(sub))}</text>")  # fmt: skip
+        out.append(
+            f"<text x='{x:.1f}' y='{y + 12:.1f}' text-anchor='middle' font-size='10'>"
+            f"{escape(str(sub))}</text>"
+        )
         out.append("</g>")
     out.append("</svg>")
     return "\n".join(out)

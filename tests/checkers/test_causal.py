@@ -74,10 +74,16 @@ def test_a_stale_read_by_an_unrelated_process_is_causal_but_not_strict_serializa
     assert ListAppendChecker(["strict-serializable"]).check(STALE, {}).valid is False
 
 
-MR_BAD = H((1, "txn", txn(("append", "x", 1))), (0, "txn", txn(("r", "x", [1]))),
-           (0, "txn", txn(("r", "x", []))))  # fmt: skip
-MR_OK = H((1, "txn", txn(("append", "x", 1))), (0, "txn", txn(("r", "x", []))),
-          (0, "txn", txn(("r", "x", [1]))))  # fmt: skip
+MR_BAD = H(
+    (1, "txn", txn(("append", "x", 1))),
+    (0, "txn", txn(("r", "x", [1]))),
+    (0, "txn", txn(("r", "x", []))),
+)
+MR_OK = H(
+    (1, "txn", txn(("append", "x", 1))),
+    (0, "txn", txn(("r", "x", []))),
+    (0, "txn", txn(("r", "x", [1]))),
+)
 
 
 def test_monotonic_reads_seen_through_a_second_process() -> None:
@@ -88,10 +94,16 @@ def test_monotonic_reads_seen_through_a_second_process() -> None:
     assert check(MR_BAD, "read-your-writes").valid is True  # not its own write
 
 
-MW_BAD = H((0, "txn", txn(("append", "x", 1))), (0, "txn", txn(("append", "x", 2))),
-           (1, "txn", txn(("r", "x", [2, 1]))))  # fmt: skip
-MW_OK = H((0, "txn", txn(("append", "x", 1))), (0, "txn", txn(("append", "x", 2))),
-          (1, "txn", txn(("r", "x", [1, 2]))))  # fmt: skip
+MW_BAD = H(
+    (0, "txn", txn(("append", "x", 1))),
+    (0, "txn", txn(("append", "x", 2))),
+    (1, "txn", txn(("r", "x", [2, 1]))),
+)
+MW_OK = H(
+    (0, "txn", txn(("append", "x", 1))),
+    (0, "txn", txn(("append", "x", 2))),
+    (1, "txn", txn(("r", "x", [1, 2]))),
+)
 
 
 def test_monotonic_writes() -> None:
@@ -102,12 +114,18 @@ def test_monotonic_writes() -> None:
 
 # Process 0 reads x = [1] (written by process 1), then appends 2 to y; process 2 sees y's 2
 # but not x's 1 in one transaction.
-WFR_BAD = H((1, "txn", txn(("append", "x", 1))), (0, "txn", txn(("r", "x", [1]))),
-            (0, "txn", txn(("append", "y", 2))),
-            (2, "txn", txn(("r", "y", [2]), ("r", "x", []))))  # fmt: skip
-WFR_OK = H((1, "txn", txn(("append", "x", 1))), (0, "txn", txn(("r", "x", [1]))),
-           (0, "txn", txn(("append", "y", 2))),
-           (2, "txn", txn(("r", "y", [2]), ("r", "x", [1]))))  # fmt: skip
+WFR_BAD = H(
+    (1, "txn", txn(("append", "x", 1))),
+    (0, "txn", txn(("r", "x", [1]))),
+    (0, "txn", txn(("append", "y", 2))),
+    (2, "txn", txn(("r", "y", [2]), ("r", "x", []))),
+)
+WFR_OK = H(
+    (1, "txn", txn(("append", "x", 1))),
+    (0, "txn", txn(("r", "x", [1]))),
+    (0, "txn", txn(("append", "y", 2))),
+    (2, "txn", txn(("r", "y", [2]), ("r", "x", [1]))),
+)
 
 
 def test_writes_follow_reads_seen_through_a_second_process() -> None:
@@ -136,10 +154,18 @@ def test_writes_follow_reads_whatever_order_the_processes_first_appear_in() -> N
 
 
 # Process 2 sees process 0's second write (on y), then misses its first (on x).
-PRAM_BAD = H((0, "txn", txn(("append", "x", 1))), (0, "txn", txn(("append", "y", 2))),
-             (2, "txn", txn(("r", "y", [2]))), (2, "txn", txn(("r", "x", []))))  # fmt: skip
-PRAM_OK = H((0, "txn", txn(("append", "x", 1))), (0, "txn", txn(("append", "y", 2))),
-            (2, "txn", txn(("r", "y", [2]))), (2, "txn", txn(("r", "x", [1]))))  # fmt: skip
+PRAM_BAD = H(
+    (0, "txn", txn(("append", "x", 1))),
+    (0, "txn", txn(("append", "y", 2))),
+    (2, "txn", txn(("r", "y", [2]))),
+    (2, "txn", txn(("r", "x", []))),
+)
+PRAM_OK = H(
+    (0, "txn", txn(("append", "x", 1))),
+    (0, "txn", txn(("append", "y", 2))),
+    (2, "txn", txn(("r", "y", [2]))),
+    (2, "txn", txn(("r", "x", [1]))),
+)
 
 
 def test_pram_a_process_sees_another_process_writes_out_of_order() -> None:
@@ -150,9 +176,13 @@ def test_pram_a_process_sees_another_process_writes_out_of_order() -> None:
 
 
 # Transitively: 0 appends x 1; 1 reads it, appends y 2; 2 reads y = [2], then x = [].
-CAUSAL_BAD = H((0, "txn", txn(("append", "x", 1))), (1, "txn", txn(("r", "x", [1]))),
-               (1, "txn", txn(("append", "y", 2))), (2, "txn", txn(("r", "y", [2]))),
-               (2, "txn", txn(("r", "x", []))))  # fmt: skip
+CAUSAL_BAD = H(
+    (0, "txn", txn(("append", "x", 1))),
+    (1, "txn", txn(("r", "x", [1]))),
+    (1, "txn", txn(("append", "y", 2))),
+    (2, "txn", txn(("r", "y", [2]))),
+    (2, "txn", txn(("r", "x", []))),
+)
 
 
 def test_causal_a_read_misses_a_write_in_its_causal_past() -> None:
@@ -163,10 +193,18 @@ def test_causal_a_read_misses_a_write_in_its_causal_past() -> None:
     assert check(CAUSAL_BAD, "PRAM").valid is True
     assert "causal" in r.details["not"]
     assert "sequential" in r.details["also-not"]
-    ok = H(*[(p, "txn", m) for p, _, m in [
-        (0, 0, txn(("append", "x", 1))), (1, 0, txn(("r", "x", [1]))),
-        (1, 0, txn(("append", "y", 2))), (2, 0, txn(("r", "y", [2]))),
-        (2, 0, txn(("r", "x", [1])))]])  # fmt: skip
+    ok = H(
+        *[
+            (p, "txn", m)
+            for p, _, m in [
+                (0, 0, txn(("append", "x", 1))),
+                (1, 0, txn(("r", "x", [1]))),
+                (1, 0, txn(("append", "y", 2))),
+                (2, 0, txn(("r", "y", [2]))),
+                (2, 0, txn(("r", "x", [1]))),
+            ]
+        ]
+    )
     assert check(ok, "causal").valid is True
 
 
@@ -384,9 +422,12 @@ def reference_sessions(history: list[Op]) -> Counter[tuple[str, int, Any, int]]:
         if a is None:
             return True  # the initial nil comes before every write
         wa, wb = writer(k, a), writer(k, b)  # else only one process's writes are ordered
-        return (wa is not None and wb is not None
-                and txns[wa]["op"].process == txns[wb]["op"].process
-                and txns[wa]["seq"] < txns[wb]["seq"])  # fmt: skip
+        return (
+            wa is not None
+            and wb is not None
+            and txns[wa]["op"].process == txns[wb]["op"].process
+            and txns[wa]["seq"] < txns[wb]["seq"]
+        )
 
     # What each process had read, after each of its ok txns' reads: key -> (version, txn).
     seen_after: dict[int, dict[Any, tuple[Any, int]]] = {}
@@ -445,11 +486,15 @@ def test_the_fast_session_pass_agrees_with_a_plain_reference_on_random_histories
         kind = ("list-append", "rw-register", "register")[seed % 3]
         history = random_history(random.Random(seed), kind)
         prep = prepare(history)
-        cases, counts = check_sessions(prep, Versions(prep, session_write_order=True),
-                                       set(SESSION_GUARANTEES), max_cases=10**6)  # fmt: skip
+        cases, counts = check_sessions(
+            prep, Versions(prep, session_write_order=True), set(SESSION_GUARANTEES), max_cases=10**6
+        )
         ops = prep.ops
-        fast = Counter((c["type"], ops[c["txn"]].index, c["key"], ops[c["witness"]].index)
-                       for cs in cases.values() for c in cs)  # fmt: skip
+        fast = Counter(
+            (c["type"], ops[c["txn"]].index, c["key"], ops[c["witness"]].index)
+            for cs in cases.values()
+            for c in cs
+        )
         want = reference_sessions(history)
         assert fast == want, f"random_history(random.Random({seed}), {kind!r})"
         assert counts == Counter(c[0] for c in want.elements())

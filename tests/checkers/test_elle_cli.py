@@ -71,11 +71,16 @@ def test_a_jar_that_does_not_exist_is_named(monkeypatch: pytest.MonkeyPatch, tmp
 # -- the export ----------------------------------------------------------------------------------
 
 ROUND_TRIP = [
-    "elle/list-append/G1c.edn", "elle/list-append/paper-example.json",
-    "elle/list-append/dirty-update-indirect.edn", "elle/rw-register/rw-register.json",
-    "jepsen/bank.json", "jepsen/bank.edn", "jepsen/set_full.json", "jepsen/counter.edn",
+    "elle/list-append/G1c.edn",
+    "elle/list-append/paper-example.json",
+    "elle/list-append/dirty-update-indirect.edn",
+    "elle/rw-register/rw-register.json",
+    "jepsen/bank.json",
+    "jepsen/bank.edn",
+    "jepsen/set_full.json",
+    "jepsen/counter.edn",
     "jepsen/long-fork.edn",
-]  # fmt: skip
+]
 
 
 def _fields(op: Op) -> tuple[Any, ...]:
@@ -114,20 +119,53 @@ def test_the_export_keeps_strings_keys_nemesis_ops_and_errors(tmp_path: Path):
 JSON_OUTPUT = {
     "valid?": False,
     "anomaly-types": ["G1c"],
-    "anomalies": {"G1c": [{
-        "cycle": [{"index": 3, "time": -1, "type": "ok", "process": 1, "f": None,
-                   "value": [["append", 1, 2], ["append", 2, 1]]},
-                  {"index": 1, "time": -1, "type": "ok", "process": 0, "f": None,
-                   "value": [["append", 1, 1], ["r", 2, [1]]]},
-                  {"index": 3, "time": -1, "type": "ok", "process": 1, "f": None,
-                   "value": [["append", 1, 2], ["append", 2, 1]]}],
-        "steps": [{"type": "wr", "key": 2, "value": 1, "a-mop-index": 1, "b-mop-index": 1},
-                  {"type": "ww", "key": 1, "value": 1, "value'": 2, "a-mop-index": 0,
-                   "b-mop-index": 0}],
-        "type": "G1c"}]},
+    "anomalies": {
+        "G1c": [
+            {
+                "cycle": [
+                    {
+                        "index": 3,
+                        "time": -1,
+                        "type": "ok",
+                        "process": 1,
+                        "f": None,
+                        "value": [["append", 1, 2], ["append", 2, 1]],
+                    },
+                    {
+                        "index": 1,
+                        "time": -1,
+                        "type": "ok",
+                        "process": 0,
+                        "f": None,
+                        "value": [["append", 1, 1], ["r", 2, [1]]],
+                    },
+                    {
+                        "index": 3,
+                        "time": -1,
+                        "type": "ok",
+                        "process": 1,
+                        "f": None,
+                        "value": [["append", 1, 2], ["append", 2, 1]],
+                    },
+                ],
+                "steps": [
+                    {"type": "wr", "key": 2, "value": 1, "a-mop-index": 1, "b-mop-index": 1},
+                    {
+                        "type": "ww",
+                        "key": 1,
+                        "value": 1,
+                        "value'": 2,
+                        "a-mop-index": 0,
+                        "b-mop-index": 0,
+                    },
+                ],
+                "type": "G1c",
+            }
+        ]
+    },
     "not": ["read-committed"],
     "also-not": ["serializable", "snapshot-isolation", "strong-serializable"],
-}  # fmt: skip
+}
 
 # The same analysis as older elle-cli versions pprint it, in EDN.
 EDN_OUTPUT = """{:valid? false,
@@ -158,8 +196,11 @@ Then:
 
 
 def test_the_json_analysis_is_read_even_after_log_lines():
-    out = ("INFO [2024-01-01 00:00:00,000] main - elle.txn Checking SCC\n"
-           + json.dumps(JSON_OUTPUT, indent=1) + "\n")  # fmt: skip
+    out = (
+        "INFO [2024-01-01 00:00:00,000] main - elle.txn Checking SCC\n"
+        + json.dumps(JSON_OUTPUT, indent=1)
+        + "\n"
+    )
     valid, analysis = parse_output(out, "h.edn")
     assert valid is False and analysis is not None
     assert analysis["anomaly-types"] == ["G1c"] and analysis["not"] == ["read-committed"]
@@ -178,9 +219,15 @@ def test_the_edn_analysis_of_older_versions_is_read_as_the_json_one():
     assert [x.explanation for x in a.anomalies] == [x.explanation for x in b.anomalies]
 
 
-@pytest.mark.parametrize("line,valid", [("h.edn \t true", True), ("h.edn\tfalse", False),
-                                        ("h.edn \t :unknown", "unknown"),
-                                        ("/tmp/x/h.edn \t unknown", "unknown")])  # fmt: skip
+@pytest.mark.parametrize(
+    "line,valid",
+    [
+        ("h.edn \t true", True),
+        ("h.edn\tfalse", False),
+        ("h.edn \t :unknown", "unknown"),
+        ("/tmp/x/h.edn \t unknown", "unknown"),
+    ],
+)
 def test_the_text_verdict_line_is_read(line: str, valid: Any):
     assert parse_output(f"some log line\n{line}\n", "/tmp/x/h.edn") == (valid, None)
 
@@ -225,10 +272,17 @@ def test_without_the_file_a_case_is_explained_from_its_data():
 
 
 def test_a_jepsen_model_analysis_becomes_one_anomaly():
-    analysis = {"valid?": False, "read-count": 2, "error-count": 1,
-                "first-error": {"type": "negative-value", "negative": [-1],
-                                "op": {"index": 3, "type": "ok", "f": "read", "process": 0}},
-                "errors": {"negative-value": {"count": 1}}}  # fmt: skip
+    analysis = {
+        "valid?": False,
+        "read-count": 2,
+        "error-count": 1,
+        "first-error": {
+            "type": "negative-value",
+            "negative": [-1],
+            "op": {"index": 3, "type": "ok", "f": "read", "process": 0},
+        },
+        "errors": {"negative-value": {"count": 1}},
+    }
     r = analysis_to_result(False, analysis, {}, model="bank")
     (a,) = r.anomalies
     assert a.name == "bank" and "negative-value" in a.explanation and a.ops[0]["index"] == 3
@@ -283,8 +337,9 @@ def fake_java(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_the_bridge_runs_elle_cli_and_presents_its_verdict(fake_java: Path, tmp_path: Path):
-    checker = ElleCliChecker("list-append", ["serializable", "snapshot-isolation"], ["G1"],
-                             java=str(fake_java))  # fmt: skip
+    checker = ElleCliChecker(
+        "list-append", ["serializable", "snapshot-isolation"], ["G1"], java=str(fake_java)
+    )
     r = checker.check(_g1c(), {})
     args = json.loads((tmp_path / "args.json").read_text())
     assert args[:2] == ["-jar", os.environ[ENV_VAR]]

@@ -84,8 +84,16 @@ class H:
         self.ops: list[Op] = []
 
     def op(self, type_: str, process: Any, f: str, value: Any = None) -> H:
-        self.ops.append(Op(type=type_, f=f, value=value, process=process,
-                           time=len(self.ops), index=len(self.ops)))  # fmt: skip
+        self.ops.append(
+            Op(
+                type=type_,
+                f=f,
+                value=value,
+                process=process,
+                time=len(self.ops),
+                index=len(self.ops),
+            )
+        )
         return self
 
     def call(self, process: Any, f: str, value: Any, result: Any = None, type_: str = "ok") -> H:
@@ -153,8 +161,14 @@ def test_a_late_half_is_a_period_that_ends_and_a_lone_wrong_read_is_no_period():
 
 
 def test_counter_reads_must_lie_between_acknowledged_and_attempted_adds():
-    h = (H().call(0, "add", 1).call(0, "add", 2).op("invoke", 1, "add", 5)
-         .call(2, "read", None, 3).call(2, "read", None, 8))  # fmt: skip
+    h = (
+        H()
+        .call(0, "add", 1)
+        .call(0, "add", 2)
+        .op("invoke", 1, "add", 5)
+        .call(2, "read", None, 3)
+        .call(2, "read", None, 8)
+    )
     assert CounterChecker().check(h.ops, {}).valid is True
     low = H().call(0, "add", 1).call(0, "add", 2).call(2, "read", None, 2)
     r = CounterChecker().check(low.ops, {})
@@ -188,9 +202,13 @@ def test_set_full_follows_each_element_through_every_read():
 
 def test_long_forks_are_pairs_of_reads_that_saw_inserts_in_opposite_orders():
     both = [["r", 0, None], ["r", 1, None]]
-    h = (H().call(0, "txn", [["w", 0, 1]]).call(1, "txn", [["w", 1, 1]])
-         .call(2, "read", both, [["r", 0, 1], ["r", 1, None]])
-         .call(3, "read", both, [["r", 0, 1], ["r", 1, 1]]))  # fmt: skip
+    h = (
+        H()
+        .call(0, "txn", [["w", 0, 1]])
+        .call(1, "txn", [["w", 1, 1]])
+        .call(2, "read", both, [["r", 0, 1], ["r", 1, None]])
+        .call(3, "read", both, [["r", 0, 1], ["r", 1, 1]])
+    )
     assert LongForkChecker(2).check(h.ops, {}).valid is True
     h.call(4, "read", [["r", 0, None], ["r", 1, None]], [["r", 0, None], ["r", 1, 1]])
     r = LongForkChecker(2).check(h.ops, {})
@@ -215,10 +233,26 @@ def test_nemesis_ops_are_not_client_ops():
 
 #: the checkers this package and its siblings register (pyproject.toml, splitbrain.checkers)
 OURS = {
-    "linearizable", "stats", "leaders", "lock", "lease", "election", "queue", "watermarks",
-    "watch", "list-append", "rw-register", "causal", "bank", "counter", "set", "set-full",
-    "long-fork", "unique-ids", "elle-cli",
-}  # fmt: skip
+    "linearizable",
+    "stats",
+    "leaders",
+    "lock",
+    "lease",
+    "election",
+    "queue",
+    "watermarks",
+    "watch",
+    "list-append",
+    "rw-register",
+    "causal",
+    "bank",
+    "counter",
+    "set",
+    "set-full",
+    "long-fork",
+    "unique-ids",
+    "elle-cli",
+}
 
 
 def made(name: str, **options: Any) -> Any:
@@ -239,8 +273,9 @@ def test_every_checker_is_registered_by_its_name_with_a_description_and_typed_op
 
 
 def test_registry_makers_take_the_check_command_options():
-    c = made("list-append", consistency_models=["serializable"], anomalies=["G0"],
-             time_budget_s=7.0)  # fmt: skip
+    c = made(
+        "list-append", consistency_models=["serializable"], anomalies=["G0"], time_budget_s=7.0
+    )
     assert c.consistency_models == ["serializable"] and c.anomalies == ["G0"]
     assert c.time_budget_s == 7.0
     assert made("rw-register").consistency_models == ["strict-serializable"]

@@ -58,9 +58,15 @@ def test_the_multi_register_history_of_knossos_is_valid_from_x_0_y_0(tmp_path: P
     if not path.exists():
         pytest.skip(f"{path} not fetched")
     r = splitbrain(
-        "check", str(path), "--model", "multi-register", "--initial", '{"x": 0, "y": 0}',
-        "--out", str(tmp_path),
-    )  # fmt: skip
+        "check",
+        str(path),
+        "--model",
+        "multi-register",
+        "--initial",
+        '{"x": 0, "y": 0}',
+        "--out",
+        str(tmp_path),
+    )
     assert r.returncode == 0, r.stdout + r.stderr
 
 
@@ -186,8 +192,12 @@ def _nil_read_files(tmp_path: Path) -> tuple[Path, Path]:
         "{:process 1, :type :ok, :f :read, :value nil}\n"
     )
     jsonl = tmp_path / "history.jsonl"
-    rows = [(0, "invoke", "write", 1), (0, "ok", "write", 1), (1, "invoke", "read", None),
-            (1, "ok", "read", None)]  # fmt: skip
+    rows = [
+        (0, "invoke", "write", 1),
+        (0, "ok", "write", 1),
+        (1, "invoke", "read", None),
+        (1, "ok", "read", None),
+    ]
     jsonl.write_text(
         "".join(
             json.dumps({"index": i, "time": i, "type": t, "process": p, "f": f, "value": v}) + "\n"

@@ -74,9 +74,14 @@ def test_no_act_at_all_proves_nothing() -> None:
 
 
 def test_stale_acts_pairs_each_rank_with_the_first_later_rank_to_finish() -> None:
-    ops = history((0, 5, "a", [["x", 1]]), (10, 20, "b", [["x", 2]]), (30, 40, "c", [["x", 3]]),
-                  (50, 55, "a", [["x", 1]]))  # fmt: skip
-    acts = [Act(o.node or "", o.value[0][1], ops[i - 1], o) for i, o in enumerate(ops)
-            if o.type == "ok"]  # fmt: skip
+    ops = history(
+        (0, 5, "a", [["x", 1]]),
+        (10, 20, "b", [["x", 2]]),
+        (30, 40, "c", [["x", 3]]),
+        (50, 55, "a", [["x", 1]]),
+    )
+    acts = [
+        Act(o.node or "", o.value[0][1], ops[i - 1], o) for i, o in enumerate(ops) if o.type == "ok"
+    ]
     pairs = stale_acts(acts)
     assert [(s.rank, n.rank) for s, n in pairs] == [(1, 2)]

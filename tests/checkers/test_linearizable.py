@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from checkers.base import Checker, Result, WritesArtifacts
+from checkers.base import Checker, Result, WritesArtifacts, check_safely
 from checkers.linearizable import (
     ILLEGAL,
     MODELS,
@@ -468,7 +468,7 @@ def test_a_model_that_crashes_gives_unknown_not_a_verdict() -> None:
         raise RuntimeError("model bug")
 
     h = ops_of(("invoke", 0, "write", 1), ("ok", 0, "write", 1))
-    res = LinearizableChecker(Model("boom", boom)).check(h, {})
+    res = check_safely(LinearizableChecker(Model("boom", boom)), h, {})
     assert res.valid == "unknown"
     assert "model bug" in res.details["reason"]
 

@@ -21,9 +21,15 @@ class H:
         return self._add(Op("invoke", f, value, process, t * 1_000_000, node=node))
 
     def done(
-        self, t: int, process: int, f: str, value: Any, type: str = "ok",
-        error: str | None = None, node: str = "n1",
-    ) -> H:  # fmt: skip
+        self,
+        t: int,
+        process: int,
+        f: str,
+        value: Any,
+        type: str = "ok",
+        error: str | None = None,
+        node: str = "n1",
+    ) -> H:
         return self._add(Op(type, f, value, process, t * 1_000_000, node=node, error=error))
 
     def op(self, t0: int, t1: int, process: int, f: str, inv: Any, out: Any, type: str = "ok") -> H:

@@ -29,8 +29,9 @@ class History:
     def complete(self, process: int, type: str, value: Any = None) -> None:
         self._add(self.open.pop(process).complete(type, value))
 
-    def call(self, process: int, f: str, value: Any, type: str, result: Any = None,
-             node: str = "n1") -> None:  # fmt: skip
+    def call(
+        self, process: int, f: str, value: Any, type: str, result: Any = None, node: str = "n1"
+    ) -> None:
         self.invoke(process, f, value, node)
         self.complete(process, type, value if result is None else result)
 
@@ -137,8 +138,9 @@ def test_a_delivery_of_what_was_never_enqueued_or_whose_enqueue_failed_is_unexpe
     result = check(h)
     assert names(result) == ["unexpected-message", "unexpected-message"]
     texts = [a.explanation for a in result.anomalies]
-    assert any("returned 2" in t and "its enqueue by process 0 failed definitely" in t
-               for t in texts)  # fmt: skip
+    assert any(
+        "returned 2" in t and "its enqueue by process 0 failed definitely" in t for t in texts
+    )
     assert any("returned 3" in t and "no enqueue ever sent it" in t for t in texts)
 
 

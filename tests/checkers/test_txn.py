@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 
 from checkers.base import Result
-from harness.formats import read_elle_json
 from checkers.txn import ALL_ANOMALIES, ALL_MODELS, ListAppendChecker, RwRegisterChecker
 from checkers.txn.models import boundary, implied_anomalies, impossible_models
 from harness.corpus import corpus_dir
-from harness.formats import load_history
+from harness.formats import load_history, read_elle_json
 from harness.history import Op
 
 CORPUS = corpus_dir() / "elle"
@@ -72,8 +71,9 @@ def _claims(notes: str) -> dict[str, Any]:
         claims["not"] += [n for n in _names(m[1]) if n in ALL_MODELS]
     claims["holds"] = [m[1] for m in re.finditer(r"([\w-]+) holds", main) if m[1] in ALL_MODELS]
     rest = re.sub(r"anomaly-types \[[^\]]*\]", "", main)
-    claims["named"] = [t for t in re.findall(r"[\w-]+", rest)
-                       if t in ALL_ANOMALIES and t not in claims["types"]]  # fmt: skip
+    claims["named"] = [
+        t for t in re.findall(r"[\w-]+", rest) if t in ALL_ANOMALIES and t not in claims["types"]
+    ]
     for w in withs:
         head, _, outcome = w.partition(":")
         outcome = outcome.strip().rstrip(".")
@@ -201,8 +201,16 @@ class H:
         self.ops: list[Op] = []
 
     def _add(self, type_: str, process: Any, value: Any) -> None:
-        self.ops.append(Op(type=type_, f="txn", value=value, process=process,
-                           time=len(self.ops) * 1000, index=len(self.ops)))  # fmt: skip
+        self.ops.append(
+            Op(
+                type=type_,
+                f="txn",
+                value=value,
+                process=process,
+                time=len(self.ops) * 1000,
+                index=len(self.ops),
+            )
+        )
 
     def invoke(self, process: Any, mops: list[list[Any]]) -> H:
         self._add("invoke", process, [[f, k, None if f == "r" else v] for f, k, v in mops])
@@ -397,8 +405,12 @@ def test_generated_strict_serializable_list_append_histories_are_valid(seed: int
     from checkers.txn.generate import list_append_history
 
     h = list_append_history(1500, processes=2 + seed % 6, keys=1 + seed, seed=seed)
-    for models in (["strict-serializable"], ["serializable"], ["read-committed"],
-                   ["strong-session-snapshot-isolation"]):  # fmt: skip
+    for models in (
+        ["strict-serializable"],
+        ["serializable"],
+        ["read-committed"],
+        ["strong-session-snapshot-isolation"],
+    ):
         r = ListAppendChecker(models).check(h, {})
         assert r.valid is True, (seed, models, r.details)
         assert r.details["not"] == [] and r.details["edges"] > 0

@@ -45,9 +45,16 @@ PARTLY_CHECKED = {"linearizable"}
 ELLE_REPORTED = {
     *CYCLE_TYPES,
     *(f"{m}-cycle-exists" for m, _, _ in CYCLE_EXISTS),
-    "G1a", "G1b", "internal", "future-read", "lost-update", "dirty-update",
-    "duplicate-elements", "incompatible-order", "cyclic-versions",
-}  # fmt: skip
+    "G1a",
+    "G1b",
+    "internal",
+    "future-read",
+    "lost-update",
+    "dirty-update",
+    "duplicate-elements",
+    "incompatible-order",
+    "cyclic-versions",
+}
 #: ... and those the causality checker reports, which list-append and rw-register merge.
 REPORTED = ELLE_REPORTED | set(CAUSAL_DESCRIPTIONS)
 
@@ -59,8 +66,16 @@ def txns(*steps: tuple[int, list[list[Any]]]) -> list[dict[str, Any]]:
     for process, mops in steps:
         inv = [[m[0], m[1], None] if m[0] == "r" else m for m in mops]
         for type_, value in (("invoke", inv), ("ok", mops)):
-            out.append({"index": len(out), "time": len(out), "type": type_,
-                        "process": process, "f": "txn", "value": value})  # fmt: skip
+            out.append(
+                {
+                    "index": len(out),
+                    "time": len(out),
+                    "type": type_,
+                    "process": process,
+                    "f": "txn",
+                    "value": value,
+                }
+            )
     return out
 
 
@@ -118,10 +133,21 @@ def _history(tmp_path: Path, ops: list[dict[str, Any]], name: str = "h.jsonl") -
 
 def check(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "harness.cli", "check", str(path), *args,
-         "--out", str(path.parent / "drawn")],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "check",
+            str(path),
+            *args,
+            "--out",
+            str(path.parent / "drawn"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
 
 
 def _as_ops(ops: list[dict[str, Any]]) -> list[Op]:
@@ -145,8 +171,14 @@ def test_a_model_the_checker_cannot_check_is_refused_with_the_models_it_can(
     tmp_path: Path, model: str, checker: str, as_json: bool
 ) -> None:
     ops = APPEND_THEN_EMPTY_READ if checker == "list-append" else WRITE_THEN_EMPTY_READ
-    r = check(_history(tmp_path, ops), "--checker", checker, "--consistency-models", model,
-              *(["--json"] if as_json else []))  # fmt: skip
+    r = check(
+        _history(tmp_path, ops),
+        "--checker",
+        checker,
+        "--consistency-models",
+        model,
+        *(["--json"] if as_json else []),
+    )
     assert r.returncode == 3, r.stdout + r.stderr
     assert r.stdout == ""  # no verdict at all
     (line,) = r.stderr.splitlines()
@@ -161,8 +193,13 @@ def test_a_model_the_checker_cannot_check_is_refused_with_the_models_it_can(
 @pytest.mark.parametrize("model", ["read-your-writes", "PRAM", "causal", "sequential"])
 def test_elle_cli_still_refuses_the_models_elle_does_not_check(tmp_path: Path, model: str) -> None:
     # Refused before elle-cli is looked for: no jar is needed to get exit 3.
-    r = check(_history(tmp_path, APPEND_THEN_EMPTY_READ), "--checker", "elle-cli",
-              "--consistency-models", model)  # fmt: skip
+    r = check(
+        _history(tmp_path, APPEND_THEN_EMPTY_READ),
+        "--checker",
+        "elle-cli",
+        "--consistency-models",
+        model,
+    )
     assert r.returncode == 3, r.stdout + r.stderr
     (line,) = r.stderr.splitlines()
     assert f"'{model}' cannot be checked" in line and "no anomaly Elle can find" in line, line
@@ -235,8 +272,11 @@ def test_unknown_and_uncheckable_names_are_told_apart() -> None:
     with pytest.raises(ValueError, match=r"models '1SR', 'linearizable' cannot be checked yet"):
         validate_models(["1SR", "serializable", "linearizable"])
     assert validate_models(["PL-2", "strong-session-read-committed", "causal", "PRAM"]) == [
-        "PL-2", "strong-session-read-committed", "causal", "PRAM"
-    ]  # fmt: skip
+        "PL-2",
+        "strong-session-read-committed",
+        "causal",
+        "PRAM",
+    ]
 
 
 def test_the_registered_txn_checkers_ask_only_for_checkable_models_by_default() -> None:
@@ -321,16 +361,32 @@ def test_the_issue_history_for_rw_register_through_the_command_line(tmp_path: Pa
 
 def test_anomalies_named_by_the_causality_checker_can_be_asked_for(tmp_path: Path) -> None:
     path = _history(tmp_path, APPEND_THEN_EMPTY_READ)
-    r = check(path, "--checker", "list-append", "--consistency-models", "",
-              "--anomalies", "read-your-writes", "--json")  # fmt: skip
+    r = check(
+        path,
+        "--checker",
+        "list-append",
+        "--consistency-models",
+        "",
+        "--anomalies",
+        "read-your-writes",
+        "--json",
+    )
     assert r.returncode == 1, r.stdout + r.stderr
     result = json.loads(r.stdout)
     assert result["details"]["anomaly-types"] == ["read-your-writes"]
     assert [a["name"] for a in result["anomalies"]] == ["read-your-writes"]
     # Found but not asked for: valid, as Elle says of anomalies no model forbids; it still
     # rules read-your-writes out.
-    r = check(path, "--checker", "list-append", "--consistency-models", "",
-              "--anomalies", "causal-cycle", "--json")  # fmt: skip
+    r = check(
+        path,
+        "--checker",
+        "list-append",
+        "--consistency-models",
+        "",
+        "--anomalies",
+        "causal-cycle",
+        "--json",
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     result = json.loads(r.stdout)
     assert result["valid"] is True and result["details"]["not"] == ["read-your-writes"]
@@ -342,17 +398,20 @@ def test_strict_serializable_adds_what_the_cycle_search_misses_in_a_register_his
     """Process 0 writes x = 1 then x = 2; process 1 reads 2, then 1. Elle's rw-register
     inference does not order a process's own writes, so no cycle shows it; the causality
     checker does (monotonic writes), and finds process 1's reads going back in time."""
-    ops = txns((0, [["w", "x", 1]]), (0, [["w", "x", 2]]), (1, [["r", "x", 2]]),
-               (1, [["r", "x", 1]]))  # fmt: skip
+    ops = txns(
+        (0, [["w", "x", 1]]), (0, [["w", "x", 2]]), (1, [["r", "x", 2]]), (1, [["r", "x", 1]])
+    )
     path = _history(tmp_path, ops)
-    r = check(path, "--checker", "rw-register", "--consistency-models", "strict-serializable",
-              "--json")  # fmt: skip
+    r = check(
+        path, "--checker", "rw-register", "--consistency-models", "strict-serializable", "--json"
+    )
     assert r.returncode == 1, r.stdout + r.stderr
     result = json.loads(r.stdout)
     assert [a["name"] for a in result["anomalies"]] == ["monotonic-reads"]
     # The cycle search alone, even with each process's order, calls it valid.
-    r = check(path, "--checker", "rw-register", "--consistency-models",
-              "strong-session-serializable")  # fmt: skip
+    r = check(
+        path, "--checker", "rw-register", "--consistency-models", "strong-session-serializable"
+    )
     assert r.returncode == 0, r.stdout + r.stderr
 
 

@@ -15,20 +15,41 @@ class History:
     def __init__(self) -> None:
         self.ops: list[Op] = []
 
-    def add(self, type: str, f: str, value: Any, process: int | str, error: str | None = None,
-            node: str = "n1") -> None:  # fmt: skip
+    def add(
+        self,
+        type: str,
+        f: str,
+        value: Any,
+        process: int | str,
+        error: str | None = None,
+        node: str = "n1",
+    ) -> None:
         n = len(self.ops)
         self.ops.append(Op(type, f, value, process, (n + 1) * 1_000_000, n, node, error))
 
-    def write(self, process: int, key: str, v: int, outcome: str, revision: int | None = None,
-              error: str | None = None) -> None:  # fmt: skip
+    def write(
+        self,
+        process: int,
+        key: str,
+        v: int,
+        outcome: str,
+        revision: int | None = None,
+        error: str | None = None,
+    ) -> None:
         self.add("invoke", "write", [key, v], process)
         done = [key, {"value": v, "revision": revision}] if outcome == "ok" else [key, v]
         self.add(outcome, "write", done, process, error)
 
-    def poll(self, process: int, start: int | None, events: list[list[Any]], *,
-             catch_up: int | None = None, caught_up: bool = True,
-             compacted: list[list[int]] | None = None) -> None:  # fmt: skip
+    def poll(
+        self,
+        process: int,
+        start: int | None,
+        events: list[list[Any]],
+        *,
+        catch_up: int | None = None,
+        caught_up: bool = True,
+        compacted: list[list[int]] | None = None,
+    ) -> None:
         f = "watch" if catch_up is None else "catch-up"
         self.add("invoke", f, {"start": "first"}, process)
         value: dict[str, Any] = {"watcher": f"w{process}", "start": start, "events": events}
@@ -69,8 +90,12 @@ def test_watchers_that_agree_and_have_every_write_are_valid() -> None:
     assert r.valid is True, r.anomalies
     assert r.details["writes-acknowledged"] == 3
     assert r.details["watchers"]["w1"] == {
-        "node": "n1", "start": 3, "events": 3, "upto": 5, "caught_up": True,
-    }  # fmt: skip
+        "node": "n1",
+        "start": 3,
+        "events": 3,
+        "upto": 5,
+        "caught_up": True,
+    }
 
 
 def test_a_watcher_that_skips_an_acknowledged_write_missed_an_event() -> None:
@@ -220,12 +245,14 @@ def test_a_malformed_history_is_unknown_not_a_crash() -> None:
     assert r.valid == "unknown" and "checker failed" in r.details["reason"]
 
 
-def txn(h: History, process: int, puts: list[tuple[str, int]], outcome: str,
-        revision: int | None = None) -> None:  # fmt: skip
+def txn(
+    h: History, process: int, puts: list[tuple[str, int]], outcome: str, revision: int | None = None
+) -> None:
     micro = [["w", k, v] for k, v in puts]
     h.add("invoke", "txn", micro, process)
-    h.add(outcome, "txn", {"txn": micro, "revision": revision} if outcome == "ok" else micro,
-          process)  # fmt: skip
+    h.add(
+        outcome, "txn", {"txn": micro, "revision": revision} if outcome == "ok" else micro, process
+    )
 
 
 def test_the_puts_of_one_txn_share_a_revision_and_arrive_in_one_response() -> None:

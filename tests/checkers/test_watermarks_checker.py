@@ -27,8 +27,16 @@ class History:
         op.extra.update(extra)
         self._add(op)
 
-    def call(self, process: int, f: str, value: Any, type: str, result: Any = None,
-             node: str = "n1", **extra: Any) -> None:  # fmt: skip
+    def call(
+        self,
+        process: int,
+        f: str,
+        value: Any,
+        type: str,
+        result: Any = None,
+        node: str = "n1",
+        **extra: Any,
+    ) -> None:
         self.invoke(process, f, value, node)
         self.complete(process, type, value if result is None else result, **extra)
 
@@ -153,8 +161,14 @@ def test_audits_that_disagree_below_both_hwms_are_a_divergence() -> None:
     h.call(1, "audit", None, "ok", log_reply("n1", 4, 0, FINAL))
     h.call(2, "audit", None, "ok", log_reply("n2", 3, 0, FINAL[:3]), node="n2")
     assert check(h).valid is True
-    h.call(3, "audit", None, "ok",
-           log_reply("n3", 3, 0, [*FINAL[:2], [3, 2, ["w", "k", 50]]]), node="n3")  # fmt: skip
+    h.call(
+        3,
+        "audit",
+        None,
+        "ok",
+        log_reply("n3", 3, 0, [*FINAL[:2], [3, 2, ["w", "k", 50]]]),
+        node="n3",
+    )
     result = check(h)
     assert names(result) == ["committed-logs-diverge"]
     assert "the audit of n3 (HWM 3) holds the write of 50" in result.anomalies[0].explanation

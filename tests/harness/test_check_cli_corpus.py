@@ -74,8 +74,14 @@ def _elle_args(options: str) -> tuple[str, ...]:
     m = re.fullmatch(r"(anomalies|consistency-models)=\[(.*)\]", options)
     assert m, f"elle/VERDICTS.tsv: cannot read the options {options!r}"
     if m[1] == "anomalies":
-        return ("--checker", "list-append", "--consistency-models", "",
-                "--anomalies", ",".join(_names(m[2])))  # fmt: skip
+        return (
+            "--checker",
+            "list-append",
+            "--consistency-models",
+            "",
+            "--anomalies",
+            ",".join(_names(m[2])),
+        )
     return ("--checker", "list-append", "--consistency-models", ",".join(_names(m[2])))
 
 
@@ -102,8 +108,16 @@ def _elle_variants(file: str, base: tuple[str, ...], notes: str) -> list[Case]:
             expected, types = outcome.split()[0], tuple(re.findall(r"\(([\w-]+)\)", outcome))
         for j, lst in enumerate(re.findall(r"\[([^\]]*)\]", head)):
             args = _elle_variant_args(base, _names(lst))
-            out.append(Case(f"elle/{file}/with-{k}-{j}[{lst}]", CORPUS / "elle" / file, args,
-                            expected, json=True, types=types))  # fmt: skip
+            out.append(
+                Case(
+                    f"elle/{file}/with-{k}-{j}[{lst}]",
+                    CORPUS / "elle" / file,
+                    args,
+                    expected,
+                    json=True,
+                    types=types,
+                )
+            )
     return out
 
 
@@ -126,8 +140,11 @@ def _cases() -> list[Case]:
             if name == "elle":
                 args = _elle_args(third)
                 main = re.split(r"\bWith\b", notes)[0]
-                types = tuple(t for m in re.finditer(r"anomaly-types \[([^\]]*)\]", main)
-                              for t in _names(m[1]))  # fmt: skip
+                types = tuple(
+                    t
+                    for m in re.finditer(r"anomaly-types \[([^\]]*)\]", main)
+                    for t in _names(m[1])
+                )
                 cases += _elle_variants(file, args, notes)
             elif name == "jepsen":
                 args = _jepsen_args(third)
@@ -140,8 +157,9 @@ def _cases() -> list[Case]:
             kind = (name, file.split("/")[0], expected)
             if name != "porcupine" or kind not in json_kinds:
                 json_kinds.add(kind)
-                cases.append(Case(f"{name}/{file}/json", path, args, expected, json=True,
-                                  types=types))  # fmt: skip
+                cases.append(
+                    Case(f"{name}/{file}/json", path, args, expected, json=True, types=types)
+                )
     return cases
 
 
@@ -149,8 +167,16 @@ CASES = _cases()
 
 
 def _run(case: Case, out: Path) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "harness.cli", "check", str(case.path), *case.args,
-            "--out", str(out)]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "check",
+        str(case.path),
+        *case.args,
+        "--out",
+        str(out),
+    ]
     if case.json:
         argv.append("--json")
     return subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=600)

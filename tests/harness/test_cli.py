@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -129,3 +130,105 @@ def test_a_reader_that_has_gone_does_not_turn_an_invalid_verdict_into_a_crash(
         os.close(write_end)
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+
+
+# -- check: any registered checker, typed options ----------------------------------------------
+
+BANK = (
+    '{"index":0,"time":1,"type":"invoke","process":0,"f":"read","value":null}\n'
+    '{"index":1,"time":2,"type":"ok","process":0,"f":"read","value":{"0":10,"1":0}}\n'
+    '{"index":2,"time":3,"type":"invoke","process":0,"f":"read","value":null}\n'
+    '{"index":3,"time":4,"type":"ok","process":0,"f":"read","value":{"0":-5,"1":15}}\n'
+)
+#: two clients granted lock k at once, the first lease (1000 ms) not yet run out
+TWO_HOLDERS = (
+    '{"index":0,"time":1000,"type":"invoke","process":0,"f":"acquire","value":["k",null]}\n'
+    '{"index":1,"time":2000,"type":"ok","process":0,"f":"acquire",'
+    '"value":["k",{"token":1,"lease_ms":1000}]}\n'
+    '{"index":2,"time":3000,"type":"invoke","process":1,"f":"acquire","value":["k",null]}\n'
+    '{"index":3,"time":4000,"type":"ok","process":1,"f":"acquire",'
+    '"value":["k",{"token":2,"lease_ms":1000}]}\n'
+)
+
+
+def _history(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "h.jsonl"
+    path.write_text(text)
+    return path
+
+
+def test_check_runs_a_checker_that_only_runs_had_before_such_as_lock(tmp_path: Path) -> None:
+    r = splitbrain("check", str(_history(tmp_path, TWO_HOLDERS)), "--checker", "lock")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "INVALID (4 ops, checker lock)" in r.stdout
+    assert "  - mutual-exclusion: " in r.stdout
+
+
+def test_an_option_value_is_read_as_the_type_the_checker_declares(tmp_path: Path) -> None:
+    h = str(_history(tmp_path, BANK))
+    assert splitbrain("check", h, "--checker", "bank").returncode == 1  # a negative balance
+    r = splitbrain("check", h, "--checker", "bank", "--option", "negative_balances=true")
+    assert r.returncode == 0, r.stdout + r.stderr
+    # a list by commas (or in brackets), an integer
+    for accounts in ("accounts=0,1", "accounts=[0, 1]"):
+        r = splitbrain("check", h, "--checker", "bank", "--option", "negative_balances=yes",
+                       "--option", accounts, "--option", "total_amount=10")  # fmt: skip
+        assert r.returncode == 0, r.stdout + r.stderr
+    r = splitbrain("check", h, "--checker", "bank", "--option", "negative_balances=true",
+                   "--option", "total_amount=11")  # fmt: skip
+    assert r.returncode == 1 and "wrong-total" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--checker", "bank", "--option", "negative_balances=maybe"],
+         ["--option", "'negative_balances'", "'maybe'", "true or false"]),
+        (["--checker", "bank", "--option", "total_amount=ten"],
+         ["'total_amount'", "'ten'", "an integer"]),
+        (["--checker", "lock", "--option", "drift=2"],
+         ["lock checker's option 'drift'", "2.0", "from 0 to 0.99"]),
+        (["--checker", "bank", "--option", "group_size=3"],
+         ["the bank checker has no option 'group_size'", "negative_balances"]),
+        (["--checker", "bank", "--checker", "counter", "--option", "group_size=3"],
+         ["none of the checkers named has an option 'group_size'", "counter: none"]),
+        (["--checker", "bank", "--consistency-models", "serializable"],
+         ["--consistency-models", "no option 'consistency_models'"]),
+        (["--model", "registr"], ["--model", "'registr'", "allowed: cas-register"]),
+        (["--checker", "lineariseable"],
+         ["--checker", "no checker 'lineariseable'", "linearizable"]),
+        (["--checker", "bank", "--option", "negative_balances"], ["expected KEY=VALUE"]),
+    ],
+)  # fmt: skip
+def test_a_bad_checker_option_exits_3_with_one_line_naming_it(
+    tmp_path: Path, args: list[str], words: list[str]
+) -> None:
+    r = splitbrain("check", str(_history(tmp_path, BANK)), *args, "--out", str(tmp_path / "d"))
+    assert r.returncode == 3, r.stdout + r.stderr
+    (line,) = r.stderr.splitlines()
+    for word in words:
+        assert word in line, line
+    assert r.stdout == "" and not (tmp_path / "d").exists()
+
+
+def test_several_checkers_check_one_history_and_the_worst_verdict_decides(tmp_path: Path) -> None:
+    h = str(_history(tmp_path, BANK))
+    r = splitbrain("check", h, "--checker", "stats", "--checker", "bank")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"{h}: valid (4 ops, checker stats)" in r.stdout
+    assert f"{h}: INVALID (4 ops, checker bank)" in r.stdout
+    r = splitbrain("check", h, "--checker", "stats", "--checker", "bank", "--json")
+    shown = json.loads(r.stdout)
+    assert shown["valid"] is False and set(shown["checkers"]) == {"stats", "bank"}
+    assert shown["checkers"]["stats"]["valid"] is True
+
+
+def test_check_help_lists_every_registered_checker_and_its_options() -> None:
+    from harness import registry
+
+    r = splitbrain("check", "--help")
+    assert r.returncode == 0
+    for name, info in registry.checkers().items():
+        assert f"\n  {name} " in r.stdout, name
+        for o in registry.declared(info.options):
+            assert o.name in r.stdout

@@ -112,7 +112,7 @@ def _backend(text: str) -> str:
     known = registry.backends()
     if text not in known:
         raise argparse.ArgumentTypeError(
-            f"invalid choice: {text!r} (choose from {', '.join(sorted(known))})"
+            f"invalid choice: {text!r} (choose from {', '.join(map(repr, sorted(known)))})"
         )
     return text
 

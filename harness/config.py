@@ -455,6 +455,13 @@ def check_test(
             )
         if kind not in reg.faults:
             need(False, "nemesis.faults", unknown(FaultInfo, kind, reg.faults, "fault"))
+    for key, (kind, name) in SHORTHANDS.items():  # checked even for a kind not named
+        value = getattr(n, key)
+        if value is not None and kind in reg.faults:
+            option = next(o for o in registry.declared(reg.faults[kind].options) if o.name == name)
+            given = list(value) if isinstance(value, tuple) else value
+            problem = option.problem(given)
+            need(problem is None, f"nemesis.{key}", f"the {kind} fault's {name!r}: {problem}")
     for kind, given in fault_options(n).items():
         try:
             parse_options(reg.faults[kind].options, given, f"the {kind} fault")
@@ -537,7 +544,7 @@ def split_workload_options(
     what = f"the {workload.name} workload on {system.name}"
     for key in given:
         if key not in client_keys and key not in own_keys:
-            allowed = ", ".join([*own_keys, *client_keys]) or "none (it takes no options)"
+            allowed = ", ".join(sorted([*own_keys, *client_keys])) or "none (it takes no options)"
             raise OptionError(key, f"{what} has no option {key!r}; allowed: {allowed}")
     mine = {k: v for k, v in given.items() if k not in client_keys}
     theirs = {k: v for k, v in given.items() if k in client_keys}

@@ -238,7 +238,7 @@ def parse_options(cls: type[_T], given: Mapping[str, Any] | None, what: str) -> 
     for key, value in (given or {}).items():
         opt = options.get(key)
         if opt is None:
-            allowed = ", ".join(options) or "none (it takes no options)"
+            allowed = ", ".join(sorted(options)) or "none (it takes no options)"
             raise OptionError(key, f"{what} has no option {key!r}; allowed: {allowed}")
         problem = opt.problem(value)
         if problem is not None:

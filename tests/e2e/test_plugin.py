@@ -89,6 +89,19 @@ def test_list_shows_the_plugins_system_checker_and_fault_with_their_options(plug
     assert "nats" not in "\n".join(line for line in lines if "broken" in line)
 
 
+def test_the_plugins_own_fast_tests_pass(plugin, tmp_path):
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests")],
+        cwd=tmp_path,
+        env=plugin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert " passed" in r.stdout and "failed" not in r.stdout
+
+
 def nats_version() -> tuple[int, ...]:
     out = subprocess.run(
         [nats_server() or "nats-server", "--version"], capture_output=True, text=True

@@ -41,9 +41,13 @@ class HostNode:
         self.spawned_env = dict(env or {})
         with open(Path(self.workdir) / f"{name}.log", "ab") as log:
             p = subprocess.Popen(
-                list(argv), env={**os.environ, **(env or {})}, cwd=cwd or self.workdir,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+                list(argv),
+                env={**os.environ, **(env or {})},
+                cwd=cwd or self.workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.procs[name] = p
         return p.pid
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -33,7 +34,7 @@ class Counter:
         self.loops.add(id(asyncio.get_running_loop()))
         self.threads.add(threading.get_ident())
 
-    async def open(self, node: FakeNode) -> None:
+    async def open(self, node: Any) -> None:
         self._note()
         self.node = node.name
 
@@ -56,6 +57,10 @@ class Counter:
         self.closed = True
 
 
+def node(name: str) -> Any:
+    return FakeNode(name)
+
+
 def invoke(f: str, value: object = None) -> Op:
     return Op("invoke", f, value, 0)
 
@@ -64,8 +69,8 @@ def test_the_coroutines_run_on_one_loop_thread_of_the_clients_own() -> None:
     a, b = Counter(), Counter()
     ca, cb = AsyncClient(a), AsyncClient(b)
     assert isinstance(ca, Client)
-    ca.open(FakeNode("n1"))
-    cb.open(FakeNode("n2"))
+    ca.open(node("n1"))
+    cb.open(node("n2"))
     assert ca.invoke(invoke("add", 2)).value == 2
     done = ca.invoke(invoke("add", 3))
     assert (done.type, done.value, done.extra) == ("ok", 5, {"member": "n1"})
@@ -82,7 +87,7 @@ def test_the_coroutines_run_on_one_loop_thread_of_the_clients_own() -> None:
 
 def test_an_exception_of_the_coroutine_reaches_the_runner() -> None:
     client = AsyncClient(Counter())
-    client.open(FakeNode("n1"))
+    client.open(node("n1"))
     with pytest.raises(ConnectionResetError, match="gone"):
         client.invoke(invoke("boom"))
     assert client.invoke(invoke("add", 1)).type == "ok"  # the loop lives on
@@ -92,7 +97,7 @@ def test_an_exception_of_the_coroutine_reaches_the_runner() -> None:
 def test_an_invoke_past_the_timeout_is_cancelled_and_raises_timeout() -> None:
     inner = Counter()
     client = AsyncClient(inner, timeout=0.2)
-    client.open(FakeNode("n1"))
+    client.open(node("n1"))
     with pytest.raises(TimeoutError, match="cancelled"):
         client.invoke(invoke("hang"))
     client.close()

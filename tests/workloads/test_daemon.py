@@ -18,9 +18,17 @@ from harness.registry import SystemInfo, declared, lookup, option, parse_options
 from harness.spec import SystemSpec
 from workloads.daemon import PatternSystem, node_status, option_flags, port_bases
 
-PATTERN_SYSTEMS = (
-    "raft", "paxos", "lock", "lease", "election", "leaderfollower", "queue", "twophase",
-)  # fmt: skip
+#: every reference pattern
+PATTERN_SYSTEMS = [
+    "raft",
+    "paxos",
+    "lock",
+    "lease",
+    "election",
+    "leaderfollower",
+    "queue",
+    "twophase",
+]
 
 
 def nodes(*pairs: tuple[str, str]) -> list[SimpleNamespace]:
@@ -93,11 +101,13 @@ def test_the_declared_options_are_the_daemons_flags_with_its_defaults(name: str)
 def test_every_pattern_starts_from_its_registration_and_serves_status(name, tmp_path) -> None:
     info = _pattern(name)
     node = HostNode("n1", tmp_path / "n1")
-    spec = SystemSpec(name=name, port=free_base_port(1))
-    system = info.make(spec, [node], parse_options(info.options, {}, name))
+    port = free_base_port(1)
+    system = info.make(
+        SystemSpec(name=name, port=port), [node], parse_options(info.options, {}, name)
+    )
     try:
         system.setup(node)
-        assert system.port_of(node) == spec.port
-        assert node_status(node.address, spec.port) is not None
+        assert system.port_of(node) == port
+        assert node_status(node.address, port) is not None
     finally:
         node.signal(name, signal.SIGKILL)

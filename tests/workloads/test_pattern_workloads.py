@@ -14,7 +14,14 @@ from hostnode import HostNode, free_base_port
 
 from harness.generator import clients_and_nemesis, limit, phases
 from harness.history import Journal
-from harness.registry import NoOptions, SystemInfo, WorkloadInfo, lookup, parse_options
+from harness.registry import (
+    NoOptions,
+    SystemInfo,
+    WorkloadInfo,
+    declared,
+    lookup,
+    parse_options,
+)
 from harness.runner import Runner, Worker
 from harness.spec import SystemSpec, WorkloadSpec
 
@@ -50,11 +57,11 @@ def test_a_patterns_workload_runs_against_its_daemon(
     )
     wspec = WorkloadSpec(name=workload_name, concurrency=3, rate=0, timeout=2.0, **given)
     client_cls = sysinfo.client_options.get(workload_name, NoOptions)
-    client_keys = {o for o in wspec.options if o in client_cls.__dataclass_fields__}
-    client_options = parse_options(
+    client_keys = {o.name for o in declared(client_cls)} & set(wspec.options)
+    client_options: Any = parse_options(
         client_cls, {k: wspec.options[k] for k in client_keys}, "the client"
     )
-    wopts = parse_options(
+    wopts: Any = parse_options(
         winfo.options, {k: v for k, v in wspec.options.items() if k not in client_keys}, "w"
     )
     main, final = winfo.generators(wspec, wopts)

@@ -17,17 +17,22 @@ def ctx(thread: int, busy: frozenset[int] = frozenset()) -> Context:
     )
 
 
+def f_of(op: object) -> str:
+    assert isinstance(op, dict), op
+    return str(op["f"])
+
+
 def test_audits_start_only_once_every_drain_is_done() -> None:
     spec = WorkloadSpec(name="queue", concurrency=3, mix={"enqueue": 1.0})
     _, final = queue_generators(spec, NoOptions())
     assert final is not None
-    assert [final.op(ctx(t))["f"] for t in (0, 1, 2)] == ["drain"] * 3
+    assert [f_of(final.op(ctx(t))) for t in (0, 1, 2)] == ["drain"] * 3
     # thread 0's drain is done, thread 2's is still running: thread 0 must wait, not audit
     assert isinstance(final.op(ctx(0, busy=frozenset({2}))), Wait)
     assert isinstance(final.op(ctx(1, busy=frozenset({2}))), Wait)
-    assert final.op(ctx(2))["f"] == "audit"
-    assert final.op(ctx(0))["f"] == "audit"
-    assert final.op(ctx(1))["f"] == "audit"
+    assert f_of(final.op(ctx(2))) == "audit"
+    assert f_of(final.op(ctx(0))) == "audit"
+    assert f_of(final.op(ctx(1))) == "audit"
     # nothing more: each worker is told the phase is over once all three have asked
     rest = [final.op(ctx(t)) for t in (0, 1, 2, 0, 1, 2)]
     assert all(r is None or isinstance(r, Wait) for r in rest) and rest[-3:] == [None] * 3

@@ -22,6 +22,11 @@ class FakeNode:
     workdir: str = "/nonexistent"
 
 
+def node(name: str) -> Any:
+    """A node with an address: all a client's open reads of it."""
+    return FakeNode(name, "127.0.0.1")
+
+
 class ScriptedServer:
     """Accepts connections; answers each request line with ``respond(request)``: a dict
     (sent with the request's id), None (no answer), or "close" (drop the connection)."""
@@ -83,7 +88,7 @@ def serve():
     def make(respond, timeout: float = 2.0) -> tuple[ScriptedServer, RaftClient]:
         s = ScriptedServer(respond)
         c = RaftClient(timeout=timeout, port=s.port)
-        c.open(FakeNode("n1", "127.0.0.1"))
+        c.open(node("n1"))
         servers.append(s)
         clients.append(c)
         return s, c
@@ -194,7 +199,7 @@ def test_a_refused_connection_is_a_definite_failure():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     client = RaftClient(timeout=1.0, port=port)
-    client.open(FakeNode("n1", "127.0.0.1"))  # the node is down: open does not raise
+    client.open(node("n1"))  # the node is down: open does not raise
     done = client.invoke(invoke("write", ["x", 1]))
     assert (done.type, done.error) == ("fail", "connection-refused")
 

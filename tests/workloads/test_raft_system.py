@@ -7,6 +7,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hostnode import HostNode, free_base_port
@@ -27,7 +28,7 @@ def nodes(tmp_path):
         n.signal("raft", signal.SIGKILL)
 
 
-def primary(system: RaftSystem, nodes: list[HostNode], timeout: float = 10.0) -> HostNode:
+def primary(system: RaftSystem, nodes: list[Any], timeout: float = 10.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = system.primaries(nodes)

@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "splitbrain-nats"
 SUITE = EXAMPLE / "suite.yaml"
 TEST = "nats-kv-pause-leader"
+#: the colour the plugin's FaultInfo gives its fault in reports
+FAULT_COLOR = "rgba(39,170,225,.35)"
 
 pytestmark = [
     pytest.mark.cluster,
@@ -154,6 +156,7 @@ def test_the_example_suite_runs_the_plugins_system_checker_and_fault(plugin, tmp
     assert all(isinstance(op.extra["over"], int) for op in oks if op.f == "cas")
     report = (run / "report.html").read_text()
     assert "pause-nats-leader" in report and "nats-revisions" in report
+    assert FAULT_COLOR in report  # the fault's band in the timeline, in the plugin's colour
     assert (run / "nodes" / "n1" / "nats.log").stat().st_size > 0
 
 

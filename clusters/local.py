@@ -560,4 +560,5 @@ BACKEND = BackendInfo(
     make=make_cluster,
     clean=clean,
     max_nodes=MAX_NODES,
+    needs_root=True,
 )

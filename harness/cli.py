@@ -292,11 +292,12 @@ def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         tests = [t for t in tests if t.name in args.test]
     tests = [_override(t, args) for t in tests]
     _check_overrides(tests, args)
-    if os.geteuid() != 0 and any(t.cluster.backend == "local" for t in tests):
-        print(
-            "splitbrain: the local cluster needs root (network namespaces, iptables)",
-            file=sys.stderr,
-        )
+    from harness import registry
+
+    backends = registry.backends()
+    rooted = sorted({t.cluster.backend for t in tests if backends[t.cluster.backend].needs_root})
+    if os.geteuid() != 0 and rooted:
+        print(f"splitbrain: the {', '.join(rooted)} cluster needs root", file=sys.stderr)
         return SETUP_FAILED
     outcomes = []
     # one handler of SIGINT / SIGTERM / SIGHUP for the whole suite: a signal stops the test
@@ -694,11 +695,10 @@ def _cmd_serve(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def _cmd_clean(args: argparse.Namespace, argv: list[str]) -> int:
-    from clusters import docker, local, ssh
+    from harness import registry
 
-    removed = local.clean()
-    removed += docker.clean()  # nothing when there is no Docker engine
-    removed += ssh.clean()
+    # each backend removes what its dead runs left (docker: nothing without a Docker engine)
+    removed = [line for b in registry.backends().values() if b.clean for line in b.clean()]
     for thing in removed:
         print(f"removed {thing}")
     if not removed:

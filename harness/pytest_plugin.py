@@ -100,8 +100,11 @@ class SuiteItem(pytest.Item):
         from harness.config import override
 
         opts = self.config.option
-        if os.geteuid() != 0 and (opts.sb_cluster or self.spec.cluster.backend) == "local":
-            raise ChaosTestFailed("SETUP FAILED: the local cluster needs root "
+        from harness import registry
+
+        backend = registry.backends().get(opts.sb_cluster or self.spec.cluster.backend)
+        if os.geteuid() != 0 and backend is not None and backend.needs_root:
+            raise ChaosTestFailed(f"SETUP FAILED: the {backend.name} cluster needs root "
                                   "(network namespaces, iptables); run pytest as root")  # fmt: skip
         spec = override(
             self.spec,

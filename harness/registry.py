@@ -353,6 +353,8 @@ class BackendInfo:
     max_nodes: int | None = None
     check: Callable[[Any], None] | None = None
     clean: Callable[[], list[str]] | None = None
+    #: whether only root can make it (network namespaces, iptables)
+    needs_root: bool = False
 
 
 GROUPS: dict[type, str] = {

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from clusters.paths import run_dir
+
 ROOT = Path(__file__).resolve().parents[2]
 
 OK = "tests:\n  - name: a\n"
@@ -505,10 +507,11 @@ def _namespaces() -> set[str]:
 def _ours(new: set[str], root: Path) -> set[str]:
     """Of namespaces that appeared meanwhile, those this run may have left: its prefix's lock
     names ``root``, or no lock holds it at all (other tests run beside this one, each holding
-    its prefix's lock in /run/splitbrain while its namespaces exist)."""
+    its prefix's lock in the run directory, clusters.paths.run_dir(), while its namespaces
+    exist)."""
     ours = set()
     for ns in new:
-        lock = Path("/run/splitbrain") / f"{ns.split('-')[0]}.lock"
+        lock = run_dir() / f"{ns.split('-')[0]}.lock"
         try:
             note = lock.read_text()
         except OSError:

@@ -93,8 +93,6 @@ class Runner:
         self.errors: list[BaseException] = []
         self.timeout = timeout
         self.grace = grace
-        #: the current thread of each worker (a timed-out op's thread is replaced)
-        self._threads: dict[int | str, threading.Thread] = {}
         #: the ops whose time is watched, by worker; guarded by ``_watch``
         self._flights: dict[int | str, _Flight] = {}
         self._watch = threading.Condition(threading.Lock())
@@ -137,12 +135,10 @@ class Runner:
     # -- one worker ---------------------------------------------------------------------------
 
     def _spawn(self, tid: int | str, n: int, process: int | str, rng: random.Random) -> None:
-        t = threading.Thread(
+        """Start worker ``tid``'s thread (again, after a timed-out op, as a new process)."""
+        threading.Thread(
             target=self._work, args=(tid, n, process, rng), name=f"worker-{tid}", daemon=True
-        )
-        with self.wake:
-            self._threads[tid] = t
-        t.start()
+        ).start()
 
     def _work(self, tid: int | str, n: int, process: int | str, rng: random.Random) -> None:
         is_nemesis = tid == NEMESIS_THREAD

@@ -36,7 +36,8 @@ SYSTEM = SystemInfo(
 
 CHECKER = CheckerInfo(
     name="nats-revisions",
-    description="the bucket's revisions never go back for one client and name one value each",
+    description="the bucket's revisions never go back for one client and name one value "
+    "each, and no two updates succeed over one revision",
     make=lambda options: checker.RevisionsChecker(),
 )
 

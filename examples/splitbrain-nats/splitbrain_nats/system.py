@@ -52,6 +52,7 @@ class NatsSystem(BinarySystem):
     ports_per_node = 3  # clients, routes, monitoring
     default_port = DEFAULT_PORT
     install_hint = "install Debian's nats-server (./setup --tests does)"
+    options_type = NatsOptions  # what a NatsSystem made without options gets
     options: NatsOptions
 
     @property

@@ -459,12 +459,11 @@ def check_test(
         value = getattr(n, key)
         if value is not None and kind in reg.faults:
             option = next(o for o in registry.declared(reg.faults[kind].options) if o.name == name)
-            given = list(value) if isinstance(value, tuple) else value
-            problem = option.problem(given)
+            problem = option.problem(list(value) if isinstance(value, tuple) else value)
             need(problem is None, f"nemesis.{key}", f"the {kind} fault's {name!r}: {problem}")
-    for kind, given in fault_options(n).items():
+    for kind, opts in fault_options(n).items():
         try:
-            parse_options(reg.faults[kind].options, given, f"the {kind} fault")
+            parse_options(reg.faults[kind].options, opts, f"the {kind} fault")
         except OptionError as e:
             short = next((k for k, v in SHORTHANDS.items() if v == (kind, e.key)), None)
             inline = any(f.name == kind and e.key in f.options for f in n.faults)

@@ -197,11 +197,11 @@ def _field_type(annotation: Any) -> tuple[type, bool, bool]:
     optional = False
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        optional = len(args) < len(typing.get_args(annotation))
-        if len(args) != 1:
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        optional = len(members) < len(typing.get_args(annotation))
+        if len(members) != 1:
             raise TypeError(f"an option's type must be one type (or it | None): {annotation}")
-        annotation = args[0]
+        annotation = members[0]
         origin = typing.get_origin(annotation)
     if origin is tuple:
         args = typing.get_args(annotation)
@@ -233,7 +233,7 @@ def parse_options(cls: type[_T], given: Mapping[str, Any] | None, what: str) -> 
     ``what`` (``the etcd system``) says whose options they are."""
     if isinstance(given, cls):
         return given
-    options = {o.name: o for o in declared(cls)}
+    options = {o.name: o for o in declared(cls)}  # type: ignore[arg-type]  # a class hashes
     values: dict[str, Any] = {}
     for key, value in (given or {}).items():
         opt = options.get(key)
@@ -249,7 +249,9 @@ def parse_options(cls: type[_T], given: Mapping[str, Any] | None, what: str) -> 
 
 def options_dict(options: Any) -> dict[str, Any]:
     """An options instance as a plain mapping (for results.json and daemon flags)."""
-    return dataclasses.asdict(options) if dataclasses.is_dataclass(options) else {}
+    if dataclasses.is_dataclass(options) and not isinstance(options, type):
+        return dataclasses.asdict(options)
+    return {}
 
 
 # -- what is registered -----------------------------------------------------------------------
@@ -396,14 +398,14 @@ def _load(kind: type) -> _Loaded:
             continue
         where[ep.name] = place
         try:
-            info = ep.load()
+            info: Any = ep.load()
         except Exception as e:
             out.broken[ep.name] = f"{place} does not load: {type(e).__name__}: {e}"
             continue
         if not isinstance(info, kind):
             out.broken[ep.name] = f"{place} is a {type(info).__name__}, not a {kind.__name__}"
-        elif info.name != ep.name:
-            out.broken[ep.name] = f"{place} names an info called {info.name!r}"
+        elif getattr(info, "name", None) != ep.name:
+            out.broken[ep.name] = f"{place} names an info called {getattr(info, 'name', None)!r}"
         else:
             out.infos[ep.name] = info
     return out

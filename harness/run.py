@@ -273,12 +273,12 @@ def prepare(spec: TestSpec, suite_path: str = "<suite>", argv: list[str] | None 
         CheckerSpec(n) for n in dict.fromkeys([*winfo.checkers, *sysinfo.checkers])
     )
     infos = registry.checkers()
-    checkers = tuple(
+    checkers: tuple[tuple[str, CheckerInfo, Any], ...] = tuple(
         (c.name, infos[c.name], parse_options(infos[c.name].options, c.options, c.name))
         for c in named
     )
     kinds = registry.faults()
-    faults = tuple(
+    faults: tuple[tuple[FaultInfo, Any], ...] = tuple(
         (kinds[name], parse_options(kinds[name].options, given, f"the {name} fault"))
         for name, given in fault_options(spec.nemesis).items()
     )
@@ -458,7 +458,7 @@ def check_history(
 ) -> dict[str, Any]:
     """Run each checker named (with its options) on ``history``; see ``check_made``."""
     infos = registry.checkers()
-    made = []
+    made: list[tuple[str, CheckerInfo, Any]] = []
     for c in checkers:
         c = CheckerSpec(c) if isinstance(c, str) else c
         info = infos[c.name]

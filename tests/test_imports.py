@@ -81,7 +81,7 @@ def _imports(mod: str, path: Path) -> list[tuple[str, int]]:
         for n in names:
             target = _resolve(n)
             if target is not None and target != mod:
-                found.append((target, node.lineno))
+                found.append((target, getattr(node, "lineno", 0)))
     return found
 
 

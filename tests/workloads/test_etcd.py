@@ -16,7 +16,7 @@ from checkers.promises import PromisesChecker
 from clusters.base import SetupError
 from harness.history import Op
 from harness.registry import parse_options
-from harness.spec import SystemSpec, WorkloadSpec
+from harness.spec import FaultSpec, SystemSpec, WorkloadSpec
 from workloads.etcd import (
     ETCD,
     ETCD_BINARY,
@@ -165,7 +165,7 @@ def test_etcd_with_linearizable_reads_is_valid_through_kills_on_the_local_cluste
         cluster=ClusterSpec(nodes=3),
         workload=WorkloadSpec(concurrency=6, rate=80, ops_per_key=100),
         nemesis=NemesisSpec(
-            faults=("kill", "partition"),
+            faults=(FaultSpec("kill"), FaultSpec("partition")),
             quiet=1,
             interval=2,
             kill_targets=("primaries",),

@@ -163,7 +163,7 @@ def test_the_fenced_etcd_lock_is_valid_through_pauses_on_the_local_cluster(
     tmp_path: Path,
 ) -> None:
     from harness.run import run_test
-    from harness.spec import ClusterSpec, NemesisSpec, SystemSpec, TestSpec, WorkloadSpec
+    from harness.spec import ClusterSpec, FaultSpec, NemesisSpec, SystemSpec, TestSpec, WorkloadSpec
 
     spec = TestSpec(
         name="etcd-lock-short",
@@ -179,7 +179,7 @@ def test_the_fenced_etcd_lock_is_valid_through_pauses_on_the_local_cluster(
             options={"fencing": True, "hold_ms": 100},
         ),
         nemesis=NemesisSpec(
-            faults=("pause",), quiet=1, interval=4, pause_targets=("one",), recovery=2
+            faults=(FaultSpec("pause"),), quiet=1, interval=4, pause_targets=("one",), recovery=2
         ),
         time_limit=10,
         seed=7,

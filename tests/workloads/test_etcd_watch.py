@@ -19,7 +19,7 @@ from test_etcd_lock import Recorder
 from checkers.watch import WatchChecker
 from harness.generator import Context
 from harness.history import Op
-from harness.spec import WorkloadSpec
+from harness.spec import FaultSpec, WorkloadSpec
 from workloads.etcd import ETCD_BINARY, WATCH, EtcdSystem, EtcdWatchClient, WatchOps, WatchOptions
 
 pytestmark = pytest.mark.skipif(
@@ -200,7 +200,7 @@ def test_etcd_watches_are_valid_through_kills_and_partitions_on_the_local_cluste
             options={"watchers": 3, "late_start": 2},
         ),
         nemesis=NemesisSpec(
-            faults=("kill", "partition"),
+            faults=(FaultSpec("kill"), FaultSpec("partition")),
             quiet=1,
             interval=2,
             kill_targets=("one",),

@@ -24,7 +24,7 @@ pytest.importorskip("kazoo", reason="kazoo is absent: ./setup --tests installs i
 from checkers.promises import PromisesChecker  # noqa: E402
 from clusters.base import SetupError  # noqa: E402
 from harness.registry import parse_options  # noqa: E402
-from harness.spec import SystemSpec, WorkloadSpec  # noqa: E402
+from harness.spec import FaultSpec, SystemSpec, WorkloadSpec  # noqa: E402
 from workloads.zookeeper import (  # noqa: E402
     JAVA,
     ZOOKEEPER,
@@ -298,7 +298,7 @@ def test_zookeeper_with_synced_reads_is_valid_through_kills_on_the_local_cluster
         # only after the killed leader's restart returns (a JVM start: 4-5 s loaded, 8 s had
         # ended first in 4 runs of 5), at 4 + 2 + restart + 4 s.
         nemesis=NemesisSpec(
-            faults=("kill", "partition"),
+            faults=(FaultSpec("kill"), FaultSpec("partition")),
             quiet=4,
             interval=2,
             kill_targets=("primaries",),

@@ -260,7 +260,14 @@ def _run(spec, tmp_path: Path):
 def test_the_fenced_zookeeper_lock_keeps_one_holder_through_partitions_on_the_local_cluster(
     tmp_path: Path,
 ) -> None:
-    from harness.spec import ClusterSpec, NemesisSpec, SystemSpec, TestSpec, WorkloadSpec
+    from harness.spec import (
+        ClusterSpec,
+        FaultSpec,
+        NemesisSpec,
+        SystemSpec,
+        TestSpec,
+        WorkloadSpec,
+    )
 
     spec = TestSpec(
         name="zookeeper-lock-short",
@@ -278,7 +285,7 @@ def test_the_fenced_zookeeper_lock_keeps_one_holder_through_partitions_on_the_lo
         # lose acknowledged writes (see test_zookeeper's local-cluster run), and a loaded
         # machine stretches that sync past 1 s; the kill comes at 4 + 3 + 4 s
         nemesis=NemesisSpec(
-            faults=("partition", "kill"),
+            faults=(FaultSpec("partition"), FaultSpec("kill")),
             quiet=4,
             interval=3,
             shapes=("one",),
@@ -302,7 +309,15 @@ def test_the_fenced_zookeeper_lock_keeps_one_holder_through_partitions_on_the_lo
 def test_the_zookeeper_queue_loses_nothing_through_kills_on_the_local_cluster(
     tmp_path: Path,
 ) -> None:
-    from harness.spec import ClusterSpec, NemesisSpec, SystemSpec, TestSpec, WorkloadSpec
+    from harness.spec import (
+        CheckerSpec,
+        ClusterSpec,
+        FaultSpec,
+        NemesisSpec,
+        SystemSpec,
+        TestSpec,
+        WorkloadSpec,
+    )
 
     spec = TestSpec(
         name="zookeeper-queue-short",
@@ -313,7 +328,7 @@ def test_the_zookeeper_queue_loses_nothing_through_kills_on_the_local_cluster(
         ),
         # quiet 4, as above; the partition comes after the restart, at 4 + 3 + restart + 4 s
         nemesis=NemesisSpec(
-            faults=("kill", "partition"),
+            faults=(FaultSpec("kill"), FaultSpec("partition")),
             quiet=4,
             interval=3,
             shapes=("one",),
@@ -322,7 +337,11 @@ def test_the_zookeeper_queue_loses_nothing_through_kills_on_the_local_cluster(
         ),
         time_limit=24,
         seed=5,
-        checkers=("queue-at-least-once", "stats", "promises"),
+        checkers=(
+            CheckerSpec("queue-at-least-once"),
+            CheckerSpec("stats"),
+            CheckerSpec("promises"),
+        ),
     )
     out = _run(spec, tmp_path)
     queue = out.results["checkers"]["queue-at-least-once"]

@@ -299,9 +299,9 @@ def _process_order(a: Event, b: Event) -> Anomaly:
     )
     return Anomaly(
         "clock-condition",
-        f"{a.node} numbered {b.describe()} right after {a.describe()} among the events seen, "
-        f"so the first happened before the second on {a.node}, yet the stamps do not grow "
-        f"({a.c} then {b.c}).{restart}",
+        f"In {a.node}'s own order of its events, {b.describe()} comes right after "
+        f"{a.describe()} (of the events seen): the first happened before the second, yet the "
+        f"stamps do not grow ({a.c} then {b.c}).{restart}",
         a.ops() + b.ops(),
         {"edge": "process-order", "node": a.node, "first": a.data(), "second": b.data()},
     )

@@ -87,10 +87,13 @@ class LamportSystem(PatternSystem):
 
 
 class LamportClient(PatternClient):
-    """``local`` and ``send`` against one Lamport node."""
+    """``local`` and ``send`` against one Lamport node; the destinations of sends are the
+    system's other members. ``port``: a fixed port instead of the system's (tests)."""
 
-    def __init__(self, system: LamportSystem, *, timeout: float = 2.0) -> None:
-        super().__init__(system, timeout=timeout)
+    def __init__(
+        self, system: LamportSystem, *, timeout: float = 2.0, port: int | None = None
+    ) -> None:
+        super().__init__(system, timeout=timeout, port=port)
         self.members = system.members
         self.node = ""
 

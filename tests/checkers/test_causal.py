@@ -311,9 +311,12 @@ def random_history(rng: random.Random, kind: str) -> list[Op]:
     keys = ["x", "y", "z"][: rng.randint(1, 3)]
     state: dict[str, list[int]] = {k: [] for k in keys}
     values: dict[str, list[Any]] = {k: [None] for k in keys}
-    n_procs, counter, out = rng.randint(1, 4), 0, []
+    n_procs, counter = rng.randint(1, 4), 0
+    out: list[Op] = []
     for _ in range(rng.randint(1, 16)):
         p, node = rng.randrange(n_procs), f"n{rng.randrange(3)}"
+        inv: list[Any]
+        done: list[Any]
         if kind != "register":
             f, inv, done = "txn", [], []
             for _ in range(rng.randint(1, 3)):
@@ -322,7 +325,7 @@ def random_history(rng: random.Random, kind: str) -> list[Op]:
                     counter += 1
                     state[k].append(counter)
                     values[k].append(counter)
-                    m = ["append" if kind == "list-append" else "w", k, counter]
+                    m: list[Any] = ["append" if kind == "list-append" else "w", k, counter]
                     inv.append(m)
                     done.append(m)
                 elif kind == "rw-register":

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -112,13 +114,13 @@ def test_a_skewed_daemon_reads_the_offset_and_follows_it_without_a_restart(
         gaps = [b - a for a, b in zip(monos, monos[1:], strict=False)]
         assert gaps and all(0 < g < 1.0 for g in gaps)
     finally:
-        node.signal("ticker", 9)
-        other.signal("ticker", 9)
+        node.signal("ticker", signal.SIGKILL)
+        other.signal("ticker", signal.SIGKILL)
         clock.reset(node)
 
 
 def test_a_one_shot_process_reads_the_offset(cluster: LocalCluster) -> None:
-    node = cluster.nodes[1]
+    node = cast(LocalNode, cluster.nodes[1])
     env = clock.faketime_env(node)
     clock.set_offset(node, -86400)
     try:
@@ -132,7 +134,7 @@ def test_a_one_shot_process_reads_the_offset(cluster: LocalCluster) -> None:
 
 
 def test_faking_the_monotonic_clock_too_moves_it_by_the_offset(cluster: LocalCluster) -> None:
-    node = cluster.nodes[0]
+    node = cast(LocalNode, cluster.nodes[0])
     env = clock.faketime_env(node, fake_monotonic=True)
     argv = ["env", *(f"{k}={v}" for k, v in env.items()), node.python, "-c",
             "import time; print(time.monotonic())"]  # fmt: skip

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+from typing import Any
 import re
 import sys
 import tempfile
@@ -40,7 +41,8 @@ def synthetic_history(lines: int, seed: int = 1) -> list[dict]:
     rng = random.Random(seed)
     workers, keys = 10, 20
     pairs = lines // 2
-    ops: list[tuple[int, int, dict, dict]] = []  # (invoke time, linearization time, inv, done)
+    # (invoke time, linearization time, invocation, completion)
+    ops: list[tuple[int, int, dict[str, Any], dict[str, Any]]] = []
     clock = [0] * workers
     proc = list(range(workers))
     for n in range(pairs):
@@ -52,14 +54,19 @@ def synthetic_history(lines: int, seed: int = 1) -> list[dict]:
         outcome = rng.choices(["ok", "fail", "info"], [90, 8, 2])[0]
         if outcome == "info":
             d = 1_500_000_000
-        inv = {"type": "invoke", "process": proc[w], "f": f, "node": f"n{w % 5 + 1}"}
+        inv: dict[str, Any] = {
+            "type": "invoke",
+            "process": proc[w],
+            "f": f,
+            "node": f"n{w % 5 + 1}",
+        }
         if f == "read":
             inv["value"] = [k, None]
         elif f == "write":
             inv["value"] = [k, rng.randrange(5)]
         else:
             inv["value"] = [k, [rng.randrange(5), rng.randrange(5)]]
-        done = {"type": outcome, "process": proc[w], "f": f, "node": inv["node"]}
+        done: dict[str, Any] = {"type": outcome, "process": proc[w], "f": f, "node": inv["node"]}
         if outcome == "info":
             done["error"] = "timeout after 1.5s"
             proc[w] += workers
@@ -95,27 +102,29 @@ def synthetic_history(lines: int, seed: int = 1) -> list[dict]:
             else:
                 state[k] = new
             done["value"] = inv["value"]
-    events: list[tuple[int, int, dict]] = []
+    events: list[tuple[int, int, dict[str, Any]]] = []
     for s, _lin, inv, done in ops:
         end = done.pop("_end")
         events.append((s, 0, inv))
         events.append((end, 1, done))
     t_end = max(e[0] for e in events)
-    nemesis = [("start-partition", "majorities-ring"), ("stop-partition", None),
+    nemesis: list[tuple[str, Any]] = [("start-partition", "majorities-ring"), ("stop-partition", None),
                ("kill", "primaries"), ("start", None), ("pause", "one"), ("resume", None),
                ("bump-clock", {"nodes": "one", "delta_ms": 12000}),
                ("reset-clock", None)]  # fmt: skip
     t, i = 2_000_000_000, 0
     while t < t_end:
-        f, v = nemesis[i % len(nemesis)]
-        events.append((t, 0, {"type": "invoke", "process": "nemesis", "f": f, "value": v}))
-        events.append((t + 50_000_000, 1, {"type": "ok", "process": "nemesis", "f": f, "value": v}))
+        nf, nv = nemesis[i % len(nemesis)]
+        events.append((t, 0, {"type": "invoke", "process": "nemesis", "f": nf, "value": nv}))
+        events.append(
+            (t + 50_000_000, 1, {"type": "ok", "process": "nemesis", "f": nf, "value": nv})
+        )
         t += 5_000_000_000
         i += 1
     events.sort(key=lambda e: (e[0], e[1]))
-    out = []
-    for idx, (tm, _, d) in enumerate(events):
-        out.append({"index": idx, "time": tm, **d})
+    out: list[dict[str, Any]] = []
+    for idx, (tm, _, ev) in enumerate(events):
+        out.append({"index": idx, "time": tm, **ev})
     return out
 
 

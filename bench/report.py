@@ -20,12 +20,12 @@ from __future__ import annotations
 import argparse
 import json
 import random
-from typing import Any
 import re
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -108,10 +108,11 @@ def synthetic_history(lines: int, seed: int = 1) -> list[dict]:
         events.append((s, 0, inv))
         events.append((end, 1, done))
     t_end = max(e[0] for e in events)
-    nemesis: list[tuple[str, Any]] = [("start-partition", "majorities-ring"), ("stop-partition", None),
-               ("kill", "primaries"), ("start", None), ("pause", "one"), ("resume", None),
-               ("bump-clock", {"nodes": "one", "delta_ms": 12000}),
-               ("reset-clock", None)]  # fmt: skip
+    nemesis: list[tuple[str, Any]] = [
+        ("start-partition", "majorities-ring"), ("stop-partition", None),
+        ("kill", "primaries"), ("start", None), ("pause", "one"), ("resume", None),
+        ("bump-clock", {"nodes": "one", "delta_ms": 12000}), ("reset-clock", None),
+    ]  # fmt: skip
     t, i = 2_000_000_000, 0
     while t < t_end:
         nf, nv = nemesis[i % len(nemesis)]

@@ -369,7 +369,14 @@ class HlcChecker:
         if mo:
             own, own_by = _reach(segments, t, node)
             if own + mo * 1_000_000 < everyone:
-                return own + mo * 1_000_000, _offset_words(own, own_by, node, mo), True
+                why = _offset_words(own, own_by, node, mo)
+                assert by is not None  # everyone > 0
+                why += (
+                    f" (the clock of {by.node} reached {everyone / 1e9:.3f} s ahead, set by "
+                    f"{by.set_by.f} at {by.set_by.time / 1e9:.3f} s: its messages are refused "
+                    "until the others' clocks catch up)"
+                )
+                return own + mo * 1_000_000, why, True
         return everyone, _offset_words(everyone, by, "any node", None), False
 
     # -- anomalies -----------------------------------------------------------------------
@@ -604,27 +611,31 @@ def _offsets(op: Op) -> dict[str, int]:
     return out
 
 
-def _reach(segments: list[ClockSegment], t: int, node: str | None) -> tuple[int, Op | None]:
+def _reach(
+    segments: list[ClockSegment], t: int, node: str | None
+) -> tuple[int, ClockSegment | None]:
     """How far ahead of true time at ``t`` a clock of ``node`` (None: any node) can have
     read at or before ``t``: max(0, min(end, t) + offset - t) over the segments begun by
-    ``t``; and the op that set the offset reaching furthest."""
+    ``t``; and the segment reaching furthest."""
     best, by = 0, None
     for s in segments:
         if s.start > t or (node is not None and s.node != node):
             continue
         reach = min(s.end if s.end is not None else t, t) + s.offset_ns - t
         if reach > best:
-            best, by = reach, s.set_by
+            best, by = reach, s
     return best, by
 
 
-def _offset_words(reach: int, by: Op | None, whose: str, max_offset_ms: int | None) -> str:
+def _offset_words(
+    reach: int, by: ClockSegment | None, whose: str, max_offset_ms: int | None
+) -> str:
     if by is None:
         where = f"no clock offset ahead of true time was in force on {whose} by then"
     else:
         where = (
             f"the clock offsets in force on {whose} by then reach {reach / 1e9:.3f} s ahead "
-            f"(set by {by.f} at {by.time / 1e9:.3f} s)"
+            f"(on {by.node}, set by {by.set_by.f} at {by.set_by.time / 1e9:.3f} s)"
         )
     if max_offset_ms:
         where += f", and its maximum offset is {max_offset_ms} ms"

@@ -27,6 +27,7 @@ from harness.history import Op
 from harness.registry import CheckerInfo, option
 
 from ..base import Anomaly, Result
+from ..txn.visualize import write_page
 from ._prepare import Prepared, PrepareError, prepare
 from ._versions import Versions
 from .causal import CausalTimeout, check_causal, read_sources
@@ -118,8 +119,6 @@ class CausalChecker:
     def write_artifacts(self, result: Result, directory: Path) -> list[Path]:
         """Write ``causal-anomalies.html`` (each anomaly in words, each drawn) when there is an
         anomaly to show."""
-        from ..txn.visualize import write_page
-
         if not result.anomalies:
             return []
         directory = Path(directory)

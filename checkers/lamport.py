@@ -41,7 +41,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from checkers.base import Anomaly, Result
 from harness.history import NEMESIS, Op
@@ -166,12 +166,16 @@ def _event(
 ) -> Event | None:
     if not isinstance(raw, dict) or not isinstance(raw.get("node"), str):
         return None
-    nums = [raw.get(k) for k in ("inc", "seq", "c")]
-    if any(isinstance(n, bool) or not isinstance(n, int) for n in nums):
+    inc, seq, c = (raw.get(k) for k in ("inc", "seq", "c"))
+    if not (_is_int(inc) and _is_int(seq) and _is_int(c)):
         return None
     if kind != "local" and msg is None:
         return None
-    return Event(raw["node"], nums[0], nums[1], nums[2], kind, msg, peer, inv, comp)
+    return Event(raw["node"], inc, seq, c, kind, msg, peer, inv, comp)
+
+
+def _is_int(n: Any) -> TypeGuard[int]:
+    return isinstance(n, int) and not isinstance(n, bool)
 
 
 class LamportChecker:

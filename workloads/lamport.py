@@ -115,10 +115,11 @@ class LamportClient(PatternClient):
         if not reply.get("ok"):
             return self.failed(op, reply)
         value = reply.get("value")
-        problem = event_problem(value.get("local") if isinstance(value, dict) else None)
+        event = value.get("local") if isinstance(value, dict) else None
+        problem = event_problem(event)
         if problem is not None:  # the node answered; what it did is not known
             return op.complete("info", op.value, f"bad-reply: {problem}")
-        return op.complete("ok", {"local": value["local"]})
+        return op.complete("ok", {"local": event})
 
     def _send(self, op: Op) -> Op:
         others = [m for m in self.members if m != self.node]

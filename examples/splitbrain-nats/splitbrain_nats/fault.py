@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from clusters.base import Cluster, Node
+from clusters.base import Cluster, Node, SetupError
 from harness.history import Op
 from harness.registry import option
 
@@ -42,7 +42,7 @@ class PauseLeaderOptions:
 def make(options: PauseLeaderOptions, rng: random.Random, system: Any) -> PauseLeaderNemesis:
     """``FaultInfo.make``: one nemesis per test, acting through the test's NatsSystem."""
     if not isinstance(system, NatsSystem):
-        raise TypeError(f"nats-pause-leader needs the nats system, not {type(system).__name__}")
+        raise SetupError(f"nats-pause-leader needs the nats system, not {type(system).__name__}")
     return PauseLeaderNemesis(system)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+from clusters.base import SetupError
 from harness.history import Op
 from harness.registry import parse_options
 
@@ -96,3 +98,9 @@ def test_the_fault_takes_its_leaders_in_turn():
         ("pause-nats-leader", "meta"),
     ]
     assert picks[0][0] in FAULT.starts
+
+
+def test_the_fault_needs_the_nats_system():
+    options = parse_options(FAULT.options, {}, "the nats-pause-leader fault")
+    with pytest.raises(SetupError, match="needs the nats system"):
+        FAULT.make(options, random.Random(0), object())

@@ -83,7 +83,8 @@ class PauseLeaderNemesis:
         """Resume every node this nemesis paused; their names."""
         names = sorted(self.paused)
         for name in names:
-            self.system.resume(self.paused.pop(name))
+            self.system.resume(self.paused[name])  # raises: it stays owed, for teardown
+            del self.paused[name]
         return names
 
     def _pause(self, op: Op) -> Op:
@@ -93,11 +94,11 @@ class PauseLeaderNemesis:
         if node is None:
             error = f"no node names a {of} leader" if leader is None else f"unknown {leader!r}"
             return op.complete("info", {"of": of, "leader": leader}, error=error)
+        self.paused[node.name] = node  # first: a pause that fails half-way is resumed too
         try:
             self.system.pause(node)
         except (OSError, RuntimeError) as e:
             return op.complete("info", {"of": of, "leader": leader}, error=f"{e}")
-        self.paused[node.name] = node
         return op.complete("ok", {"of": of, "leader": node.name})
 
     def leader(self, of: str) -> str | None:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.history import Op
-from harness.registry import CheckerInfo, option
+from harness.registry import CheckerInfo, lookup, option, parse_options
 
 from ..base import Anomaly, Result
 from ..txn.visualize import write_page
@@ -196,16 +196,20 @@ class CausalChecker:
     ) -> list[Anomaly]:
         if any(op.f == "txn" for op in prep.ops):
             # For transactions, one total order respecting each process's order is
-            # strong session serializability: Elle's cycle search with process edges.
-            from ..txn import ListAppendChecker, RwRegisterChecker
-
-            cls = ListAppendChecker if prep.kind == "list-append" else RwRegisterChecker
-            r = cls(
-                ["strong-session-serializable"],
-                (),
-                max(deadline - time.monotonic(), 0.01),
-                max_cases=self.max_cases,
-            ).check(history, {})
+            # strong session serializability: Elle's cycle search with process edges, by the
+            # list-append or rw-register checker, found by name (the txn checkers use this
+            # one for their causal models: neither imports the other)
+            info = lookup(CheckerInfo, prep.kind, "checker")
+            options = parse_options(
+                info.options,
+                {
+                    "consistency_models": ["strong-session-serializable"],
+                    "time_budget_s": max(deadline - time.monotonic(), 0.01),
+                    "max_cases": self.max_cases,
+                },
+                f"the {prep.kind} checker",
+            )
+            r = info.make(options).check(history, {})
             if r.valid == "unknown":
                 unknown.append(f"sequential: {r.details.get('reason')}")
             out = []

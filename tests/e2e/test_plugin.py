@@ -5,6 +5,7 @@ that directory on PYTHONPATH. It adds a system (nats), a checker (nats-revisions
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -43,6 +44,12 @@ def nats_server() -> str | None:
 def plugin(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The environment of a process that sees the example package installed (in a temporary
     directory, from a copy of its sources, so that the build leaves nothing in the tree)."""
+    try:
+        where = importlib.metadata.distribution("splitbrain-nats").locate_file("")
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    else:  # its entry points and the copy's would be registered twice
+        pytest.skip(f"splitbrain-nats is installed already ({where}): pip uninstall it first")
     tmp = tmp_path_factory.mktemp("plugin")
     source, target = tmp / "source", tmp / "site"
     shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))

@@ -65,6 +65,12 @@ class AsyncClient:
     def invoke(self, op: Op) -> Op:
         return self._run(self.inner.invoke(op))
 
+    def op_timeout(self, op: Op, timeout: float) -> float | None:
+        """The inner client's ``op_timeout`` when it has one (the runner's limit for ``op``),
+        else the workload's ``timeout``."""
+        inner = getattr(self.inner, "op_timeout", None)
+        return inner(op, timeout) if inner is not None else timeout
+
     def close(self) -> None:
         """Close ``inner``, then stop the loop (cancelling what still runs on it) and end its
         thread; closing twice does nothing."""

@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from harness import cli, run
+from harness import cli, registry, run
 from harness.history import Op
-from harness import registry
 
 
 def _broken(_options: Any) -> Any:

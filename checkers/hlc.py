@@ -341,22 +341,23 @@ class HlcChecker:
         for e in stamped:
             if e.max_offset_ms is not None:
                 offsets[e.node] = max(offsets.get(e.node, 0), e.max_offset_ms)
-        worst: tuple[float, Event, int] | None = None
+        largest: int | None = None  # the largest lead of any l over true time
+        margin: int | None = None  # the least room left below what is allowed
         for e in stamped:
             if not e.direct or e.ops is None:
                 continue
             t = e.ops[1].time
             lead = e.stamp[0] * 1000 - anchor - t
             allowed, why, guarded = self._allowance(e.node, t, segments, offsets)
-            if worst is None or lead - allowed > worst[0] - worst[2]:
-                worst = (lead, e, allowed)
+            largest = lead if largest is None else max(largest, lead)
+            margin = allowed - lead if margin is None else min(margin, allowed - lead)
             if lead > allowed + self.slack_ns:
                 report(lead - allowed, self._too_far(e, t, lead, allowed, why, guarded))
-        if worst is None:
+        if largest is None or margin is None:
             return {}
         return {
-            "largest-lead-ms": round(worst[0] / 1e6, 3),
-            "allowed-then-ms": round(worst[2] / 1e6, 3),
+            "largest-lead-ms": round(largest / 1e6, 3),
+            "least-margin-ms": round(margin / 1e6, 3),
         }
 
     def _allowance(

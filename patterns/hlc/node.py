@@ -14,7 +14,7 @@ import random
 import secrets
 import threading
 import time
-from typing import Any
+from typing import Any, TypeGuard
 
 from .._runtime import (
     BAD_REQUEST,
@@ -252,5 +252,5 @@ class HlcNode(Node):
         )
 
 
-def _is_int(x: Any) -> bool:
+def _is_int(x: Any) -> TypeGuard[int]:
     return isinstance(x, int) and not isinstance(x, bool)

@@ -20,6 +20,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -98,7 +99,7 @@ def generated(repeat: int, quick: bool) -> None:
         h = register_history(1, **shape)  # type: ignore[arg-type]
         checker = LinearizableChecker("cas-register", time_budget_s=60)
         res = checker.check(h, {})
-        ms = best_ms(lambda h=h, c=checker: c.check(h, {}), repeat)
+        ms = best_ms(partial(checker.check, h, {}), repeat)
         info = sum(1 for o in h if o.type == "info")
         print(
             f"{shape['ops']} ops, {shape['processes']} clients, {shape['keys'] or 1} key(s), "

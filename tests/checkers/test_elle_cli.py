@@ -412,7 +412,7 @@ needs_jar = pytest.mark.skipif(
     reason=f"no elle-cli jar: set {ENV_VAR} (and have java on PATH) to run it",
 )
 
-AGREE = [
+AGREE: list[tuple[str, str, list[str], list[str]]] = [
     ("elle/list-append/G1c.edn", "list-append", ["read-committed"], []),
     ("elle/list-append/G2.edn", "list-append", ["serializable"], []),
     ("elle/list-append/paper-example.edn", "list-append", ["strict-serializable"], []),

@@ -209,7 +209,7 @@ def brute_force(model: Model, history: list[Op]) -> bool:
                 return False
         states = [model.init(None)]
         for o in seq:
-            nxt = []
+            nxt: list[Any] = []
             for s in states:
                 r = model.step(s, o["f"], o["in"], o["out"])
                 if r is not ILLEGAL:
@@ -548,7 +548,7 @@ def test_an_explanation_for_a_key_says_which_key() -> None:
 
 def test_an_explanation_names_the_node_each_process_talked_to() -> None:
     h = [
-        dataclasses.replace(op, node=f"n{op.process + 1}")
+        dataclasses.replace(op, node=f"n{int(op.process) + 1}")
         for op in ops_of(
             ("invoke", 0, "write", 1),
             ("ok", 0, "write", 1),

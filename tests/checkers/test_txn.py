@@ -77,10 +77,10 @@ def _claims(notes: str) -> dict[str, Any]:
     for w in withs:
         head, _, outcome = w.partition(":")
         outcome = outcome.strip().rstrip(".")
-        m = re.match(r"\[([^\]]*)\]", outcome)
+        found = re.match(r"\[([^\]]*)\]", outcome)
         expect: dict[str, Any]
-        if m:
-            expect = {"valid": False, "types": _names(m[1])}
+        if found:
+            expect = {"valid": False, "types": _names(found[1])}
         else:
             word = outcome.split()[0]
             expect = {

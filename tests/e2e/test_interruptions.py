@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
+from harness import registry
 from harness.cli import _override, _parser
 from harness.config import load_suite
 from harness.history import Op, read_jsonl
@@ -240,7 +241,7 @@ GATE = CheckerInfo("gate", "waits until the test opens the gate", lambda options
 
 
 @pytest.fixture
-def gate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def gate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A checker plugin, installed the way a third-party one is (an entry point of
     ``splitbrain.checkers``), on the PYTHONPATH of the runs of this test and of this test."""
     site = tmp_path / "site"
@@ -251,7 +252,10 @@ def gate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (meta / "entry_points.txt").write_text("[splitbrain.checkers]\ngate = sb_gate:GATE\n")
     (tmp_path / "gate").mkdir()
     monkeypatch.syspath_prepend(str(site))
-    return tmp_path / "gate"
+    registry.refresh()  # this process may have read the entry points before
+    yield tmp_path / "gate"
+    monkeypatch.undo()
+    registry.refresh()
 
 
 def test_ctrl_c_while_the_checkers_run_writes_interrupted_results_and_a_complete_rerun_line(

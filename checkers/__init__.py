@@ -18,5 +18,7 @@ other checkers.
 
 from __future__ import annotations
 
-#: nothing is re-exported here: import the module of the checker (``checkers.lock``, ...)
-__all__: list[str] = []
+from checkers.base import Anomaly, Checker, Result, Validity, WritesArtifacts, check_safely
+
+# the contract only: each checker is imported from its own module (``checkers.lock``, ...)
+__all__ = ["Anomaly", "Checker", "Result", "Validity", "WritesArtifacts", "check_safely"]

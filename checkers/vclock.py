@@ -376,10 +376,13 @@ class _Check:
             self.unknown.append(
                 f"no final read from {', '.join(missing)}: their replicas were not compared"
             )
-        self._lost(views)
+        self._lost(views, finals)
         self._differ(finals, views)
 
-    def _lost(self, views: dict[str, dict[str, list[Any]]]) -> None:
+    def _lost(self, views: dict[str, dict[str, list[Any]]], finals: list[Op]) -> None:
+        """Each acknowledged write no final view shows or supersedes; the anomaly's ops are
+        the write and the final reads that prove it gone (its evidence is the last of them)."""
+        final_ops = [op.to_dict() for op in finals]
         for key, space in sorted(self.keys.items()):
             covers = {}
             for node, view in views.items():
@@ -401,7 +404,7 @@ class _Check:
                     "only for one whose context covers it: last-writer-wins drops concurrent "
                     "writes, and a node that reuses a dot (its context forgot its own "
                     "counter) makes every merge keep one of the two writes.",
-                    w.ops(),
+                    w.ops() + final_ops,
                     {"key": key, "value": w.value, "final": shown},
                 )
 
@@ -409,12 +412,12 @@ class _Check:
         keys = sorted({k for v in views.values() for k in v} | set(self.keys))
         differ = {}
         for key in keys:
-            seen = {n: sorted(map(_h, views[n].get(key) or [])) for n in views}
+            seen = {n: sorted(map(repr, map(_h, views[n].get(key) or []))) for n in views}
             if len({tuple(s) for s in seen.values()}) > 1:
                 differ[key] = {n: views[n].get(key) or [] for n in sorted(views)}
         if not differ:
             return
-        converged = {op.node: op.extra.get("converged") for op in finals}
+        converged = {str(op.node): op.extra.get("converged") for op in finals}
         waited = [n for n, c in converged.items() if c is False]
         note = (
             f" The replicas {', '.join(map(str, sorted(waited)))} said they had not converged "

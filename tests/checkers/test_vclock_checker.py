@@ -142,6 +142,8 @@ def test_an_acknowledged_write_nothing_replaced_missing_after_the_heal_is_lost()
     (a,) = r.anomalies
     assert a.data["value"] == 1
     assert "silently dropped" in a.explanation
+    # the evidence: the write, and the final reads that show it gone
+    assert {o["f"] for o in a.ops} == {"write", "final-read"} and len(a.ops) == 2 + 3
 
 
 # -- replicas-differ -------------------------------------------------------------------------

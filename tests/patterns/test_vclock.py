@@ -1,16 +1,23 @@
 """The vector-clock store as real processes on 127.0.0.1: concurrent writes become siblings on
 every replica and a write that read them replaces them; a paused replica catches up when it
-resumes; a killed replica remembers what it showed; and the mechanism of each seeded bug."""
+resumes; a killed replica remembers what it showed; the mechanism of each seeded bug; and the
+client and generator of the ``vclock`` workload against a replica."""
 
 from __future__ import annotations
 
+import random
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from loopback import LoopbackCluster, clusters, wait
+
+from clusters.base import Node
+from harness.generator import Context
+from harness.history import Op
+from workloads.vclock import VClockClient, VClockOps
 
 ARGS = ["--sync-ms", "50", "--rpc-timeout-ms", "300", "--settle-ms", "3000"]
 
@@ -139,3 +146,52 @@ def test_a_merge_with_the_minimum_forgets_the_nodes_own_dot_and_reuses_it(
         assert second["dot"] == ["n1", 2]
         assert c.values("n1", "k") == ["a", "b"]
         assert c.settle("n2")["values"] == {"k": ["a", "b"]}
+
+
+class _Host:
+    """What ``PatternClient.open`` reads of a node: its address."""
+
+    name, address = "n1", "127.0.0.1"
+
+
+def test_the_client_records_what_each_write_replaced_even_when_it_times_out(
+    make: Callable[..., VClock],
+) -> None:
+    c = make()
+    client = VClockClient(port=c.ports["n1"], timeout=0.5, settle=3.0)
+    client.open(cast(Node, _Host()))
+    try:
+
+        def do(f: str, value: Any) -> Op:
+            return client.invoke(Op("invoke", f, value, 0, node="n1"))
+
+        assert do("read", ["k", None]).value == ["k", []]
+        first = do("write", ["k", 1])
+        assert first.type == "ok" and first.extra == {"saw": [], "context": {}, "dot": ["n1", 1]}
+        read = do("read", ["k", None])
+        assert read.value == ["k", [1]] and read.extra == {"context": {"n1": 1}}
+        c.signal("n1", signal.SIGSTOP)
+        late = Op("invoke", "write", ["k", 2], 0, node="n1")
+        done = client.invoke(late)
+        # unknown outcome; the invocation itself says what the write replaced, so the
+        # runner's own info completion (made from it) would too
+        assert done.type == "info" and done.extra["saw"] == [1]
+        assert late.extra == {"saw": [1], "context": {"n1": 1}}
+        assert late.complete("info", late.value).extra["saw"] == [1]
+        c.signal("n1", signal.SIGCONT)
+        final = do("final-read", None)
+        assert final.type == "ok" and final.value == {"k": [2]} and final.extra["converged"]
+    finally:
+        client.close()
+
+
+def test_a_read_is_followed_by_a_write_of_its_key_on_the_same_thread_for_rmw() -> None:
+    ops = VClockOps(keys=3, writes=0.0, rmw=1.0)
+    rng = random.Random(1)
+    drawn = [ops.op(Context(time=0.0, thread=t % 2, process=t % 2, rng=rng)) for t in range(8)]
+    for t in (0, 1):
+        mine = drawn[t::2]
+        assert [o["f"] for o in mine] == ["read", "write"] * 2
+        assert mine[1]["value"][0] == mine[0]["value"][0]
+    values = [o["value"][1] for o in drawn if o["f"] == "write"]
+    assert len(set(values)) == len(values) == 4  # every written value is new

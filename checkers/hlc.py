@@ -39,7 +39,8 @@ Rules, each an anomaly name:
     One event (node, incarnation, number) was reported twice with different contents.
 
 Refusals are counted (and those of messages within the maximum offset, which were needless);
-they are not anomalies.
+they are not anomalies. Each rule reports its first anomaly in the history, then its most
+severe ones, ``max_reports`` in all; the details count them all.
 """
 
 from __future__ import annotations
@@ -265,8 +266,7 @@ class HlcChecker:
 
         anomalies: list[Anomaly] = []
         for name in RULES:
-            ranked = sorted(found.get(name, []), key=lambda x: -x[0])
-            anomalies += [a for _, a in ranked[: self.max_reports]]
+            anomalies += _worth_reporting(found.get(name, []), self.max_reports)
         details = {
             "events": len(stamped),
             "nodes": len({e.node for e in events}),
@@ -490,6 +490,21 @@ RULES = (
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+def _worth_reporting(found: list[tuple[float, Anomaly]], n: int) -> list[Anomaly]:
+    """At most ``n`` of one rule's anomalies: the first one the history shows (where to start
+    looking: the earliest completion of its last op), then the most severe."""
+    if not found:
+        return []
+    first = min(found, key=lambda x: _seen_at(x[1]))
+    rest = sorted((x for x in found if x is not first), key=lambda x: -x[0])
+    return [first[1]] + [a for _, a in rest[: n - 1]]
+
+
+def _seen_at(a: Anomaly) -> int:
+    times = [op["time"] for op in a.ops if isinstance(op.get("time"), int)]
+    return max(times) if times else 0
 
 
 def _pairs(history: list[Op]) -> Iterator[tuple[Op, Op]]:

@@ -252,10 +252,22 @@ def test_c_not_reset_when_l_advances_is_reported() -> None:
     h.local("n1", 30, c=2)
     r = h.check()
     assert r.valid is False and names(r) == ["c-not-reset", "c-not-reset"]
-    a = r.anomalies[0]  # the largest c first
-    assert "n1's event #3 (a local event)" in a.explanation
-    assert "so c must be 0, but it is 2" in a.explanation
-    assert "grows without bound" in a.explanation
+    first, worst = r.anomalies  # the first in the history, then the largest c
+    assert "n1's event #2 (a local event)" in first.explanation
+    assert "n1's event #3 (a local event)" in worst.explanation
+    assert "so c must be 0, but it is 2" in worst.explanation
+    assert "grows without bound" in worst.explanation
+
+
+def test_each_rule_reports_its_first_anomaly_then_its_most_severe() -> None:
+    h = History()
+    h.clock("bump-clock", 0, {"n1": 9.0})
+    for i, ahead in enumerate([1000, 0, 3000, 0, 9000, 0, 2000, 0]):
+        h.local("n1", 10 + 10 * i, ahead_ms=ahead)  # physical time only: back four times
+    r = h.check(max_reports=2)
+    assert names(r) == ["not-monotonic", "not-monotonic"]
+    assert [a.data["drop_ms"] for a in r.anomalies] == [990.0, 8990.0]
+    assert r.details["not-monotonic-count"] == 4
 
 
 def test_c_larger_than_the_events_sharing_its_l_allow_is_unbounded() -> None:

@@ -4,6 +4,7 @@ hand-made history, the issue's examples, and a client that moves between nodes."
 from __future__ import annotations
 
 import random
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from checkers.causal import CausalChecker
 from checkers.causal._prepare import prepare
 from checkers.causal._versions import Versions
+from checkers.causal.sequential import check_sequential, model_for
 from checkers.causal.session import SESSION_GUARANTEES, check_sessions
 from checkers.txn import ListAppendChecker
 from harness.history import Op
@@ -274,6 +276,59 @@ def test_sequential_registers_without_real_time() -> None:
     assert r.valid is False
     seq = [a for a in r.anomalies if a.name == "sequential"]
     assert seq and "no process's next operation can follow" in seq[0].explanation
+
+
+def lagging_server_history(seed: int, processes: int = 15, steps: int = 400) -> list[Op]:
+    """A register served the way ZooKeeper and etcd serve reads without consensus: writes
+    append to one log, each process is pinned to one of 5 servers and reads the latest value
+    of the prefix its server has applied, and server 0 is cut off (applies nothing, takes no
+    writes) from step 100 to 250. Operations overlap; values repeat (5 of them). Sequentially
+    consistent by construction: each process sees prefixes of one order, growing."""
+    rng = random.Random(seed)
+    log: list[int] = []
+    applied = [0] * 5
+    out: list[Op] = []
+    pending: dict[int, Op] = {}
+    for t in range(steps):
+        cut = 100 <= t < 250
+        for s in range(5):
+            if not (s == 0 and cut):
+                applied[s] = len(log)
+        p = rng.randrange(processes)
+        if p in pending:
+            out.append(pending.pop(p))
+            continue
+        server = p % 5
+        if rng.random() < 0.6:
+            seen = log[applied[server] - 1] if applied[server] else None
+            inv, done = ["k", None], ["k", seen]
+            f = "read"
+        elif server == 0 and cut:
+            continue
+        else:
+            log.append(rng.randrange(5))
+            applied[server] = len(log)
+            inv = done = ["k", log[-1]]
+            f = "write"
+        out.append(Op("invoke", f, inv, p))
+        pending[p] = Op("ok", f, done, p)
+    out.extend(pending.values())
+    for i, op in enumerate(out):
+        op.index = op.time = i
+    return out
+
+
+def test_sequential_search_tries_the_earliest_invoked_op_first() -> None:
+    # The search used to try the latest process first: on these histories (and on real
+    # zookeeper-no-sync ones, 2 million states for a key of 190 ops) it did not find the
+    # order within 20 000 states; trying the earliest invocation first finds it within 300.
+    for seed in range(4):
+        history = lagging_server_history(seed)
+        model = model_for(history)
+        [outcome] = check_sequential(history, model, time.monotonic() + 60, max_nodes=300)
+        assert outcome.valid is True, (seed, outcome.reason)
+    # the order only picks the first branch: an invalid history is still found out
+    # (test_sequential_registers_without_real_time)
 
 
 def test_sequential_transactions_are_strong_session_serializable() -> None:

@@ -187,6 +187,7 @@ class _Check:
     # -- the writes and what each supersedes ------------------------------------------------
 
     def _writes(self, pairs: list[tuple[Op, Op | None]]) -> None:
+        twice: list[str] = []
         for inv, comp in pairs:
             if inv.f != "write" or not _keyed(inv.value):
                 continue
@@ -197,15 +198,17 @@ class _Check:
             status = comp.type if comp is not None else "info"
             space = self.keys.setdefault(key, _Keyspace())
             if _h(value) in space.by_value:
-                self.unknown.append(
-                    f"the value {value!r} of key {key!r} was written twice: a read of it does "
-                    "not name one write"
-                )
+                twice.append(f"{value!r} of {key!r}")
                 continue
             w = Write(key, value, inv.process, inv.node, status, list(saw or []), inv, comp)
             w.bit = len(space.by_bit)
             space.by_value[_h(value)] = w
             space.by_bit.append(w)
+        if twice:
+            self.unknown.append(
+                f"{len(twice)} value(s) written twice ({', '.join(twice[:3])}): a read of one "
+                "does not name one write, and only the first write of each was checked"
+            )
         for space in self.keys.values():
             for w in space.by_bit:  # in invocation order: a write saw only earlier ones
                 w.ancestors = self._ancestors(space, w)

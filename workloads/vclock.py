@@ -59,7 +59,8 @@ VCLOCK_BUGS = {
     "instead of the maximum: a replica forgets dots it has seen, reuses dots (one of the two "
     "writes is dropped everywhere) and takes back siblings another replica had replaced (a read "
     "shows a version beside the one that replaced it, or one its reader had overwritten); shown "
-    "by anti-entropy between replicas whose contexts differ: partitions and their heal",
+    "by anti-entropy between replicas whose contexts differ: concurrent writes on several nodes "
+    "already, a partition and its heal most",
 }
 
 

@@ -241,3 +241,10 @@ def test_the_registered_checker_takes_typed_options() -> None:
     h.finals({"k": []}, ("n1",))
     r = checker.check(h.ops, {})
     assert len(r.anomalies) == 2 and r.details["found"]["lost-write"] == 5
+
+
+def test_a_value_written_twice_leaves_the_verdict_unknown() -> None:
+    h = H().write(0, "n1", "k", 1, []).write(1, "n2", "k", 1, []).finals({"k": [1]})
+    r = check(h)
+    assert r.valid == "unknown"
+    assert "1 value(s) written twice (1 of 'k')" in r.details["reason"]

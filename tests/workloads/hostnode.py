@@ -7,6 +7,7 @@ Several members of a system share the one address, so a System gives each its ow
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -75,13 +76,13 @@ class HostNode:
 
 
 def free_base_port(n: int) -> int:
-    """A port p such that p .. p+n-1 are free now."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + n > 65535:
-            continue
+    """A port p such that p .. p+n-1 are free now, drawn from below the kernel's ephemeral
+    range: a port from that range (what binding port 0 gives) can be taken as the source port
+    of another node's outgoing connection while a daemon is down between a kill and its
+    restart, which then fails with "Address already in use"."""
+    low = _ephemeral_low()
+    for _ in range(200):
+        base = random.randrange(max(1024, low - 16384), low - n)
         socks = []
         try:
             for i in range(n):
@@ -95,3 +96,11 @@ def free_base_port(n: int) -> int:
             for t in socks:
                 t.close()
     raise RuntimeError("no free port range")
+
+
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as fh:
+            return int(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768

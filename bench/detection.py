@@ -3,6 +3,7 @@ system passes, over several seeded runs of a suite.
 
     python bench/detection.py [--suite suites/smoke.yaml] [--runs 5] [--valid-runs 10]
                               [--time-limit 60] [--bugs stale-read,early-ack,...]
+                              [--first-seed 1]
 
 Runs `splitbrain run` as a user does (a subprocess per run, seeds 1..N), so every run is a
 real cluster with real faults; prints one line per run and a table at the end. A run of a
@@ -118,10 +119,14 @@ def main() -> None:
     p.add_argument("--valid-runs", type=int, default=10)
     p.add_argument("--time-limit", type=float, default=60)
     p.add_argument("--bugs", default="stale-read,early-ack,no-fsync,vote-twice")
+    p.add_argument(
+        "--first-seed", type=int, default=1, help="seeds first..first+runs-1 (split a table)"
+    )
     args = p.parse_args()
     bugs = [b for b in args.bugs.split(",") if b]
-    plan = [(None, s) for s in range(1, args.valid_runs + 1)]
-    plan += [(b, s) for b in bugs for s in range(1, args.runs + 1)]
+    first = args.first_seed
+    plan = [(None, s) for s in range(first, first + args.valid_runs)]
+    plan += [(b, s) for b in bugs for s in range(first, first + args.runs)]
     rows = []
     with tempfile.TemporaryDirectory() as d:
         for bug, seed in plan:

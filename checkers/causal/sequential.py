@@ -24,6 +24,7 @@ compositional: each key being sequentially consistent does not make the whole hi
 
 from __future__ import annotations
 
+import heapq
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +34,9 @@ from harness.history import Op
 from ..linearizable._prepare import Entry, prepare
 from ..linearizable.models import ILLEGAL, MODELS, Branch, Model
 
-__all__ = ["SeqOutcome", "check_sequential", "model_for"]
+__all__ = ["SeqOutcome", "check_sequential", "model_for", "write_order_hint"]
+
+_NONE = object()  # no op of the process so far
 
 
 @dataclass
@@ -78,6 +81,9 @@ def _search(
         by_proc.setdefault(e.process, []).append(e)
     procs = list(by_proc.values())
     ends = [len(p) - (1 if p and p[-1].ret is None else 0) for p in procs]  # info: optional
+    # which op to try first, among those that could come next (see ``write_order_hint``)
+    hint = write_order_hint(procs, model.init(None))
+    prio = [[(e.call,) if hint is None else hint[e.id] for e in p] for p in procs]
     step, key_of = model.step, model.hash
     reads = [[model.read_only(e.f, e.input, e.output) for e in p] for p in procs]
     s0 = model.init(None)
@@ -131,12 +137,11 @@ def _search(
             return SeqOutcome(key, True, len(entries))
         if done > best[0]:
             best = (done, h, pos, s)
-        # The op invoked earliest is tried first (pushed last). The search is exhaustive
-        # either way; this only picks the first branch. A real history is usually close to
-        # the order of its invocations (a stale read is absorbed as soon as its value is the
-        # state), while trying the latest process first (the order of ``procs``) sent a
-        # ZooKeeper history of 20 sessions past two million states per key.
-        nexts = sorted((p[pos[i]].call, i) for i, p in enumerate(procs) if pos[i] < len(p))
+        # The op with the smallest priority is tried first (pushed last): the place the
+        # write-order hint gives it, else its invocation. The search is exhaustive either way;
+        # this only picks the first branch. Trying the latest process first (the order of
+        # ``procs``) sent a ZooKeeper history of 20 sessions past two million states per key.
+        nexts = sorted((prio[i][pos[i]], i) for i, p in enumerate(procs) if pos[i] < len(p))
         for _, i in reversed(nexts):
             p = procs[i]
             j = pos[i]
@@ -161,3 +166,73 @@ def _search(
     placed.reverse()
     stuck = [p[pos[i]] for i, p in enumerate(procs) if pos[i] < ends[i]]
     return SeqOutcome(key, False, len(entries), "", placed, s, stuck, len(entries))
+
+
+def write_order_hint(procs: list[list[Entry]], initial: Any) -> dict[int, tuple[Any, ...]] | None:
+    """For a register whose writes all have distinct values (read and write only): a
+    priority for each entry (by id) such that trying the smallest first finds a sequential
+    order at once when there is one; None when that does not apply (then ops are tried in
+    invocation order).
+
+    With distinct values every read names the write it saw (or the initial value, a write
+    before all others), and each process's order puts the writes in order: two consecutive
+    ops of a process that saw or made different writes w1, w2 need w1 before w2. When these
+    constraints have no cycle, the writes in a topological order (ties broken by completion,
+    the time a write most likely took effect), each followed by the reads of it, are a
+    sequential order; that is the priority. (With a cycle there is none, and the exhaustive
+    search says so.) A write of unknown outcome that no read saw comes last: it may never have
+    happened."""
+    writes: dict[Any, Entry] = {}
+    for p in procs:
+        for e in p:
+            if e.f == "write":
+                if e.input in writes or e.input == initial:
+                    return None
+                writes[e.input] = e
+            elif e.f != "read":
+                return None
+    seen = {e.output for p in procs for e in p if e.f == "read"}
+    edges: dict[Any, set[Any]] = {v: set() for v in writes}
+    edges[initial] = set(writes)  # the initial value comes before every write
+    indegree: dict[Any, int] = {v: 1 for v in writes}
+    indegree[initial] = 0
+    for p in procs:
+        prev: Any = _NONE
+        for e in p:
+            src = e.input if e.f == "write" else e.output
+            if src != initial and src not in writes:
+                return None  # a read of a value nobody wrote: no order; let the search say so
+            if prev is not _NONE and prev != src and src not in edges[prev]:
+                edges[prev].add(src)
+                indegree[src] += 1
+            prev = src
+    inf = float("inf")
+
+    def when(v: Any) -> tuple[float, int]:
+        w = writes.get(v)
+        if w is None:
+            return (-inf, -1)  # the initial value
+        return (inf if w.ret is None else w.ret, w.call)
+
+    index = {v: i for i, v in enumerate(edges)}  # a tie-break that never compares values
+    ready = [(when(v), index[v], v) for v in edges if indegree[v] == 0]
+    heapq.heapify(ready)
+    rank: dict[Any, int] = {}
+    while ready:
+        _, _, v = heapq.heappop(ready)
+        rank[v] = len(rank)
+        for w in edges[v]:
+            indegree[w] -= 1
+            if indegree[w] == 0:
+                heapq.heappush(ready, (when(w), index[w], w))
+    for v in sorted((v for v in edges if v not in rank), key=when):  # a cycle: in time order
+        rank[v] = len(rank)
+    out: dict[int, tuple[Any, ...]] = {}
+    for p in procs:
+        for e in p:
+            if e.f == "write":
+                unread_unknown = e.ret is None and e.input not in seen
+                out[e.id] = (inf if unread_unknown else 2 * rank[e.input], e.call)
+            else:
+                out[e.id] = (2 * rank[e.output] + 1, e.call)
+    return out

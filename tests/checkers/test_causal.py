@@ -14,8 +14,9 @@ import pytest
 from checkers.causal import CausalChecker
 from checkers.causal._prepare import prepare
 from checkers.causal._versions import Versions
-from checkers.causal.sequential import check_sequential, model_for
+from checkers.causal.sequential import check_sequential, model_for, write_order_hint
 from checkers.causal.session import SESSION_GUARANTEES, check_sessions
+from checkers.linearizable import prepare as prepare_linearizable
 from checkers.txn import ListAppendChecker
 from harness.history import Op
 
@@ -278,37 +279,47 @@ def test_sequential_registers_without_real_time() -> None:
     assert seq and "no process's next operation can follow" in seq[0].explanation
 
 
-def lagging_server_history(seed: int, processes: int = 15, steps: int = 400) -> list[Op]:
+def lagging_server_history(
+    seed: int, processes: int = 15, steps: int = 400, unique: bool = False
+) -> list[Op]:
     """A register served the way ZooKeeper and etcd serve reads without consensus: writes
     append to one log, each process is pinned to one of 5 servers and reads the latest value
-    of the prefix its server has applied, and server 0 is cut off (applies nothing, takes no
-    writes) from step 100 to 250. Operations overlap; values repeat (5 of them). Sequentially
-    consistent by construction: each process sees prefixes of one order, growing."""
+    of the prefix its server has applied, and server 0 is cut off from step 100 to 250: it
+    applies nothing, and a write sent to it then takes effect only when the cut heals (its
+    invocation long before, its completion after). Operations overlap. Values repeat (5 of
+    them), or with ``unique`` each write has its own. Sequentially consistent by
+    construction: each process sees prefixes of one order, growing."""
     rng = random.Random(seed)
     log: list[int] = []
     applied = [0] * 5
     out: list[Op] = []
     pending: dict[int, Op] = {}
+    held: list[int] = []  # values written through the cut-off server, not yet in the log
     for t in range(steps):
         cut = 100 <= t < 250
+        if t == 250:
+            log.extend(held)
         for s in range(5):
             if not (s == 0 and cut):
                 applied[s] = len(log)
         p = rng.randrange(processes)
-        if p in pending:
-            out.append(pending.pop(p))
-            continue
         server = p % 5
+        if p in pending:
+            if not (server == 0 and cut and pending[p].f == "write"):
+                out.append(pending.pop(p))
+            continue
         if rng.random() < 0.6:
             seen = log[applied[server] - 1] if applied[server] else None
             inv, done = ["k", None], ["k", seen]
             f = "read"
-        elif server == 0 and cut:
-            continue
         else:
-            log.append(rng.randrange(5))
-            applied[server] = len(log)
-            inv = done = ["k", log[-1]]
+            value = len(out) + 100 if unique else rng.randrange(5)
+            if server == 0 and cut:
+                held.append(value)
+            else:
+                log.append(value)
+                applied[server] = len(log)
+            inv = done = ["k", value]
             f = "write"
         out.append(Op("invoke", f, inv, p))
         pending[p] = Op("ok", f, done, p)
@@ -318,17 +329,61 @@ def lagging_server_history(seed: int, processes: int = 15, steps: int = 400) -> 
     return out
 
 
-def test_sequential_search_tries_the_earliest_invoked_op_first() -> None:
+def test_sequential_search_finds_the_order_of_a_lagging_server_history_at_once() -> None:
     # The search used to try the latest process first: on these histories (and on real
     # zookeeper-no-sync ones, 2 million states for a key of 190 ops) it did not find the
-    # order within 20 000 states; trying the earliest invocation first finds it within 300.
-    for seed in range(4):
-        history = lagging_server_history(seed)
-        model = model_for(history)
-        [outcome] = check_sequential(history, model, time.monotonic() + 60, max_nodes=300)
-        assert outcome.valid is True, (seed, outcome.reason)
+    # order within 20 000 states. It now tries the earliest invocation first (repeated
+    # values), or the place the write-order hint gives (unique values: a write invoked long
+    # before it took effect is no longer tried first), and finds it within 300.
+    for unique in (False, True):
+        for seed in range(4):
+            history = lagging_server_history(seed, unique=unique)
+            model = model_for(history)
+            [outcome] = check_sequential(history, model, time.monotonic() + 60, max_nodes=300)
+            assert outcome.valid is True, (unique, seed, outcome.reason)
     # the order only picks the first branch: an invalid history is still found out
-    # (test_sequential_registers_without_real_time)
+    # (test_sequential_registers_without_real_time, test_the_write_order_hint...)
+
+
+def test_the_write_order_hint_follows_each_process_and_puts_unread_unknown_writes_last() -> None:
+    # p0 writes 1; p1 reads 1 (its read invoked before that write) and then writes 2;
+    # p2 reads 2; p3's write of 3 has no outcome and nobody read it
+    history = [
+        Op("invoke", "read", ["k", None], 1),
+        Op("invoke", "write", ["k", 3], 3),
+        Op("invoke", "write", ["k", 1], 0),
+        Op("ok", "write", ["k", 1], 0),
+        Op("ok", "read", ["k", 1], 1),
+        Op("invoke", "write", ["k", 2], 1),
+        Op("ok", "write", ["k", 2], 1),
+        Op("invoke", "read", ["k", None], 2),
+        Op("ok", "read", ["k", 2], 2),
+    ]
+    for i, op in enumerate(history):
+        op.index = op.time = i
+    [part] = prepare_linearizable(history, model_for(history)).partitions
+    procs: dict[Any, list[Any]] = {}
+    for e in sorted(part.entries, key=lambda e: e.call):
+        procs.setdefault(e.process, []).append(e)
+    hint = write_order_hint(list(procs.values()), None)
+    assert hint is not None
+    by = {(e.process, e.f): hint[e.id] for e in part.entries}
+    assert by[(0, "write")] < by[(1, "read")] < by[(1, "write")] < by[(2, "read")]
+    assert by[(3, "write")][0] == float("inf")
+    # a repeated value, or a cas, and there is no hint
+    again = [
+        *history,
+        Op("invoke", "write", ["k", 1], 4, 9, 9),
+        Op("ok", "write", ["k", 1], 4, 10, 10),
+    ]
+    [part] = prepare_linearizable(again, model_for(again)).partitions
+    assert write_order_hint([part.entries], None) is None
+    # a cycle (p5 writes 7 then reads 8; p6 writes 8 then reads 7): no sequential order
+    bad = H(
+        (5, "write", ["j", 7]), (6, "write", ["j", 8]), (5, "read", ["j", 8]), (6, "read", ["j", 7])
+    )
+    [outcome] = check_sequential(bad, model_for(bad), time.monotonic() + 60)
+    assert outcome.valid is False
 
 
 def test_sequential_transactions_are_strong_session_serializable() -> None:

@@ -27,3 +27,52 @@ def test_with_no_status_the_note_says_so() -> None:
     result = PromisesChecker().check([status(None), Op("ok", "read", [1, 2], 0)], {})
     assert result.valid is True
     assert result.details == {"promise": "no node reported what its system promises"}
+
+
+def ops(*spec: tuple[int, str, list[object]]) -> list[Op]:
+    """Register ops that each complete before the next: (process, f, [key, value])."""
+    out: list[Op] = []
+    for process, f, value in spec:
+        invoked = [value[0], None] if f == "read" else value
+        out.append(Op("invoke", f, invoked, process, index=len(out), time=len(out)))
+        out.append(Op("ok", f, value, process, index=len(out), time=len(out)))
+    return out
+
+
+CLAIM = {"system": "zookeeper", "promise": "in words", "models": ["sequential", "read-your-writes"]}
+
+
+def test_the_models_a_system_claims_are_checked_one_by_one_and_the_note_says_which_held() -> None:
+    # process 1 reads the value before process 0's write: stale, but sequential
+    history = ops((0, "write", ["k", 1]), (1, "read", ["k", None]), (0, "read", ["k", 1]))
+    result = PromisesChecker().check([*history, status(CLAIM)], {})
+    assert result.valid is True and result.anomalies == []
+    assert result.details["models"] == {"zookeeper": ["sequential", "read-your-writes"]}
+    assert result.details["held"] == {"read-your-writes": True, "sequential": True}
+    assert result.details["broken"] == []
+
+
+def test_a_claimed_model_that_breaks_makes_the_note_invalid_with_the_anomaly() -> None:
+    # process 0 writes 1 and then reads nothing: its own write is gone
+    history = ops((0, "write", ["k", 1]), (0, "read", ["k", None]))
+    result = PromisesChecker().check([*history, status(CLAIM)], {})
+    assert result.valid is False
+    assert result.details["held"] == {"read-your-writes": False, "sequential": False}
+    assert result.details["broken"] == ["read-your-writes", "sequential"]
+    assert "read-your-writes" in {a.name for a in result.anomalies}
+
+
+def test_a_system_that_claims_no_model_is_a_note_whatever_its_history() -> None:
+    history = ops((0, "write", ["k", 1]), (0, "read", ["k", None]))
+    claim = {"system": "redis", "promise": "none", "models": []}
+    result = PromisesChecker().check([*history, status(claim)], {})
+    assert result.valid is True and result.anomalies == []
+    assert result.details["models"] == {"redis": []}
+    assert "held" not in result.details
+
+
+def test_a_model_the_causal_checker_does_not_know_is_named_not_checked() -> None:
+    claim = {"system": "x", "promise": "p", "models": ["linearizable", "monotonic-reads"]}
+    result = PromisesChecker().check([*ops((0, "write", ["k", 1])), status(claim)], {})
+    assert result.details["held"] == {"monotonic-reads": True}
+    assert result.details["not-checked"].startswith("linearizable: not a model")

@@ -35,6 +35,8 @@ from workloads.zookeeper import (  # noqa: E402
     server_mode,
 )
 
+SUITE = Path(__file__).resolve().parents[2] / "suites" / "zookeeper.yaml"
+
 pytestmark = pytest.mark.skipif(
     not (os.path.exists(ZOOKEEPER_JAR) and shutil.which(JAVA)),
     reason=f"{ZOOKEEPER_JAR} or {JAVA} is absent: install Debian's zookeeper (./setup --tests "
@@ -202,8 +204,69 @@ def test_exactly_one_server_leads_and_its_status_says_what_zookeeper_promises(
     assert sorted(s.value["role"] for s in statuses) == ["follower", "follower", "leader"]
     assert "may be stale" in statuses[1].value["promise"]
     assert "breaking its promise" in statuses[0].value["promise"]
+    # with sync or without, a session is promised sequential consistency and read-your-writes
+    assert [s.value["models"] for s in statuses] == [["sequential", "read-your-writes"]] * 3
     note = PromisesChecker().check([statuses[1]], {})
     assert note.valid is True and "zookeeper" in note.details["promises"]
+    assert note.details["held"] == {"read-your-writes": True, "sequential": True}
+
+
+def test_an_op_after_its_session_expired_is_info_so_that_the_process_ends_with_the_session(
+    ensemble,
+) -> None:
+    from kazoo.client import KazooClient
+
+    system, nodes = ensemble
+    settled(system, nodes)
+    c = opened(system, nodes[0])
+    try:
+        assert invoke(c, "write", ["s", 1]).type == "ok"
+        before = c.session_id
+        assert before is not None and not c.session_ended()
+        # another handle on the same session closes it: the server expires it for c, kazoo
+        # reports LOST and starts a new session on the same handle
+        host, port = system.endpoint(nodes[0])
+        other = KazooClient(hosts=f"{host}:{port}", client_id=c.zk.client_id, timeout=4)
+        other.start(timeout=30)
+        other.stop()
+        other.close()
+        deadline = time.monotonic() + 30
+        while not c.lost:
+            assert time.monotonic() < deadline, "kazoo never reported the session LOST"
+            time.sleep(0.05)
+        got = invoke(c, "read", ["s", None])
+        assert (got.type, got.error) == ("info", "session-expired: a process is one session")
+        assert c.session_ended()  # every later op of this client too, until it is closed
+        assert invoke(c, "write", ["s", 2]).type == "info"
+    finally:
+        c.close()
+    fresh = opened(system, nodes[0])  # what the runner does next: a new client, a new process
+    try:
+        assert fresh.session_id not in (None, before)
+        assert invoke(fresh, "read", ["s", None]).value == ["s", 1]  # the write was not sent
+    finally:
+        fresh.close()
+
+
+def test_the_no_sync_test_checks_what_zookeeper_promises_a_session() -> None:
+    from harness.config import load_suite
+    from workloads.zookeeper.client import MODELS
+
+    [spec] = [t for t in load_suite(SUITE).tests if t.name == "zookeeper-no-sync"]
+    assert spec.workload.options == {"sync": False}
+    checkers = {c.name: c.options for c in spec.checkers}
+    assert {"linearizable", "causal", "promises"} <= set(checkers)
+    assert set(checkers["causal"]["consistency_models"]) == set(MODELS)
+    assert set(MODELS) == {"sequential", "read-your-writes"}
+    # the client it makes claims the same models in its status, for the promises note
+    client = ZOOKEEPER.clients["register"](
+        spec.workload,
+        parse_options(ZOOKEEPER.client_options["register"], spec.workload.options, "zk"),
+        ZooKeeperSystem(nodes=[]),
+    )
+    assert client.sync is False and client.models() == MODELS
+    # writes must be unique for the checker to know which write a read saw
+    assert spec.workload.values >= 100_000 and "cas" not in spec.workload.mix
 
 
 def test_a_killed_server_fails_definitely_then_restarts_on_its_data(ensemble) -> None:
@@ -313,3 +376,38 @@ def test_zookeeper_with_synced_reads_is_valid_through_kills_on_the_local_cluster
     assert out.results["checkers"]["linearizable"]["valid"] is True, out.results["checkers"]
     applied = {f["f"] for f in out.results["faults"] if f["type"] == "ok"}
     assert {"kill", "start-partition"} <= applied, out.results["faults"]
+
+
+@pytest.mark.cluster
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="the local cluster needs root")
+def test_zookeeper_no_sync_is_stale_but_keeps_what_it_promises_a_session(tmp_path: Path) -> None:
+    """The suite's zookeeper-no-sync for 15 s on 3 nodes: the causal checker's verdict on
+    sequential consistency and read-your-writes, and the promises note's, are in
+    results.json (valid: a ZooKeeper that broke them would fail this test, a bug report)."""
+    import dataclasses
+
+    from harness.config import load_suite
+    from harness.run import run_test
+
+    [spec] = [t for t in load_suite(SUITE).tests if t.name == "zookeeper-no-sync"]
+    spec = dataclasses.replace(
+        spec,
+        cluster=dataclasses.replace(spec.cluster, nodes=3),
+        time_limit=15,
+        seed=3,
+    )
+    out = run_test(spec, results_root=tmp_path, out=open(os.devnull, "w"))
+    checkers = out.results["checkers"]
+    assert out.results["op_counts"]["ok"] > 200
+    causal = checkers["causal"]
+    assert causal["valid"] is True, causal
+    checked = set(causal["details"]["checked"])
+    assert {"sequential", "read-your-writes", "monotonic-reads"} <= checked
+    promises = checkers["promises"]["details"]
+    assert promises["models"] == {"zookeeper": ["sequential", "read-your-writes"]}
+    assert promises["held"] == {"read-your-writes": True, "sequential": True}
+    assert checkers["linearizable"]["valid"] in (True, False)  # stale reads or none: both fine
+    assert out.run_dir is not None
+    history = (out.run_dir / "history.jsonl").read_text().splitlines()
+    assert all('"node":"n' in line for line in history if '"process":"nemesis"' not in line)

@@ -7,7 +7,7 @@ attempt) and maps history ops to znodes ``/splitbrain/<key>`` holding a decimal 
     write  [k, v]       -> set (create if absent)                   ok [k, v]
     cas    [k, [a, b]]  -> get -> (value, version); value != a: fail (cas-mismatch);
                            else set b with that version: ok, or BadVersion: fail
-    status None         -> srvr on the node's server                 ok {id, role, promise}
+    status None         -> srvr on the node's server        ok {id, role, promise, models}
 
 A cas is a versioned compare-and-set: the conditional set is a write through the leader, so
 it is linearizable even when the get before it was stale (a stale get only turns into a
@@ -15,6 +15,15 @@ BadVersion or a mismatch, both definite failures). NoNode / NodeExists / BadVers
 definite; connection loss, a session that expires under a request and timeouts are ``info``
 for write and cas (the request may have reached the leader), ``fail`` for a read, which
 changes nothing.
+
+A process is one session. ZooKeeper's session guarantees (a client never sees an older view,
+its updates apply in the order it sent them) hold within a session, and kazoo, after a session
+expires, quietly starts a new one on the same handle. So the register client does not go on in
+it: an op that finds the session it opened with gone (expired, or replaced) completes ``info``
+(``session-expired``) without being sent, and one whose session ended while it ran completes
+``info`` too; the runner then closes the client and opens a new one, as a new process. Each op
+is served by the node's own server (``hosts`` is that one server), the node the history
+records.
 
 The recipe clients (``lock``, ``queue``) are this client with other ops: they share its
 session handling (``online``, ``disconnects``, ``kazoo_options``), ``status`` and ``bounded``.
@@ -38,6 +47,7 @@ from workloads.zookeeper.system import ZooKeeperSystem, server_mode
 # system registers, and ``splitbrain list`` shows it, without it
 
 __all__ = [
+    "MODELS",
     "PROMISES",
     "ROOT",
     "ZooKeeperClient",
@@ -53,20 +63,36 @@ kazoo_log = logging.getLogger("kazoo.splitbrain")
 kazoo_log.setLevel(logging.ERROR)
 
 ROOT = "/splitbrain"
+#: the error of an op that found its process's session gone (see the module docstring)
+SESSION_EXPIRED = "session-expired: a process is one session"
+
+#: the consistency models (the ``causal`` checker's names) ZooKeeper promises a session's
+#: register operations, with or without sync: its programmer's guide, "Consistency
+#: Guarantees": "Sequential Consistency: Updates from a client will be applied in the order
+#: that they were sent", "Single System Image: ... a client will never see an older view of
+#: the system even if the client fails over to a different server with the same session",
+#: and its updates, once "seen by the client, through a read request or successful update,
+#: will never be rolled back"; its overview: reads "are sequentially consistent, because read
+#: operations will appear to take effect in some sequential order that furthermore respects
+#: the order of each client's operations"
+MODELS = ("sequential", "read-your-writes")
 
 PROMISES = {
-    True: "reads here call sync first: ZooKeeper promises linearizable writes, and tells a "
-    "client that must see the latest data to sync before it reads, so an invalid verdict here "
-    "is ZooKeeper breaking its promise, with one caveat to check first: sync is not a quorum "
-    "round: a leader about to lose its quorum, or paused and just resumed, answers it from its "
-    "own state, so a read after it can be stale in that window, which ZooKeeper does not "
-    "promise against (https://zookeeper.apache.org/doc/r3.8.0/"
-    "zookeeperProgrammers.html#ch_zkGuarantees)",
+    True: "reads here call sync first: ZooKeeper promises linearizable writes, sequentially "
+    "consistent reads and read-your-writes within a session, and tells a client that must see "
+    "the latest data to sync before it reads, so an invalid verdict here is ZooKeeper breaking "
+    "its promise, with one caveat to check first: sync is not a quorum round: a leader about "
+    "to lose its quorum, or paused and just resumed, answers it from its own state, so a read "
+    "after it can be stale in that window, which ZooKeeper does not promise against "
+    "(https://zookeeper.apache.org/doc/r3.8.0/zookeeperProgrammers.html#ch_zkGuarantees)",
     False: "reads here do not call sync: ZooKeeper promises linearizable writes but only "
     "sequentially consistent reads, served from the connected server's own state, which "
-    "may be stale (its internals guide: reads are not linearizable); stale reads found here "
-    "are the test asking for more than ZooKeeper promises, not a broken promise (writes and "
-    "cas go through the leader and are promised linearizable)",
+    "may be stale (its internals guide: reads are not linearizable), and a session never sees "
+    "an older view than it has seen (read-your-writes, monotonic reads); stale reads found "
+    "here are the test asking for more than ZooKeeper promises, not a broken promise, while "
+    "a sequential or read-your-writes anomaly would be one (writes and cas go through the "
+    "leader and are promised linearizable) "
+    "(https://zookeeper.apache.org/doc/r3.8.0/zookeeperProgrammers.html#ch_zkGuarantees)",
 }
 
 
@@ -114,7 +140,8 @@ class ZooKeeperClient:
 
     ``sync``: call sync before every read; None takes the system's option. ``timeout``
     bounds each request (seconds) and the wait for a session at open. ``online`` is set
-    while the session's connection is up.
+    while the session's connection is up; ``session_id`` is the session it opened, and
+    ``lost`` says kazoo reported that session expired (LOST).
     """
 
     def __init__(
@@ -129,6 +156,8 @@ class ZooKeeperClient:
         self.online = threading.Event()
         #: how many times the connection went down (SUSPENDED or LOST) since open
         self.disconnects = 0
+        self.session_id: int | None = None
+        self.lost = False
 
     def open(self, node: Node) -> None:
         """Start a session with the node's server; raises if none within ``timeout``."""
@@ -145,12 +174,15 @@ class ZooKeeperClient:
             **self.kazoo_options(),
         )
         self.online = threading.Event()
+        self.lost = False
         self.zk.add_listener(self._on_state)
         try:
             self.zk.start(timeout=self.timeout)
         except Exception:
             self.close()
             raise
+        cid = self.zk.client_id
+        self.session_id = cid[0] if cid else None
 
     def _on_state(self, state: str) -> None:
         # kazoo calls this from its connection thread: CONNECTED, SUSPENDED or LOST
@@ -159,6 +191,20 @@ class ZooKeeperClient:
         else:
             self.disconnects += 1
             self.online.clear()
+            if state == "LOST":  # the session expired (or the client is closing)
+                self.lost = True
+
+    def session_ended(self) -> bool:
+        """Whether the session this client opened is gone: kazoo reported it LOST, or its
+        handle now runs another session (kazoo starts one after an expiry)."""
+        if self.lost:
+            return True
+        cid = self.zk.client_id if self.zk is not None else None
+        if cid is None:  # not connected right now: the session may still live
+            return False
+        if self.session_id is None:
+            self.session_id = cid[0]
+        return bool(cid[0] != self.session_id)
 
     def kazoo_options(self) -> dict[str, Any]:
         """Extra KazooClient arguments (the recipe clients bound kazoo's own retries)."""
@@ -167,6 +213,12 @@ class ZooKeeperClient:
     def promise(self) -> str:
         """What ZooKeeper promises to this client, for its ``status`` (the promises note)."""
         return PROMISES[bool(self.sync)]
+
+    def models(self) -> tuple[str, ...]:
+        """The consistency models ZooKeeper promises this client's operations, by the
+        ``causal`` checker's names (the promises note checks them); the recipe clients,
+        whose ops are not register reads and writes, name none."""
+        return MODELS
 
     def op_timeout(self, op: Op, timeout: float) -> float | None:
         """How long the runner lets ``op`` run: it first waits up to ``timeout`` for the
@@ -194,8 +246,6 @@ class ZooKeeperClient:
 
     def invoke(self, op: Op) -> Op:
         """Perform ``op`` and return its completion (see the module docstring)."""
-        from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
-
         if self.zk is None or self.node is None:
             raise RuntimeError("ZooKeeperClient.invoke before open")
         if op.f == "status":
@@ -210,6 +260,19 @@ class ZooKeeperClient:
             # nothing is sent while the connection is down (kazoo would queue it for later);
             # kazoo reconnects in the background, so this waits for that first
             return op.complete("fail", op.value, error="not-connected")
+        if self.session_ended():
+            # nothing is sent: the process was this session, and ends with it (info makes the
+            # runner open a new client, a new session, as a new process)
+            return op.complete("info", op.value, error=SESSION_EXPIRED)
+        done = self._perform(op, key, arg, path)
+        if done.type != "fail" and self.session_ended():
+            # it may have been served in a session that is not this process's
+            return op.complete("info", op.value, error=f"{SESSION_EXPIRED} while it ran")
+        return done
+
+    def _perform(self, op: Op, key: Any, arg: Any, path: str) -> Op:
+        from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
+
         try:
             if op.f == "read":
                 if self.sync:
@@ -272,7 +335,8 @@ class ZooKeeperClient:
 
     def status(self, op: Op) -> Op:
         """The completion of a ``status`` op: the server's mode, and what ZooKeeper promises
-        to this client (``promise``), for the promises note."""
+        to this client (``promise``, in words; ``models``, the models the promises note
+        checks), for the promises note."""
         assert self.node is not None and self.endpoint is not None
         mode = server_mode(*self.endpoint, timeout=self.timeout)
         if mode is None:
@@ -283,5 +347,6 @@ class ZooKeeperClient:
             "sync": bool(self.sync),
             "system": "zookeeper",
             "promise": self.promise(),
+            "models": list(self.models()),
         }
         return op.complete("ok", value)

@@ -162,6 +162,11 @@ class ZooKeeperLockClient(ZooKeeperClient):
     def promise(self) -> str:
         return PROMISES[self.fencing]
 
+    def models(self) -> tuple[str, ...]:
+        """None: the recipe's ops are not register reads and writes (its checker checks
+        what it promises)."""
+        return ()
+
     def op_timeout(self, op: Op, timeout: float) -> float | None:
         """How long the runner lets ``op`` run: each op waits for the connection, then for
         kazoo's recipe (an acquire up to ``timeout`` + 2 s), and a write or release may wait

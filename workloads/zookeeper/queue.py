@@ -121,6 +121,11 @@ class ZooKeeperQueueClient(ZooKeeperClient):
     def promise(self) -> str:
         return PROMISE
 
+    def models(self) -> tuple[str, ...]:
+        """None: the recipe's ops are not register reads and writes (its checker checks
+        what it promises)."""
+        return ()
+
     def op_timeout(self, op: Op, timeout: float) -> float | None:
         """How long the runner lets ``op`` run: the final drain and audit wait up to
         ``FINAL_WAIT`` for a connection and go on for up to ``DRAIN_LIMIT`` / ``AUDIT_LIMIT``;

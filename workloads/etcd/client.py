@@ -26,7 +26,7 @@ from harness.spec import WorkloadSpec
 from workloads.etcd.api import EtcdError, b64, post, status_completion
 from workloads.etcd.system import READ_MODES, EtcdSystem
 
-__all__ = ["KEY_PREFIX", "PROMISES", "EtcdClient", "EtcdRegisterOptions", "make_client"]
+__all__ = ["KEY_PREFIX", "MODELS", "PROMISES", "EtcdClient", "EtcdRegisterOptions", "make_client"]
 
 KEY_PREFIX = "splitbrain/"
 
@@ -35,10 +35,21 @@ PROMISES = {
     "its default read mode: an invalid verdict here is etcd breaking its documented promise "
     "(https://etcd.io/docs/v3.4/learning/api_guarantees/)",
     "serializable": "reads here are 'serializable': etcd serves them from one member's local "
-    "state without consensus and documents that they may be stale; stale reads found here are "
+    "state without consensus and documents that they 'may access stale data with respect to "
+    "quorum' (https://etcd.io/docs/v3.4/learning/api_guarantees/); stale reads found here are "
     "the test asking for more than etcd promises, not a broken promise (writes and cas still "
-    "go through Raft and are promised linearizable)",
+    "go through Raft and are promised linearizable). What etcd does promise them: a member "
+    "serves a prefix of the one Raft log, so 'a client reads the same events in the same "
+    "order' (sequential consistency, in the words of etcd's v3.3 guarantees, the last to "
+    "name a model for them: 'serialized access may be behind the quorum state'); a "
+    "sequential anomaly for a client that stays on one member would be a broken promise",
 }
+
+#: the consistency models (the ``causal`` checker's names) etcd promises a client's register
+#: operations, by read mode: strict serializability implies sequential consistency (the
+#: linearizable checker checks the rest); serializable reads keep sequential consistency for
+#: a client that stays on one member (see PROMISES)
+MODELS = {"linearizable": ("sequential",), "serializable": ("sequential",)}
 
 
 @dataclass(frozen=True)
@@ -60,7 +71,8 @@ class EtcdClient:
     bounds each request (seconds). A refused connection completes as ``fail`` (nothing was
     sent); a read that fails or times out completes as ``fail`` too (a read changes nothing);
     a write or cas that errs or times out is ``info`` (it may have taken effect), except for
-    errors etcd returns before proposing.
+    errors etcd returns before proposing. A client talks to its node's member only, so a
+    process (a session) stays on one member, the node the history records.
     """
 
     def __init__(
@@ -87,8 +99,9 @@ class EtcdClient:
             raise RuntimeError("EtcdClient.invoke before open")
         if op.f == "status":
             promise = PROMISES.get(self.reads, "")
+            models = list(MODELS.get(self.reads, ()))
             return status_completion(
-                op, self.endpoint, self.node, self.timeout, promise, reads=self.reads
+                op, self.endpoint, self.node, self.timeout, promise, reads=self.reads, models=models
             )
         if not isinstance(op.value, list | tuple) or len(op.value) != 2:
             return op.complete(

@@ -23,6 +23,25 @@ kernel; it is compiled once with the controller's C compiler and copied to each 
 does not share the controller's filesystem, unless the node names a copy of its own in a
 ``sleep_shim`` attribute (the Docker node image has one built in).
 
+Rates (``set_rate``, the drift fault): the file may also hold a rate, ``+1.500000 x1.050000``:
+the clock then runs 5% fast. libfaketime 0.9.10 reads the file on every time call
+(``FAKETIME_NO_CACHE=1``; with the cache, every ``FAKETIME_CACHE_DURATION`` s, 10 by
+default), and computes the time as ``S + (t - S) * rate + offset``, ``t`` the true time and
+``S`` the moment the process's libfaketime started: the rate counts from the process's start,
+not from the change, so a rate written as it is would jump the clock by ``(rate - 1) * (t -
+S)`` (measured: +0.30 s, three seconds after the start, at x1.1). ``set_rate`` therefore
+writes the offset that keeps the clock where it is: it reads ``S`` of every process using the
+file (its start in ``/proc/<pid>/stat``, on the node's own clock) and writes ``offset - (rate -
+1) * (now - S)``. The start in ``/proc`` is the process's creation; libfaketime starts a little
+later (measured: up to 70 ms for Python on a busy machine), so the clock may step by ``|rate -
+1|`` times that when the rate changes (7 ms at x0.9); a rate of exactly 1 never steps. One file
+serves every process of a node: with several processes started at different moments, only
+the newest is exact. libfaketime keeps the last rate it read until another is written, so
+every rate is ended by writing ``x1`` explicitly (``set_rate(node, 1.0)``); ``set_offset``
+writes no rate and keeps its format. ``FAKETIME_XRESET`` (libfaketime's own smoothing) is not
+used: with it an offset written after a rate is ignored. The rate is read with ``atof``, in
+the process's locale: a daemon that sets ``LC_NUMERIC`` to a comma locale would misread it.
+
 Only programs that read the time through libc are affected. Go programs (etcd, Consul, ...)
 read the clock through the vDSO and raw syscalls, bypassing libc, so libfaketime does not
 change their time: clock faults do not reach them, and a test must not claim they did.
@@ -43,19 +62,23 @@ import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from clusters.base import Node, SetupError
 
 __all__ = [
     "OFFSET_FILE",
+    "RateChange",
     "build_shim",
     "faketime_env",
     "find_libfaketime",
+    "format_clock",
     "format_offset",
     "offset_file",
     "reset",
     "set_offset",
+    "set_rate",
     "shim_cache",
     "shim_on",
 ]
@@ -81,6 +104,43 @@ _PROBE = (
 # Writes "$1" into "$2" through a temporary file and a rename, so that a process reading the
 # offset file (on every time call) sees either the old offset or the new one, never a torn one.
 _WRITE = 'printf "%s" "$1" > "$2.tmp.$$" && mv -f "$2.tmp.$$" "$2"'
+
+# Sets the clock of the processes using the file "$1" to run at rate "$2" from now on,
+# starting from the offset "$3" (empty: the offset in force now, so the clock does not step):
+# reads the file's offset and rate, the start of every process whose environment names the
+# file (/proc/<pid>/stat, field 22, in clock ticks since boot), and writes the offset that
+# makes S + (t - S) * rate + offset continue from there for the newest of them. Prints
+# "offset_before offset_after processes written".
+_RATE = r"""
+f="$1"; rate="$2"; goal="$3"
+cur=$(cat "$f" 2>/dev/null)
+hz=$(getconf CLK_TCK 2>/dev/null) || hz=100
+newest=""
+for e in $(grep -lsxzF "FAKETIME_TIMESTAMP_FILE=$f" /proc/[0-9]*/environ); do
+  p=${e#/proc/}; p=${p%/environ}
+  t=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | cut -d' ' -f20)
+  case "$t" in ''|*[!0-9]*) continue;; esac
+  n=$((${n:-0} + 1))
+  if [ -z "$newest" ] || [ "$t" -gt "$newest" ]; then newest=$t; fi
+done
+up=$(cut -d' ' -f1 /proc/uptime)
+now=$(date +%s.%N)
+out=$(awk -v cur="$cur" -v rate="$rate" -v goal="$goal" -v now="$now" -v up="$up" \
+          -v hz="$hz" -v start="$newest" 'BEGIN {
+  o = 0; r = 1; n = split(cur, w, " ")
+  for (i = 1; i <= n; i++) {
+    if (substr(w[i], 1, 1) == "x") r = substr(w[i], 2) + 0
+    else if (i == 1) o = w[i] + 0
+  }
+  s = (start == "") ? now : now - up + start / hz
+  before = o + (r - 1) * (now - s)
+  after = (goal == "") ? before : goal + 0
+  printf "%.6f %.6f %+.6f x%.6f\n", before, after, after - (rate - 1) * (now - s), rate
+}') || exit 1
+set -- $out
+printf "%s %s" "$3" "$4" > "$f.tmp.$$" && mv -f "$f.tmp.$$" "$f" || exit 1
+echo "$1 $2 ${n:-0} $3 $4"
+"""
 
 _SHIM_SOURCE = r"""
 #define _GNU_SOURCE
@@ -139,6 +199,40 @@ def set_offset(node: Node, seconds: float) -> None:
     """Set the clock offset of every libfaketime'd process on ``node`` to ``seconds`` (from
     the true time, not cumulative), atomically, through the node itself."""
     node.exec(["sh", "-c", _WRITE, "sh", format_offset(seconds), offset_file(node)], timeout=10)
+
+
+@dataclass(frozen=True)
+class RateChange:
+    """What ``set_rate`` did on one node: the clock's offset (seconds) just before and just
+    after (equal unless an offset was given), the rate now, how many processes read the
+    file, and the file's new content."""
+
+    before: float
+    after: float
+    rate: float
+    processes: int
+    written: str
+
+
+def set_rate(node: Node, rate: float, offset: float | None = None) -> RateChange:
+    """Make the clock of ``node``'s libfaketime'd processes run at ``rate`` (1.05: 5% fast)
+    from now on, from ``offset`` seconds off the true time, or, when None, from wherever it is
+    now (no step). ``set_rate(node, 1.0)`` ends a drift and keeps the offset it reached;
+    ``set_rate(node, 1.0, 0.0)`` also steps the clock back to the true time. Raises
+    ValueError for a rate that is not a positive number."""
+    if not (isinstance(rate, int | float) and 0 < rate < 1000):
+        raise ValueError(f"expected a rate above 0 (1.0: the true rate), got {rate!r}")
+    goal = "" if offset is None else f"{float(offset):.6f}"
+    r = node.exec(
+        ["sh", "-c", _RATE, "sh", offset_file(node), f"{float(rate):.6f}", goal], timeout=10
+    )
+    before, after, processes, *written = r.stdout.split()
+    return RateChange(float(before), float(after), float(rate), int(processes), " ".join(written))
+
+
+def format_clock(offset: float, rate: float) -> str:
+    """The offset file's content for an offset and a rate: ``+1.500000 x1.050000``."""
+    return f"{format_offset(offset)} x{float(rate):.6f}"
 
 
 def reset(node: Node) -> None:

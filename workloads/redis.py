@@ -9,14 +9,20 @@ live in the node's workdir (``redis.conf``, ``sentinel.conf``, which Sentinel re
 failover, ``redis.log``, ``sentinel.log``).
 
 A client asks the sentinel on its own node which server is the primary, before every
-operation, and sends the operation there, as a Sentinel-aware application does::
+operation, and sends the operation there, as a Sentinel-aware application does; with the
+register client option ``reads: replica``, its reads go instead to its own node's server (a
+replica, unless that node is the primary now), as an application that reads from replicas
+does, while writes and cas still go to the primary::
 
     read   [k, None]     -> GET k                      ok [k, v or None]
     write  [k, v]        -> SET k v                    ok
     cas    [k, [a, b]]   -> a Lua script: GET, compare, SET      ok, or fail (cas-mismatch)
     add    e             -> SADD splitbrain-set e      ok
     read   None          -> SMEMBERS splitbrain-set    ok [e, ...]   (``workloads/set.py``)
-    status None          -> ROLE on the node's server  ok {role, system, promise}
+    status None          -> ROLE on the node's server  ok {role, system, promise, models}
+
+Every completion an op sent to the primary names the node whose server answered (``server``);
+a replica read is answered by the client's own node, the op's ``node``.
 
 What Redis promises (https://redis.io/docs/latest/operate/oss_and_stack/management/replication/
 and .../sentinel/): replication is asynchronous, so "Redis Sentinel + Redis replication does
@@ -24,6 +30,19 @@ not guarantee that acknowledged writes are retained during failures"; after a pa
 old primary's writes are discarded when it rejoins as a replica. Lost acknowledged writes and
 non-linearizable histories found under partitions are therefore what Redis documents, not a
 broken promise: the ``promises`` note in results.json says so.
+
+Replica reads: Redis claims no consistency model for them (``REPLICA_PROMISE``, ``models``
+empty). Replication is asynchronous ("the master will not wait for a replica to process
+commands"), so a replica may not have a write its client just had acknowledged by the primary
+(no read-your-writes, even with no fault); a replica cut off from its primary keeps answering
+"possibly with out of date data, or the data set may just be empty if this is the first
+synchronization" (redis.conf, ``replica-serve-stale-data``); and after a failover that drops
+acknowledged writes, a server that had them (the old primary, or a replica ahead of the one
+promoted) resynchronizes from the new primary and loses them, so even one client reading one
+server can see a value and then an older one (no monotonic reads across a failover). The one
+order Redis does keep, a replica applying its primary's stream in the order it was sent, holds
+only while neither a failover nor a full resynchronization comes between two reads: not a
+promise a test with failovers can check.
 
 No clock faults: redis-server started under libfaketime hangs at start (a known conflict
 between libfaketime's preload and jemalloc, Redis' allocator), so the suite leaves them out.
@@ -33,7 +52,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from clusters.base import Node
@@ -49,11 +68,15 @@ from workloads.options import ms
 __all__ = [
     "DEFAULT_PORT",
     "PROMISE",
+    "READS",
     "REDIS",
+    "REPLICA_PROMISE",
     "RedisClient",
     "RedisOptions",
+    "RedisRegisterOptions",
     "RedisSystem",
     "make_client",
+    "make_register_client",
 ]
 
 log = logging.getLogger(__name__)
@@ -70,6 +93,20 @@ PROMISE = (
     "what Redis promises, so an invalid verdict here is the test asking for more than Redis "
     "promises, not a broken promise"
 )
+
+REPLICA_PROMISE = (
+    "reads here go to the client's own node's server, a replica: Redis replicates "
+    "asynchronously (https://redis.io/docs/latest/operate/oss_and_stack/management/"
+    "replication/), a replica cut off from its primary serves 'possibly out of date data' "
+    "(replica-serve-stale-data), and a failover may drop acknowledged writes that a replica or "
+    "the old primary had shown (https://redis.io/docs/latest/operate/oss_and_stack/management/"
+    "sentinel/), so Redis promises replica reads none of the session guarantees: not "
+    "read-your-writes (the write went to the primary), not even monotonic reads on one server "
+    "across a failover; anomalies found here are the test asking for more than Redis promises"
+)
+
+#: where a register client's reads go: the primary the sentinel names, or the node's own server
+READS = ("primary", "replica")
 
 _CAS = """
 local v = redis.call('GET', KEYS[1])
@@ -223,19 +260,40 @@ class RedisSystem(BinarySystem):
         )
 
 
+@dataclass(frozen=True)
+class RedisRegisterOptions:
+    """``workload.options`` Redis' register client reads."""
+
+    reads: str = option(
+        "primary",
+        "where reads go: the primary the sentinel names, or the node's own server (a replica)",
+        choices=READS,
+    )
+
+
 def make_client(spec: WorkloadSpec, options: NoOptions, system: RedisSystem) -> RedisClient:
-    """The client of a test, for the register and set workloads alike."""
+    """The client of a set test (every op to the primary)."""
     return RedisClient(system, timeout=spec.timeout)
+
+
+def make_register_client(
+    spec: WorkloadSpec, options: RedisRegisterOptions, system: RedisSystem
+) -> RedisClient:
+    """The client of a register test: reads to the primary or to the node's own server."""
+    return RedisClient(system, timeout=spec.timeout, reads=options.reads)
 
 
 REDIS = SystemInfo(
     name="redis",
     description="Redis 7 (Debian redis-server): a primary, replicas and Sentinel failover; "
-    "clients follow the sentinel's primary. Asynchronous replication: Redis documents that "
-    "failover may lose acknowledged writes, so lost writes found are not a broken promise",
+    "clients follow the sentinel's primary (register reads from the node's own server, a "
+    "replica, with workload options {reads: replica}). Asynchronous replication: Redis "
+    "documents that failover may lose acknowledged writes, so lost writes found are not a "
+    "broken promise, and it promises replica reads no session guarantee",
     make=RedisSystem.make,
-    clients={"register": make_client, "set": make_client},
+    clients={"register": make_register_client, "set": make_client},
     options=RedisOptions,
+    client_options={"register": RedisRegisterOptions},
     default_port=DEFAULT_PORT,
     checkers=("promises",),
     final_ops=("status",),
@@ -245,22 +303,31 @@ REDIS = SystemInfo(
 
 class RedisClient:
     """Talks to whichever server the sentinel on its node names as primary (see the module
-    docstring). ``timeout`` bounds each request. Errors the server returns before doing
+    docstring). ``timeout`` bounds each request; ``reads``: ``primary`` or ``replica`` (a
+    register read goes to the node's own server). Errors the server returns before doing
     anything (READONLY on a replica, a refused connection) complete as ``fail``; a timeout or
     a dropped connection during a write is ``info``; a failed read is ``fail``."""
 
-    def __init__(self, system: RedisSystem, *, timeout: float = 2.0) -> None:
+    def __init__(
+        self, system: RedisSystem, *, timeout: float = 2.0, reads: str = "primary"
+    ) -> None:
+        if reads not in READS:
+            raise ValueError(f"reads must be one of {', '.join(READS)}, got {reads!r}")
         self.system = system
         self.timeout = timeout
+        self.reads = reads
         self.node: Node | None = None
         self.server: tuple[str, int] | None = None
         self._sentinel: Any = None
         self._servers: dict[tuple[str, int], Any] = {}
+        #: server endpoint -> its node's name, for the ``server`` field of completions
+        self._names: dict[tuple[str, int], str] = {}
 
     def open(self, node: Node) -> None:
         self.server = self.system.endpoint(node)
         sentinel = self.system.ports(node)[1]
         self.node = node
+        self._names = {self.system.endpoint(n): n.name for n in self.system.nodes}
         self._sentinel = _connect(node.address, sentinel, self.timeout)
 
     def op_timeout(self, op: Op, timeout: float) -> float | None:
@@ -283,18 +350,25 @@ class RedisClient:
             raise RuntimeError("RedisClient.invoke before open")
         if op.f == "status":
             return self._status(op)
-        try:
-            addr = self._sentinel.execute_command("SENTINEL", "get-master-addr-by-name", MASTER)
-        except redis.RedisError as e:
-            return op.complete("fail", op.value, error=f"no-primary: sentinel: {e}")
-        if not addr:
-            return op.complete("fail", op.value, error="no-primary")
-        host, port = _text(addr[0]), int(addr[1])
+        served: dict[str, Any] | None = None
+        if self.reads == "replica" and op.f == "read" and op.value is not None:
+            assert self.server is not None
+            host, port = self.server  # the node's own server: the op's node answers
+        else:
+            try:
+                addr = self._sentinel.execute_command("SENTINEL", "get-master-addr-by-name", MASTER)
+            except redis.RedisError as e:
+                return op.complete("fail", op.value, error=f"no-primary: sentinel: {e}")
+            if not addr:
+                return op.complete("fail", op.value, error="no-primary")
+            host, port = _text(addr[0]), int(addr[1])
+            served = {"server": self._names.get((host, port), f"{host}:{port}")}
         r = self._servers.get((host, port))
         if r is None:
             r = self._servers[(host, port)] = _connect(host, port, self.timeout)
         try:
-            return self._do(r, op)
+            done = self._do(r, op)
+            return done if served is None else replace(done, extra={**done.extra, **served})
         except redis.ReadOnlyError:
             return op.complete("fail", op.value, error="readonly-replica")
         except redis.ConnectionError as e:
@@ -343,7 +417,16 @@ class RedisClient:
             r.close()
         except redis.RedisError as e:
             return op.complete("fail", None, error=str(e))
-        value = {"id": self.node.name, "role": role, "system": "redis", "promise": PROMISE}
+        replica = self.reads == "replica"
+        value = {
+            "id": self.node.name,
+            "role": role,
+            "system": "redis",
+            "promise": REPLICA_PROMISE if replica else PROMISE,
+            # replica reads: none claimed (see the module docstring); the primary's: the
+            # suite's linearizable and set checkers already find what failover loses
+            "models": [],
+        }
         return op.complete("ok", value)
 
 

@@ -3,6 +3,8 @@ and two replicas on 127.0.0.1, each with its sentinel, ports and work directory.
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import threading
 import time
@@ -26,6 +28,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 from workloads.redis import REDIS, RedisClient, RedisOptions, RedisSystem  # noqa: E402
+
+SUITE = Path(__file__).resolve().parents[2] / "suites" / "redis.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +76,14 @@ def test_the_registry_makes_redis_on_its_own_port_and_its_clients_ask_the_system
     assert "sentinel down-after-milliseconds splitbrain 700" in conf["sentinel.conf"]
     assert "replicaof" not in system.config_files(nodes[0])["redis.conf"]
     for workload in ("register", "set"):
-        client = REDIS.clients[workload](WorkloadSpec(timeout=0.5), NoOptions(), system)
-        assert (client.system, client.timeout) == (system, 0.5)
+        options_type = REDIS.client_options.get(workload, NoOptions)
+        client = REDIS.clients[workload](WorkloadSpec(timeout=0.5), options_type(), system)
+        assert (client.system, client.timeout, client.reads) == (system, 0.5, "primary")
+    replica_options = parse_options(
+        REDIS.client_options["register"], {"reads": "replica"}, "the redis register client"
+    )
+    replica = REDIS.clients["register"](WorkloadSpec(), replica_options, system)
+    assert replica.reads == "replica"
     with pytest.raises(SetupError, match="not made with node 'n4'"):
         opened(system, HostNode("n4", tmp_path / "n4"))
 
@@ -104,6 +114,54 @@ def test_a_replica_client_follows_its_sentinel_to_the_primary(cluster) -> None:
     assert status.value["role"] == "slave" and "acknowledged writes" in status.value["promise"]
 
 
+def test_a_replica_reads_client_reads_its_own_server_and_writes_to_the_primary(cluster) -> None:
+    system, nodes = cluster
+    c = RedisClient(system, timeout=1.0, reads="replica")
+    c.open(nodes[2])  # n3: a replica
+    primary = RedisClient(system, timeout=1.0)
+    primary.open(nodes[2])
+    wrote = invoke(c, "write", ["r", 1])
+    assert (wrote.type, wrote.extra) == ("ok", {"server": "n1"})  # through the primary
+    replica = redis.Redis(*system.endpoint(nodes[2]), socket_timeout=1.0)
+    deadline = time.monotonic() + 10
+    while replica.get("splitbrain/r") != b"1":  # replication is asynchronous
+        assert time.monotonic() < deadline, "the replica never had the write"
+        time.sleep(0.05)
+    # make n3's copy differ from the primary's: a read that says 99 came from n3
+    replica.config_set("replica-read-only", "no")
+    try:
+        replica.set("splitbrain/r", 99)
+        got = invoke(c, "read", ["r", None])
+        assert (got.type, got.value, got.extra) == ("ok", ["r", 99], {})  # its own node's
+        assert invoke(primary, "read", ["r", None]).value == ["r", 1]
+    finally:
+        replica.set("splitbrain/r", 1)
+        replica.config_set("replica-read-only", "yes")
+        replica.close()
+    status = invoke(c, "status", None)
+    assert (
+        status.value["models"] == []
+        and "none of the session guarantees" in (status.value["promise"])
+    )
+
+
+def test_the_replica_reads_test_claims_nothing_and_measures_what_clients_got() -> None:
+    from harness.config import load_suite
+
+    [spec] = [t for t in load_suite(SUITE).tests if t.name == "redis-replica-reads"]
+    assert spec.workload.options == {"reads": "replica"}
+    checkers = {c.name: c.options for c in spec.checkers}
+    assert {"causal", "promises"} <= set(checkers)
+    assert "read-your-writes" in checkers["causal"]["consistency_models"]
+    client = REDIS.clients["register"](
+        spec.workload,
+        parse_options(REDIS.client_options["register"], spec.workload.options, "redis"),
+        RedisSystem(nodes=[]),
+    )
+    assert client.reads == "replica"
+    assert spec.workload.values >= 100_000 and "cas" not in spec.workload.mix
+
+
 def test_sentinels_promote_a_replica_when_the_primary_dies(cluster) -> None:
     system, nodes = cluster
     c = opened(system, nodes[1])
@@ -124,3 +182,45 @@ def test_sentinels_promote_a_replica_when_the_primary_dies(cluster) -> None:
     logs = "\n".join(f"{name}: {line}" for name, lines in tails.items() for line in lines)
     assert [n.name for n in system.primaries(nodes[1:])] in (["n2"], ["n3"]), logs
     assert invoke(c, "read", ["b", None]).value == ["b", 2]
+
+
+@pytest.mark.cluster
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="the local cluster needs root")
+def test_redis_replica_reads_run_with_the_causal_verdict_and_no_model_claimed(
+    tmp_path: Path,
+) -> None:
+    """The suite's redis-replica-reads for 15 s on 3 nodes: the causal checker's verdict is
+    in results.json (either: Redis promises replica reads nothing, so it measures), the
+    promises note says Redis claims no model, reads went to the clients' own nodes and writes
+    to the primary."""
+    import dataclasses
+
+    from harness.config import load_suite
+    from harness.run import run_test
+
+    [spec] = [t for t in load_suite(SUITE).tests if t.name == "redis-replica-reads"]
+    spec = dataclasses.replace(
+        spec, cluster=dataclasses.replace(spec.cluster, nodes=3), time_limit=15, seed=3
+    )
+    out = run_test(spec, results_root=tmp_path, out=open(os.devnull, "w"))
+    checkers = out.results["checkers"]
+    assert out.results["op_counts"]["ok"] > 200
+    causal = checkers["causal"]
+    assert causal["valid"] in (True, False), causal  # decided, not unknown
+    assert {"sequential", "read-your-writes", "monotonic-reads"} <= set(
+        causal["details"]["checked"]
+    )
+    promises = checkers["promises"]
+    assert promises["valid"] is True
+    assert promises["details"]["models"] == {"redis": []} and "held" not in promises["details"]
+    assert out.run_dir is not None
+    ok = [
+        json.loads(line)
+        for line in (out.run_dir / "history.jsonl").read_text().splitlines()
+        if '"type":"ok"' in line
+    ]
+    reads = [op for op in ok if op["f"] == "read"]
+    writes = [op for op in ok if op["f"] == "write"]
+    assert reads and all("server" not in op for op in reads)  # each from its own node
+    assert writes and all(op["server"] == "n1" for op in writes[:5])  # the first primary

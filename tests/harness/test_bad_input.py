@@ -160,7 +160,7 @@ CASES = [
     suite(
         one_test("nemesis: {faults: [fire]}"),
         "at 'tests[0].nemesis.faults'",
-        "unknown fault 'fire'; allowed: clock, kill, loss, partition, pause",
+        "unknown fault 'fire'; allowed: clock, delay, drift, kill, loss, partition, pause",
         id="fault-unknown",
     ),
     suite(

@@ -141,6 +141,8 @@ def sequential_anomaly(outcome: Any, model: Any) -> Anomaly:
     """The anomaly for one key with no sequentially consistent order."""
     key = "the register" if outcome.key is None else key_phrase(outcome.key)
     desc = model.describe_op
+    if outcome.cycle:
+        return _write_cycle_anomaly(outcome, model, key)
     tail = outcome.placed[-5:]
     shown = "; ".join(f"{desc(e.f, e.input, e.output)} (process {e.process})" for e in tail)
     stuck = "\n".join(
@@ -160,3 +162,41 @@ def sequential_anomaly(outcome: Any, model: Any) -> Anomaly:
     return Anomaly(
         "sequential", text, ops, {"key": outcome.key, "state": model.describe_state(outcome.state)}
     )
+
+
+def _write_cycle_anomaly(outcome: Any, model: Any, key: str) -> Anomaly:
+    """A key whose writes (each of its own value) were forced into a cycle by the processes'
+    orders: each step in words, with the two ops that force it."""
+    desc = model.describe_op
+
+    def op(e: Any) -> str:
+        index = e.completion.index if e.completion else e.invoke.index
+        return f"op {index}: {desc(e.f, e.input, e.output)}"
+
+    def value(v: Any) -> str:
+        return "the initial value" if v is None else f"the write of {model.describe_state(v)}"
+
+    lines, ops = [], []
+    for why, a, b in outcome.cycle:
+        if why is None:
+            lines.append(f"  - {value(a)} comes before every write, so before {value(b)}")
+            continue
+        first, second = why
+        node = f" on node {first.invoke.node}" if first.invoke.node else ""
+        if a == b:
+            lines.append(
+                f"  - process {first.process}{node} read the value before it wrote it: "
+                f"{op(first)}, then {op(second)}"
+            )
+        else:
+            lines.append(
+                f"  - process {first.process}{node}: {op(first)}, then {op(second)}: so "
+                f"{value(a)} comes before {value(b)} (a read shows the latest write before it)"
+            )
+        ops += [first.invoke.to_dict(), second.invoke.to_dict()]
+    text = (
+        f"{DESCRIPTIONS['sequential']} on {key}: each write has its own value, so every read "
+        f"names the write it saw, and the processes' orders force the writes into a cycle:\n"
+        + "\n".join(lines)
+    )
+    return Anomaly("sequential", text, ops, {"key": outcome.key, "cycle": len(outcome.cycle)})

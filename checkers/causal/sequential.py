@@ -15,7 +15,11 @@ a1, b2 and b1, a2 overlapping cannot be drawn as intervals). Its reductions carr
 - an ``info`` op (or an invocation never completed) is its process's last (the worker takes a
   new process after one): it may be placed, or never happen.
 - among the ops that could come next, the one invoked earliest is tried first: a history is
-  usually close to the order of its invocations, and the first branch then succeeds.
+  usually close to the order of its invocations, and the first branch then succeeds;
+- when every write of a key has a distinct value (and there is no cas), each read names the
+  write it saw, and each process's order forces an order on the writes (``write_graph``): a
+  cycle in it means no sequential order, found at once and explained as that cycle; without
+  one, a topological order of it says which op to try first, and the first branch succeeds.
 
 Keys are checked one at a time, as Knossos and Porcupine split Jepsen's independent keys:
 what is found is sequential consistency of each key (sequential consistency is not
@@ -34,15 +38,29 @@ from harness.history import Op
 from ..linearizable._prepare import Entry, prepare
 from ..linearizable.models import ILLEGAL, MODELS, Branch, Model
 
-__all__ = ["SeqOutcome", "check_sequential", "model_for", "write_order_hint"]
+__all__ = [
+    "SeqOutcome",
+    "Step",
+    "WriteGraph",
+    "check_sequential",
+    "model_for",
+    "write_cycle",
+    "write_graph",
+    "write_order_hint",
+]
 
-_NONE = object()  # no op of the process so far
+_NONE = object()  # an iterator's end
+
+#: one step of a forced-order cycle: (the two ops of one process that force it, or None for
+#: the initial value before a write), the value before, the value after
+Step = tuple[tuple[Entry, Entry] | None, Any, Any]
 
 
 @dataclass
 class SeqOutcome:
     """Per key: ``valid`` True / False / "unknown"; for an invalid key, the longest order
-    found (entries) and each stuck process's next entry with the state it could not follow."""
+    found (entries) and each stuck process's next entry with the state it could not follow,
+    or the ``cycle`` of the order its writes were forced into (``write_cycle``)."""
 
     key: Any
     valid: bool | str
@@ -52,6 +70,7 @@ class SeqOutcome:
     state: Any = None
     stuck: list[Entry] = field(default_factory=list)
     total: int = 0
+    cycle: list[Step] = field(default_factory=list)
 
 
 def model_for(history: list[Op]) -> Model:
@@ -81,8 +100,13 @@ def _search(
         by_proc.setdefault(e.process, []).append(e)
     procs = list(by_proc.values())
     ends = [len(p) - (1 if p and p[-1].ret is None else 0) for p in procs]  # info: optional
-    # which op to try first, among those that could come next (see ``write_order_hint``)
-    hint = write_order_hint(procs, model.init(None))
+    # With distinct written values the order forced on the writes decides at once when it
+    # has a cycle, and otherwise says which op to try first (``write_order_hint``)
+    graph = write_graph(procs, model.init(None))
+    cycle = write_cycle(graph) if graph is not None else []
+    if cycle:
+        return SeqOutcome(key, False, len(entries), total=len(entries), cycle=cycle)
+    hint = write_order_hint(graph, procs) if graph is not None else None
     prio = [[(e.call,) if hint is None else hint[e.id] for e in p] for p in procs]
     step, key_of = model.step, model.hash
     reads = [[model.read_only(e.f, e.input, e.output) for e in p] for p in procs]
@@ -168,20 +192,28 @@ def _search(
     return SeqOutcome(key, False, len(entries), "", placed, s, stuck, len(entries))
 
 
-def write_order_hint(procs: list[list[Entry]], initial: Any) -> dict[int, tuple[Any, ...]] | None:
-    """For a register whose writes all have distinct values (read and write only): a
-    priority for each entry (by id) such that trying the smallest first finds a sequential
-    order at once when there is one; None when that does not apply (then ops are tried in
-    invocation order).
+@dataclass
+class WriteGraph:
+    """The order a register's history forces on its writes, when every write has a distinct
+    value (and there is no cas): each read names the write it saw, or ``initial``.
 
-    With distinct values every read names the write it saw (or the initial value, a write
-    before all others), and each process's order puts the writes in order: two consecutive
-    ops of a process that saw or made different writes w1, w2 need w1 before w2. When these
-    constraints have no cycle, the writes in a topological order (ties broken by completion,
-    the time a write most likely took effect), each followed by the reads of it, are a
-    sequential order; that is the priority. (With a cycle there is none, and the exhaustive
-    search says so.) A write of unknown outcome that no read saw comes last: it may never have
-    happened."""
+    ``edges[a][b]``: the value ``a`` (a write's, or ``initial``) must come before ``b``, with
+    the two consecutive ops of one process that say so (None for ``initial`` before every
+    write). Two consecutive ops of a process that made or saw different writes w1, w2 need
+    w1 before w2 in any sequential order: the second op follows the first, and a read shows
+    the latest write before it. ``early``: a process that read a value and then wrote it
+    itself, which no order allows."""
+
+    initial: Any
+    writes: dict[Any, Entry]
+    edges: dict[Any, dict[Any, tuple[Entry, Entry] | None]]
+    early: tuple[Entry, Entry] | None = None
+
+
+def write_graph(procs: list[list[Entry]], initial: Any) -> WriteGraph | None:
+    """The WriteGraph of a key's ops, grouped by process in process order; None unless every
+    op is a read or a write, every write's value is distinct (and not ``initial``) and every
+    read shows a value some write wrote (or ``initial``)."""
     writes: dict[Any, Entry] = {}
     for p in procs:
         for e in p:
@@ -191,21 +223,69 @@ def write_order_hint(procs: list[list[Entry]], initial: Any) -> dict[int, tuple[
                 writes[e.input] = e
             elif e.f != "read":
                 return None
-    seen = {e.output for p in procs for e in p if e.f == "read"}
-    edges: dict[Any, set[Any]] = {v: set() for v in writes}
-    edges[initial] = set(writes)  # the initial value comes before every write
-    indegree: dict[Any, int] = {v: 1 for v in writes}
-    indegree[initial] = 0
+    edges: dict[Any, dict[Any, tuple[Entry, Entry] | None]] = {v: {} for v in writes}
+    edges[initial] = dict.fromkeys(writes)  # the initial value comes before every write
+    early = None
     for p in procs:
-        prev: Any = _NONE
+        prev: Entry | None = None
         for e in p:
             src = e.input if e.f == "write" else e.output
             if src != initial and src not in writes:
-                return None  # a read of a value nobody wrote: no order; let the search say so
-            if prev is not _NONE and prev != src and src not in edges[prev]:
-                edges[prev].add(src)
-                indegree[src] += 1
-            prev = src
+                return None  # a read of a value nobody wrote: the search says what it can
+            if prev is not None:
+                was = prev.input if prev.f == "write" else prev.output
+                if was != src:
+                    edges[was].setdefault(src, (prev, e))
+                elif prev.f == "read" and e.f == "write" and early is None:
+                    early = (prev, e)
+            prev = e
+    return WriteGraph(initial, writes, edges, early)
+
+
+def write_cycle(graph: WriteGraph) -> list[Step]:
+    """Steps (the two ops of a process that force it, or None for the initial value before a
+    write; value before; value after) around a cycle of the forced order, or the one step of
+    a process that read a value before it wrote it; [] when there is none. With one, no
+    sequential order exists; without, the writes in a topological order, each followed by its
+    reads, are one."""
+    if graph.early is not None:
+        return [(graph.early, graph.early[1].input, graph.early[1].input)]
+    edges = graph.edges
+    colour: dict[Any, int] = {}  # 1: on the current path, 2: done
+    for root in edges:
+        if root in colour:
+            continue
+        path: list[Any] = [root]
+        todo = [iter(edges[root])]
+        colour[root] = 1
+        while todo:
+            nxt = next(todo[-1], _NONE)
+            if nxt is _NONE:
+                colour[path.pop()] = 2
+                todo.pop()
+                continue
+            c = colour.get(nxt)
+            if c == 1:  # back to the path: a cycle
+                loop = path[path.index(nxt) :] + [nxt]
+                return [(edges[a][b], a, b) for a, b in zip(loop, loop[1:], strict=False)]
+            if c is None:
+                colour[nxt] = 1
+                path.append(nxt)
+                todo.append(iter(edges[nxt]))
+    return []
+
+
+def write_order_hint(graph: WriteGraph, procs: list[list[Entry]]) -> dict[int, tuple[Any, ...]]:
+    """A priority for each entry (by id) of ``procs``, the graph's key's ops, such that trying
+    the smallest first finds a sequential order at once when there is one: the writes in a
+    topological order of the graph (ties broken by completion, the time a write most likely
+    took effect), each followed by the reads of it. A write of unknown outcome that no read
+    saw comes last: it may never have happened."""
+    writes, edges = graph.writes, graph.edges
+    indegree: dict[Any, int] = dict.fromkeys(edges, 0)
+    for a in edges:
+        for b in edges[a]:
+            indegree[b] += 1
     inf = float("inf")
 
     def when(v: Any) -> tuple[float, int]:
@@ -227,6 +307,7 @@ def write_order_hint(procs: list[list[Entry]], initial: Any) -> dict[int, tuple[
                 heapq.heappush(ready, (when(w), index[w], w))
     for v in sorted((v for v in edges if v not in rank), key=when):  # a cycle: in time order
         rank[v] = len(rank)
+    seen = {e.output for p in procs for e in p if e.f == "read"}
     out: dict[int, tuple[Any, ...]] = {}
     for p in procs:
         for e in p:

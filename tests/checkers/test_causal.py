@@ -14,7 +14,13 @@ import pytest
 from checkers.causal import CausalChecker
 from checkers.causal._prepare import prepare
 from checkers.causal._versions import Versions
-from checkers.causal.sequential import check_sequential, model_for, write_order_hint
+from checkers.causal.sequential import (
+    check_sequential,
+    model_for,
+    write_cycle,
+    write_graph,
+    write_order_hint,
+)
 from checkers.causal.session import SESSION_GUARANTEES, check_sessions
 from checkers.linearizable import prepare as prepare_linearizable
 from checkers.txn import ListAppendChecker
@@ -272,11 +278,16 @@ def test_sequential_registers_without_real_time() -> None:
     assert (
         CausalChecker(["sequential"]).check(H((0, "write", 1), (1, "read", 3)), {}).valid is False
     )
-    bad = H((0, "write", 1), (0, "write", 2), (1, "read", 2), (1, "read", 1))
+    # (process 0 writes 2 twice: a repeated value, so the search decides, and explains)
+    bad = H((0, "write", 1), (0, "write", 2), (0, "write", 2), (1, "read", 2), (1, "read", 1))
     r = CausalChecker(["sequential"]).check(bad, {})
     assert r.valid is False
     seq = [a for a in r.anomalies if a.name == "sequential"]
     assert seq and "no process's next operation can follow" in seq[0].explanation
+    # each value written once: the order the processes force on the writes has a cycle
+    bad = H((0, "write", 1), (0, "write", 2), (1, "read", 2), (1, "read", 1))
+    seq = [a for a in CausalChecker(["sequential"]).check(bad, {}).anomalies]
+    assert [a.name for a in seq if "force the writes into a cycle" in a.explanation]
 
 
 def lagging_server_history(
@@ -361,29 +372,71 @@ def test_the_write_order_hint_follows_each_process_and_puts_unread_unknown_write
     ]
     for i, op in enumerate(history):
         op.index = op.time = i
-    [part] = prepare_linearizable(history, model_for(history)).partitions
-    procs: dict[Any, list[Any]] = {}
-    for e in sorted(part.entries, key=lambda e: e.call):
-        procs.setdefault(e.process, []).append(e)
-    hint = write_order_hint(list(procs.values()), None)
-    assert hint is not None
-    by = {(e.process, e.f): hint[e.id] for e in part.entries}
+    procs = by_process(history)
+    graph = write_graph(procs, None)
+    assert graph is not None and write_cycle(graph) == []
+    hint = write_order_hint(graph, procs)
+    by = {(e.process, e.f): hint[e.id] for p in procs for e in p}
     assert by[(0, "write")] < by[(1, "read")] < by[(1, "write")] < by[(2, "read")]
     assert by[(3, "write")][0] == float("inf")
-    # a repeated value, or a cas, and there is no hint
+    # a repeated value, or a cas: no graph (the search alone decides)
     again = [
         *history,
         Op("invoke", "write", ["k", 1], 4, 9, 9),
         Op("ok", "write", ["k", 1], 4, 10, 10),
     ]
-    [part] = prepare_linearizable(again, model_for(again)).partitions
-    assert write_order_hint([part.entries], None) is None
-    # a cycle (p5 writes 7 then reads 8; p6 writes 8 then reads 7): no sequential order
+    assert write_graph(by_process(again), None) is None
+    cas = [
+        *history,
+        Op("invoke", "cas", ["k", [2, 5]], 4, 9, 9),
+        Op("ok", "cas", ["k", [2, 5]], 4, 10, 10),
+    ]
+    assert write_graph(by_process(cas), None) is None
+
+
+def by_process(history: list[Op]) -> list[list[Any]]:
+    """The entries of a one-key history, grouped by process in process order."""
+    [part] = prepare_linearizable(history, model_for(history)).partitions
+    procs: dict[Any, list[Any]] = {}
+    for e in sorted(part.entries, key=lambda e: e.call):
+        procs.setdefault(e.process, []).append(e)
+    return list(procs.values())
+
+
+def test_writes_forced_into_a_cycle_are_not_sequential_and_the_cycle_is_the_explanation() -> None:
+    # p5 writes 7 then reads 8; p6 writes 8 then reads 7: 7 before 8 before 7
     bad = H(
         (5, "write", ["j", 7]), (6, "write", ["j", 8]), (5, "read", ["j", 8]), (6, "read", ["j", 7])
     )
-    [outcome] = check_sequential(bad, model_for(bad), time.monotonic() + 60)
-    assert outcome.valid is False
+    r = CausalChecker(["sequential"], time_budget_s=30).check(bad, {})
+    assert r.valid is False
+    [a] = [a for a in r.anomalies if a.name == "sequential"]
+    text = a.explanation
+    assert "force the writes into a cycle" in text
+    assert "process 5" in text and "process 6" in text
+    assert "the write of 7 comes before the write of 8" in text
+    assert "the write of 8 comes before the write of 7" in text
+    # a process that reads nothing after its own write: its write before the initial value
+    nil = H((0, "write", ["j", 1]), (0, "read", ["j", None]))
+    [outcome] = check_sequential(nil, model_for(nil), time.monotonic() + 30)
+    assert outcome.valid is False and outcome.cycle
+    # a process that reads a value and then writes it itself
+    early = H((1, "write", ["j", 2]), (0, "read", ["j", 3]), (0, "write", ["j", 3]))
+    [outcome] = check_sequential(early, model_for(early), time.monotonic() + 30)
+    assert outcome.valid is False and len(outcome.cycle) == 1
+    r = CausalChecker(["sequential"], time_budget_s=30).check(early, {})
+    [a] = [a for a in r.anomalies if a.name == "sequential"]
+    assert "read the value before it wrote it" in a.explanation
+
+
+def test_a_write_of_unknown_outcome_nobody_read_forces_no_order() -> None:
+    # p2's write of 9 never completed: it may not have happened, and forces nothing
+    history = H((0, "write", ["j", 1]), (1, "read", ["j", 1]))
+    history += [Op("invoke", "write", ["j", 9], 2, len(history), len(history))]
+    history += [Op("invoke", "read", ["j", None], 1, len(history), len(history))]
+    history += [Op("ok", "read", ["j", 1], 1, len(history), len(history))]
+    [outcome] = check_sequential(history, model_for(history), time.monotonic() + 30)
+    assert outcome.valid is True
 
 
 def test_sequential_transactions_are_strong_session_serializable() -> None:

@@ -32,11 +32,11 @@ non-linearizable histories found under partitions are therefore what Redis docum
 broken promise: the ``promises`` note in results.json says so.
 
 Replica reads: Redis claims no consistency model for them (``REPLICA_PROMISE``, ``models``
-empty). Replication is asynchronous ("the master will not wait for a replica to process
-commands"), so a replica may not have a write its client just had acknowledged by the primary
-(no read-your-writes, even with no fault); a replica cut off from its primary keeps answering
-"possibly with out of date data, or the data set may just be empty if this is the first
-synchronization" (redis.conf, ``replica-serve-stale-data``); and after a failover that drops
+empty). "Redis uses by default asynchronous replication" (its replication page), so a replica
+may not have a write its client just had acknowledged by the primary (no read-your-writes,
+even with no fault); a replica cut off from its primary keeps answering "possibly with out of
+date data, or the data set may just be empty if this is the first synchronization"
+(redis.conf, ``replica-serve-stale-data``); and after a failover that drops
 acknowledged writes, a server that had them (the old primary, or a replica ahead of the one
 promoted) resynchronizes from the new primary and loses them, so even one client reading one
 server can see a value and then an older one (no monotonic reads across a failover). The one

@@ -15,9 +15,14 @@ system)``) and asks it where its node's member listens (``system.endpoint(node)`
 What etcd promises (https://etcd.io/docs/v3.4/learning/api_guarantees/): every KV operation
 is strictly serializable (linearizable for one key) when reads are linearizable, the
 default; a ``serializable`` read is served by the member it reaches from its local state,
-without consensus, and "may be stale" by design. So with ``options: {reads: serializable}``
-a checker that reports stale reads has found the test asking for more than etcd promises,
-not a bug in etcd; with linearizable reads, any anomaly is a broken promise. The ``promises``
+without consensus, and "may access stale data with respect to quorum" by design. So with
+``options: {reads: serializable}`` a checker that reports stale reads has found the test asking
+for more than etcd promises, not a bug in etcd; with linearizable reads, any anomaly is a
+broken promise. What serializable reads keep, for a client that stays on one member (each
+client here talks to its node's member only): a member serves a prefix of the one Raft log,
+so "a client reads the same events in the same order" (sequential consistency, in etcd
+v3.3's guarantees); the register client's status claims it (``client.MODELS``), and the
+``promises`` checker checks it. The ``promises``
 checker (``checkers/promises.py``) writes this into results.json next to the verdict.
 
 libfaketime does not reach etcd (a Go program reads the clock through the vDSO, not libc), so

@@ -17,8 +17,12 @@ What ZooKeeper promises (https://zookeeper.apache.org/doc/r3.8.0/zookeeperProgra
 by the server a client is connected to from its own state, and ZooKeeper does not guarantee
 that two clients see the same view at the same time (the internals guide: reads are not
 linearizable, they may return stale data); a client that needs the latest data calls ``sync``
-first. So with ``options: {sync: false}`` a checker that reports stale reads has found the
-test asking for more than ZooKeeper promises. With ``sync: true`` reads do what ZooKeeper
+first. Within a session a client "will never see an older view of the system": the register
+client's status claims sequential consistency and read-your-writes (``client.MODELS``), which
+the ``promises`` checker checks; a process is one session (an op that finds its session
+expired completes ``info``, and the runner starts a new process with a new session). So with
+``options: {sync: false}`` a checker that reports stale reads has found the test asking for
+more than ZooKeeper promises. With ``sync: true`` reads do what ZooKeeper
 tells a client that must see the latest data to do, so an anomaly is worth a bug report;
 strictly, even sync + read is not a promised linearizable read (sync is not a quorum round: a
 leader about to lose its quorum, or paused and just resumed, answers it from its own state;
@@ -72,10 +76,10 @@ ZOOKEEPER = SystemInfo(
     name="zookeeper",
     description="ZooKeeper 3.8 (Debian zookeeper, Java), one server per node; register through "
     "kazoo, cas as a get then a set with the version read. Promises linearizable writes and "
-    "sequentially consistent reads: with workload options {sync: false} reads may be stale "
-    "by design, so stale reads found then are the test asking for more than ZooKeeper "
-    "promises. Also kazoo's Lock recipe (lock workload, options {fencing: true|false}) and "
-    "LockingQueue (queue workload, at least once)",
+    "sequentially consistent reads, and read-your-writes within a session (a process): with "
+    "workload options {sync: false} reads may be stale by design, so stale reads found then "
+    "are the test asking for more than ZooKeeper promises. Also kazoo's Lock recipe (lock "
+    "workload, options {fencing: true|false}) and LockingQueue (queue workload, at least once)",
     make=ZooKeeperSystem.make,
     clients={"register": client.make_client, "lock": lock.make_client, "queue": queue.make_client},
     options=ZooKeeperOptions,

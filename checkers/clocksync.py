@@ -86,7 +86,7 @@ class ClockSyncCheckerOptions:
         minimum=0,
     )
     recover_s: float = option(
-        3.0, "seconds after a heal within which every node must vouch again", minimum=0.1
+        1.0, "seconds after a heal within which every node must vouch again", minimum=0.1
     )
     max_bound_ms: int = option(
         100, "the largest bound that counts as synchronized again after a heal", minimum=1

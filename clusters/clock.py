@@ -25,22 +25,24 @@ does not share the controller's filesystem, unless the node names a copy of its 
 
 Rates (``set_rate``, the drift fault): the file may also hold a rate, ``+1.500000 x1.050000``:
 the clock then runs 5% fast. libfaketime 0.9.10 reads the file on every time call
-(``FAKETIME_NO_CACHE=1``; with the cache, every ``FAKETIME_CACHE_DURATION`` s, 10 by
-default), and computes the time as ``S + (t - S) * rate + offset``, ``t`` the true time and
-``S`` the moment the process's libfaketime started: the rate counts from the process's start,
-not from the change, so a rate written as it is would jump the clock by ``(rate - 1) * (t -
-S)`` (measured: +0.30 s, three seconds after the start, at x1.1). ``set_rate`` therefore
-writes the offset that keeps the clock where it is: it reads ``S`` of every process using the
-file (its start in ``/proc/<pid>/stat``, on the node's own clock) and writes ``offset - (rate -
-1) * (now - S)``. The start in ``/proc`` is the process's creation; libfaketime starts a little
-later (measured: up to 70 ms for Python on a busy machine), so the clock may step by ``|rate -
-1|`` times that when the rate changes (7 ms at x0.9); a rate of exactly 1 never steps. One file
-serves every process of a node: with several processes started at different moments, only
-the newest is exact. libfaketime keeps the last rate it read until another is written, so
-every rate is ended by writing ``x1`` explicitly (``set_rate(node, 1.0)``); ``set_offset``
-writes no rate and keeps its format. ``FAKETIME_XRESET`` (libfaketime's own smoothing) is not
-used: with it an offset written after a rate is ignored. The rate is read with ``atof``, in
-the process's locale: a daemon that sets ``LC_NUMERIC`` to a comma locale would misread it.
+(``FAKETIME_NO_CACHE=1``; with the cache, every ``FAKETIME_CACHE_DURATION`` s, 10 by default),
+and computes the time as ``S + (t - S) * rate + offset``, ``t`` the true time and ``S`` the
+moment the process's libfaketime started: the rate counts from the process's start, not from
+the change, so a rate written as it is would jump the clock by ``(rate - 1) * (t - S)``
+(measured: +0.30 s, three seconds after the start, at x1.1). ``set_rate`` therefore writes the
+offset that keeps the clock where it is: it reads ``S`` of every process using the file (its
+start in ``/proc/<pid>/stat``, on the node's own clock) and writes ``offset - (rate - 1) * (now
+- S)``. The start in ``/proc`` is the process's creation; libfaketime starts a little later (at
+its first time call: measured 70 to 160 ms for Python on a busy machine), so the clock may step
+by ``|rate - 1|`` times that when a rate begins (16 ms at x1.1), and back by as much when it
+ends; offsets alone never step. One file serves every process of a node: with several processes
+started at different moments, only the newest is exact. libfaketime keeps the last rate it read
+until another is written, so every rate is ended by writing ``x1`` explicitly (``set_rate(node,
+1.0)``); ``set_offset`` writes one only where the file held a rate (``+2.000000 x1.000000``: a
+bump or a reset ends a drift), and the bare offset it always wrote otherwise.
+``FAKETIME_XRESET`` (libfaketime's own smoothing) is not used: with it an offset written after
+a rate is ignored. The rate is read with ``atof``, in the process's locale: a daemon that sets
+``LC_NUMERIC`` to a comma locale would misread it.
 
 Only programs that read the time through libc are affected. Go programs (etcd, Consul, ...)
 read the clock through the vDSO and raw syscalls, bypassing libc, so libfaketime does not
@@ -103,7 +105,12 @@ _PROBE = (
 
 # Writes "$1" into "$2" through a temporary file and a rename, so that a process reading the
 # offset file (on every time call) sees either the old offset or the new one, never a torn one.
-_WRITE = 'printf "%s" "$1" > "$2.tmp.$$" && mv -f "$2.tmp.$$" "$2"'
+# A file that held a rate gets " x1.000000" after the offset: libfaketime keeps the last rate
+# it read, so an offset alone would leave a drift running from the wrong base.
+_WRITE = (
+    'case "$(cat "$2" 2>/dev/null)" in *" x"*) r=" x1.000000";; *) r="";; esac; '
+    'printf "%s%s" "$1" "$r" > "$2.tmp.$$" && mv -f "$2.tmp.$$" "$2"'
+)
 
 # Sets the clock of the processes using the file "$1" to run at rate "$2" from now on,
 # starting from the offset "$3" (empty: the offset in force now, so the clock does not step):
@@ -197,7 +204,8 @@ def faketime_env(node: Node, *, fake_monotonic: bool = False) -> dict[str, str]:
 
 def set_offset(node: Node, seconds: float) -> None:
     """Set the clock offset of every libfaketime'd process on ``node`` to ``seconds`` (from
-    the true time, not cumulative), atomically, through the node itself."""
+    the true time, not cumulative), atomically, through the node itself. A rate in force
+    (``set_rate``) ends: the clock runs at the true rate from the new offset."""
     node.exec(["sh", "-c", _WRITE, "sh", format_offset(seconds), offset_file(node)], timeout=10)
 
 

@@ -220,3 +220,19 @@ def test_the_drift_fault_is_registered_and_picks_its_targets_in_turn_and_a_rate_
     assert all(p[0] == "start-drift" and p[1]["rate"] in (0.9, 1.1) for p in picks)
     again = [DRIFT.pick(options, turn, random.Random(7), 5.0) for turn in range(3)]  # type: ignore[misc]
     assert again == picks
+
+
+def test_a_bump_or_reset_during_a_drift_ends_the_drift_at_the_new_offset(
+    hosts: list[Node], procs: list[Clocked]
+) -> None:
+    host, proc = hosts[0], procs[0]
+    time.sleep(0.5)
+    clock.set_rate(host, 0.9)
+    time.sleep(0.3)
+    # libfaketime keeps the last rate it read: an offset alone would leave the rate running
+    # from the process's start (here about 0.1 x its age behind)
+    clock.set_offset(host, 0.0)
+    assert Path(clock.offset_file(host)).read_text() == "+0.000000 x1.000000"
+    assert abs(proc.offset()) < 0.01
+    time.sleep(0.3)
+    assert abs(proc.offset()) < 0.01

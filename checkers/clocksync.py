@@ -24,9 +24,9 @@ Rules, each an anomaly name:
 
 The explanation of each anomaly names the report's operation, the node, how far its clock
 was from the true time and beyond its bound, what its last round rested on (the sources that
-agreed, the slowest round trip, its age), and the faults in force then (from the nemesis's
-operations in the history: which node had which clock offset or drift rate, which delay), with
-what each suggests.
+agreed, the slowest round trip, its age), and the faults in force from that round to the
+answer (from the nemesis's operations in the history: which node had which clock offset or
+drift rate, which delay), with what each suggests.
 """
 
 from __future__ import annotations
@@ -343,7 +343,11 @@ class ClockSyncChecker:
                 f"({sync.get('answered')} peers answered, the slowest in "
                 f"{sync.get('rtt_ms')} ms)."
             )
-        in_force = [f for f in faults if f.start <= r.at and (f.end is None or f.end >= r.inv.time)]
+        # what the answer rests on was read during its last round: as early as its age and
+        # the round's slowest round trip before the request
+        lookback = int((_num_or(v.get("age_ms")) + _num_or(sync.get("rtt_ms"))) * 1e6)
+        since = r.inv.time - lookback
+        in_force = [f for f in faults if f.start <= r.at and (f.end is None or f.end >= since)]
         if in_force:
             listed = "; ".join(f"{f.words} since {f.start / 1e9:.3f} s" for f in in_force)
             context = f" Faults in force: {listed}."
@@ -472,3 +476,7 @@ def _int(x: Any) -> bool:
 
 def _num(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _num_or(x: Any, default: float = 0.0) -> float:
+    return float(x) if _num(x) else default

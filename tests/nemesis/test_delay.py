@@ -17,6 +17,7 @@ import pytest
 
 from clusters.base import Node
 from clusters.local import LocalCluster
+from harness.config import ConfigError, parse_suite
 from harness.history import Op
 from harness.registry import OptionError, parse_options
 from nemesis import delay
@@ -189,6 +190,20 @@ def test_auto_is_refused_when_this_machine_has_neither_netem_nor_nfqueue(
     unknown = {"netem": (None, "netem unknown"), "nfqueue": (False, "no NFQUEUE")}
     monkeypatch.setattr(delay, "host_support", lambda: unknown)
     assert parse_options(DelayOptions, {}, "the delay fault").method == "auto"
+
+
+def test_a_suite_asking_for_a_delay_this_machine_cannot_make_is_refused_when_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    none = {"netem": (False, "no netem (x)"), "nfqueue": (False, "no NFQUEUE (y)")}
+    monkeypatch.setattr(delay, "host_support", lambda: none)
+    text = (
+        "tests:\n  - name: a\n    system: clocksync\n    workload: {name: clocksync}\n"
+        "    nemesis:\n      faults: [partition, delay]\n"
+    )
+    with pytest.raises(ConfigError) as e:
+        parse_suite(text, source="x.yaml")
+    assert "x.yaml:6 at 'tests[0].nemesis.faults': the delay fault cannot be made" in str(e.value)
 
 
 def test_the_fault_kind_is_registered_and_says_what_this_machine_supports() -> None:

@@ -159,7 +159,7 @@ def reports_of(history: list[Op]) -> list[Report]:
         if not (isinstance(true, list) and len(true) == 2 and all(_int(x) for x in true)):
             continue
         v = comp.value
-        node = v.get("id") if isinstance(v.get("id"), str) else (comp.node or "?")
+        node = str(v["id"]) if isinstance(v.get("id"), str) else (comp.node or "?")
         synced = v.get("synced") is True and _int(v.get("time_us")) and _int(v.get("bound_us"))
         out.append(
             Report(

@@ -156,9 +156,10 @@ def _support(
 class DelayOptions:
     latency_ms: int = option(100, "added to every packet between a node and its peers", minimum=0)
     jitter_ms: int = option(
-        20, "latency varies by up to this much (uniform) or this standard deviation (normal)",
+        20,
+        "latency varies by up to this much (uniform) or this standard deviation (normal)",
         minimum=0,
-    )  # fmt: skip
+    )
     distribution: str = option("uniform", "how the jitter is drawn", choices=("uniform", "normal"))
     reorder: bool = option(False, "let a packet overtake an earlier one (nfqueue; netem always)")
     targets: tuple[str, ...] = option(
@@ -334,8 +335,8 @@ class DelayNemesis:
         if value is None:
             return v
         if not isinstance(value, Mapping):
-            raise ValueError(f"expected null or a map with {', '.join(v)} for start-delay, got "
-                             f"{value!r}")  # fmt: skip
+            keys = ", ".join(v)
+            raise ValueError(f"expected null or a map with {keys} for start-delay, got {value!r}")
         unknown = set(value) - set(v)
         if unknown:
             raise ValueError(
@@ -347,8 +348,8 @@ class DelayNemesis:
             if isinstance(x, bool) or not isinstance(x, int) or x < 0:
                 raise ValueError(f"expected a whole number of ms >= 0 for {key!r}, got {x!r}")
         if v["distribution"] not in ("uniform", "normal"):
-            raise ValueError(f"expected uniform or normal for 'distribution', got "
-                             f"{v['distribution']!r}")  # fmt: skip
+            got = v["distribution"]
+            raise ValueError(f"expected uniform or normal for 'distribution', got {got!r}")
         if not isinstance(v["reorder"], bool):
             raise ValueError(f"expected true or false for 'reorder', got {v['reorder']!r}")
         return v
@@ -360,11 +361,8 @@ class DelayNemesis:
             raise ValueError(f"{node.name} has no peer at another address to be delayed from")
         method = self.options.method
         if method in ("auto", "netem"):
-            r = node.exec(
-                ["sh", "-c", _NETEM_ON, "sh", peers[0], str(v["latency_ms"]),
-                 str(v["jitter_ms"]), v["distribution"], *peers],
-                check=False, timeout=20,
-            )  # fmt: skip
+            args = [peers[0], str(v["latency_ms"]), str(v["jitter_ms"]), v["distribution"]]
+            r = node.exec(["sh", "-c", _NETEM_ON, "sh", *args, *peers], check=False, timeout=20)
             if r.returncode == 0:
                 self.active[node.name] = ("netem", r.stdout.strip())
                 return "netem"

@@ -210,7 +210,7 @@ def test_the_fault_kind_is_registered_and_says_what_this_machine_supports() -> N
     from harness.registry import FaultInfo, lookup
 
     info = lookup(FaultInfo, "delay", "fault")
-    assert info is delay.DELAY and info.heal == "stop-delay"
+    assert info is delay.DELAY and info.heal == "stop-delay" and info.pick is not None
     assert "this machine:" in info.description
     op, value = info.pick(DelayOptions(targets=("one", "all")), 1, random.Random(1), 5.0)
     assert (op, value) == ("start-delay", {"nodes": "all"})

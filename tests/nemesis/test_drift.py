@@ -215,10 +215,12 @@ def test_the_drift_fault_is_registered_and_picks_its_targets_in_turn_and_a_rate_
     assert lookup(FaultInfo, "drift", "fault") is DRIFT
     assert (DRIFT.starts, DRIFT.heal) == (("start-drift",), "stop-drift")
     options = DriftOptions(rates=(0.9, 1.1), targets=("one", "all"))
-    picks = [DRIFT.pick(options, turn, random.Random(7), 5.0) for turn in range(3)]  # type: ignore[misc]
+    pick = DRIFT.pick
+    assert pick is not None
+    picks = [pick(options, turn, random.Random(7), 5.0) for turn in range(3)]
     assert [p[1]["nodes"] for p in picks] == ["one", "all", "one"]
     assert all(p[0] == "start-drift" and p[1]["rate"] in (0.9, 1.1) for p in picks)
-    again = [DRIFT.pick(options, turn, random.Random(7), 5.0) for turn in range(3)]  # type: ignore[misc]
+    again = [pick(options, turn, random.Random(7), 5.0) for turn in range(3)]
     assert again == picks
 
 

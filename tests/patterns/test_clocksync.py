@@ -76,9 +76,13 @@ class ClockSync(LoopbackCluster):
         env = {**os.environ, **clock.faketime_env(host)}
         with open(self.tmp / f"{name}.log", "ab") as log:
             self.procs[name] = subprocess.Popen(
-                argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                argv,
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
-            )  # fmt: skip
+            )
         if name in self.rpcs:
             self.rpcs[name].close()
         self.rpcs[name] = RpcClient(("127.0.0.1", self.ports[name]), timeout=3.0)

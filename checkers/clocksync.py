@@ -32,12 +32,11 @@ drift rate, which delay), with what each suggests.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from checkers.base import Anomaly, Result, unknown
-from harness.history import NEMESIS, Op
+from harness.history import NEMESIS, Op, client_pairs
 from harness.registry import CheckerInfo, option
 
 __all__ = [
@@ -152,7 +151,7 @@ class Fault:
 def reports_of(history: list[Op]) -> list[Report]:
     """Every ``now`` answer in the history that has the controller's readings around it."""
     out = []
-    for inv, comp in _pairs(history):
+    for inv, comp in client_pairs(history):
         if comp.f != "now" or comp.type != "ok" or not isinstance(comp.value, dict):
             continue
         true = comp.extra.get("true_us")
@@ -454,20 +453,6 @@ def _describe(op: Op) -> tuple[str, list[str] | None]:
         nodes = [str(n) for n in v]
         return f"{', '.join(nodes)} {'killed' if op.f == 'kill' else 'paused'}", nodes
     return f"{op.f} {v!r}", None
-
-
-def _pairs(history: list[Op]) -> Iterator[tuple[Op, Op]]:
-    """(invocation, completion) of every client operation."""
-    pending: dict[int | str, Op] = {}
-    for op in history:
-        if op.process == NEMESIS:
-            continue
-        if op.type == "invoke":
-            pending[op.process] = op
-            continue
-        inv = pending.pop(op.process, None)
-        if inv is not None:
-            yield inv, op
 
 
 def _int(x: Any) -> bool:

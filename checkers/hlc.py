@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from checkers.base import Anomaly, Result
-from harness.history import NEMESIS, Op
+from harness.history import NEMESIS, Op, client_pairs
 from harness.registry import CheckerInfo, option
 
 __all__ = [
@@ -168,7 +168,7 @@ def events_of(history: list[Op]) -> tuple[list[Event], list[tuple[Op, Op]], list
     found: dict[tuple[str, str, int], Event] = {}
     conflicts: list[str] = []
     timed: list[tuple[Op, Op]] = []
-    for inv, comp in _pairs(history):
+    for inv, comp in client_pairs(history):
         if "true_us" in comp.extra:
             timed.append((inv, comp))
         for e in _reported(inv, comp):
@@ -505,20 +505,6 @@ def _worth_reporting(found: list[tuple[float, Anomaly]], n: int) -> list[Anomaly
 def _seen_at(a: Anomaly) -> int:
     times = [op["time"] for op in a.ops if isinstance(op.get("time"), int)]
     return max(times) if times else 0
-
-
-def _pairs(history: list[Op]) -> Iterator[tuple[Op, Op]]:
-    """(invocation, completion) of every client operation."""
-    pending: dict[int | str, Op] = {}
-    for op in history:
-        if op.process == NEMESIS:
-            continue
-        if op.type == "invoke":
-            pending[op.process] = op
-            continue
-        inv = pending.pop(op.process, None)
-        if inv is not None:
-            yield inv, op
 
 
 def _reported(inv: Op, comp: Op) -> list[Event]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -24,6 +25,7 @@ __all__ = [
     "Journal",
     "Op",
     "OpType",
+    "client_pairs",
     "pair_index",
     "read_jsonl",
 ]
@@ -197,6 +199,21 @@ def pair_index(history: list[Op]) -> dict[int, int]:
                 pairs[j] = i
                 pairs[i] = j
     return pairs
+
+
+def client_pairs(history: list[Op]) -> Iterator[tuple[Op, Op]]:
+    """(invocation, completion) of every client operation that completed, in the order of
+    the completions (the nemesis' ops are left out)."""
+    pending: dict[int | str, Op] = {}
+    for op in history:
+        if op.process == NEMESIS:
+            continue
+        if op.type == "invoke":
+            pending[op.process] = op
+            continue
+        inv = pending.pop(op.process, None)
+        if inv is not None:
+            yield inv, op
 
 
 class Journal:

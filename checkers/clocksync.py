@@ -22,11 +22,13 @@ Rules, each an anomaly name:
     fault or by the end of the history is not judged; a node that did not answer at all in it
     is counted (``unanswered``), not judged.
 
-The explanation of each anomaly names the report's operation, the node, how far its clock
-was from the true time and beyond its bound, what its last round rested on (the sources that
-agreed, the slowest round trip, its age), and the faults in force from that round to the
-answer (from the nemesis's operations in the history: which node had which clock offset or
-drift rate, which delay), with what each suggests.
+Each rule reports its first anomaly in the history (where to start looking), then its most
+severe ones (``max_reports`` in all); the details count them all. The explanation of each
+anomaly names the report's operation, the node, how far its clock was from the true time and
+beyond its bound, what its last round rested on (the sources that agreed, the slowest round
+trip, its age), and the faults in force from that round to the answer (from the nemesis's
+operations in the history: which node had which clock offset or drift rate, which delay), with
+what each suggests.
 """
 
 from __future__ import annotations
@@ -246,8 +248,7 @@ class ClockSyncChecker:
         for rule in RULES:
             got = found.get(rule, [])
             counts[rule] = len(got)
-            got.sort(key=lambda wa: -wa[0])
-            anomalies += [a for _, a in got[: self.o.max_reports]]
+            anomalies += _first_then_worst(got, self.o.max_reports)
         details["anomaly-counts"] = {k: v for k, v in counts.items() if v}
         return Result(not anomalies, anomalies, details)
 
@@ -393,6 +394,20 @@ RULES = ("bound-violated", "not-recovered")
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
+
+def _first_then_worst(got: list[tuple[float, Anomaly]], n: int) -> list[Anomaly]:
+    """The first anomaly in the history (where to start looking), then the most severe
+    others, ``n`` in all."""
+    if not got:
+        return []
+    first = min(got, key=lambda wa: _last_time(wa[1]))
+    rest = sorted((wa for wa in got if wa is not first), key=lambda wa: -wa[0])
+    return [first[1]] + [a for _, a in rest[: n - 1]]
+
+
+def _last_time(a: Anomaly) -> int:
+    return max((op.get("time", 0) for op in a.ops), default=0)
 
 
 def _hint(node: str, in_force: list[Fault]) -> str:

@@ -143,6 +143,17 @@ def test_a_lying_source_and_a_drifting_clock_are_named_with_what_they_suggest() 
     assert "grow by the maximum drift" in texts["n2"]
 
 
+def test_each_rule_reports_its_first_anomaly_then_its_worst() -> None:
+    h = History()
+    h.now("n1", 0.1, error_ms=10.0, bound_ms=2.0)  # the first, 7.5 ms beyond
+    for i in range(8):
+        h.now("n2", 0.2 + i / 10, error_ms=100.0 + i, bound_ms=2.0)
+    result = check(h, max_reports=3)
+    assert result.details["anomaly-counts"] == {"bound-violated": 9}
+    beyond = [a.data["beyond_ms"] for a in result.anomalies]
+    assert beyond == [7.5, 104.5, 103.5]
+
+
 def test_a_node_that_vouches_again_soon_after_a_heal_has_recovered() -> None:
     h = History()
     steady(h, ("n1", "n2"), 0.0, 1.0)

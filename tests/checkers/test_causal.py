@@ -321,6 +321,8 @@ def lagging_server_history(
             continue
         if rng.random() < 0.6:
             seen = log[applied[server] - 1] if applied[server] else None
+            inv: list[Any]
+            done: list[Any]
             inv, done = ["k", None], ["k", seen]
             f = "read"
         else:

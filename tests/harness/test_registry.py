@@ -50,7 +50,11 @@ def test_parse_options_gives_a_typed_instance_with_lists_as_tuples_and_ints_as_f
 @pytest.mark.parametrize(
     ("given", "key", "words"),
     [
-        ({"hodl": 1}, "hodl", "the x has no option 'hodl'; allowed: election_ms, hold, limit, mode"),
+        (
+            {"hodl": 1},
+            "hodl",
+            "the x has no option 'hodl'; allowed: election_ms, hold, limit, mode",
+        ),
         ({"hold": -1}, "hold", "need a number >= 0"),
         ({"hold": "1"}, "hold", "expected a number, got '1'"),
         ({"hold": True}, "hold", "expected a number, got True"),

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hostnode import HostNode, free_base_port
@@ -79,7 +80,7 @@ def test_the_registry_makes_redis_on_its_own_port_and_its_clients_ask_the_system
         options_type = REDIS.client_options.get(workload, NoOptions)
         client = REDIS.clients[workload](WorkloadSpec(timeout=0.5), options_type(), system)
         assert (client.system, client.timeout, client.reads) == (system, 0.5, "primary")
-    replica_options = parse_options(
+    replica_options: Any = parse_options(
         REDIS.client_options["register"], {"reads": "replica"}, "the redis register client"
     )
     replica = REDIS.clients["register"](WorkloadSpec(), replica_options, system)

@@ -745,7 +745,9 @@ def _option_line(o: Any) -> str:
     kind = f"a list of {o.expected()}" if o.many else o.expected()
     allowed = f", one of {', '.join(map(str, o.choices))}" if o.choices else ""
     default = o.default
-    if isinstance(default, tuple):
+    if isinstance(default, bool):  # as a suite writes it
+        default = "true" if default else "false"
+    elif isinstance(default, tuple):
         default = ", ".join(map(str, default)) or "none"
     shown = "" if default is None else f", default {default}"
     return f"{o.name} ({kind}{allowed}{shown}): {o.doc}"

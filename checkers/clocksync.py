@@ -359,7 +359,7 @@ class ClockSyncChecker:
             f"(the controller's clock) was from {r.lo} to {r.hi} while it answered: its clock "
             f"was at least {abs(off) / 1000:.3f} ms {way} the true time, "
             f"{(abs(off) - r.bound_us) / 1000:.3f} ms beyond the bound it vouched for."
-            f"{rested}{context} {_hint(r.node, in_force)}"
+            f"{rested}{context} {_hint(r.node, in_force, abs(off) / 1000, sync.get('rtt_ms'))}"
         )
         data = {
             "node": r.node,
@@ -410,13 +410,20 @@ def _last_time(a: Anomaly) -> int:
     return max((op.get("time", 0) for op in a.ops), default=0)
 
 
-def _hint(node: str, in_force: list[Fault]) -> str:
-    """What the faults in force suggest, for the node whose bound broke."""
+def _hint(node: str, in_force: list[Fault], error_ms: float, rtt_ms: Any) -> str:
+    """What the faults in force suggest, for the node whose bound broke ``error_ms`` off;
+    ``rtt_ms`` is the slowest round trip its last round rested on."""
     hints = []
     if any(f.kind == "delay" for f in in_force):
         hints.append(
             "Under delay every reading of a peer's clock is half a round trip old at best when "
             "it arrives: the bound must take half the round trip in (Cristian)."
+        )
+    elif _num(rtt_ms) and error_ms <= rtt_ms:
+        hints.append(
+            f"The error is within the slowest round trip its last round rested on ({rtt_ms} "
+            "ms): a reading of a peer's clock may be that old when it arrives, and the bound "
+            "must take half the round trip in (Cristian)."
         )
     if any(f.kind in ("clock", "drift") and not f.on(node) for f in in_force):
         hints.append(

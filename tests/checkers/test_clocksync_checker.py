@@ -143,6 +143,15 @@ def test_a_lying_source_and_a_drifting_clock_are_named_with_what_they_suggest() 
     assert "grow by the maximum drift" in texts["n2"]
 
 
+def test_an_error_within_the_round_trip_it_rested_on_points_at_the_round_trip() -> None:
+    h = History()
+    slow = {"sources": ["n1", "n2", "n3"], "answered": 2, "rtt_ms": 18.6}
+    h.now("n1", 0.5, error_ms=-15.0, bound_ms=5.0, sync=slow)  # no fault in force
+    (a,) = check(h).anomalies
+    assert "No fault was in force." in a.explanation
+    assert "within the slowest round trip its last round rested on (18.6 ms)" in a.explanation
+
+
 def test_each_rule_reports_its_first_anomaly_then_its_worst() -> None:
     h = History()
     h.now("n1", 0.1, error_ms=10.0, bound_ms=2.0)  # the first, 7.5 ms beyond

@@ -2,7 +2,9 @@
 
 Each fault kind is a ``FaultInfo`` (``harness.registry``) registered under
 ``splitbrain.faults``: PARTITION and LOSS (``nemesis.partition``), KILL and PAUSE
-(``nemesis.process``), CLOCK (``nemesis.clock``). ``for_test`` makes a test's nemesis from
+(``nemesis.process``), CLOCK (``nemesis.clock``), DRIFT (``nemesis.drift``: a clock that runs
+fast or slow) and DELAY (``nemesis.delay``: latency with jitter, tc netem or an NFQUEUE program
+in each node). ``for_test`` makes a test's nemesis from
 them, ``nemesis.schedule`` says when each fault starts and heals.
 
 Every nemesis takes a seeded ``random.Random`` (and the system, where it needs one), gets its

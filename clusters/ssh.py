@@ -95,8 +95,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-# paramiko logs every SFTP session at INFO; the harness log wants our own lines, not those
-logging.getLogger("paramiko").setLevel(logging.WARNING)
+# paramiko logs every SFTP session at INFO and a traceback per failed connection attempt; the
+# harness log wants our own lines (which name the host and the reason once), not those
+logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 
 HOST_KEYS = ("name", "address", "user", "port", "key", "workdir")
 INVENTORY_KEYS = (

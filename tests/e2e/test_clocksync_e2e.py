@@ -4,14 +4,13 @@ and ``ignore-rtt`` is caught by the delay."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from suite_run import run_suite
 
 from nemesis.delay import host_support
 
@@ -27,27 +26,15 @@ pytestmark = [
 ]
 
 
-def run_suite(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], Any]:
-    """Run suites/clocksync.yaml for 16 s (a drift, a delay, then a clock fault); the process
-    and its results.json."""
-    p = subprocess.run(
-        [
-            sys.executable, "-m", "harness.cli", "run", "suites/clocksync.yaml",
-            "--time-limit", "16",
-            "--results", str(tmp_path / "results"),
-            *extra,
-        ],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    runs = list((tmp_path / "results" / "clocksync-clocks").iterdir())
-    assert len(runs) == 1, p.stdout + p.stderr
-    return p, json.loads((runs[0] / "results.json").read_text())
+def run(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """suites/clocksync.yaml for 16 s; the process and its results.json."""
+    return run_suite(tmp_path, "clocksync", "clocksync-clocks", 16, *extra)
 
 
 def test_the_correct_pattern_is_valid_through_drift_delay_and_clock_faults(
     tmp_path: Path,
 ) -> None:
-    p, results = run_suite(tmp_path, "--seed", "2")
+    p, results = run(tmp_path, "--seed", "2")
     assert p.returncode == 0, p.stdout + p.stderr
     cs = results["checkers"]["clocksync"]
     assert cs["valid"] is True, cs["anomalies"]
@@ -63,7 +50,7 @@ def test_the_correct_pattern_is_valid_through_drift_delay_and_clock_faults(
 
 
 def test_ignore_rtt_is_caught_under_the_delay(tmp_path: Path) -> None:
-    p, results = run_suite(tmp_path, "--seed", "3", "--bug", "ignore-rtt")
+    p, results = run(tmp_path, "--seed", "3", "--bug", "ignore-rtt")
     assert p.returncode == 1, p.stdout + p.stderr
     cs = results["checkers"]["clocksync"]
     assert cs["valid"] is False

@@ -3,14 +3,13 @@ clock faults applied, and ``physical-only`` is caught by the first clock fault."
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from suite_run import run_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [
@@ -20,26 +19,15 @@ pytestmark = [
 ]
 
 
-def run_suite(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], Any]:
-    """Run suites/hlc.yaml for 15 s; the process and its results.json."""
-    p = subprocess.run(
-        [
-            sys.executable, "-m", "harness.cli", "run", "suites/hlc.yaml",
-            "--time-limit", "15",
-            "--results", str(tmp_path / "results"),
-            *extra,
-        ],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    runs = list((tmp_path / "results" / "hlc-clocks").iterdir())
-    assert len(runs) == 1, p.stdout + p.stderr
-    return p, json.loads((runs[0] / "results.json").read_text())
+def run(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """suites/hlc.yaml for 15 s; the process and its results.json."""
+    return run_suite(tmp_path, "hlc", "hlc-clocks", 15, *extra)
 
 
 def test_the_correct_hlc_is_valid_through_clock_skew_a_pause_and_a_partition(
     tmp_path: Path,
 ) -> None:
-    p, results = run_suite(tmp_path, "--seed", "2")
+    p, results = run(tmp_path, "--seed", "2")
     assert p.returncode == 0, p.stdout + p.stderr
     hlc = results["checkers"]["hlc"]
     assert hlc["valid"] is True, hlc["anomalies"]
@@ -51,7 +39,7 @@ def test_the_correct_hlc_is_valid_through_clock_skew_a_pause_and_a_partition(
 
 
 def test_physical_only_timestamps_go_back_when_a_clock_steps_back(tmp_path: Path) -> None:
-    p, results = run_suite(tmp_path, "--seed", "3", "--bug", "physical-only")
+    p, results = run(tmp_path, "--seed", "3", "--bug", "physical-only")
     assert p.returncode == 1, p.stdout + p.stderr
     hlc = results["checkers"]["hlc"]
     assert hlc["valid"] is False

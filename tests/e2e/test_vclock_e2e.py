@@ -5,14 +5,13 @@ minimum takes back a version another one had replaced."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from suite_run import run_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [
@@ -23,31 +22,8 @@ pytestmark = [
 
 
 def run(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    """One run of the suite for 18 s with seed 3; the process and its results.json."""
-    results = tmp_path / "results"
-    p = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "harness.cli",
-            "run",
-            "suites/vclock.yaml",
-            "--seed",
-            "3",
-            "--time-limit",
-            "18",
-            "--results",
-            str(results),
-            *extra,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    found = [f for f in results.glob("vclock-siblings/*/results.json") if f.parts[-2] != "latest"]
-    assert len(found) == 1, p.stdout + p.stderr
-    return p, json.loads(found[0].read_text())
+    """suites/vclock.yaml for 18 s with seed 3; the process and its results.json."""
+    return run_suite(tmp_path, "vclock", "vclock-siblings", 18, "--seed", "3", *extra)
 
 
 def test_the_correct_store_is_valid_through_partitions_clock_faults_and_a_kill(tmp_path) -> None:

@@ -1,0 +1,87 @@
+"""The headline a failure leads with: kinds and counts, worst first, and the shortest example
+of the worst kind."""
+
+from __future__ import annotations
+
+from checkers.base import Anomaly
+from harness.headline import (
+    anomalies_of,
+    by_kind,
+    headline,
+    kinds_worst_first,
+    worst_example,
+)
+
+
+def _many(kind: str, n: int, ops: int = 2) -> list[dict]:
+    return [{"name": kind, "explanation": f"{kind} {i}", "ops": [{}] * ops} for i in range(n)]
+
+
+def test_the_issue_example_leads_with_g0_and_says_not_even_read_uncommitted() -> None:
+    found = (
+        _many("G2-item", 1)
+        + _many("incompatible-order", 10)
+        + _many("G-single-item", 6)
+        + _many("G0", 5)
+    )
+    assert headline(found) == (
+        "22 anomalies: G0 x5, incompatible-order x10, G-single-item x6, G2-item x1: "
+        "not even read-uncommitted"
+    )
+
+
+def test_transactional_kinds_follow_the_weakest_model_they_rule_out() -> None:
+    assert kinds_worst_first(["G2-item", "G1c", "G-single-item", "G0", "G2-item-realtime"]) == [
+        "G0",
+        "G1c",
+        "G-single-item",
+        "G2-item",
+        "G2-item-realtime",
+    ]
+    assert headline(_many("G2-item", 1)) == "1 anomaly: G2-item x1: not repeatable-read"
+
+
+def test_lost_writes_come_before_stale_reads_which_come_before_ordering_notes() -> None:
+    kinds = ["tie", "nonlinearizable", "mutual-exclusion", "lost-acknowledged-write", "G1c"]
+    assert kinds_worst_first(kinds) == [
+        "lost-acknowledged-write",
+        "mutual-exclusion",
+        "G1c",
+        "nonlinearizable",
+        "tie",
+    ]
+
+
+def test_an_unknown_kind_sits_above_the_notes_and_below_a_loss() -> None:
+    assert kinds_worst_first(["clock-condition", "never-heard-of-it", "lost"]) == [
+        "lost",
+        "never-heard-of-it",
+        "clock-condition",
+    ]
+
+
+def test_no_anomalies_and_no_transactional_tail_for_other_kinds() -> None:
+    assert headline([]) == "no anomalies"
+    assert headline(_many("nonlinearizable", 3)) == "3 anomalies: nonlinearizable x3"
+
+
+def test_the_worst_example_is_the_shortest_of_the_worst_kind() -> None:
+    long_g0 = Anomaly("G0", "a long cycle of three", [{}, {}, {}])
+    short_g0 = Anomaly("G0", "two txns", [{}, {}])
+    shorter_but_milder = Anomaly("G2-item", "x", [{}])
+    assert worst_example([shorter_but_milder, long_g0, short_g0]) is short_g0
+    assert worst_example([]) is None
+
+
+def test_anomalies_of_a_results_file_carry_their_checker_and_group_by_kind() -> None:
+    results = {
+        "checkers": {
+            "linearizable": {"anomalies": _many("nonlinearizable", 2)},
+            "list-append": {"anomalies": _many("G1c", 1)},
+            "stats": {"anomalies": []},
+        }
+    }
+    found = anomalies_of(results)
+    assert [a["checker"] for a in found] == ["linearizable", "linearizable", "list-append"]
+    assert list(by_kind(found)) == ["G1c", "nonlinearizable"]
+    assert headline(found) == "3 anomalies: G1c x1, nonlinearizable x2: not read-committed"

@@ -769,6 +769,10 @@ def _cmd_list(args: argparse.Namespace, argv: list[str]) -> int:
         print(f"    workloads: {', '.join(s.clients)}; default port {s.default_port}")
         for bug, what in s.bugs.items():
             print(f"    --bug {bug}: {what}")
+        for fault, why in s.unreachable.items():
+            print(f"    cannot be reached by the {fault} fault: {why}")
+        for capability, variants in s.offers.items():
+            print(f"    offers {capability}: {', '.join(variants)}")
         _options(s.options, "    ")
         for workload, cls in s.client_options.items():
             _options(cls, "    ", f"{workload} workload options.")
@@ -781,6 +785,8 @@ def _cmd_list(args: argparse.Namespace, argv: list[str]) -> int:
     print("faults (nemesis.faults):")
     for f in registry.faults().values():
         print(f"  {f.name}: {f.description} (ops: {', '.join(f.starts)}; healed by {f.heal})")
+        if f.needs:
+            print(f"    only for systems that offer {f.needs!r}")
         _options(f.options, "    ", "")
     print("checkers:")
     for c in registry.checkers().values():

@@ -184,6 +184,8 @@ def parse_suite(
         def line_of(key: str, node: yaml.Node = merged) -> int | None:
             return _line(_find(node, key))
 
+        if registries is not None and not _given(merged, "nemesis.faults"):
+            spec = _default_faults(spec, registries)
         check_test(spec, source=source, path=path, line_of=line_of, registries=registries)
         b.test = None
         tests.append(spec)
@@ -342,6 +344,30 @@ def _find(node: yaml.Node, dotted: str) -> yaml.Node:
     return node
 
 
+def _given(node: yaml.Node, dotted: str) -> bool:
+    """Whether the (merged) test node gives the dotted key itself."""
+    for part in dotted.split("."):
+        if not isinstance(node, yaml.MappingNode):
+            return False
+        found = [v for k, v in node.value if k.value == part]
+        if not found:
+            return False
+        node = found[0]
+    return True
+
+
+def _default_faults(t: TestSpec, reg: _Registries) -> TestSpec:
+    """A test that names no faults gets the default ones its system can be reached by (etcd:
+    no clock fault); a test that names one the system cannot be reached by is refused."""
+    s = reg.systems.get(t.system.name)
+    if s is None or not s.unreachable:
+        return t
+    kept = tuple(f for f in t.nemesis.faults if f.name not in s.unreachable)
+    if not kept or kept == t.nemesis.faults:
+        return t
+    return dataclasses.replace(t, nemesis=dataclasses.replace(t.nemesis, faults=kept))
+
+
 @dataclasses.dataclass(frozen=True)
 class _Registries:
     """The registries a suite's names are resolved against, loaded once per suite."""
@@ -486,6 +512,7 @@ def _check_names(t: TestSpec, reg: _Registries, need: Callable[[bool, str, str],
             "system.bugs",
             f"{s.name} has no seeded bug {bug!r}; allowed: {', '.join(s.bugs) or 'none'}",
         )
+    _check_reach(t, s, reg, need)
     w = reg.workloads.get(t.workload.name)
     if w is None:
         why = unknown(WorkloadInfo, t.workload.name, reg.workloads, "workload")
@@ -529,6 +556,37 @@ def _check_names(t: TestSpec, reg: _Registries, need: Callable[[bool, str, str],
             need(False, f"checkers.{c.name}.{e.key}", e.problem)
         except ValueError as e:  # a checker's own checks across options
             need(False, f"checkers.{c.name}", str(e))
+
+
+def _check_reach(
+    t: TestSpec, s: SystemInfo, reg: _Registries, need: Callable[[bool, str, str], None]
+) -> None:
+    """Each fault kind the test names can reach its system: refused, not faked, when the
+    system says it cannot (``SystemInfo.unreachable``) or does not offer what the kind needs
+    (``FaultInfo.needs``, ``offers``, ``check_offer``)."""
+    given = fault_options(t.nemesis)
+    for kind in dict.fromkeys(f.name for f in t.nemesis.faults):
+        info = reg.faults[kind]
+        why = s.unreachable.get(kind)
+        need(why is None, "nemesis.faults", f"the {kind} fault cannot reach {s.name}: {why}")
+        if not info.needs:
+            continue
+        offered = s.offers.get(info.needs)
+        need(
+            offered is not None,
+            "nemesis.faults",
+            f"the {kind} fault needs a system that offers {info.needs!r}; {s.name} does not"
+            + _offering(reg.systems, info.needs),
+        )
+        if info.check_offer is not None and offered is not None:
+            opts: Any = parse_options(info.options, given.get(kind, {}), f"the {kind} fault")
+            problem = info.check_offer(opts, offered)
+            need(problem is None, "nemesis.faults", f"the {kind} fault on {s.name}: {problem}")
+
+
+def _offering(systems: Mapping[str, SystemInfo], capability: str) -> str:
+    names = sorted(n for n, s in systems.items() if capability in s.offers)
+    return f" (systems that do: {', '.join(names)})" if names else ""
 
 
 def split_workload_options(

@@ -286,6 +286,12 @@ class SystemInfo:
     final_ops: tuple[str, ...] = ()
     #: Debian packages a node needs (``etcd-server``); the docker backend's image has them
     node_packages: tuple[str, ...] = ()
+    #: fault kinds that cannot reach it -> why (etcd: ``clock``, Go reads time through the
+    #: vDSO, not libc); a suite naming one is refused when it is read, with the reason
+    unreachable: Mapping[str, str] = field(default_factory=dict)
+    #: what it offers to fault kinds that need the system's help (``FaultInfo.needs``):
+    #: capability -> the variants it supports (``{"byzantine": ("equivocate", ...)}``)
+    offers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -328,6 +334,11 @@ class FaultInfo:
     color: its colour in reports (CSS).
     heal_rank: when several heals are owed at the end of a run, lower ranks heal first (a
       paused process resumes, then the network heals, then killed nodes start).
+    needs: a capability the system must offer (``SystemInfo.offers``) for this kind to reach
+      it, e.g. ``byzantine``: a node can only be made to lie through its own control
+      interface; "" (most kinds): it reaches any system not listing it in ``unreachable``.
+    check_offer: (options, the variants the system offers for ``needs``) -> why the options
+      ask for something not offered, or None; run when the suite is read.
     """
 
     name: str
@@ -339,6 +350,8 @@ class FaultInfo:
     options: type = NoOptions
     color: str = "rgba(128,128,128,.3)"
     heal_rank: int = 50
+    needs: str = ""
+    check_offer: Callable[[Any, tuple[str, ...]], str | None] | None = None
 
 
 @dataclass(frozen=True)

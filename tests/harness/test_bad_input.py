@@ -160,8 +160,21 @@ CASES = [
     suite(
         one_test("nemesis: {faults: [fire]}"),
         "at 'tests[0].nemesis.faults'",
-        "unknown fault 'fire'; allowed: clock, delay, drift, kill, loss, partition, pause",
+        "unknown fault 'fire'; allowed: ",
+        "kill, loss, partition, pause",
         id="fault-unknown",
+    ),
+    suite(
+        one_test("system: etcd\nnemesis: {faults: [partition, clock]}"),
+        "at 'tests[0].nemesis.faults'",
+        "the clock fault cannot reach etcd: etcd is a Go program",
+        id="fault-clock-on-etcd",
+    ),
+    suite(
+        one_test("system: redis\nnemesis: {faults: [drift]}"),
+        "at 'tests[0].nemesis.faults'",
+        "the drift fault cannot reach redis: redis-server hangs at start under libfaketime",
+        id="fault-drift-on-redis",
     ),
     suite(
         OK + "  - name: b\n    cluster: {backend: ssh, nodes: 3, hosts: [{address: 10.0.0.1}]}\n",

@@ -47,7 +47,7 @@ from harness.registry import (
 )
 from harness.runner import Runner, Worker
 from harness.spec import CheckerSpec, TestSpec, fault_options
-from harness.store import RunDir, StorageError, is_storage_error, remove_partial
+from harness.store import RunDir, StorageError, code_version, is_storage_error, remove_partial
 from nemesis.compose import for_test
 from nemesis.schedule import final_heal, heals_owed, schedule
 
@@ -154,6 +154,7 @@ def run_test(
         "seed": spec.seed,
         "rerun": p.rerun,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "code": code_version(suite_path),  # git commit and dirty flag: flaky or changed?
     }
     interrupted = False
     setup_error: str | None = None

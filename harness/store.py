@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import functools
+import hashlib
 import json
 import os
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,7 @@ import yaml
 __all__ = [
     "RunDir",
     "StorageError",
+    "code_version",
     "is_storage_error",
     "remove_partial",
     "spec_to_dict",
@@ -65,25 +69,27 @@ class RunDir:
     @classmethod
     def create(cls, root: Path, test: str) -> RunDir:
         """Make ``root/<test>/<UTC start>`` and point ``root/latest`` at it; raises
-        StorageError when the directory cannot be made."""
+        StorageError when the directory cannot be made. Two runs of one test that start in
+        the same second (``--jobs``, pytest-xdist, two CI jobs on one results folder) get
+        ``<stamp>``, ``<stamp>-2``, ...: the name is taken by ``mkdir`` itself, which fails
+        for all but one taker, so no two runs ever share a directory."""
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         base = root / _safe(test)
-        path = base / stamp
-        n = 1
-        while path.exists():  # two runs in the same second
-            n += 1
-            path = base / f"{stamp}-{n}"
         try:
-            path.mkdir(parents=True)
+            base.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise StorageError("create the run directory", path, e) from e
-        latest = root / "latest"
-        try:
-            if latest.is_symlink() or latest.exists():
-                latest.unlink()
-            latest.symlink_to(path.relative_to(root))
-        except OSError:
-            pass  # a filesystem without symlinks (or without room for one): a convenience
+            raise StorageError("create the run directory", base / stamp, e) from e
+        n = 1
+        while True:
+            path = base / (stamp if n == 1 else f"{stamp}-{n}")
+            try:
+                path.mkdir()
+                break
+            except FileExistsError:
+                n += 1
+            except OSError as e:
+                raise StorageError("create the run directory", path, e) from e
+        _point_latest(root, path)
         return cls(path)
 
     @property
@@ -106,6 +112,21 @@ class RunDir:
     def write_results(self, results: dict[str, Any]) -> None:
         """results.json, whole or not at all; raises StorageError."""
         write_atomic(self.results, json.dumps(results, indent=2, default=str))
+
+
+def _point_latest(root: Path, path: Path) -> None:
+    """Point ``root/latest`` at ``path`` through a new link renamed over the old one, so that
+    runs that start together never see it missing nor fail on each other's link."""
+    latest = root / "latest"
+    tmp = root / f".latest.{os.getpid()}.{time.monotonic_ns()}"
+    try:
+        tmp.symlink_to(path.relative_to(root))
+        os.replace(tmp, latest)
+    except OSError:  # a filesystem without symlinks (or without room for one): a convenience
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -142,6 +163,37 @@ def remove_partial(directory: Path) -> list[Path]:
         except OSError:
             pass
     return removed
+
+
+@functools.lru_cache(maxsize=16)
+def code_version(where: str = ".") -> dict[str, Any] | None:
+    """The code a run ran: ``{"commit": <git HEAD>, "dirty": bool, "diff": <hash>}`` of the
+    git tree holding ``where`` (a suite file or a directory), or None outside git. ``diff``
+    hashes the uncommitted changes to tracked files, so two runs of a dirty tree are known to
+    have run the same code only when their hashes agree: a verdict that flips between runs
+    with the same commit and diff is flaky, not a change (``splitbrain history``)."""
+    d = Path(where)
+    d = d if d.is_dir() else d.parent
+    d = d if str(d) else Path(".")
+
+    def git(*args: str) -> str | None:
+        try:
+            p = subprocess.run(
+                ["git", "-C", str(d), *args], capture_output=True, timeout=20, check=False
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return p.stdout.decode("utf-8", "replace") if p.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if not commit:
+        return None
+    diff = git("diff", "HEAD", "--no-ext-diff", "--no-color") or ""
+    return {
+        "commit": commit.strip(),
+        "dirty": bool(diff),
+        "diff": hashlib.sha256(diff.encode()).hexdigest()[:12] if diff else None,
+    }
 
 
 def spec_to_dict(spec: Any) -> dict[str, Any]:

@@ -14,6 +14,8 @@ A suite file::
         seed: 42                  # optional; random when absent, always recorded
         checkers: [linearizable, stats]   # optional; the workload's default when absent;
                                           # with options: {name: linearizable, model: mutex}
+        expect: invalid           # optional: valid, invalid or a list of anomaly kinds; a
+                                  # test with seeded bugs expects invalid, others valid
 
 Every key is listed in the dataclasses below with its type and default; an unknown key, a
 wrong type, a number that is not finite or a value out of range is an error naming the file,
@@ -216,10 +218,15 @@ class TestSpec:
     time_limit: float = 30.0
     seed: int | None = None
     checkers: tuple[CheckerSpec, ...] = ()
+    # valid, invalid, or the anomaly kinds the test must find (a known bug it guards against);
+    # None: invalid with seeded bugs, else valid (harness.nightly.expectation)
+    expect: Any = None
 
     def __post_init__(self) -> None:  # a spec built in Python may name a checker by its name
         named = tuple(CheckerSpec(c) if isinstance(c, str) else c for c in self.checkers)
         object.__setattr__(self, "checkers", named)
+        if isinstance(self.expect, list):  # kinds read from YAML: frozen like the rest
+            object.__setattr__(self, "expect", tuple(self.expect))
 
 
 @dataclass(frozen=True)

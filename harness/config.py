@@ -51,6 +51,7 @@ from harness.spec import (
 __all__ = [
     "ConfigError",
     "check_test",
+    "expect_problem",
     "load_suite",
     "override",
     "parse_suite",
@@ -467,6 +468,8 @@ def check_test(
         "workload.mix",
         "weights must be >= 0 and not all 0",
     )
+    problem = expect_problem(t.expect)
+    need(problem is None, "expect", problem or "")
     n: NemesisSpec = t.nemesis
     need(n.interval > 0, "nemesis.interval", "need seconds > 0")
     need(n.quiet >= 0, "nemesis.quiet", "need seconds >= 0")
@@ -498,6 +501,21 @@ def check_test(
     if registries is False:
         return
     _check_names(t, reg, need)
+
+
+def expect_problem(expect: Any) -> str | None:
+    """What is wrong with a test's ``expect`` value, or None: it is ``valid``, ``invalid`` or
+    a non-empty list of anomaly kinds (each a non-empty string), or absent."""
+    if expect is None or expect in ("valid", "invalid"):
+        return None
+    if isinstance(expect, list | tuple) and expect:
+        if all(isinstance(k, str) and k.strip() for k in expect):
+            return None
+    shown = list(expect) if isinstance(expect, tuple) else expect
+    return (
+        f"got {shown!r}; expected invalid, valid or a list of anomaly kinds "
+        "(e.g. [nonlinearizable, G-single-item])"
+    )
 
 
 def _check_names(t: TestSpec, reg: _Registries, need: Callable[[bool, str, str], None]) -> None:
@@ -633,4 +651,6 @@ def override(
         t = r(t, seed=seed)
     if bugs:
         t = r(t, system=r(t.system, bugs=tuple(dict.fromkeys([*t.system.bugs, *bugs]))))
+        if t.expect in (None, "valid"):  # a seeded bug on the command line is to be found
+            t = r(t, expect="invalid")
     return t

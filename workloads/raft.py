@@ -32,6 +32,8 @@ from harness.spec import SystemSpec, WorkloadSpec
 from workloads.daemon import DEFAULT_PORT, PatternSystem, node_status
 from workloads.options import ms, ms_range
 from workloads.pattern_client import PatternClient
+from workloads.raft_watch import RaftWatchOptions
+from workloads.raft_watch import make_client as watch_client
 from workloads.system import HasPorts
 
 __all__ = [
@@ -59,6 +61,16 @@ RAFT_BUGS = {
     "shown when a majority is killed at once (kill target 'majority' or 'all')",
     "vote-twice": "a node may grant its vote to two candidates in one term; shown by elections "
     "under partitions such as 'majorities-ring' (two leaders in one term)",
+    # the watches' bugs (patterns/raft/watch.py), seen by the watch workload
+    "watch-resume-now": "a resumed watch starts at the node's current revision instead of "
+    "after the last one its client saw; shown by kills and pauses of a watcher's node (a gap "
+    "after the reconnect)",
+    "watch-before-commit": "watches deliver log entries once appended, before commit; shown "
+    "when the leader is isolated (partition shape 'leader') or killed while clients write "
+    "through it (events for writes that are then lost)",
+    "watch-rearm-late": "a watch is one-shot, re-armed at the current revision by the next poll "
+    "instead of right after the last; shown by writes alone, no fault needed (changes between "
+    "two polls missed)",
 }
 
 
@@ -97,6 +109,10 @@ class RaftSystem(PatternSystem):
             options=options,
             extra_args=extra_args,
         )
+
+    def members(self) -> list[Node]:
+        """Every node of the cluster, in order (a watch may move to any of them)."""
+        return list(self._nodes)
 
 
 class RaftClient(PatternClient):
@@ -163,9 +179,11 @@ def _make(spec: SystemSpec, nodes: Sequence[Node], options: RaftOptions) -> Raft
 
 RAFT = SystemInfo(
     name="raft",
-    description="reference Raft key-value store (patterns/raft): read, write, cas per key",
+    description="reference Raft key-value store (patterns/raft): read, write, cas per key; "
+    "watches on a key prefix (the watch workload)",
     make=_make,
-    clients={"register": register_client},
+    clients={"register": register_client, "watch": watch_client},
+    client_options={"watch": RaftWatchOptions},
     bugs=RAFT_BUGS,
     options=RaftOptions,
     default_port=DEFAULT_PORT,

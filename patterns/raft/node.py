@@ -42,7 +42,9 @@ from .._runtime import (
     request_deadline,
     same_value,
 )
+from .flags import WATCH_BUGS
 from .storage import Storage
+from .watch import Watches
 
 __all__ = ["BUGS", "CANDIDATE", "FOLLOWER", "LEADER", "LEADER_WAIT", "RaftNode"]
 
@@ -53,6 +55,7 @@ BUGS: dict[str, str] = {
     "early-ack": "a write/cas is acknowledged once in the leader's own log, before a majority",
     "no-fsync": "state and log stay in unflushed user-space buffers (kill -9 loses them)",
     "vote-twice": "a node votes for any up-to-date candidate of its term, even after voting",
+    **WATCH_BUGS,
 }
 
 FOLLOWER, CANDIDATE, LEADER = "follower", "candidate", "leader"
@@ -61,6 +64,8 @@ FOLLOWER, CANDIDATE, LEADER = "follower", "candidate", "leader"
 MAX_BATCH = 256
 #: how long a request waits for a leader to become known before answering not-leader
 LEADER_WAIT = 0.5
+#: the store's own commands, whose reply carries their revision (the entry's index)
+STORE_OPS = ("write", "cas", "txn")
 #: a write whose log entry was replaced: it may still be committed from another node's log
 SUPERSEDED = "superseded"
 
@@ -129,10 +134,13 @@ class RaftNode(Node):
         self.acked_seq: dict[str, int] = {}
 
         self._rivals: set[tuple[int, str]] = set()  # other leaders of our term, logged once
+        #: the applied changes as events, and the watches on them (``watch.py``)
+        self.watches = Watches(self)
         self.handlers.update(
             append_entries=self._on_append_entries,
             request_vote=self._on_request_vote,
-            **dict.fromkeys(REGISTER_OPS, self._on_client),
+            **dict.fromkeys((*REGISTER_OPS, "txn", "revision"), self._on_client),
+            **self.watches.handlers(),
         )
         log.info(
             "recovered term %d, voted_for %s, %d log entries (%d torn bytes dropped), "
@@ -212,13 +220,18 @@ class RaftNode(Node):
 
     def _on_client(self, msg: dict[str, Any]) -> dict[str, Any]:
         t = msg["type"]
-        problem = register_problem(t, msg)
+        if t == "txn":
+            problem = _txn_problem(msg)
+        else:
+            problem = None if t == "revision" else register_problem(t, msg)
         if problem:
             return error_reply(BAD_REQUEST, problem)
         if t == "read":
             return self.route(
                 msg, lambda deadline: self._lead_read(msg["key"], deadline), read=True
             )
+        if t == "revision":
+            return self.route(msg, self._lead_revision, read=True)
         return self.route(msg, lambda deadline: self.lead_write(_command(t, msg), deadline))
 
     def not_leader(self, leader: str | None) -> dict[str, Any]:
@@ -238,34 +251,48 @@ class RaftNode(Node):
                 return self.not_leader(self.leader)
             if "stale-read" in self.bugs:
                 return ok_reply(self.kv.get(key))
-            term = self.term
+            index = self._read_index(deadline)
+            return index if isinstance(index, dict) else ok_reply(self.kv.get(key))
 
-            def leading() -> bool:
-                return self.role == LEADER and self.term == term
+    def _lead_revision(self, deadline: float) -> dict[str, Any]:
+        """The ``revision`` request on the leader: its read index, by ReadIndex as a read."""
+        with self.mu:
+            if self.role != LEADER:
+                return self.not_leader(self.leader)
+            index = self._read_index(deadline)
+            return index if isinstance(index, dict) else ok_reply(index)
 
-            committed = self.wait_until(
-                lambda: not leading() or self.commit >= self.term_start, deadline
+    def _read_index(self, deadline: float) -> int | dict[str, Any]:
+        """ReadIndex (mu held, on the leader): the applied commit index a read may answer
+        from once leadership is confirmed, or the error reply."""
+        term = self.term
+
+        def leading() -> bool:
+            return self.role == LEADER and self.term == term
+
+        committed = self.wait_until(
+            lambda: not leading() or self.commit >= self.term_start, deadline
+        )
+        if not committed:
+            return error_reply(TIMEOUT, "no entry of this term committed yet", definite=True)
+        if not leading():
+            return self.not_leader(self.leader)
+        read_index = self.commit
+        self.read_seq += 1
+        need = self.read_seq
+        self.wake.notify_all()
+        if not self.wait_until(
+            lambda: not leading() or self._acks(need) >= self.majority, deadline
+        ):
+            return error_reply(
+                TIMEOUT, "leadership not confirmed by a majority in time", definite=True
             )
-            if not committed:
-                return error_reply(TIMEOUT, "no entry of this term committed yet", definite=True)
-            if not leading():
-                return self.not_leader(self.leader)
-            read_index = self.commit
-            self.read_seq += 1
-            need = self.read_seq
-            self.wake.notify_all()
-            if not self.wait_until(
-                lambda: not leading() or self._acks(need) >= self.majority, deadline
-            ):
-                return error_reply(
-                    TIMEOUT, "leadership not confirmed by a majority in time", definite=True
-                )
-            if not leading():
-                return self.not_leader(self.leader)
-            # apply is synchronous with commit, so this holds already; kept as the invariant
-            if not self.wait_until(lambda: self.applied >= read_index, deadline):
-                return error_reply(TIMEOUT, "read index not applied in time", definite=True)
-            return ok_reply(self.kv.get(key))
+        if not leading():
+            return self.not_leader(self.leader)
+        # apply is synchronous with commit, so this holds already; kept as the invariant
+        if not self.wait_until(lambda: self.applied >= read_index, deadline):
+            return error_reply(TIMEOUT, "read index not applied in time", definite=True)
+        return read_index
 
     def lead_write(self, cmd: dict[str, Any], deadline: float) -> dict[str, Any]:
         """On the leader: append ``cmd``, make it durable here, and wait until it is
@@ -543,6 +570,9 @@ class RaftNode(Node):
             term, cmd = self.log[index - 1]
             result = self.execute(cmd)
             self.applied = index
+            self.watches.applied(index, cmd, result)
+            if result.get("ok") is True and cmd.get("op") in STORE_OPS:
+                result = _at(result, index)
             waiter = self.waiters.pop(index, None)
             if waiter is not None:
                 waiter.result = result if waiter.term == term else _superseded(waiter)
@@ -564,6 +594,10 @@ class RaftNode(Node):
                 )
             self.kv[cmd["key"]] = cmd["to"]
             return ok_reply(None)
+        if op == "txn":
+            for key, value in cmd["puts"]:
+                self.kv[key] = value
+            return ok_reply(None)
         return ok_reply(None)  # noop
 
     def _truncate_from(self, index: int) -> None:
@@ -571,6 +605,7 @@ class RaftNode(Node):
             # cannot happen in a correct Raft; the seeded bugs can get here
             log.error("dropping committed entries %d..%d", index, self.commit)
             self.commit = self.applied = index - 1
+            self.watches.dropped(index)
         log.info("dropping conflicting entries %d..%d", index, len(self.log))
         del self.log[index - 1 :]
         self.storage.truncate(index - 1)
@@ -615,7 +650,27 @@ def _superseded(waiter: _Waiter) -> dict[str, Any]:
     )
 
 
+def _at(reply: dict[str, Any], revision: int) -> dict[str, Any]:
+    """``reply`` with the revision (log index) it is of: a change's entry, a read's index."""
+    return {**reply, "revision": revision}
+
+
+def _txn_problem(msg: dict[str, Any]) -> str | None:
+    puts = msg.get("puts")
+    if not isinstance(puts, list) or not puts:
+        return f"a txn needs 'puts', a non-empty list of [key, value], got {puts!r}"
+    for put in puts:
+        if not isinstance(put, list) or len(put) != 2:
+            return f"each of a txn's puts is [key, value], got {put!r}"
+        problem = register_problem("write", {"key": put[0], "value": put[1]})
+        if problem:
+            return problem
+    return None
+
+
 def _command(t: str, msg: dict[str, Any]) -> dict[str, Any]:
+    if t == "txn":
+        return {"op": "txn", "puts": [list(p) for p in msg["puts"]]}
     if t == "write":
         return {"op": "write", "key": msg["key"], "value": msg["value"]}
     return {"op": "cas", "key": msg["key"], "from": msg["from"], "to": msg["to"]}

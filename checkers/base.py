@@ -5,6 +5,8 @@ no checker wraps its own ``check`` in a try/except."""
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -21,6 +23,8 @@ __all__ = [
     "crashed",
     "merge_valid",
     "unknown",
+    "when",
+    "wall_clock",
 ]
 
 Validity = bool | Literal["unknown"]
@@ -59,6 +63,21 @@ class Result:
             "anomalies": [a.to_dict() for a in self.anomalies],
             "details": self.details,
         }
+
+
+def when(ns: int, ctx: Mapping[str, Any] | None = None) -> str:
+    """"21.417 s (16:43:23.430Z)": a history time (ns since the history's time zero), and the
+    wall clock it was, to find in the nodes' logs, when ``ctx`` has the run's time zero
+    (``time_zero_ms``, epoch ms, as the run passes it); the relative time alone without."""
+    zero = (ctx or {}).get("time_zero_ms")
+    rel = f"{ns / 1e9:.3f} s"
+    return f"{rel} ({wall_clock(zero, ns)})" if isinstance(zero, int | float) else rel
+
+
+def wall_clock(time_zero_ms: float, ns: int) -> str:
+    """"16:43:23.430Z": the UTC time of day, to the millisecond, ``ns`` after time zero."""
+    ms = round(time_zero_ms + ns / 1e6)
+    return time.strftime("%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
 
 
 def unknown(reason: str, **details: Any) -> Result:

@@ -23,7 +23,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Fault", "FaultsAt", "Spans", "at", "faults"]
+from checkers.base import wall_clock
+
+__all__ = ["Fault", "FaultsAt", "Spans", "annotate", "at", "faults"]
 
 NEMESIS = "nemesis"
 
@@ -66,6 +68,45 @@ class FaultsAt:
             out["after_s"] = round(self.gap / 1e9, 3)
         out["sentence"] = self.sentence()
         return out
+
+
+def annotate(
+    anomalies: Iterable[dict[str, Any]],
+    history: list[Any],
+    starts: Mapping[str, str],
+    heals: Mapping[str, str],
+    time_zero_ms: int | None = None,
+) -> None:
+    """Give each anomaly (results.json's dict of it) its ``when``: ``from_s`` / ``to_s``, the
+    span its ops ran (and ``utc_from`` / ``utc_to`` with the run's time zero), ``faults``
+    (``FaultsAt.to_dict``) and ``text``, the whole as one phrase: "at 21.380-21.420 s
+    (16:43:23.380Z-16:43:23.420Z), 0.1 s after partition leader (n2) healed". An anomaly
+    whose ops the history does not have gets none."""
+    spans = Spans(history)
+    every = faults(history, starts, heals)
+    for a in anomalies:
+        data = a.get("data") if isinstance(a.get("data"), dict) else {}
+        failed = data.get("op") if isinstance(data, dict) else None
+        ops = [*(a.get("ops") or []), *([failed] if isinstance(failed, dict) else [])]
+        span = spans.window(o for o in ops if isinstance(o, dict))
+        if span is None:
+            continue
+        start, end = span
+        found = at(every, start, end)
+        when: dict[str, Any] = {"from_s": round(start / 1e9, 3), "to_s": round(end / 1e9, 3)}
+        text = (
+            f"at {start / 1e9:.3f} s" if start == end else f"at {start / 1e9:.3f}-{end / 1e9:.3f} s"
+        )
+        if time_zero_ms is not None:
+            when["utc_from"] = wall_clock(time_zero_ms, start)
+            when["utc_to"] = wall_clock(time_zero_ms, end)
+            same = start == end
+            text += f" ({when['utc_from']})" if same else f" ({when['utc_from']}-{when['utc_to']})"
+        when["faults"] = found.to_dict()
+        if every:
+            text += ", " + (found.sentence() or "before any fault")
+        when["text"] = text
+        a["when"] = when
 
 
 def faults(

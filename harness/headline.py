@@ -33,6 +33,8 @@ from typing import Any
 __all__ = [
     "anomalies_of",
     "by_kind",
+    "describe",
+    "explanation_of",
     "headline",
     "kinds_worst_first",
     "name_of",
@@ -149,6 +151,27 @@ def worst_example(anomalies: Iterable[Any]) -> Any | None:
         (a for a in listed if name_of(a) == worst),
         key=lambda a: (len(_field(a, "ops") or ()), len(_field(a, "explanation") or "")),
     )
+
+
+def describe(anomaly: Any) -> str:
+    """One anomaly as the terminal and JUnit give it: its kind, when (relative and wall
+    clock) with the faults then in force, as ``faults_in_force.annotate`` recorded it in
+    ``when``, and its explanation: "G0 at 12.310-12.402 s (13:22:01.123Z-13:22:01.215Z),
+    during partition halves (...): ..."."""
+    when = _field(anomaly, "when")
+    text = when.get("text") if isinstance(when, Mapping) else None
+    head = name_of(anomaly) + (f" {text}" if text else "")
+    return f"{head}: {explanation_of(anomaly)}"
+
+
+def explanation_of(anomaly: Any) -> str:
+    """The anomaly's explanation without its kind repeated in front of it (results written
+    before the checkers stopped doing so said "G-single-item: G-single-item: ...")."""
+    text = str(_field(anomaly, "explanation") or "").strip()
+    prefix = name_of(anomaly) + ":"
+    while text.startswith(prefix):
+        text = text[len(prefix) :].lstrip()
+    return text
 
 
 def kinds_worst_first(kinds: Iterable[str]) -> list[str]:

@@ -9,6 +9,7 @@ force when the workload stopped gets its heal operation in the history.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import random
 import shlex
@@ -27,6 +28,7 @@ from checkers.base import Result, Validity, WritesArtifacts, check_safely, crash
 from clusters.base import SetupError
 from harness import exits, registry
 from harness.config import check_test, split_workload_options
+from harness.faults_in_force import annotate
 from harness.generator import (
     Generator,
     clients_and_nemesis,
@@ -36,6 +38,7 @@ from harness.generator import (
     seq,
     time_limit,
 )
+from harness.headline import anomalies_of, describe, headline, worst_example
 from harness.history import NEMESIS, Journal, Op
 from harness.registry import (
     BackendInfo,
@@ -168,7 +171,11 @@ def run_test(
         with deployed(p, run, guard) as d:
             results["setup_seconds"] = d.setup_seconds
             t0_ns = time.monotonic_ns()
-            d.journal = Journal(run.history, lambda: time.monotonic_ns() - t0_ns)
+            zero_ms = time.time_ns() // 1_000_000  # the wall clock at the history's time zero
+            results["time_zero"] = {"utc": _iso_ms(zero_ms), "epoch_ms": zero_ms}
+            handler.formatter.zero_ms = zero_ms  # type: ignore[union-attr]
+            log.info("the history begins: time zero is %s", results["time_zero"]["utc"])
+            d.journal = _LoggedJournal(run.history, lambda: time.monotonic_ns() - t0_ns)
             runner = _make_runner(p, d)
             runner.t0 = t0_ns / 1e9
             if guard.stop.is_set():
@@ -224,7 +231,8 @@ def run_test(
         history = journal.ops
         guard.stage = "checking"
         try:
-            results.update(check_prepared(history, p, run.path))
+            zero = results.get("time_zero", {}).get("epoch_ms")
+            results.update(check_prepared(history, p, run.path, zero))
         except KeyboardInterrupt:  # the cluster is gone: only the verdict is lost
             interrupted = results["interrupted"] = True
             results["signal"] = guard.signal
@@ -467,9 +475,15 @@ def check_history(
     return check_made(history, made, directory, ctx)
 
 
-def check_prepared(history: list[Op], p: Prepared, directory: Path) -> dict[str, Any]:
-    """Run the test's checkers on its history."""
-    return check_made(history, p.checkers, directory, {"test": p.spec.name})
+def check_prepared(
+    history: list[Op], p: Prepared, directory: Path, time_zero_ms: int | None = None
+) -> dict[str, Any]:
+    """Run the test's checkers on its history; ``time_zero_ms``: the wall clock (epoch ms) of
+    the history's time zero, so that anomalies say when they happened as the nodes' logs do."""
+    ctx: dict[str, Any] = {"test": p.spec.name}
+    if time_zero_ms is not None:
+        ctx["time_zero_ms"] = time_zero_ms
+    return check_made(history, p.checkers, directory, ctx)
 
 
 def check_made(
@@ -479,9 +493,15 @@ def check_made(
     ctx: dict[str, Any],
 ) -> dict[str, Any]:
     """Run each (name, info, options); a crash is "unknown" with the reason, never a pass.
-    Each checker that draws (WritesArtifacts) writes its files into ``directory``."""
+    Each checker that draws (WritesArtifacts) writes its files into ``directory``. Every
+    anomaly gets its ``when`` (the span its ops ran, as wall clock too when ``ctx`` has
+    ``time_zero_ms``, and the faults in force then: ``faults_in_force.annotate``)."""
     per: dict[str, Any] = {}
+    kinds = registry.faults().values()
+    starts = {f: info.name for info in kinds for f in info.starts}
+    heals = {info.name: info.heal for info in kinds}
     for name, info, options in checkers:
+        log.info("checker %s: checking %d operations", name, len(history))
         t = time.monotonic()
         checker: Any = None
         try:  # making it imports its module: that can fail too
@@ -498,11 +518,22 @@ def check_made(
             except Exception:
                 log.exception("checker %s could not draw its result", name)
         per[name] = {**result.to_dict(), "seconds": round(time.monotonic() - t, 3), "files": files}
+        annotate(per[name]["anomalies"], history, starts, heals, ctx.get("time_zero_ms"))
+        log.info(
+            "checker %s: %s in %.1f s%s",
+            name,
+            _WORD[result.valid].lower(),
+            per[name]["seconds"],
+            f"; {headline(result.anomalies)}" if result.anomalies else "",
+        )
     return {
         "valid": merge_valid([r["valid"] for r in per.values()]),
         "checkers": per,
         "op_counts": _op_counts(history),
     }
+
+
+_WORD: dict[Validity, str] = {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}
 
 
 def _op_counts(history: list[Op]) -> dict[str, int]:
@@ -586,6 +617,28 @@ def _heal_fs() -> set[str]:
     return {info.heal for info in registry.faults().values()}
 
 
+def _clip(text: str, most: int, indent: int, width: int = 240) -> str:
+    """``text`` for the terminal: at most ``most`` lines of at most ``width`` characters, the
+    lines after the first indented by ``indent`` (results.json and the report have it all)."""
+    lines = [ln if len(ln) <= width else ln[: width - 3] + "..." for ln in text.strip().split("\n")]
+    if len(lines) > most:
+        lines = lines[:most]
+        lines[-1] += " [...]"
+    return ("\n" + " " * indent).join(lines)
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return a.get("name") == b.get("name") and a.get("explanation") == b.get("explanation")
+
+
+def _fault_kind(f: str) -> str:
+    """The kind of fault a nemesis op starts or heals (``start-partition`` -> partition)."""
+    for info in registry.faults().values():
+        if f in info.starts or f == info.heal:
+            return info.name
+    return f.removeprefix("start-").removeprefix("stop-")
+
+
 def _teardown(cluster: Any, system: Any, nemesis: Any, run: RunDir) -> None:
     """Heal, stop, collect logs, remove. Every step is tried even if one before it failed."""
     steps: list[tuple[str, Callable[[], None]]] = []
@@ -596,6 +649,7 @@ def _teardown(cluster: Any, system: Any, nemesis: Any, run: RunDir) -> None:
         steps.append(("collect logs", lambda: _collect_logs(cluster, system, run)))
     steps.append(("remove the cluster", cluster.destroy))
     for what, step in steps:
+        log.info("teardown: %s", what)
         try:
             step()
         except Exception as e:
@@ -755,9 +809,69 @@ class _LogFile(logging.FileHandler):
             pass
 
 
+class _RunClock(logging.Formatter):
+    """harness.log's timestamps: the UTC wall clock to the millisecond, and, once the history
+    has begun, the time since its time zero as the history and the report count it
+    ("2026-12-03T16:43:23.430Z +21.417s INFO ..."), so a line of the log, an op of the history
+    and a line of a node's log can be put side by side. Before time zero: "setup"."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(since)s %(levelname)s %(name)s: %(message)s")
+        self.zero_ms: int | None = None
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return _iso_ms(int(record.created * 1000))
+
+    def format(self, record: logging.LogRecord) -> str:
+        zero = self.zero_ms
+        record.since = "setup" if zero is None else f"{record.created - zero / 1000:+.3f}s"
+        return super().format(record)
+
+
+def _iso_ms(epoch_ms: int) -> str:
+    """ "2026-12-03T16:43:23.430Z"."""
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_ms // 1000))
+        + f".{epoch_ms % 1000:03d}Z"
+    )
+
+
+class _LoggedJournal(Journal):
+    """The history's journal, which also writes to harness.log what a person reading the log
+    needs from it: every nemesis operation (each fault and heal, with what it struck), and
+    every client operation whose outcome is unknown (info): its worker drops the connection
+    and opens a new one, as a new process."""
+
+    def append(self, op: Op) -> Op:
+        op = super().append(op)
+        if op.process == NEMESIS:
+            verb = "begins" if op.type == "invoke" else f"{op.type}:"
+            log.info(
+                "nemesis %s %s %s%s",
+                op.f,
+                verb,
+                _short(op.value),
+                f" ({op.error})" if op.error else "",
+            )
+        elif op.type == "info":
+            log.info(
+                "process %s%s: %s outcome unknown (%s); its worker reconnects as a new process",
+                op.process,
+                f" on {op.node}" if op.node else "",
+                op.f,
+                _short(op.error or op.value),
+            )
+        return op
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _log_to(path: Path) -> logging.Handler:
     handler = _LogFile(path)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_RunClock())
     root = logging.getLogger()
     root.addHandler(handler)
     if root.level > logging.INFO or root.level == logging.NOTSET:
@@ -773,10 +887,14 @@ def _detach(handler: logging.Handler) -> None:
 def _print_verdict(
     test: str, results: dict[str, Any], path: Path, out: Any, problems: list[str]
 ) -> None:
+    """The verdict, summary first: the verdict line; when anomalies were found, their kinds
+    and counts worst first (``headline``), then the shortest example of the worst kind with
+    when it happened and the faults then in force; then each checker's verdict and its first
+    anomalies; then where the results are and how to run the test again."""
     valid = results["valid"]
-    word = {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}[valid]
+    word = _WORD[valid]
     c = results["op_counts"]
-    kinds = sorted({f["f"] for f in results.get("faults", []) if f["type"] != "invoke"})
+    kinds = list(dict.fromkeys(_fault_kind(f["f"]) for f in results.get("faults", [])))
     if not results["checkers"]:  # nothing was checked: say why instead of a verdict
         lines = [f"{test}: {word}  ({results.get('error', 'nothing was checked')})"]
     else:
@@ -784,17 +902,26 @@ def _print_verdict(
             f"{test}: {word}  ({c['ok']} ok, {c['fail']} fail, {c['info']} info; "
             f"faults: {', '.join(kinds) or 'none'})"
         ]
+    found = anomalies_of(results)
+    worst: dict[str, Any] = worst_example(found) or {}
+    if found:
+        lines.append(f"  {headline(found)}")
+        lines.append(f"  worst: {_clip(describe(worst), 40, 6)}  [{worst['checker']}]")
     for name, r in results["checkers"].items():
         v = {True: "valid", False: "INVALID", "unknown": "unknown"}[r["valid"]]
         reason = r["details"].get("reason") if isinstance(r["details"], dict) else None
+        mine = r["anomalies"]
+        summary = f" ({headline(mine)})" if mine else ""
         lines.append(
-            f"  {name}: {v}" + (f" ({reason})" if reason and r["valid"] is not True else "")
+            f"  {name}: {v}{summary}"
+            + (f" ({reason})" if reason and r["valid"] is not True else "")
         )
-        for a in r["anomalies"][:3]:
-            text = a["explanation"].strip().replace("\n", "\n      ")
-            lines.append(f"    - {a['name']}: {text}")
-        if len(r["anomalies"]) > 3:
-            lines.append(f"    ... and {len(r['anomalies']) - 3} more in results.json")
+        for a in mine[:3]:
+            if _same(a, worst):
+                continue  # shown above
+            lines.append(f"    - {_clip(describe(a), 1, 6)}")
+        if len(mine) > 3:
+            lines.append(f"    ... and {len(mine) - 3} more in results.json and the report")
     if results.get("interrupted") and results["checkers"]:
         lines.append(
             f"  (interrupted by {results.get('signal') or 'a signal'}: the history up to the "

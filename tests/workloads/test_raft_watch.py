@@ -148,6 +148,6 @@ def test_malformed_ops_fail_without_a_request(raft) -> None:
         ]
         for f, value in bad:
             done = h.run(client, f, value, 0)
-            assert done.type == "fail" and done.error.startswith("bad-op"), done
+            assert done.type == "fail" and str(done.error).startswith("bad-op"), done
     finally:
         client.close()

@@ -498,6 +498,20 @@ def check_test(
             inline = any(f.name == kind and e.key in f.options for f in n.faults)
             need(False, f"nemesis.{short}" if short and not inline else "nemesis.faults",
                  e.problem)  # fmt: skip
+    for i, step in enumerate(n.schedule or ()):
+        ops = {f: k for k in fault_options(n) if k in reg.faults
+               for f in (*reg.faults[k].starts, reg.faults[k].heal)}  # fmt: skip
+        need(
+            math.isfinite(step.at) and step.at >= 0,
+            f"nemesis.schedule[{i}].at",
+            f"got {step.at}; need seconds >= 0 after time zero",
+        )
+        need(
+            step.f in ops,
+            f"nemesis.schedule[{i}].f",
+            f"{step.f!r} is no op of the test's faults; allowed: {', '.join(ops) or 'none'}"
+            " (name the fault kind in nemesis.faults)",
+        )
     if registries is False:
         return
     _check_names(t, reg, need)

@@ -339,6 +339,9 @@ class FaultInfo:
       interface; "" (most kinds): it reaches any system not listing it in ``unreachable``.
     check_offer: (options, the variants the system offers for ``needs``) -> why the options
       ask for something not offered, or None; run when the suite is read.
+    pin: (value invoked, value completed) -> the value of a start op that does exactly what
+      this one did ("one" that killed n3 -> ["n3"]), so that a replay (``nemesis.schedule``)
+      makes the same fault to the same nodes; None: the value as invoked.
     """
 
     name: str
@@ -352,6 +355,7 @@ class FaultInfo:
     heal_rank: int = 50
     needs: str = ""
     check_offer: Callable[[Any, tuple[str, ...]], str | None] | None = None
+    pin: Callable[[Any, Any], Any] | None = None
 
 
 @dataclass(frozen=True)

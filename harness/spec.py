@@ -35,6 +35,7 @@ __all__ = [
     "FaultSpec",
     "NamedOptions",
     "NemesisSpec",
+    "Step",
     "SuiteSpec",
     "SystemSpec",
     "TestSpec",
@@ -150,6 +151,16 @@ class WorkloadSpec:
 
 
 @dataclass(frozen=True)
+class Step:
+    """One op of an explicit fault schedule: ``at`` seconds after time zero, the nemesis
+    invokes ``f`` (a start or heal op of one of the test's fault kinds) with ``value``."""
+
+    at: float
+    f: str
+    value: Any = None
+
+
+@dataclass(frozen=True)
 class NemesisSpec:
     """Which faults, and when.
 
@@ -158,6 +169,9 @@ class NemesisSpec:
       its options.
     quiet: seconds without a fault before each one; interval: seconds each fault lasts.
     recovery: seconds to wait after the final heal before the final reads.
+    schedule: an explicit list of steps (``{at: 5.0, f: kill, value: [n2]}``) instead of the
+      rotation: a replay of a run's faults (``splitbrain run --replay``), or a schedule
+      ``splitbrain shrink`` cut down; ``faults`` still names the kinds (their options).
     shapes, kill_targets, pause_targets, clock_max_ms, loss: shorthands for the options of the
       partition (``shapes``), kill and pause (``targets``), clock (``max_ms``) and loss
       (``probability``) faults, for every test a ``defaults`` section reaches; an option given
@@ -175,6 +189,7 @@ class NemesisSpec:
     pause_targets: tuple[str, ...] | None = None
     clock_max_ms: int | None = None
     loss: float | None = None
+    schedule: tuple[Step, ...] | None = None
 
     def __post_init__(self) -> None:  # a spec built in Python may name a fault by its name
         faults = tuple(FaultSpec(f) if isinstance(f, str) else f for f in self.faults)

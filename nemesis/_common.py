@@ -10,7 +10,15 @@ from typing import Any
 from clusters.base import Cluster, Node
 from workloads.system import HasPrimaries
 
-__all__ = ["TARGETS", "describe_errors", "node_names", "nodes_of", "on_nodes", "pick_nodes"]
+__all__ = [
+    "TARGETS",
+    "describe_errors",
+    "node_names",
+    "nodes_of",
+    "on_nodes",
+    "pick_nodes",
+    "pin_nodes",
+]
 
 #: the words a target may be, besides a list of node names
 TARGETS = ("one", "minority", "majority", "all", "primaries", "leader")
@@ -86,3 +94,21 @@ def node_names(nodes: Sequence[Node]) -> list[str]:
 def nodes_of(cluster: Cluster, given: Sequence[Node] | None) -> list[Node]:
     """The nodes a nemesis works on: those it was given, else the cluster's."""
     return list(given) if given is not None else list(cluster.nodes)
+
+
+def pin_nodes(invoked: Any, done: Any) -> Any:
+    """``FaultInfo.pin`` for the kinds whose start names its nodes by a target: the start op
+    that does again what this one did, to the nodes it did it to. ``done`` is the completion's
+    value: a list of node names (kill, pause), a mapping with ``nodes`` (strobe-clock, loss,
+    delay), or a mapping from each node touched to what was done there (bump-clock, drift); the
+    other parameters come from the invocation."""
+    if isinstance(done, list) and all(isinstance(n, str) for n in done):
+        return list(done)
+    if not isinstance(done, dict):
+        return invoked
+    params = dict(invoked) if isinstance(invoked, dict) else {}
+    if isinstance(done.get("nodes"), list):
+        return {**params, "nodes": list(done["nodes"])}
+    if params and "nodes" in params:  # {node: what was done there}
+        return {**params, "nodes": sorted(done)}
+    return invoked

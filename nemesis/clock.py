@@ -36,7 +36,7 @@ from clusters import clock
 from clusters.base import Cluster, Node
 from harness.history import Op
 from harness.registry import FaultInfo, option
-from nemesis._common import describe_errors, node_names, nodes_of, on_nodes, pick_nodes
+from nemesis._common import describe_errors, node_names, nodes_of, on_nodes, pick_nodes, pin_nodes
 
 __all__ = ["CLOCK", "ClockNemesis", "ClockOptions"]
 
@@ -78,6 +78,7 @@ CLOCK = FaultInfo(
     options=ClockOptions,
     color="rgba(218,165,32,.4)",
     heal_rank=30,
+    pin=pin_nodes,
 )
 
 

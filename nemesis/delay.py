@@ -55,7 +55,15 @@ from typing import Any
 from clusters.base import Cluster, Node
 from harness.history import Op
 from harness.registry import FaultInfo, OptionError, option
-from nemesis._common import TARGETS, describe_errors, node_names, nodes_of, on_nodes, pick_nodes
+from nemesis._common import (
+    TARGETS,
+    describe_errors,
+    node_names,
+    nodes_of,
+    on_nodes,
+    pick_nodes,
+    pin_nodes,
+)
 
 __all__ = [
     "CHAIN",
@@ -205,6 +213,7 @@ DELAY = FaultInfo(
     options=DelayOptions,
     color="rgba(0,150,136,.3)",
     heal_rank=10,
+    pin=pin_nodes,
 )
 
 

@@ -43,7 +43,7 @@ from clusters import clock
 from clusters.base import Cluster, Node
 from harness.history import Op
 from harness.registry import FaultInfo, option
-from nemesis._common import TARGETS, describe_errors, nodes_of, on_nodes, pick_nodes
+from nemesis._common import TARGETS, describe_errors, nodes_of, on_nodes, pick_nodes, pin_nodes
 
 __all__ = ["DRIFT", "DriftNemesis", "DriftOptions"]
 
@@ -90,6 +90,7 @@ DRIFT = FaultInfo(
     options=DriftOptions,
     color="rgba(205,133,63,.35)",
     heal_rank=30,
+    pin=pin_nodes,
 )
 
 

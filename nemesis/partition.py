@@ -47,7 +47,7 @@ from typing import Any
 from clusters.base import Cluster, NetworkControl, Node
 from harness.history import Op
 from harness.registry import FaultInfo, option
-from nemesis._common import describe_errors, node_names, nodes_of, on_nodes, pick_nodes
+from nemesis._common import describe_errors, node_names, nodes_of, on_nodes, pick_nodes, pin_nodes
 
 __all__ = [
     "CHAIN",
@@ -120,6 +120,14 @@ def _pick_loss(
     return "start-loss", {"probability": options.probability}
 
 
+def _pin_partition(invoked: Any, done: Any) -> Any:
+    """The grudge the partition made (a shape drawn at random, or the primaries' isolation,
+    made again exactly by giving it)."""
+    if isinstance(done, dict) and isinstance(done.get("grudge"), dict):
+        return done["grudge"]
+    return invoked
+
+
 PARTITION = FaultInfo(
     name="partition",
     description="cut the network between nodes into a shape (one node alone, halves, a "
@@ -131,6 +139,7 @@ PARTITION = FaultInfo(
     options=PartitionOptions,
     color="rgba(142,92,214,.35)",
     heal_rank=10,
+    pin=_pin_partition,
 )
 LOSS = FaultInfo(
     name="loss",
@@ -142,6 +151,7 @@ LOSS = FaultInfo(
     options=LossOptions,
     color="rgba(230,100,170,.3)",
     heal_rank=10,
+    pin=pin_nodes,
 )
 
 

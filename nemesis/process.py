@@ -27,7 +27,15 @@ from typing import Any
 from clusters.base import Cluster, Node, SetupError
 from harness.history import Op
 from harness.registry import FaultInfo, option
-from nemesis._common import TARGETS, describe_errors, node_names, nodes_of, on_nodes, pick_nodes
+from nemesis._common import (
+    TARGETS,
+    describe_errors,
+    node_names,
+    nodes_of,
+    on_nodes,
+    pick_nodes,
+    pin_nodes,
+)
 from workloads.system import Killable, Pausable
 
 __all__ = [
@@ -96,6 +104,7 @@ KILL = FaultInfo(
     options=KillOptions,
     color="rgba(214,64,64,.3)",
     heal_rank=20,
+    pin=pin_nodes,
 )
 PAUSE = FaultInfo(
     name="pause",
@@ -107,6 +116,7 @@ PAUSE = FaultInfo(
     options=PauseOptions,
     color="rgba(60,120,216,.3)",
     heal_rank=0,
+    pin=pin_nodes,
 )
 
 

@@ -22,6 +22,7 @@ from harness.generator import Context, Generator, cycle, once, seq, sleep
 from harness.history import Op
 from harness.registry import FaultInfo, lookup, parse_options
 from harness.spec import NemesisSpec
+from nemesis.replay import steps_generator
 
 __all__ = ["fault_infos", "final_heal", "heal_of", "heals_owed", "schedule"]
 
@@ -31,11 +32,13 @@ def schedule(
     fault_options: Mapping[str, Any],
     infos: Mapping[str, FaultInfo] | None = None,
 ) -> Generator | None:
-    """The main-phase nemesis generator (quiet, interval from ``spec``), or None when the test
-    has no fault."""
+    """The main-phase nemesis generator (quiet, interval from ``spec``; or the explicit steps of
+    ``spec.schedule``), or None when the test has no fault."""
     kinds = fault_infos(fault_options, infos)
     if not kinds:
         return None
+    if spec.schedule is not None:  # explicit steps: a replay, or a shrunk schedule
+        return steps_generator(spec.schedule)
     options = {name: _options(info, fault_options[name]) for name, info in kinds.items()}
     turns: dict[str, int] = {}
     # the suite's list, repeats included (``[clock, pause, clock]``: a clock fault twice a

@@ -43,10 +43,10 @@ __all__ = [
 ]
 
 EMERGENT_BUGS = {
-    "no-incarnation": "suspicion without incarnation numbers: an accused node cannot refute, "
-    "and a live node declared dead flaps (revived by direct contact, killed again by the "
-    "others' stale accusations); exposed by the first heal of any fault (a partition, a "
-    "pause or a kill of a node): the views never agree again",
+    "no-incarnation": "suspicion without incarnation numbers: an accused node cannot refute; "
+    "a live node flaps between suspect and alive until it is declared dead, and then never "
+    "comes back (not even restarted); exposed by the first heal of any fault (a kill's "
+    "restart, a pause, a partition): the views never agree again",
     "never-remove": "dead members are never removed (a suspicion never times out): a killed "
     "node stays in every view, and a dead leader stays leader; exposed by the kill fault",
     "lead-alone": "a node acts as the leader on its own view, without the members it can "

@@ -76,10 +76,11 @@ Seeded bugs (``--bug NAME``) and the faults that expose them
 ------------------------------------------------------------
 ``no-incarnation``
     Incarnations are never raised (and not kept across restarts): an accused node cannot
-    refute; a member is revived only when a node hears from it directly, and the stale
-    accusations it then gets from the others kill it again. After a partition heals (or a
-    paused or restarted node comes back) the views flap and never agree. Exposed by a
-    partition, a pause or a kill, whichever heals first.
+    refute. A suspect is cleared only where it answers a probe directly, and the suspicions
+    the others gossip back accuse it again: it flaps, until a suspicion times out somewhere
+    and it is declared dead; then it never comes back (nothing is newer than its death), not
+    even restarted. After a partition heals, or a paused or restarted node comes back, the
+    views never agree again. Exposed by the first heal of a kill, a pause or a partition.
 ``never-remove``
     A suspicion never times out: dead members are never removed, and a dead leader stays the
     leader in every view (nobody acts). Exposed by the kill fault: the killed node stays in

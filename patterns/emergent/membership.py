@@ -20,9 +20,11 @@ suspicion times out). The leader is the live member that joined first: the small
 started; a refutation keeps it, a restart is a new join.
 
 Seeded bugs that live here: ``no-incarnation`` (incarnations are never raised: an accusation
-cannot be refuted, a node revives a member only on hearing from it directly, and the stale
-accusations gossiped back kill it again: it flaps), ``never-remove`` (a suspicion never
-times out: dead members stay members, and a dead leader stays leader).
+cannot be refuted; a suspect is cleared only where it answers a probe directly, and the
+suspicions gossiped back accuse it again, so it flaps until some suspicion times out; then
+it is dead, and nothing can be newer than a death: it never comes back, not even after a
+restart), ``never-remove`` (a suspicion never times out: dead members stay members, and a
+dead leader stays leader).
 """
 
 from __future__ import annotations
@@ -152,10 +154,10 @@ class Membership:
     def heard_from(self, node: str, now: float) -> list[str]:
         """``node`` answered this node directly. With incarnations that proves nothing new
         (its entry in the answer says all); without them (the ``no-incarnation`` bug) it is
-        the only way back to alive."""
+        the only way back from suspect to alive, and none back from dead."""
         m = self.table.get(node)
-        if self.incarnations or m is None or m.state == ALIVE:
-            return []
+        if self.incarnations or m is None or m.state != SUSPECT:
+            return []  # a death is final: without incarnations nothing can be newer than it
         m.state, m.since = ALIVE, now
         return [f"{node} alive (heard from it)"]
 

@@ -39,8 +39,8 @@ log = logging.getLogger("emergent")
 NOT_CONFIRMED = "not-confirmed"
 
 BUGS: dict[str, str] = {
-    "no-incarnation": "suspicion without incarnation numbers: an accused node cannot refute, "
-    "a member is revived only by hearing from it directly, and stale accusations kill it again",
+    "no-incarnation": "suspicion without incarnation numbers: an accused node cannot refute; "
+    "it flaps between suspect and alive, and once declared dead it never comes back",
     "never-remove": "a suspicion never times out: dead members are never removed, and a dead "
     "leader stays leader",
     "lead-alone": "a node acts as the leader on its own view, without asking the members it "

@@ -84,7 +84,9 @@ class LocalNode:
         self.name = name
         self.namespace = namespace
         self.address = address
-        self.workdir = str(workdir)
+        # absolute: a daemon runs in its code directory, and a relative workdir (the default
+        # results directory is) would point its clock offset file and data elsewhere
+        self.workdir = str(Path(workdir).absolute())
         #: the interpreter daemons of this project run with (the filesystem is shared)
         self.python = sys.executable
         #: paths on the node are paths on the controller

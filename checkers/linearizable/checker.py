@@ -112,8 +112,9 @@ class LinearizableChecker:
         self.workers = workers
 
     def check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
-        """Check ``history``. ``ctx`` is not needed; it is accepted for the Checker contract."""
-        return self._check(history, time.monotonic())
+        """Check ``history``; from ``ctx``, only the run's time zero (``time_zero_ms``), for the
+        wall clock in the explanations."""
+        return self._check(history, time.monotonic(), ctx)
 
     def write_artifacts(self, result: Result, directory: Path) -> list[Path]:
         """Write ``linearizable.html`` when some partition is not linearizable."""
@@ -126,7 +127,9 @@ class LinearizableChecker:
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _check(self, history: list[Op], started: float) -> Result:
+    def _check(
+        self, history: list[Op], started: float, ctx: dict[str, Any] | None = None
+    ) -> Result:
         # Stop searching a little early: freeing a large memo takes a moment too.
         deadline = started + self.time_budget_s - min(0.1 * self.time_budget_s, 0.25)
         prepared = prepare(history, self.model, self.independent)
@@ -136,7 +139,7 @@ class LinearizableChecker:
             out = outcomes[id(part)]
             if out.valid is False:
                 anomalies.append(
-                    explain(self.model, part.key, part.entries, out, deadline=deadline)
+                    explain(self.model, part.key, part.entries, out, deadline=deadline, ctx=ctx)
                 )
         valids = [outcomes[id(p)].valid for p in prepared.partitions]
         valid: Any = False if False in valids else "unknown" if "unknown" in valids else True

@@ -13,7 +13,7 @@ import time
 from collections.abc import Hashable
 from typing import Any
 
-from ..base import Anomaly
+from ..base import Anomaly, when
 from ._prepare import Entry
 from ._search import Outcome, search
 from .models import ILLEGAL, Branch, Model
@@ -32,10 +32,12 @@ def explain(
     outcome: Outcome,
     *,
     deadline: float | None = None,
+    ctx: dict[str, Any] | None = None,
 ) -> Anomaly:
     """The ``nonlinearizable`` anomaly for a partition the search found invalid. Without the
     nodes at the failure in ``outcome`` (a search without ``paths``), searches again for them,
-    within ``deadline`` or at least two seconds."""
+    within ``deadline`` or at least two seconds. The explanation opens with one plain sentence
+    (node, key, time, values: ``plain``); ``ctx``'s ``time_zero_ms`` adds the wall clock."""
     assert outcome.failed is not None
     incomplete = ""
     if not outcome.frontier:
@@ -51,6 +53,7 @@ def explain(
     configs = _plainest(_distinct(model, outcome.frontier), {e.id for e in concurrent})
     orderings = _orderings(model, configs, concurrent, failed)
     text = _text(model, key, entries, failed, configs, concurrent, orderings, incomplete)
+    text = plain(model, key, entries, failed, configs, ctx) + "\n" + text
     ops = [failed.invoke.to_dict()]
     if failed.completion is not None:
         ops.append(failed.completion.to_dict())
@@ -72,6 +75,56 @@ def explain(
     if incomplete:
         data["frontier-incomplete"] = incomplete
     return Anomaly("nonlinearizable", text, ops, data)
+
+
+def plain(
+    model: Model,
+    key: Hashable,
+    entries: list[Entry],
+    failed: Entry,
+    configs: list[tuple[Any, tuple[int, ...]]],
+    ctx: dict[str, Any] | None = None,
+) -> str:
+    """The anomaly in one sentence: "n2 returned 1 for key 19 at 21.417 s (16:43:23.430Z),
+    but write 3 on n1 had completed at 21.380 s (...) and nothing concurrent sets 1: a stale
+    read". The op that set the state the prefix ends in is the one the failing op missed."""
+    done = failed.completion
+    where = "" if key is None else f" for key {_show_key(key)}"
+    node = f"{failed.invoke.node} (process {failed.process})" if failed.invoke.node else who(failed)
+    what = model.describe_op(failed.f, failed.input, failed.output)
+    if done is not None and done.type == "ok":
+        head = f"{node} {what}{where} at {when(done.time, ctx)}"
+    else:
+        head = f"{node} {what}{where} (invoked at {when(failed.invoke.time, ctx)})"
+    setter = _last_setter(model, entries, configs[0][1]) if configs else None
+    if setter is None:
+        return f"{head}, which no order of the operations before and beside it allows."
+    s_done = setter.completion
+    s_node = f" on {setter.invoke.node}" if setter.invoke.node else f" by {who(setter)}"
+    s_what = model.describe_op(setter.f, setter.input, setter.output)
+    s_when = f"had completed at {when(s_done.time, ctx)}" if s_done is not None else "had run"
+    stale = failed.f == "read" and _read_earlier(model, entries, configs[0][1], failed)
+    why = "a stale read" if stale else "no order of the concurrent operations allows it"
+    return f"{head}, but {s_what}{s_node} {s_when}: {why}."
+
+
+def _last_setter(model: Model, entries: list[Entry], path: tuple[int, ...]) -> Entry | None:
+    """The op of the linearized prefix ``path`` that last changed the state: the write the
+    failing op should have seen."""
+    states = _states_along(model, entries, path)
+    prev = [_key(model, model.init(None)), *(_key(model, x) for x in states)]
+    for j in range(len(path) - 1, -1, -1):
+        if prev[j + 1] != prev[j]:
+            return entries[path[j]]
+    return None
+
+
+def _read_earlier(model: Model, entries: list[Entry], path: tuple[int, ...], failed: Entry) -> bool:
+    """Whether the failing read's value was the state at some earlier point of the prefix
+    (the read saw the past, not a value nothing wrote)."""
+    seen = {model.describe_state(x) for x in _states_along(model, entries, path)}
+    seen.add(model.describe_state(model.init(None)))
+    return model.describe_state(failed.output) in seen
 
 
 def _plainest(

@@ -143,14 +143,15 @@ class _TxnChecker:
         )
 
     def check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
-        """Check ``history``; ``ctx`` is accepted for the Checker contract and not needed."""
+        """Check ``history``; from ``ctx``, only the run's time zero (``time_zero_ms``), for
+        the wall clock in the explanations."""
         started = time.monotonic()
         # The analysis makes millions of small objects and no reference cycles: the cyclic
         # garbage collector would rescan the (large) heap again and again, doubling the time.
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            return self._check(history, started)
+            return self._check(history, started, ctx)
         except (PrepareError, AnalysisError) as e:
             return self._unknown(str(e), started)
         finally:
@@ -189,7 +190,9 @@ class _TxnChecker:
             },
         )
 
-    def _check(self, history: list[Op], started: float) -> Result:
+    def _check(
+        self, history: list[Op], started: float, ctx: dict[str, Any] | None = None
+    ) -> Result:
         deadline = started + self.time_budget_s
         an: Any = None
         cases: dict[str, list[dict[str, Any]]] = {}
@@ -205,7 +208,7 @@ class _TxnChecker:
                 }
             else:
                 causal = self._causal(history, started)
-        return self._result(an, cases, stats, started, causal)
+        return self._result(an, cases, stats, started, causal, ctx)
 
     def _search(
         self, history: list[Op], started: float, deadline: float
@@ -263,6 +266,7 @@ class _TxnChecker:
         stats: dict[str, Any],
         started: float,
         causal: Result | None = None,
+        ctx: dict[str, Any] | None = None,
     ) -> Result:
         found = set(cases)
         by_kind: dict[str, list[Anomaly]] = {}  # the causality checker's, by name
@@ -278,7 +282,7 @@ class _TxnChecker:
         explained: list[set[Any]] = []  # the ops of each forbidden anomaly the search explained
         for kind in sorted(reportable & set(cases)):
             for case in cases[kind][: self.max_cases]:
-                anomalies.append(a := to_anomaly(an, kind, case))
+                anomalies.append(a := to_anomaly(an, kind, case, ctx))
                 if kind in bad:
                     explained.append(_ops(a))
         shown = set(reportable & set(cases))

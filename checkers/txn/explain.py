@@ -19,11 +19,13 @@ from typing import Any
 
 from harness.history import Op
 
-from ..base import Anomaly
+from ..base import Anomaly, when
 from ._graph import PROCESS, REALTIME, RW, WR, WW
 from .list_append import _UNKNOWN_PREFIX, INIT
 
 __all__ = ["DESCRIPTIONS", "describe_cycle_class", "fmt_mop", "fmt_value", "to_anomaly"]
+
+_LONG = 12  # a list longer than this is shown by its ends
 
 _REL = {WW: "ww", WR: "wr", RW: "rw", PROCESS: "process", REALTIME: "realtime"}
 
@@ -76,6 +78,10 @@ def fmt_value(v: Any) -> str:
     if v is INIT:
         return "[] (the initial empty list)"
     if isinstance(v, list | tuple):
+        if len(v) > _LONG:  # a list read late in a run has hundreds of elements: the ends say it
+            head = ", ".join(fmt_value(x) for x in v[:3])
+            tail = ", ".join(fmt_value(x) for x in v[-4:])
+            return f"[{head}, ... {len(v) - 7} more ..., {tail}] ({len(v)} elements)"
         return "[" + ", ".join(fmt_value(x) for x in v) + "]"
     if isinstance(v, str):
         return json.dumps(v)
@@ -103,10 +109,19 @@ def fmt_read(m: Any) -> str:
     return f"{fmt_key(m[1])} = {fmt_value(m[2])}"
 
 
-def _txn_line(an: Any, t: int) -> str:
+def _txn_line(an: Any, t: int, ctx: dict[str, Any] | None = None) -> str:
     op = an.txns.ops[t]
     mops = "; ".join(fmt_mop(m) for m in an.txns.mops[t])
-    return f"op {op.index} (process {op.process}, {op.type}): {mops}"
+    return f"{op_ref(op, ctx, outcome=True)}: {mops}"
+
+
+def op_ref(op: Op, ctx: dict[str, Any] | None = None, *, outcome: bool = False) -> str:
+    """ "op 1307 (process 14 on n5, ok at 1.032 s (13:22:01.123Z))": which op, who ran it, on
+    which node, and when it completed (with the wall clock when ``ctx`` has the run's time
+    zero), so it can be found in that node's log."""
+    node = f" on {op.node}" if op.node else ""
+    done = f"{op.type} at" if outcome else "at"
+    return f"op {op.index} (process {op.process}{node}, {done} {when(op.time, ctx)})"
 
 
 def _op_dict(op: Op) -> dict[str, Any]:
@@ -174,7 +189,9 @@ def _step_text(an: Any, a: str, b: str, step: dict[str, Any]) -> str:
     return f"{a} precedes {b} ({t})"
 
 
-def _cycle_anomaly(an: Any, kind: str, case: dict[str, Any]) -> Anomaly:
+def _cycle_anomaly(
+    an: Any, kind: str, case: dict[str, Any], ctx: dict[str, Any] | None = None
+) -> Anomaly:
     cyc = case["cycle"]
     txns = [a for a, _, _ in cyc]
     order: list[int] = []
@@ -190,13 +207,13 @@ def _cycle_anomaly(an: Any, kind: str, case: dict[str, Any]) -> Anomaly:
             step["b-index"] = _invoke_index(an, b)
         steps.append(step)
     lines = [
-        f"{kind}: {describe_cycle_class(kind)}; a cycle of {len(cyc)} dependencies "
+        f"{_capital(describe_cycle_class(kind))}; a cycle of {len(cyc)} dependencies "
         f"among {len(order)} transactions."
     ]
     if case.get("fallback"):
         lines.append("(Found after the search for worse cycles ran out of time.)")
     lines.append("Let:")
-    lines += [f"  {names[t]} = {_txn_line(an, t)}" for t in order]
+    lines += [f"  {names[t]} = {_txn_line(an, t, ctx)}" for t in order]
     lines.append("Then:")
     for i, ((a, b, _rel), step) in enumerate(zip(cyc, steps, strict=True)):
         text = _step_text(an, names[a], names[b], step)
@@ -225,22 +242,25 @@ def _invoke_index(an: Any, t: int) -> Any:
 # -- everything else ----------------------------------------------------------------------------
 
 
-def to_anomaly(an: Any, kind: str, case: dict[str, Any]) -> Anomaly:
-    """One case of an anomaly as an ``Anomaly``: a name, an explanation, the ops involved,
-    and the case's data."""
+def to_anomaly(
+    an: Any, kind: str, case: dict[str, Any], ctx: dict[str, Any] | None = None
+) -> Anomaly:
+    """One case of an anomaly as an ``Anomaly``: a name, an explanation (each op with its
+    process, node and time: with the wall clock when ``ctx`` has the run's time zero), the
+    ops involved, and the case's data."""
     if "cycle" in case:
-        return _cycle_anomaly(an, kind, case)
+        return _cycle_anomaly(an, kind, case, ctx)
     txns = an.txns
     ops: list[dict[str, Any]] = []
 
     def op_of(t: int) -> str:
         op = txns.ops[t]
         ops.append(_op_dict(op))
-        return f"op {op.index} (process {op.process})"
+        return op_ref(op, ctx)
 
     def failed(op: Op) -> str:
         ops.append(_op_dict(op))
-        return f"op {op.index} (process {op.process})"
+        return op_ref(op, ctx)
 
     d = describe_cycle_class(kind)
     if kind == "G1a":
@@ -286,10 +306,11 @@ def to_anomaly(an: Any, kind: str, case: dict[str, Any]) -> Anomaly:
     elif kind == "incompatible-order":
         a, b = case["values"]
         ra, rb = (op_of(t) for t in case["txns"])
+        i = next((j for j, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), 0)
         text = (
-            f"{key_phrase(case['key'])} was read as {fmt_value(a)} (by {ra}) and as "
-            f"{fmt_value(b)} (by {rb}): the first is not a prefix of the second, so no "
-            "single order of appends explains both reads"
+            f"{key_phrase(case['key'])} was read as {_around(a, i)} (by {ra}) and as "
+            f"{_around(b, i)} (by {rb}): they differ at position {i + 1}, so the first is not a "
+            "prefix of the second, and no single order of appends explains both reads"
         )
     elif kind == "dirty-update":
         f = failed(case["failed"])
@@ -350,7 +371,20 @@ def to_anomaly(an: Any, kind: str, case: dict[str, Any]) -> Anomaly:
             if k not in ("txn", "txns", "writer", "failed", "writer-txn")
         }
     )
-    return Anomaly(kind, f"{kind}: {d}. {text}.", ops, data)
+    return Anomaly(kind, f"{_capital(d)}. {_capital(text)}.", ops, data)
+
+
+def _around(v: Any, i: int) -> str:
+    """A long list read shown around position ``i`` (where two reads part ways)."""
+    if not isinstance(v, list | tuple) or len(v) <= _LONG:
+        return fmt_value(v)
+    lo, hi = max(0, i - 2), min(len(v), i + 3)
+    inner = ", ".join(fmt_value(x) for x in v[lo:hi])
+    return f"[{'..., ' if lo else ''}{inner}{', ...' if hi < len(v) else ''}] ({len(v)} elements)"
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _subgraph_words(sg: list[Any]) -> str:

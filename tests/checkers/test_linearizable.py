@@ -476,10 +476,15 @@ def test_a_model_that_crashes_gives_unknown_not_a_verdict() -> None:
 # -- bounds: time and memory -------------------------------------------------------------------
 
 
-def explosive(n: int) -> list[Op]:
-    """``n`` concurrent appends, then a read that no order of them explains."""
+def explosive(n: int, put: bool = True) -> list[Op]:
+    """``n`` concurrent appends (and a put, unless not ``put``), then a read that no order of
+    them explains. Without the put, the kv model's ``dead_end`` sees at once that the value
+    read does not start with the value appended first, and no ordering is tried."""
     events: list[tuple[Any, ...]] = [("invoke", p, "append", ["k", f"<{p}>"]) for p in range(n)]
     events += [("ok", p, "append", ["k", f"<{p}>"]) for p in range(n)]
+    if put:
+        events.insert(0, ("invoke", n + 1, "put", ["k", "<put>"]))
+        events.append(("ok", n + 1, "put", ["k", "<put>"]))
     events += [("invoke", n, "get", ["k", None]), ("ok", n, "get", ["k", "never"])]
     return ops_of(*events)
 
@@ -504,6 +509,43 @@ def test_the_same_small_explosion_is_decided_when_the_bounds_allow() -> None:
     assert res.valid is False
 
 
+def test_a_dead_end_read_is_refuted_without_trying_the_orderings() -> None:
+    res = check(explosive(16, put=False), "kv", time_budget_s=60)
+    assert res.valid is False
+    assert res.details["keys"]["k"]["steps"] < 100  # not 16! orderings
+    assert res.anomalies[0].data["op"]["description"].startswith("get")
+
+
+@pytest.mark.parametrize("model", ["register", "cas-register"])
+def test_a_read_no_pending_write_can_explain_is_refuted_without_the_orderings(
+    model: str,
+) -> None:
+    # 14 concurrent writes of 0..13, then reads of 99: the read fails whatever their order.
+    events: list[tuple[Any, ...]] = [("invoke", p, "write", p) for p in range(14)]
+    events += [("ok", p, "write", p) for p in range(14)]
+    events += [("invoke", 20, "read", None), ("ok", 20, "read", 99)]
+    res = check(ops_of(*events), model, time_budget_s=60)
+    assert res.valid is False
+    assert res.details["keys"]["all"]["steps"] < 100
+    assert res.anomalies[0].data["op"]["description"].startswith("read")
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_dead_end_prune_changes_no_verdict(seed: int) -> None:
+    # The same search with and without the models' dead_end: the same verdict.
+    shape = dict(ops=60, processes=6, info_rate=0.1, keys=0, values=3)
+    history = register_history(seed, **shape)  # type: ignore[arg-type]
+    rng = random.Random(seed)
+    reads = [o for o in history if o.type == "ok" and o.f == "read"]
+    if reads and seed % 2:
+        rng.choice(reads).value = rng.randrange(4)  # perhaps a value no write explains
+    for name in ("register", "cas-register"):
+        plain = dataclasses.replace(MODELS[name], dead_end=None)
+        with_prune = LinearizableChecker(name, time_budget_s=30).check(history, {})
+        without = LinearizableChecker(plain, time_budget_s=30).check(history, {})
+        assert with_prune.valid == without.valid, (seed, name)
+
+
 # -- explanations --------------------------------------------------------------------------------
 
 
@@ -523,6 +565,11 @@ def test_the_explanation_names_the_op_that_cannot_be_linearized() -> None:
     (a,) = res.anomalies
     assert a.name == "nonlinearizable"
     text = a.explanation
+    first, text = text.split("\n", 1)  # one plain sentence, then the reasoning
+    assert first == (
+        "process 4 read 1 at 0.000 s, but write 3 by process 1 had completed at 0.000 s: "
+        "a stale read."
+    )
     assert text.startswith("read 1 by process 4 (index 5) cannot be linearized.")
     assert "write 1 by process 0 (index 0) -> 1; write 3 by process 1 (index 2) -> 3" in text
     assert "After them the state is 3." in text
@@ -543,7 +590,11 @@ def test_an_explanation_for_a_key_says_which_key() -> None:
         ("ok", 1, "read", ["x", 2]),
     )
     (a,) = check(h).anomalies
-    assert a.explanation.startswith("On key 'x': read 2 by process 1 (index 2)")
+    first, rest = a.explanation.split("\n", 1)
+    assert first.startswith("process 1 read 2 for key 'x' at ")
+    assert first.endswith("but write 1 by process 0 had completed at 0.000 s: "
+                          "no order of the concurrent operations allows it.")  # fmt: skip
+    assert rest.startswith("On key 'x': read 2 by process 1 (index 2)")
 
 
 def test_an_explanation_names_the_node_each_process_talked_to() -> None:
@@ -557,7 +608,9 @@ def test_an_explanation_names_the_node_each_process_talked_to() -> None:
         )
     ]
     (a,) = check(h).anomalies
-    assert a.explanation.startswith("read 2 by process 1 on n2 (index 2) cannot be linearized.")
+    first, rest = a.explanation.split("\n", 1)
+    assert first.startswith("n2 (process 1) read 2 at ") and "write 1 on n1 had completed" in first
+    assert rest.startswith("read 2 by process 1 on n2 (index 2) cannot be linearized.")
     assert "write 1 by process 0 on n1 (index 0)" in a.explanation
     assert a.data["op"]["node"] == "n2"
     page = render([a])

@@ -57,7 +57,8 @@ def nemesis(
     return (t, t + 10, NEMESIS, f, (value, result))
 
 
-CUT_N3 = {"shape": "one", "grudge": {"n1": ["n3"], "n2": ["n3"], "n3": ["n1", "n2"]}}
+GRUDGE_N3 = {"n1": ["n3"], "n2": ["n3"], "n3": ["n1", "n2"]}
+CUT_N3 = {"shape": "one", "grudge": GRUDGE_N3}
 
 
 def check(*events: tuple[int, int, str, str, Any], bound_s: float = 1.0) -> Any:
@@ -65,7 +66,7 @@ def check(*events: tuple[int, int, str, str, Any], bound_s: float = 1.0) -> Any:
 
 
 def test_sides_are_the_components_of_mutual_hearing() -> None:
-    assert sides_of_grudge(CUT_N3["grudge"], set(NODES)) == [{"n1", "n2"}, {"n3"}]
+    assert sides_of_grudge(GRUDGE_N3, set(NODES)) == [{"n1", "n2"}, {"n3"}]
     # one-way deafness is enough to split two nodes; a bridge keeps both halves in one side
     assert sides_of_grudge({"n1": ["n2"]}, {"n1", "n2"}) == [{"n1"}, {"n2"}]
     bridge = {"n1": ["n3"], "n3": ["n1"]}

@@ -16,6 +16,8 @@ several times.
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +27,12 @@ from harness.config import ConfigError, parse_suite
 from harness.history import read_jsonl
 from harness.registry import FaultInfo, lookup
 from harness.spec import Step, TestSpec, fault_options
-from harness.store import spec_to_dict
+from harness.store import spec_to_dict, write_atomic
 from nemesis.replay import next_step, recorded
 
-__all__ = ["as_run", "replayed", "schedule_of", "steps_of", "suite_text"]
+__all__ = ["as_run", "replayed", "schedule_of", "steps_of", "suite_text", "write_schedule"]
+
+log = logging.getLogger(__name__)
 
 
 def as_run(run_dir: Path) -> TestSpec:
@@ -66,6 +70,17 @@ def schedule_of(run_dir: Path, spec: TestSpec) -> dict[str, Any]:
         "next": next_step(spec.nemesis, steps, infos),
         "explicit": spec.nemesis.schedule is not None,
     }
+
+
+def write_schedule(run_dir: Path) -> None:
+    """``schedule.json`` of a finished run: its fault steps (what ``--replay`` and ``shrink``
+    give back) and what the rotation would have done next; best effort, like the report: a
+    run whose spec or history cannot be read gets none, and a warning in its log."""
+    try:
+        data = schedule_of(run_dir, as_run(run_dir))
+        write_atomic(run_dir / "schedule.json", json.dumps(data, indent=1) + "\n")
+    except (ConfigError, OSError, ValueError) as e:
+        log.warning("no schedule.json: %s", e)
 
 
 def replayed(test: TestSpec, run_dir: Path) -> TestSpec:

@@ -48,6 +48,7 @@ from harness.registry import (
     WorkloadInfo,
     parse_options,
 )
+from harness.replay import write_schedule
 from harness.runner import Runner, Worker
 from harness.spec import CheckerSpec, TestSpec, fault_options
 from harness.store import RunDir, StorageError, code_version, is_storage_error, remove_partial
@@ -430,6 +431,7 @@ def _store(run: RunDir, results: dict[str, Any]) -> list[str]:
         problems.append(str(e))
         log.error("%s", e)
     else:
+        write_schedule(run.path)
         problem = _write_report(run.path)
         if problem is not None:
             problems.append(problem)

@@ -78,16 +78,20 @@ def annotate(
     time_zero_ms: int | None = None,
 ) -> None:
     """Give each anomaly (results.json's dict of it) its ``when``: ``from_s`` / ``to_s``, the
-    span its ops ran (and ``utc_from`` / ``utc_to`` with the run's time zero), ``faults``
-    (``FaultsAt.to_dict``) and ``text``, the whole as one phrase: "at 21.380-21.420 s
-    (16:43:23.380Z-16:43:23.420Z), 0.1 s after partition leader (n2) healed". An anomaly
-    whose ops the history does not have gets none."""
+    span its ops ran (only its ``data["op"]`` when the checker names the one op that fails),
+    ``utc_from`` / ``utc_to`` with the run's time zero, ``faults`` (``FaultsAt.to_dict``) and
+    ``text``, the whole as one phrase: "at 21.380-21.420 s (16:43:23.380Z-16:43:23.420Z),
+    0.1 s after partition leader (n2) healed". An anomaly whose ops the history does not
+    have gets none."""
     spans = Spans(history)
     every = faults(history, starts, heals)
     for a in anomalies:
         data = a.get("data") if isinstance(a.get("data"), dict) else {}
         failed = data.get("op") if isinstance(data, dict) else None
-        ops = [*(a.get("ops") or []), *([failed] if isinstance(failed, dict) else [])]
+        # the op the checker names as the one that cannot be (a linearizability anomaly's
+        # failing op) when there is one: an op of unknown outcome concurrent with it would
+        # stretch the span back to where it began
+        ops = [failed] if isinstance(failed, dict) and "index" in failed else a.get("ops") or []
         span = spans.window(o for o in ops if isinstance(o, dict))
         if span is None:
             continue
@@ -221,8 +225,8 @@ def _label(kind: str, inv: Any, done: Any) -> str:
 
 
 def _span(f: Fault) -> str:
-    end = "never healed" if f.end is None else f"to {f.end / 1e9:.2f} s"
-    return f"{f.label} (from {f.start / 1e9:.2f} s {end})"
+    end = ", never healed" if f.end is None else f" to {f.end / 1e9:.2f} s"
+    return f"{f.label} from {f.start / 1e9:.2f} s{end}"
 
 
 def _secs(ns: int) -> str:

@@ -12,6 +12,8 @@ import html
 import math
 from typing import Any
 
+from harness.headline import explanation_of
+
 from ._model import Band, Interval, describe, short
 
 __all__ = ["anomaly_section", "cycle_svg", "sub_history"]
@@ -84,8 +86,10 @@ def anomaly_section(
     cycle = _cycle_picture(anomaly, data)
     parts = [
         f'<article class="anomaly" id="anomaly-{n}">',
-        f"<h3>{e(name)}{e(where)} <small>found by {e(checker)}</small></h3>",
-        f'<pre class="explanation">{e(anomaly.get("explanation", "(no explanation given)"))}</pre>',
+        f'<h4 class="anomaly-title"><span class="num">#{n + 1}</span> {e(name)}{e(where)} '
+        f"<small>found by {e(checker)}</small></h4>",
+        _when(anomaly),
+        f'<pre class="explanation">{e(explanation_of(anomaly) or "(no explanation given)")}</pre>',
     ]
     if rows:
         parts += [
@@ -106,6 +110,29 @@ def anomaly_section(
         )
     parts.append("</article>")
     return "\n".join(parts)
+
+
+def _when(anomaly: dict[str, Any]) -> str:
+    """When the anomaly's ops ran (relative and wall clock) and the faults in force then, as
+    ``faults_in_force.annotate`` recorded it; "" for results written before it did."""
+    when = anomaly.get("when")
+    if not isinstance(when, dict):
+        return ""
+    e = _e
+    a, b = when.get("from_s"), when.get("to_s")
+    if not isinstance(a, int | float) or not isinstance(b, int | float):
+        return ""
+    span = f"{a:.3f} s" if a == b else f"{a:.3f}–{b:.3f} s"
+    if when.get("utc_from"):
+        same = when.get("utc_from") == when.get("utc_to")
+        clock = when["utc_from"] if same else f"{when['utc_from']}–{when.get('utc_to')}"
+        span += f' (<span class="wall">{e(clock)}</span>)'
+    faults = when.get("faults") if isinstance(when.get("faults"), dict) else {}
+    assert isinstance(faults, dict)
+    sentence = faults.get("sentence") or ""
+    klass = "during" if faults.get("during") else "after" if faults.get("after") else "none"
+    tail = f', <span class="faults-in-force fif-{klass}">{e(sentence)}</span>' if sentence else ""
+    return f'<p class="when">At {span}{tail}.</p>'
 
 
 def _table(rows: list[tuple[int, str]], ivs: list[Interval]) -> str:

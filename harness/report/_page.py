@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from harness.headline import by_kind, explanation_of, headline, name_of, worst_example
+
 from ._anomaly import anomaly_section, sub_history
 from ._load import RunData, load_run
 from ._model import Band, FaultKinds, Interval, fault_bands, intervals, page_data, short
@@ -30,7 +32,8 @@ from ._model import Band, FaultKinds, Interval, fault_bands, intervals, page_dat
 __all__ = ["build_report", "render"]
 
 _HERE = Path(__file__).resolve().parent
-_MAX_ANOMALIES = 20  # per checker; the rest are in results.json
+_DRAWN = 2  # anomalies of each kind drawn in full; the rest of the kind are listed
+_LISTED = 200  # anomalies of each kind listed; the rest are in results.json
 _MAX_EMBED = 4_000_000  # bytes of a checker drawing embedded; bigger ones are linked
 _WINDOWS = (1, 5, 10, 30, 60, 300)
 
@@ -62,25 +65,14 @@ def render(run: RunData, kinds: FaultKinds | None = None) -> str:
     results = run.results or {}
     counts = _counts(ivs)
 
-    anomaly_html: list[str] = []
-    anomaly_data: list[dict[str, Any]] = []
     checkers = results.get("checkers") if isinstance(results.get("checkers"), dict) else {}
     assert isinstance(checkers, dict)
+    found = _anomalies(checkers)
+    anomaly_html, anomaly_data = _anomaly_groups(found, by_index, ivs, bands)
     for cname, r in checkers.items():
-        if not isinstance(r, dict):
-            continue
-        anomalies = [a for a in r.get("anomalies") or [] if isinstance(a, dict)]
-        for a in anomalies[:_MAX_ANOMALIES]:
-            n = len(anomaly_data)
-            rows = sub_history(a, by_index, ivs)
-            anomaly_html.append(anomaly_section(n, cname, a, rows, ivs, bands))
-            anomaly_data.append(_anomaly_window(rows, ivs))
-        if len(anomalies) > _MAX_ANOMALIES:
-            anomaly_html.append(
-                f"<p>… and {len(anomalies) - _MAX_ANOMALIES} more anomalies "
-                f"found by {_e(cname)}, in results.json.</p>"
-            )
-        drawings = _drawings(run.path, cname, r.get("files") or [])
+        drawings = _drawings(
+            run.path, cname, (r.get("files") if isinstance(r, dict) else None) or []
+        )
         if drawings:
             anomaly_html.append(drawings)
 
@@ -100,6 +92,7 @@ def render(run: RunData, kinds: FaultKinds | None = None) -> str:
         notes=_notes(run, results),
         checkers=_checkers(checkers),
         anomalies="\n".join(anomaly_html) or "<p>No checker found an anomaly.</p>",
+        worst=_worst_html(found, results.get("valid")),
         windows="".join(f'<option value="{s}">{s} s</option>' for s in _WINDOWS),
         band_legend=_band_legend(bands),
         faults=_faults(bands, results),
@@ -161,14 +154,7 @@ def verdict_sentence(
             a for n in bad for a in checkers[n].get("anomalies") or [] if isinstance(a, dict)
         ]
         if anomalies:
-            a = anomalies[0]
-            first = str(a.get("explanation", "")).strip().splitlines()
-            what = first[0].rstrip(".") if first else str(a.get("name", "anomaly"))
-            many = "anomaly" if len(anomalies) == 1 else "anomalies"
-            return "invalid", (
-                f"Invalid: {_and(bad)} found {len(anomalies)} {many}; "
-                f"{a.get('name', 'the first')}: {what}."
-            )
+            return "invalid", f"Invalid: {_and(bad)} found {headline(anomalies)}."
         reasons = [str(checkers[n].get("details", {}).get("reason", "")) for n in bad]
         why = "; ".join(x for x in reasons if x) or "no reason given"
         return "invalid", f"Invalid: {_and(bad) or 'a checker'} rejected the history ({why})."
@@ -195,6 +181,9 @@ def _meta(run: RunData, counts: dict[str, int], t_end: int) -> str:
         bits.append(f"suite {_e(suite)}")
     started = r.get("started") or run.path.name
     bits.append(f"started {_e(started)}")
+    zero = r.get("time_zero")
+    if isinstance(zero, dict) and zero.get("utc"):
+        bits.append(f'time zero <span class="time-zero">{_e(zero["utc"])}</span>')
     bits.append(f"{_e(_dur(t_end))} of workload")
     if "wall_seconds" in r:
         bits.append(f"{_e(r['wall_seconds'])} s in all")
@@ -242,11 +231,8 @@ def _checkers(checkers: dict[str, Any]) -> str:
             if isinstance(v, bool)
             else "unknown"
         )  # type: ignore[call-overload]
-        kinds: dict[str, int] = {}
-        for a in r.get("anomalies") or []:
-            if isinstance(a, dict):
-                kinds[str(a.get("name"))] = kinds.get(str(a.get("name")), 0) + 1
-        an = ", ".join(f"{k} ×{c}" if c > 1 else k for k, c in kinds.items()) or "none"
+        groups = by_kind(a for a in r.get("anomalies") or [] if isinstance(a, dict))
+        an = ", ".join(f"{k} ×{len(g)}" if len(g) > 1 else k for k, g in groups.items()) or "none"
         det = r.get("details")
         reason = det.get("reason") if isinstance(det, dict) else None
         body = _e(json.dumps(det, indent=1, default=str)[:20_000])
@@ -400,6 +386,93 @@ def _file_links(run_dir: Path) -> str:
     return '<ul class="files">' + "".join(items) + "</ul>"
 
 
+def _anomalies(checkers: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every anomaly of every checker, each with its checker's name (``checker``)."""
+    out: list[dict[str, Any]] = []
+    for cname, r in checkers.items():
+        if isinstance(r, dict):
+            out += [
+                {**a, "checker": cname} for a in r.get("anomalies") or [] if isinstance(a, dict)
+            ]
+    return out
+
+
+def _anomaly_groups(
+    found: list[dict[str, Any]],
+    by_index: dict[int, int],
+    ivs: list[Interval],
+    bands: list[Band],
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """The anomalies grouped by kind, worst kind first: the first ``_DRAWN`` of each drawn in
+    full, the rest listed one line each (a run with hundreds of anomalies stays a page a
+    person can read). Returns the HTML and each anomaly's window for the timeline, numbered
+    in time order (the timeline's labels and the sections' numbers agree)."""
+    rows_of = [sub_history(a, by_index, ivs) for a in found]
+    windows = [_anomaly_window(rows, ivs) for rows in rows_of]
+    order = sorted(range(len(found)), key=lambda i: (windows[i]["s"], i))
+    number = {i: n for n, i in enumerate(order)}
+    position = {id(a): i for i, a in enumerate(found)}
+    html_parts: list[str] = []
+    for kind, group in by_kind(found).items():
+        checkers = _and(list(dict.fromkeys(str(a["checker"]) for a in group)))
+        html_parts.append(
+            f'<section class="kind" id="kind-{_e(kind)}"><h3 class="kind">{_e(kind)} '
+            f"<small>×{len(group)}, found by {_e(checkers)}</small></h3>"
+        )
+        for a in group[:_DRAWN]:
+            i = position[id(a)]
+            html_parts.append(
+                anomaly_section(number[i], str(a["checker"]), a, rows_of[i], ivs, bands)
+            )
+        rest = group[_DRAWN:]
+        if rest:
+            html_parts.append(_listed(rest[:_LISTED], [number[position[id(a)]] for a in rest]))
+            if len(rest) > _LISTED:
+                html_parts.append(
+                    f"<p>… and {len(rest) - _LISTED} more {_e(kind)} in results.json.</p>"
+                )
+        html_parts.append("</section>")
+    return html_parts, [windows[i] for i in order]
+
+
+def _listed(group: list[dict[str, Any]], numbers: list[int]) -> str:
+    """The anomalies of a kind past the drawn ones: one row each, with when, the faults in
+    force, the first line of the explanation, and a button to show it in the timeline."""
+    rows = [
+        '<details class="more" open><summary>'
+        f"{len(group)} more of this kind, one line each</summary>"
+        '<table class="listed"><tr><th>#</th><th>when</th><th>explanation</th><th></th></tr>'
+    ]
+    for a, n in zip(group, numbers, strict=False):
+        when = a.get("when") if isinstance(a.get("when"), dict) else {}
+        assert isinstance(when, dict)
+        first = (explanation_of(a).splitlines() or [""])[0]
+        rows.append(
+            f'<tr id="anomaly-{n}"><td class="num">{n + 1}</td><td>{_e(when.get("text", ""))}</td>'
+            f"<td>{_e(short(first, 300))}</td>"
+            f'<td><button type="button" class="show-in-timeline" data-anomaly="{n}">'
+            "timeline</button></td></tr>"
+        )
+    rows.append("</table></details>")
+    return "".join(rows)
+
+
+def _worst_html(found: list[dict[str, Any]], valid: Any) -> str:
+    """The banner's second line, under the headline: the shortest example of the worst kind,
+    when it happened, the faults in force, the first line of its explanation (and a link to
+    it drawn in full)."""
+    a = worst_example(found) if valid is False else None
+    if a is None:
+        return ""
+    when = a.get("when") if isinstance(a.get("when"), dict) else {}
+    first = short((explanation_of(a).splitlines() or [""])[0], 300)
+    at = f" {when['text']}" if when.get("text") else ""
+    return (
+        f'<p class="worst" id="worst">The worst: <a href="#kind-{_e(name_of(a))}">'
+        f"{_e(name_of(a))}</a>{_e(at)}: {_e(first)}</p>"
+    )
+
+
 # -- helpers --------------------------------------------------------------------------------------
 
 
@@ -466,7 +539,7 @@ _PAGE = """<!DOCTYPE html>
 <header class="verdict verdict-{klass}" id="verdict">
 <h1>splitbrain · {test}</h1>
 <p class="sentence">{sentence}</p>
-<p class="meta">{meta}</p>
+{worst}<p class="meta">{meta}</p>
 </header>
 <nav class="toc"><a href="#checkers">Checkers</a><a href="#anomalies">Anomalies</a>
 <a href="#timeline">Timeline</a><a href="#latency">Latency</a><a href="#throughput">Throughput</a>

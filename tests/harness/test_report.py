@@ -28,6 +28,7 @@ from harness.report.browser import chromium, dump_dom, read_png, screenshot
 from harness.run import check_history
 
 ROOT = Path(__file__).resolve().parents[2]
+ZERO_MS = 1_767_225_601_000  # 2026-01-01T00:00:01.000Z: the synthetic runs' time zero
 
 # Each would leave a mark if it ran: a title, an attribute on <body>, an element.
 XSS_TITLE = "<script>document.title='pwned'</script>"
@@ -116,13 +117,17 @@ def synthetic_run(root: Path, name: str, *, stale: bool) -> Path:
     (run / "spec.yaml").write_text(f"name: {name}\nseed: 42\ntime_limit: 3\n")
     lines = write_history(run / "history.jsonl", stale)
     ops = [Op.from_dict(d) for d in lines]
-    checked = check_history(ops, ["linearizable", "stats"], run, {"test": name})
+    zero = ZERO_MS
+    checked = check_history(
+        ops, ["linearizable", "stats"], run, {"test": name, "time_zero_ms": zero}
+    )
     results = {
         "test": name,
         "suite": "suites/synthetic.yaml",
         "seed": 42,
         "rerun": f"splitbrain run suites/synthetic.yaml --test {name} --seed 42",
         "started": "2026-01-01T00:00:00Z",
+        "time_zero": {"utc": "2026-01-01T00:00:01.000Z", "epoch_ms": zero},
         "wall_seconds": 5.0,
         "interrupted": False,
         **checked,
@@ -175,8 +180,16 @@ def test_an_invalid_run_says_so_first_in_one_sentence_naming_the_anomaly(runs):
     html = page(runs["invalid"])
     klass, sentence = verdict_of(html)
     assert klass == "invalid"
-    assert sentence.startswith("Invalid: linearizable found 1 anomaly; nonlinearizable:")
-    assert "cannot be linearized" in sentence
+    assert sentence == "Invalid: linearizable found 1 anomaly: nonlinearizable x1."
+    # then the worst example: when (relative and wall clock), the fault that had just ended,
+    # and the plain sentence
+    worst = re.search(r'<p class="worst" id="worst">(.*?)</p>', html, re.S)
+    assert worst, "no worst example under the headline"
+    text = re.sub(r"<[^>]+>", "", worst.group(1))
+    assert re.search(r"nonlinearizable at 3\.\d+-3\.\d+ s \(00:00:04\.\d{3}Z-", text), text
+    assert "after partition leader healed" in text
+    assert "n1 (process 0) read 1 for key &#x27;x&#x27; at 3.365 s" in text
+    assert text.endswith("on n2 had completed at 3.200 s (00:00:04.200Z): a stale read.")
     # the verdict comes before everything else in the body
     assert html.index('class="verdict') < html.index('id="checkers"') < html.index('id="anomalies"')
 

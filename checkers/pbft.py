@@ -97,9 +97,10 @@ class PbftChecker:
                     at.setdefault(seq, {}).setdefault(d, []).append((replica, None, client, rid))
                     if new and client is not None:
                         fresh.setdefault((client, rid), {}).setdefault(seq, []).append(replica)
-        conflicts = [_conflict(seq, by, lied) for seq, by in sorted(at.items()) if len(by) > 1]
+        ops = _request_ops(history)
+        conflicts = [_conflict(seq, by, lied, ops) for seq, by in sorted(at.items()) if len(by) > 1]
         twice = [
-            _twice(who, seqs, lied)
+            _twice(who, seqs, lied, ops)
             for who, seqs in sorted(fresh.items(), key=lambda kv: min(kv[1]))
             if len(seqs) > 1 or any(len(set(r)) < len(r) for r in seqs.values())
         ]
@@ -120,7 +121,29 @@ def _short(d: str) -> str:
     return d if d == "null" else d[:8]
 
 
-def _conflict(seq: int, by: dict[str, list[tuple[str, Any, Any, Any]]], lied: set[str]) -> Anomaly:
+def _request_ops(history: list[Op]) -> dict[tuple[Any, Any], Op]:
+    """The completion of each client request, by its name in the replicas' logs."""
+    out: dict[tuple[Any, Any], Op] = {}
+    for op in history:
+        req = op.extra.get("request")
+        if not op.is_invoke and isinstance(req, list) and len(req) == 2:
+            out[(req[0], req[1])] = op
+    return out
+
+
+def _evidence(who: list[tuple[Any, Any]], ops: dict[tuple[Any, Any], Op]) -> list[dict[str, Any]]:
+    """The client ops of the requests named (their completions are when a client could
+    have seen the anomaly's first effects)."""
+    found = [ops[w] for w in dict.fromkeys(who) if w in ops]
+    return [op.to_dict() for op in sorted(found, key=lambda o: o.time)]
+
+
+def _conflict(
+    seq: int,
+    by: dict[str, list[tuple[str, Any, Any, Any]]],
+    lied: set[str],
+    ops: dict[tuple[Any, Any], Op],
+) -> Anomaly:
     parts = []
     for d, who in sorted(by.items()):
         replicas = sorted({r for r, *_ in who})
@@ -132,9 +155,11 @@ def _conflict(seq: int, by: dict[str, list[tuple[str, Any, Any, Any]]], lied: se
     names = sorted({r for who in by.values() for r, *_ in who})
     liars_named = sorted(set(names) & lied)
     note = f" ({', '.join(liars_named)} lied during the run)" if liars_named else ""
+    requests = [(who[0][2], who[0][3]) for who in by.values() if who[0][2] is not None]
     return Anomaly(
         "conflicting-commit",
         f"sequence number {seq}: " + "; ".join(parts) + note,
+        ops=_evidence(requests, ops),
         data={
             "seq": seq,
             "digests": {d: sorted({r for r, *_ in who}) for d, who in sorted(by.items())},
@@ -143,11 +168,17 @@ def _conflict(seq: int, by: dict[str, list[tuple[str, Any, Any, Any]]], lied: se
     )
 
 
-def _twice(who: tuple[str, int], seqs: dict[int, list[str]], lied: set[str]) -> Anomaly:
+def _twice(
+    who: tuple[str, int],
+    seqs: dict[int, list[str]],
+    lied: set[str],
+    ops: dict[tuple[Any, Any], Op],
+) -> Anomaly:
     client, rid = who
     where = "; ".join(f"at {s} on {', '.join(sorted(r))}" for s, r in sorted(seqs.items()))
     return Anomaly(
         "executed-twice",
         f"request {rid} of {client} changed the state at more than one place: {where}",
+        ops=_evidence([who], ops),
         data={"client": client, "rid": rid, "at": {str(s): r for s, r in seqs.items()}},
     )

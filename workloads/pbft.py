@@ -14,7 +14,8 @@ It accepts a result once f+1 replicas answered it the same (at least one of them
     log    None         -> ok {the replica's committed and executed requests} (its own node)
 
 With no f+1 matching answers by the workload's ``timeout`` the op is ``info``: it may have
-been executed. Completions record which replicas agreed (``by``). With the seeded bug
+been executed. Completions record the request's name in the replicas' logs (``request``:
+``[client, rid]``) and which replicas agreed (``by``). With the seeded bug
 ``first-reply`` (a bug of this client, named like the system's) it accepts the first answer.
 """
 
@@ -249,11 +250,13 @@ class PbftClient:
             return op.complete("fail", op.value, error=f"bad-op: {e}")
         self.rid += 1
         got = self._submit(request)
+        # the request's name as the replicas' logs have it, for the pbft checker
+        extra: dict[str, Any] = {"request": [self.client_id, self.rid]}
         if isinstance(got, str):
             kind = "fail" if got.startswith("bad-request") else "info"
-            return op.complete(kind, op.value, error=got)
+            return op.complete(kind, op.value, error=got, extra=extra)
         result, by = got
-        extra = {"by": by}
+        extra["by"] = by
         if op.f == "read":
             return op.complete("ok", [key, result], extra=extra)
         if op.f == "cas" and result is not True:

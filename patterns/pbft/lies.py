@@ -36,7 +36,7 @@ from typing import Any
 
 from .auth import digest
 
-__all__ = ["LIE_VALUE", "MODES", "Liar"]
+__all__ = ["LIE_VALUE", "MODES", "Liar", "alternative"]
 
 MODES = ("equivocate", "wrong-reply", "silence", "replay", "forge-view-change")
 
@@ -45,6 +45,13 @@ LIE_VALUE = 1000003
 
 #: (destination, message, the replica it claims to come from; None: itself)
 Out = tuple[str, dict[str, Any], str | None]
+
+
+def alternative(seq: int, request: Any) -> dict[str, Any]:
+    """The other request an equivocating primary sends for ``seq`` instead of ``request``: a
+    write of ``LIE_VALUE`` to the same key by a client that does not exist."""
+    key = request["op"].get("key", 0) if isinstance(request, dict) else 0
+    return {"client": "liar", "rid": seq, "op": {"f": "write", "key": key, "value": LIE_VALUE}}
 
 
 class Liar:
@@ -92,10 +99,16 @@ class Liar:
         if not isinstance(seq, int):
             return []
         out: list[Out] = []
-        for peer in self.others:  # vouch for whatever it is shown
-            for kind in ("prepare", "commit"):
-                out.append((peer, {"kind": kind, "view": v, "seq": seq, "digest": d}, None))
         primary = msg.get("from")
+        # vouch for whatever it is shown, and for the other request an equivocating primary
+        # sends its victim (liars lie alike: a second liar makes the primary's lie stick)
+        votes = [(p, d) for p in self.others]
+        victim = next((m for m in self.members if m != primary), None)
+        if victim is not None and victim != self.me:
+            votes.append((victim, digest(alternative(seq, msg.get("request")))))
+        for peer, vd in votes:
+            for kind in ("prepare", "commit"):
+                out.append((peer, {"kind": kind, "view": v, "seq": seq, "digest": vd}, None))
         if isinstance(primary, str) and primary != self.me and isinstance(v, int):
             for ahead in (1, 2):  # forge the primary's next pre-prepares for one backup
                 target = next((p for p in self.others if p != primary), self.victim)
@@ -105,12 +118,7 @@ class Liar:
     def _equivocation(
         self, dest: str, view: int, seq: int, request: Any, primary: str | None
     ) -> list[Out]:
-        key = request["op"].get("key", 0) if isinstance(request, dict) else 0
-        alt = {
-            "client": f"liar-{self.me}",
-            "rid": seq,
-            "op": {"f": "write", "key": key, "value": LIE_VALUE},
-        }
+        alt = alternative(seq, request)
         d = digest(alt)
         pp = {"kind": "pre-prepare", "view": view, "seq": seq, "digest": d, "request": alt}
         out: list[Out] = [(dest, pp, primary)]

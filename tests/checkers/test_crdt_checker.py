@@ -1,0 +1,189 @@
+"""The crdt checker on hand-made histories: one valid and one invalid case per rule (replicas
+agree, counter bounds at the end and during the run, lost adds, resurrections, unknown
+elements, the register's lost updates and unknown values)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checkers.base import Result
+from checkers.crdt import CrdtChecker
+from harness.history import Op
+
+SAME = object()
+
+
+class History:
+    """Ops built call by call: ``call(process, node, f, value, start, end, ...)`` in seconds;
+    ``end=None`` for an op that never completed."""
+
+    def __init__(self) -> None:
+        self.ops: list[Op] = []
+
+    def call(
+        self,
+        process: int,
+        node: str,
+        f: str,
+        value: Any,
+        start: float,
+        end: float | None,
+        type: str = "ok",
+        result: Any = SAME,
+        **extra: Any,
+    ) -> History:
+        self.ops.append(Op("invoke", f, value, process=process, time=int(start * 1e9), node=node))
+        if end is not None:
+            out = value if result is SAME else result
+            self.ops.append(
+                Op(type, f, out, process=process, time=int(end * 1e9), node=node, extra=extra)
+            )
+        return self
+
+    def final(self, node: str, at: float, **values: Any) -> History:
+        shown = {"g": 0, "pn": 0, "set": [], "reg": None, **values}
+        return self.call(90 + len(self.ops), node, "final-read", None, at, at + 0.1, result=shown)
+
+    def check(self) -> Result:
+        ops = sorted(self.ops, key=lambda op: op.time)
+        for i, op in enumerate(ops):
+            op.index = i
+        return CrdtChecker().check(ops, {})
+
+
+def names(result: Result) -> set[str]:
+    return {a.name for a in result.anomalies}
+
+
+def finals(h: History, at: float = 10.0, **values: Any) -> History:
+    for node in ("n1", "n2"):
+        h.final(node, at, **values)
+    return h
+
+
+# -- strong eventual consistency ---------------------------------------------------------------
+
+
+def test_agreeing_final_reads_are_valid_and_no_final_read_is_unknown() -> None:
+    h = History().call(0, "n1", "g-add", 2, 1, 1.1).call(1, "n2", "g-read", None, 2, 2.1, result=2)
+    assert History().call(0, "n1", "g-add", 2, 1, 1.1).check().valid == "unknown"
+    result = finals(h, g=2).check()
+    assert result.valid is True, result.anomalies
+    assert result.details["final-reads"] == 2
+
+
+def test_final_reads_that_differ_are_replicas_differ() -> None:
+    h = History().call(0, "n1", "set-add", 1, 1, 1.1, dot=["n1", 1])
+    h.final("n1", 10, set=[1]).final("n2", 10, set=[])
+    result = h.check()
+    assert result.valid is False and "replicas-differ" in names(result)
+    a = next(a for a in result.anomalies if a.name == "replicas-differ")
+    assert "'set'" in a.explanation and "n2 read []" in a.explanation
+
+
+# -- counters ----------------------------------------------------------------------------------
+
+
+def test_a_final_counter_within_the_indeterminate_adds_is_valid_and_outside_is_not() -> None:
+    def base() -> History:
+        h = History().call(0, "n1", "pn-add", 5, 1, 1.1)
+        h.call(1, "n2", "pn-add", -3, 1, 1.5, type="info")  # maybe applied
+        return h.call(2, "n2", "pn-add", 4, 2, None)  # never completed
+
+    for v in (2, 5, 6, 9):
+        assert finals(base(), pn=v).check().valid is True, v
+    result = finals(base(), pn=10).check()
+    assert names(result) == {"counter-out-of-bounds"}
+    assert "outside [2, 9]" in result.anomalies[0].explanation
+
+
+def test_a_read_during_the_run_is_bounded_by_its_own_node_and_what_was_invoked() -> None:
+    h = History().call(0, "n1", "g-add", 3, 1, 1.1).call(1, "n2", "g-add", 4, 1, 1.1)
+    h.call(0, "n1", "g-read", None, 2, 2.1, result=3)  # n2's add not here yet: fine
+    h.call(1, "n2", "g-read", None, 2, 2.1, result=7)
+    assert finals(h, g=7).check().valid is True
+    low = History().call(0, "n1", "g-add", 3, 1, 1.1)
+    low.call(0, "n1", "g-read", None, 2, 2.1, result=0)  # its own acknowledged add missing
+    high = History().call(0, "n1", "g-add", 3, 1, 1.1)
+    high.call(1, "n2", "g-read", None, 2, 2.1, result=6)  # more than was ever added
+    for h in (low, high):
+        result = finals(h, g=3).check()
+        assert names(result) == {"read-out-of-bounds"}, result.anomalies
+        assert result.anomalies[0].data["bounds"] == ([3, 3] if h is low else [0, 3])
+
+
+# -- the OR-set --------------------------------------------------------------------------------
+
+
+def test_an_acknowledged_add_no_remove_saw_must_stay() -> None:
+    h = History().call(0, "n1", "set-add", 1, 1, 1.1, dot=["n1", 1])
+    h.call(1, "n2", "set-add", 2, 1, 1.1, dot=["n2", 1])
+    h.call(1, "n2", "set-remove", 2, 3, 3.1, type="info")  # may have seen 2: 2 may go
+    h.call(0, "n1", "set-read", None, 2, 2.1, result=[1])  # n2's add not here yet: fine
+    assert finals(h, set=[1]).check().valid is True
+    lost = History().call(0, "n1", "set-add", 1, 1, 1.1, dot=["n1", 1])
+    lost.call(1, "n2", "set-remove", 1, 3, 3.1, removed=[])  # did not see it
+    result = finals(lost, set=[]).check()
+    assert names(result) == {"lost-add"} and len(result.anomalies) == 2
+    on_node = History().call(0, "n1", "set-add", 1, 1, 1.1, dot=["n1", 1])
+    on_node.call(0, "n1", "set-read", None, 2, 2.1, result=[])
+    result = finals(on_node, set=[1]).check()
+    assert names(result) == {"lost-add"}
+    assert "read on the same node on n1" in result.anomalies[0].explanation
+
+
+def test_a_removed_element_must_not_come_back_without_a_new_add() -> None:
+    h = History().call(0, "n1", "set-add", 1, 1, 1.1, dot=["n1", 1])
+    h.call(1, "n2", "set-remove", 1, 2, 2.1, removed=[["n1", 1]])
+    h.call(0, "n1", "set-read", None, 2.05, 2.06, result=[1])  # on n1 before the remove came
+    assert finals(h, set=[]).check().valid is True
+    final = History().call(0, "n1", "set-add", 1, 1, 1.1, dot=["n1", 1])
+    final.call(1, "n2", "set-remove", 1, 2, 2.1, removed=[["n1", 1]])
+    result = finals(final, set=[1]).check()
+    assert names(result) == {"resurrected"}
+    on_remover = History().call(0, "n1", "set-add", 1, 1, 1.1, dot=["n1", 1])
+    on_remover.call(1, "n2", "set-remove", 1, 2, 2.1, removed=[["n1", 1]])
+    on_remover.call(1, "n2", "set-read", None, 3, 3.1, result=[1])
+    result = finals(on_remover, set=[]).check()
+    assert names(result) == {"resurrected"}
+    assert "came back" in result.anomalies[0].explanation
+
+
+def test_an_add_the_remove_did_not_see_may_survive_it() -> None:
+    h = History().call(0, "n1", "set-add", 1, 1, 1.1, dot=["n1", 1])
+    h.call(2, "n3", "set-add", 1, 1.5, 1.6, dot=["n3", 1])  # concurrent with the remove
+    h.call(1, "n2", "set-remove", 1, 2, 2.1, removed=[["n1", 1]])
+    assert finals(h, set=[1]).check().valid is True
+
+
+def test_a_set_read_of_an_element_never_added_is_unknown_element() -> None:
+    h = History().call(0, "n1", "set-read", None, 1, 1.1, result=[5])
+    h.call(1, "n1", "set-add", 5, 2, 2.1, dot=["n1", 1])  # only later
+    result = finals(h, set=[5]).check()
+    assert names(result) == {"unknown-element"}
+
+
+# -- the last-writer-wins register --------------------------------------------------------------
+
+
+def test_a_register_that_keeps_the_latest_writes_is_valid() -> None:
+    h = History().call(0, "n1", "reg-write", 1, 1, 1.1).call(1, "n2", "reg-write", 2, 1, 1.2)
+    h.call(0, "n1", "reg-read", None, 2, 2.1, result=2)  # concurrent writes: either wins
+    h.call(0, "n1", "reg-write", 3, 3, 3.1).call(0, "n1", "reg-read", None, 4, 4.1, result=3)
+    assert finals(h, reg=3).check().valid is True
+
+
+def test_an_older_write_shown_after_a_newer_one_is_a_lost_update() -> None:
+    h = History().call(1, "n2", "reg-write", 1, 1, 1.1)  # its clock was ahead
+    h.call(0, "n1", "reg-write", 2, 2, 2.1)
+    h.call(0, "n1", "reg-read", None, 3, 3.1, result=1)
+    result = finals(h, reg=1).check()
+    assert names(result) == {"lost-update"}
+    assert len(result.anomalies) == 3  # the read on n1 and both final reads
+    assert "reg-write 2 on n1" in result.anomalies[0].explanation
+
+
+def test_a_register_read_of_a_value_never_written_is_unknown_value() -> None:
+    h = History().call(0, "n1", "reg-read", None, 1, 1.1, result=9)
+    result = finals(h, reg=None).check()
+    assert names(result) == {"unknown-value"}

@@ -19,7 +19,8 @@ Rules, each an anomaly name:
 ``nonlinearizable``
     An actor's history is not linearizable against its model: a counter and an append-only
     log (``increment`` returns the new count, ``append`` the log's new length, ``read`` both).
-    The search is the ``linearizable`` checker's, one partition per actor.
+    The search is the ``linearizable`` checker's, one partition per actor, after the
+    appends of unknown outcome are settled from the reads (``_settle_appends``).
 ``sender-order``
     Two messages of one sender to one actor applied out of the order the sender sent them:
     ``n`` of the later one not above the earlier one's, or a read's log holding the later
@@ -34,7 +35,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeGuard
 
@@ -222,7 +223,8 @@ class ActorChecker:
             rules["double-activation"] += _double_activation(actor, mine)
             rules["sender-order"] += _sender_order(actor, mine, appended)
             rules["applied-twice"] += _applied_twice(actor, mine)
-        lin = self.linearizable.check(history, ctx)
+        searched, inferred, dropped = _settle_appends(history, msgs)
+        lin = self.linearizable.check(searched, ctx)
         anomalies: list[Anomaly] = []
         for found in rules.values():
             found.sort(key=_last_time)
@@ -239,6 +241,7 @@ class ActorChecker:
             ),
             "duplicates-answered": sum(1 for m in ok if m.complete.extra.get("dup") is True),
             "counts": {name: len(found) for name, found in rules.items()},
+            "appends-settled": {"seen-in-a-read": inferred, "never-seen": dropped},
             "linearizable": {k: v for k, v in lin.details.items() if k != "keys"},
         }
         if lin.valid == "unknown":
@@ -248,6 +251,41 @@ class ActorChecker:
     def write_artifacts(self, result: Result, directory: Path) -> list[Path]:
         """The linearizability checker's page of the actors that are not linearizable."""
         return self.linearizable.write_artifacts(result, directory)
+
+
+def _settle_appends(history: list[Op], msgs: list[Message]) -> tuple[list[Op], int, int]:
+    """The history the linearizability search gets: each append whose outcome is unknown is
+    settled from the reads. Its value is unique, so a read whose log holds it at index i
+    says it happened, with the log's length i + 1 after it: it becomes an ``ok`` completion
+    with that length at the end of the history (it still may take effect at any point after
+    its invocation). One that no read shows is left out (linearized last it changes nothing
+    a read saw, so leaving it out does not change the verdict). Without this, k such appends
+    are tried in k! orders before a read rules all but one out.
+
+    Returns (the history, how many were settled from a read, how many left out)."""
+    where: dict[tuple[str, Any], int] = {}
+    for r in msgs:
+        if r.ok and r.f == "read" and isinstance(r.result, dict):
+            for i, x in enumerate(r.result.get("log") or []):
+                where.setdefault((r.actor, _hashable(x)), i)
+    drop: set[int] = set()  # ids of ops left out (and of completions moved to the end)
+    late: list[Op] = []
+    unseen = 0
+    for m in msgs:
+        if m.f != "append" or m.complete.type != "info":
+            continue
+        at = where.get((m.actor, _hashable(m.arg)))
+        drop.add(id(m.complete))
+        if at is None:
+            drop.add(id(m.invoke))
+            unseen += 1
+        else:
+            late.append(replace(m.complete, type="ok", extra={**m.complete.extra, "len": at + 1}))
+    if not drop:
+        return history, 0, 0
+    end = max((op.time for op in history), default=0)
+    kept = [op for op in history if id(op) not in drop]
+    return kept + [replace(op, time=end) for op in late], len(late), unseen
 
 
 def _double_activation(actor: str, mine: list[Message]) -> list[Anomaly]:

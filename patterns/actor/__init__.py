@@ -58,9 +58,10 @@ Client protocol (newline-delimited JSON over TCP; the reply carries the request'
      "sender": "p3", "seq": 12}
         -> {"ok": true, "value": {"actor": "a7", "op": "append", "result": 5, "epoch": 11,
             "host": "n2", "n": 40, "sender": "p3", "seq": 12, "dup": false, "via": "n1"}}
-           ``epoch`` and ``host``: the activation that applied the message; ``n``: its
-           number among the actor's messages (a read: the messages before it); ``via``: the
-           entry node
+           ``epoch`` and ``host``: the activation that applied the message (for a copy
+           answered from the de-duplication table, ``dup``: the activation that answered
+           it, in whose state the message stands); ``n``: its number among the actor's
+           messages (a read: the messages before it); ``via``: the entry node
         -> {"ok": false, "error": "moved" | "unavailable" | "busy" | "stale-message",
             "definite": true}: not applied
         -> {"ok": false, "error": "timeout" | "moved", "definite": false}: may have been

@@ -322,8 +322,10 @@ class ActorNode(Node):
             return self._read(act, msg, deadline)
         last = act.dedup.get(sender)
         if last is not None and "no-dedup" not in self.bugs:
-            if seq == last[0]:  # a copy of the last message: its first reply again
-                return ok_reply(self._reply(act, msg, last[1], last[2], epoch=last[3], dup=True))
+            if seq == last[0]:  # a copy of the last message: its first result again, from
+                # this activation (the one the message now stands in: one whose write reached
+                # only a minority may have been adopted here after its own epoch was over)
+                return ok_reply(self._reply(act, msg, last[1], last[2], dup=True))
             if seq < last[0]:
                 return error_reply(
                     STALE_MESSAGE,
@@ -332,7 +334,7 @@ class ActorNode(Node):
                 )
         state, result = apply(act.state, op, msg.get("arg"))
         n = act.n + 1
-        dedup = {**act.dedup, sender: [seq, result, n, act.epoch]}
+        dedup = {**act.dedup, sender: [seq, result, n]}
         record = {"e": act.epoch, "n": n, "state": state, "dedup": dedup}
         if "persist-after-reply" in self.bugs:  # the bug: written by the flusher, later
             act.n, act.state, act.dedup, act.dirty = n, state, dedup, True
@@ -439,23 +441,15 @@ class ActorNode(Node):
         )
 
     def _reply(
-        self,
-        act: Activation,
-        msg: dict[str, Any],
-        result: Any,
-        n: int,
-        *,
-        epoch: int | None = None,
-        dup: bool = False,
+        self, act: Activation, msg: dict[str, Any], result: Any, n: int, *, dup: bool = False
     ) -> dict[str, Any]:
-        """The reply's value: the result, and the activation that produced it."""
-        e = act.epoch if epoch is None else epoch
+        """The reply's value: the result, and the activation that answers."""
         return {
             "actor": act.actor,
             "op": msg["op"],
             "result": result,
-            "epoch": e,
-            "host": host_of(e, self.members),
+            "epoch": act.epoch,
+            "host": self.id,
             "n": n,
             "sender": msg["sender"],
             "seq": msg["seq"],

@@ -214,3 +214,20 @@ def test_a_count_within_the_increments_sent_is_valid() -> None:
         .msg(1, "read", "a1", at=(20, 30), result={"count": 2, "log": []}, n=2)
     )
     assert check(h).valid is True
+
+
+def test_appends_of_unknown_outcome_are_settled_from_the_reads() -> None:
+    h = History()
+    for k in range(10):  # ten appends whose outcome is unknown (a paused host), then a read
+        h.msg(k, "append", "a1", 100 + k, at=(k, 20), type="info")
+    order = [100 + k for k in (3, 1, 4, 0, 5, 9, 2, 6, 8)]  # 107 never shows
+    h.msg(20, "read", "a1", at=(30, 40), result={"count": 0, "log": order}, n=9)
+    h.msg(20, "append", "a1", 1, at=(50, 60), result=10, n=10)
+    result = check(h)
+    assert result.valid is True
+    assert result.details["appends-settled"] == {"seen-in-a-read": 9, "never-seen": 1}
+    late = History().msg(0, "append", "a1", 5, at=(0, 10), type="info")
+    late.msg(1, "read", "a1", at=(20, 30), result={"count": 0, "log": []}, n=0)
+    late.msg(1, "read", "a1", at=(40, 50), result={"count": 0, "log": [5]}, n=1)
+    late.msg(1, "read", "a1", at=(60, 70), result={"count": 0, "log": []}, n=1)
+    assert names(check(late)) == ["nonlinearizable"]  # seen, then gone

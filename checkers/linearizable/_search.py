@@ -20,7 +20,14 @@ restricted to Lowe's "just-in-time" linearization, with three reductions of its 
   stand in for one another, so the search only ever tries the earliest not used yet;
 - a node is skipped when a node met at the same completion, with the same state, covers it:
   the same ops linearized but one more read, or one ``info`` op fewer. It can do all that
-  this one can (an ``info`` op is never forced, a read done is a constraint met).
+  this one can (an ``info`` op is never forced, a read done is a constraint met);
+- a node is dropped when the model's ``dead_end`` says that the next read to complete (at
+  this completion or later) cannot be made legal by any ordering of the ops that may still
+  be linearized before it (no write of the value it read among them; an append-only string
+  only grows): without it, every ordering of the pending writes is tried before the read
+  fails, factorially many (Porcupine's c50-bad has keys that do this);
+- completions are described as the search reaches them, so an invalid history pays only
+  for its prefix up to the failure.
 
 How children are ordered decides how fast a linearizable history is found (an invalid one is
 searched through whatever the order): ``STRATEGIES`` lists the orders the checker takes turns
@@ -31,6 +38,7 @@ history the nodes met at the failing completion, to explain the failure.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,10 +87,12 @@ class _Completion:
     reads: tuple[tuple[int, str, Any, Any, int], ...]  # pending ops that never change the state
     info_bits: int  # slots held by ops that may stay pending forever
     read_bits: int  # slots held by pending ops that never change the state
-    pending: tuple[int, ...]  # ids of every other pending op
-    ids: dict[int, int]  # slot bit -> op id, for every pending op
+    ids: dict[int, int]  # slot bit -> op id, for info ops (their slots are never reused)
     plain: int  # ~(info_bits | read_bits), or -1 when both are empty
     classes: tuple[int, ...]  # the slots of each class of identical info ops
+    dead: Callable[[Any], bool] | None  # states from which the next read can never be legal
+    dead_bit: int  # that read's slot when it is pending here (linearized: no test), else 0
+    dead_read: int  # that read's id when it completes later, else -1
 
 
 def search(
@@ -102,12 +112,13 @@ def search(
     ``max_steps`` stops after that many nodes explored (``limited`` is then set), so that a
     caller can spread effort over partitions. ``paths``: also return a linearization.
     """
-    comps = _completions(model, entries, strategy)
-    total = len(comps)
-    comps.append(_Completion(0, "", None, None, -1, False, (), (), 0, 0, (), {}, -1, ()))
+    described = _completions(model, entries, strategy)
+    total = sum(1 for e in entries if e.ret is not None)
+    # Described up to the completion after the deepest reached (where a push may land).
+    comps = [next(described) for _ in range(min(total + 1, 2))]
     step, key = model.step, model.hash
     s0 = model.init(None)
-    memos: list[dict[tuple[Any, int], None]] = [{} for _ in range(total + 1)]
+    memos: list[dict[tuple[Any, int], None]] = [{} for _ in comps]
     stack: list[list[Any]] = []
     nodes = _push(memos, comps, stack, key, step, paths, 0, s0, 0, None)
     # A frame is a node being explored: [j, state, mask, path, next], ``next`` the index of
@@ -116,6 +127,7 @@ def search(
     visits = 0
     deepest = 0
     level: list[tuple[Any, int, Any]] = []  # with paths: the nodes met at ``deepest``
+    blocked = -1  # the latest read that ``dead`` found some node could never reach
     while stack:
         frame = stack[-1]
         j, s, m, path, nxt = frame
@@ -128,6 +140,8 @@ def search(
             if j >= deepest:
                 if j > deepest:
                     deepest, level = j, []
+                    comps.append(next(described))
+                    memos.append({})
                 if paths and len(level) < _FRONTIER_CAP:
                     level.append((s, m, path))
             visits += 1
@@ -158,6 +172,12 @@ def search(
                 stack.pop()
                 nodes += _push(memos, comps, stack, key, step, paths, j + 1, s, m ^ c.bit, path)
                 continue
+            if c.dead is not None and not m & c.dead_bit and c.dead(s):
+                stack.pop()  # the next read can never be legal from here
+                if c.dead_read >= 0 and c.dead_read != blocked:
+                    if blocked < 0 or (entries[c.dead_read].ret or 0) > (entries[blocked].ret or 0):
+                        blocked = c.dead_read
+                continue
         # The hot loop: the next child that makes a node not met yet.
         children = c.children
         n = len(children)
@@ -184,8 +204,17 @@ def search(
         else:
             stack.pop()
     c = comps[deepest]
-    out = Outcome(False, c.id, deepest, "", _stats(entries, visits, nodes))
-    out.concurrent = list(c.pending)
+    end = entries[c.id].ret
+    if blocked >= 0 and (entries[blocked].ret or 0) > (end or 0):
+        # Nodes that might have gone further were dropped as unable to reach the read
+        # ``blocked``; the others stopped before it: it is the op that cannot be linearized,
+        # and the ops that might come before it are the pending ones and those invoked since.
+        r = entries[blocked]
+        out = Outcome(False, r.id, deepest, "", _stats(entries, visits, nodes))
+        out.concurrent = _pending_at(entries, entries[c.id], upto=r)
+    else:
+        out = Outcome(False, c.id, deepest, "", _stats(entries, visits, nodes))
+        out.concurrent = _pending_at(entries, entries[c.id])
     level.sort(key=lambda n: ((n[1] & ~c.info_bits).bit_count(), n[1].bit_count()))
     out.frontier = [(st, _ids(p)) for st, _m, p in level]
     return out
@@ -243,13 +272,34 @@ def _push(
     return 1
 
 
-def _completions(model: Model, entries: list[Entry], strategy: int = 0) -> list[_Completion]:
-    """Assign slots in event order and list, for each completion, what the search needs.
+def _pending_at(entries: list[Entry], r: Entry, upto: Entry | None = None) -> list[int]:
+    """The ids of the ops pending when ``r`` completed, in invocation order; with ``upto``,
+    also those invoked before ``upto`` completed, ``r`` among them, ``upto`` not."""
+    end = r.ret
+    assert end is not None
+    if upto is None:
+        return [
+            e.id
+            for e in entries
+            if e.call < end and (e.ret is None or e.ret > end) and e.id != r.id
+        ]
+    last = upto.ret
+    assert last is not None
+    return [
+        e.id for e in entries if e.call < last and (e.ret is None or e.ret >= end) and e != upto
+    ]
+
+
+def _completions(model: Model, entries: list[Entry], strategy: int = 0) -> Iterator[_Completion]:
+    """Assign slots in event order and describe, one completion at a time as the search
+    reaches it, what the search needs there; then an empty completion, the end.
 
     Identical ``info`` ops (same function and input, outcome unknown, pending to the end) can
     stand in for one another, so they form one child: the search linearizes any one of them
     not linearized yet (the lowest slot), never each in turn."""
     absorb, order = STRATEGIES[strategy]
+    dead_end = model.dead_end if absorb else None
+    read_only = model.read_only
     events = [(e.call, 0, e) for e in entries]
     events += [(e.ret, 1, e) for e in entries if e.ret is not None]
     events.sort(key=lambda ev: ev[0])
@@ -261,11 +311,12 @@ def _completions(model: Model, entries: list[Entry], strategy: int = 0) -> list[
     next_slot = 0
     pending: dict[int, _Child] = {}  # ops that complete, by id
     reads: dict[int, tuple[int, str, Any, Any, int]] = {}
-    classes: dict[Any, _Child] = {}  # info ops, by (f, input)
-    ids: dict[int, int] = {}  # slot bit -> op id
+    read_bits = 0
+    # Info ops, by (f, input); insertion order is the order of each class' first op.
+    classes: dict[Any, _Child] = {}
+    info_ids: dict[int, int] = {}  # slot bit -> op id, for info ops
     info_bits = 0
-    comps: list[_Completion] = []
-    for _pos, is_return, e in events:
+    for q, (_pos, is_return, e) in enumerate(events):
         if not is_return:
             if e.ret is None:
                 slot, next_info = next_info, next_info + 1
@@ -275,10 +326,11 @@ def _completions(model: Model, entries: list[Entry], strategy: int = 0) -> list[
                 slot, next_slot = next_slot, next_slot + 1
             slot_of[e.id] = slot
             bit = 1 << slot
-            ids[bit] = e.id
-            if absorb and model.read_only(e.f, e.input, e.output):
+            if absorb and read_only(e.f, e.input, e.output):
                 reads[e.id] = (bit, e.f, e.input, e.output, e.id)
+                read_bits |= bit
             elif e.ret is None:
+                info_ids[bit] = e.id
                 info_bits |= bit
                 k = _class_key(e)
                 same = classes.get(k)
@@ -296,7 +348,12 @@ def _completions(model: Model, entries: list[Entry], strategy: int = 0) -> list[
         read = e.id in reads
         bit = (reads.pop(e.id) if read else pending.pop(e.id))[0]
         me = (bit, e.f, e.input, e.output, e.id, True)
-        others = [*pending.values(), *sorted(classes.values(), key=lambda c: c[4])]
+        others = [*pending.values(), *classes.values()]
+        dead, dead_bit, dead_read = None, 0, -1
+        if dead_end is not None and len(others) >= _MIN_PENDING:
+            dead, dead_bit, dead_read = _next_read_test(
+                model, dead_end, events, q, others, reads, bit if read else 0
+            )
         if read:
             children = tuple(others)  # the completing read is taken in when legal
         elif order == "completing-first":
@@ -309,28 +366,72 @@ def _completions(model: Model, entries: list[Entry], strategy: int = 0) -> list[
                 me,
                 *[p for p in others if p[4] > e.id],
             )
-        read_bits = _bits(reads.values()) | (bit if read else 0)
-        comps.append(
-            _Completion(
-                bit,
-                e.f,
-                e.input,
-                e.output,
-                e.id,
-                read,
-                children,
-                tuple(reads.values()),
-                info_bits,
-                read_bits,
-                tuple(i for i in ids.values() if i != e.id),
-                dict(ids),
-                ~(info_bits | read_bits) if info_bits | read_bits else -1,
-                tuple(c[0] for c in classes.values()),
-            )
+        yield _Completion(
+            bit,
+            e.f,
+            e.input,
+            e.output,
+            e.id,
+            read,
+            children,
+            tuple(reads.values()),
+            info_bits,
+            read_bits,
+            info_ids,
+            ~(info_bits | read_bits) if info_bits | read_bits else -1,
+            tuple(c[0] for c in classes.values()),
+            dead,
+            dead_bit,
+            dead_read,
         )
-        del ids[bit]
+        if read:
+            read_bits ^= bit
         free.append(slot_of.pop(e.id))
-    return comps
+    yield _Completion(0, "", None, None, -1, False, (), (), 0, 0, {}, -1, (), None, 0, -1)
+
+
+_LOOKAHEAD = 64  # events scanned for the next read to complete; none found: no test
+_MIN_PENDING = 2  # with fewer other ops pending, few orderings to try: no test
+
+
+def _next_read_test(
+    model: Model,
+    dead_end: Any,
+    events: list[tuple[int, int, Entry]],
+    q: int,
+    others: list[_Child],
+    reads: dict[int, tuple[int, str, Any, Any, int]],
+    read_bit: int,
+) -> tuple[Callable[[Any], bool] | None, int, int]:
+    """For a node at the completion ``events[q]``: the model's test of the states from which
+    the next read to complete (this one, or a later one) can never be legal, and that read's
+    slot if it is pending already, and its id if it completes later (else -1). The ops that
+    may be linearized before that read from such a node are the pending ones (the
+    completing one among them) and those invoked before the read completes; a superset is
+    safe, it only prunes less. ``read_bit``: the
+    completing op's slot when it is a read (``reads`` holds only the other pending ones)."""
+    e = events[q][2]
+    if read_bit:  # the completing op is the read; the search only asks when it is stuck
+        return dead_end(e.f, e.input, e.output, [(c[1], c[2]) for c in others]), read_bit, -1
+    before = [(c[1], c[2]) for c in others]
+    before.append((e.f, e.input))
+    read_only = model.read_only
+    for _pos, is_return, r in events[q + 1 : q + 1 + _LOOKAHEAD]:
+        if not is_return:
+            before.append((r.f, r.input))
+        elif read_only(r.f, r.input, r.output):
+            test = dead_end(r.f, r.input, r.output, before)
+            if test is None:
+                return None, 0, -1
+            bit = reads[r.id][0] if r.id in reads else 0
+            return _unless_legal(model.step, r, test), bit, r.id
+    return None, 0, -1
+
+
+def _unless_legal(step: Any, r: Entry, test: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    """``test``, asked only of states in which the read ``r`` is not legal already."""
+    f, i, o = r.f, r.input, r.output
+    return lambda s: step(s, f, i, o) is ILLEGAL and test(s)
 
 
 _Child = tuple[int, str, Any, Any, int, bool]
@@ -354,13 +455,6 @@ def _peak_pending(events: list[tuple[int, int, Entry]]) -> int:
             n += -1 if is_return else 1
             peak = max(peak, n)
     return peak
-
-
-def _bits(ops: Any) -> int:
-    out = 0
-    for op in ops:
-        out |= op[0]
-    return out
 
 
 def _class_key(e: Entry) -> Any:

@@ -86,6 +86,7 @@ class Branch(tuple):  # type: ignore[type-arg]
 
 
 Step = Callable[[Any, str, Any, Any], Any]
+DeadEnd = Callable[[str, Any, Any, list[tuple[str, Any]]], "Callable[[Any], bool] | None"]
 
 
 def _same(x: Any) -> Any:
@@ -135,6 +136,11 @@ class Model:
     - ``describe_op(f, input, output)`` and ``describe_state(state)``: words for people.
     - ``knossos``: the same specification as Knossos' model of that name reads an op's value,
       where it differs (see :data:`SEMANTICS`); None: Knossos reads it the same way.
+    - ``dead_end(f, input, output, pending)``, for an op that never changes the state and
+      ``(f, input)`` of each op that may be linearized before it: None, or a test that is
+      True of a state from which no ordering of some of those ops makes the op legal. The
+      search drops a node stuck on such an op (instead of trying every ordering of the
+      pending writes), so a wrong True makes verdicts wrong; None is always safe.
     """
 
     name: str
@@ -149,6 +155,7 @@ class Model:
     describe_op: Callable[[str, Any, Any], str] = _describe_op
     describe_state: Callable[[Any], str] = _show
     knossos: Model | None = None
+    dead_end: DeadEnd | None = None
 
     def under(self, semantics: str) -> Model:
         """This model as ``semantics`` (one of :data:`SEMANTICS`) reads an op's value."""
@@ -170,6 +177,11 @@ class Model:
         """The same model whose ``init`` ignores its argument and starts from ``initial``."""
         first = self.init(initial)
         return replace(self, init=lambda _ignored: first)
+
+
+def _never(state: Any) -> bool:
+    """A dead end from every state."""
+    return True
 
 
 def freeze(v: Any) -> Any:
@@ -213,6 +225,21 @@ def _cas_register_step(state: Any, f: str, input: Any, output: Any) -> Any:
     return ILLEGAL
 
 
+def _register_dead_end(
+    f: str, input: Any, output: Any, pending: list[tuple[str, Any]]
+) -> Callable[[Any], bool] | None:
+    # A read stuck (its value is not the state) stays stuck unless a pending op can write
+    # its value: a write of it, or a cas to it.
+    if f != "read" or output is UNKNOWN:
+        return None
+    for pf, pi in pending:
+        if pf == "write" and pi == output:
+            return None
+        if pf == "cas" and type(pi) is tuple and len(pi) == 2 and pi[1] == output:
+            return None
+    return _never
+
+
 def _knossos_register_step(state: Any, f: str, input: Any, output: Any) -> Any:
     # Knossos' Register and CASRegister: (or (nil? (:value op)) (= value (:value op))): a nil
     # read is one whose value is not known, legal in every state.
@@ -253,6 +280,7 @@ register = Model(
     fs=frozenset({"read", "write"}),
     reads=frozenset({"read"}),
     describe_op=_describe_register_op,
+    dead_end=_register_dead_end,
 )
 """A read / write register; ``read`` returns the last value written (``initial`` at first)."""
 register = replace(register, knossos=replace(register, step=_knossos_register_step))
@@ -266,6 +294,7 @@ cas_register = Model(
     is_read=lambda f, input, output: f == "read" or (f == "cas" and output is False),
     output=_cas_output,
     describe_op=_describe_register_op,
+    dead_end=_register_dead_end,
 )
 """A register with compare-and-set: ``cas [expected, new]``. An ``ok`` cas swapped; an ``ok``
 cas with ``"result": false`` happened and found another value; a ``fail`` cas did not happen."""
@@ -289,6 +318,18 @@ def _kv_step(state: str, f: str, input: Any, output: Any) -> Any:
     return ILLEGAL
 
 
+def _kv_dead_end(
+    f: str, input: Any, output: Any, pending: list[tuple[str, Any]]
+) -> Callable[[Any], bool] | None:
+    # Without a put pending, the value only grows: a get stuck on a value that does not
+    # start with the state stays stuck.
+    if f != "get" or output is UNKNOWN or any(pf == "put" for pf, _pi in pending):
+        return None
+    got = output[1] if type(output) is tuple and len(output) == 2 else None
+    target = got if got is not None else ""
+    return lambda state: not target.startswith(state)
+
+
 def _kv_key(f: str, input: Any, output: Any) -> Hashable:
     return input[0] if isinstance(input, tuple) and input else None
 
@@ -309,6 +350,7 @@ kv = Model(
     reads=frozenset({"get"}),
     partition=_kv_key,
     describe_op=_describe_kv_op,
+    dead_end=_kv_dead_end,
 )
 """Porcupine's key-value store of strings: ``get``, ``put``, ``append`` with value
 ``[key, v]``; a missing key reads as "" (a get that returns nil reads ""), partitioned by key."""

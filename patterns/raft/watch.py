@@ -53,21 +53,32 @@ Seeded bugs (``flags.WATCH_BUGS``):
 from __future__ import annotations
 
 import bisect
+import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .._runtime import BAD_REQUEST, error_reply, ok_reply
 
-if TYPE_CHECKING:
-    from .node import RaftNode
-
-__all__ = ["MAX_EVENTS", "UNKNOWN_WATCH", "Watches", "changes"]
+__all__ = ["MAX_EVENTS", "UNKNOWN_WATCH", "Store", "Watches", "changes"]
 
 #: a poll returns at most this many events (more only to finish a revision)
 MAX_EVENTS = 2000
 #: the error of a poll for a watch this node does not know (it restarted): rewatch
 UNKNOWN_WATCH = "unknown-watch"
+
+
+class Store(Protocol):
+    """What watches need of the node (``RaftNode``): its lock, its log and applied index."""
+
+    id: str
+    bugs: frozenset[str]
+    mu: threading.Lock
+    applied: int
+    log: list[tuple[int, Any]]
+    request_timeout: float
+
+    def wait_until(self, predicate: Callable[[], bool], deadline: float) -> bool: ...
 
 
 class _Watch:
@@ -85,7 +96,7 @@ class Watches:
     """The events a node has applied and the watches registered on it; its requests go into
     the node's ``handlers``. Everything runs with the node's ``mu`` held."""
 
-    def __init__(self, node: RaftNode) -> None:
+    def __init__(self, node: Store) -> None:
         self.node = node
         self.bugs = node.bugs
         #: (revision, key, value), in revision order; ``revisions`` the same revisions

@@ -27,14 +27,20 @@ connection; the reply carries the request's ``id``::
     {"id": 7, "type": "read", "key": "x"}
     {"id": 7, "type": "write", "key": "x", "value": 3}
     {"id": 7, "type": "cas", "key": "x", "from": 1, "to": 2}
+    {"id": 7, "type": "txn", "puts": [["x", 1], ["y", 2]]}
+    {"id": 7, "type": "revision"}
     {"id": 7, "type": "status"}
 
     {"id": 7, "ok": true, "value": 3}          read: the value, null for a missing key
-    {"id": 7, "ok": true, "value": null}       write, cas: done (committed and applied)
+    {"id": 7, "ok": true, "value": null, "revision": 12}
+                                               write, cas, txn: done (committed and applied);
+                                               revision: the index of its log entry
+    {"id": 7, "ok": true, "value": 12}         revision: the commit index, by ReadIndex
     {"id": 7, "ok": false, "error": "not-leader", "definite": true, "leader": "n2",
      "message": "..."}
 
-Keys are strings or integers; values are any JSON. ``cas`` compares JSON values exactly
+A ``txn`` puts every pair in one log entry (one revision, all or nothing). Keys are strings
+or integers; values are any JSON. ``cas`` compares JSON values exactly
 (``1`` is not ``1.0`` nor ``true``). ``status`` is answered by the node itself::
 
     {"id": 7, "ok": true, "value": {"id": "n1", "role": "leader", "term": 5,
@@ -62,10 +68,14 @@ internal            no          the node raised while handling the request
 
 (*) a read changes nothing, so a failed read is always reported as definite.
 
-Reads are linearizable by ReadIndex: the leader waits until an entry of its term is
-committed, notes the commit index, confirms it still leads by a round of heartbeats that a
-majority acknowledges (sent after the read arrived), waits until that index is applied and
-answers from its state. Reads are not written to the log.
+Watches (``watch``, ``rewatch``, ``poll``; see ``watch``): a client watches a key prefix from
+a revision (a log index) and polls every committed change in order; a broken watch is
+registered again, on any node, after the last revision it saw.
+
+Reads (and ``revision``) are linearizable by ReadIndex: the leader waits until an entry of
+its term is committed, notes the commit index, confirms it still leads by a round of
+heartbeats that a majority acknowledges (sent after the read arrived), waits until that index
+is applied and answers from its state. Reads are not written to the log.
 
 Followers forward reads, writes and cas to the leader they know (one hop: a forwarded
 request is never forwarded again) and relay its reply; a forwarding failure after the
@@ -102,6 +112,12 @@ Seeded bugs (``--bug NAME``, repeatable) and the faults that expose them
     packet loss; pausing every node, or all followers, and resuming them together (about
     half, and a third, of such rounds); the first election after all nodes start at once.
     Killing or pausing only the leader rarely does it (a split vote is needed: a few %).
+``watch-resume-now``, ``watch-before-commit``, ``watch-rearm-late``
+    The watches' bugs: a resumed watch that starts from now (a gap after a kill or a pause of
+    its node), events delivered once appended rather than committed (events for writes the
+    next leader replaces, when the leader is isolated), a one-shot watch re-armed by the
+    next poll at the current revision (changes between two polls missed, no fault needed).
+    ``watch`` describes each.
 """
 
 from .flags import FLAGS

@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    for h in logging.getLogger().handlers:  # a run logs INFO to its harness.log, not here
+        h.setLevel(logging.WARNING)
     if not isinstance(sys.stdout, _ClosedPipeTolerant):
         sys.stdout = _ClosedPipeTolerant(sys.stdout)
     try:
@@ -142,6 +144,16 @@ def _count(text: str) -> int:
     return value
 
 
+def _shard(text: str) -> tuple[int, int]:
+    """``--shard I/N``: shard I (from 1) of N."""
+    from harness.nightly import parse_shard
+
+    try:
+        return parse_shard(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _integer(text: str) -> int:
     try:
         return int(text)
@@ -219,21 +231,72 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
 
-    r = sub.add_parser("run", help="run every test of a suite")
-    r.add_argument("suite", help="a suite YAML file")
+    r = sub.add_parser("run", help="run every test of suites (files, or folders of them)")
+    r.add_argument("suite", nargs="+", help="suite YAML files, or folders of them")
     r.add_argument(
         "--cluster", type=_backend, help="override the backend (local, docker, ssh, a plugin's)"
     )
     r.add_argument("--test", action="append", help="run only this test (repeatable)")
     r.add_argument("--time-limit", type=_seconds, help="seconds of workload per test")
     r.add_argument("--seed", type=_integer, help="the random seed (replays a run)")
-    r.add_argument("--bug", action="append", default=[], help="turn on a named seeded bug")
+    r.add_argument(
+        "--bug", action="append", default=[], help="turn on a named seeded bug (expects invalid)"
+    )
     r.add_argument("--nodes", type=_count, help="override the node count")
     r.add_argument("--inventory", help="for --cluster ssh: a YAML inventory of hosts")
     r.add_argument("--results", default="results", help="results root (default ./results)")
+    r.add_argument(
+        "--jobs",
+        type=_count,
+        help="tests side by side on this machine (default: half the cores, at least 1)",
+    )
+    r.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="I/N",
+        help="run only shard I of N: a stable share of the tests, by a hash of their names",
+    )
+    r.add_argument(
+        "--junit",
+        help="the invocation's JUnit file (default: <results>/_invocations/<start>/junit.xml)",
+    )
+    r.add_argument(
+        "--replay",
+        metavar="RUN_DIR",
+        help="run the suite's test of that run with the run's seed and exact fault schedule",
+    )
     r.set_defaults(func=_cmd_run)
 
+    h = sub.add_parser("history", help="each test's verdicts over its last runs, trends, flaky")
+    h.add_argument("results", nargs="?", default="results", help="results root (./results)")
+    h.add_argument("--runs", type=_count, default=10, help="runs per test shown (default 10)")
+    h.add_argument("--test", action="append", help="only this test (name or key; repeatable)")
+    h.add_argument("--json", action="store_true", help="print the history as JSON")
+    h.set_defaults(func=_cmd_history)
+
+    pr = sub.add_parser(
+        "prune", help="remove old runs; keeps the newest and every failing run not cleared"
+    )
+    pr.add_argument("results", nargs="?", default="results", help="results root (./results)")
+    pr.add_argument("--keep-runs", type=_count, help="keep each test's newest N runs")
+    pr.add_argument("--keep-days", type=_seconds, help="keep the runs of the last D days")
+    pr.add_argument("--dry-run", action="store_true", help="say what would go; remove nothing")
+    pr.set_defaults(func=_cmd_prune)
+
+    cl = sub.add_parser("clear", help="mark failing runs as seen, so prune may remove them")
+    cl.add_argument("run_dir", nargs="+", help="run directories: results/<test>/<UTC start>")
+    cl.add_argument("--note", default="", help="why (kept in the run's cleared.json)")
+    cl.set_defaults(func=_cmd_clear)
+
     _add_check(sub)
+
+    sh = sub.add_parser("shrink", help="cut a failing run's faults down to a few that still fail")
+    sh.add_argument("run_dir", help="a failing run directory: results/<test>/<UTC start>")
+    sh.add_argument("--results", default="results", help="results root (default ./results)")
+    sh.add_argument("--runs", type=_count, default=40, help="at most this many runs (40)")
+    sh.add_argument("--minutes", type=_seconds, default=60.0, help="at most this long (60)")
+    sh.add_argument("--tries", type=_count, default=3, help="runs of each candidate (3)")
+    sh.set_defaults(func=_cmd_shrink)
 
     rp = sub.add_parser("report", help="(re)build report.html from a run directory")
     rp.add_argument("run_dir", help="a run directory: results/<test>/<UTC start>")
@@ -274,67 +337,151 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
-    from harness.config import load_suite
-    from harness.run import handle_interrupts, run_test
+    from harness import nightly
+    from harness.run import handle_interrupts
 
-    suite = load_suite(args.suite)
-    tests = list(suite.tests)
-    if args.test:
-        names = {t.name for t in tests}
-        for name in args.test:
-            if name not in names:
-                raise ConfigError(
-                    "--test",
-                    None,
-                    "",
-                    f"no test named {name!r} in {args.suite}; it has: {', '.join(sorted(names))}",
-                )
-        tests = [t for t in tests if t.name in args.test]
-    tests = [_override(t, args) for t in tests]
-    _check_overrides(tests, args)
+    if args.replay and not args.test:  # the replayed run's test, only
+        from harness.replay import as_run
+
+        args.test = [as_run(Path(args.replay)).name]
+    suites, planned = nightly.plan(
+        args.suite, tests=args.test or (), shard=args.shard, override=lambda t: _override(t, args)
+    )
+    _check_overrides([p.spec for p in planned], args)
     from harness import registry
 
     backends = registry.backends()
-    rooted = sorted({t.cluster.backend for t in tests if backends[t.cluster.backend].needs_root})
+    rooted = sorted(
+        {p.spec.cluster.backend for p in planned if backends[p.spec.cluster.backend].needs_root}
+    )
     if os.geteuid() != 0 and rooted:
         print(f"splitbrain: the {', '.join(rooted)} cluster needs root", file=sys.stderr)
         return SETUP_FAILED
-    outcomes = []
-    # one handler of SIGINT / SIGTERM / SIGHUP for the whole suite: a signal stops the test
-    # under way (healed, torn down, its results written) and every test after it
+    if not planned:
+        total = sum(len(s.tests) for s in suites)
+        print(f"splitbrain: shard {args.shard[0]}/{args.shard[1]} holds none of the {total} "
+              "tests; nothing to run")  # fmt: skip
+        return VALID
+    root = Path(args.results)
+    jobs = min(args.jobs or nightly.default_jobs(), len(planned))
+    from harness.store import StorageError, code_version
+
+    try:
+        folder = nightly.invocation_dir(root)
+    except StorageError as e:
+        _say_err(f"splitbrain: {e}")
+        return SETUP_FAILED
+    meta: dict[str, Any] = {
+        "command": ["splitbrain", "run", *argv],
+        "started": _utc_now(),
+        "suites": [s.source for s in suites],
+        "jobs": jobs,
+        "shard": f"{args.shard[0]}/{args.shard[1]}" if args.shard else None,
+        "code": code_version(suites[0].source),
+    }
+    # one handler of SIGINT / SIGTERM / SIGHUP for the whole invocation: a signal stops the
+    # tests under way (healed, torn down, their results written) and starts no other
     with handle_interrupts() as interrupts:
-        for t in tests:
-            if interrupts.stop.is_set():
-                break
-            outcomes.append(
-                run_test(
-                    t,
-                    results_root=Path(args.results),
-                    suite_path=args.suite,
-                    interrupts=interrupts,
-                )
-            )
-        codes = [o.exit_code for o in outcomes]
+        done = nightly.run_planned(planned, jobs=jobs, results_root=root, interrupts=interrupts)
+        codes = [d.judgement.exit_code for d in done]
+        ran = {id(d.planned) for d in done}
+        left = [p.key for p in planned if id(p) not in ran]
         if interrupts.stop.is_set():
-            codes.append(UNKNOWN)  # an interrupted suite never passes
-            left = [t.name for t in tests[len(outcomes) :]]
+            codes.append(UNKNOWN)  # an interrupted run never passes
             if left:
-                _say_err(
-                    f"splitbrain: interrupted ({interrupts.signal}); not run: {', '.join(left)}"
-                )
-        if not _write_junit(Path(args.results) / f"{suite.name}-junit.xml", suite.name, outcomes):
+                _say_err(f"splitbrain: interrupted ({interrupts.signal}); not run: "
+                         f"{', '.join(left)}")  # fmt: skip
+        for s in suites:  # each suite's latest JUnit, as before: <results>/<suite>-junit.xml
+            mine = [d for d in done if d.planned.suite == s.name]
+            if mine and not _write_junit(root / f"{s.name}-junit.xml", s.name, mine, root):
+                codes.append(UNKNOWN)
+        junit = Path(args.junit) if args.junit else folder / "junit.xml"
+        if not _write_junit_all(junit, done, root):
             codes.append(UNKNOWN)
-    return _suite_exit(codes)
+        code = _suite_exit(codes)
+        meta.update(exit_code=code, not_run=left, junit=str(junit), folder=str(folder))
+        try:
+            summary = nightly.write_summary(folder, done, root, meta)
+        except StorageError as e:
+            _say_err(f"splitbrain: {e}")
+            return _suite_exit([code, UNKNOWN])
+        _index_history(root)
+        _print_summary(summary, folder, junit)
+    return code
 
 
-def _write_junit(path: Path, suite: str, outcomes: list[Any]) -> bool:
+def _utc_now() -> str:
+    import time
+
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _print_summary(summary: dict[str, Any], folder: Path, junit: Path) -> None:
+    """The invocation's last lines: the count, then each test that did not pass and why."""
+    c = summary["counts"]
+    words = (("passed", "pass"), ("failed", "fail"), ("unknown", "unknown"),
+             ("setup failed", "setup-failed"))  # fmt: skip
+    counts = ", ".join(f"{c[k]} {w}" for w, k in words if c[k])
+    lines = [
+        "",
+        f"splitbrain: {len(summary['tests'])} tests: {counts} (exit {summary['exit_code']}); "
+        "each judged against its expectation",
+    ]
+    for r in summary["tests"]:
+        status = r["status"].upper()
+        lines.append(f"  {status:<12} {r['key']}: {r['verdict']}, expected {r['expect']}"
+                     + (f"; {r['anomalies']}" if r["anomalies"] else ""))  # fmt: skip
+        if r["status"] != "pass":
+            lines.append(f"               {r['reason']}")
+            if r.get("rerun"):
+                lines.append(f"               run again: {r['rerun']}")
+    lines.append(f"summary: {folder / 'summary.md'} (and summary.json)")
+    lines.append(f"junit: {junit}")
+    _say("\n".join(lines))
+
+
+def _say(text: str) -> None:
+    try:
+        print(text)
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def _index_history(root: Path) -> None:
+    """Bring the history's index up to date with the runs just made (a convenience: the
+    run folders are the truth, and `splitbrain history` syncs them itself)."""
+    import sqlite3
+
+    from harness import runs_db
+
+    try:
+        with runs_db.connect(root):
+            pass
+    except (sqlite3.Error, OSError) as e:
+        _say_err(f"splitbrain: could not index the history in {root / runs_db.DB_NAME}: {e}")
+
+
+def _write_junit(path: Path, suite: str, done: list[Any], root: Path) -> bool:
     """The suite's JUnit file, whole or not at all; False (said on stderr) when it cannot be
     written, as on a full disk or a read-only file system."""
     from harness.junit import write_junit
     from harness.store import StorageError
 
     try:
-        write_junit(path, suite, outcomes)
+        write_junit(path, suite, done, results_root=root)
+    except StorageError as e:
+        _say_err(f"splitbrain: {e}")
+        return False
+    return True
+
+
+def _write_junit_all(path: Path, done: list[Any], root: Path) -> bool:
+    from harness.junit import write_junit_all
+    from harness.store import StorageError
+
+    try:
+        write_junit_all(path, done, results_root=root)
     except StorageError as e:
         _say_err(f"splitbrain: {e}")
         return False
@@ -366,10 +513,14 @@ def _check_overrides(tests: list[Any], args: argparse.Namespace) -> None:
     }
     if flags:
         for t in tests:
-            check_test(t, source=args.suite, flags=flags)
+            check_test(t, source=", ".join(args.suite), flags=flags)
 
 
 def _override(t: Any, args: argparse.Namespace) -> Any:
+    if getattr(args, "replay", None):
+        from harness.replay import replayed
+
+        return replayed(t, Path(args.replay))
     return override(
         t,
         backend=args.cluster,
@@ -662,7 +813,90 @@ def _print_result(source: str, n: int, what: str, result: Result, files: list[Pa
         print(f"  drawn: {f}")
 
 
+# -- history, prune, clear ---------------------------------------------------------------------
+
+
+def _results_root(text: str) -> Path:
+    root = Path(text)
+    if not root.is_dir():
+        raise ConfigError(text, None, "", "no results directory here; expected the --results "
+                          "directory of `splitbrain run` (default ./results)")  # fmt: skip
+    return root
+
+
+def _cmd_history(args: argparse.Namespace, argv: list[str]) -> int:
+    from harness import runs_db, trend
+
+    root = _results_root(args.results)
+    with runs_db.connect(root) as conn:
+        histories = runs_db.history(conn, runs=args.runs, tests=args.test or ())
+    if args.test and not histories:
+        raise ConfigError("--test", None, "", f"no finished run of {', '.join(args.test)} in "
+                          f"{root}")  # fmt: skip
+    if args.json:
+        print(json.dumps(trend.history_json(histories), indent=2))
+    else:
+        print(trend.history_text(histories, args.runs))
+    return 0
+
+
+def _cmd_prune(args: argparse.Namespace, argv: list[str]) -> int:
+    import shutil
+    import time
+
+    from harness import runs_db
+
+    if args.keep_runs is None and args.keep_days is None:
+        raise ConfigError("prune", None, "", "say what to keep: --keep-runs N (each test's "
+                          "newest N runs) and/or --keep-days D")  # fmt: skip
+    root = _results_root(args.results)
+    with runs_db.connect(root) as conn:
+        plan = runs_db.prune_plan(
+            conn, root, keep_runs=args.keep_runs, keep_days=args.keep_days, now=time.time()
+        )
+    verb = "would remove" if args.dry_run else "removed"
+    for d in plan.remove:
+        if not args.dry_run:
+            shutil.rmtree(d, ignore_errors=True)
+        print(f"{verb} {d}")
+    if not args.dry_run:
+        latest = root / "latest"
+        if latest.is_symlink() and not latest.exists():
+            latest.unlink()
+        with runs_db.connect(root):
+            pass  # forget the removed runs
+    print(f"{verb} {len(plan.remove)}; kept {plan.kept}, of which {len(plan.kept_failing)} "
+          "failing and not cleared (splitbrain clear RUN_DIR lets prune remove one)")  # fmt: skip
+    return 0
+
+
+def _cmd_clear(args: argparse.Namespace, argv: list[str]) -> int:
+    from harness import runs_db
+
+    dirs = []
+    for given in args.run_dir:
+        d = Path(given)
+        if d.is_symlink():
+            d = d.resolve()
+        if not d.is_dir() or not any((d / f).exists() for f in ("results.json", "spec.yaml",
+                                                                 "history.jsonl")):  # fmt: skip
+            raise ConfigError(given, None, "", "not a run directory; expected "
+                              "results/<test>/<UTC start>/")  # fmt: skip
+        dirs.append(d)
+    for d in dirs:
+        print(f"cleared {runs_db.clear_marker(d, args.note).parent}")
+    return 0
+
+
 # -- report, serve -----------------------------------------------------------------------------
+
+
+def _cmd_shrink(args: argparse.Namespace, argv: list[str]) -> int:
+    from harness.shrink import Budget, shrink
+
+    budget = Budget(runs=args.runs, minutes=args.minutes)
+    shrink(Path(args.run_dir), results_root=Path(args.results), tries=args.tries, budget=budget)
+    return 0
 
 
 def _cmd_report(args: argparse.Namespace, argv: list[str]) -> int:

@@ -10,10 +10,17 @@ cluster. A YAML file is a suite if it is a mapping with a ``tests`` list; other 
 configs, ...) are left alone. Every item carries the ``cluster`` marker (``-m "not cluster"``
 deselects them all).
 
-An item passes when the run is valid. An invalid run fails with the verdict, the anomalies,
-the report and the command that runs it again; an unknown verdict or a setup that failed also
-fail (a chaos test that could not decide did not pass). The seed, run directory and report
-path are recorded as JUnit properties.
+An item passes when the run meets its expectation (``expect`` in the suite, see
+``harness.expect``): valid by default, invalid for a test with seeded bugs or ``expect:
+invalid`` (a known-invalid test that is still invalid passes; one that turns valid fails: the
+bug it guards may no longer be reachable). A failure shows the anomaly summary, the verdict
+against the expectation, the anomalies, the report and the command that runs it again; an
+unknown verdict or a setup that failed also fail (a chaos test that could not decide did not
+pass). The seed, run directory, report path, verdict and expectation are recorded as JUnit
+properties.
+
+pytest-xdist (``pytest suites/ -n 4``) runs items side by side: each run has its own
+cluster (prefix, bridge, lock) and its own run directory, as ``splitbrain run --jobs`` does.
 """
 
 from __future__ import annotations
@@ -114,7 +121,9 @@ class SuiteItem(pytest.Item):
             seed=opts.sb_seed,
             bugs=opts.sb_bug,
         )
-        suite_path = os.path.relpath(self.path, self.config.invocation_params.dir)
+        from harness.nightly import repo_relative
+
+        suite_path = repo_relative(os.path.relpath(self.path, self.config.invocation_params.dir))
         results_root = Path(opts.sb_results)
         if not results_root.is_absolute():
             results_root = self.config.invocation_params.dir / results_root
@@ -127,9 +136,15 @@ class SuiteItem(pytest.Item):
             if report.exists():
                 self.user_properties.append(("report", str(report)))
         self.user_properties.append(("rerun", str(r.get("rerun", ""))))
-        if outcome.valid is True:
+        from harness.expect import anomaly_kinds, expectation, judge, verdict_word
+
+        expected = expectation(spec.expect, spec.system.bugs)
+        judged = judge(expected, outcome.valid, anomaly_kinds(r if isinstance(r, dict) else {}))
+        self.user_properties.append(("verdict", verdict_word(outcome.valid)))
+        self.user_properties.append(("expect", str(expected)))
+        if judged.passed:
             return
-        raise ChaosTestFailed(_failure_text(outcome))
+        raise ChaosTestFailed(_failure_text(outcome, f"expected {expected}: {judged.reason}"))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, ChaosTestFailed):
@@ -140,14 +155,20 @@ class SuiteItem(pytest.Item):
         return self.path, None, f"{self.suite}::{self.name}"
 
 
-def _failure_text(outcome: Any) -> str:
+def _failure_text(outcome: Any, judged: str) -> str:
+    from harness.expect import anomaly_summary
+
     r = outcome.results
     if outcome.valid is None:
         lines = [f"SETUP FAILED: {r.get('error', 'the test could not be set up')}"]
     else:
-        word = "INVALID" if outcome.valid is False else "UNKNOWN"
+        word = {True: "VALID", False: "INVALID"}.get(outcome.valid, "UNKNOWN")
         c = r.get("op_counts") or {}
-        lines = [f"{word} ({c.get('ok', 0)} ok, {c.get('fail', 0)} fail, {c.get('info', 0)} info)"]
+        lines = [
+            anomaly_summary(r),
+            f"{word} ({c.get('ok', 0)} ok, {c.get('fail', 0)} fail, {c.get('info', 0)} info); "
+            f"{judged}",
+        ]
         for name, cr in (r.get("checkers") or {}).items():
             v = cr.get("valid")
             if v is True:

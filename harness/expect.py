@@ -1,0 +1,171 @@
+"""What a test is expected to find, and whether its verdict met that.
+
+A nightly job guards known bugs as well as correct code: ``etcd-serializable`` is invalid by
+design (stale reads etcd documents), and a seeded-bug run exists to be caught. For such a test
+"still invalid" is the pass, and "valid" the failure: the bug it guards against may no longer
+be reachable (a fault that stopped working, a workload that stopped reaching the bug).
+
+A test's ``expect`` key (``harness.spec.TestSpec``): ``valid``, ``invalid`` or a list of
+anomaly kinds that must all be found (an invalid run that lacks one fails: the run found
+something else). Without the key, a test with seeded bugs expects ``invalid``, any other
+``valid``. An unknown verdict or a setup that failed never passes, whatever was expected.
+
+The exit code, the terminal, JUnit, the summary and the history all judge through ``judge``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from harness import exits
+
+__all__ = [
+    "Expectation",
+    "Judgement",
+    "anomaly_kinds",
+    "anomaly_summary",
+    "expectation",
+    "first_evidence_s",
+    "judge",
+    "judge_results",
+    "verdict_word",
+]
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """``invalid``: the test must end invalid; ``kinds``: and find each of these kinds."""
+
+    invalid: bool
+    kinds: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        if self.kinds:
+            return f"invalid with {', '.join(self.kinds)}"
+        return "invalid" if self.invalid else "valid"
+
+
+def expectation(expect: Any, bugs: Sequence[str] = ()) -> Expectation:
+    """The expectation of a test whose ``expect`` key is ``expect`` (None when absent) and
+    whose seeded bugs are ``bugs``."""
+    if isinstance(expect, list | tuple) and expect:
+        return Expectation(True, tuple(str(k) for k in expect))
+    if expect == "invalid":
+        return Expectation(True)
+    if expect == "valid":
+        return Expectation(False)
+    return Expectation(bool(bugs))
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """``status``: pass, fail, unknown or setup-failed; ``exit_code``: the test's exit code
+    under the expectation (0 pass, 1 fail, 2 unknown, 4 setup failed); ``reason``: why, in
+    words a CI log can show."""
+
+    status: str
+    exit_code: int
+    reason: str
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "pass"
+
+
+def judge(expected: Expectation, valid: Any, kinds: Sequence[str] = ()) -> Judgement:
+    """Judge a verdict (``valid``: True, False, "unknown", or None for a failed setup) that
+    found anomalies of ``kinds`` against what was ``expected``."""
+    if valid is None:
+        return Judgement("setup-failed", exits.SETUP_FAILED, "the test could not be set up")
+    if valid not in (True, False):
+        return Judgement("unknown", exits.UNKNOWN, "no verdict: the checkers could not decide")
+    if not expected.invalid:
+        if valid is True:
+            return Judgement("pass", exits.VALID, "valid, as expected")
+        return Judgement("fail", exits.INVALID, "invalid, but valid was expected")
+    if valid is True:
+        return Judgement(
+            "fail",
+            exits.INVALID,
+            f"valid, but {expected} was expected: the bug it guards against may no longer "
+            "be reachable",
+        )
+    missing = [k for k in expected.kinds if k not in set(kinds)]
+    if missing:
+        return Judgement(
+            "fail",
+            exits.INVALID,
+            f"invalid, but {', '.join(missing)} not found (expected {expected})",
+        )
+    return Judgement("pass", exits.VALID, f"still {expected}, as expected")
+
+
+def judge_results(
+    results: Mapping[str, Any], spec: Mapping[str, Any]
+) -> tuple[Expectation, Judgement]:
+    """The expectation and judgement of a run from its results.json and spec.yaml (as read
+    back from a run folder: ``spec["expect"]``, ``spec["system"]["bugs"]``)."""
+    system = spec.get("system") if isinstance(spec.get("system"), Mapping) else {}
+    assert isinstance(system, Mapping)
+    bugs = system.get("bugs") or ()
+    expected = expectation(spec.get("expect"), list(bugs) if isinstance(bugs, list | tuple) else ())
+    valid = results.get("valid", "unknown") if results else "unknown"
+    return expected, judge(expected, valid, anomaly_kinds(results))
+
+
+def verdict_word(valid: Any) -> str:
+    """valid, invalid, unknown or setup-failed."""
+    if valid is None:
+        return "setup-failed"
+    return {True: "valid", False: "invalid"}.get(valid, "unknown")
+
+
+def _anomalies(results: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    checkers = results.get("checkers")
+    if not isinstance(checkers, Mapping):
+        return []
+    return [
+        a
+        for r in checkers.values()
+        if isinstance(r, Mapping)
+        for a in r.get("anomalies") or []
+        if isinstance(a, Mapping)
+    ]
+
+
+def anomaly_kinds(results: Mapping[str, Any]) -> list[str]:
+    """The distinct kinds of anomaly a results.json holds, most frequent first."""
+    counts = Counter(str(a.get("name")) for a in _anomalies(results))
+    return [k for k, _ in counts.most_common()]
+
+
+def anomaly_summary(results: Mapping[str, Any]) -> str:
+    """ "3 anomalies: G0 x2, stale x1": the kinds and counts, most severe first, from
+    ``harness.headline`` (the line the terminal and the report lead with); "no anomalies"."""
+    anomalies = _anomalies(results)
+    try:
+        from harness.headline import headline
+    except ImportError:  # headline is new: a plain count until it is there
+        counts = Counter(str(a.get("name")) for a in anomalies)
+        if not counts:
+            return "no anomalies"
+        total = sum(counts.values())
+        listed = ", ".join(f"{k} x{n}" for k, n in counts.most_common())
+        return f"{total} {'anomaly' if total == 1 else 'anomalies'}: {listed}"
+    return headline(anomalies)
+
+
+def first_evidence_s(results: Mapping[str, Any]) -> float | None:
+    """Seconds into the run at which the first anomaly could first have been seen: for each
+    anomaly the moment its last operation completed, the earliest over all (as
+    bench/detection.py measures it); None without anomalies that carry times."""
+    times = []
+    for a in _anomalies(results):
+        ts = [op["time"] for op in a.get("ops") or [] if isinstance(op, Mapping)
+              and isinstance(op.get("time"), int)]  # fmt: skip
+        if ts:
+            times.append(max(ts) / 1e9)
+    return round(min(times), 3) if times else None

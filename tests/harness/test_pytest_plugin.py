@@ -25,6 +25,7 @@ tests:
     time_limit: 3
   - name: bad
     system: {name: raft, bugs: [stale-read]}
+    expect: valid  # a seeded bug expects invalid by default; here its invalid run must fail
     time_limit: 3
 """
 
@@ -156,6 +157,7 @@ def test_the_suites_junit_names_each_tests_seed_run_dir_and_report(tmp_path):
     case = ET.parse(tmp_path / "s-junit.xml").getroot().find("testcase")
     assert case is not None
     props = {p.get("name"): p.get("value") for p in case.iter("property")}
-    assert props == {"seed": "9", "run_dir": str(run), "report": str(run / "report.html")}
+    assert props == {"seed": "9", "run_dir": str(run), "report": str(run / "report.html"),
+                     "verdict": "invalid", "expect": "valid"}  # fmt: skip
     failure = case.find("failure")
     assert failure is not None and f"report: {run / 'report.html'}" in (failure.text or "")

@@ -7,6 +7,8 @@ from typing import Any
 
 from harness.history import NEMESIS, Op
 
+from ..base import when
+
 __all__ = ["client_ops", "fmt", "freeze", "invocations", "op_ref"]
 
 
@@ -47,6 +49,9 @@ def fmt(v: Any, limit: int = 200) -> str:
     return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
-def op_ref(op: Op) -> str:
-    """How an explanation names an op: ``op 12 (process 3)``."""
-    return f"op {op.index} (process {op.process})"
+def op_ref(op: Op, ctx: dict[str, Any] | None = None) -> str:
+    """How an explanation names an op: ``op 12 (process 3 on n2, at 4.210 s)``: which op,
+    who ran it, the node it talked to, and when it completed (with the wall clock when ``ctx``
+    has the run's time zero), so it can be found in that node's log."""
+    node = f" on {op.node}" if op.node else ""
+    return f"op {op.index} (process {op.process}{node}, at {when(op.time, ctx)})"

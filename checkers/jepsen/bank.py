@@ -21,7 +21,7 @@ from typing import Any
 from harness.history import NEMESIS, Op, pair_index
 from harness.registry import CheckerInfo, option
 
-from ..base import Anomaly, Result
+from ..base import Anomaly, Result, when
 from ._common import client_ops, fmt, op_ref
 
 __all__ = ["BANK", "BankChecker", "BankOptions"]
@@ -71,7 +71,8 @@ class BankChecker:
         self.max_cases = max_cases
 
     def check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
-        """Check every ok read of ``history``."""
+        """Check every ok read of ``history``; ``ctx``'s ``time_zero_ms`` (the run's time
+        zero) puts the wall clock in the explanations."""
         reads = [op for op in client_ops(history) if op.type == "ok" and op.f == "read"]
         for op in reads:
             if not isinstance(op.value, dict):
@@ -102,10 +103,12 @@ class BankChecker:
             err = self._check_read(op, accounts, total)
             if err is not None:
                 errors.setdefault(err["type"], []).append(err)
-        anomalies = [_period_anomaly(p, total) for p in _periods(history, reads, total)]
+        anomalies = [_period_anomaly(p, total, ctx) for p in _periods(history, reads, total)]
+        flights = _Flights(history) if errors else None
         for kind in _KINDS:
             for err in errors.get(kind, [])[: self.max_cases]:
-                anomalies.append(_anomaly(err, total))
+                assert flights is not None
+                anomalies.append(_anomaly(err, total, flights, ctx))
         summary = {}
         for kind, errs in errors.items():
             s: dict[str, Any] = {
@@ -212,16 +215,11 @@ def _amount(op: Op) -> Any:
     return op.value.get("amount") if isinstance(op.value, dict) else None
 
 
-def _period_anomaly(p: dict[str, Any], total: Any) -> Anomaly:
+def _period_anomaly(p: dict[str, Any], total: Any, ctx: dict[str, Any] | None = None) -> Anomaly:
     first, last = p["first"], p["last"]
     change = p["change"]
     direction = f"{-change} less" if change < 0 else f"{change} more"
-    span = (
-        f"{op_ref(first)}, at {first.time / 1e9:.1f} s"
-        if first is last
-        else f"{op_ref(first)}, at {first.time / 1e9:.1f} s, to {op_ref(last)}, at "
-        f"{last.time / 1e9:.1f} s"
-    )
+    span = op_ref(first, ctx) if first is last else f"{op_ref(first, ctx)} to {op_ref(last, ctx)}"
     text = (
         f"the reads summed to {p['sum']}, {direction} than {p['sum'] - change}, from {span} "
         f"({p['reads']} read{'s' if p['reads'] != 1 else ''}); "
@@ -238,7 +236,7 @@ def _period_anomaly(p: dict[str, Any], total: Any) -> Anomaly:
         )
     suspects = p["suspects"]
     if suspects:
-        shown = "; ".join(_transfer_ref(inv, done) for inv, done in suspects[:5])
+        shown = "; ".join(_transfer_ref(inv, done, ctx) for inv, done in suspects[:5])
         more = f" (and {len(suspects) - 5} more)" if len(suspects) > 5 else ""
         half = (
             "its withdrawal without its deposit"
@@ -260,11 +258,13 @@ def _period_anomaly(p: dict[str, Any], total: Any) -> Anomaly:
         "first": first.index,
         "last": last.index,
         "suspects": [inv.index for inv, _ in suspects],
+        # the sub-history the report draws: the reads, and the transfers in flight
+        "in_flight": [_flight(inv, done) for inv, done in suspects[:20]],
     }
     return Anomaly("total-changed", text + ".", ops, data)
 
 
-def _transfer_ref(inv: Op, done: Op | None) -> str:
+def _transfer_ref(inv: Op, done: Op | None, ctx: dict[str, Any] | None = None) -> str:
     v = inv.value if isinstance(inv.value, dict) else {}
     where = f" on {inv.node}" if inv.node else ""
     if done is None:
@@ -272,12 +272,35 @@ def _transfer_ref(inv: Op, done: Op | None) -> str:
     elif done.type == "info":
         outcome = f"indeterminate ({done.error})" if done.error else "indeterminate"
     else:
-        outcome = f"acknowledged at {done.time / 1e9:.1f} s"
+        outcome = f"acknowledged at {when(done.time, ctx)}"
     return (
         f"op {inv.index} (process {inv.process}{where}, transfer of {v.get('amount')} "
-        f"from {v.get('from')} to {v.get('to')}, invoked at {inv.time / 1e9:.1f} s, "
+        f"from {v.get('from')} to {v.get('to')}, invoked at {when(inv.time, ctx)}, "
         f"{outcome})"
     )
+
+
+def _flight(inv: Op, done: Op | None) -> dict[str, Any]:
+    """A transfer in flight, as the report's sub-history names it: by its invocation."""
+    return {"index": inv.index, "time": inv.time, "done": None if done is None else done.index}
+
+
+class _Flights:
+    """The transfers of a history (not the failed ones), to find those in flight during a
+    read: invoked before it completed, not completed before it was invoked."""
+
+    def __init__(self, history: list[Op]) -> None:
+        pairs = pair_index(history)
+        self.transfers = _transfers(history, pairs)
+        self.invoked = {id(history[j]): history[i] for i, j in pairs.items() if i < j}
+
+    def during(self, read: Op) -> list[tuple[Op, Op | None]]:
+        inv = self.invoked.get(id(read), read)
+        return [
+            (t, done)
+            for t, done in self.transfers
+            if t.time <= read.time and (done is None or done.time >= inv.time)
+        ]
 
 
 def _acct(a: Any) -> Any:
@@ -306,28 +329,34 @@ def _brief(err: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.to_dict() if isinstance(v, Op) else v) for k, v in err.items()}
 
 
-def _anomaly(err: dict[str, Any], total: Any) -> Anomaly:
+def _anomaly(
+    err: dict[str, Any], total: Any, flights: _Flights, ctx: dict[str, Any] | None = None
+) -> Anomaly:
     op: Op = err["op"]
     kind = err["type"]
     balances = fmt(op.value)
+    ref = op_ref(op, ctx)
     if kind == "unexpected-key":
-        text = f"{op_ref(op)} read accounts {fmt(err['unexpected'])} that do not exist"
+        text = f"{ref} read accounts {fmt(err['unexpected'])} that do not exist"
     elif kind == "nil-balance":
-        text = f"{op_ref(op)} read no balance (nil) for accounts {fmt(err['nils'])}"
+        text = f"{ref} read no balance (nil) for accounts {fmt(err['nils'])}"
     elif kind == "wrong-total":
         text = (
-            f"{op_ref(op)} read balances that sum to {err['total']}, but transfers "
+            f"{ref} read balances that sum to {err['total']}, but transfers "
             f"preserve the total, {total}: the read saw a state no serial order of "
             "transfers produces"
         )
     else:
         text = (
-            f"{op_ref(op)} read negative balances {fmt(err['negative'])}; transfers must "
+            f"{ref} read negative balances {fmt(err['negative'])}; transfers must "
             "not overdraw an account"
         )
-    return Anomaly(
-        kind,
-        f"{text}. Balances read: {balances}.",
-        [op.to_dict()],
-        {k: v for k, v in _brief(err).items() if k != "op"},
-    )
+    in_flight = flights.during(op)
+    text += f". Balances read: {balances}"
+    if in_flight:
+        shown = "; ".join(_transfer_ref(t, done, ctx) for t, done in in_flight[:3])
+        more = f" (and {len(in_flight) - 3} more)" if len(in_flight) > 3 else ""
+        text += f". In flight during the read: {shown}{more}"
+    data = {k: v for k, v in _brief(err).items() if k != "op"}
+    data["in_flight"] = [_flight(t, done) for t, done in in_flight[:20]]
+    return Anomaly(kind, text + ".", [op.to_dict()], data)

@@ -21,13 +21,15 @@ __all__ = ["anomaly_section", "cycle_svg", "sub_history"]
 _CONTEXT = 6  # prefix operations shown before a non-linearizable one
 #: keys of an anomaly's data the section draws itself (the rest is shown as the checker's data)
 _SHOWN_ELSEWHERE = frozenset(
-    "timeline linearizations orderings op concurrent prefix stats cycle steps txns".split()
+    "timeline linearizations orderings op concurrent prefix stats cycle steps txns "
+    "in_flight".split()
 )
 _ROLE_ORDER = {
     "cannot be linearized": 0,
     "concurrent with it": 1,
     "involved": 2,
-    "linearized before it": 3,
+    "in flight": 3,
+    "linearized before it": 4,
 }
 
 
@@ -56,6 +58,9 @@ def sub_history(
     for c in data.get("concurrent") or []:
         if isinstance(c, dict):
             put(c.get("index"), "concurrent with it")
+    for c in data.get("in_flight") or []:  # a bank read's transfers in flight
+        if isinstance(c, dict):
+            put(c.get("index"), "in flight")
     timeline = {t.get("id"): t for t in data.get("timeline") or [] if isinstance(t, dict)}
     prefix = data.get("prefix") or []
     if isinstance(prefix, list):

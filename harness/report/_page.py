@@ -26,6 +26,7 @@ from urllib.parse import quote
 from harness.headline import by_kind, explanation_of, headline, name_of, worst_example
 
 from ._anomaly import anomaly_section, sub_history
+from ._bank import totals_svg
 from ._load import RunData, load_run
 from ._model import Band, FaultKinds, Interval, fault_bands, intervals, page_data, short
 
@@ -75,6 +76,12 @@ def render(run: RunData, kinds: FaultKinds | None = None) -> str:
         )
         if drawings:
             anomaly_html.append(drawings)
+        if cname == "bank" and isinstance(r, dict):  # Jepsen's totals-over-time plot
+            det = r.get("details") if isinstance(r.get("details"), dict) else {}
+            assert isinstance(det, dict)
+            plot = totals_svg(run.ops, bands, det.get("total"), t_end)
+            if plot:
+                anomaly_html.append(plot)
 
     data = page_data(ivs, bands, t_end, anomaly_data)
     css = (_HERE / "report.css").read_text(encoding="utf-8")

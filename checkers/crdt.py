@@ -354,10 +354,10 @@ def _check_set(
                 continue
             for c, elements in final_sets:
                 if e not in elements:
-                    out["lost-add"].append(_lost_add(e, a, c, "final read"))
+                    out["lost-add"].append(_lost_add(e, a, c, "final read on"))
             for r in _reads_between(reads_on[a.node], a.end, first_remove):
                 if e not in _hashable(r.result):
-                    out["lost-add"].append(_lost_add(e, a, r, "read on the same node"))
+                    out["lost-add"].append(_lost_add(e, a, r, "read on the add's node"))
                     break
         # resurrections: every add of e seen by a remove
         known = [_dot(a.extra("dot")) for a in add_calls]
@@ -366,13 +366,15 @@ def _check_set(
         for c, elements in final_sets:
             if e in elements:
                 r0 = next(r for r in rms if r.status == "ok" and r.extra("removed"))
-                out["resurrected"].append(_resurrected(e, r0, c, "final read"))
+                out["resurrected"].append(_resurrected(e, r0, c, "final read on"))
         for r in rms:
             if r.status != "ok" or not r.extra("removed"):
                 continue
             for later in _reads_between(reads_on[r.node], r.end, NEVER):
                 if e in _hashable(later.result):
-                    out["resurrected"].append(_resurrected(e, r, later, "read on the same node"))
+                    out["resurrected"].append(
+                        _resurrected(e, r, later, "read on the remover's node")
+                    )
                     break
     for r in reads + finals:
         shown = _hashable(r.result if r.f == "set-read" else r.result.get("set") or [])
@@ -404,7 +406,7 @@ def _reads_between(reads: list[Call], after: int, before: int) -> list[Call]:
 def _lost_add(e: Any, add: Call, read: Call, what: str) -> Anomaly:
     return Anomaly(
         "lost-add",
-        f"the {what} on {read.node} from {_s(read.start)} to {_s(read.end)} does not show "
+        f"the {what} {read.node} from {_s(read.start)} to {_s(read.end)} does not show "
         f"{e!r}, whose add ({add.describe()}) was acknowledged and seen by no remove",
         add.ops() + read.ops(),
         {"element": e, "node": read.node, "add_node": add.node},
@@ -414,7 +416,7 @@ def _lost_add(e: Any, add: Call, read: Call, what: str) -> Anomaly:
 def _resurrected(e: Any, remove: Call, read: Call, what: str) -> Anomaly:
     return Anomaly(
         "resurrected",
-        f"the {what} on {read.node} from {_s(read.start)} to {_s(read.end)} shows {e!r}, "
+        f"the {what} {read.node} from {_s(read.start)} to {_s(read.end)} shows {e!r}, "
         f"removed by {remove.describe()} which saw every add of it (dots "
         f"{remove.extra('removed')}): it came back without a new add",
         remove.ops() + read.ops(),
@@ -457,7 +459,7 @@ def _check_register(
         w = best[i - 1]  # the acknowledged write on r's node that began last before r
         shown = writes.get(r.result)
         if shown is None or (shown is not w and shown.end < w.start):
-            out["lost-update"].append(_lost_update(w, r, shown, "read on the same node"))
+            out["lost-update"].append(_lost_update(w, r, shown, "read on the write's node"))
     all_acked = sorted((w for ws in acked.values() for w in ws), key=lambda w: w.start)
     for c in finals:
         v = c.result.get("reg")
@@ -467,7 +469,7 @@ def _check_register(
             continue
         for w in all_acked:
             if w is not shown and (shown is None or shown.end < w.start):
-                out["lost-update"].append(_lost_update(w, c, shown, "final read"))
+                out["lost-update"].append(_lost_update(w, c, shown, "final read on"))
     return out, {"writes": len(writes), "reads": len(reads)}
 
 
@@ -481,7 +483,7 @@ def _lost_update(w: Call, read: Call, shown: Call | None, what: str) -> Anomaly:
         )
     return Anomaly(
         "lost-update",
-        f"the {what} of the register on {read.node} from {_s(read.start)} to {_s(read.end)} "
+        f"the register's {what} {read.node} from {_s(read.start)} to {_s(read.end)} "
         f"shows {older}: the acknowledged {w.describe()} was lost to an older write",
         w.ops() + read.ops() + (shown.ops() if shown else []),
         {"node": read.node, "lost": w.invoke.value, "shown": shown.invoke.value if shown else None},

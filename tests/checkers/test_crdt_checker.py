@@ -129,7 +129,7 @@ def test_an_acknowledged_add_no_remove_saw_must_stay() -> None:
     on_node.call(0, "n1", "set-read", None, 2, 2.1, result=[])
     result = finals(on_node, set=[1]).check()
     assert names(result) == {"lost-add"}
-    assert "read on the same node on n1" in result.anomalies[0].explanation
+    assert "read on the add's node n1" in result.anomalies[0].explanation
 
 
 def test_a_removed_element_must_not_come_back_without_a_new_add() -> None:

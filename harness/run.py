@@ -38,7 +38,7 @@ from harness.generator import (
     seq,
     time_limit,
 )
-from harness.headline import anomalies_of, describe, headline, worst_example
+from harness.headline import anomalies_of, by_kind, describe, headline, worst_example
 from harness.history import NEMESIS, Journal, Op
 from harness.registry import (
     BackendInfo,
@@ -918,12 +918,14 @@ def _print_verdict(
             f"  {name}: {v}{summary}"
             + (f" ({reason})" if reason and r["valid"] is not True else "")
         )
-        for a in mine[:3]:
-            if _same(a, worst):
-                continue  # shown above
-            lines.append(f"    - {_clip(describe(a), 1, 6)}")
-        if len(mine) > 3:
-            lines.append(f"    ... and {len(mine) - 3} more in results.json and the report")
+        firsts = [group[0] for group in by_kind(mine).values()][:4]  # one of each kind
+        for a in firsts:
+            if not _same(a, worst):  # the worst is shown above
+                lines.append(f"    - {_clip(describe(a), 1, 6)}")
+        if len(mine) > len(firsts):
+            lines.append(
+                f"    ... and {len(mine) - len(firsts)} more in the report and results.json"
+            )
     if results.get("interrupted") and results["checkers"]:
         lines.append(
             f"  (interrupted by {results.get('signal') or 'a signal'}: the history up to the "

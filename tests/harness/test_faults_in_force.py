@@ -43,7 +43,7 @@ def test_an_operation_inside_a_fault_is_during_it() -> None:
     found = faults(_history(), STARTS, HEALS)
     when = at(found, 2 * S, int(2.5 * S))
     assert [f.kind for f in when.during] == ["partition"]
-    assert when.sentence() == "during partition majorities-ring (n2) (from 1.00 s to 4.20 s)"
+    assert when.sentence() == "during partition majorities-ring (n2) from 1.00 s to 4.20 s"
 
 
 def test_an_operation_right_after_a_heal_names_the_fault_that_ended() -> None:

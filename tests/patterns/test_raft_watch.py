@@ -122,22 +122,23 @@ def test_a_restarted_node_answers_unknown_watch_and_serves_a_rewatch_once_caught
     assert [e[0] for e in c.events_through(home, "w", revs[-1])] == revs[2:]
 
 
-@pytest.mark.parametrize(
-    "req",
-    [
-        {"type": "watch", "watch": "w", "prefix": "", "start": 0},
-        {"type": "watch", "watch": "", "prefix": "", "start": 1},
-        {"type": "watch", "watch": "w", "prefix": 3, "start": 1},
-        {"type": "rewatch", "watch": "w", "prefix": "", "after": -1},
-        {"type": "poll", "watch": 5},
-        {"type": "txn", "puts": []},
-        {"type": "txn", "puts": [["k"]]},
-    ],
-)
-def test_malformed_watch_requests_are_refused(cluster, req):
+MALFORMED = [
+    {"type": "watch", "watch": "w", "prefix": "", "start": 0},
+    {"type": "watch", "watch": "", "prefix": "", "start": 1},
+    {"type": "watch", "watch": "w", "prefix": 3, "start": 1},
+    {"type": "rewatch", "watch": "w", "prefix": "", "after": -1},
+    {"type": "poll", "watch": 5},
+    {"type": "poll", "watch": "w", "wait_ms": "soon"},
+    {"type": "txn", "puts": []},
+    {"type": "txn", "puts": [["k"]]},
+]
+
+
+def test_malformed_watch_and_txn_requests_are_refused(cluster):
     c = cluster(1)
-    reply = c.call("n1", req)
-    assert reply["ok"] is False and reply["error"] == "bad-request", reply
+    for req in MALFORMED:
+        reply = c.call("n1", dict(req))
+        assert reply["ok"] is False and reply["error"] == "bad-request", (req, reply)
 
 
 # -- seeded bugs ----------------------------------------------------------------------------------

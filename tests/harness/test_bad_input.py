@@ -568,7 +568,7 @@ def test_every_builtin_system_and_workload_declares_its_options_and_mix() -> Non
 
 PATTERN_SYSTEMS = [
     "raft", "leaderfollower", "paxos", "queue", "lock", "lease", "election", "twophase",
-    "lamport", "hlc", "vclock", "clocksync", "crdt",
+    "lamport", "hlc", "vclock", "clocksync", "crdt", "actor",
 ]  # fmt: skip
 
 

@@ -26,10 +26,16 @@ make the method asked for is an ``info`` completion naming it.
 
 Ops (``f``: value -> completion value):
 
-- ``start-delay``: ``None`` or ``{"nodes": target, "latency_ms": int, "jitter_ms": int,
-  "distribution": "uniform"|"normal", "reorder": bool}`` (what is not given comes from the
-  fault's options) -> the same keys, ``nodes`` as the list of names, plus ``"method":
-  {node: "netem"|"nfqueue"}``. A new delay replaces the one in force.
+- ``start-delay``: ``None`` or ``{"nodes": target, "peers": target, "latency_ms": int,
+  "jitter_ms": int, "distribution": "uniform"|"normal", "reorder": bool}`` (what is not given
+  comes from the fault's options) -> the same keys, ``nodes`` and ``peers`` as lists of
+  names, plus ``"method": {node: "netem"|"nfqueue"|"none: ..."}``. Each node of ``nodes`` has
+  its links with the nodes of ``peers`` delayed (per node: peers "all", the default; per
+  link: ``{"nodes": ["n1"], "peers": ["n2"]}``). A new delay replaces the one in force.
+
+Not made: duplication. NFQUEUE gives a packet one verdict; a copy would have to be injected
+again through a raw socket as if it came from the peer, and every system splitbrain tests
+talks TCP, which drops a duplicated segment before the system sees it.
 - ``stop-delay``: ignored -> ``"healed"``: the rules go first, then each ``delayq`` lets
   every packet it holds go at once and exits.
 
@@ -173,6 +179,13 @@ class DelayOptions:
     targets: tuple[str, ...] = option(
         ("all",), "which nodes each delay hits, taken in turn", choices=TARGETS
     )
+    peers: tuple[str, ...] = option(
+        ("all",),
+        "the other end of the delayed links, taken in turn with targets: a target node's "
+        "packets from these peers are delayed (per link: a start-delay value of nodes [n1], "
+        "peers [n2] delays n2 -> n1 alone)",
+        choices=TARGETS,
+    )
     method: str = option(
         "auto",
         "netem, nfqueue, or auto (netem where the node has it, else nfqueue); auto is refused "
@@ -199,7 +212,20 @@ def _make(options: DelayOptions, rng: random.Random, system: object) -> DelayNem
 def _pick(options: DelayOptions, turn: int, rng: random.Random, interval: float) -> tuple[str, Any]:
     if not options.targets:
         raise ValueError("the delay fault has no targets to take (targets is empty)")
-    return "start-delay", {"nodes": options.targets[turn % len(options.targets)]}
+    if not options.peers:
+        raise ValueError("the delay fault has no peers to take (peers is empty)")
+    return "start-delay", {
+        "nodes": options.targets[turn % len(options.targets)],
+        "peers": options.peers[turn % len(options.peers)],
+    }
+
+
+def _pin(invoked: Any, done: Any) -> Any:
+    """The start that delays the same links again: the nodes and the peers it chose."""
+    pinned = pin_nodes(invoked, done)
+    if isinstance(pinned, dict) and isinstance(done, dict) and isinstance(done.get("peers"), list):
+        pinned["peers"] = list(done["peers"])
+    return pinned
 
 
 DELAY = FaultInfo(
@@ -213,7 +239,7 @@ DELAY = FaultInfo(
     options=DelayOptions,
     color="rgba(0,150,136,.3)",
     heal_rank=10,
-    pin=pin_nodes,
+    pin=_pin,
 )
 
 
@@ -319,16 +345,22 @@ class DelayNemesis:
     def _start(self, op: Op) -> Op:
         v = self._value(op.value)
         targets = pick_nodes(v["nodes"], self.nodes, self.rng, system=self.system)
+        peers = pick_nodes(v["peers"], self.nodes, self.rng, system=self.system)
         errors = self._heal()
         if errors:
             return op.complete("info", op.value, error=f"healing first: {describe_errors(errors)}")
         methods: dict[str, str] = {}
 
         def apply(node: Node) -> None:
-            methods[node.name] = self._apply(node, v)
+            methods[node.name] = self._apply(node, v, peers)
 
         errors = on_nodes(targets, apply)
-        value = {**v, "nodes": node_names(targets), "method": dict(sorted(methods.items()))}
+        value = {
+            **v,
+            "nodes": node_names(targets),
+            "peers": node_names(peers),
+            "method": dict(sorted(methods.items())),
+        }
         error = describe_errors(errors)
         return op.complete("info" if error else "ok", value, error=error)
 
@@ -336,6 +368,7 @@ class DelayNemesis:
         o = self.options
         v: dict[str, Any] = {
             "nodes": o.targets[0] if o.targets else "all",
+            "peers": o.peers[0] if o.peers else "all",
             "latency_ms": o.latency_ms,
             "jitter_ms": o.jitter_ms,
             "distribution": o.distribution,
@@ -363,11 +396,12 @@ class DelayNemesis:
             raise ValueError(f"expected true or false for 'reorder', got {v['reorder']!r}")
         return v
 
-    def _apply(self, node: Node, v: dict[str, Any]) -> str:
-        """Delay what ``node`` exchanges with its peers; the method it took."""
-        peers = [n.address for n in self.nodes if n is not node and n.address != node.address]
+    def _apply(self, node: Node, v: dict[str, Any], ends: Sequence[Node]) -> str:
+        """Delay what ``node`` exchanges with those of ``ends`` that are its peers; the method
+        it took."""
+        peers = [n.address for n in ends if n is not node and n.address != node.address]
         if not peers:
-            raise ValueError(f"{node.name} has no peer at another address to be delayed from")
+            return "none: no peer of its to delay"
         method = self.options.method
         if method in ("auto", "netem"):
             args = [peers[0], str(v["latency_ms"]), str(v["jitter_ms"]), v["distribution"]]

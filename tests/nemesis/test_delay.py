@@ -167,6 +167,21 @@ def test_a_delay_on_one_node_lengthens_only_its_round_trips_and_jitter_spreads_t
 @pytest.mark.cluster
 @pytest.mark.skipif(os.geteuid() != 0, reason="the local cluster needs root")
 @needs_nfqueue
+def test_a_delay_per_link_lengthens_that_link_alone(
+    cluster: LocalCluster, nemesis: DelayNemesis
+) -> None:
+    n1, n2, n3 = cluster.nodes
+    link = {"nodes": ["n1"], "peers": ["n2"], "latency_ms": 80, "jitter_ms": 0}
+    done = invoke(nemesis, "start-delay", link)
+    assert done.type == "ok", done.error
+    assert (done.value["nodes"], done.value["peers"]) == (["n1"], ["n2"])
+    assert min(rtts(n2, n1)) >= 80  # n2 -> n1 is held at n1
+    assert min(rtts(n3, n1)) < 50 and min(rtts(n2, n3)) < 50  # no other link
+
+
+@pytest.mark.cluster
+@pytest.mark.skipif(os.geteuid() != 0, reason="the local cluster needs root")
+@needs_nfqueue
 def test_a_bad_value_is_an_info_naming_it_and_changes_nothing(
     cluster: LocalCluster, nemesis: DelayNemesis
 ) -> None:
@@ -213,4 +228,4 @@ def test_the_fault_kind_is_registered_and_says_what_this_machine_supports() -> N
     assert info is delay.DELAY and info.heal == "stop-delay" and info.pick is not None
     assert "this machine:" in info.description
     op, value = info.pick(DelayOptions(targets=("one", "all")), 1, random.Random(1), 5.0)
-    assert (op, value) == ("start-delay", {"nodes": "all"})
+    assert (op, value) == ("start-delay", {"nodes": "all", "peers": "all"})

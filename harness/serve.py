@@ -278,7 +278,7 @@ def _content_type(p: Path) -> str:
         return "application/json; charset=utf-8"
     if suffix == ".svg":
         return "image/svg+xml"
-    if suffix in _TEXT or suffix == ".xml":
+    if suffix in _TEXT or suffix in (".xml", ".md"):  # summary.md: read, not downloaded
         return "text/plain; charset=utf-8"
     return mimetypes.guess_type(p.name)[0] or "application/octet-stream"
 
@@ -348,9 +348,33 @@ def _index(root: Path, query: dict[str, list[str]]) -> str:
         total=len(runs),
         tally=e(tally),
         rows=body,
-        junit=f"<p>JUnit XML: {junit_links}</p>" if junit else "",
+        junit=(f"<p>JUnit XML: {junit_links}</p>" if junit else "") + _history_section(root),
         clear=(' <a href="/">clear</a>' if any(want.values()) else ""),
     )
+
+
+def _history_section(root: Path) -> str:
+    """Each test's verdicts over its last runs, newly failing and flaky tests, trends
+    (``harness.trend``), from the history index beside the results; empty when it cannot be
+    read (the run list above does not depend on it)."""
+    import sqlite3
+
+    from harness import runs_db, trend
+
+    try:
+        with runs_db.connect(root) as conn:
+            histories = runs_db.history(conn, runs=10)
+    except (sqlite3.Error, OSError):
+        return ""
+    section = trend.history_html(histories, link=lambda rel: "/runs/" + quote(rel) + "/report.html")
+    summaries = sorted((root / "_invocations").glob("*/summary.json"))
+    if summaries:
+        rel = summaries[-1].parent.relative_to(root).as_posix()
+        section += (
+            f'<p>The last invocation\'s summary: <a href="/runs/{quote(rel)}/summary.md">'
+            f'summary.md</a> · <a href="/runs/{quote(rel)}/summary.json">summary.json</a></p>'
+        )
+    return section
 
 
 def _options(

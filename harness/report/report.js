@@ -10,6 +10,7 @@
   var TYPE_NAMES = ['ok', 'fail', 'info', 'no completion'];
   var TYPE_COLORS = ['#6cc070', '#e8787a', '#f2a93b', '#b0b0b0'];
   var LEFT = 96, AXIS = 22, MINWIN = 1000; // px, px, microseconds
+  var LABEL_ROWS = 3; // rows of anomaly labels under the axis
 
   // -- derived arrays ---------------------------------------------------------------------------
   var E = new Float64Array(N), maxDur = 0;
@@ -201,13 +202,32 @@
       }
     }
     g.restore();
+    // Anomalies are numbered in time order (as their sections are). Each label takes the
+    // first of a few rows where it does not cover the one before it; a label with no room
+    // left is not written (its marker still is, and its number is in the tooltip strip).
+    var rowEnd = [], placed = [];
+    function shown(a) { return a.ops.length && !(a.e < view.t0 || a.s > view.t1); }
+    var many = D.anomalies.filter(shown).length > 6;
+    g.font = '600 11px system-ui, sans-serif';
     D.anomalies.forEach(function (a, n) {
-      if (!a.ops.length || a.e < view.t0 || a.s > view.t1) return;
+      if (!shown(a)) return;
       var xa = xOf(a.s, w), xb = xOf(a.e, w);
       marker(g, xa, xb, AXIS + 2, H);
-      g.fillStyle = '#b71c1c'; g.font = '600 11px system-ui, sans-serif';
-      g.fillText('anomaly ' + (n + 1), Math.min(Math.max(xa, LEFT), w - 70), AXIS + 26);
+      var text = many ? '#' + (n + 1) : 'anomaly ' + (n + 1);
+      var tw = g.measureText(text).width, x = Math.min(Math.max(xa, LEFT), w - tw - 4);
+      for (var r = 0; r < LABEL_ROWS; r++) {
+        if (rowEnd[r] === undefined || x > rowEnd[r] + 4) {
+          rowEnd[r] = x + tw;
+          placed.push({ n: n + 1, x: x, y: AXIS + 26 + r * 13, w: tw, text: text });
+          break;
+        }
+      }
     });
+    g.fillStyle = '#b71c1c';
+    placed.forEach(function (l) { g.fillText(l.text, l.x, l.y); });
+    tl.setAttribute('data-labels', JSON.stringify(placed.map(function (l) {
+      return [l.n, Math.round(l.x), l.y, Math.round(l.w)];
+    })));
     layout = { lanes: lanes, perLane: perLane, laneH: laneH, top: top, w: w };
     tl.setAttribute('data-drawn', String(vis.length));
     tl.setAttribute('data-lanes', String(lanes.length));

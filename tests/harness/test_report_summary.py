@@ -30,9 +30,10 @@ def _history() -> list[dict]:
     t = 0
 
     def add(type_: str, process: int | str, f: str, value: object) -> None:
+        node = {"node": f"n{process % 3 + 1}"} if isinstance(process, int) else {}
         ops.append(
             {"index": len(ops), "time": t, "type": type_, "process": process, "f": f,
-             "value": value, **({"node": f"n{process % 3 + 1}"} if isinstance(process, int) else {})}
+             "value": value, **node}
         )  # fmt: skip
 
     for n in range(200):

@@ -79,6 +79,8 @@ def prepare(history: list[Op], model: Model, independent: bool | None = None) ->
     elif independent is None:
         independent = bool(pairs) and all(_keyed(p[0], p[2]) for p in pairs)
     parts: dict[Hashable, Partition] = {}
+    reads, to_output, partition = model.reads, model.output, model.partition
+    unknown_reads = indeterminate = 0
     for inv, ipos, comp, cpos in pairs:
         f, value = inv.f, inv.value
         out_value = comp.value if comp is not None else None
@@ -88,33 +90,28 @@ def prepare(history: list[Op], model: Model, independent: bool | None = None) ->
             value = value[1]
             if comp is not None and isinstance(out_value, list) and len(out_value) == 2:
                 out_value = out_value[1]
+        ret: int | None = cpos
         if comp is None or comp.type == "info":
-            if f in model.reads:
-                counts["unknown-reads"] += 1
+            if f in reads:
+                unknown_reads += 1
                 continue
-            counts["indeterminate"] += 1
+            indeterminate += 1
             output: Any = UNKNOWN
+            ret = None
         else:
             out_value = freeze(out_value)
-            output = model.output(f, out_value, comp) if model.output else out_value
-        if model.partition is not None:
-            key = model.partition(f, freeze(value), output)
+            output = to_output(f, out_value, comp) if to_output else out_value
+        value = freeze(value)
+        if partition is not None:
+            key = partition(f, value, output)
         part = parts.get(key)
         if part is None:
             part = parts[key] = Partition(key)
-        part.entries.append(
-            Entry(
-                id=len(part.entries),
-                f=f,
-                input=freeze(value),
-                output=output,
-                call=ipos,
-                ret=None if comp is None or comp.type == "info" else cpos,
-                invoke=inv,
-                completion=comp,
-            )
-        )
-        counts["ops"] += 1
+        entries = part.entries
+        entries.append(Entry(len(entries), f, value, output, ipos, ret, inv, comp))
+    counts["unknown-reads"] = unknown_reads
+    counts["indeterminate"] = indeterminate
+    counts["ops"] = sum(len(p.entries) for p in parts.values())
     ordered = sorted(parts.values(), key=lambda p: repr(p.key))
     return Prepared(ordered, bool(independent), counts)
 
@@ -128,22 +125,25 @@ def _pairs(history: list[Op], model: Model, counts: dict[str, int]) -> list[_Pai
     ``index`` fields, order the intervals (a history built in memory may have no index)."""
     pending: dict[Any, int] = {}
     pairs: list[_Pair] = []
+    fs = model.fs  # empty: every f
     for pos, op in enumerate(history):
-        if op.process == NEMESIS:
+        process = op.process
+        if process == NEMESIS:
             continue
         if op.type == "invoke":
-            if not model.knows(op.f):
+            if fs and op.f not in fs:
                 counts["ignored"] += 1
                 continue
-            pending[op.process] = len(pairs)
+            pending[process] = len(pairs)
             pairs.append((op, pos, None, -1))
             continue
-        slot = pending.pop(op.process, None)
+        slot = pending.pop(process, None)
         if slot is None:
-            if model.knows(op.f):
+            if not fs or op.f in fs:
                 counts["orphan-completions"] += 1
             continue
-        pairs[slot] = (pairs[slot][0], pairs[slot][1], op, pos)
+        inv, ipos, _c, _p = pairs[slot]
+        pairs[slot] = (inv, ipos, op, pos)
     kept: list[_Pair] = []
     for pair in pairs:
         if pair[2] is not None and pair[2].type == "fail":

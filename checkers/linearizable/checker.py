@@ -138,9 +138,7 @@ class LinearizableChecker:
         for part in prepared.partitions:
             out = outcomes[id(part)]
             if out.valid is False:
-                anomalies.append(
-                    explain(self.model, part.key, part.entries, out, deadline=deadline, ctx=ctx)
-                )
+                anomalies.append(_Unexplained(self.model, part, out, ctx))
         valids = [outcomes[id(p)].valid for p in prepared.partitions]
         valid: Any = False if False in valids else "unknown" if "unknown" in valids else True
         details = self._details(prepared, outcomes, started)
@@ -209,6 +207,34 @@ class LinearizableChecker:
             "invalid-keys": [k for k, r in per_key.items() if r["valid"] is False],
             "elapsed-s": round(time.monotonic() - started, 4),
         }
+
+
+class _Unexplained(Anomaly):
+    """A ``nonlinearizable`` anomaly whose explanation (``explain``: the orderings tried, the
+    linearizations, the timeline) is worked out when first read, not by ``check``: a caller
+    that wants the verdict only (a benchmark, a loop over many histories) does not pay for
+    it. Pickled, copied or compared, it is explained first, and is then a plain Anomaly."""
+
+    def __init__(
+        self, model: Model, part: Partition, outcome: Outcome, ctx: dict[str, Any] | None
+    ) -> None:
+        self.name = "nonlinearizable"
+        self._pending = (model, part, outcome, ctx)
+
+    def __getattr__(self, attr: str) -> Any:
+        # Only reached for what is not set yet: explanation, ops, data.
+        if attr.startswith("__") or attr == "_pending":
+            raise AttributeError(attr)
+        self._explain()
+        return object.__getattribute__(self, attr)
+
+    def _explain(self) -> None:
+        model, part, outcome, ctx = self._pending
+        done = explain(model, part.key, part.entries, outcome, ctx=ctx)
+        self.explanation, self.ops, self.data = done.explanation, done.ops, done.data
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Anomaly, (self.name, self.explanation, self.ops, self.data))
 
 
 _Run = Callable[[list[int], int, "int | None"], Iterator[tuple[int, Outcome]]]

@@ -187,6 +187,9 @@ def _never(state: Any) -> bool:
 def freeze(v: Any) -> Any:
     """JSON-like values as hashable ones: lists to tuples, dicts to sorted item tuples, sets
     to frozensets; anything else as it is."""
+    t = type(v)
+    if t is int or t is str or v is None:  # most values: nothing to do
+        return v
     if isinstance(v, list | tuple):
         return tuple(freeze(x) for x in v)
     if isinstance(v, dict):
@@ -321,12 +324,17 @@ def _kv_step(state: str, f: str, input: Any, output: Any) -> Any:
 def _kv_dead_end(
     f: str, input: Any, output: Any, pending: list[tuple[str, Any]]
 ) -> Callable[[Any], bool] | None:
-    # Without a put pending, the value only grows: a get stuck on a value that does not
-    # start with the state stays stuck.
-    if f != "get" or output is UNKNOWN or any(pf == "put" for pf, _pi in pending):
+    # Appends only grow the value and a put starts it again: a get stays stuck when the value
+    # it read starts neither with the state nor with a pending put's value.
+    if f != "get" or output is UNKNOWN:
         return None
     got = output[1] if type(output) is tuple and len(output) == 2 else None
     target = got if got is not None else ""
+    for pf, pi in pending:
+        if pf == "put":
+            put = pi[1] if type(pi) is tuple and len(pi) == 2 and pi[1] is not None else ""
+            if type(put) is not str or target.startswith(put):
+                return None
     return lambda state: not target.startswith(state)
 
 

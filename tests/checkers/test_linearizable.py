@@ -477,14 +477,14 @@ def test_a_model_that_crashes_gives_unknown_not_a_verdict() -> None:
 
 
 def explosive(n: int, put: bool = True) -> list[Op]:
-    """``n`` concurrent appends (and a put, unless not ``put``), then a read that no order of
-    them explains. Without the put, the kv model's ``dead_end`` sees at once that the value
-    read does not start with the value appended first, and no ordering is tried."""
+    """``n`` concurrent appends (and a put of "", unless not ``put``), then a read that no
+    order of them explains. Without the put, the kv model's ``dead_end`` sees at once that
+    the value read starts with no state the appends make, and no ordering is tried."""
     events: list[tuple[Any, ...]] = [("invoke", p, "append", ["k", f"<{p}>"]) for p in range(n)]
     events += [("ok", p, "append", ["k", f"<{p}>"]) for p in range(n)]
     if put:
-        events.insert(0, ("invoke", n + 1, "put", ["k", "<put>"]))
-        events.append(("ok", n + 1, "put", ["k", "<put>"]))
+        events.insert(0, ("invoke", n + 1, "put", ["k", ""]))  # "never" may follow ""
+        events.append(("ok", n + 1, "put", ["k", ""]))
     events += [("invoke", n, "get", ["k", None]), ("ok", n, "get", ["k", "never"])]
     return ops_of(*events)
 

@@ -558,6 +558,7 @@ def _drive(runner: Runner, spec: TestSpec, guard: Interrupts, journal: Journal, 
     every = 1.0 if tty else 10.0
     last = time.monotonic()
     stopping = False
+    seen = _Seen()
     while not runner.join(timeout=0.2):
         if stopping:
             continue
@@ -575,7 +576,7 @@ def _drive(runner: Runner, spec: TestSpec, guard: Interrupts, journal: Journal, 
             runner.stop()
         elif time.monotonic() - last >= every:
             last = time.monotonic()
-            line = _progress(runner, spec)
+            line = _progress(runner, spec, journal, seen)
             _say(("\r" + line + "\x1b[K") if tty else line, out, end="" if tty else "\n")
     if tty:
         _say("", out)
@@ -599,19 +600,55 @@ def _say(text: str, out: Any, end: str = "\n") -> None:
         pass
 
 
-def _progress(runner: Runner, spec: TestSpec) -> str:
+@dataclass
+class _Seen:
+    """What the progress lines have read of the journal: up to which op, and the faults in
+    force there (kind -> label)."""
+
+    upto: int = 0
+    in_force: dict[str, str] = dataclasses.field(default_factory=dict)
+    asked: dict[str, Any] = dataclasses.field(default_factory=dict)  # f -> the last value asked
+
+
+def _progress(runner: Runner, spec: TestSpec, journal: Journal, seen: _Seen) -> str:
+    """The progress line. Its faults are those of the interval since the last line, not of
+    one instant: every fault that began or was healed in it, and the ones still in force
+    ("faults: partition leader (healed), kill majority")."""
     now = runner.now()
     s = runner.stats
     c = s.completions
     left = max(0.0, spec.time_limit - now)
-    # stats.fault is the nemesis' last op: after a heal, no fault is in force
-    fault = s.fault
-    if fault is not None and fault.split(" ", 1)[0] in _heal_fs():
-        fault = None
+    ops = journal.ops
+    end = len(ops)
+    in_force = seen.in_force
+    shown = dict(in_force)
+    healed: set[str] = set()
+    heals = _heal_fs()
+    for op in ops[seen.upto : end]:
+        if op.process != NEMESIS or op.type == "fail":
+            continue
+        if op.type == "invoke":
+            seen.asked[op.f] = op.value
+            continue
+        kind = _fault_kind(op.f)
+        if op.f in heals:
+            if kind in in_force:
+                in_force.pop(kind)
+                healed.add(kind)
+        else:
+            asked = seen.asked.get(op.f)
+            label = f"{kind} {_short(asked, 30)}" if isinstance(asked, str) else kind
+            in_force[kind] = shown[kind] = label
+    seen.upto = end
+    faults = ", ".join(
+        label + (" (healed)" if kind in healed and kind not in in_force else "")
+        for kind, label in shown.items()
+        if kind in in_force or kind in healed
+    )
     when = f"{left:.0f}s left" if left > 0 else "final phase"
     return (
         f"{spec.name}: {now:5.0f}s ({when})  {s.invocations / max(now, 1e-9):6.0f} ops/s"
-        f"  ok {c['ok']} fail {c['fail']} info {c['info']}  fault: {fault or 'none'}"
+        f"  ok {c['ok']} fail {c['fail']} info {c['info']}  faults: {faults or 'none'}"
     )
 
 
@@ -847,14 +884,11 @@ class _LoggedJournal(Journal):
     def append(self, op: Op) -> Op:
         op = super().append(op)
         if op.process == NEMESIS:
-            verb = "begins" if op.type == "invoke" else f"{op.type}:"
-            log.info(
-                "nemesis %s %s %s%s",
-                op.f,
-                verb,
-                _short(op.value),
-                f" ({op.error})" if op.error else "",
-            )
+            if op.type == "invoke":
+                log.info("nemesis invokes %s %s", op.f, _short(op.value))
+            else:
+                err = f" ({op.error})" if op.error else ""
+                log.info("nemesis %s %s: %s%s", op.f, op.type, _short(op.value), err)
         elif op.type == "info":
             log.info(
                 "process %s%s: %s outcome unknown (%s); its worker reconnects as a new process",

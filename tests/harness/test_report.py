@@ -399,21 +399,33 @@ def test_a_report_that_cannot_be_built_is_logged_and_never_raises(tmp_path, capl
     assert "could not build report.html" in caplog.text
 
 
-def test_the_progress_line_shows_the_fault_in_force_and_none_after_its_heal():
-    from harness.run import _progress
+def test_the_progress_line_names_the_faults_of_its_interval_not_one_instant(tmp_path):
+    from harness.history import Journal
+    from harness.run import _progress, _Seen
     from harness.runner import RunStats
 
     stats = RunStats()
     stats.invocations, stats.completions = 500, {"ok": 400, "fail": 50, "info": 5}
     runner = types.SimpleNamespace(stats=stats, now=lambda: 10.0)
     spec = types.SimpleNamespace(name="t", time_limit=30)
-    stats.fault = "start-partition leader"
-    line = _progress(runner, spec)  # type: ignore[arg-type]
+    journal, seen = Journal(tmp_path / "h.jsonl", lambda: 0), _Seen()
+    for type_, f, value in (
+        ("invoke", "start-partition", "leader"), ("ok", "start-partition", {"shape": "leader"}),
+        ("invoke", "kill", "majority"), ("ok", "kill", ["n1", "n2", "n3"]),
+        ("invoke", "stop-partition", None), ("ok", "stop-partition", "healed"),
+    ):  # fmt: skip
+        journal.append(Op(type_, f, value, "nemesis"))
+    line = _progress(runner, spec, journal, seen)  # type: ignore[arg-type]
     assert line == (
-        "t:    10s (20s left)      50 ops/s  ok 400 fail 50 info 5  fault: start-partition leader"
-    )
-    stats.fault = "stop-partition None"
-    assert _progress(runner, spec).endswith("fault: none")  # type: ignore[arg-type]
+        "t:    10s (20s left)      50 ops/s  ok 400 fail 50 info 5  "
+        "faults: partition leader (healed), kill majority"
+    )  # a partition that began and ended between two lines is still named
+    assert _progress(runner, spec, journal, seen).endswith("faults: kill majority")  # type: ignore[arg-type]
+    journal.append(Op("invoke", "start", None, "nemesis"))
+    journal.append(Op("ok", "start", ["n1", "n2", "n3"], "nemesis"))
+    assert _progress(runner, spec, journal, seen).endswith("faults: kill majority (healed)")  # type: ignore[arg-type]
+    assert _progress(runner, spec, journal, seen).endswith("faults: none")  # type: ignore[arg-type]
+    journal.close()
 
 
 # -- in the browser ------------------------------------------------------------------------------

@@ -344,23 +344,22 @@ def prune_plan(
 
     rows = {r[0]: r for r in conn.execute("SELECT run_dir, key, status, cleared FROM runs")}
     by_key: dict[str, list[Path]] = {}
+    for d in run_dirs(root):
+        row = rows.get(str(d.relative_to(root)))
+        by_key.setdefault(row[1] if row is not None else str(d), []).append(d)
     remove: list[Path] = []
     failing: list[Path] = []
     kept = 0
-    for d in run_dirs(root):
-        rel = str(d.relative_to(root))
-        row = rows.get(rel)
-        passed = row is not None and row[2] == "pass"
-        cleared = (row is not None and row[3] is not None) or (d / "cleared.json").exists()
-        if not passed and not cleared:
-            failing.append(d)
-            continue
-        by_key.setdefault(row[1] if row is not None else rel, []).append(d)
     for dirs in by_key.values():
         dirs.sort(key=lambda p: p.name)
-        for i, d in enumerate(reversed(dirs)):
+        for i, d in enumerate(reversed(dirs)):  # i: 0 for the test's newest run
+            row = rows.get(str(d.relative_to(root)))
+            passed = row is not None and row[2] == "pass"
+            cleared = (row is not None and row[3] is not None) or (d / "cleared.json").exists()
             if (keep_runs is not None and i < keep_runs) or age_ok(d.name):
                 kept += 1
+            elif not passed and not cleared:
+                failing.append(d)
             else:
                 remove.append(d)
     inv = root / "_invocations"

@@ -254,6 +254,10 @@ class PbftNode(Node):
         """A backup sends a client's request to the primary and waits for it (mu held): not
         executed within the view timeout, it starts a view change."""
         who = (req["client"], req["rid"])
+        if self.replica.is_primary:  # it became the primary: it orders what it waited for
+            self.pending.pop(who, None)
+            self._input({"kind": "order", "request": req})
+            return
         if who not in self.pending:
             self.pending[who] = [req, time.monotonic(), None]
         entry = self.pending[who]
@@ -269,17 +273,23 @@ class PbftNode(Node):
             r = self.replica
             if (r.view, r.changing) != self._view_seen:
                 self._view_seen, self._view_since = (r.view, r.changing), now
-                if not r.changing:
+                if not r.changing:  # a new view: every request waits for it afresh
                     self._backoff = 1
+                    for entry in self.pending.values():
+                        entry[1] = now
             for who in [w for w in self.pending if r.executed(*w)[0]]:
                 del self.pending[who]
             if r.changing:
-                # a view change that does not end moves on to the next view, waiting longer
-                if now - self._view_since > self.view_timeout * 2 * self._backoff:
+                # a view change that 2f+1 replicas joined and that does not end moves on to
+                # the next view, waiting longer each time; one that too few joined waits for
+                # them (Castro and Liskov: a lone replica must not run ahead to later views)
+                if len(r.view_changes.get(r.view, {})) < r.quorum:
+                    self._view_since = now
+                elif now - self._view_since > self.view_timeout * 2 * self._backoff:
                     self._backoff = min(self._backoff * 2, 8)
                     self._input({"kind": "timeout", "view": r.view})
             else:
-                for entry in self.pending.values():
+                for entry in list(self.pending.values()):
                     self._forward(entry[0])  # again, to a new primary
                 oldest = min((e[1] for e in self.pending.values()), default=now)
                 if now - oldest > self.view_timeout:

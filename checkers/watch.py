@@ -39,6 +39,8 @@ its last event is unchecked and the verdict is "unknown" (when nothing else is w
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -325,6 +327,9 @@ class WatchChecker:
     ) -> None:
         have = {(e[0], e[1]) for e in w.events}
         revisions = w.revisions
+        # the highest revision received by each event: the poll that first went past r is
+        # the one that showed the gap (the evidence), not the watcher's last poll
+        reached = list(itertools.accumulate((e[0] for e in w.events), max))
         for r in sorted(truth):
             if not w.covers(r):
                 continue
@@ -355,7 +360,7 @@ class WatchChecker:
                         + f"), {span}. etcd promises reliable watches: a watcher that receives "
                         "two events receives every event between them, and a watch resumed from "
                         "its last revision + 1 misses nothing.",
-                        (src.ops() if src else []) + ([w.where[-1].to_dict()] if w.where else []),
+                        (src.ops() if src else []) + _showed_gap(w, reached, r),
                         {"watcher": w.name, "revision": r, "key": k, "value": v},
                     )
                 )
@@ -397,6 +402,14 @@ class WatchChecker:
                         {"revision": w.revision, "earlier": best.revision},
                     )
                 )
+
+
+def _showed_gap(w: _Watcher, reached: list[int], r: int) -> list[dict[str, Any]]:
+    """The poll that delivered the watcher's first event past revision ``r`` (or, if none
+    did, its last poll, the catch-up that claimed to cover ``r``)."""
+    i = bisect.bisect_right(reached, r)
+    poll = w.where[i] if i < len(w.where) else (w.where[-1] if w.where else None)
+    return [poll.to_dict()] if poll is not None else []
 
 
 def _read(history: list[Op]) -> tuple[list[_Write], dict[str, _Watcher]]:

@@ -103,13 +103,18 @@ def test_a_watcher_that_skips_an_acknowledged_write_missed_an_event() -> None:
     h.write(5, "a", 1, "ok", 2)
     h.write(5, "a", 2, "ok", 3)
     h.write(5, "a", 3, "ok", 4)
-    h.poll(0, 1, [[2, "a", 1], [4, "a", 3]], catch_up=4)  # 3 is missing between 2 and 4
+    h.poll(0, 1, [[2, "a", 1], [4, "a", 3]])  # 3 is missing between 2 and 4
+    showed = h.ops[-1]
+    h.write(5, "a", 4, "ok", 5)
+    h.poll(0, 1, [[5, "a", 4]], catch_up=5)
     r = check(h)
     assert r.valid is False
     assert names(r) == {"missed-event"}
     (a,) = r.anomalies
     assert a.data["revision"] == 3 and "between revisions 2 and 4" in a.explanation
     assert "an acknowledged write" in a.explanation
+    # the evidence is the poll that went past revision 3, not the watcher's last one
+    assert a.ops[-1] == showed.to_dict()
 
 
 def test_a_watcher_that_never_gets_the_last_write_after_catching_up_missed_it() -> None:

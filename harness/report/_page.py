@@ -18,6 +18,7 @@ import base64
 import html
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,7 @@ def render(run: RunData, kinds: FaultKinds | None = None) -> str:
         windows="".join(f'<option value="{s}">{s} s</option>' for s in _WINDOWS),
         band_legend=_band_legend(bands),
         faults=_faults(bands, results),
+        failures=_failures(ivs),
         run=_run_facts(run, results),
         data=_script_json(data),
         js=js,
@@ -342,6 +344,45 @@ def _faults(bands: list[Band], results: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def _failures(ivs: list[Interval]) -> str:
+    """Every failed (fail) and unknown (info) client operation, counted by function and by
+    error, the most frequent first: many failures are not one outage (a lock conflict, a
+    refused write to a follower and a timeout during a partition read differently). Numbers
+    in an error are written N, so "conflict on key 7" and "on key 9" count together."""
+    counts: dict[tuple[str, str, str], int] = {}
+    for iv in ivs:
+        done = iv.done
+        if done is None or iv.inv.get("process") == "nemesis" or done["type"] not in _FAILED:
+            continue
+        err = _DIGITS.sub("N", str(done.get("error") or "(no error given)"))
+        key = (str(done["type"]), str(iv.inv.get("f")), short(err, 120))
+        counts[key] = counts.get(key, 0) + 1
+    if not counts:
+        return "<p>No operation failed and none had an unknown outcome.</p>"
+    total = sum(counts.values())
+    rows = [
+        f"<p>{total:,} operations failed or had an unknown outcome.</p>"
+        '<table class="failures"><tr><th>count</th><th>type</th><th>function</th>'
+        "<th>error</th></tr>"
+    ]
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    for (type_, f, err), n in ranked[:_MAX_ERRORS]:
+        rows.append(
+            f'<tr><td class="num">{n:,}</td><td class="t-{_e(type_)}">{_e(type_)}</td>'
+            f"<td>{_e(f)}</td><td><code>{_e(err)}</code></td></tr>"
+        )
+    rows.append("</table>")
+    if len(ranked) > _MAX_ERRORS:
+        rest = sum(n for _, n in ranked[_MAX_ERRORS:])
+        rows.append(f"<p>… and {rest:,} more, under {len(ranked) - _MAX_ERRORS} other errors.</p>")
+    return "".join(rows)
+
+
+_FAILED = frozenset({"fail", "info"})
+_DIGITS = re.compile(r"\d+")
+_MAX_ERRORS = 25
+
+
 def _run_facts(run: RunData, results: dict[str, Any]) -> str:
     spec = run.spec or {}
     rerun = results.get("rerun") or spec.get("rerun")
@@ -550,7 +591,8 @@ _PAGE = """<!DOCTYPE html>
 </header>
 <nav class="toc"><a href="#checkers">Checkers</a><a href="#anomalies">Anomalies</a>
 <a href="#timeline">Timeline</a><a href="#latency">Latency</a><a href="#throughput">Throughput</a>
-<a href="#faults">Faults</a><a href="#run">Spec, seed, rerun, logs</a></nav>
+<a href="#failures">Failures</a><a href="#faults">Faults</a>
+<a href="#run">Spec, seed, rerun, logs</a></nav>
 <main>
 {notes}
 <section id="checkers"><h2>Checkers</h2>
@@ -599,6 +641,9 @@ outcome), with the 50th, 95th and 99th percentiles
 <p class="help">Per function: completions per second, by outcome (<span class="t-ok">ok</span>,
 <span class="t-fail">fail</span>, <span class="t-info">info</span>).</p>
 <div id="sb-throughput"></div>
+</section>
+<section id="failures"><h2>Failed and unknown operations, by error</h2>
+{failures}
 </section>
 <section id="faults"><h2>Faults</h2>
 {faults}

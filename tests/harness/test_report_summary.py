@@ -159,3 +159,26 @@ def test_in_chromium_the_banner_shows_and_no_two_timeline_labels_overlap(run):
         for _, x2, y2, w2 in labels[i + 1 :]:
             if y1 == y2:
                 assert x1 + w1 <= x2 or x2 + w2 <= x1, labels
+
+
+def test_failed_operations_are_broken_down_by_error_the_most_frequent_first(tmp_path):
+    from harness.report import RunData, render
+
+    ops: list[dict] = []
+    for n, (type_, f, err) in enumerate(
+        [("fail", "acquire", f"locked by process {p}") for p in (3, 4, 5)]
+        + [("info", "write", "timeout")] * 2
+        + [("ok", "read", None)]
+    ):
+        ops.append({"index": 2 * n, "time": n * MS, "type": "invoke", "process": n, "f": f})
+        done = {"index": 2 * n + 1, "time": n * MS + 1, "type": type_, "process": n, "f": f}
+        ops.append(done | ({"error": err} if err else {}))
+    page = render(RunData(tmp_path, ops, None, None, None))
+    section = page[page.index('id="failures"') : page.index('id="faults"')]
+    rows = re.findall(r'<tr><td class="num">(\d+)</td><td class="t-(\w+)">\w+</td><td>(\w+)</td>'
+                      r"<td><code>([^<]+)</code>", section)  # fmt: skip
+    assert rows == [
+        ("3", "fail", "acquire", "locked by process N"),  # a lock conflict, not an outage
+        ("2", "info", "write", "timeout"),
+    ]
+    assert "5 operations failed or had an unknown outcome." in section

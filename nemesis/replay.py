@@ -138,7 +138,20 @@ class steps_generator:
 def _short(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(map(str, value)) + "]"
-    if isinstance(value, dict) and all(isinstance(v, list) for v in value.values()):
-        cut = sorted(k for k, v in value.items() if v)
-        return f"grudge of {', '.join(cut)}"
+    if isinstance(value, dict) and value and all(isinstance(v, list) for v in value.values()):
+        return _grudge(value)
     return str(value)
+
+
+def _grudge(grudge: dict[str, list[str]]) -> str:
+    """A partition in few words: its sides when it is a clean split (``n2 | n1 n3 n4 n5``),
+    else who cannot hear whom (``n1 <- n4 n5; n2 <- n3 n5; ...``)."""
+    nodes = sorted(set(grudge) | {n for v in grudge.values() for n in v})
+    sides: list[list[str]] = []
+    for n in nodes:
+        side = sorted(m for m in nodes if m not in grudge.get(n, []))
+        if side not in sides:
+            sides.append(side)
+    if sorted(n for side in sides for n in side) == nodes:
+        return "partition " + " | ".join(" ".join(side) for side in sides)
+    return "grudge " + "; ".join(f"{n} <- {' '.join(v)}" for n, v in sorted(grudge.items()) if v)

@@ -110,7 +110,7 @@ class Shrinker:
         if self.evidence is None:
             return
         before = [e for e in self.best.eps if e.start.at < self.evidence]
-        limit = min(self.best.time_limit, self.evidence + self.tail)
+        limit = round(min(self.best.time_limit, self.evidence + self.tail), 1)
         if len(before) < len(self.best.eps) or limit < self.best.time_limit:
             self._try(before, limit, f"cut at the first evidence ({self.evidence:.1f} s)")
 

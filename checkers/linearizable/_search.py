@@ -302,7 +302,7 @@ def _completions(model: Model, entries: list[Entry], strategy: int = 0) -> Itera
     read_only = model.read_only
     events = [(e.call, 0, e) for e in entries]
     events += [(e.ret, 1, e) for e in entries if e.ret is not None]
-    events.sort(key=lambda ev: ev[0])
+    events.sort()  # positions are distinct: the entries are never compared
     # Ops that complete share reusable slots; info ops get slots of their own above those,
     # in invocation order, so that the lowest free slot of a class is its earliest op.
     next_info = _peak_pending(events)
@@ -316,6 +316,8 @@ def _completions(model: Model, entries: list[Entry], strategy: int = 0) -> Itera
     classes: dict[Any, _Child] = {}
     info_ids: dict[int, int] = {}  # slot bit -> op id, for info ops
     info_bits = 0
+    reads_t: tuple[tuple[int, str, Any, Any, int], ...] | None = ()  # None: to be remade
+    class_slots: tuple[int, ...] = ()
     for q, (_pos, is_return, e) in enumerate(events):
         if not is_return:
             if e.ret is None:
@@ -329,6 +331,7 @@ def _completions(model: Model, entries: list[Entry], strategy: int = 0) -> Itera
             if absorb and read_only(e.f, e.input, e.output):
                 reads[e.id] = (bit, e.f, e.input, e.output, e.id)
                 read_bits |= bit
+                reads_t = None
             elif e.ret is None:
                 info_ids[bit] = e.id
                 info_bits |= bit
@@ -342,11 +345,16 @@ def _completions(model: Model, entries: list[Entry], strategy: int = 0) -> Itera
                     same[4] if same else e.id,
                     False,
                 )
+                class_slots = tuple(c[0] for c in classes.values())
             else:
                 pending[e.id] = (bit, e.f, e.input, e.output, e.id, False)
             continue
         read = e.id in reads
-        bit = (reads.pop(e.id) if read else pending.pop(e.id))[0]
+        if read:
+            bit = reads.pop(e.id)[0]
+            reads_t = None
+        else:
+            bit = pending.pop(e.id)[0]
         me = (bit, e.f, e.input, e.output, e.id, True)
         others = [*pending.values(), *classes.values()]
         dead, dead_bit, dead_read = None, 0, -1
@@ -374,12 +382,12 @@ def _completions(model: Model, entries: list[Entry], strategy: int = 0) -> Itera
             e.id,
             read,
             children,
-            tuple(reads.values()),
+            reads_t if reads_t is not None else (reads_t := tuple(reads.values())),
             info_bits,
             read_bits,
             info_ids,
             ~(info_bits | read_bits) if info_bits | read_bits else -1,
-            tuple(c[0] for c in classes.values()),
+            class_slots,
             dead,
             dead_bit,
             dead_read,
@@ -391,7 +399,7 @@ def _completions(model: Model, entries: list[Entry], strategy: int = 0) -> Itera
 
 
 _LOOKAHEAD = 64  # events scanned for the next read to complete; none found: no test
-_MIN_PENDING = 2  # with fewer other ops pending, few orderings to try: no test
+_MIN_PENDING = 3  # with fewer other ops pending, few orderings to try: no test
 
 
 def _next_read_test(

@@ -190,6 +190,13 @@ def freeze(v: Any) -> Any:
     t = type(v)
     if t is int or t is str or v is None:  # most values: nothing to do
         return v
+    if t is list or t is tuple:  # a list of scalars (a cas' pair, a key and value) at once
+        out = tuple(v)
+        for x in out:
+            tx = type(x)
+            if not (tx is int or tx is str or x is None):
+                return tuple(freeze(x) for x in v)
+        return out
     if isinstance(v, list | tuple):
         return tuple(freeze(x) for x in v)
     if isinstance(v, dict):

@@ -98,6 +98,7 @@ class PbftNode(Node):
         self._view_since = time.monotonic()
         self._view_seen = (self.replica.view, self.replica.changing)
         self._backoff = 1
+        self._vc_sent = 0.0
         self._fetching = False
         self.outboxes: dict[str, deque[dict[str, Any]]] = {p: deque() for p in self.others}
         self.wake = {p: threading.Event() for p in self.others}
@@ -272,6 +273,12 @@ class PbftNode(Node):
         with self.mu:
             r = self.replica
             if (r.view, r.changing) != self._view_seen:
+                log.info(
+                    "view %d: %s (primary %s)",
+                    r.view,
+                    "view change" if r.changing else "installed",
+                    r.primary(),
+                )
                 self._view_seen, self._view_since = (r.view, r.changing), now
                 if not r.changing:  # a new view: every request waits for it afresh
                     self._backoff = 1
@@ -283,6 +290,13 @@ class PbftNode(Node):
                 # a view change that 2f+1 replicas joined and that does not end moves on to
                 # the next view, waiting longer each time; one that too few joined waits for
                 # them (Castro and Liskov: a lone replica must not run ahead to later views)
+                if r.undecided is not None and r.undecided[0] == r.view:
+                    log.info("view %d: the view changes of %s decide nothing yet", *r.undecided)
+                    r.undecided = None
+                if r.my_view_change is not None and now - self._vc_sent > self.view_timeout / 2:
+                    self._vc_sent = now  # again: one lost in a partition stalls the change
+                    for peer in self.others:
+                        self._send(peer, r.my_view_change)
                 if len(r.view_changes.get(r.view, {})) < r.quorum:
                     self._view_since = now
                 elif now - self._view_since > self.view_timeout * 2 * self._backoff:
@@ -363,6 +377,7 @@ class PbftNode(Node):
                 {
                     "id": self.id,
                     "view": r.view,
+                    "changing": r.changing,
                     "low": r.low,
                     "last_exec": r.last_exec,
                     "committed": list(r.committed_log),

@@ -140,6 +140,13 @@ class Replica:
         self.committed_log: list[list[Any]] = []
         self.executed_log: list[list[Any]] = []
         self.installs: list[int] = []
+        #: the highest view each peer sent a PREPARE or COMMIT in (``_follow``)
+        self.peer_views: dict[str, int] = {}
+        #: this replica's VIEW-CHANGE for its current view, which the node sends again
+        #: until the view is installed (a partition loses messages)
+        self.my_view_change: dict[str, Any] | None = None
+        #: (view, senders) of view changes this new primary could not decide a view from
+        self.undecided: tuple[int, list[str]] | None = None
         self._out: list[Send] = []
         self._self_queue: list[dict[str, Any]] = []
 
@@ -245,8 +252,29 @@ class Replica:
             self._broadcast({"kind": "prepare", "view": v, "seq": seq, "digest": d})
         self._check(seq)
 
+    def _follow(self, sender: Any, v: Any) -> None:
+        """f+1 replicas work in view w, a later one than this replica's (or the one it is
+        changing to): at least one correct replica installed w, so this one adopts it. It
+        missed the NEW-VIEW (cut off, or restarted), and the numbers that NEW-VIEW settled
+        come back to it with the next stable checkpoint. The new primary itself never
+        adopts its view this way: it must order after what its NEW-VIEW chose."""
+        if not isinstance(v, int) or not isinstance(sender, str) or sender == self.id:
+            return
+        self.peer_views[sender] = max(v, self.peer_views.get(sender, -1))
+        views = sorted(self.peer_views.values(), reverse=True)
+        if len(views) <= self.f:
+            return
+        w = views[self.f]
+        later = w > self.view or (w == self.view and self.changing)
+        if later and self.primary(w) != self.id:
+            self.view, self.changing = w, False
+            self.ordered, self.pending_new_view, self.my_view_change = {}, None, None
+            for old in [x for x in self.view_changes if x <= w]:
+                del self.view_changes[old]
+
     def _on_prepare(self, m: dict[str, Any]) -> None:
         v, seq, d, sender = m.get("view"), m.get("seq"), m.get("digest"), m.get("from")
+        self._follow(sender, v)
         if v != self.view or not self._in_window(seq) or not isinstance(d, str):
             return
         if sender == self.primary(v):
@@ -256,6 +284,7 @@ class Replica:
 
     def _on_commit(self, m: dict[str, Any]) -> None:
         v, seq, d, sender = m.get("view"), m.get("seq"), m.get("digest"), m.get("from")
+        self._follow(sender, v)
         if v != self.view or not self._in_window(seq) or not isinstance(d, str):
             return
         self._slot(seq).commits.setdefault((v, d), set()).add(str(sender))
@@ -378,16 +407,16 @@ class Replica:
             for pv, pd in slot.pre_prepared.items():
                 pre_prepared.append([seq, pv, pd])
         checkpoints = {str(s): d for s, (d, _) in self.snapshots.items() if s >= self.low}
-        self._broadcast(
-            {
-                "kind": "view-change",
-                "view": view,
-                "low": self.low,
-                "checkpoints": checkpoints,
-                "prepared": prepared,
-                "pre_prepared": pre_prepared,
-            }
-        )
+        self.my_view_change = {
+            "kind": "view-change",
+            "view": view,
+            "low": self.low,
+            "checkpoints": checkpoints,
+            "prepared": prepared,
+            "pre_prepared": pre_prepared,
+            "from": self.id,
+        }
+        self._broadcast(self.my_view_change)
 
     def _on_view_change(self, m: dict[str, Any]) -> None:
         w, sender = m.get("view"), str(m.get("from"))
@@ -418,7 +447,9 @@ class Replica:
             return
         decision = decide_new_view(list(vcs.values()), self.f, self.quorum, self.window, self.bugs)
         if decision is None:
+            self.undecided = (w, sorted(vcs))
             return
+        self.undecided = None
         low, low_digest, chosen = decision
         self._broadcast(
             {
@@ -457,7 +488,7 @@ class Replica:
             return  # the primary's NEW-VIEW is not what its view changes decide: ignore it
         low, low_digest, chosen = decision
         self.view, self.changing = w, False
-        self.pending_new_view = None
+        self.pending_new_view, self.my_view_change = None, None
         self.ordered = {}
         for v in [v for v in self.view_changes if v <= w]:
             del self.view_changes[v]

@@ -32,6 +32,7 @@ __all__ = [
     "judge",
     "judge_results",
     "verdict_word",
+    "why_not_decided",
 ]
 
 
@@ -75,13 +76,18 @@ class Judgement:
         return self.status == "pass"
 
 
-def judge(expected: Expectation, valid: Any, kinds: Sequence[str] = ()) -> Judgement:
+def judge(
+    expected: Expectation, valid: Any, kinds: Sequence[str] = (), why: str | None = None
+) -> Judgement:
     """Judge a verdict (``valid``: True, False, "unknown", or None for a failed setup) that
-    found anomalies of ``kinds`` against what was ``expected``."""
+    found anomalies of ``kinds`` against what was ``expected``; ``why``: what the run says of
+    a verdict that is unknown or a setup that failed (results.json's error)."""
     if valid is None:
-        return Judgement("setup-failed", exits.SETUP_FAILED, "the test could not be set up")
+        return Judgement("setup-failed", exits.SETUP_FAILED, why or "the test could not be set up")
     if valid not in (True, False):
-        return Judgement("unknown", exits.UNKNOWN, "no verdict: the checkers could not decide")
+        return Judgement(
+            "unknown", exits.UNKNOWN, f"no verdict: {why or 'the checkers could not decide'}"
+        )
     if not expected.invalid:
         if valid is True:
             return Judgement("pass", exits.VALID, "valid, as expected")
@@ -113,7 +119,23 @@ def judge_results(
     bugs = system.get("bugs") or ()
     expected = expectation(spec.get("expect"), list(bugs) if isinstance(bugs, list | tuple) else ())
     valid = results.get("valid", "unknown") if results else "unknown"
-    return expected, judge(expected, valid, anomaly_kinds(results))
+    return expected, judge(expected, valid, anomaly_kinds(results), why_not_decided(results))
+
+
+def why_not_decided(results: Mapping[str, Any]) -> str | None:
+    """Why a run has no verdict, in a few words: its error, or the signal that interrupted it,
+    or what a checker said; None when nothing says."""
+    if results.get("error"):
+        return str(results["error"])
+    if results.get("interrupted"):
+        return f"interrupted by {results.get('signal') or 'a signal'}"
+    checkers = results.get("checkers")
+    for name, r in checkers.items() if isinstance(checkers, Mapping) else []:
+        details = r.get("details") if isinstance(r, Mapping) else None
+        if isinstance(details, Mapping) and r.get("valid") not in (True, False):
+            if details.get("reason"):
+                return f"{name}: {details['reason']}"
+    return None
 
 
 def verdict_word(valid: Any) -> str:

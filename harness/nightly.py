@@ -43,6 +43,7 @@ from harness.expect import (
     first_evidence_s,
     judge,
     verdict_word,
+    why_not_decided,
 )
 from harness.spec import SuiteSpec, TestSpec
 from harness.store import StorageError, write_atomic
@@ -330,7 +331,8 @@ def _received(conn: Connection, proc: Any, p: Planned, results_root: Path) -> An
 def _judged(p: Planned, outcome: Any) -> Done:
     expected = expectation(p.spec.expect, p.spec.system.bugs)
     results = outcome.results if isinstance(outcome.results, dict) else {}
-    return Done(p, outcome, expected, judge(expected, outcome.valid, anomaly_kinds(results)))
+    judged = judge(expected, outcome.valid, anomaly_kinds(results), why_not_decided(results))
+    return Done(p, outcome, expected, judged)
 
 
 def _line(d: Done) -> str:
@@ -459,8 +461,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     if bad:
         lines += ["", "**Not passed:**", ""]
         for r in bad:
-            why = r["reason"] + (f": {r['error']}" if r.get("error") else "")
-            lines.append(f"- `{r['key']}`: {_md(why)}")
+            lines.append(f"- `{r['key']}`: {_md(r['reason'])}")
             if r.get("report") or r.get("run_dir"):
                 lines.append(f"  - results: `{r.get('report') or r.get('run_dir')}`")
             if r.get("rerun"):

@@ -136,10 +136,17 @@ class SuiteItem(pytest.Item):
             if report.exists():
                 self.user_properties.append(("report", str(report)))
         self.user_properties.append(("rerun", str(r.get("rerun", ""))))
-        from harness.expect import anomaly_kinds, expectation, judge, verdict_word
+        from harness.expect import (
+            anomaly_kinds,
+            expectation,
+            judge,
+            verdict_word,
+            why_not_decided,
+        )
 
         expected = expectation(spec.expect, spec.system.bugs)
-        judged = judge(expected, outcome.valid, anomaly_kinds(r if isinstance(r, dict) else {}))
+        found = r if isinstance(r, dict) else {}
+        judged = judge(expected, outcome.valid, anomaly_kinds(found), why_not_decided(found))
         self.user_properties.append(("verdict", verdict_word(outcome.valid)))
         self.user_properties.append(("expect", str(expected)))
         if judged.passed:

@@ -20,6 +20,7 @@ __all__ = [
     "Killable",
     "OpTimeouts",
     "Pausable",
+    "Reconfigurable",
     "System",
 ]
 
@@ -51,6 +52,20 @@ class Pausable(Protocol):
     def pause(self, node: Node) -> None: ...
 
     def resume(self, node: Node) -> None: ...
+
+
+@runtime_checkable
+class Reconfigurable(Protocol):
+    """A system whose membership can change while it runs (the ``membership`` fault)."""
+
+    def remove_member(self, node: Node) -> None:
+        """Remove ``node`` from the cluster through the system's own reconfiguration, stop
+        its process and wipe its data; raises (RuntimeError) when the cluster refuses."""
+        ...
+
+    def add_member(self, node: Node) -> None:
+        """Add a removed ``node`` back as a new member with empty data, and start it."""
+        ...
 
 
 @runtime_checkable

@@ -88,4 +88,5 @@ ETCD = SystemInfo(
         "libfaketime does not reach it and a clock fault would change nothing"
         for kind in ("clock", "drift")
     },
+    offers={"membership": ("remove", "replace")},
 )

@@ -4,17 +4,25 @@ Each member keeps its data in ``<workdir>/etcd-data`` and logs to ``<workdir>/et
 clients use the node's first port, members talk to each other on the second (where nodes
 share an address, node i uses ``port + 2 i`` and ``port + 2 i + 1``). It can be killed and
 restarted on its data, paused, and asked who leads (``/v3/maintenance/status``).
+
+Membership (the ``membership`` fault): ``remove_member`` asks another member to remove the
+node (``/v3/cluster/member/remove``; etcd's strict reconfiguration check refuses a removal
+that would lose the quorum), stops it and wipes its data; ``add_member`` asks a member to add
+it back (``/v3/cluster/member/add``) and starts it with empty data, ``--initial-cluster`` as
+the cluster answered and ``--initial-cluster-state existing``, as etcd's runtime
+reconfiguration guide does. A removed node is not started by a heal of the kill fault.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from clusters.base import Node
 from harness.registry import option
 from workloads.binary import BinarySystem, http_check
-from workloads.etcd.api import member_status
+from workloads.etcd.api import EtcdError, member_status, post
 from workloads.options import ms
 
 __all__ = ["DAEMON", "DEFAULT_PORT", "ETCD_BINARY", "READ_MODES", "EtcdOptions", "EtcdSystem"]
@@ -62,6 +70,10 @@ class EtcdSystem(BinarySystem):
     ) -> None:
         super().__init__(port, nodes=nodes, options=options, ready_timeout=ready_timeout)
         self.binaries = (self.options.binary,)
+        #: nodes removed from the cluster and not added back
+        self.removed: set[str] = set()
+        #: node -> the --initial-cluster it joined an existing cluster with
+        self.joined: dict[str, str] = {}
 
     @property
     def reads(self) -> str:
@@ -70,7 +82,10 @@ class EtcdSystem(BinarySystem):
 
     def argv(self, node: Node, daemon: str) -> list[str]:
         cport, pport = self.ports(node)
-        peers = ",".join(f"{n.name}=http://{n.address}:{self.ports(n)[1]}" for n in self.nodes)
+        peers = ",".join(f"{n.name}={self._peer_url(n)}" for n in self.nodes)
+        state = "new"
+        if node.name in self.joined:
+            peers, state = self.joined[node.name], "existing"
         a = node.address
         return [
             self.options.binary,
@@ -81,7 +96,7 @@ class EtcdSystem(BinarySystem):
             "--listen-peer-urls", f"http://{a}:{pport}",
             "--initial-advertise-peer-urls", f"http://{a}:{pport}",
             "--initial-cluster", peers,
-            "--initial-cluster-state", "new",
+            "--initial-cluster-state", state,
             "--initial-cluster-token", "splitbrain",
             "--election-timeout", str(self.options.election_ms),
             "--heartbeat-interval", str(self.options.heartbeat_ms),
@@ -109,6 +124,72 @@ class EtcdSystem(BinarySystem):
         """Its status names itself as leader."""
         st = member_status(*self.endpoint(node), timeout=0.5)
         return st is not None and st.get("role") == "leader"
+
+    # -- Killable, aware of membership -------------------------------------------------------------
+
+    def start(self, node: Node) -> None:
+        """Start it on its data, unless it was removed from the cluster (it stays out until
+        ``add_member``)."""
+        if node.name not in self.removed:
+            super().start(node)
+
+    # -- Reconfigurable ----------------------------------------------------------------------------
+
+    def remove_member(self, node: Node) -> None:
+        """Remove ``node`` through another member, then stop it and wipe its data."""
+        self.known(node)
+        if node.name in self.removed:
+            raise RuntimeError(f"{node.name} is not a member (removed before)")
+        members = self._members(exclude=node)
+        ids = [m["ID"] for m in members if m.get("name") == node.name or
+               self._peer_url(node) in m.get("peerURLs", [])]  # fmt: skip
+        if not ids:
+            raise RuntimeError(f"{node.name} is not in the member list")
+        self._call(exclude=node, path="/v3/cluster/member/remove", body={"ID": ids[0]})
+        self.removed.add(node.name)
+        self.joined.pop(node.name, None)
+        self.kill(node)
+        node.exec(["rm", "-rf", self.data_dir(node)])
+        node.exec(["mkdir", "-p", self.data_dir(node)])
+
+    def add_member(self, node: Node) -> None:
+        """Add the removed ``node`` back, empty, and start it as a member of the cluster."""
+        self.known(node)
+        if node.name not in self.removed:
+            raise RuntimeError(f"{node.name} is a member already")
+        reply = self._call(
+            exclude=node, path="/v3/cluster/member/add", body={"peerURLs": [self._peer_url(node)]}
+        )
+        members = reply.get("members") or []
+        urls = [
+            f"{m.get('name') or node.name}={m['peerURLs'][0]}" for m in members if m.get("peerURLs")
+        ]
+        self.joined[node.name] = ",".join(urls)
+        self.removed.discard(node.name)
+        self.start(node)
+
+    def _members(self, exclude: Node) -> list[dict[str, Any]]:
+        reply = self._call(exclude=exclude, path="/v3/cluster/member/list", body={})
+        return list(reply.get("members") or [])
+
+    def _call(self, *, exclude: Node, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST to the first member other than ``exclude`` that answers; RuntimeError with
+        what each said when none does, or the error a member answered."""
+        said: list[str] = []
+        for other in self.nodes:
+            if other.name == exclude.name or other.name in self.removed:
+                continue
+            host, port = self.endpoint(other)
+            try:
+                return post(f"http://{host}:{port}{path}", body, timeout=5.0)
+            except EtcdError as e:
+                raise RuntimeError(f"{other.name} refused {path}: {e}") from None
+            except (OSError, ValueError) as e:
+                said.append(f"{other.name}: {e}")
+        raise RuntimeError(f"no member answered {path}: {'; '.join(said) or 'no member left'}")
+
+    def _peer_url(self, node: Node) -> str:
+        return f"http://{node.address}:{self.ports(node)[1]}"
 
     def _url(self, node: Node, path: str) -> str:
         host, port = self.endpoint(node)

@@ -620,7 +620,7 @@ the same window.</p>
 <div class="canvas-wrap">
 <canvas class="overview" id="sb-overview" aria-label="the whole run"></canvas></div>
 <div class="legend"><span class="sw" style="background:#6cc070"></span>ok
-<span class="sw" style="background:#e8787a"></span>fail
+<span class="sw" style="background:#607d8b"></span>fail
 <span class="sw" style="background:#f2a93b"></span>info (outcome unknown)
 <span class="sw" style="background:#b0b0b0"></span>no completion
 <span class="sw" style="background:#9575cd"></span>nemesis

@@ -8,7 +8,7 @@
   var D = JSON.parse(document.getElementById('sb-data').textContent);
   var O = D.ops, N = O.s.length, TEND = Math.max(D.t_end, 1);
   var TYPE_NAMES = ['ok', 'fail', 'info', 'no completion'];
-  var TYPE_COLORS = ['#6cc070', '#e8787a', '#f2a93b', '#b0b0b0'];
+  var TYPE_COLORS = ['#6cc070', '#607d8b', '#f2a93b', '#b0b0b0'];
   var LEFT = 96, AXIS = 22, MINWIN = 1000; // px, px, microseconds
   var LABEL_ROWS = 3; // rows of anomaly labels under the axis
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness import exits
+from harness.headline import headline
 
 __all__ = [
     "Expectation",
@@ -165,19 +166,9 @@ def anomaly_kinds(results: Mapping[str, Any]) -> list[str]:
 
 
 def anomaly_summary(results: Mapping[str, Any]) -> str:
-    """ "3 anomalies: G0 x2, stale x1": the kinds and counts, most severe first, from
-    ``harness.headline`` (the line the terminal and the report lead with); "no anomalies"."""
-    anomalies = _anomalies(results)
-    try:
-        from harness.headline import headline
-    except ImportError:  # headline is new: a plain count until it is there
-        counts = Counter(str(a.get("name")) for a in anomalies)
-        if not counts:
-            return "no anomalies"
-        total = sum(counts.values())
-        listed = ", ".join(f"{k} x{n}" for k, n in counts.most_common())
-        return f"{total} {'anomaly' if total == 1 else 'anomalies'}: {listed}"
-    return headline(anomalies)
+    """ "3 anomalies: G0 x2, stale x1": the kinds and counts, most severe first
+    (``harness.headline``, the line the terminal and the report lead with); "no anomalies"."""
+    return headline(_anomalies(results))
 
 
 def first_evidence_s(results: Mapping[str, Any]) -> float | None:

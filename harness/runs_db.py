@@ -116,7 +116,10 @@ def connect(root: Path) -> Iterator[sqlite3.Connection]:
                 raise sqlite3.DatabaseError(f"version {row[0]}")
             sync(conn, root)
             conn.commit()
-        except sqlite3.DatabaseError:
+        except sqlite3.OperationalError:  # locked by another process past the timeout, ...
+            conn.close()
+            raise
+        except sqlite3.DatabaseError:  # not a database, corrupt, or of another version
             conn.close()
             if attempt == 2:
                 raise

@@ -75,7 +75,7 @@ def history_text(histories: Sequence[TestHistory], runs: int) -> str:
     lines.append(f"newly failing since the previous run: {'none' if not newly else ''}".rstrip())
     for h in newly:
         r = h.last
-        lines.append(f"  {h.key}: {r.verdict}, expected {r.expect}: {r.reason}")
+        lines.append(f"  {h.key}: {r.reason}")
         lines.append(f"    {r.run_dir}" + (f"; run again: {r.rerun}" if r.rerun else ""))
     flaky = [h for h in histories if h.flaky]
     lines.append(f"flaky (valid and invalid with the same code): {'none' if not flaky else ''}"

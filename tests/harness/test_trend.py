@@ -132,7 +132,7 @@ def test_the_text_history_marks_runs_and_names_the_newly_failing_and_the_flaky(r
     assert re.search(r"etcd/etcd-serializable\s+\.\.F\s+fail", text)
     assert re.search(r"etcd/etcd-linearizable\s+\.F\.\s+pass", text)
     newly = text.split("newly failing since the previous run:")[1].split("flaky")[0]
-    assert "etcd/etcd-serializable: valid, expected invalid" in newly
+    assert "etcd/etcd-serializable: valid, but invalid was expected" in newly
     assert "etcd/etcd-watch" in newly and "etcd-linearizable" not in newly
     flaky = text.split("flaky (valid and invalid with the same code):")[1]
     assert "etcd/etcd-linearizable: valid invalid valid at aaaaaaaaaa" in flaky

@@ -220,6 +220,15 @@ table { border-collapse: collapse; } td, th { border: 1px solid #ddd; padding: 2
 
 _JS = """
 document.querySelectorAll('section').forEach(function (sec) { show(sec, '0'); });
+// open each timeline on its failing operation (at the right end of a long prefix), not on
+// the start of the key: scrolled so that op sits a third of the way from the right edge
+document.querySelectorAll('div.scroll').forEach(function (box) {
+  var op = box.querySelector('g.op.failed rect');
+  if (!op) return;
+  var x = Number(op.getAttribute('x'));
+  box.scrollLeft = Math.max(0, x - box.clientWidth * 2 / 3);
+  box.setAttribute('data-scrolled', String(box.scrollLeft));
+});
 document.querySelectorAll('button.pick').forEach(function (b) {
   b.addEventListener('click', function () {
     show(document.getElementById('sec' + b.dataset.sec), b.dataset.lin);

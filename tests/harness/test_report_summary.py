@@ -182,3 +182,21 @@ def test_failed_operations_are_broken_down_by_error_the_most_frequent_first(tmp_
         ("2", "info", "write", "timeout"),
     ]
     assert "5 operations failed or had an unknown outcome." in section
+
+
+@needs_chromium
+def test_linearizable_html_opens_on_the_failing_operation_not_the_start_of_the_key(tmp_path):
+    from checkers.linearizable import LinearizableChecker
+    from harness.history import Op
+
+    h: list[Op] = []
+    for n in range(120):  # a long prefix of writes, then a read of the first value: stale
+        h += [Op("invoke", "write", n, 0, 2 * n * MS), Op("ok", "write", n, 0, (2 * n + 1) * MS)]
+    h += [Op("invoke", "read", None, 1, 300 * MS), Op("ok", "read", 0, 1, 301 * MS)]
+    for i, op in enumerate(h):
+        op.index = i
+    checker = LinearizableChecker("cas-register")
+    (page,) = checker.write_artifacts(checker.check(h, {}), tmp_path)
+    dom = dump_dom(page.as_uri(), virtual_time_ms=2000)
+    scrolled = re.findall(r'<div class="scroll" data-scrolled="(\d+)"', dom)
+    assert scrolled and int(scrolled[0]) > 0

@@ -10,8 +10,9 @@ Ops (``f``: value -> completion value):
 
 - ``remove-member``: a target (``one``, ``minority``, ``primaries``, node names; default from
   the fault's options) -> the names removed. Nodes are removed one at a time, so the system's
-  own check (a removal that would lose the quorum is refused) sees each; what it refuses is
-  an ``info`` naming the reason, the rest stay removed.
+  own check (a removal that would lose the quorum is refused) sees each; a refusal is tried
+  again for up to ``retry_s`` seconds (the system may only be waiting for its members to be
+  connected long enough), then it is an ``info`` naming the reason, the rest stay removed.
 - ``replace-member``: a target -> the names replaced: each removed, then added back with
   empty data at once (a disk replaced: same name and address, nothing on it).
 - ``add-member`` (the heal): ignored -> the names added back: every node still removed.
@@ -23,6 +24,7 @@ report. Teardown adds back whatever is still removed.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +51,12 @@ class MembershipOptions:
         "(removed and added back empty at once)",
         choices=MODES,
     )
+    retry_s: float = option(
+        6.0,
+        "a change the system refuses is tried again for up to this long (etcd refuses any "
+        "while a member has been connected for less than 5 s, as after a start or a heal)",
+        minimum=0,
+    )
 
 
 def _pick(
@@ -68,7 +76,7 @@ def _check_offer(options: MembershipOptions, offered: tuple[str, ...]) -> str | 
 
 
 def _make(options: MembershipOptions, rng: random.Random, system: Any) -> MembershipNemesis:
-    return MembershipNemesis(rng, system)
+    return MembershipNemesis(rng, system, retry_s=options.retry_s)
 
 
 MEMBERSHIP = FaultInfo(
@@ -94,14 +102,19 @@ class MembershipNemesis:
     fs = frozenset({"remove-member", "replace-member", "add-member"})
 
     def __init__(
-        self, rng: random.Random, system: Any, nodes: Sequence[Node] | None = None
+        self,
+        rng: random.Random,
+        system: Any,
+        nodes: Sequence[Node] | None = None,
+        *,
+        retry_s: float = 0.0,
     ) -> None:
         if not isinstance(system, Reconfigurable):
             raise SetupError(
                 "the membership fault needs a system that can remove and add members "
                 f"(Reconfigurable); {type(system).__name__} is not"
             )
-        self.rng, self.system = rng, system
+        self.rng, self.system, self.retry_s = rng, system, retry_s
         self._given = list(nodes) if nodes is not None else None
         self.nodes: list[Node] = []
         #: names of the nodes removed and not added back
@@ -134,7 +147,7 @@ class MembershipNemesis:
         errors: dict[str, BaseException] = {}
         for node in targets:  # one at a time: the system judges each removal
             try:
-                self.system.remove_member(node)
+                self._retrying(self.system.remove_member, node)
             except Exception as e:  # noqa: BLE001 - the system's refusal, reported
                 errors[node.name] = e
                 continue
@@ -156,9 +169,21 @@ class MembershipNemesis:
         errors: dict[str, BaseException] = {}
         for node in list(nodes):  # one at a time: a new member must catch up before the next
             try:
-                self.system.add_member(node)
+                self._retrying(self.system.add_member, node)
             except Exception as e:  # noqa: BLE001
                 errors[node.name] = e
                 continue
             self.removed.discard(node.name)
         return errors
+
+    def _retrying(self, change: Any, node: Node) -> None:
+        """``change(node)``, tried again on a refusal for up to ``retry_s`` seconds."""
+        deadline = time.monotonic() + self.retry_s
+        while True:
+            try:
+                change(node)
+                return
+            except RuntimeError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.25)

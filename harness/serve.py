@@ -420,7 +420,8 @@ tr.v-unknown {{ background: #fff6e5; }}
 tr.v-running .pill {{ background: #1e4f91; }}
 a {{ color: #1e4f91; }}
 </style></head><body>
-<header><h1>splitbrain runs</h1><p>{root} · {total} runs · {tally}</p></header>
+<header><h1>splitbrain runs</h1><p>{root} · {total} runs · {tally} ·
+<a href="#history" style="color:#fff">each test's history</a></p></header>
 <main>
 <form method="get" action="/" id="filter">
 <label>suite <select name="suite">{suites}</select></label>

@@ -385,7 +385,7 @@ def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         done = nightly.run_planned(planned, jobs=jobs, results_root=root, interrupts=interrupts)
         codes = [d.judgement.exit_code for d in done]
         ran = {id(d.planned) for d in done}
-        left = [p.key for p in planned if id(p) not in ran]
+        left = [p.spec.name for p in planned if id(p) not in ran]
         if interrupts.stop.is_set():
             codes.append(UNKNOWN)  # an interrupted run never passes
             if left:

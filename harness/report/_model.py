@@ -97,8 +97,17 @@ class Band:
 
     @property
     def label(self) -> str:
+        """"kill majority (n1, n2, n4)": the op that started it, what it asked for, and the
+        nodes it struck when its completion lists them (as the anomalies name it)."""
         v = self.started_by.get("value")
-        return f"{self.started_by['f']} {short(v, 40)}" if v is not None else self.started_by["f"]
+        text = f"{self.started_by['f']} {short(v, 40)}" if v is not None else self.started_by["f"]
+        got = (self.result or {}).get("value")
+        nodes = got if isinstance(got, list) else None
+        if isinstance(got, dict):
+            nodes = got.get("nodes") or got.get("targets") or got.get("primaries")
+        if isinstance(nodes, list) and nodes and all(isinstance(n, str) for n in nodes):
+            text += f" ({short(', '.join(nodes), 60)})"
+        return text
 
 
 def intervals(ops: list[dict[str, Any]]) -> list[Interval]:

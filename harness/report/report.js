@@ -79,6 +79,7 @@
   function xOf(t, w) { return LEFT + (t - view.t0) / (view.t1 - view.t0) * (w - LEFT - 8); }
   function tOf(x, w) { return view.t0 + (x - LEFT) / (w - LEFT - 8) * (view.t1 - view.t0); }
   function drawBands(g, w, top, bottom, labels) {
+    var ends = [];  // per row of labels, where the last one written ends
     D.bands.forEach(function (b) {
       if (b.e < view.t0 || b.s > view.t1) return;
       var xa = Math.max(xOf(b.s, w), LEFT), xb = Math.min(xOf(b.e, w), w - 8);
@@ -90,13 +91,26 @@
       g.fillStyle = b.color;  // a colour the canvas cannot read leaves the grey
       g.fillRect(xa, top, Math.max(xb - xa, 1), bottom - top);
       g.restore();
-      if (labels && xb - xa > 30) {
+      if (labels) {
+        // the whole label, never cut to its band: in the first of two rows where it does not
+        // run into the one before it, on a pale ground so the operations under it do not
+        // hide it (a band too short for its words in either row gets none)
         g.save();
-        g.beginPath(); g.rect(xa, 0, xb - xa, top + 14); g.clip();
-        g.fillStyle = '#555';
-        g.fillStyle = b.ink;
         g.font = '600 11px system-ui, sans-serif';
-        g.fillText(b.label + (b.open ? ' (never healed)' : ''), xa + 3, top + 11);
+        var text = b.label + (b.open ? ' (never healed)' : '');
+        var tw = g.measureText(text).width, x = Math.min(xa + 3, w - 8 - tw);
+        for (var r = 0; r < 2; r++) {
+          if (ends[r] === undefined || x > ends[r] + 6) {
+            ends[r] = x + tw;
+            var y = top + 11 + r * 13;
+            g.fillStyle = 'rgba(255, 255, 255, 0.75)';
+            g.fillRect(x - 2, y - 10, tw + 4, 13);
+            g.fillStyle = '#555';
+            g.fillStyle = b.ink;
+            g.fillText(text, x, y);
+            break;
+          }
+        }
         g.restore();
       }
     });

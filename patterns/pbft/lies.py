@@ -69,7 +69,7 @@ class Liar:
         self.others = [m for m in members if m != me]
         self.state = state
         self.mode: str | None = None
-        self.rng = random.Random(hash(me))
+        self.rng = random.Random(me)
         #: (monotonic time sent, destination, message) of what it sent, for replay
         self.sent: deque[tuple[float, str, dict[str, Any]]] = deque(maxlen=2000)
         self.requests: deque[dict[str, Any]] = deque(maxlen=200)

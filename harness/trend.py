@@ -48,7 +48,7 @@ def sparkline(values: Sequence[float | None]) -> str:
 
 
 def _last(values: Sequence[float | None], unit: str) -> str:
-    v = next((x for x in reversed(values) if x is not None), None)
+    v = values[-1] if values else None  # the last run's: "-" when it had none
     return "-" if v is None else f"{v:.1f}{unit}"
 
 

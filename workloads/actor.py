@@ -54,8 +54,9 @@ ACTOR_BUGS = {
     "elsewhere, two activations at once, and its side's acknowledged messages are lost",
     "no-dedup": "a host applies every copy of a message it receives; exposed by the pause "
     "fault (targets 'one', 'minority'): entries time out and send their messages again, and "
-    "the resumed host applies each copy (a message applied twice); a busy machine's slow "
-    "answers do it too",
+    "the resumed host applies each copy (a message applied twice); and by a partition that "
+    "cuts an entry off from a host (shape 'one'): the copies sent into it reach the host "
+    "when TCP retransmits them at the heal",
     "persist-after-reply": "a host answers at once and writes the actor's state to the "
     "acceptors later (every flush_ms); exposed by the kill fault (targets 'one', 'minority'), "
     "and a partition that cuts a host off: the next activation starts without the messages "

@@ -84,7 +84,8 @@ Seeded bugs (``--bug NAME``) and the faults that expose them
 ``no-dedup``
     A host applies every copy of a message it receives. A pause of a host: the entries time
     out and send each message again, and on resume the host applies every copy (a message
-    applied twice; also a busy machine's slow answers).
+    applied twice). A partition between an entry and a host does it too: the copies the
+    entry sent into it are retransmitted by TCP when it heals, and each is applied.
 ``persist-after-reply``
     A host answers a message at once and writes the state to the acceptors later (every
     ``--flush-ms``). A kill of a host (or a partition that cuts it off) loses the messages

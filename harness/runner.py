@@ -89,6 +89,8 @@ class Runner:
         self.busy: set[int | str] = set()
         self.live: set[int | str] = set()
         self.stopping = threading.Event()
+        #: threads waiting on ``wake`` (a completion notifies only when there are some)
+        self._waiting = 0
         self.stats = RunStats()
         self.errors: list[BaseException] = []
         self.timeout = timeout
@@ -147,20 +149,19 @@ class Runner:
         abandoned = False  # by the watchdog: another thread now does this worker's ops
         try:
             while not self.stopping.is_set():
-                item = self._next(tid, process, rng)
-                if item is None:
+                node = worker.node if worker else None
+                ready = is_nemesis or client is not None
+                drawn = self._next(tid, process, rng, node if ready else _NOT_READY)
+                if drawn is None:
                     return
-                if client is None and worker is not None:
-                    client = self._open(worker)
-                invoke = Op(
-                    "invoke",
-                    item["f"],
-                    item.get("value"),
-                    process,
-                    node=worker.node if worker else None,
-                )
-                self.journal.append(invoke)
-                self.stats.invocations += 1
+                item, invoke = drawn
+                if invoke is None:  # a client to open first: the op is invoked after that
+                    if client is None and worker is not None:
+                        client = self._open(worker)
+                    invoke = Op("invoke", item["f"], item.get("value"), process, node=node)
+                    with self.lock:
+                        self.journal.append(invoke)
+                        self.stats.invocations += 1
                 if is_nemesis:
                     self.stats.fault = f"{invoke.f} {_short(invoke.value)}"
                 flight = None if is_nemesis else self._watch_op(tid, n, client, invoke, rng)
@@ -169,11 +170,12 @@ class Runner:
                     abandoned = True  # the watchdog completed it: this thread is done
                     log.info("worker %s: %s returned after its timeout", tid, invoke.f)
                     return
-                with self.wake:
+                with self.lock:
                     self.journal.append(completion)
                     self.busy.discard(tid)
                     self.stats.completions[completion.type] += 1
-                    self.wake.notify_all()
+                    if self._waiting:  # a thread waits for some op to complete
+                        self.wake.notify_all()
                 if isinstance(client, _Unopened):
                     client = None  # try to open a real one for the next op
                 elif completion.type == "info" and not is_nemesis:
@@ -197,8 +199,14 @@ class Runner:
                         self._watch.notify_all()  # the watchdog's work is done
                     self._all_done.set()
 
-    def _next(self, tid: int | str, process: int | str, rng: random.Random) -> dict | None:
-        with self.wake:
+    def _next(
+        self, tid: int | str, process: int | str, rng: random.Random, node: Any
+    ) -> tuple[dict, Op | None] | None:
+        """The next op for ``tid`` from the generator, and its invocation, journaled under
+        the same lock (one lock taken per invocation, not two); ``node`` is
+        ``_NOT_READY`` when the worker has a client to open first: the invocation is then
+        left to the caller (None), to be journaled once the client is open."""
+        with self.lock:
             while not self.stopping.is_set():
                 # live and busy are passed as they are (read-only for generators): copying
                 # them per op costs a fifth of the runner's throughput
@@ -215,10 +223,19 @@ class Runner:
                     return None
                 if isinstance(r, Wait):
                     # sleep until then, or until some op completes (phases may advance)
-                    self.wake.wait(timeout=max(0.0, min(r.until - ctx.time, 1.0)))
+                    self._waiting += 1
+                    try:
+                        self.wake.wait(timeout=max(0.0, min(r.until - ctx.time, 1.0)))
+                    finally:
+                        self._waiting -= 1
                     continue
                 self.busy.add(tid)
-                return r
+                if node is _NOT_READY:
+                    return r, None
+                invoke = Op("invoke", r["f"], r.get("value"), process, node=node)
+                self.journal.append(invoke)
+                self.stats.invocations += 1
+                return r, invoke
             return None
 
     # -- timeouts -----------------------------------------------------------------------------
@@ -287,7 +304,7 @@ class Runner:
             self.busy.discard(tid)
             self.stats.completions["info"] += 1
             self.stats.timed_out += 1
-            self.wake.notify_all()
+            self.wake.notify_all()  # not only waiters: the watchdog's rare path stays simple
         # the stuck thread keeps its client (it closes it when invoke returns); the worker
         # goes on as a new process, which opens a fresh one
         self._spawn(tid, flight.n, int(invoke.process) + flight.n, flight.rng)
@@ -307,6 +324,9 @@ class Runner:
             return completion
         except Exception as e:
             return invoke.complete("info", invoke.value, error=f"{type(e).__name__}: {e}")
+
+
+_NOT_READY: Any = object()  # ``_next``'s node when the worker's client is not open yet
 
 
 @dataclass

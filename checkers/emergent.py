@@ -15,8 +15,9 @@ Rules, each an anomaly name (``bound_s``: the suite's bound):
 ``two-leaders-in-side``
     Two reigns acted in turn within one connected side: reign R acted, then (invoked after
     that completed) a reign R' of another node acted, then (invoked after R' completed) R
-    acted again, every one of the three while both nodes were on one side. R' acting means
-    R had been removed from the views of the members R' reached; R acting after that is a
+    acted again, every one of the three while both nodes were on one side, and R''s node
+    neither killed nor paused in between (R then leads again by right). R' acting means R
+    had been removed from the views of the members R' reached; R acting after that is a
     node leading on a stale view of its own.
 ``no-agreement-after-heal``
     After a heal (the last of a group of ``stop-partition``, ``start``, ``resume``), every
@@ -225,7 +226,7 @@ class EmergentChecker:
                 nodes.add(v["node"])
         sides = Sides(history, nodes)
         notes: list[str] = []
-        doubles = self._two_leaders(acts, sides)
+        doubles = self._two_leaders(acts, sides, _departures(history))
         notes += self._across_sides(acts, sides)
         unagreed, convergence = self._agreement(history, views, nodes, notes)
         kept = self._dead_kept(history, views)
@@ -254,7 +255,9 @@ class EmergentChecker:
 
     # -- one acting leader per side ------------------------------------------------------
 
-    def _two_leaders(self, acts: list[Act], sides: Sides) -> list[Anomaly]:
+    def _two_leaders(
+        self, acts: list[Act], sides: Sides, departures: dict[str, list[int]]
+    ) -> list[Anomaly]:
         by_reign: dict[Reign, list[Act]] = {}
         for act in acts:
             by_reign.setdefault(act.reign, []).append(act)
@@ -277,8 +280,15 @@ class EmergentChecker:
                 if not later:
                     continue
                 other = min(later, key=lambda y: y.comp.time)
+                # b's node killed or paused since it acted: a leads again by right
+                gone = [t for t in departures.get(b, []) if t >= other.comp.time]
                 again = sorted(
-                    (x for x in ours if x.inv.time > other.comp.time), key=lambda x: x.inv.time
+                    (
+                        x
+                        for x in ours
+                        if x.inv.time > other.comp.time and not any(t <= x.inv.time for t in gone)
+                    ),
+                    key=lambda x: x.inv.time,
                 )
                 if not again:
                     continue
@@ -290,8 +300,9 @@ class EmergentChecker:
                         f"then {b} (incarnation {r2[1]}) acted as the leader at "
                         f"{_s(other.comp.time)}, then {a} acted again in the same incarnation in "
                         f"an operation invoked at {_s(stale.inv.time)}, {a} and {b} on one side "
-                        f"all along ({len(again)} such acts of {a}). {b} could act only once {a} "
-                        f"had left the views of the members it reached; {a} then led on a stale "
+                        f"at each of the three ({len(again)} such acts of {a}). {b} could act "
+                        f"only once {a} had left the views of the members it reached; {a} then "
+                        "led on a stale "
                         "view of its own. A node must act only when the members it can reach "
                         "agree that it leads.",
                         first.ops() + other.ops() + stale.ops(),
@@ -458,6 +469,16 @@ def _heal_points(history: list[Op], end: int) -> list[tuple[Op, int]]:
             continue  # another heal follows: the group ends with it
         out.append((op, end if nxt is None else nxt.time))
         fault_seen = False
+    return out
+
+
+def _departures(history: list[Op]) -> dict[str, list[int]]:
+    """When each node was killed or paused (the completions of ``kill`` and ``pause``)."""
+    out: dict[str, list[int]] = {}
+    for op in history:
+        if op.process == NEMESIS and op.f in ("kill", "pause") and op.type != "invoke":
+            for node in op.value if isinstance(op.value, list) else []:
+                out.setdefault(str(node), []).append(op.time)
     return out
 
 

@@ -114,6 +114,19 @@ def test_an_old_reign_acting_after_the_new_one_in_one_side_is_two_leaders() -> N
     assert "members it can reach agree" in first.explanation
 
 
+def test_an_old_reign_leading_again_after_the_new_leader_was_killed_is_valid() -> None:
+    r = check(
+        *views(0), act(10, "n2"), nemesis(100, "pause", "primaries", ["n2"]),
+        nemesis(2000, "resume", None, ["n2"]),
+        act(2200, "n1"), nemesis(2300, "kill", "primaries", ["n1"]), act(2500, "n2"),
+        nemesis(2600, "start", None, ["n1"]), *views(2700, "n2"),
+    )  # fmt: skip
+    assert r.valid is True, r.anomalies
+    # without the kill between them, n2 acting again is a stale leader
+    r = check(*views(0), act(10, "n2"), act(2200, "n1"), act(2500, "n2"))
+    assert [a.name for a in r.anomalies][:1] == ["two-leaders-in-side"]
+
+
 def test_leaders_on_two_sides_of_a_partition_are_a_note_not_an_anomaly() -> None:
     r = check(
         *views(0), act(10, "n1"),

@@ -26,6 +26,7 @@ from harness.expect import (
     judge,
     verdict_word,
 )
+from harness.headline import anomalies_of, describe, worst_example
 from harness.store import StorageError, write_atomic
 
 __all__ = ["junit_xml", "write_junit", "write_junit_all"]
@@ -133,12 +134,13 @@ def _testcase(suite: str, c: _Case, seconds: float, root_dir: Path | None) -> ET
         where = f"report: {shown_report}\n" + where
     headline = anomaly_summary(r)
     verdict = f"{verdict_word(o.valid)}, expected {c.expected}: {j.reason}"
+    # the worst example first, then every anomaly, each with when it happened (relative and
+    # wall clock) and the faults in force then (harness.headline.describe)
+    found = anomalies_of(r)
+    worst = worst_example(found)
     anomalies = "\n".join(
-        f"{name}: {a.get('name')}: {a.get('explanation')}"
-        for name, cr in (r.get("checkers") or {}).items()
-        if isinstance(cr, dict)
-        for a in cr.get("anomalies") or []
-        if isinstance(a, dict)
+        ([f"worst: {a['checker']}: {describe(a)}" for a in [worst] if a is not None])
+        + [f"{a['checker']}: {describe(a)}" for a in found]
     )
     if j.status == "fail":
         el = ET.SubElement(case, "failure", message=f"{headline} ({verdict})")

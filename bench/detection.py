@@ -56,10 +56,15 @@ def one_run(suite: str, seed: int, time_limit: float, bug: str | None, results: 
     per_test = {d.get("test", "?"): _test_summary(d) for d in tests}
     evidence = [s["evidence_s"] for s in per_test.values() if s["evidence_s"] is not None]
     ok = sum(s["ok"] for s in per_test.values())
+    # the verdict of the run, from its tests' results (not the exit code, which follows each
+    # test's expectation: a --bug run that is invalid as expected exits 0)
+    verdicts = [s["valid"] for s in per_test.values()]
+    verdict = False if False in verdicts else (True if verdicts and all(verdicts) else None)
     return {
         "bug": bug or "-",
         "seed": seed,
         "exit": p.returncode,
+        "verdict": verdict,
         "wall": wall,
         "anomalies": sorted({a for s in per_test.values() for a in s["anomalies"]}),
         "faults": sorted({f for s in per_test.values() for f in s["faults"]}),
@@ -71,7 +76,7 @@ def one_run(suite: str, seed: int, time_limit: float, bug: str | None, results: 
         "evidence_s": min(evidence) if evidence else None,
         "tests": per_test,
         # no verdict (unknown, setup failed, a crash): what it said last, to see why
-        "stderr_tail": p.stderr.splitlines()[-6:] if p.returncode not in (0, 1) else [],
+        "stderr_tail": p.stderr.splitlines()[-6:] if verdict is None else [],
     }
 
 
@@ -134,7 +139,8 @@ def main() -> None:
             rows.append(r)
             ev = "-" if r["evidence_s"] is None else f"{r['evidence_s']:.1f}s"
             print(
-                f"bug={r['bug']:11s} seed={seed:2d} exit={r['exit']} wall={r['wall']:5.1f}s "
+                f"bug={r['bug']:11s} seed={seed:2d} valid={r['verdict']} exit={r['exit']} "
+                f"wall={r['wall']:5.1f}s "
                 f"ops/s={r['ops_per_s']:.1f} ok={r['ops'].get('ok')} anomalies={r['anomalies']} "
                 f"evidence_at={ev} "
                 f"faults={r['faults']}",
@@ -151,19 +157,18 @@ def main() -> None:
                         flush=True,
                     )
     print(
-        f"\nsummary for {args.suite}, {args.time_limit:g} s runs (exit 0 valid, 1 invalid, "
-        "others no verdict)"
+        f"\nsummary for {args.suite}, {args.time_limit:g} s runs (each run's verdict from its "
+        "tests' results.json: invalid if any test is)"
     )
     for bug in [None, *bugs]:
         mine = [r for r in rows if r["bug"] == (bug or "-")]
-        want = 0 if bug is None else 1
-        hits = sum(1 for r in mine if r["exit"] == want)
+        hits = sum(1 for r in mine if r["verdict"] is (bug is None))
         what = "valid" if bug is None else "caught"
         times = sorted(r["evidence_s"] for r in mine if r["evidence_s"] is not None)
         median = f"; median first evidence at {times[len(times) // 2]:.1f}s" if times else ""
         rates = sorted(r["ok_per_s"] for r in mine)
         okps = f"; median ok ops/s {rates[len(rates) // 2]:.1f}" if rates else ""
-        undecided = sum(1 for r in mine if r["exit"] not in (0, 1))
+        undecided = sum(1 for r in mine if r["verdict"] is None)
         none = f" ({undecided} without a verdict)" if undecided else ""
         print(f"  {bug or 'correct':11s} {what} in {hits} of {len(mine)}{none}{median}{okps}")
         names = sorted({n for r in mine for n in r["tests"]})

@@ -282,7 +282,8 @@ def test_ctrl_c_while_the_checkers_run_writes_interrupted_results_and_a_complete
     argv = shlex.split(rerun)
     assert argv[:2] == ["splitbrain", "run"]
     args = _parser().parse_args(argv[1:])
-    (test,) = [t for t in load_suite(args.suite).tests if t.name in args.test]
+    (suite_file,) = args.suite  # run takes several suites: the rerun names one
+    (test,) = [t for t in load_suite(suite_file).tests if t.name in args.test]
     ran = yaml.safe_load((d / "spec.yaml").read_text())
     del ran["rerun"]
     # what ran is the suite's test with the command line's overrides, resolved as a run

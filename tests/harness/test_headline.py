@@ -85,3 +85,38 @@ def test_anomalies_of_a_results_file_carry_their_checker_and_group_by_kind() -> 
     assert [a["checker"] for a in found] == ["linearizable", "linearizable", "list-append"]
     assert list(by_kind(found)) == ["G1c", "nonlinearizable"]
     assert headline(found) == "3 anomalies: G1c x1, nonlinearizable x2: not read-committed"
+
+
+def test_the_terminal_verdict_leads_with_the_headline_then_the_worst_example(tmp_path) -> None:
+    import io
+
+    from harness.run import _print_verdict
+
+    when = {"text": "at 1.000-1.200 s (00:00:01.000Z-00:00:01.200Z), during partition halves"}
+    g_single = {
+        "name": "G-single-item",
+        "explanation": "G-single-item: A dependency cycle.\nLet: T1 ...",  # an old results.json
+        "ops": [{}, {}],
+        "when": when,
+    }
+    g0 = {"name": "G0", "explanation": "Write cycle.", "ops": [{}, {}, {}], "when": when}
+    results = {
+        "valid": False,
+        "op_counts": {"ok": 10, "fail": 1, "info": 0},
+        "faults": [{"f": "start-partition", "type": "ok"}],
+        "checkers": {
+            "list-append": {"valid": False, "details": {}, "anomalies": [g_single, g0, g0]},
+            "stats": {"valid": True, "details": {}, "anomalies": []},
+        },
+        "rerun": "splitbrain run s.yaml --test t --seed 1",
+    }
+    out = io.StringIO()
+    _print_verdict("t", results, tmp_path, out, [])
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "t: INVALID  (10 ok, 1 fail, 0 info; faults: partition)"
+    assert lines[1] == "  3 anomalies: G0 x2, G-single-item x1: not even read-uncommitted"
+    assert lines[2] == f"  worst: G0 {when['text']}  [list-append]"
+    assert lines[3] == "      Write cycle."
+    assert lines[4].startswith("  list-append: INVALID (3 anomalies: G0 x2, G-single-item x1")
+    assert lines[5] == f"    - G-single-item {when['text']}: A dependency cycle. [...]"
+    assert "G-single-item: G-single-item" not in out.getvalue()

@@ -66,7 +66,7 @@ class Result:
 
 
 def when(ns: int, ctx: Mapping[str, Any] | None = None) -> str:
-    """"21.417 s (16:43:23.430Z)": a history time (ns since the history's time zero), and the
+    """ "21.417 s (16:43:23.430Z)": a history time (ns since the history's time zero), and the
     wall clock it was, to find in the nodes' logs, when ``ctx`` has the run's time zero
     (``time_zero_ms``, epoch ms, as the run passes it); the relative time alone without."""
     zero = (ctx or {}).get("time_zero_ms")
@@ -75,7 +75,7 @@ def when(ns: int, ctx: Mapping[str, Any] | None = None) -> str:
 
 
 def wall_clock(time_zero_ms: float, ns: int) -> str:
-    """"16:43:23.430Z": the UTC time of day, to the millisecond, ``ns`` after time zero."""
+    """ "16:43:23.430Z": the UTC time of day, to the millisecond, ``ns`` after time zero."""
     ms = round(time_zero_ms + ns / 1e6)
     return time.strftime("%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
 

@@ -97,7 +97,7 @@ class Band:
 
     @property
     def label(self) -> str:
-        """"kill majority (n1, n2, n4)": the op that started it, what it asked for, and the
+        """ "kill majority (n1, n2, n4)": the op that started it, what it asked for, and the
         nodes it struck when its completion lists them (as the anomalies name it)."""
         v = self.started_by.get("value")
         text = f"{self.started_by['f']} {short(v, 40)}" if v is not None else self.started_by["f"]

@@ -120,3 +120,18 @@ def test_the_terminal_verdict_leads_with_the_headline_then_the_worst_example(tmp
     assert lines[4].startswith("  list-append: INVALID (3 anomalies: G0 x2, G-single-item x1")
     assert lines[5] == f"    - G-single-item {when['text']}: A dependency cycle. [...]"
     assert "G-single-item: G-single-item" not in out.getvalue()
+
+
+def test_describe_gives_kind_when_faults_and_the_explanation_once_for_junit() -> None:
+    from harness.headline import describe
+
+    a = {
+        "name": "G-single-item",
+        "explanation": "G-single-item: G-single-item: a cycle.",
+        "when": {"text": "at 2.000 s (00:00:02.000Z), 0.1 s after partition leader (n2) healed"},
+    }
+    assert describe(a) == (
+        "G-single-item at 2.000 s (00:00:02.000Z), 0.1 s after partition leader (n2) healed: "
+        "a cycle."
+    )
+    assert describe({"name": "lost", "explanation": "x"}) == "lost: x"

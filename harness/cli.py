@@ -1,6 +1,8 @@
 """The ``splitbrain`` command line (see DESIGN.md, "Command line").
 
-Exit codes: 0 all valid, 1 an invalid result, 2 unknown, 3 bad input, 4 setup failed.
+Exit codes: 0 all valid, 1 an invalid result, 2 unknown, 3 bad input, 4 setup failed. For
+``run`` a test's result is judged against its expectation (``harness.expect``): 0 every test
+met it (a known-invalid or seeded-bug test still invalid included), 1 one did not.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from checkers.base import Anomaly, Result
+from checkers.base import Anomaly, Result, when
 from checkers.linearizable import LinearizableChecker
 from harness.history import NEMESIS, Op
 from harness.registry import CheckerInfo, option
@@ -128,8 +128,8 @@ class LockChecker:
             by_f.setdefault(p.inv.f, []).append(p)
         acquires = [p for p in by_f.get("acquire", []) if p.type == "ok"]
         mutex, mutex_details = self._mutex(pairs, ctx)
-        tokens = self._tokens(acquires)
-        storage = self._storage(by_f.get("write", []), by_f.get("read", []))
+        tokens = self._tokens(acquires, ctx)
+        storage = self._storage(by_f.get("write", []), by_f.get("read", []), ctx)
         anomalies = tokens + storage + mutex  # the shortest explanations first
         details: dict[str, Any] = {
             "grants": len(acquires),
@@ -220,8 +220,9 @@ class LockChecker:
         anomalies = []
         for a in result.anomalies[: self.max_reports]:
             key = a.data.get("key")
+            first, data = _two_holders(pairs, key, self.drift, ctx)
             text = (
-                f"Lock {key!r} was held by two clients at once: no order of its acquires and "
+                f"{first} No order of its acquires and "
                 "releases, each taking effect between its invocation and its completion, "
                 "keeps the lock with one holder at a time (a grant that was not released "
                 "counts as free once its lease_ms had passed since its acquire was invoked, "
@@ -233,12 +234,12 @@ class LockChecker:
                 "mutual exclusion at all). (Below, a release of unknown outcome by a negative "
                 "process is such a lease end.)\n" + a.explanation
             )
-            anomalies.append(Anomaly("mutual-exclusion", text, a.ops, a.data))
+            anomalies.append(Anomaly("mutual-exclusion", text, a.ops, {**a.data, **data}))
         return anomalies, details
 
     # -- tokens -----------------------------------------------------------------------------
 
-    def _tokens(self, acquires: list[_Pair]) -> list[Anomaly]:
+    def _tokens(self, acquires: list[_Pair], ctx: dict[str, Any]) -> list[Anomaly]:
         anomalies: list[Anomaly] = []
         by_key: dict[Hashable, list[_Pair]] = {}
         for p in acquires:
@@ -256,10 +257,10 @@ class LockChecker:
                 reused.append(
                     Anomaly(
                         "token-reused",
-                        f"Lock {key!r} was granted twice with fencing token {t}: to process "
-                        f"{first.inv.process} on {first.inv.node} (acknowledged at "
-                        f"{_s(first.comp.time)}) and to process {p.inv.process} on {p.inv.node} "  # type: ignore[union-attr]
-                        f"(acknowledged at {_s(p.comp.time)}). A token must name one grant: the "  # type: ignore[union-attr]
+                        f"{_who(p)} was granted lock {key!r} with fencing token {t} at "
+                        f"{when(_done(p), ctx)}, but {_who(first)} had been granted it with the "
+                        f"same token {t} at {when(_done(first), ctx)}: one token for two grants. "
+                        "A token must name one grant: the "
                         "storage then cannot tell the older holder from the newer one and accepts "
                         "both. Derive the token from the lock's own generation, advanced by every "
                         "grant through the replicated log, not from the leader's term or a "
@@ -285,10 +286,11 @@ class LockChecker:
                     backwards.append(
                         Anomaly(
                             "token-went-backwards",
-                            f"Lock {key!r} was granted with token {t} to process {p.inv.process} "
-                            f"(asked at {_s(p.inv.time)}) after a grant with the larger token "
-                            f"{best[0]} had been acknowledged to process {q.inv.process} at "
-                            f"{_s(q.comp.time)}. Tokens must grow with every grant, in real "  # type: ignore[union-attr]
+                            f"{_who(p)} was granted lock {key!r} with token {t} (asked at "
+                            f"{when(p.inv.time, ctx)}, granted at {when(_done(p), ctx)}), but "
+                            f"{_who(q)} had already been granted it with the larger token "
+                            f"{best[0]} at {when(_done(q), ctx)}: the token went backwards. "
+                            "Tokens must grow with every grant, in real "
                             "time order; a token that goes back lets the storage take the newer "
                             "holder for a stale one (and the stale one for the newer). Keep the "
                             "generation in the replicated state, so that a new leader or a "
@@ -302,7 +304,9 @@ class LockChecker:
 
     # -- storage ------------------------------------------------------------------------------
 
-    def _storage(self, writes: list[_Pair], reads: list[_Pair]) -> list[Anomaly]:
+    def _storage(
+        self, writes: list[_Pair], reads: list[_Pair], ctx: dict[str, Any]
+    ) -> list[Anomaly]:
         by_value: dict[Any, _Pair] = {}
         for w in writes:
             v = w.inv.value[1] if isinstance(w.inv.value, (list, tuple)) else None
@@ -317,7 +321,7 @@ class LockChecker:
             outcome = {"ok": "acknowledged", "info": "of unknown outcome", "fail": "refused"}
             return (
                 f"value {v!r} by process {w.inv.process} via {w.inv.node} (invoked at "
-                f"{_s(w.inv.time)}, {outcome.get(w.type, w.type)})"
+                f"{when(w.inv.time, ctx)}, {outcome.get(w.type, w.type)})"
             )
 
         ok_reads = [r for r in reads if r.type == "ok" and isinstance(r.result, list)]
@@ -333,10 +337,10 @@ class LockChecker:
                     ops += newer_w.ops() if newer_w is not None else []
                     stale[(key, _hashable(v))] = Anomaly(
                         "stale-write-accepted",
-                        f"The storage of key {key!r} accepted a write with token {t} "
-                        f"({who(v)}) after it had accepted one with the newer token "
-                        f"{high[0]} ({who(high[1])}); the read by process {r.inv.process} at "
-                        f"{_s(r.comp.time)} shows them in that order. The holder of token {t} "  # type: ignore[union-attr]
+                        f"{_who(r)} read key {key!r} at {when(_done(r), ctx)} and found "
+                        f"the write with token {t} ({who(v)}) accepted after one with the newer "
+                        f"token {high[0]} ({who(high[1])}): the storage let a stale holder "
+                        f"write. The holder of token {t} "
                         "had lost the lock to a newer holder and still got its write in: the "
                         "storage must compare every write's token with the highest it has "
                         "accepted for the key, and reject an older one (the fencing check).",
@@ -363,12 +367,14 @@ class LockChecker:
                 continue
             earlier = [e for e in per_key.get(w.key, []) if e[0] < w.inv.time and e[1] > t]
             if earlier:
-                when, newer_token, _, src = min(earlier, key=lambda e: e[0])
+                known, newer_token, _, src = min(earlier, key=lambda e: e[0])
                 stale[(w.key, _hashable(v))] = Anomaly(
                     "stale-write-accepted",
-                    f"The storage of key {w.key!r} acknowledged a write with token {t} "
-                    f"({who(v)}) although the newer token {newer_token} had already been accepted "
-                    f"for that key (known at {_s(when)}). The storage must reject a write whose "
+                    f"{_who(w)} had its write of {v!r} to key {w.key!r} with token {t} "
+                    f"acknowledged at {when(_done(w), ctx)} (invoked at {when(w.inv.time, ctx)}), "
+                    f"although the newer token {newer_token} had already been accepted for that "
+                    f"key (known at {when(known, ctx)}): a stale holder's write accepted. "
+                    "The storage must reject a write whose "
                     "token is older than the highest it has accepted (the fencing check).",
                     src.ops() + w.ops(),
                     {"key": _plain(w.key), "token": t, "newer": newer_token},
@@ -386,9 +392,10 @@ class LockChecker:
                     lost.append(
                         Anomaly(
                             "acknowledged-write-lost",
-                            f"The storage of key {w.key!r} acknowledged {who(w.result[1])} with "
-                            f"token {w.result[0]} at {_s(w.comp.time)}, but the read by process "  # type: ignore[union-attr]
-                            f"{r.inv.process} that started at {_s(r.inv.time)} does not have it. "
+                            f"{_who(r)} read key {w.key!r} (invoked at "
+                            f"{when(r.inv.time, ctx)}) without the write of {w.result[1]!r} with "
+                            f"token {w.result[0]} that {_who(w)} had had acknowledged at "
+                            f"{when(_done(w), ctx)}: an acknowledged write lost. "
                             "An acknowledged write must be durable (fsync before the reply) and "
                             "kept.",
                             w.ops() + r.ops(),
@@ -435,8 +442,65 @@ def _hashable(v: Any) -> Any:
     return tuple(_hashable(x) for x in v) if isinstance(v, list) else v
 
 
-def _s(ns: int) -> str:
-    return f"{ns / 1e9:.3f} s"
+def _who(p: _Pair) -> str:
+    """ "n3 (process 4)": who asked, named by node first (to find in its log)."""
+    return f"{p.inv.node or '?'} (process {p.inv.process})"
+
+
+def _done(p: _Pair) -> int:
+    """When ``p`` completed (its invocation time if it never did)."""
+    return p.comp.time if p.comp is not None else p.inv.time
+
+
+def _two_holders(
+    pairs: list[_Pair], key: Any, drift: float, ctx: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """The opening sentence of a mutual-exclusion anomaly of lock ``key``, and data for tools:
+    the first grant acknowledged while an earlier grant certainly still held the lock (that
+    grant acknowledged before this one was asked for, and neither released nor run out
+    before this one was acknowledged); when the two holders are not that plain (the mutex
+    search found a subtler order), a sentence that says so."""
+    mine = [p for p in pairs if _plain(p.key) == key and p.inv.f in ("acquire", "release")]
+    grants = [p for p in mine if p.inv.f == "acquire" and p.type == "ok"]
+    for b in sorted(grants, key=_done):
+        for a in grants:
+            if a is b or a.inv.process == b.inv.process or _done(a) > b.inv.time:
+                continue
+            lease_ms = _lease_ns(a.result) / 1e6
+            end = a.inv.time + int(_lease_ns(a.result) * (1 - drift))
+            rel = next(
+                (
+                    r
+                    for r in mine
+                    if r.inv.f == "release"
+                    and r.inv.process == a.inv.process
+                    and r.inv.time >= _done(a)
+                ),
+                None,
+            )
+            if rel is not None and rel.inv.time < end:
+                end = rel.inv.time
+            if end <= _done(b):
+                continue
+            released = (
+                f"release asked at {when(rel.inv.time, ctx)}" if rel is not None else "not released"
+            )
+            sentence = (
+                f"{_who(b)} was granted lock {key!r} at {when(_done(b), ctx)} (token "
+                f"{_token(b.result)}) while {_who(a)} still held it (granted at "
+                f"{when(_done(a), ctx)}, token {_token(a.result)}, {released}, lease "
+                f"{lease_ms:g} ms from {when(a.inv.time, ctx)}): two holders."
+            )
+            data = {
+                "holder": {"node": a.inv.node, "process": a.inv.process, "index": a.inv.index},
+                "second": {"node": b.inv.node, "process": b.inv.process, "index": b.inv.index},
+            }
+            return sentence, data
+    return (
+        f"Lock {key!r} was held by two clients at once: the grants overlap in no order a "
+        "single holder at a time allows (see the operations below).",
+        {},
+    )
 
 
 def _counts(anomalies: list[Anomaly]) -> dict[str, int]:

@@ -40,8 +40,8 @@ class H:
         self.ops.append(op)
         return self
 
-    def check(self) -> Any:
-        return LockChecker().check(self.ops, {})
+    def check(self, ctx: dict[str, Any] | None = None) -> Any:
+        return LockChecker().check(self.ops, ctx or {})
 
 
 def grant(token: int) -> dict[str, int]:
@@ -82,7 +82,7 @@ def test_a_grant_while_another_is_held_and_its_lease_has_not_run_out_is_a_mutex_
     assert r.valid is False
     assert names(r) == ["mutual-exclusion"]
     text = r.anomalies[0].explanation
-    assert "Lock 7 was held by two clients at once" in text
+    assert text.startswith("n1 (process 2) was granted lock 7 at 0.105 s (token 2) while n1 ")
     assert "a grant acknowledged before a majority had it" in text
 
 
@@ -113,8 +113,10 @@ def test_two_grants_with_one_token_are_reported_with_both_holders() -> None:
     r = h.check()
     assert "token-reused" in names(r)
     a = next(a for a in r.anomalies if a.name == "token-reused")
-    assert "Lock 3 was granted twice with fencing token 4" in a.explanation
-    assert "process 1" in a.explanation and "process 2" in a.explanation
+    assert a.explanation.startswith(
+        "n1 (process 2) was granted lock 3 with fencing token 4 at 0.035 s, but n1 (process 1) "
+        "had been granted it with the same token 4 at 0.005 s: one token for two grants."
+    )
     assert "not from the leader's term" in a.explanation
     assert a.data == {"key": 3, "token": 4}
 
@@ -126,7 +128,8 @@ def test_a_token_smaller_than_one_acknowledged_earlier_went_backwards() -> None:
     r = h.check()
     assert "token-went-backwards" in names(r)
     a = next(a for a in r.anomalies if a.name == "token-went-backwards")
-    assert "granted with token 8" in a.explanation and "larger token 9" in a.explanation
+    assert "granted lock 3 with token 8" in a.explanation and "larger token 9" in a.explanation
+    assert "the token went backwards." in a.explanation
     assert "Keep the generation in the replicated state" in a.explanation
 
 
@@ -151,7 +154,8 @@ def test_a_read_showing_an_older_token_after_a_newer_one_is_a_stale_write_accept
     r = h.check()
     assert names(r) == ["stale-write-accepted"]
     text = r.anomalies[0].explanation
-    assert "accepted a write with token 1" in text and "newer token 2" in text
+    assert text.startswith("n1 (process 3) read key 5 at 1.605 s and found the write with token 1")
+    assert "newer token 2" in text and "the storage let a stale holder write." in text
     assert "value 100 by process 1" in text and "of unknown outcome" in text
     assert "the fencing check" in text
 
@@ -164,7 +168,9 @@ def test_an_acknowledged_write_with_a_token_older_than_one_already_accepted_is_s
     r = h.check()
     assert "stale-write-accepted" in names(r)
     a = next(a for a in r.anomalies if a.name == "stale-write-accepted")
-    assert "acknowledged a write with token 1" in a.explanation
+    assert a.explanation.startswith(
+        "n1 (process 1) had its write of 100 to key 5 with token 1 acknowledged at 1.205 s"
+    )
 
 
 def test_a_stale_write_the_storage_refused_is_fine() -> None:
@@ -182,7 +188,10 @@ def test_an_acknowledged_write_missing_from_a_later_read_is_lost() -> None:
     h.op(100, 105, 3, "read", [5, None], [5, []])
     r = h.check()
     assert names(r) == ["acknowledged-write-lost"]
-    assert "does not have it" in r.anomalies[0].explanation
+    assert r.anomalies[0].explanation.startswith(
+        "n1 (process 3) read key 5 (invoked at 0.100 s) without the write of 100 with token 1 "
+        "that n1 (process 1) had had acknowledged at 0.015 s: an acknowledged write lost."
+    )
 
 
 def test_a_history_without_any_grant_is_unknown() -> None:
@@ -190,3 +199,17 @@ def test_a_history_without_any_grant_is_unknown() -> None:
     h.call(0, 1, "acquire", [1, None]).done(5, 1, "acquire", [1, None], "fail", "locked")
     r = h.check()
     assert r.valid == "unknown" and "no lock was ever granted" in r.details["reason"]
+
+
+def test_the_two_holders_sentence_names_nodes_tokens_times_and_wall_clock() -> None:
+    h = H()
+    h.call(0, 1, "acquire", [7, None], "n1").done(5, 1, "acquire", [7, grant(41)], node="n1")
+    h.call(100, 2, "acquire", [7, None], "n3").done(120, 2, "acquire", [7, grant(42)], node="n3")
+    r = h.check({"time_zero_ms": 1_767_225_600_000})  # 2026-01-01T00:00:00.000Z
+    (a,) = [a for a in r.anomalies if a.name == "mutual-exclusion"]
+    assert a.explanation.splitlines()[0].startswith(
+        "n3 (process 2) was granted lock 7 at 0.120 s (00:00:00.120Z) (token 42) while n1 "
+        "(process 1) still held it (granted at 0.005 s (00:00:00.005Z), token 41, not released, "
+        "lease 1000 ms from 0.000 s (00:00:00.000Z)): two holders."
+    )
+    assert a.data["holder"]["node"] == "n1" and a.data["second"]["node"] == "n3"

@@ -251,7 +251,7 @@ class PatternSystem(SingleDaemon):
         """Install a fresh copy of ``patterns/`` and an empty data directory, start the
         daemon and wait until it answers ``status``; raises SetupError otherwise."""
         self.port_of(node)  # a SetupError for a node it was not configured with
-        code, data = self._code_dir(node), self._data_dir(node)
+        code, data = self._code_dir(node), self.data_dir(node)
         self.kill(node)  # a daemon left from an earlier setup must not see its files go
         node.exec(["rm", "-rf", code, data])
         node.exec(["mkdir", "-p", code, data])
@@ -293,7 +293,7 @@ class PatternSystem(SingleDaemon):
             "--id", node.name,
             "--listen", f"0.0.0.0:{self._ports[node.name]}",
             "--peers", peers,
-            "--data", self._data_dir(node),
+            "--data", self.data_dir(node),
         ]  # fmt: skip
         for bug in self.bugs:
             argv += ["--bug", bug]
@@ -321,5 +321,6 @@ class PatternSystem(SingleDaemon):
     def _code_dir(self, node: Node) -> str:
         return f"{node.workdir}/code"
 
-    def _data_dir(self, node: Node) -> str:
+    def data_dir(self, node: Node) -> str:
+        """Where the daemon keeps its durable state on ``node`` (``HasData``)."""
         return f"{node.workdir}/{self.module}-data"

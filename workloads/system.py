@@ -15,6 +15,7 @@ from harness.history import Op
 
 __all__ = [
     "Client",
+    "HasData",
     "HasPorts",
     "HasPrimaries",
     "Killable",
@@ -52,6 +53,14 @@ class Pausable(Protocol):
     def pause(self, node: Node) -> None: ...
 
     def resume(self, node: Node) -> None: ...
+
+
+@runtime_checkable
+class HasData(Protocol):
+    def data_dir(self, node: Node) -> str:
+        """The directory on ``node`` that holds the system's durable state (the ``corrupt``
+        fault changes files under it while the process is down)."""
+        ...
 
 
 @runtime_checkable

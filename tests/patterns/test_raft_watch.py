@@ -40,9 +40,14 @@ class WatchCluster(Cluster):
         return got
 
 
+#: long election timeouts, so that no follower deposes the leader on a loaded machine while a
+#: test relies on who leads (no test here kills or pauses the leader)
+STEADY = ("--election-ms", "1500-3000")
+
+
 @pytest.fixture
 def cluster(tmp_path):
-    with clusters(tmp_path, WatchCluster) as make:
+    with clusters(tmp_path, WatchCluster, args=STEADY) as make:
         yield make
 
 

@@ -22,9 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from checkers.base import Anomaly, Result
+from checkers.base import Anomaly, Result, when
 from checkers.leaders import LeadersChecker
-from checkers.lease import Act, acts_of, stale_acts
+from checkers.lease import Act, acts_of, both_acted, stale_acts
 from harness.history import Op
 from harness.registry import CheckerInfo, option
 
@@ -75,7 +75,8 @@ class ElectionChecker:
                 doubles.append(
                     Anomaly(
                         "two-leaders-in-term",
-                        f"{' and '.join(names)} each acted as the leader of term {term}. A term "
+                        f"{both_acted(list(who.values()), ctx)} each acted as the leader of term "
+                        f"{term}: two leaders in one term. A term "
                         "has at most one leader: each needs a majority of votes and a node votes "
                         "once per term. Look for a vote counted twice (count distinct voters, not "
                         "grants), a quorum short of a majority (len(nodes) // 2 + 1), or a node "
@@ -90,9 +91,10 @@ class ElectionChecker:
             stale.append(
                 Anomaly(
                     "stale-leader-acted",
-                    f"{old.actor} acted as the leader of term {old.rank} in an operation invoked "
-                    f"at {_s(old.start)}, {gap:.3f} s after {newer.actor} had finished acting as "
-                    f"the leader of the later term {newer.rank} (completed at {_s(newer.end)}). "
+                    f"{old.who()} acted as the leader of term {old.rank} in an operation invoked "
+                    f"at {when(old.start, ctx)}, {gap:.3f} s after {newer.who()} had finished "
+                    f"acting as the leader of the later term {newer.rank} (completed at "
+                    f"{when(newer.end, ctx)}): a leader acting on a stale term. "
                     f"By then a majority had moved on to term {newer.rank}; {old.actor} acted on "
                     "a term that was no longer current. A leader must confirm, after a request "
                     "arrives, that a majority still accepts its term before it acts (and a "
@@ -120,7 +122,3 @@ class ElectionChecker:
         if not acts:
             return Result("unknown", [], {**details, "reason": "no leader ever acted"})
         return Result(True, [], details)
-
-
-def _s(ns: int) -> str:
-    return f"{ns / 1e9:.3f} s"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkers.base import Anomaly, Result
+from checkers.base import Anomaly, Result, when
 from harness.history import Op
 from harness.registry import CheckerInfo
 
@@ -43,10 +43,15 @@ class LeadersChecker:
                 anomalies.append(
                     Anomaly(
                         "two-leaders-in-term",
-                        f"{' and '.join(names)} each say they became leader in term {term}; "
-                        "a term has at most one leader (each needs a majority of votes, and a "
-                        "node votes once per term), so some node voted twice or a vote was "
-                        "counted without a majority.",
+                        " and ".join(
+                            f"{n} (status read at {when(by_node[n].time, ctx)} via "
+                            f"{by_node[n].node or n}, process {by_node[n].process})"
+                            for n in names
+                        )
+                        + f" each say they became leader in term {term}: two leaders in one "
+                        "term. A term has at most one leader (each needs a majority of "
+                        "votes, and a node votes once per term), so some node voted twice or a "
+                        "vote was counted without a majority.",
                         [o.to_dict() for o in by_node.values()],
                         {"term": term, "nodes": names},
                     )

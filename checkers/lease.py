@@ -26,11 +26,19 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from checkers.base import Anomaly, Result
+from checkers.base import Anomaly, Result, when
 from harness.history import NEMESIS, Op
 from harness.registry import CheckerInfo, option
 
-__all__ = ["Act", "CHECKER", "LeaseChecker", "LeaseOptions", "acts_of", "stale_acts"]
+__all__ = [
+    "Act",
+    "CHECKER",
+    "LeaseChecker",
+    "LeaseOptions",
+    "acts_of",
+    "both_acted",
+    "stale_acts",
+]
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,19 @@ class Act:
 
     def ops(self) -> list[dict[str, Any]]:
         return [self.invoke.to_dict(), self.complete.to_dict()]
+
+    def who(self) -> str:
+        """ "n1 (process 3)": the actor, and the client process that saw it act."""
+        return f"{self.actor} (process {self.invoke.process})"
+
+
+def both_acted(acts: list[Act], ctx: dict[str, Any] | None) -> str:
+    """ "n1 (process 0, completed at 0.005 s) and n2 (process 1, completed at 0.006 s)": the
+    actors of one rank, each with the time its act was acknowledged."""
+    return " and ".join(
+        f"{a.actor} (process {a.invoke.process}, completed at {when(a.end, ctx)})"
+        for a in sorted(acts, key=lambda a: a.actor)
+    )
 
 
 def stale_acts(acts: Iterable[Act]) -> list[tuple[Act, Act]]:
@@ -133,8 +154,9 @@ class LeaseChecker:
                     doubles.append(
                         Anomaly(
                             "two-holders-one-epoch",
-                            f"{' and '.join(names)} each acted as the holder of {resource!r} under "
-                            f"epoch {epoch}. A grantor promises an epoch to one holder only, and a "
+                            f"{both_acted(list(who.values()), ctx)} each acted as the holder of "
+                            f"{resource!r} under epoch {epoch}: one epoch granted to two holders. "
+                            "A grantor promises an epoch to one holder only, and a "
                             "holder needs a majority of grantors: check that a grantor refuses an "
                             "epoch it has granted before (also after a restart) and that a holder "
                             "counts a majority of distinct grantors.",
@@ -147,11 +169,11 @@ class LeaseChecker:
                 overlaps.append(
                     Anomaly(
                         "leases-overlap",
-                        f"{stale.actor} acted as the holder of {resource!r} under epoch "
-                        f"{stale.rank} in an operation invoked at {_s(stale.start)}, after "
-                        f"{newer.actor} had acted as its holder under the later epoch {newer.rank} "
-                        f"(that operation completed at {_s(newer.end)}): for at least {gap:.3f} s "
-                        f"of real time two nodes acted as holders at once. {stale.actor} kept "
+                        f"{stale.who()} acted as the holder of {resource!r} under epoch "
+                        f"{stale.rank} in an operation invoked at {when(stale.start, ctx)}, "
+                        f"{gap:.3f} s after {newer.who()} had acted as its holder under the later "
+                        f"epoch {newer.rank} (completed at {when(newer.end, ctx)}): two holders "
+                        f"at once for at least {gap:.3f} s. {stale.actor} kept "
                         "acting after its lease had expired. A holder must stop before its lease "
                         "can have expired: time the lease on a monotonic clock read before the "
                         "request was sent (not a wall clock, which steps), leave a margin for "
@@ -183,7 +205,3 @@ class LeaseChecker:
         if total == 0:
             return Result("unknown", [], {**details, "reason": "no node ever acted as a holder"})
         return Result(True, [], details)
-
-
-def _s(ns: int) -> str:
-    return f"{ns / 1e9:.3f} s"

@@ -33,8 +33,11 @@ def status(node: str, led: list[int]) -> dict[str, Any]:
     return {"id": node, "role": "follower", "term": max(led or [0]), "led_terms": led}
 
 
-def check(*events: tuple[int, int, str, str, Any]) -> Any:
-    return ElectionChecker().check(history(*events), {})
+ZERO = {"time_zero_ms": 1_767_225_600_000}  # 2026-01-01T00:00:00.000Z
+
+
+def check(*events: tuple[int, int, str, str, Any], ctx: dict[str, Any] | None = None) -> Any:
+    return ElectionChecker().check(history(*events), ctx or {})
 
 
 def test_leaders_of_successive_terms_acting_in_order_are_valid() -> None:
@@ -53,7 +56,10 @@ def test_two_nodes_acting_as_leaders_of_one_term_are_two_leaders() -> None:
     r = check((0, 5, "n1", "act", act(3, "n1")), (2, 8, "n4", "act", act(3, "n4")))
     assert [a.name for a in r.anomalies] == ["two-leaders-in-term"]
     text = r.anomalies[0].explanation
-    assert "n1 and n4 each acted as the leader of term 3" in text
+    assert text.startswith(
+        "n1 (process 0, completed at 0.005 s) and n4 (process 1, completed at 0.008 s) each "
+        "acted as the leader of term 3: two leaders in one term."
+    )
     assert "count distinct voters" in text and "len(nodes) // 2 + 1" in text
 
 
@@ -75,8 +81,11 @@ def test_an_act_in_an_old_term_after_one_in_a_newer_term_finished_is_stale() -> 
     )
     assert [a.name for a in r.anomalies] == ["stale-leader-acted"]
     a = r.anomalies[0]
-    assert "n1 acted as the leader of term 2 in an operation invoked at 1.500 s" in a.explanation
-    assert "0.490 s after n3 had finished acting as the leader of the later term 3" in a.explanation
+    assert a.explanation.startswith(
+        "n1 (process 2) acted as the leader of term 2 in an operation invoked at 1.500 s, 0.490 s "
+        "after n3 (process 1) had finished acting as the leader of the later term 3 (completed "
+        "at 1.010 s): a leader acting on a stale term."
+    )
     assert "must confirm" in a.explanation
     assert a.data["stale_term"] == 2 and a.data["term"] == 3
 
@@ -89,3 +98,25 @@ def test_an_old_term_act_overlapping_a_newer_one_is_not_proven_stale() -> None:
 def test_no_act_at_all_proves_nothing() -> None:
     r = check((0, 5, "n1", "act", None))
     assert r.valid == "unknown" and "no leader ever acted" in r.details["reason"]
+
+
+def test_the_sentences_name_node_process_term_and_wall_clock() -> None:
+    r = check(
+        (0, 5, "n1", "act", act(2, "n1")),
+        (1000, 1010, "n3", "act", act(3, "n3")),
+        (1500, 1505, "n1", "act", act(2, "n1")),
+        (1600, 1605, "n1", "status", status("n1", [2, 4])),
+        (1610, 1620, "n2", "status", status("n2", [4])),
+        ctx=ZERO,
+    )
+    by = {a.name: a.explanation.split(". ")[0] for a in r.anomalies}
+    assert by["stale-leader-acted"] == (
+        "n1 (process 2) acted as the leader of term 2 in an operation invoked at 1.500 s "
+        "(00:00:01.500Z), 0.490 s after n3 (process 1) had finished acting as the leader of the "
+        "later term 3 (completed at 1.010 s (00:00:01.010Z)): a leader acting on a stale term"
+    )
+    assert by["two-leaders-in-term"] == (
+        "n1 (status read at 1.605 s (00:00:01.605Z) via n1, process 3) and n2 (status read at "
+        "1.620 s (00:00:01.620Z) via n2, process 4) each say they became leader in term 4: two "
+        "leaders in one term"
+    )

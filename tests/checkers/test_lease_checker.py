@@ -25,8 +25,8 @@ def history(*acts: tuple[int, int, str, Any]) -> list[Op]:
     return events
 
 
-def check(*acts: tuple[int, int, str, Any]) -> Any:
-    return LeaseChecker().check(history(*acts), {})
+def check(*acts: tuple[int, int, str, Any], ctx: dict[str, Any] | None = None) -> Any:
+    return LeaseChecker().check(history(*acts), ctx or {})
 
 
 def test_holders_taking_turns_in_epoch_order_are_valid() -> None:
@@ -55,9 +55,11 @@ def test_an_older_epoch_acting_after_a_newer_one_finished_is_an_overlap() -> Non
     assert r.valid is False
     assert [a.name for a in r.anomalies] == ["leases-overlap"]
     a = r.anomalies[0]
-    assert "n1 acted as the holder of 'r0' under epoch 7" in a.explanation
-    assert "n2 had acted as its holder under the later epoch 8" in a.explanation
-    assert "for at least 0.190 s" in a.explanation
+    assert a.explanation.startswith(
+        "n1 (process 2) acted as the holder of 'r0' under epoch 7 in an operation invoked at "
+        "0.800 s, 0.190 s after n2 (process 1) had acted as its holder under the later epoch 8 "
+        "(completed at 0.610 s): two holders at once for at least 0.190 s."
+    )
     assert "monotonic clock" in a.explanation and "margin" in a.explanation
     assert a.data["overlap_s"] == 0.19 and a.data["stale_node"] == "n1"
 
@@ -65,7 +67,10 @@ def test_an_older_epoch_acting_after_a_newer_one_finished_is_an_overlap() -> Non
 def test_two_nodes_under_one_epoch_is_two_holders() -> None:
     r = check((0, 5, "n1", [["r3", 4]]), (0, 6, "n2", [["r3", 4]]))
     assert [a.name for a in r.anomalies] == ["two-holders-one-epoch"]
-    assert "n1 and n2 each acted as the holder of 'r3' under epoch 4" in r.anomalies[0].explanation
+    assert r.anomalies[0].explanation.startswith(
+        "n1 (process 0, completed at 0.005 s) and n2 (process 1, completed at 0.006 s) each "
+        "acted as the holder of 'r3' under epoch 4: one epoch granted to two holders."
+    )
 
 
 def test_no_act_at_all_proves_nothing() -> None:
@@ -85,3 +90,18 @@ def test_stale_acts_pairs_each_rank_with_the_first_later_rank_to_finish() -> Non
     ]
     pairs = stale_acts(acts)
     assert [(s.rank, n.rank) for s, n in pairs] == [(1, 2)]
+
+
+def test_the_sentence_gives_the_wall_clock_with_the_runs_time_zero() -> None:
+    r = check(
+        (0, 5, "n1", [["r0", 7]]),
+        (600, 610, "n2", [["r0", 8]]),
+        (800, 805, "n1", [["r0", 7]]),
+        ctx={"time_zero_ms": 1_767_225_600_000},  # 2026-01-01T00:00:00.000Z
+    )
+    (a,) = r.anomalies
+    assert a.explanation.startswith(
+        "n1 (process 2) acted as the holder of 'r0' under epoch 7 in an operation invoked at "
+        "0.800 s (00:00:00.800Z), 0.190 s after n2 (process 1) had acted as its holder under the "
+        "later epoch 8 (completed at 0.610 s (00:00:00.610Z)): two holders at once"
+    )

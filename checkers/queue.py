@@ -39,7 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from checkers.base import Anomaly, Result
+from checkers.base import Anomaly, Result, when
 from harness.history import Op
 from harness.registry import CheckerInfo, option
 
@@ -85,13 +85,13 @@ class QueueChecker:
     def check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
         book = _Book(history)
         found: dict[str, list[Anomaly]] = {}
-        rules = [_unexpected(book)]
+        rules = [_unexpected(book, ctx)]
         if not self.at_least_once:
-            rules.append(_duplicates(book))
+            rules.append(_duplicates(book, ctx))
         if self.fifo:
-            rules.append(_out_of_order(book))
+            rules.append(_out_of_order(book, ctx))
         if book.audit is not None:
-            rules.append(_lost(book))
+            rules.append(_lost(book, ctx))
         for anomalies in rules:
             for a in anomalies:
                 found.setdefault(a.name, []).append(a)
@@ -191,7 +191,7 @@ class _Book:
 # -- the rules ------------------------------------------------------------------------------
 
 
-def _lost(book: _Book) -> list[Anomaly]:
+def _lost(book: _Book, ctx: dict[str, Any]) -> list[Anomaly]:
     out = []
     assert book.audit is not None
     audit = book.audit
@@ -207,12 +207,12 @@ def _lost(book: _Book) -> list[Anomaly]:
         out.append(
             Anomaly(
                 "lost-message",
-                f"enqueue {_show(v)} by process {inv.process} via {inv.node or '?'} was "
-                f"acknowledged at {_t(comp)}, but no dequeue ever returned it and {where} holds it "
-                "neither queued nor in flight: an acknowledged message was lost. An enqueue may "
+                f"{_by(inv)} had enqueue {_show(v)} acknowledged at {_t(comp, ctx)}, but no "
+                f"dequeue ever returned it and {where} holds it neither queued nor in flight: an "
+                "acknowledged message was lost. An enqueue may "
                 "only be acknowledged once a majority holds it, and a dequeue only takes a "
                 "message off the queue when its own entry commits. Look at "
-                f"{inv.node or 'the node'} and the leader around {_t(comp)}: a failover, a "
+                f"{inv.node or 'the node'} and the leader around {_t(comp, ctx)}: a failover, a "
                 "restart, a cut-off leader?",
                 [inv.to_dict(), comp.to_dict(), audit.to_dict()],
                 {"value": v},
@@ -221,7 +221,7 @@ def _lost(book: _Book) -> list[Anomaly]:
     return out
 
 
-def _duplicates(book: _Book) -> list[Anomaly]:
+def _duplicates(book: _Book, ctx: dict[str, Any]) -> list[Anomaly]:
     out = []
     for v, ds in book.deliveries.items():
         if len(ds) < 2 and v not in book.queued:
@@ -229,26 +229,24 @@ def _duplicates(book: _Book) -> list[Anomaly]:
         first = ds[0]
         if len(ds) >= 2:
             second = ds[1]
+            more = f", {len(ds)} deliveries in all" if len(ds) > 2 else ""
             what = (
-                f"to process {second[0].process} via {second[0].node or '?'} (completed at "
-                f"{_t(second[1])}), after it had gone to process {first[0].process} via "
-                f"{first[0].node or '?'} (completed at {_t(first[1])})"
+                f"{_by(second[0])} got message {_show(v)} at {_t(second[1], ctx)}, after "
+                f"{_by(first[0])} had got it at {_t(first[1], ctx)}: delivered twice{more}"
             )
-            more = f"; {len(ds)} deliveries in all" if len(ds) > 2 else ""
             ops = [first[0].to_dict(), first[1].to_dict(), second[0].to_dict(), second[1].to_dict()]
         else:
             assert book.audit is not None
             what = (
-                f"to process {first[0].process} via {first[0].node or '?'} (completed at "
-                f"{_t(first[1])}), and the final audit still lists it as queued, to be "
-                "delivered again"
+                f"{_by(first[0])} got message {_show(v)} at {_t(first[1], ctx)}, and the final "
+                "audit still lists it as queued, to be delivered again: delivered twice"
             )
             more = ""
             ops = [first[0].to_dict(), first[1].to_dict(), book.audit.to_dict()]
         out.append(
             Anomaly(
                 "delivered-twice",
-                f"message {_show(v)} was delivered {what}{more}. The queue promises each message "
+                f"{what}. The queue promises each message "
                 "to one consumer, once (at most once): a message handed out stays with its "
                 "consumer until acknowledged, however long that takes. Look for what handed it out "
                 "again: a timeout that put an unacknowledged message back (was the first "
@@ -262,7 +260,7 @@ def _duplicates(book: _Book) -> list[Anomaly]:
     return out
 
 
-def _unexpected(book: _Book) -> list[Anomaly]:
+def _unexpected(book: _Book, ctx: dict[str, Any]) -> list[Anomaly]:
     out = []
     for v, ds in book.deliveries.items():
         if v in book.enq and v not in book.enq_failed:
@@ -286,10 +284,10 @@ def _unexpected(book: _Book) -> list[Anomaly]:
         out.append(
             Anomaly(
                 "unexpected-message",
-                f"{comp.f} by process {inv.process} via {inv.node or '?'} returned {_show(v)} at "
-                f"{_t(comp)}, but {why}. A queue may only deliver what was enqueued: a failed "
-                "enqueue must not take effect (its failure must be definite only when nothing "
-                "was written), and a delivery must return the message's own value.",
+                f"{_by(inv)} got {_show(v)} from a {comp.f} at {_t(comp, ctx)}, but {why}: a "
+                "message that was never enqueued. A queue may only deliver what was enqueued: "
+                "a failed enqueue must not take effect (its failure must be definite only when "
+                "nothing was written), and a delivery must return the message's own value.",
                 ops,
                 {"value": v},
             )
@@ -297,7 +295,7 @@ def _unexpected(book: _Book) -> list[Anomaly]:
     return out
 
 
-def _out_of_order(book: _Book) -> list[Anomaly]:
+def _out_of_order(book: _Book, ctx: dict[str, Any]) -> list[Anomaly]:
     """For each delivered b: among the messages a whose enqueue completed before b's began,
     the one whose (first) delivery was asked for last; if that was after b's delivery had
     completed, a was overtaken."""
@@ -329,11 +327,12 @@ def _out_of_order(book: _Book) -> list[Anomaly]:
             out.append(
                 Anomaly(
                     "out-of-order",
-                    f"{_show(a)} was enqueued (acknowledged at {_t(acomp)}) before the enqueue of "
-                    f"{_show(b)} began ({_t(binv)}), yet {_show(b)} was delivered to process "
-                    f"{b_deq[0].process} (completed at {_t(b_deq[1])}) before the dequeue that got "
-                    f"{_show(a)} even began (process {a_deq[0].process}, at {_t(a_deq[0])}). The "
-                    f"queue is FIFO: {_show(a)} was ahead and had to come out first. Look at how "
+                    f"{_by(b_deq[0])} got {_show(b)} at {_t(b_deq[1], ctx)}, before the dequeue "
+                    f"that got {_show(a)} even began ({_by(a_deq[0])}, at "
+                    f"{_t(a_deq[0], ctx)}), yet {_show(a)} was enqueued (acknowledged at "
+                    f"{_t(acomp, ctx)}) before the enqueue of {_show(b)} began "
+                    f"({_t(binv, ctx)}): out of FIFO order. The queue is FIFO: {_show(a)} was "
+                    "ahead and had to come out first. Look at how "
                     "the queue picks the next message (a redelivery or a different replica's "
                     "order?).",
                     [
@@ -366,5 +365,11 @@ def _show(v: Any) -> str:
     return repr(v).replace("None", "nil")
 
 
-def _t(op: Op) -> str:
-    return f"{op.time / 1e9:.3f} s"
+def _t(op: Op, ctx: dict[str, Any]) -> str:
+    """When ``op`` happened, relative and (with the run's time zero) as wall clock."""
+    return when(op.time, ctx)
+
+
+def _by(op: Op) -> str:
+    """ "n3 (process 4)": the node the client used, then the client process."""
+    return f"{op.node or '?'} (process {op.process})"

@@ -57,8 +57,8 @@ class History:
         self.ops.append(op)
 
 
-def check(h: History, **options: Any) -> Any:
-    return QueueChecker(**options).check(h.ops, {})
+def check(h: History, ctx: dict[str, Any] | None = None, **options: Any) -> Any:
+    return QueueChecker(**options).check(h.ops, ctx or {})
 
 
 def names(result: Any) -> list[str]:
@@ -92,7 +92,7 @@ def test_an_acknowledged_message_nobody_got_and_the_queue_lost_is_reported() -> 
     result = check(h)
     assert names(result) == ["lost-message"]
     text = result.anomalies[0].explanation
-    assert "enqueue 2 by process 4 via n3 was acknowledged" in text
+    assert text.startswith("n3 (process 4) had enqueue 2 acknowledged at 0.003 s, but no dequeue")
     assert "holds it neither queued nor in flight" in text
     assert "only be acknowledged once a majority holds it" in text
 
@@ -106,8 +106,10 @@ def test_a_message_delivered_to_two_consumers_is_delivered_twice() -> None:
     result = check(h)
     assert names(result) == ["delivered-twice"]
     text = result.anomalies[0].explanation
-    assert "message 1 was delivered to process 2 via n4" in text
-    assert "after it had gone to process 1 via n2" in text
+    assert text.startswith(
+        "n4 (process 2) got message 1 at 0.005 s, after n2 (process 1) had got it at 0.003 s: "
+        "delivered twice."
+    )
     assert "at most once" in text and "a timeout that put an unacknowledged message back" in text
     assert fifo_model(h) is False  # the model agrees: the queue had one 1
     # a contract of at least once allows it
@@ -139,9 +141,11 @@ def test_a_delivery_of_what_was_never_enqueued_or_whose_enqueue_failed_is_unexpe
     assert names(result) == ["unexpected-message", "unexpected-message"]
     texts = [a.explanation for a in result.anomalies]
     assert any(
-        "returned 2" in t and "its enqueue by process 0 failed definitely" in t for t in texts
+        t.startswith("n1 (process 1) got 2 from a dequeue at")
+        and "its enqueue by process 0 failed definitely" in t
+        for t in texts
     )
-    assert any("returned 3" in t and "no enqueue ever sent it" in t for t in texts)
+    assert any("got 3 from a" in t and "no enqueue ever sent it" in t for t in texts)
 
 
 def test_fifo_order_between_sequential_enqueues_and_dequeues() -> None:
@@ -162,8 +166,12 @@ def test_fifo_order_between_sequential_enqueues_and_dequeues() -> None:
     result = check(bad)
     assert names(result) == ["out-of-order"]
     text = result.anomalies[0].explanation
-    assert "1 was enqueued (acknowledged at 0.001 s) before the enqueue of 2 began" in text
-    assert "yet 2 was delivered to process 1" in text and "1 was ahead and had to come out" in text
+    assert text.startswith(
+        "n1 (process 1) got 2 at 0.005 s, before the dequeue that got 1 even began (n1 "
+        "(process 2), at 0.006 s), yet 1 was enqueued (acknowledged at 0.001 s) before the "
+        "enqueue of 2 began (0.002 s): out of FIFO order."
+    )
+    assert "1 was ahead and had to come out" in text
     assert fifo_model(bad) is False
 
 
@@ -200,3 +208,16 @@ def test_without_an_audit_loss_cannot_be_told_and_the_verdict_is_unknown() -> No
     result = check(h)
     assert result.valid == "unknown"
     assert "cannot be told lost from still queued" in result.details["reason"]
+
+
+def test_the_sentence_names_nodes_processes_value_and_wall_clock() -> None:
+    h = History()
+    h.enqueue(0, 1)
+    h.dequeue(1, 1, node="n2")
+    h.dequeue(2, 1, node="n4")
+    h.audit()
+    (a,) = check(h, {"time_zero_ms": 1_767_225_600_000}).anomalies  # 2026-01-01T00:00:00Z
+    assert a.explanation.split(". ")[0] == (
+        "n4 (process 2) got message 1 at 0.005 s (00:00:00.005Z), after n2 (process 1) had got "
+        "it at 0.003 s (00:00:00.003Z): delivered twice"
+    )

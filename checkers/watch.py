@@ -44,7 +44,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from checkers.base import Anomaly, Result
+from checkers.base import Anomaly, Result, when
 from harness.history import NEMESIS, Op
 from harness.registry import CheckerInfo, option
 
@@ -137,14 +137,14 @@ class WatchChecker:
 
         acked = [w for w in writes if w.revision is not None]
         for w in watchers.values():
-            self._order(w, report)
-            self._events(w, by_value, report)
-        truth = self._agree(watchers, by_value, report)
+            self._order(w, report, ctx)
+            self._events(w, by_value, report, ctx)
+        truth = self._agree(watchers, by_value, report, ctx)
         for write in acked:
             truth.setdefault(write.revision, {}).setdefault(write.key, write.value)  # type: ignore[arg-type]
         for w in watchers.values():
-            self._missed(w, truth, by_value, report)
-        self._revisions(acked, report)
+            self._missed(w, truth, by_value, report, ctx)
+        self._revisions(acked, report, ctx)
 
         counts = {name: len(items) for name, items in found.items()}
         anomalies = [a for items in found.values() for a in items[: self.max_reports]]
@@ -188,7 +188,7 @@ class WatchChecker:
 
     # -- rules ------------------------------------------------------------------------------------
 
-    def _order(self, w: _Watcher, report: Any) -> None:
+    def _order(self, w: _Watcher, report: Any, ctx: dict[str, Any]) -> None:
         prev: tuple[int, Any, Op] | None = None  # (revision, response number, poll)
         keys: set[Any] = set()  # the keys received at revision prev[0]
         for (r, k, v, n), poll in zip(w.events, w.where, strict=True):
@@ -196,8 +196,9 @@ class WatchChecker:
                 report(
                     Anomaly(
                         "event-before-start",
-                        f"Watcher {w.name} (on {w.node}) watches from revision {w.start} but "
-                        f"received revision {r} (key {k!r}, value {v!r}). A watch created at a "
+                        f"{_who(w)} received revision {r} (key {k!r} = {v!r}) in a poll answered "
+                        f"at {when(poll.time, ctx)}, but it watches from revision {w.start}: an "
+                        "event from before its start. A watch created at a "
                         "revision must begin there: resuming from the last revision + 1 would "
                         "then deliver an event twice.",
                         [poll.to_dict()],
@@ -207,11 +208,14 @@ class WatchChecker:
             if prev is not None and (r < prev[0] or (r == prev[0] and k in keys)):
                 name = "out-of-order" if r < prev[0] else "duplicate-event"
                 what = "after it had already received" if r < prev[0] else "a second time, at"
+                wrong = "events out of revision order" if r < prev[0] else "an event twice"
                 report(
                     Anomaly(
                         name,
-                        f"Watcher {w.name} (on {w.node}) received revision {r} (key {k!r}, value "
-                        f"{v!r}) {what} revision {prev[0]}. etcd promises watch events ordered by "
+                        f"{_who(w)} received revision {r} (key {k!r} = {v!r}) in a poll "
+                        f"answered at {when(poll.time, ctx)}, {what} revision {prev[0]} (in a "
+                        f"poll answered at {when(prev[2].time, ctx)}): {wrong}. etcd promises "
+                        "watch events ordered by "
                         "revision, each once: an event never follows a later one. Look at how the "
                         "watch was resumed (from the last revision + 1) and at what the member "
                         "sent after a restart.",
@@ -223,9 +227,10 @@ class WatchChecker:
                 report(
                     Anomaly(
                         "split-revision",
-                        f"Watcher {w.name} (on {w.node}) received the events of revision {r} in "
-                        f"two watch responses (numbers {prev[1]} and {n}; key {k!r} came in the "
-                        "second). "
+                        f"{_who(w)} received the events of revision {r} in two watch responses "
+                        f"(numbers {prev[1]} and {n}, in polls answered at "
+                        f"{when(prev[2].time, ctx)} and {when(poll.time, ctx)}; key {k!r} came "
+                        "in the second): half a transaction at a time. "
                         "etcd promises atomic watches: all events of one revision (one txn) come "
                         "in one response, so a watcher never sees half a transaction.",
                         [prev[2].to_dict(), poll.to_dict()],
@@ -237,17 +242,20 @@ class WatchChecker:
             keys.add(k)
             prev = (r, n, poll)
 
-    def _events(self, w: _Watcher, by_value: dict[Any, _Write], report: Any) -> None:
+    def _events(
+        self, w: _Watcher, by_value: dict[Any, _Write], report: Any, ctx: dict[str, Any]
+    ) -> None:
         for (r, k, v, _), poll in zip(w.events, w.where, strict=True):
             src = by_value.get(_h(v))
             if src is None or src.key != k:
                 report(
                     Anomaly(
                         "unknown-event",
-                        f"Watcher {w.name} (on {w.node}) received key {k!r} = {v!r} at revision "
-                        f"{r}, but no write in the history put {v!r} to {k!r}"
+                        f"{_who(w)} received key {k!r} = {v!r} at revision {r} (in a poll "
+                        f"answered at {when(poll.time, ctx)}), but no write in the history put "
+                        f"{v!r} to {k!r}"
                         + (f" (value {v!r} was written to key {src.key!r})" if src else "")
-                        + ". A watch must report only what was written.",
+                        + ": an event nothing wrote. A watch must report only what was written.",
                         [poll.to_dict()] + (src.ops() if src else []),
                         {"watcher": w.name, "revision": r, "key": k, "value": v},
                     )
@@ -256,10 +264,12 @@ class WatchChecker:
                 report(
                     Anomaly(
                         "event-for-failed-write",
-                        f"Watcher {w.name} (on {w.node}) received key {k!r} = {v!r} at revision "
-                        f"{r}, but the write of {v!r} by process {src.inv.process} failed "
-                        f"({src.comp.error if src.comp else '?'}): a failed write must not have "
-                        "happened. Either etcd committed a write it reported as refused, or the "
+                        f"{_who(w)} received key {k!r} = {v!r} at revision {r} (in a poll "
+                        f"answered at {when(poll.time, ctx)}), but the write of {v!r} by "
+                        f"{_by(src.inv)} failed at {when(_end(src), ctx)} "
+                        f"({src.comp.error if src.comp else '?'}): an event for a write that "
+                        "failed, which must not have happened. Either etcd committed a write it "
+                        "reported as refused, or the "
                         "client took an uncertain error for a definite one.",
                         src.ops() + [poll.to_dict()],
                         {"watcher": w.name, "revision": r, "key": k, "value": v},
@@ -269,16 +279,22 @@ class WatchChecker:
                 report(
                     Anomaly(
                         "wrong-revision",
-                        f"Watcher {w.name} (on {w.node}) received key {k!r} = {v!r} at revision "
-                        f"{r}, but the write's acknowledgement gave revision {src.revision}. "
-                        "A write has one revision, the same in its reply and in every watch.",
+                        f"{_who(w)} received key {k!r} = {v!r} at revision {r} (in a poll "
+                        f"answered at {when(poll.time, ctx)}), but the acknowledgement of that "
+                        f"write to {_by(src.inv)} at {when(_end(src), ctx)} gave revision "
+                        f"{src.revision}: one write at two revisions. A write has one revision, "
+                        "the same in its reply and in every watch.",
                         src.ops() + [poll.to_dict()],
                         {"watcher": w.name, "revision": r, "acknowledged": src.revision},
                     )
                 )
 
     def _agree(
-        self, watchers: dict[str, _Watcher], by_value: dict[Any, _Write], report: Any
+        self,
+        watchers: dict[str, _Watcher],
+        by_value: dict[Any, _Write],
+        report: Any,
+        ctx: dict[str, Any],
     ) -> dict[int, dict[Any, Any]]:
         """revision -> {key: value} over every watcher; reports watchers that disagree on a
         key's value at a revision, or that put two different writes at one revision."""
@@ -292,26 +308,34 @@ class WatchChecker:
                     at[k], seen[(r, k)] = v, (w, poll)
                 elif at[k] != v:
                     other, other_poll = seen[(r, k)]
-                    report(self._disagree(r, (other, other_poll, at[k]), (w, poll, v), k))
+                    report(self._disagree(r, (other, other_poll, at[k]), (w, poll, v), k, ctx))
                 src = by_value.get(_h(v))
                 if src is None:
                     continue  # reported as an unknown event
                 first = made_by.setdefault(r, (src.inv, w, poll))
                 if first[0] is not src.inv:
                     other_v = first[0].value
-                    report(self._disagree(r, (first[1], first[2], other_v), (w, poll, v), None))
+                    report(
+                        self._disagree(r, (first[1], first[2], other_v), (w, poll, v), None, ctx)
+                    )
         return truth
 
     @staticmethod
     def _disagree(
-        r: int, a: tuple[_Watcher, Op, Any], b: tuple[_Watcher, Op, Any], key: Any
+        r: int,
+        a: tuple[_Watcher, Op, Any],
+        b: tuple[_Watcher, Op, Any],
+        key: Any,
+        ctx: dict[str, Any],
     ) -> Anomaly:
         (wa, pa, va), (wb, pb, vb) = a, b
         what = f"key {key!r} = " if key is not None else "the effect of "
         return Anomaly(
             "watchers-disagree",
-            f"At revision {r}, watcher {wa.name} (on {wa.node}) received {what}{va!r} and "
-            f"watcher {wb.name} (on {wb.node}) received {what}{vb!r}. One revision is one "
+            f"{_who(wb)} received {what}{vb!r} at revision {r} (in a poll answered at "
+            f"{when(pb.time, ctx)}), but {_who(wa)} had received {what}{va!r} at that revision "
+            f"(in a poll answered at {when(pa.time, ctx)}): two histories for one revision. "
+            "One revision is one "
             "write (or one txn), the same for every watcher: the members disagree about "
             "history.",
             [pa.to_dict(), pb.to_dict()],
@@ -324,6 +348,7 @@ class WatchChecker:
         truth: dict[int, dict[Any, Any]],
         by_value: dict[Any, _Write],
         report: Any,
+        ctx: dict[str, Any],
     ) -> None:
         have = {(e[0], e[1]) for e in w.events}
         revisions = w.revisions
@@ -351,21 +376,31 @@ class WatchChecker:
                 )
                 if r in revisions:
                     span = f"though it received other events of that revision ({span})"
+                origin = (
+                    f"an acknowledged write by {_by(src.inv)} at {when(_end(src), ctx)}"
+                    if acked and src is not None
+                    else "received by another watcher"
+                )
+                evidence = _showed_gap(w, reached, r)
+                seen = (
+                    f" (the poll that showed it answered at {when(evidence[0]['time'], ctx)})"
+                    if evidence
+                    else ""
+                )
                 report(
                     Anomaly(
                         "missed-event",
-                        f"Watcher {w.name} (on {w.node}, watching from revision {w.start}) never "
-                        f"received revision {r}'s event key {k!r} = {v!r} ("
-                        + ("an acknowledged write" if acked else "received by another watcher")
-                        + f"), {span}. etcd promises reliable watches: a watcher that receives "
+                        f"{_who(w)}, watching from revision {w.start}, never received revision "
+                        f"{r}'s event key {k!r} = {v!r} ({origin}), {span}{seen}: a missed "
+                        "event. etcd promises reliable watches: a watcher that receives "
                         "two events receives every event between them, and a watch resumed from "
                         "its last revision + 1 misses nothing.",
-                        (src.ops() if src else []) + _showed_gap(w, reached, r),
+                        (src.ops() if src else []) + evidence,
                         {"watcher": w.name, "revision": r, "key": k, "value": v},
                     )
                 )
 
-    def _revisions(self, acked: list[_Write], report: Any) -> None:
+    def _revisions(self, acked: list[_Write], report: Any, ctx: dict[str, Any]) -> None:
         by_rev: dict[int, _Write] = {}
         for w in acked:
             other = by_rev.setdefault(w.revision, w)  # type: ignore[arg-type]
@@ -373,8 +408,11 @@ class WatchChecker:
                 report(
                     Anomaly(
                         "revision-order",
-                        f"Two acknowledged writes share revision {w.revision}: {other.value!r} to "
-                        f"{other.key!r} and {w.value!r} to {w.key!r}. Every write that changes the "
+                        f"{_by(w.inv)} had {w.value!r} to {w.key!r} acknowledged at "
+                        f"{when(_end(w), ctx)} with revision {w.revision}, the revision of "
+                        f"{other.value!r} to {other.key!r}, acknowledged to {_by(other.inv)} at "
+                        f"{when(_end(other), ctx)}: two writes at one revision. Every write that "
+                        "changes the "
                         "store gets a revision of its own.",
                         other.ops() + w.ops(),
                         {"revision": w.revision},
@@ -393,10 +431,11 @@ class WatchChecker:
                 report(
                     Anomaly(
                         "revision-order",
-                        f"The write of {w.value!r} to {w.key!r} (invoked at "
-                        f"{w.inv.time / 1e9:.3f} s) got revision {w.revision}, smaller than the "
-                        f"revision {best.revision} of the write of {best.value!r}, acknowledged "
-                        f"before it was invoked (at {best.comp.time / 1e9:.3f} s). Writes are "  # type: ignore[union-attr]
+                        f"{_by(w.inv)} wrote {w.value!r} to {w.key!r} (invoked at "
+                        f"{when(w.inv.time, ctx)}) and got revision {w.revision}, smaller than "
+                        f"the revision {best.revision} of the write of {best.value!r} by "
+                        f"{_by(best.inv)}, acknowledged before it was invoked (at "
+                        f"{when(_end(best), ctx)}): revisions went back in real time. Writes are "
                         "linearizable: revisions must follow real time.",
                         best.ops() + w.ops(),
                         {"revision": w.revision, "earlier": best.revision},
@@ -453,6 +492,21 @@ def _poll(watchers: dict[str, _Watcher], op: Op) -> None:
     w.compacted += [(int(lo), int(hi)) for lo, hi in v.get("compacted") or []]
     if op.f == "catch-up" and v.get("caught_up") is True:
         w.target = int(v.get("target", 0))
+
+
+def _who(w: _Watcher) -> str:
+    """ "n2 (watcher w1)": the node a watcher watches through, then the watcher."""
+    return f"{w.node or '?'} (watcher {w.name})"
+
+
+def _by(op: Op) -> str:
+    """ "n3 (process 4)": the node a client used, then its process."""
+    return f"{op.node or '?'} (process {op.process})"
+
+
+def _end(w: _Write) -> int:
+    """When a write completed (its invocation time if it never did)."""
+    return w.comp.time if w.comp is not None else w.inv.time
 
 
 def _h(v: Any) -> Any:

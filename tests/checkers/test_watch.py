@@ -60,8 +60,8 @@ class History:
         self.add("ok", f, value, process)
 
 
-def check(h: History) -> Any:
-    return WatchChecker().check(h.ops, {})
+def check(h: History, ctx: dict[str, Any] | None = None) -> Any:
+    return WatchChecker().check(h.ops, ctx or {})
 
 
 def names(result: Any) -> set[str]:
@@ -293,3 +293,20 @@ def test_one_key_twice_in_one_revision_is_a_duplicate_event() -> None:
     txn(h, 6, [("a", 2), ("b", 3)], "ok", 3)
     h.poll(0, 1, [[3, "a", 2, 1], [3, "b", 3, 1], [3, "a", 2, 1]], catch_up=3)
     assert names(check(h)) == {"duplicate-event"}
+
+
+def test_the_missed_event_sentence_names_watcher_node_write_and_wall_clock() -> None:
+    h = History()
+    h.write(5, "a", 1, "ok", 2)
+    h.write(5, "a", 2, "ok", 3)
+    h.write(5, "a", 3, "ok", 4)
+    h.poll(0, 1, [[2, "a", 1], [4, "a", 3]])
+    h.write(5, "a", 4, "ok", 5)
+    h.poll(0, 1, [[5, "a", 4]], catch_up=5)
+    (a,) = check(h, {"time_zero_ms": 1_767_225_600_000}).anomalies  # 2026-01-01T00:00:00Z
+    assert a.explanation.split(". ")[0] == (
+        "n1 (watcher w0), watching from revision 1, never received revision 3's event key 'a' "
+        "= 2 (an acknowledged write by n1 (process 5) at 0.004 s (00:00:00.004Z)), between "
+        "revisions 2 and 4 (the poll that showed it answered at 0.008 s (00:00:00.008Z)): a "
+        "missed event"
+    )

@@ -35,7 +35,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any
 
-from checkers.base import Anomaly, Result
+from checkers.base import Anomaly, Result, when
 from harness.history import Op
 from harness.registry import CheckerInfo, option
 
@@ -74,18 +74,18 @@ class WatermarksChecker:
         def add(a: Anomaly) -> None:
             found.setdefault(a.name, []).append(a)
 
-        for a in _beyond_hwm(ops.reads):
+        for a in _beyond_hwm(ops.reads, ctx):
             add(a)
-        for a in _truncated(ops.reads, ops.truncates):
+        for a in _truncated(ops.reads, ops.truncates, ctx):
             add(a)
         reference = max(ops.audits, key=lambda p: _hwm(p[1]), default=None)
         if reference is not None:
             final = _FinalLog(reference[1])
-            for a in _diverged(ops.audits, final):
+            for a in _diverged(ops.audits, final, ctx):
                 add(a)
-            for a in _lost(ops.writes, final):
+            for a in _lost(ops.writes, final, ctx):
                 add(a)
-            for a in _uncommitted(ops.reads, final):
+            for a in _uncommitted(ops.reads, final, ctx):
                 add(a)
 
         details: dict[str, Any] = {
@@ -166,7 +166,7 @@ class _FinalLog:
 # -- the rules ------------------------------------------------------------------------------
 
 
-def _lost(writes: list[tuple[Op, Op]], final: _FinalLog) -> list[Anomaly]:
+def _lost(writes: list[tuple[Op, Op]], final: _FinalLog, ctx: dict[str, Any]) -> list[Anomaly]:
     out = []
     by_cmd = {cmd: i for i, (_, cmd) in final.at.items()}
     for inv, comp in writes:
@@ -186,14 +186,14 @@ def _lost(writes: list[tuple[Op, Op]], final: _FinalLog) -> list[Anomaly]:
         out.append(
             Anomaly(
                 "lost-acknowledged-write",
-                f"{inv.f} {_show(inv.value)} by process {inv.process} via {inv.node or '?'} was "
-                f"acknowledged{at} at {_t(comp)}, but the final committed log (audit of "
-                f"{final.node}, HWM {final.hwm}) "
+                f"{inv.node or '?'} (process {inv.process}) had {inv.f} {_show(inv.value)} "
+                f"acknowledged{at} at {_t(comp, ctx)}, but the final committed log (audit of "
+                f"{final.node} at {_t(final.op, ctx)}, HWM {final.hwm}) "
                 f"{final.describe(index) if isinstance(index, int) else 'does not hold it'}"
-                f"{where}. An acknowledged entry was lost across a failover: the primary "
+                f"{where}: an acknowledged write lost. It was lost across a failover: the primary "
                 "acknowledged it before a majority held it, i.e. before the high-water mark "
                 f"passed it. Look at what {inv.node or 'the node'} and the leader did around "
-                f"{_t(comp)}: was the leader cut off or killed then, and did it wait for the "
+                f"{_t(comp, ctx)}: was the leader cut off or killed then, and did it wait for the "
                 "followers' acknowledgements before answering?",
                 [inv.to_dict(), comp.to_dict(), final.op.to_dict()],
                 {"index": index, "final_hwm": final.hwm, "rule": "acknowledged entries survive"},
@@ -202,7 +202,7 @@ def _lost(writes: list[tuple[Op, Op]], final: _FinalLog) -> list[Anomaly]:
     return out
 
 
-def _beyond_hwm(reads: list[tuple[Op, Op]]) -> list[Anomaly]:
+def _beyond_hwm(reads: list[tuple[Op, Op]], ctx: dict[str, Any]) -> list[Anomaly]:
     out = []
     for inv, comp in reads:
         hwm = _hwm(comp)
@@ -213,9 +213,10 @@ def _beyond_hwm(reads: list[tuple[Op, Op]]) -> list[Anomaly]:
         out.append(
             Anomaly(
                 "read-beyond-hwm",
-                f"read-log by process {inv.process} on {node} at {_t(comp)} returned "
+                f"{node} answered a read-log by process {inv.process} at {_t(comp, ctx)} with "
                 f"{_count(above, 'entry', 'entries')} above the high-water mark {hwm} that the "
-                f"same reply states (indices {_span(above)}). Entries above the HWM are not yet "
+                f"same reply states (indices {_span(above)}): entries served before they were "
+                "committed. Entries above the HWM are not yet "
                 "on a majority and may be replaced after a failover, so no node may serve them: "
                 "the read path must stop at the HWM the node knows (a follower's is the "
                 "leader's commit index from its last heartbeat), not at the end of its log.",
@@ -226,7 +227,9 @@ def _beyond_hwm(reads: list[tuple[Op, Op]]) -> list[Anomaly]:
     return out
 
 
-def _uncommitted(reads: list[tuple[Op, Op]], final: _FinalLog) -> list[Anomaly]:
+def _uncommitted(
+    reads: list[tuple[Op, Op]], final: _FinalLog, ctx: dict[str, Any]
+) -> list[Anomaly]:
     out = []
     for inv, comp in reads:
         bad = []
@@ -241,10 +244,11 @@ def _uncommitted(reads: list[tuple[Op, Op]], final: _FinalLog) -> list[Anomaly]:
         out.append(
             Anomaly(
                 "uncommitted-entry-served",
-                f"read-log by process {inv.process} on {node} at {_t(comp)} returned "
+                f"{node} answered a read-log by process {inv.process} at {_t(comp, ctx)} with "
                 f"{_show_cmd(_freeze(first[2]))} of term {first[1]} at index {first[0]}"
                 f"{f' (and {len(bad) - 1} more)' if len(bad) > 1 else ''}, but the final committed "
-                f"log (audit of {final.node}, HWM {final.hwm}) {final.describe(int(first[0]))}. "
+                f"log (audit of {final.node} at {_t(final.op, ctx)}, HWM {final.hwm}) "
+                f"{final.describe(int(first[0]))}: an entry served that was never committed. "
                 "The entry was never committed: it was above the high-water mark when it was "
                 f"served (the reply said HWM {_hwm(comp)}), and a failover replaced it. Readers "
                 "must only see entries at or below the HWM, which a majority holds.",
@@ -255,7 +259,9 @@ def _uncommitted(reads: list[tuple[Op, Op]], final: _FinalLog) -> list[Anomaly]:
     return out
 
 
-def _truncated(reads: list[tuple[Op, Op]], truncates: list[tuple[Op, Op]]) -> list[Anomaly]:
+def _truncated(
+    reads: list[tuple[Op, Op]], truncates: list[tuple[Op, Op]], ctx: dict[str, Any]
+) -> list[Anomaly]:
     # Truncations by the index of their entry, with the highest LWM any of them set up to
     # there: a node whose HWM reached entry t had applied every truncation up to t.
     marks = sorted(
@@ -288,7 +294,8 @@ def _truncated(reads: list[tuple[Op, Op]], truncates: list[tuple[Op, Op]]) -> li
             upto, tinv, tcomp = applied
             why = (
                 f"at or below {upto}, where truncate by process {tinv.process} moved the "
-                f"low-water mark at {_t(tcomp)} with entry {tcomp.value['index']}; this node's "
+                f"low-water mark at {_t(tcomp, ctx)} with entry {tcomp.value['index']}; this "
+                "node's "
                 f"HWM ({hwm}) had passed that entry, so it had applied the truncation (its "
                 f"reply says LWM {lwm})"
             )
@@ -296,9 +303,10 @@ def _truncated(reads: list[tuple[Op, Op]], truncates: list[tuple[Op, Op]]) -> li
         out.append(
             Anomaly(
                 "truncated-entry-served",
-                f"read-log by process {inv.process} on {node} at {_t(comp)} returned "
-                f"{_count(below, 'entry', 'entries')} (indices {_span(below)}) {why}. Truncated "
-                "entries must never be served again: every node must move its low-water mark "
+                f"{node} answered a read-log by process {inv.process} at {_t(comp, ctx)} with "
+                f"{_count(below, 'entry', 'entries')} (indices {_span(below)}) {why}: truncated "
+                "entries served again. Truncated entries must never be served again: every node "
+                "must move its low-water mark "
                 "when it applies the truncation entry (followers too, and a new leader after a "
                 "failover), and reads must start above it.",
                 ops,
@@ -314,7 +322,7 @@ def _truncated(reads: list[tuple[Op, Op]], truncates: list[tuple[Op, Op]]) -> li
     return out
 
 
-def _diverged(audits: list[tuple[Op, Op]], final: _FinalLog) -> list[Anomaly]:
+def _diverged(audits: list[tuple[Op, Op]], final: _FinalLog, ctx: dict[str, Any]) -> list[Anomaly]:
     out = []
     for _inv, comp in audits:
         if comp is final.op:
@@ -326,9 +334,11 @@ def _diverged(audits: list[tuple[Op, Op]], final: _FinalLog) -> list[Anomaly]:
                 out.append(
                     Anomaly(
                         "committed-logs-diverge",
-                        f"the audit of {node} (HWM {_hwm(comp)}) holds {_show_cmd(_freeze(e[2]))} "
-                        f"of term {e[1]} at index {i}, but the audit of {final.node} (HWM "
-                        f"{final.hwm}) {final.describe(i)}. Both say the entry is committed, and "
+                        f"{node}'s audit at {_t(comp, ctx)} (HWM {_hwm(comp)}) holds "
+                        f"{_show_cmd(_freeze(e[2]))} of term {e[1]} at index {i}, but "
+                        f"{final.node}'s audit at {_t(final.op, ctx)} (HWM {final.hwm}) "
+                        f"{final.describe(i)}: committed logs diverge. Both say the entry is "
+                        "committed, and "
                         "committed entries are the same on every node: one of them counted an "
                         "entry as committed without a majority holding it.",
                         [comp.to_dict(), final.op.to_dict()],
@@ -391,8 +401,9 @@ def _show(v: Any) -> str:
     return repr(v).replace("None", "nil")
 
 
-def _t(op: Op) -> str:
-    return f"{op.time / 1e9:.3f} s"
+def _t(op: Op, ctx: dict[str, Any]) -> str:
+    """When ``op`` happened, relative and (with the run's time zero) as wall clock."""
+    return when(op.time, ctx)
 
 
 def _count(items: list[Any], one: str, many: str) -> str:

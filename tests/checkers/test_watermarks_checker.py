@@ -54,8 +54,8 @@ def log_reply(node: str, hwm: int, lwm: int, entries: list[list[Any]]) -> dict[s
 FINAL = [[1, 1, ["n"]], [2, 1, ["w", "k", 10]], [3, 1, ["w", "k", 11]], [4, 1, ["w", "k", 12]]]
 
 
-def check(h: History) -> Any:
-    return WatermarksChecker().check(h.ops, {})
+def check(h: History, ctx: dict[str, Any] | None = None) -> Any:
+    return WatermarksChecker().check(h.ops, ctx or {})
 
 
 def names(result: Any) -> list[str]:
@@ -83,7 +83,8 @@ def test_an_acknowledged_write_missing_from_the_final_log_is_lost() -> None:
     assert result.valid is False
     assert names(result) == ["lost-acknowledged-write"]
     text = result.anomalies[0].explanation
-    assert "write ['k', 99] by process 1 via n3 was acknowledged as entry 3" in text
+    assert text.startswith("n3 (process 1) had write ['k', 99] acknowledged as entry 3 at 0.003 s")
+    assert "at index 3: an acknowledged write lost." in text
     assert "holds the write of 11 to key 'k' of term 1 at index 3" in text
     assert "acknowledged it before a majority held it" in text
     assert result.anomalies[0].data["index"] == 3
@@ -101,7 +102,8 @@ def test_entries_at_or_below_the_stated_hwm_are_fine_and_above_it_are_not() -> N
     result = check(bad)
     assert names(result) == ["read-beyond-hwm"]
     text = result.anomalies[0].explanation
-    assert "on n2" in text and "2 entries above the high-water mark 2" in text
+    assert text.startswith("n2 answered a read-log by process 0 at 0.001 s with 2 entries above")
+    assert "2 entries above the high-water mark 2" in text
     assert "(indices 3..4)" in text and "must stop at the HWM" in text
 
 
@@ -114,7 +116,8 @@ def test_a_served_entry_the_final_log_replaced_was_never_committed() -> None:
     result = check(h)
     assert names(result) == ["uncommitted-entry-served"]
     text = result.anomalies[0].explanation
-    assert "returned the write of 13 to key 'k' of term 1 at index 5" in text
+    assert "with the write of 13 to key 'k' of term 1 at index 5" in text
+    assert ": an entry served that was never committed." in text
     assert "holds a leader's no-op of term 2 at index 5" in text
     assert "never committed" in text
 
@@ -149,7 +152,8 @@ def test_a_node_past_a_truncation_entry_must_not_serve_what_it_truncated() -> No
     result = check(h)
     assert names(result) == ["truncated-entry-served"]
     text = result.anomalies[0].explanation
-    assert "on n3" in text and "(indices 1..2) at or below 3" in text
+    assert text.startswith("n3 answered a read-log by process 3 at 0.007 s with 2 entries")
+    assert "(indices 1..2) at or below 3" in text and ": truncated entries served again." in text
     assert "truncate by process 0 moved the low-water mark" in text
     assert "this node's HWM (6) had passed that entry" in text
     assert "(its reply says LWM 0)" in text
@@ -171,7 +175,10 @@ def test_audits_that_disagree_below_both_hwms_are_a_divergence() -> None:
     )
     result = check(h)
     assert names(result) == ["committed-logs-diverge"]
-    assert "the audit of n3 (HWM 3) holds the write of 50" in result.anomalies[0].explanation
+    assert result.anomalies[0].explanation.startswith(
+        "n3's audit at 0.007 s (HWM 3) holds the write of 50"
+    )
+    assert ": committed logs diverge." in result.anomalies[0].explanation
     assert "committed entries are the same on every node" in result.anomalies[0].explanation
 
 
@@ -192,3 +199,17 @@ def test_failed_and_indeterminate_writes_need_not_be_in_the_final_log() -> None:
     h.call(2, "read-log", ["tail", 8], "ok", log_reply("n2", 4, 0, FINAL))
     h.call(3, "audit", None, "ok", log_reply("n1", 4, 0, FINAL))
     assert check(h).valid is True
+
+
+def test_the_lost_write_sentence_names_node_values_and_wall_clock() -> None:
+    h = History()
+    h.call(0, "write", ["k", 10], "ok", log_index=2)
+    h.call(1, "write", ["k", 99], "ok", log_index=3, node="n3")
+    h.call(2, "read-log", ["tail", 8], "ok", log_reply("n2", 2, 0, FINAL[:2]))
+    h.call(3, "audit", None, "ok", log_reply("n1", 4, 0, FINAL))
+    (a,) = check(h, {"time_zero_ms": 1_767_225_600_000}).anomalies  # 2026-01-01T00:00:00Z
+    assert a.explanation.split(": an acknowledged write lost.")[0] == (
+        "n3 (process 1) had write ['k', 99] acknowledged as entry 3 at 0.003 s (00:00:00.003Z), "
+        "but the final committed log (audit of n1 at 0.007 s (00:00:00.007Z), HWM 4) holds the "
+        "write of 11 to key 'k' of term 1 at index 3"
+    )

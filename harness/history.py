@@ -121,6 +121,36 @@ class Op:
         ``to_json`` gives (orjson, when installed, writes non-ASCII as UTF-8, not escaped)."""
         return _encode_line(self.to_dict())
 
+    @staticmethod
+    def _from_line(d: Any) -> Op | None:
+        """``from_dict`` for a well-formed line, in one pass; None for anything else (which
+        ``from_dict`` then explains)."""
+        if type(d) is not dict:
+            return None
+        t, idx, tm, p, f = (
+            d.get("type"),
+            d.get("index"),
+            d.get("time"),
+            d.get("process"),
+            d.get("f"),
+        )
+        node, error = d.get("node"), d.get("error")
+        if not (
+            t in TYPES
+            and type(idx) is int
+            and idx >= 0
+            and type(tm) is int
+            and (type(p) is int or p == NEMESIS)
+            and type(f) is str
+            and f
+            and (node is None or type(node) is str)
+            and (error is None or type(error) is str)
+        ):
+            return None
+        known = 5 + ("value" in d) + ("node" in d) + ("error" in d)
+        extra = {k: v for k, v in d.items() if k not in _KNOWN} if len(d) > known else {}
+        return Op(t, f, d.get("value"), p, tm, idx, node, error, extra)
+
     @classmethod
     def from_dict(cls, d: Any, source: str = "<history>", line: int = 0) -> Op:
         """Validate one decoded line; raises HistoryError naming what is wrong."""
@@ -190,21 +220,30 @@ def read_jsonl(path: str | Path, *, tolerate_torn_tail: bool = True) -> list[Op]
     """Read a history.jsonl. A last line cut off mid-write (a killed controller) is dropped
     when ``tolerate_torn_tail``; any other malformed line raises HistoryError."""
     source = str(path)
-    with open(path, encoding="utf-8") as fh:
-        lines = fh.readlines()
+    with open(path, "rb") as fh:
+        lines = fh.read().split(b"\n")
+    last = len(lines)
+    if lines and not lines[-1].strip():
+        lines.pop()  # after the last newline: nothing, or blanks
+        last = 0  # every line kept ends with a newline: none is torn
+    loads = _orjson.loads if _orjson is not None else json.loads
     ops: list[Op] = []
+    append, fast = ops.append, Op._from_line
     for n, raw in enumerate(lines, start=1):
-        text = raw.strip()
-        if not text:
-            continue
         try:
-            d = json.loads(text)
-        except json.JSONDecodeError as e:
-            last = n == len(lines) and not raw.endswith("\n")
-            if last and tolerate_torn_tail:
-                break
-            raise HistoryError(source, n, f"not valid JSON ({e.msg} at column {e.colno})") from None
-        ops.append(Op.from_dict(d, source, n))
+            d = loads(raw)
+        except ValueError:  # a blank line, or not JSON: the standard library says why
+            text = raw.decode("utf-8", errors="replace").strip()
+            if not text:
+                continue
+            try:
+                d = json.loads(text)
+            except json.JSONDecodeError as e:
+                if n == last and tolerate_torn_tail:
+                    break
+                msg = f"not valid JSON ({e.msg} at column {e.colno})"
+                raise HistoryError(source, n, msg) from None
+        append(fast(d) or Op.from_dict(d, source, n))
     return ops
 
 

@@ -101,7 +101,8 @@ class CausalChecker:
         self.max_cases = max_cases
 
     def check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
-        """Check ``history``; ``ctx`` is accepted for the Checker contract and not needed."""
+        """Check ``history``; from ``ctx``, only the run's time zero (``time_zero_ms``), for the
+        wall clock in the explanations."""
         started = time.monotonic()
         # The check makes a few small objects per operation (tuples, lists, dicts), none in a
         # cycle; the cyclic collector would scan them (and the history) again and again, a
@@ -109,7 +110,7 @@ class CausalChecker:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            return self._check(history, started)
+            return self._check(history, started, ctx)
         except PrepareError as e:
             return self._result(False, "unknown", {}, [], started, reason=str(e))
         finally:
@@ -136,7 +137,7 @@ class CausalChecker:
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _check(self, history: list[Op], started: float) -> Result:
+    def _check(self, history: list[Op], started: float, ctx: dict[str, Any]) -> Result:
         deadline = started + self.time_budget_s
         prep = prepare(history)
         checked = self.checked
@@ -170,10 +171,12 @@ class CausalChecker:
             for k, c in n.items():
                 counts[k] = counts.get(k, 0) + c
         anomalies = [
-            causal_anomaly(prep, c, _path(prep, sources, c)) for cs in cases.values() for c in cs
+            causal_anomaly(prep, c, _path(prep, sources, c), ctx)
+            for cs in cases.values()
+            for c in cs
         ]
         if "sequential" in checked:
-            anomalies += self._sequential(history, prep, deadline, counts, unknown)
+            anomalies += self._sequential(history, prep, deadline, counts, unknown, ctx)
         bad = any(_FORBIDDEN_BY.get(a.name, "") in checked for a in anomalies)
         valid: Any = False if bad else ("unknown" if unknown else True)
         return self._result(
@@ -193,6 +196,7 @@ class CausalChecker:
         deadline: float,
         counts: dict[str, int],
         unknown: list[str],
+        ctx: dict[str, Any],
     ) -> list[Anomaly]:
         if any(op.f == "txn" for op in prep.ops):
             # For transactions, one total order respecting each process's order is
@@ -209,7 +213,7 @@ class CausalChecker:
                 },
                 f"the {prep.kind} checker",
             )
-            r = info.make(options).check(history, {})
+            r = info.make(options).check(history, {"time_zero_ms": ctx.get("time_zero_ms")})
             if r.valid == "unknown":
                 unknown.append(f"sequential: {r.details.get('reason')}")
             out = []
@@ -219,7 +223,9 @@ class CausalChecker:
                     out.append(
                         Anomaly(
                             "sequential",
-                            f"{a.name}: {a.explanation}",
+                            "No single order of the transactions respects every process's "
+                            f"order: with process order, they form a {a.name} cycle. "
+                            + a.explanation,
                             a.ops,
                             {**a.data, "elle-anomaly": a.name},
                         )
@@ -231,7 +237,7 @@ class CausalChecker:
             if o.valid is False:
                 counts["sequential"] = counts.get("sequential", 0) + 1
                 if len(out) < self.max_cases:
-                    out.append(sequential_anomaly(o, model))
+                    out.append(sequential_anomaly(o, model, ctx))
             elif o.valid == "unknown":
                 unknown.append(f"sequential, key {o.key!r}: {o.reason}")
         return out

@@ -1,13 +1,15 @@
-"""Each anomaly in words a person can act on: which operations, processes and nodes, and
-which order broke; with the steps the HTML page draws as a cycle."""
+"""Each anomaly in words a person can act on: which operations, processes and nodes, when
+(relative, and as wall clock with the run's time zero), which values, and which order broke;
+with the steps the HTML page draws as a cycle. The first sentence says it all; the lines after
+it give the steps."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from ..base import Anomaly
-from ..txn.explain import fmt_value, key_phrase
+from ..base import Anomaly, when
+from ..txn.explain import fmt_value, key_phrase, op_ref
 from ._prepare import Prepared, Txn
 
 __all__ = ["DESCRIPTIONS", "causal_anomaly", "sequential_anomaly"]
@@ -26,9 +28,10 @@ DESCRIPTIONS = {
 }
 
 
-def _who(t: Txn) -> str:
-    node = f" on node {t.node}" if t.node else ""
-    return f"op {t.op.index} (process {t.process}{node})"
+def _who(t: Txn, ctx: dict[str, Any] | None = None) -> str:
+    """ "op 5 (process 0 on n2, ok at 1.032 s (13:22:01.123Z))": which op, who ran it on
+    which node, and when it completed."""
+    return op_ref(t.op, ctx, outcome=True)
 
 
 def _what(t: Txn) -> str:
@@ -49,7 +52,12 @@ def _moves(prep: Prepared, ts: list[Txn]) -> str:
     return ""
 
 
-def causal_anomaly(prep: Prepared, case: dict[str, Any], path: list[list[Any]] | None) -> Anomaly:
+def causal_anomaly(
+    prep: Prepared,
+    case: dict[str, Any],
+    path: list[list[Any]] | None,
+    ctx: dict[str, Any] | None = None,
+) -> Anomaly:
     """The anomaly for one case of ``session`` / ``causal``; ``path``: for causal and PRAM,
     the steps [from, to, rel] by which the witness came before the txn."""
     kind = case["type"]
@@ -58,46 +66,53 @@ def causal_anomaly(prep: Prepared, case: dict[str, Any], path: list[list[Any]] |
         steps = case["cycle"]
         ids = [a for a, _, _ in steps]
         lines = [
-            f"  {_who(txns[a])} -> {_who(txns[b])}: "
+            f"  {_who(txns[a], ctx)} -> {_who(txns[b], ctx)}: "
             + ("same process, later" if r == "process" else "the second read what the first wrote")
             for a, b, r in steps
         ]
-        text = f"{DESCRIPTIONS[kind]}:\n" + "\n".join(lines)
+        first = txns[ids[0]]
+        text = (
+            f"{_who(first, ctx)}: {_what(first)} depends on itself through {len(steps)} steps "
+            "of session order and reads-from: a causal cycle.\n" + "\n".join(lines)
+        )
         return Anomaly(kind, text, [txns[i].op.to_dict() for i in ids], _drawing(prep, ids, steps))
     t, w = txns[case["txn"]], txns[case["witness"]]
     k, v = case["key"], case["value"]
     key = key_phrase(k) if k is not None else "the register"
     did = "read" if case["rel"] == "rw" else "wrote"
-    head = f"{_who(t)}: {_what(t)}\n  {did} {key} = {fmt_value(v)}, "
+    whole = t.op.f == "txn" and isinstance(t.op.value, list) and len(t.op.value) > 1
+    head = f"{_who(t, ctx)} {did} {key} = {fmt_value(v)}" + (
+        f" (in {_what(t)}), " if whole else ", "
+    )
     if kind == "read-your-writes":
         why = (
-            f"but the same process had written {key} before, in {_who(w)}: {_what(w)}, "
+            f"but the same process had written {key} before, in {_who(w, ctx)}: {_what(w)}, "
             "and this read does not show it: the session did not read its own write."
         )
         steps = [[w.id, t.id, "process"], [t.id, w.id, "rw"]]
     elif kind == "monotonic-reads":
         why = (
-            f"but the same process had already read a newer version of {key} in {_who(w)}: "
+            f"but the same process had already read a newer version of {key} in {_who(w, ctx)}: "
             f"{_what(w)}: its reads went back in time."
         )
         steps = [[w.id, t.id, "process"], [t.id, w.id, "rw"]]
     elif kind == "monotonic-writes":
         why = (
-            f"but the same process wrote {key} earlier, in {_who(w)}: {_what(w)}, and that "
+            f"but the same process wrote {key} earlier, in {_who(w, ctx)}: {_what(w)}, and that "
             "earlier write is ordered after this one: its writes took effect out of order."
         )
         steps = [[w.id, t.id, "process"], [t.id, w.id, "ww"]]
     elif kind == "writes-follow-reads" and "via" in case:
         s = txns[case["via"]]
         why = (
-            f"but it also saw {_who(s)}: {_what(s)} (on {fmt_value(case['via-key'])}), "
-            f"whose process had read {key} in {_who(w)}: {_what(w)} before that write: a "
+            f"but it also saw {_who(s, ctx)}: {_what(s)} (on {fmt_value(case['via-key'])}), "
+            f"whose process had read {key} in {_who(w, ctx)}: {_what(w)} before that write: a "
             "write was seen without the reads it followed."
         )
         steps = [[w.id, s.id, "process"], [s.id, t.id, "wr"], [t.id, w.id, "rw"]]
     elif kind == "writes-follow-reads":
         why = (
-            f"but the same process had read a newer version of {key} in {_who(w)}: "
+            f"but the same process had read a newer version of {key} in {_who(w, ctx)}: "
             f"{_what(w)}: this write is ordered before what it followed."
         )
         steps = [[w.id, t.id, "process"], [t.id, w.id, "ww"]]
@@ -107,7 +122,7 @@ def causal_anomaly(prep: Prepared, case: dict[str, Any], path: list[list[Any]] |
         order = "causal order" if kind == "causal" else "that process's order of writes"
         missed = "did not see" if case["rel"] == "rw" else "is ordered before"
         why = (
-            f"which {missed} the write of {_who(w)}: {_what(w)}, though that write came "
+            f"which {missed} the write of {_who(w, ctx)}: {_what(w)}, though that write came "
             f"before it in {order}: {how}."
         )
         steps = [*chain, [t.id, w.id, case["rel"]]]
@@ -137,22 +152,28 @@ def _drawing(prep: Prepared, ids: list[int], steps: list[list[Any]]) -> dict[str
     }
 
 
-def sequential_anomaly(outcome: Any, model: Any) -> Anomaly:
+def sequential_anomaly(outcome: Any, model: Any, ctx: dict[str, Any] | None = None) -> Anomaly:
     """The anomaly for one key with no sequentially consistent order."""
     key = "the register" if outcome.key is None else key_phrase(outcome.key)
     desc = model.describe_op
     if outcome.cycle:
-        return _write_cycle_anomaly(outcome, model, key)
+        return _write_cycle_anomaly(outcome, model, key, ctx)
     tail = outcome.placed[-5:]
     shown = "; ".join(f"{desc(e.f, e.input, e.output)} (process {e.process})" for e in tail)
     stuck = "\n".join(
-        f"  - process {e.process}: op {e.completion.index if e.completion else e.invoke.index}"
-        f"{' on node ' + e.invoke.node if e.invoke.node else ''}: "
-        f"{desc(e.f, e.input, e.output)}"
-        for e in outcome.stuck
+        f"  - {_entry(e, ctx)}: {desc(e.f, e.input, e.output)}" for e in outcome.stuck
     )
-    text = (
-        f"{DESCRIPTIONS['sequential']} on {key}: the longest order found places "
+    lead = ""
+    if outcome.stuck:
+        e0 = outcome.stuck[0]
+        lead = (
+            f"{_entry(e0, ctx)}: {desc(e0.f, e0.input, e0.output)} fits no single order of the "
+            f"operations on {key} that respects every process's order: not sequentially "
+            "consistent. "
+        )
+    text = lead + (
+        f"{_cap(DESCRIPTIONS['sequential']) if lead else DESCRIPTIONS['sequential']} on {key}: "
+        "the longest order found places "
         f"{len(outcome.placed)} of its {outcome.total} operations"
         + (f" (ending: {shown})" if shown else "")
         + f", after which the state is {model.describe_state(outcome.state)} and no "
@@ -164,14 +185,26 @@ def sequential_anomaly(outcome: Any, model: Any) -> Anomaly:
     )
 
 
-def _write_cycle_anomaly(outcome: Any, model: Any, key: str) -> Anomaly:
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _entry(e: Any, ctx: dict[str, Any] | None) -> str:
+    """A sequential search entry as ``op_ref`` names an op: its completion (or invocation)."""
+    return op_ref(e.completion or e.invoke, ctx, outcome=e.completion is not None)
+
+
+def _write_cycle_anomaly(
+    outcome: Any, model: Any, key: str, ctx: dict[str, Any] | None = None
+) -> Anomaly:
     """A key whose writes (each of its own value) were forced into a cycle by the processes'
     orders: each step in words, with the two ops that force it."""
     desc = model.describe_op
 
     def op(e: Any) -> str:
         index = e.completion.index if e.completion else e.invoke.index
-        return f"op {index}: {desc(e.f, e.input, e.output)}"
+        at = when((e.completion or e.invoke).time, ctx)
+        return f"op {index} (at {at}): {desc(e.f, e.input, e.output)}"
 
     def value(v: Any) -> str:
         return "the initial value" if v is None else f"the write of {model.describe_state(v)}"
@@ -194,8 +227,23 @@ def _write_cycle_anomaly(outcome: Any, model: Any, key: str) -> Anomaly:
                 f"{value(a)} comes before {value(b)} (a read shows the latest write before it)"
             )
         ops += [first.invoke.to_dict(), second.invoke.to_dict()]
-    text = (
-        f"{DESCRIPTIONS['sequential']} on {key}: each write has its own value, so every read "
+    steps = [w for w, _, _ in outcome.cycle if w is not None]
+    said = [
+        f"process {a.process}{f' on {a.invoke.node}' if a.invoke.node else ''} ran {op(a)}, "
+        f"then {op(b)}"
+        for a, b in steps[:3]
+    ]
+    lead = (
+        "; ".join(said)[:1].upper()
+        + "; ".join(said)[1:]
+        + (f"; and {len(steps) - 3} more steps" if len(steps) > 3 else "")
+        + f": no single order of the writes to {key} fits every process's order (the writes "
+        "form a cycle), so the history is not sequentially consistent. "
+        if said
+        else ""
+    )
+    text = lead + (
+        f"{_cap(DESCRIPTIONS['sequential'])} on {key}: each write has its own value, so every read "
         f"names the write it saw, and the processes' orders force the writes into a cycle:\n"
         + "\n".join(lines)
     )

@@ -62,7 +62,8 @@ def test_a_read_that_misses_its_own_append_breaks_read_your_writes_and_causal() 
         assert r.valid is False, model
         assert [a.name for a in r.anomalies] == ["read-your-writes"]
         text = r.anomalies[0].explanation
-        assert "op 3 (process 0)" in text and "op 1 (process 0)" in text
+        assert text.startswith("op 3 (process 0, ok at 0.000 s) read key x = [], but the same")
+        assert "op 1 (process 0, ok at 0.000 s): append x 1" in text
         assert "own write" in text
     assert check(RYW_BAD, "monotonic-writes").valid is True
     elle = ListAppendChecker(["strict-serializable"]).check(RYW_BAD, {})
@@ -158,8 +159,8 @@ def test_writes_follow_reads_whatever_order_the_processes_first_appear_in() -> N
     )
     r = check(bad, "writes-follow-reads")
     assert r.valid is False and [a.name for a in r.anomalies] == ["writes-follow-reads"]
-    assert "op 9 (process 2)" in r.anomalies[0].explanation
-    assert "whose process had read key x in op 5 (process 0)" in r.anomalies[0].explanation
+    assert r.anomalies[0].explanation.startswith("op 9 (process 2, ok at 0.000 s) read key x")
+    assert "whose process had read key x in op 5 (process 0, ok at" in r.anomalies[0].explanation
 
 
 # Process 2 sees process 0's second write (on y), then misses its first (on x).
@@ -234,7 +235,7 @@ def test_a_session_is_the_process_even_when_it_moves_between_nodes() -> None:
     r = check(bad, "read-your-writes")
     assert r.valid is False
     assert "moved between nodes (n1, n2)" in r.anomalies[0].explanation
-    assert "node n2" in r.anomalies[0].explanation
+    assert "(process 0 on n2, ok at" in r.anomalies[0].explanation
     ok = H((0, "write", ["x", 1], "n1"), (0, "read", ["x", 1], "n2"))
     assert check(ok, "read-your-writes").valid is True
 
@@ -676,3 +677,30 @@ def test_the_fast_session_pass_agrees_with_a_plain_reference_on_random_histories
         if (kind, g) != ("rw-register", "monotonic-writes")
     ), kinds
     assert kinds["register", "read-your-writes"] and kinds["register", "monotonic-reads"]
+
+
+def test_the_sentences_name_op_node_time_wall_clock_and_values() -> None:
+    zero = {"time_zero_ms": 1_767_225_600_000}  # 2026-01-01T00:00:00.000Z
+    ryw = H((0, "write", ["x", 1], "n1"), (0, "read", ["x", None], "n2"))
+    cyc = H(
+        (5, "write", ["j", 7], "n1"),
+        (6, "write", ["j", 8], "n2"),
+        (5, "read", ["j", 8], "n1"),
+        (6, "read", ["j", 7], "n2"),
+    )
+    for op in ryw + cyc:
+        op.time *= 10_000_000  # 10 ms apart
+    (a,) = CausalChecker(["read-your-writes"], time_budget_s=30).check(ryw, zero).anomalies
+    assert a.explanation.startswith(
+        "op 3 (process 0 on n2, ok at 0.030 s (00:00:00.030Z)) read key x = nil, but the same "
+        "process had written key x before, in op 1 (process 0 on n1, ok at 0.010 s "
+        '(00:00:00.010Z)): write ["x", 1], and this read does not show it: the session did not '
+        "read its own write."
+    )
+    (s,) = CausalChecker(["sequential"], time_budget_s=30).check(cyc, zero).anomalies
+    assert s.explanation.startswith(
+        "Process 5 on n1 ran op 1 (at 0.010 s (00:00:00.010Z)): write 7, then op 5 (at 0.050 s "
+        "(00:00:00.050Z)): read 8; process 6 on n2 ran op 3 (at 0.030 s (00:00:00.030Z)): "
+        "write 8, then op 7 (at 0.070 s (00:00:00.070Z)): read 7: no single order of the "
+        "writes to key j fits every process's order"
+    )

@@ -76,3 +76,17 @@ def test_a_model_the_causal_checker_does_not_know_is_named_not_checked() -> None
     result = PromisesChecker().check([*ops((0, "write", ["k", 1])), status(claim)], {})
     assert result.details["held"] == {"monotonic-reads": True}
     assert result.details["not-checked"].startswith("linearizable: not a model")
+
+
+def test_a_broken_promise_is_explained_with_node_time_wall_clock_and_values() -> None:
+    history = ops((0, "write", ["k", 1]), (0, "read", ["k", None]))
+    for op in history:
+        op.node, op.time = "n2", (op.index + 1) * 10_000_000  # 10 ms apart
+    zero = {"time_zero_ms": 1_767_225_600_000}  # 2026-01-01T00:00:00.000Z
+    result = PromisesChecker().check([*history, status(CLAIM)], zero)
+    ryw = next(a for a in result.anomalies if a.name == "read-your-writes")
+    assert ryw.explanation.startswith(
+        "op 3 (process 0 on n2, ok at 0.040 s (00:00:00.040Z)) read key k = nil, but the same "
+        "process had written key k before, in op 1 (process 0 on n2, ok at 0.020 s "
+        "(00:00:00.020Z))"
+    )

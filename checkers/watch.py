@@ -208,7 +208,7 @@ class WatchChecker:
             if prev is not None and (r < prev[0] or (r == prev[0] and k in keys)):
                 name = "out-of-order" if r < prev[0] else "duplicate-event"
                 what = "after it had already received" if r < prev[0] else "a second time, at"
-                wrong = "events out of revision order" if r < prev[0] else "an event twice"
+                wrong = "events out of revision order" if r < prev[0] else "a duplicate event"
                 report(
                     Anomaly(
                         name,

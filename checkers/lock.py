@@ -220,7 +220,7 @@ class LockChecker:
         anomalies = []
         for a in result.anomalies[: self.max_reports]:
             key = a.data.get("key")
-            first, data = _two_holders(pairs, key, self.drift, ctx)
+            first, data = _two_holders(pairs, key, self.drift, ctx, a.data.get("op"))
             text = (
                 f"{first} No order of its acquires and "
                 "releases, each taking effect between its invocation and its completion, "
@@ -453,13 +453,18 @@ def _done(p: _Pair) -> int:
 
 
 def _two_holders(
-    pairs: list[_Pair], key: Any, drift: float, ctx: dict[str, Any]
+    pairs: list[_Pair],
+    key: Any,
+    drift: float,
+    ctx: dict[str, Any],
+    failing: dict[str, Any] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The opening sentence of a mutual-exclusion anomaly of lock ``key``, and data for tools:
     the first grant acknowledged while an earlier grant certainly still held the lock (that
     grant acknowledged before this one was asked for, and neither released nor run out
     before this one was acknowledged); when the two holders are not that plain (the mutex
-    search found a subtler order), a sentence that says so."""
+    search found a subtler order), the operation the search could not place (``failing``, the
+    linearizability anomaly's ``op``), with its node and time."""
     mine = [p for p in pairs if _plain(p.key) == key and p.inv.f in ("acquire", "release")]
     grants = [p for p in mine if p.inv.f == "acquire" and p.type == "ok"]
     for b in sorted(grants, key=_done):
@@ -496,6 +501,17 @@ def _two_holders(
                 "second": {"node": b.inv.node, "process": b.inv.process, "index": b.inv.index},
             }
             return sentence, data
+    by_index = {p.inv.index: p for p in mine}
+    stuck = by_index.get((failing or {}).get("index", -1))
+    if stuck is not None:
+        done = f"asked at {when(stuck.inv.time, ctx)}" + (
+            f", {stuck.type} at {when(stuck.comp.time, ctx)}" if stuck.comp is not None else ""
+        )
+        return (
+            f"{_who(stuck)} ran {stuck.inv.f} of lock {key!r} ({done}), and no order of the "
+            "lock's acquires and releases before it leaves the lock free for it: two holders.",
+            {},
+        )
     return (
         f"Lock {key!r} was held by two clients at once: the grants overlap in no order a "
         "single holder at a time allows (see the operations below).",

@@ -213,3 +213,14 @@ def test_the_two_holders_sentence_names_nodes_tokens_times_and_wall_clock() -> N
         "lease 1000 ms from 0.000 s (00:00:00.000Z)): two holders."
     )
     assert a.data["holder"]["node"] == "n1" and a.data["second"]["node"] == "n3"
+
+
+def test_two_overlapping_grants_name_the_one_that_could_not_be_placed() -> None:
+    h = H()
+    h.call(0, 1, "acquire", [7, None], "n1").done(50, 1, "acquire", [7, grant(1)], node="n1")
+    h.call(10, 2, "acquire", [7, None], "n2").done(60, 2, "acquire", [7, grant(2)], node="n2")
+    (a,) = h.check().anomalies
+    assert a.explanation.startswith(
+        "n2 (process 2) ran acquire of lock 7 (asked at 0.010 s, ok at 0.060 s), and no order "
+        "of the lock's acquires and releases before it leaves the lock free for it: two holders."
+    )

@@ -10,6 +10,7 @@ import pytest
 
 from checkers.linearizable import LinearizableChecker
 from checkers.queue import QueueChecker
+from checkers.queue_at_least_once import AtLeastOnceQueueChecker
 from harness.history import Op
 
 
@@ -220,4 +221,19 @@ def test_the_sentence_names_nodes_processes_value_and_wall_clock() -> None:
     assert a.explanation.split(". ")[0] == (
         "n4 (process 2) got message 1 at 0.005 s (00:00:00.005Z), after n2 (process 1) had got "
         "it at 0.003 s (00:00:00.003Z): delivered twice"
+    )
+
+
+def test_the_at_least_once_queue_names_the_lost_message_its_node_and_wall_clock() -> None:
+    h = History()
+    h.call(4, "enqueue", 2, "ok", node="n3")
+    h.dequeue(1, 1)
+    h.enqueue(0, 1)
+    h.audit()
+    r = AtLeastOnceQueueChecker().check(h.ops, {"time_zero_ms": 1_767_225_600_000})
+    lost = next(a for a in r.anomalies if a.name == "lost-message")
+    assert lost.explanation.startswith(
+        "n3 (process 4) had enqueue 2 acknowledged at 0.001 s (00:00:00.001Z), but no dequeue "
+        "ever returned it and the final audit of n1 (applied index 99) holds it neither queued "
+        "nor in flight: an acknowledged message was lost."
     )

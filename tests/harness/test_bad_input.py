@@ -161,7 +161,7 @@ CASES = [
         one_test("nemesis: {faults: [fire]}"),
         "at 'tests[0].nemesis.faults'",
         "unknown fault 'fire'; allowed: ",
-        "kill, loss, partition, pause",
+        "kill, loss, membership, partition, pause",
         id="fault-unknown",
     ),
     suite(
@@ -568,7 +568,7 @@ def test_every_builtin_system_and_workload_declares_its_options_and_mix() -> Non
 
 PATTERN_SYSTEMS = [
     "raft", "leaderfollower", "paxos", "queue", "lock", "lease", "election", "twophase",
-    "lamport", "hlc", "vclock", "clocksync", "crdt", "actor",
+    "lamport", "hlc", "vclock", "clocksync", "crdt", "actor", "emergent",
 ]  # fmt: skip
 
 

@@ -55,7 +55,7 @@ def test_a_suite_builds_into_specs_with_defaults_merged_under_each_test():
             "tests:\n  - name: a\n    nemesis: {faults: [fire]}\n",
             3,
             "tests[0].nemesis.faults",
-            "allowed: clock, delay, drift, kill, loss, partition, pause",
+            "unknown fault 'fire'; allowed: byzantine, clock, corrupt, delay",
         ),
         ("tests:\n  - system: raft\n", 2, "tests[0].name", "required key is missing"),
         ("tests:\n  - name: a\n  - name: a\n", 3, "tests[1].name", "used twice"),

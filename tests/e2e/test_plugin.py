@@ -89,8 +89,11 @@ def test_list_shows_the_plugins_system_checker_and_fault_with_their_options(plug
     lines = out.splitlines()
     system = next(i for i, line in enumerate(lines) if line.startswith("  nats: "))
     assert "register" in lines[system + 1] and "4222" in lines[system + 1]
-    assert "options.bucket" in lines[system + 2] and "default splitbrain" in lines[system + 2]
-    assert "options.replicas" in lines[system + 3]
+    mine = lines[system + 2 : system + 8]
+    assert "cannot be reached by the clock fault: nats-server is a Go program" in mine[0]
+    options = [line for line in mine if "options." in line]
+    assert "options.bucket" in options[0] and "default splitbrain" in options[0]
+    assert "options.replicas" in options[1]
     assert any(line.startswith("  nats-revisions: ") for line in lines)
     fault = next(i for i, line in enumerate(lines) if line.startswith("  nats-pause-leader: "))
     assert "pause-nats-leader" in lines[fault] and "resume-nats-leader" in lines[fault]

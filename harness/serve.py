@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+import yaml
+
 from harness.report import build_report, fault_kinds
 
 __all__ = ["RunSummary", "list_runs", "make_server", "serve"]
@@ -85,6 +87,8 @@ class RunSummary:
     anomalies: list[str] = field(default_factory=list)
     seconds: Any = None
     interrupted: bool = False
+    #: the seeded bugs the run had on (spec.yaml's system.bugs)
+    bugs: list[str] = field(default_factory=list)
 
 
 def list_runs(root: Path) -> list[RunSummary]:
@@ -159,10 +163,22 @@ def _summary(root: Path, run_dir: Path) -> RunSummary:
         anomalies=anomalies,
         seconds=r.get("wall_seconds"),
         interrupted=bool(r.get("interrupted")),
+        bugs=_bugs(run_dir),
     )
     with _cache_lock:
         _cache[run_dir] = (stamp, summary)
     return summary
+
+
+def _bugs(run_dir: Path) -> list[str]:
+    """The seeded bugs of a run, from its spec.yaml (none when it cannot be read)."""
+    try:
+        spec = yaml.safe_load((run_dir / "spec.yaml").read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):
+        return []
+    system = spec.get("system") if isinstance(spec, dict) else None
+    bugs = system.get("bugs") if isinstance(system, dict) else None
+    return [str(b) for b in bugs] if isinstance(bugs, list) else []
 
 
 def _stamp_time(name: str) -> str:
@@ -220,7 +236,10 @@ class _Handler(BaseHTTPRequestHandler):
         if not target.is_file():
             self._error(404, f"no file {rel}")
             return
-        self._send(200, _content_type(target), target.read_bytes())
+        body = target.read_bytes()
+        if target.name == "report.html" and _is_run_dir(target.parent):
+            body = _with_way_back(body, _summary(self.root, target.parent).test)
+        self._send(200, _content_type(target), body)
 
     def _send(self, code: int, ctype: str, body: str | bytes) -> None:
         data = body.encode("utf-8") if isinstance(body, str) else body
@@ -253,6 +272,20 @@ class _Handler(BaseHTTPRequestHandler):
             "<p><a href='/'>all runs</a></p>"
         )
         self._send(code, "text/html; charset=utf-8", body)
+
+
+def _with_way_back(page: bytes, test: str) -> bytes:
+    """A run's report as served: a bar at its top back to every run and to this test's runs
+    and history (the file on disk stays self-contained, without it)."""
+    bar = (
+        '<div style="font:13px system-ui,sans-serif;padding:4px 12px;background:#1d1d1f">'
+        '<a style="color:#fff" href="/">&larr; all runs</a> &middot; '
+        f'<a style="color:#fff" href="/?test={quote(test)}#history">'
+        f"{html.escape(test)}: its runs and history</a></div>"
+    ).encode()
+    at = page.find(b"<body")
+    end = page.find(b">", at) + 1 if at >= 0 else 0
+    return page[:end] + bar + page[end:]
 
 
 def _is_run_dir(d: Path) -> bool:
@@ -324,6 +357,7 @@ def _index(root: Path, query: dict[str, list[str]]) -> str:
             f'<td><a class="pill" href="{e(href)}">{e(_WORDS.get(r.verdict, r.verdict))}</a>'
             f"{' <small>interrupted</small>' if r.interrupted else ''}</td>"
             f'<td class=nw><a href="{e(href)}">{e(r.test)}</a></td><td>{e(r.suite)}</td>'
+            f"<td>{e(', '.join(r.bugs))}</td>"
             f"<td class=nw>{e(r.started.replace('T', ' ').rstrip('Z'))}</td>"
             f"<td class=num>{e(r.seconds if r.seconds is not None else '')}</td>"
             f"<td>{e(ops)}</td><td>{e(', '.join(r.faults))}</td><td>{e(anomalies)}</td>"
@@ -332,7 +366,7 @@ def _index(root: Path, query: dict[str, list[str]]) -> str:
             f'<a href="{e(files)}results.json">results</a>'
             f' · <a href="{e(files)}history.jsonl">history</a></td></tr>'
         )
-    body = "".join(rows) or '<tr><td colspan="10">No run matches.</td></tr>'
+    body = "".join(rows) or '<tr><td colspan="11">No run matches.</td></tr>'
     junit = sorted(p.name for p in root.glob("*-junit.xml"))
     junit_links = " ".join(f'<a href="/runs/{quote(n)}">{e(n)}</a>' for n in junit)
     counts: dict[str, int] = {}
@@ -348,22 +382,27 @@ def _index(root: Path, query: dict[str, list[str]]) -> str:
         total=len(runs),
         tally=e(tally),
         rows=body,
-        junit=(f"<p>JUnit XML: {junit_links}</p>" if junit else "") + _history_section(root),
+        junit=(f"<p>JUnit XML: {junit_links}</p>" if junit else "")
+        + _history_section(root, test=want["test"]),
         clear=(' <a href="/">clear</a>' if any(want.values()) else ""),
     )
 
 
-def _history_section(root: Path) -> str:
+def _history_section(root: Path, test: str = "") -> str:
     """Each test's verdicts over its last runs, newly failing and flaky tests, trends
     (``harness.trend``), from the history index beside the results; empty when it cannot be
-    read (the run list above does not depend on it)."""
+    read (the run list above does not depend on it). With ``test`` (the index filtered to one
+    test), that test's history alone, over its last 50 runs."""
     import sqlite3
 
     from harness import runs_db, trend
 
     try:
         with runs_db.connect(root) as conn:
-            histories = runs_db.history(conn, runs=10)
+            if test:
+                histories = runs_db.history(conn, runs=50, tests=[test])
+            else:
+                histories = runs_db.history(conn, runs=10)
     except (sqlite3.Error, OSError):
         return ""
     section = trend.history_html(histories, link=lambda rel: "/runs/" + quote(rel) + "/report.html")
@@ -430,7 +469,9 @@ a {{ color: #1e4f91; }}
 <noscript><button type="submit">filter</button></noscript>
 <span id="shown">showing {shown} of {total}</span>{clear}
 </form>
-<table><thead><tr><th>verdict</th><th>test</th><th>suite</th><th>started (UTC)</th><th>seconds</th>
+<table><thead><tr><th>verdict</th><th>test</th><th>suite</th><th>seeded bug</th>
+<th>started (UTC)</th>
+<th>seconds</th>
 <th>operations</th><th>faults</th><th>anomalies</th><th>seed</th><th>files</th></tr></thead>
 <tbody>{rows}</tbody></table>
 {junit}

@@ -44,7 +44,8 @@ def make_run(
     run = root / test / stamp
     run.mkdir(parents=True)
     (run / "history.jsonl").write_text(HISTORY)
-    (run / "spec.yaml").write_text(f"name: {test}\nseed: 1\n")
+    bugs = "[stale-read]" if valid is False else "[]"
+    (run / "spec.yaml").write_text(f"name: {test}\nseed: 1\nsystem: {{name: raft, bugs: {bugs}}}\n")
     if results:
         anomaly = {
             "name": "nonlinearizable",
@@ -159,6 +160,18 @@ def test_a_report_is_built_on_demand_and_the_run_files_are_served(server, result
     assert 'class="verdict verdict-invalid"' in html
     status, text, headers = get(server + "/runs/raft-register/20260101T120000Z/history.jsonl")
     assert status == 200 and text == HISTORY and headers["Content-Type"].startswith("text/plain")
+
+
+def test_a_served_report_links_back_and_the_index_names_seeded_bugs(server, results):
+    _, page, _ = get(server + "/runs/raft-register/20260101T120000Z/report.html")
+    assert '<a style="color:#fff" href="/">&larr; all runs</a>' in page
+    assert 'href="/?test=raft-register#history"' in page
+    on_disk = (results / "raft-register" / "20260101T120000Z" / "report.html").read_text()
+    assert "all runs" not in on_disk  # the file stays self-contained
+    _, index, _ = get(server + "/?test=raft-register")
+    assert "<th>seeded bug</th>" in index and "<td>stale-read</td>" in index
+    history = index[index.find('id="history"') :]
+    assert "raft-register" in history and "queue" not in history  # that test's history alone
 
 
 def test_nothing_outside_the_results_directory_is_served(server, results):

@@ -324,3 +324,25 @@ class PatternSystem(SingleDaemon):
     def data_dir(self, node: Node) -> str:
         """Where the daemon keeps its durable state on ``node`` (``HasData``)."""
         return f"{node.workdir}/{self.module}-data"
+
+
+class SettlingSystem(PatternSystem):
+    """A ``PatternSystem`` of replicas that converge (vector clocks, CRDTs): ``settle`` is how
+    long (seconds) a final read may wait for them to agree, from the system's ``settle_ms``
+    option."""
+
+    def __init__(self, *args: Any, settle: float = 5.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.settle = settle
+
+    @classmethod
+    def maker(cls, module: str) -> Callable[[Any, Sequence[Node], Any], Any]:
+        """``SystemInfo.make`` for ``patterns/<module>``: the suite's port (or the default),
+        its bugs, every node, the options, and ``settle`` from ``options.settle_ms``."""
+
+        def make(spec: Any, nodes: Sequence[Node], options: Any) -> Any:
+            port = DEFAULT_PORT if spec.port is None else spec.port
+            settle = options.settle_ms / 1000
+            return cls(module, spec.bugs, port, nodes=nodes, options=options, settle=settle)
+
+        return make

@@ -22,16 +22,14 @@ The ``vclock`` checker then checks causality of reads, lost writes and convergen
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from clusters.base import Node
 from harness.generator import Context, Generator, each_thread, once, stagger
 from harness.history import Op
 from harness.registry import NoOptions, SystemInfo, WorkloadInfo
-from harness.spec import SystemSpec, WorkloadSpec
-from workloads.daemon import DEFAULT_PORT, PatternSystem
+from harness.spec import WorkloadSpec
+from workloads.daemon import DEFAULT_PORT, SettlingSystem
 from workloads.options import ms, share
 from workloads.pattern_client import PatternClient
 from workloads.system import HasPorts
@@ -200,20 +198,12 @@ def vclock_generators(
     return main, each_thread(lambda: once("final-read"))
 
 
-class VClockSystem(PatternSystem):
+class VClockSystem(SettlingSystem):
     """The replicas (a ``PatternSystem``), and how long a final read may wait (``settle``,
     seconds) for them to agree."""
 
-    def __init__(self, *args: Any, settle: float = 5.0, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.settle = settle
 
-
-def _make(spec: SystemSpec, nodes: Sequence[Node], options: VClockOptions) -> VClockSystem:
-    port = DEFAULT_PORT if spec.port is None else spec.port
-    return VClockSystem(
-        "vclock", spec.bugs, port, nodes=nodes, options=options, settle=options.settle_ms / 1000
-    )
+_make = VClockSystem.maker("vclock")
 
 
 def _client(spec: WorkloadSpec, options: NoOptions, system: VClockSystem) -> VClockClient:

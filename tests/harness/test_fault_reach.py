@@ -66,7 +66,7 @@ def test_a_system_without_the_capability_is_refused_naming_who_offers_it(regs) -
         parse_suite(_suite("raft", "[lie]"))
     text = str(e.value)
     assert "the lie fault needs a system that offers 'byzantine'; raft does not" in text
-    assert "(systems that do: liar)" in text
+    assert "(systems that do: liar, pbft)" in text
     assert "nemesis.faults" in text
 
 

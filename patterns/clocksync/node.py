@@ -207,6 +207,12 @@ class ClockSyncNode(Node):
         if abs((h1 - m1) - (h0 - m0)) > self.rho * (m1 - m0) + STEP_SLACK:
             log.info("the hardware clock stepped during the round: round discarded")
             return
+        # each reply's own reading too: one taken across a step (seen by one thread and not
+        # yet by another) would place that peer's clock by the unstepped one
+        for _, _, _, _, h_at, m_at in arrivals:
+            if abs((h1 - m1) - (h_at - m_at)) > self.rho * (m1 - m_at) + STEP_SLACK:
+                log.info("the hardware clock moved within the round: round discarded")
+                return
         for peer, hw_p, err_p, rtt, h_at, m_at in arrivals:
             # true time - hardware clock, when the reply arrived: the peer read its clock
             # somewhere within the round trip (Cristian); widened by what this node's own

@@ -31,8 +31,9 @@ The clock then reads ``hardware + adj`` (``adj`` the middle of the interval) and
 the interval's half-width, plus ``max drift x time since the round`` (the node's own clock may
 drift that far meanwhile), plus 2 ms (``STEP_SLACK``). A hardware clock that moves against the
 monotonic one by more than the drift and the slack allow has stepped: the node stops
-vouching (``synced: false``) until its next round; a round during which it stepped is
-discarded. Nothing is durable: a restarted node is unsynchronized until its first round.
+vouching (``synced: false``) until its next round; a round during which it stepped (its
+start, its end and each reply's reading must agree) is discarded. Nothing is durable: a
+restarted node is unsynchronized until its first round.
 
 Client protocol (newline-delimited JSON over TCP; the reply carries the request's ``id``)::
 

@@ -158,6 +158,8 @@ class LocalNode:
             os.killpg(pgid, sig)
         except ProcessLookupError:
             return False
+        if sig == _signal.SIGSTOP:
+            _wait_stopped(self._group(name, pgid))
         return True
 
     def alive(self, name: str) -> bool:
@@ -516,6 +518,30 @@ def _group_members(pgid: int) -> list[int]:
         if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
             pids.append(int(entry.name))
     return pids
+
+
+def _wait_stopped(pids: list[int], timeout: float = 5.0) -> None:
+    """Wait until every thread of ``pids`` is stopped: kill() only queues SIGSTOP, and on a
+    busy machine a thread may run (and answer a request) for a while after it returns."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not all(_all_threads_stopped(p) for p in pids):
+        time.sleep(0.002)
+
+
+def _all_threads_stopped(pid: int) -> bool:
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return True  # gone: nothing left to run
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as fh:
+                state = fh.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state not in ("T", "t", "Z", "X"):
+            return False
+    return True
 
 
 def _netns_ino(pid: int) -> int | None:

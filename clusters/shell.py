@@ -30,6 +30,15 @@ case "$pg" in ''|*[!0-9]*) exit 3;; esac
 ps -A -o pgid=,stat= | grep -Eq "^ *$pg +[^Z]" || exit 3
 """
 
+# kill only queues SIGSTOP: wait (up to 5 s) until no thread of the group runs any more
+_WAIT_STOPPED = r"""
+[ "$2" = STOP ] || exit 0
+i=0
+while ps -A -L -o pgid=,stat= 2>/dev/null | grep -Eq "^ *$pg +[^TtZ]"; do
+  i=$((i+1)); [ "$i" -gt 500 ] && exit 0; sleep 0.01
+done
+"""
+
 
 class ExecDaemons:
     """Mixin: spawn / signal / alive for a node that has ``exec`` and ``workdir``."""
@@ -86,7 +95,7 @@ class ExecDaemons:
             [
                 "sh",
                 "-c",
-                _ALIVE + 'kill -s "$2" -- "-$pg"',
+                _ALIVE + 'kill -s "$2" -- "-$pg" || exit $?\n' + _WAIT_STOPPED,
                 "sh",
                 self._pidfile(name),
                 _signal.Signals(sig).name.removeprefix("SIG"),

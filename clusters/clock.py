@@ -56,6 +56,7 @@ import fcntl
 import glob
 import hashlib
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -71,6 +72,7 @@ from clusters.base import Node, SetupError
 
 __all__ = [
     "OFFSET_FILE",
+    "remove_dead_shm",
     "RateChange",
     "build_shim",
     "faketime_env",
@@ -386,3 +388,28 @@ def _file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+_SHM_NAME = re.compile(r"(?:sem\.)?faketime_(?:shm|sem)_(\d+)")
+
+
+def remove_dead_shm(root: str = "/dev/shm") -> list[str]:
+    """Remove the shared memory and semaphore libfaketime 0.9.10 makes for every process it
+    is preloaded in (``faketime_shm_<pid>``, ``sem.faketime_sem_<pid>``) and never removes
+    when the process is killed: a day of runs left about 10,000 here. Only files whose
+    process is gone are removed; returns a line per file."""
+    removed = []
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return []
+    for name in sorted(names):
+        m = _SHM_NAME.fullmatch(name)
+        if m is None or os.path.exists(f"/proc/{m[1]}"):
+            continue
+        try:
+            os.unlink(os.path.join(root, name))
+        except OSError:
+            continue
+        removed.append(f"{root}/{name}")
+    return removed

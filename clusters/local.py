@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from clusters.base import CommandFailed, Completed, Node, SetupError
+from clusters.clock import remove_dead_shm
 from clusters.host import detached, free_subnet, links, run, used_networks
 from clusters.prefix import PrefixLock, check_prefix, create_lock, forget, is_live, new_prefix
 from clusters.shell import check_daemon_name
@@ -312,6 +313,7 @@ class LocalCluster:
         for node in self.nodes:
             if isinstance(node, LocalNode):
                 node._reap_all(wait=1.0)
+        remove_dead_shm()  # libfaketime's, of the processes just killed
         self._prefix_lock.release()
         mark_destroyed(self.state_file, removed)
 

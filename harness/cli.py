@@ -938,6 +938,11 @@ def _cmd_clean(args: argparse.Namespace, argv: list[str]) -> int:
 
     # each backend removes what its dead runs left (docker: nothing without a Docker engine)
     removed = [line for b in registry.backends().values() if b.clean for line in b.clean()]
+    from clusters.clock import remove_dead_shm
+
+    dead_shm = remove_dead_shm()  # one line for all: there may be thousands
+    if dead_shm:
+        removed.append(f"{len(dead_shm)} libfaketime shared-memory files of dead processes")
     for thing in removed:
         print(f"removed {thing}")
     if not removed:

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from harness.config import ConfigError, parse_suite
-from harness.history import read_jsonl
+from harness.history import Op, read_jsonl
 from harness.registry import FaultInfo, lookup
 from harness.spec import Step, TestSpec, fault_options
 from harness.store import spec_to_dict, write_atomic
@@ -51,20 +51,19 @@ def as_run(run_dir: Path) -> TestSpec:
 
 
 def steps_of(run_dir: Path, spec: TestSpec) -> list[Step]:
-    """The fault steps the run made before its time limit."""
+    """The fault steps the run in ``run_dir`` made before its time limit."""
     path = run_dir / "history.jsonl"
     try:
         history = read_jsonl(path)
     except OSError as e:
         raise ConfigError(str(path), None, "", f"cannot read the run's history: {e}") from None
-    infos = [lookup(FaultInfo, kind, "fault") for kind in fault_options(spec.nemesis)]
-    return recorded(history, infos, until=spec.time_limit)
+    return recorded(history, list(_fault_infos(spec).values()), until=spec.time_limit)
 
 
-def schedule_of(run_dir: Path, spec: TestSpec) -> dict[str, Any]:
+def schedule_of(spec: TestSpec, history: list[Op]) -> dict[str, Any]:
     """What ``schedule.json`` holds: the steps, and what the rotation would have done next."""
-    steps = steps_of(run_dir, spec)
-    infos = {k: lookup(FaultInfo, k, "fault") for k in fault_options(spec.nemesis)}
+    infos = _fault_infos(spec)
+    steps = recorded(history, list(infos.values()), until=spec.time_limit)
     return {
         "steps": [dataclasses.asdict(s) for s in steps],
         "next": next_step(spec.nemesis, steps, infos),
@@ -72,15 +71,20 @@ def schedule_of(run_dir: Path, spec: TestSpec) -> dict[str, Any]:
     }
 
 
-def write_schedule(run_dir: Path) -> None:
-    """``schedule.json`` of a finished run: its fault steps (what ``--replay`` and ``shrink``
-    give back) and what the rotation would have done next; best effort, like the report: a
-    run whose spec or history cannot be read gets none, and a warning in its log."""
+def write_schedule(run_dir: Path, spec: TestSpec, history: list[Op]) -> None:
+    """``schedule.json`` of a finished run from its spec and history, as the run holds them:
+    its fault steps (what ``--replay`` and ``shrink`` give back) and what the rotation would
+    have done next; best effort, like the report: a schedule that cannot be made or written
+    leaves none, and a warning in the run's log."""
     try:
-        data = schedule_of(run_dir, as_run(run_dir))
+        data = schedule_of(spec, history)
         write_atomic(run_dir / "schedule.json", json.dumps(data, indent=1) + "\n")
     except (ConfigError, OSError, ValueError) as e:
         log.warning("no schedule.json: %s", e)
+
+
+def _fault_infos(spec: TestSpec) -> dict[str, FaultInfo]:
+    return {k: lookup(FaultInfo, k, "fault") for k in fault_options(spec.nemesis)}
 
 
 def replayed(test: TestSpec, run_dir: Path) -> TestSpec:

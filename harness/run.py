@@ -154,7 +154,8 @@ def run_test(
     run: RunDir | None = None
     try:
         run = RunDir.create(results_root, spec.name)
-        run.write_spec(spec, {"rerun": p.rerun})
+        rerun = _with_replay(p.rerun, spec, run.path)
+        run.write_spec(spec, {"rerun": rerun})
     except StorageError as e:  # nothing is set up yet: nothing to heal
         return _could_not_store(spec, e, run, p.rerun, out)
     handler = _log_to(run.path / "harness.log")
@@ -163,7 +164,7 @@ def run_test(
         "test": spec.name,
         "suite": suite_path,
         "seed": spec.seed,
-        "rerun": p.rerun,
+        "rerun": rerun,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "code": code_version(suite_path),  # git commit and dirty flag: flaky or changed?
     }
@@ -218,7 +219,7 @@ def run_test(
 
     if setup_error is not None:
         results.update(valid=None, error=setup_error, exit_code=exits.SETUP_FAILED)
-        problems = _store(run, results)
+        problems = _store(run, results, spec, None)
         _detach(handler)
         _say(f"{spec.name}: SETUP FAILED: {setup_error}", out=sys.stdout)
         for problem in problems:
@@ -260,7 +261,7 @@ def run_test(
     if interrupted:  # what was asked was not all done: never a pass
         results["valid"] = merge_valid([results["valid"], "unknown"])
     results["exit_code"] = exits.of(results["valid"])
-    problems = _store(run, results)
+    problems = _store(run, results, spec, journal.ops if journal is not None else None)
     if problems:
         results["valid"] = merge_valid([results["valid"], "unknown"])
         results["exit_code"] = exits.of(results["valid"])
@@ -427,8 +428,11 @@ def _could_not_store(
     return Outcome(spec.name, None, exits.SETUP_FAILED, None if run is None else run.path, results)
 
 
-def _store(run: RunDir, results: dict[str, Any]) -> list[str]:
-    """Write results.json, then report.html; returns what could not be written, one line each
+def _store(
+    run: RunDir, results: dict[str, Any], spec: TestSpec, history: list[Op] | None
+) -> list[str]:
+    """Write results.json, then schedule.json (from ``history``, when the run has one) and
+    report.html; returns what could not be written, one line each
     (and then removes the half-written ``.tmp`` files of the run). Never raises for a full disk
     or a read-only file system."""
     problems: list[str] = []
@@ -438,7 +442,8 @@ def _store(run: RunDir, results: dict[str, Any]) -> list[str]:
         problems.append(str(e))
         log.error("%s", e)
     else:
-        write_schedule(run.path)
+        if history is not None:
+            write_schedule(run.path, spec, history)
         problem = _write_report(run.path)
         if problem is not None:
             problems.append(problem)
@@ -829,6 +834,15 @@ def _rerun_command(suite: str, spec: TestSpec, argv: list[str] | None) -> str:
     for bug in spec.system.bugs:
         parts += ["--bug", bug]
     return shlex.join(parts)
+
+
+def _with_replay(rerun: str, spec: TestSpec, run_dir: Path) -> str:
+    """A test with an explicit schedule (a replay's, or its suite's) runs again with this
+    run's own schedule (``--replay`` of this run: the same steps, whichever way they came):
+    the suite's rotation would make other faults."""
+    if spec.nemesis.schedule is None:
+        return rerun
+    return rerun + " " + shlex.join(["--replay", str(run_dir)])
 
 
 class _LogFile(logging.FileHandler):

@@ -57,6 +57,9 @@ def test_a_replay_makes_the_recorded_faults_to_the_same_nodes(tmp_path: Path) ->
     spec = (second / "spec.yaml").read_text()
     assert "schedule:" in spec and "seed: 5" in spec
     assert nemesis_invokes(second, 10) == steps
+    rerun = json.loads((second / "results.json").read_text())["rerun"]
+    assert rerun.endswith(f"--replay {second}")  # run again: this schedule, not the rotation
+    assert json.loads((second / "schedule.json").read_text())["explicit"] is True
 
 
 def test_shrink_cuts_a_bug_that_needs_no_fault_down_to_no_fault(tmp_path: Path) -> None:

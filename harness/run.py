@@ -26,7 +26,7 @@ from typing import Any
 
 from checkers.base import Result, Validity, WritesArtifacts, check_safely, crashed, merge_valid
 from clusters.base import SetupError
-from harness import exits, registry
+from harness import exits, members, registry
 from harness.config import check_test, split_workload_options
 from harness.faults_in_force import annotate
 from harness.generator import (
@@ -192,6 +192,8 @@ def run_test(
             guard.stage = "running"
             interrupted = _drive(runner, spec, guard, d.journal, out)
             results["ops_per_second"] = round(runner.stats.invocations / max(runner.now(), 1e-9), 1)
+            if not interrupted and d.journal.error is None and members.offers(d.system):
+                members.record_member_states(d.system, d.cluster.nodes, d.journal, guard.stop)
             if runner.errors:
                 harness_error = f"harness error in a worker: {runner.errors[0]!r}"
         interrupted = interrupted or guard.stop.is_set()
@@ -819,7 +821,7 @@ def _faults_applied(history: list[Op]) -> list[dict[str, Any]]:
             **({"error": op.error} if op.error else {}),
         }
         for op in history
-        if not op.is_client and op.type != "invoke"
+        if not op.is_client and op.type != "invoke" and op.f != members.MEMBER_STATES
     ]
 
 

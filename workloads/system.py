@@ -8,7 +8,8 @@ client keeps endpoints of its own between tests.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
 from clusters.base import Node
 from harness.history import Op
@@ -19,6 +20,8 @@ __all__ = [
     "HasPorts",
     "HasPrimaries",
     "Killable",
+    "MemberState",
+    "MemberStates",
     "OpTimeouts",
     "Pausable",
     "Reconfigurable",
@@ -111,4 +114,84 @@ class OpTimeouts(Protocol):
         whose ops may take longer than one timeout (a drain, a connect then a request); the
         runner records ``info`` for an op still running after that (and a grace). None: no
         limit."""
+        ...
+
+
+@dataclass(frozen=True)
+class MemberState:
+    """What one member of a replicated system says of its own state, read from that member
+    alone (never through the cluster), for the ``members`` checker (``checkers/members.py``).
+
+    index: the position in the replication stream the member has applied (etcd: its Raft
+      applied index; ZooKeeper: the last zxid it applied; Redis: the primary's replication
+      offset the member has processed). The harness waits until every member reports the
+      same ``index``: then they have applied the same stream and must agree.
+    revision: the member's own latest revision of its data (etcd: its store revision;
+      ZooKeeper: the zxid of its last change; Redis: its offset). Members at one ``index``
+      must be at one ``revision``: etcd members that applied the same entries to different
+      revisions lost or doubled one.
+    at: the one revision, agreed by the reading for all members, that ``digest`` and
+      ``keys`` describe (etcd reads every member at the lowest revision any of them is at);
+      members whose ``at`` is the same are compared key by key. None: the member's current
+      state (compared only between members that also say None, once converged).
+    digest: a digest of the member's whole content at ``at`` (etcd: ``hashkv:<HashKV>`` when
+      every member could be asked, else ``range:<sha256 of every key, value and mod
+      revision>``); equal content gives equal digests. None when it could not be taken.
+    keys: key -> the member's content of that key at ``at``, as any JSON value comparable
+      with ``==`` (etcd: ``[mod_revision, value]``; Redis: the value), enough to name the keys
+      that differ; None when it could not be read. A key one member lacks is absent.
+    error: why the member could not be read (no other field is then trusted); None.
+    info: anything else the member said, kept in the history for a person (term, leader,
+      role, member id, how the digest was taken).
+    """
+
+    index: int | None = None
+    revision: int | None = None
+    at: int | None = None
+    digest: str | None = None
+    keys: dict[str, Any] | None = None
+    error: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The state as the ``member-states`` op's value holds it (plain JSON)."""
+        return {
+            "index": self.index,
+            "revision": self.revision,
+            "at": self.at,
+            "digest": self.digest,
+            "keys": self.keys,
+            "error": self.error,
+            "info": self.info,
+        }
+
+
+@runtime_checkable
+class MemberStates(Protocol):
+    """A system whose members can each be read alone, to compare them after the final heal.
+
+    The contract (``harness/members.py`` drives it, ``checkers/members.py`` judges it):
+    after the final heal, with every client stopped, the harness calls ``member_states``
+    until every member reports the same ``MemberState.index`` or ``members_wait_s`` seconds
+    have passed, then records the last reading as ONE op in the history: process
+    ``nemesis``, f ``member-states``, an invoke then its completion, whose value is
+    ``{member name: MemberState.to_dict()}``; ``ok`` when the members reached one index,
+    ``info`` (error ``members-not-converged: ...``) when the wait ran out. The ``members``
+    checker reads only that op: ``members-not-converged`` when the indexes differ,
+    ``members-disagree`` (member, key, revision) when members at one index differ in
+    revision, or members read at one ``at`` differ in digest or keys.
+    """
+
+    @property
+    def members_wait_s(self) -> float:
+        """Seconds the harness waits after the final heal for the members to reach one
+        ``index`` (the system's typed option ``members_wait_s``); 0: read once."""
+        ...
+
+    def member_states(self, nodes: list[Node], timeout: float) -> dict[str, MemberState]:
+        """Read every member among ``nodes`` now, each from itself alone, each request
+        bounded by ``timeout`` seconds; member name -> its state. A member that cannot be
+        read gets a state with ``error``; a node that is not a member now (removed by the
+        ``membership`` fault and not added back) is left out. Never raises for a member's
+        failure; all members of one call are read at one ``at`` where the system can."""
         ...

@@ -32,6 +32,12 @@ tail of the log on failure, kill / start / pause / resume, and ``primaries``. A 
     NATS = SystemInfo("nats", "...", NatsSystem.make, {"register": ...},
                       options=NatsOptions, default_port=NatsSystem.default_port)
 
+Extra flags: a system whose options declare ``extra_args: tuple[str, ...] = extra_args()``
+gets them appended to the command line of its first daemon (``extra_argv``), so that a user
+testing their own build can pass what the system's own flags do not cover (etcd's
+``--snapshot-count 100``, Redis' ``--maxmemory 64mb``); a subclass whose daemon takes them
+elsewhere (a JVM's flags before its main class) overrides ``extra_argv`` or ``command``.
+
 Clients learn where to connect from the system they are made with: ``endpoint(node)`` is the
 node's address and first port, ``ports(node)`` all of its ports. A node the system was not
 made with is an error (SetupError), never a default port.
@@ -46,11 +52,17 @@ from collections.abc import Callable, Sequence
 from typing import Any, Self
 
 from clusters.base import Node, SetupError
-from harness.registry import NoOptions
+from harness.registry import NoOptions, option
 from harness.spec import SystemSpec
 from workloads.daemon import kill_daemons, nodes_where, port_bases, wait_ready
 
-__all__ = ["BinarySystem", "http_check", "write_file"]
+__all__ = ["BinarySystem", "extra_args", "http_check", "write_file"]
+
+
+def extra_args() -> Any:
+    """The ``extra_args`` field of a system's options: flags appended to its first daemon's
+    command line, as given (``extra_args: [--snapshot-count, "100"]`` in a suite)."""
+    return option((), "flags appended to the daemon's command line, e.g. [--snapshot-count, '100']")
 
 
 class BinarySystem:
@@ -192,6 +204,17 @@ class BinarySystem:
         """The command line of ``daemon`` on ``node`` (it runs in the node's workdir)."""
         raise NotImplementedError
 
+    def extra_argv(self, node: Node, daemon: str) -> list[str]:
+        """Flags appended to ``argv``: the options' ``extra_args`` (``extra_args()``), for the
+        first daemon only (Redis' sentinel is not the daemon under test); none without."""
+        if daemon != self.daemons[0]:
+            return []
+        return [str(a) for a in getattr(self.options, "extra_args", ()) or ()]
+
+    def command(self, node: Node, daemon: str) -> list[str]:
+        """The command line ``start_daemon`` spawns: ``argv`` then ``extra_argv``."""
+        return self.argv(node, daemon) + self.extra_argv(node, daemon)
+
     def answering(self, node: Node, daemon: str) -> str | None:
         """None once ``daemon`` on ``node`` is up and answers; else what was seen instead
         (``no answer``, ``mode not-serving``), for the error if it never is."""
@@ -223,7 +246,7 @@ class BinarySystem:
 
     def start_daemon(self, node: Node, daemon: str) -> None:
         """Spawn ``daemon`` and wait until it is ``answering``."""
-        node.spawn(daemon, self.argv(node, daemon), env=self.env(node, daemon))
+        node.spawn(daemon, self.command(node, daemon), env=self.env(node, daemon))
         self.wait(node, daemon, lambda: self.answering(node, daemon), "answering")
 
     def wait(self, node: Node, daemon: str, probe: Callable[[], str | None], what: str) -> None:

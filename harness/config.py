@@ -518,16 +518,16 @@ def check_test(
 
 
 def expect_problem(expect: Any) -> str | None:
-    """What is wrong with a test's ``expect`` value, or None: it is ``valid``, ``invalid`` or
-    a non-empty list of anomaly kinds (each a non-empty string), or absent."""
-    if expect is None or expect in ("valid", "invalid"):
+    """What is wrong with a test's ``expect`` value, or None: it is ``valid``, ``invalid``,
+    ``either`` or a non-empty list of anomaly kinds (each a non-empty string), or absent."""
+    if expect is None or expect in ("valid", "invalid", "either"):
         return None
     if isinstance(expect, list | tuple) and expect:
         if all(isinstance(k, str) and k.strip() for k in expect):
             return None
     shown = list(expect) if isinstance(expect, tuple) else expect
     return (
-        f"got {shown!r}; expected invalid, valid or a list of anomaly kinds "
+        f"got {shown!r}; expected invalid, valid, either or a list of anomaly kinds "
         "(e.g. [nonlinearizable, G-single-item])"
     )
 

@@ -100,6 +100,7 @@ def test_a_test_expects_valid_unless_it_says_otherwise_or_has_seeded_bugs():
     assert expectation("valid", ["early-ack"]) == Expectation(False)  # said explicitly
     assert expectation("invalid") == Expectation(True)
     assert expectation(["G0", "G1c"]) == Expectation(True, ("G0", "G1c"))
+    assert expectation("either", ["early-ack"]) == Expectation(False, either=True)
 
 
 def test_a_bug_given_on_the_command_line_expects_invalid():
@@ -121,6 +122,9 @@ def test_a_bug_given_on_the_command_line_expects_invalid():
         (Expectation(True, ("G0", "G2")), False, ["G0"], "fail", 1),  # found something else
         (Expectation(True), "unknown", [], "unknown", 2),
         (Expectation(False), None, [], "setup-failed", 4),
+        (Expectation(False, either=True), True, [], "pass", 0),
+        (Expectation(False, either=True), False, ["nonlinearizable"], "pass", 0),
+        (Expectation(False, either=True), "unknown", [], "unknown", 2),  # never a pass
     ],
 )
 def test_a_verdict_is_judged_against_its_expectation(expected, valid, kinds, status, code):
@@ -142,7 +146,7 @@ def test_a_bad_expect_exits_3_with_one_line_naming_file_line_and_what_is_allowed
     assert r.returncode == 3
     (line,) = r.stderr.strip().splitlines()
     assert "s.yaml:3 at 'tests[0].expect'" in line
-    assert "expected invalid, valid or a list of anomaly kinds" in line
+    assert "expected invalid, valid, either or a list of anomaly kinds" in line
     assert not (tmp_path / "r").exists()
 
 

@@ -114,27 +114,28 @@ def prepare(history: list[Op], fs: tuple[str, ...] = ("txn",)) -> Txns:
     return txns
 
 
-def realtime_edges(txns: Txns) -> list[tuple[int, int]]:
-    """Edges a -> b where a completed ok before b was invoked, transitively reduced as Elle
-    does: each invocation is linked from the ok completions not yet superseded by a later
-    completion that itself follows them."""
-    edges: list[tuple[int, int]] = []
+def realtime_edges(txns: Txns, out: list[list[int]], code: int) -> None:
+    """Add to ``out`` (each transaction's encoded edges) an edge a -> b, encoded
+    ``b << 5 | code``, where a completed ok before b was invoked, transitively reduced as
+    Elle does: each invocation is linked from the ok completions not yet superseded by a
+    later completion that itself follows them. Appended in place: a pair per edge would be
+    made only to be taken apart (200,000 of them for 100,000 transactions)."""
     frontier: set[int] = set()
     preds: dict[int, tuple[int, ...]] = {}
-    for code in txns.events:
-        t = code >> 1
-        if code & 1 == 0:  # invocation of t
+    for ev in txns.events:
+        t = ev >> 1
+        if ev & 1 == 0:  # invocation of t
             if frontier:
                 p = tuple(frontier)
                 preds[t] = p
+                edge = (t << 5) | code
                 for a in p:
-                    edges.append((a, t))
+                    out[a].append(edge)
         else:  # ok completion of t: it supersedes everything that precedes it
             p = preds.pop(t, ())
             if p:
                 frontier.difference_update(p)
             frontier.add(t)
-    return edges
 
 
 def process_edges(txns: Txns) -> list[tuple[int, int]]:

@@ -285,9 +285,10 @@ def _analyse(txns: Txns) -> Analysis:
         if v is not many and k not in orders:
             orders[k] = [v]
             positions[k] = {v: 0}
+    # prev_element of every element in a version order, looked up at once in pass 2.
+    prev_of = {k: dict(zip(order, [INIT, *order[:-1]], strict=True)) for k, order in orders.items()}
     # Pass 2: edges, and what one transaction (or two) shows without a cycle.
     out = an.out
-    prev = an.prev_element
     cases: dict[str, list[dict[str, Any]]] = {}
     offending: set[Any] = set()
     lost: dict[tuple[Any, Any], list[int]] = {}
@@ -296,7 +297,10 @@ def _analyse(txns: Txns) -> Analysis:
         for mop in mops:
             f, k, v = mop
             if f == "append":
-                p = prev(k, v)
+                pk = prev_of.get(k)
+                p = INIT if pk is None else pk.get(v, _UNSEEN)
+                if p is _UNSEEN:  # appended, never read: after every element read
+                    p = orders[k][-1]
                 if p is not INIT:
                     wt = writers[k].get(p)
                     if wt is not None and wt != t:
@@ -341,10 +345,8 @@ def _analyse(txns: Txns) -> Analysis:
                     cases.setdefault("G1b", []).append(
                         {"txn": t, "mop": mop, "writer": fim[last], "element": last}
                     )
-        if len(mops) > 1 and ok_of[t]:
-            keys = [m[1] for m in mops]
-            if len(set(keys)) != len(keys):
-                _within_txn(cases, lost, t, mops)
+        if len(mops) > 1 and ok_of[t] and len({m[1] for m in mops}) != len(mops):
+            _within_txn(cases, lost, t, mops)
     for (k, _), ts in lost.items():
         if len(ts) > 1:
             cases.setdefault("lost-update", []).append(
@@ -362,6 +364,7 @@ class _Many:
 
 
 _MANY: Any = _Many()
+_UNSEEN: Any = object()
 _EMPTY: dict[Any, Any] = {}
 
 

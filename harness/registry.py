@@ -398,40 +398,71 @@ class _Loaded:
 
 
 @cache
-def _load(kind: type) -> _Loaded:
-    """Every entry of ``kind``'s group. One that does not load is set aside with the reason,
-    so that a broken plugin does not stop the rest: naming it is an error that says why."""
+def _entries(kind: type) -> dict[str, list[Any]]:
+    """``kind``'s entry points by registered name, none loaded yet (listing them reads only
+    the installed packages' metadata; loading one imports its module)."""
+    out: dict[str, list[Any]] = {}
+    for ep in sorted(entry_points(group=GROUPS[kind]), key=lambda e: e.name):
+        out.setdefault(ep.name, []).append(ep)
+    return out
+
+
+def _load_entry(kind: type, name: str, eps: list[Any], out: _Loaded) -> None:
+    """Load the entry registered as ``name`` into ``out``: its info, or why it cannot be
+    used (registered twice, does not load, not the info of its group, named otherwise)."""
     group = GROUPS[kind]
-    out = _Loaded({}, {})
-    where: dict[str, str] = {}
-    for ep in sorted(entry_points(group=group), key=lambda e: e.name):
+    places: list[str] = []
+    for ep in eps:
         place = f"entry point {ep.name!r} = {ep.value!r} of group {group!r}"
         if ep.dist is not None:
             place += f" (package {ep.dist.name})"
-        if ep.name in where:
-            if where[ep.name] != place:
-                out.broken[ep.name] = f"registered twice: {where[ep.name]}; {place}"
-                out.infos.pop(ep.name, None)
-            continue
-        where[ep.name] = place
-        try:
-            info: Any = ep.load()
-        except Exception as e:
-            out.broken[ep.name] = f"{place} does not load: {type(e).__name__}: {e}"
-            continue
-        if not isinstance(info, kind):
-            out.broken[ep.name] = f"{place} is a {type(info).__name__}, not a {kind.__name__}"
-        elif getattr(info, "name", None) != ep.name:
-            out.broken[ep.name] = f"{place} names an info called {getattr(info, 'name', None)!r}"
-        else:
-            out.infos[ep.name] = info
+        if place not in places:
+            places.append(place)
+    if len(places) > 1:
+        out.broken[name] = f"registered twice: {places[0]}; {places[1]}"
+        return
+    (place,) = places
+    try:
+        info: Any = eps[0].load()
+    except Exception as e:
+        out.broken[name] = f"{place} does not load: {type(e).__name__}: {e}"
+        return
+    if not isinstance(info, kind):
+        out.broken[name] = f"{place} is a {type(info).__name__}, not a {kind.__name__}"
+    elif getattr(info, "name", None) != name:
+        out.broken[name] = f"{place} names an info called {getattr(info, 'name', None)!r}"
+    else:
+        out.infos[name] = info
+
+
+@cache
+def _load(kind: type) -> _Loaded:
+    """Every entry of ``kind``'s group. One that does not load is set aside with the reason,
+    so that a broken plugin does not stop the rest: naming it is an error that says why."""
+    out = _Loaded({}, {})
+    for name, eps in _entries(kind).items():
+        _load_entry(kind, name, eps, out)
+    return out
+
+
+@cache
+def _load_named(kind: type, name: str) -> _Loaded:
+    """The entry registered as ``name`` alone (empty when there is none): ``lookup`` imports
+    only the module it names (``splitbrain check --checker list-append`` need not import the
+    other 28 checkers)."""
+    out = _Loaded({}, {})
+    eps = _entries(kind).get(name)
+    if eps:
+        _load_entry(kind, name, eps, out)
     return out
 
 
 def refresh() -> None:
     """Forget what was loaded: the next lookup reads the entry points again (after a package
     was installed, or ``sys.path`` changed, in this process)."""
+    _entries.cache_clear()
     _load.cache_clear()
+    _load_named.cache_clear()
 
 
 def broken(kind: type) -> dict[str, str]:
@@ -442,11 +473,12 @@ def broken(kind: type) -> dict[str, str]:
 def lookup(kind: type, name: str, what: str) -> Any:
     """The ``kind`` registered as ``name``; RegistryError saying what is registered (or why
     ``name``'s entry point is broken) otherwise. ``what`` is the kind in words (``system``)."""
-    loaded = _load(kind)
+    loaded = _load_named(kind, name)
     if name in loaded.infos:
         return loaded.infos[name]
     if name in loaded.broken:
         raise RegistryError(f"{what} {name!r} cannot be used: {loaded.broken[name]}")
+    loaded = _load(kind)  # not registered: say what is
     raise RegistryError(f"no {what} {name!r}; registered: {', '.join(sorted(loaded.infos))}")
 
 

@@ -8,6 +8,7 @@ met it (a known-invalid or seeded-bug test still invalid included), 1 one did no
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import math
@@ -655,7 +656,7 @@ def _cmd_check(args: argparse.Namespace, argv: list[str]) -> int:
     from harness.formats import load_history
 
     checkers = _made_checkers(args)
-    history = load_history(args.history, args.format)
+    history = _parsed(lambda: load_history(args.history, args.format))
     out_dir = Path(args.out) if args.out else Path(args.history).resolve().parent
     results: dict[str, Result] = {}
     for name, (checker, what) in checkers.items():
@@ -675,6 +676,23 @@ def _cmd_check(args: argparse.Namespace, argv: list[str]) -> int:
             }
         print(json.dumps(shown, indent=2, default=str))
     return exit_of(merge_valid([r.valid for r in results.values()]))
+
+
+def _parsed(load: typing.Callable[[], list[Any]]) -> list[Any]:
+    """The history ``load`` reads, read with the cyclic garbage collector paused, then frozen
+    out of its reach: parsing makes millions of small objects and no reference cycles, and
+    each collection would rescan every one made so far (a 100,000-transaction history: 1.7 s
+    of CPU to parse with it running, 0.4 s without). Frozen, the history is not rescanned
+    by the collections the checkers' own garbage still triggers."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        history = load()
+    finally:
+        if was_enabled:
+            gc.enable()
+    gc.freeze()
+    return history
 
 
 def _made_checkers(args: argparse.Namespace) -> dict[str, tuple[Any, str]]:

@@ -216,6 +216,50 @@ def test_a_partitioned_node_cannot_reach_the_peers_it_is_cut_from_but_reaches_th
     assert all("SPLITBRAIN" not in n.exec(["iptables", "-S"]).stdout for n in cluster.nodes)
 
 
+# Run on a node: the median time (ms) to connect to argv[1]:argv[2] and read the answer.
+ROUND_TRIP = textwrap.dedent("""
+    import socket, statistics, sys, time
+    out = []
+    for _ in range(5):
+        t = time.monotonic()
+        with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10) as c:
+            c.makefile().readline()
+        out.append((time.monotonic() - t) * 1000)
+    print(statistics.median(out))
+""")
+
+
+def round_trip_ms(src: Node, dst: Node) -> float:
+    r = src.exec(["python3", "-c", ROUND_TRIP, dst.address, str(PORT)], timeout=60)
+    return float(r.stdout)
+
+
+def test_a_delayed_node_answers_its_peers_late_until_the_heal(
+    cluster: Any, system: TimeSystem
+) -> None:
+    from nemesis import delay
+    from nemesis.delay import CHAIN, DelayNemesis, DelayOptions
+
+    if delay.host_support()["nfqueue"][0] is False:
+        pytest.skip("this kernel has no NFQUEUE")
+    n1, n2, n3 = cluster.nodes
+    nem = DelayNemesis(random.Random(0), options=DelayOptions(method="nfqueue", jitter_ms=0))
+    nem.setup(cluster)
+    try:
+        op = invoke(nem, "start-delay", {"nodes": ["n2"], "latency_ms": 200, "jitter_ms": 0})
+        assert op.type == "ok", op.error
+        # a connection and its answer cross n2's queue at least twice (SYN-ACK, data)
+        assert round_trip_ms(n1, n2) >= 300
+        assert round_trip_ms(n1, n3) < 150  # n1 <-> n3 does not touch n2
+        assert invoke(nem, "stop-delay").type == "ok"
+        assert round_trip_ms(n1, n2) < 150
+    finally:
+        nem.teardown()
+    for node in cluster.nodes:
+        rules = node.exec(["iptables", "-w", "5", "-t", "mangle", "-S"], check=False).stdout
+        assert f"-N {CHAIN}" not in rules
+
+
 def test_a_paused_process_does_not_answer_and_answers_again_after_resume(
     cluster: Any, system: TimeSystem
 ) -> None:

@@ -124,7 +124,11 @@ def test_the_registry_makes_an_ensemble_whose_clients_take_sync_and_session_from
     assert [system.ports(n)[0] for n in nodes] == [2181, 2184, 2187]
     files = system.config_files(nodes[1])
     assert files["zk-data/myid"] == "2\n"
-    assert "server.3=127.0.0.1:2188:2189" in files["zoo.cfg"].splitlines()
+    assert (
+        "server.3=127.0.0.1:2188:2189:participant;127.0.0.1:2187"
+        in files["zoo.cfg.dynamic"].splitlines()
+    )
+    assert "reconfigEnabled=true" in files["zoo.cfg"].splitlines()
     assert (system.sync, system.session_timeout) == (False, 3.0)
     options = ZOOKEEPER.client_options
     plain = ZOOKEEPER.clients["register"](WorkloadSpec(), options["register"](), system)

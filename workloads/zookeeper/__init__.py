@@ -95,4 +95,6 @@ ZOOKEEPER = SystemInfo(
     # full default-jre (GTK, X11, Mesa: 156 packages, ~550 MB) and a log4j configuration this
     # system writes for itself
     node_packages=("libzookeeper-java", "default-jre-headless"),
+    # dynamic reconfiguration: reconfig -remove / -add through a member (system.py)
+    offers={"membership": ("remove", "replace")},
 )

@@ -110,7 +110,6 @@ def read(system: ZooKeeperSystem, node: HostNode, key: str) -> object:
 
 def test_a_member_removed_leaves_and_comes_back_empty_and_catches_up(ensemble) -> None:
     system, (n1, n2, n3) = ensemble
-    assert isinstance(system, Reconfigurable)
     nem = MembershipNemesis(random.Random(1), system, nodes=[n1, n2, n3], retry_s=10.0)
     nem.setup(None)  # type: ignore[arg-type]
     until(lambda: written(system, n1, "a", 3), "a write through n1")
@@ -182,6 +181,7 @@ def test_the_last_member_is_not_removed(ensemble) -> None:
 
 
 def test_a_suite_may_ask_membership_of_zookeeper() -> None:
+    assert isinstance(ZooKeeperSystem(nodes=[]), Reconfigurable)
     text = "tests:\n  - name: a\n    system: zookeeper\n    nemesis: {faults: [kill, membership]}\n"
     faults = parse_suite(text, source="m.yaml").tests[0].nemesis.faults
     assert [f.name for f in faults] == ["kill", "membership"]

@@ -21,20 +21,12 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import wait
 from typing import Any
 
-from .._runtime import (
-    BAD_REQUEST,
-    Node,
-    NodeConfig,
-    RecordLog,
-    error_reply,
-    ok_reply,
-    request_deadline,
-)
+from .._runtime import BAD_REQUEST, NodeConfig, RecordLog, error_reply, ok_reply
+from .._runtime.replica import ConvergingReplica
 from .crdts import Counter, LWWRegister, ORSet, diff, digest
 
 __all__ = ["BUGS", "COUNTERS", "OBJECTS", "CrdtNode"]
@@ -57,11 +49,11 @@ COUNTERS = ("g", "pn")
 OBJECTS = (*COUNTERS, "set", "reg")
 
 
-class CrdtNode(Node):
+class CrdtNode(ConvergingReplica):
     """A replica (see the package docstring)."""
 
     log_name = "crdt"
-    tick_name = "gossip"
+    tick_name = round_name = "gossip"
 
     def __init__(
         self,
@@ -71,19 +63,15 @@ class CrdtNode(Node):
         rpc_timeout: float = 0.3,
         settle_timeout: float = 5.0,
     ) -> None:
-        super().__init__(cfg)
-        self.tick_every = sync_interval
-        self.settle_timeout = settle_timeout
+        super().__init__(
+            cfg,
+            sync_interval=sync_interval,
+            rpc_timeout=rpc_timeout,
+            settle_timeout=settle_timeout,
+        )
         self.by_sum = "merge-sum" in self.bugs
         self.tombstones = "no-tombstones" not in self.bugs
         self.single = "pn-single-counter" in self.bugs
-        self.rpcs = self.peer_clients(timeout=rpc_timeout, connect_timeout=rpc_timeout)
-        self.pool = ThreadPoolExecutor(
-            max_workers=2 * len(self.others) + 2, thread_name_prefix="gossip"
-        )
-        self.mu = threading.Lock()
-        #: peers the last gossip did not reach
-        self.unreachable: set[str] = set()
         #: peer -> counter -> this node's (increments, decrements) totals the peer
         #: acknowledged last (in memory: after a restart everything is sent again)
         self.acked: dict[str, dict[str, tuple[int, int]]] = {p: {} for p in self.others}
@@ -107,7 +95,6 @@ class CrdtNode(Node):
             write=self._on_write,
             settle=self._on_settle,
             gossip=self._on_gossip,
-            digest=lambda _msg: ok_reply({"digest": self._digest()}),
         )
         self.handlers["set-add"] = self._on_set_add
         self.handlers["set-remove"] = self._on_set_remove
@@ -200,15 +187,8 @@ class CrdtNode(Node):
 
     def _on_settle(self, msg: dict[str, Any]) -> dict[str, Any]:
         """Wait (up to the request's budget) until every peer reports this node's digest,
-        then answer every object: the final reads after the final heal. It only waits: the
-        gossip makes the replicas converge, or fail to."""
-        deadline = request_deadline(msg, self.settle_timeout)
-        while True:
-            mine = self._digest()
-            peers = self._peer_digests()
-            if all(d == mine for d in peers.values()) or time.monotonic() >= deadline:
-                break
-            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+        then answer every object: the final reads after the final heal."""
+        peers = self.wait_converged(msg)
         with self.mu:
             values = self._values()
             d = digest(self._state())
@@ -222,7 +202,7 @@ class CrdtNode(Node):
     def tick(self) -> None:
         """One gossip round with every peer at once."""
         futures = [self.pool.submit(self._gossip, p) for p in self.others]
-        wait(futures, timeout=self.rpcs[self.others[0]].timeout + 0.2 if self.others else 0)
+        wait(futures, timeout=self.round_timeout)
 
     def _gossip(self, peer: str) -> None:
         """Push this node's changed counter entries and its set and register to ``peer``;
@@ -245,17 +225,13 @@ class CrdtNode(Node):
         self.wal.sync_upto(n)  # the peer may show what it gets: durable here first
         reply = self.ask(peer, msg)
         if reply is None or not isinstance(reply.get("set"), dict):
-            if peer not in self.unreachable:
-                log.info("gossip with %s failed: retrying every round", peer)
-            self.unreachable.add(peer)
+            self.missed(peer)
             return
         with self.mu:
             for name, sent in counters.items():
                 self.acked[peer][name] = (sent["t"][0], sent["t"][1])
         self._merge(ORSet.from_json(reply["set"]), LWWRegister.from_json(reply.get("reg", {})))
-        if peer in self.unreachable:
-            self.unreachable.discard(peer)
-            log.info("%s is reachable again", peer)
+        self.reached(peer)
 
     def _on_gossip(self, msg: dict[str, Any]) -> dict[str, Any]:
         """A peer's push: take its counter entries, merge its set and register, answer with
@@ -321,15 +297,5 @@ class CrdtNode(Node):
             "reg": self.reg.to_json(),
         }
 
-    def _digest(self) -> str:
-        with self.mu:
-            return digest(self._state())
-
-    def _peer_digests(self) -> dict[str, str | None]:
-        """Each peer's digest now (None: it did not answer)."""
-        futures = {p: self.pool.submit(self.ask, p, {"type": "digest"}) for p in self.others}
-        out: dict[str, str | None] = {}
-        for p, f in futures.items():
-            reply = f.result()
-            out[p] = reply.get("digest") if isinstance(reply, dict) else None
-        return out
+    def state_digest(self) -> str:
+        return digest(self._state())

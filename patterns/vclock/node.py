@@ -12,20 +12,12 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import wait
 from typing import Any
 
-from .._runtime import (
-    BAD_REQUEST,
-    Node,
-    NodeConfig,
-    RecordLog,
-    error_reply,
-    ok_reply,
-    request_deadline,
-)
+from .._runtime import BAD_REQUEST, NodeConfig, RecordLog, error_reply, ok_reply
+from .._runtime.replica import ConvergingReplica
 from .versions import KeyState, digest, join, merge, update
 
 __all__ = ["BUGS", "VClockNode"]
@@ -40,11 +32,12 @@ BUGS: dict[str, str] = {
 }
 
 
-class VClockNode(Node):
+class VClockNode(ConvergingReplica):
     """A replica (see the package docstring)."""
 
     log_name = "vclock"
     tick_name = "anti-entropy"
+    round_name = "exchange"
 
     def __init__(
         self,
@@ -54,19 +47,14 @@ class VClockNode(Node):
         rpc_timeout: float = 0.3,
         settle_timeout: float = 5.0,
     ) -> None:
-        super().__init__(cfg)
-        self.tick_every = sync_interval
-        self.settle_timeout = settle_timeout
+        super().__init__(
+            cfg,
+            sync_interval=sync_interval,
+            rpc_timeout=rpc_timeout,
+            settle_timeout=settle_timeout,
+        )
         self.lww = "lww" in self.bugs
         self.min_merge = "bad-merge" in self.bugs
-        self.rpcs = self.peer_clients(timeout=rpc_timeout, connect_timeout=rpc_timeout)
-        self.pool = ThreadPoolExecutor(
-            max_workers=2 * len(self.others) + 2, thread_name_prefix="exchange"
-        )
-        self.mu = threading.Lock()
-        #: peers the last exchange did not reach (an exchange that reaches one again is the
-        #: exchange "on heal")
-        self.unreachable: set[str] = set()
 
         os.makedirs(cfg.data, exist_ok=True)
         self.wal = RecordLog(os.path.join(cfg.data, "versions.log"))
@@ -79,7 +67,6 @@ class VClockNode(Node):
             write=self._on_write,
             settle=self._on_settle,
             exchange=self._on_exchange,
-            digest=lambda _msg: ok_reply({"digest": self._digest()}),
         )
         log.info(
             "anti-entropy every %.0f ms with %s; %d keys recovered; bugs: %s",
@@ -147,15 +134,8 @@ class VClockNode(Node):
 
     def _on_settle(self, msg: dict[str, Any]) -> dict[str, Any]:
         """Wait (up to the request's budget) until every peer reports this node's digest,
-        then answer every key's siblings: the final reads after the final heal. It only
-        waits: the anti-entropy rounds make the replicas converge, or fail to."""
-        deadline = request_deadline(msg, self.settle_timeout)
-        while True:
-            mine = self._digest()
-            peers = self._peer_digests()
-            if all(d == mine for d in peers.values()) or time.monotonic() >= deadline:
-                break
-            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+        then answer every key's siblings: the final reads after the final heal."""
+        peers = self.wait_converged(msg)
         with self.mu:
             values = {k: s.values() for k, s in sorted(self.states.items())}
             d = digest(self.states)
@@ -181,18 +161,14 @@ class VClockNode(Node):
         snapshot = self._snapshot()
         msg = {"type": "exchange", "from": self.id, "state": snapshot}
         futures = {p: self.pool.submit(self.ask, p, msg) for p in self.others}
-        wait(list(futures.values()), timeout=self.rpcs[self.others[0]].timeout + 0.2)
+        wait(list(futures.values()), timeout=self.round_timeout)
         for peer, f in futures.items():
             reply = f.result() if f.done() else None
             if reply is None or not isinstance(reply.get("state"), dict):
-                if peer not in self.unreachable:
-                    log.info("exchange with %s failed: retrying every round", peer)
-                self.unreachable.add(peer)
+                self.missed(peer)
                 continue
             changed = self._merge(reply["state"])
-            if peer in self.unreachable:
-                self.unreachable.discard(peer)
-                log.info("%s is reachable again: exchanged, %d keys changed", peer, changed)
+            self.reached(peer, f"exchanged, {changed} keys changed")
 
     def _on_exchange(self, msg: dict[str, Any]) -> dict[str, Any]:
         """A peer's push: merge its state, answer with this node's (merged) one."""
@@ -237,15 +213,5 @@ class VClockNode(Node):
         self.wal.sync_upto(n)
         return snap
 
-    def _digest(self) -> str:
-        with self.mu:
-            return digest(self.states)
-
-    def _peer_digests(self) -> dict[str, str | None]:
-        """Each peer's digest now (None: it did not answer)."""
-        futures = {p: self.pool.submit(self.ask, p, {"type": "digest"}) for p in self.others}
-        out: dict[str, str | None] = {}
-        for p, f in futures.items():
-            reply = f.result()
-            out[p] = reply.get("digest") if isinstance(reply, dict) else None
-        return out
+    def state_digest(self) -> str:
+        return digest(self.states)

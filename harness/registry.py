@@ -342,6 +342,12 @@ class FaultInfo:
     pin: (value invoked, value completed) -> the value of a start op that does exactly what
       this one did ("one" that killed n3 -> ["n3"]), so that a replay (``nemesis.schedule``)
       makes the same fault to the same nodes; None: the value as invoked.
+    prepare: (node, system) -> None, on every node before the system is set up there (the
+      disk faults mount a file system under its data directory before it first writes);
+      raises SetupError. unprepare: (node) -> None, after the system is stopped, whatever
+      happened: safe on a node never (or half) prepared.
+    check: (backend name) -> why this kind cannot be made with that backend on this machine
+      (no /dev/fuse), or None; a test asking for it is refused (exit 3) before anything is made.
     """
 
     name: str
@@ -356,6 +362,9 @@ class FaultInfo:
     needs: str = ""
     check_offer: Callable[[Any, tuple[str, ...]], str | None] | None = None
     pin: Callable[[Any, Any], Any] | None = None
+    prepare: Callable[[Any, Any], None] | None = None
+    unprepare: Callable[[Any], None] | None = None
+    check: Callable[[str], str | None] | None = None
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ force when the workload stopped gets its heal operation in the history.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import random
@@ -27,7 +28,7 @@ from typing import Any
 from checkers.base import Result, Validity, WritesArtifacts, check_safely, crashed, merge_valid
 from clusters.base import SetupError
 from harness import exits, members, registry
-from harness.config import check_test, split_workload_options
+from harness.config import ConfigError, check_test, split_workload_options
 from harness.faults_in_force import annotate
 from harness.generator import (
     Generator,
@@ -302,6 +303,11 @@ def prepare(spec: TestSpec, suite_path: str = "<suite>", argv: list[str] | None 
         (kinds[name], parse_options(kinds[name].options, given, f"the {name} fault"))
         for name, given in fault_options(spec.nemesis).items()
     )
+    for info, _ in faults:  # a kind this backend or machine cannot make (no /dev/fuse)
+        why = info.check(spec.cluster.backend) if info.check is not None else None
+        if why is not None:
+            problem = f"the {info.name} fault cannot be made here: {why}"
+            raise ConfigError(suite_path, None, "nemesis.faults", problem, spec.name)
     backend = registry.backends()[spec.cluster.backend]
     return Prepared(
         spec=spec,
@@ -332,6 +338,9 @@ def deployed(p: Prepared, run: RunDir, guard: Interrupts) -> Iterator[Deployment
             t = time.monotonic()
             d.cluster.create()
             d.system = p.system.make(spec.system, d.cluster.nodes, p.system_options)
+            for info, _ in p.faults:  # before the system first writes (FaultInfo.prepare)
+                if info.prepare is not None:
+                    _on_all(d.cluster.nodes, functools.partial(_prepare, info.prepare, d.system))
             _on_all(d.cluster.nodes, d.system.setup)
             rng = random.Random(f"{spec.seed}/nemesis")
             d.nemesis = for_test(_by_kind(p), rng, d.system)
@@ -353,7 +362,7 @@ def deployed(p: Prepared, run: RunDir, guard: Interrupts) -> Iterator[Deployment
         log.info("tearing down: healing every fault, stopping the system")
         if d.journal is not None and d.nemesis is not None:
             _heal_in_history(d.journal, d.nemesis)
-        _teardown(d.cluster, d.system, d.nemesis, run)
+        _teardown(d.cluster, d.system, d.nemesis, run, p.faults)
 
 
 # -- drive ------------------------------------------------------------------------------------
@@ -692,14 +701,21 @@ def _fault_kind(f: str) -> str:
     return f.removeprefix("start-").removeprefix("stop-")
 
 
-def _teardown(cluster: Any, system: Any, nemesis: Any, run: RunDir) -> None:
-    """Heal, stop, collect logs, remove. Every step is tried even if one before it failed."""
+def _teardown(
+    cluster: Any, system: Any, nemesis: Any, run: RunDir, faults: Sequence[tuple[Any, Any]] = ()
+) -> None:
+    """Heal, stop, collect logs, undo what fault kinds prepared, remove. Every step is tried
+    even if one before it failed."""
     steps: list[tuple[str, Callable[[], None]]] = []
     if nemesis is not None:
         steps.append(("heal every fault", nemesis.teardown))
     if system is not None:
         steps.append(("stop the system", lambda: _on_all(cluster.nodes, system.teardown)))
         steps.append(("collect logs", lambda: _collect_logs(cluster, system, run)))
+    for info, _ in faults:
+        if info.unprepare is not None:
+            undo = functools.partial(_on_all, cluster.nodes, info.unprepare)
+            steps.append((f"undo {info.name}'s prepare", undo))
     steps.append(("remove the cluster", cluster.destroy))
     for what, step in steps:
         log.info("teardown: %s", what)
@@ -745,6 +761,10 @@ def _collect_logs(cluster: Any, system: Any, run: RunDir) -> None:
                 node.get(remote, local)
             except Exception as e:
                 log.warning("could not fetch %s from %s: %s", remote, node.name, e)
+
+
+def _prepare(prepare: Callable[[Any, Any], None], system: Any, node: Any) -> None:
+    prepare(node, system)
 
 
 def _on_all(nodes: list[Any], f: Callable[[Any], None]) -> None:

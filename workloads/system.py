@@ -8,6 +8,7 @@ client keeps endpoints of its own between tests.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -188,7 +189,7 @@ class MemberStates(Protocol):
         ``index`` (the system's typed option ``members_wait_s``); 0: read once."""
         ...
 
-    def member_states(self, nodes: list[Node], timeout: float) -> dict[str, MemberState]:
+    def member_states(self, nodes: Sequence[Node], timeout: float) -> dict[str, MemberState]:
         """Read every member among ``nodes`` now, each from itself alone, each request
         bounded by ``timeout`` seconds; member name -> its state. A member that cannot be
         read gets a state with ``error``; a node that is not a member now (removed by the

@@ -8,6 +8,12 @@
   fenced by the lock key's revision.
 - ``watch``: the ``watch`` workload (``WATCH``) and ``EtcdWatchClient``, watch streams
   checked by ``checkers/watch.py``.
+- ``members``: each member's own state after the final heal (applied index, revision, every
+  key and HashKV at one revision), for the ``members`` checker (``EtcdSystem.member_states``).
+
+Every test of etcd also gets the ``members`` checker (members that disagree after the final
+heal) and the ``versions`` checker (the revisions etcd gave each write and cas, recorded by
+the register client) unless its suite names its own checkers.
 
 Every client is made with the system (``SystemInfo.clients[workload](spec, options,
 system)``) and asks it where its node's member listens (``system.endpoint(node)``).
@@ -80,7 +86,7 @@ ETCD = SystemInfo(
         "watch": EtcdWatchOptions,
     },
     default_port=DEFAULT_PORT,
-    checkers=("promises",),
+    checkers=("promises", "members", "versions"),
     final_ops=("status",),
     node_packages=("etcd-server",),
     unreachable={

@@ -74,8 +74,11 @@ def prefix_end(prefix: str) -> str:
 
 
 def member_status(host: str, port: int, *, timeout: float = 1.0) -> dict[str, Any] | None:
-    """A member's status as ``{role, term, led_terms, member_id, leader, version}``, or None
-    when it does not answer."""
+    """A member's status as ``{role, term, led_terms, member_id, leader, version, revision,
+    raft_index, applied_index}``, or None when it does not answer. ``revision``: its store's
+    revision (the reply header's); ``raft_index``: the last entry of its Raft log;
+    ``applied_index``: the last entry it applied (``raftAppliedIndex``, etcd 3.4 on; None
+    before)."""
     try:
         body = post(f"http://{host}:{port}/v3/maintenance/status", {}, timeout)
     except (OSError, ValueError, EtcdError):
@@ -91,7 +94,18 @@ def member_status(host: str, port: int, *, timeout: float = 1.0) -> dict[str, An
         "member_id": member,
         "leader": leader,
         "version": body.get("version"),
+        "revision": _int(header.get("revision")),
+        "raft_index": _int(body.get("raftIndex")),
+        "applied_index": _int(body.get("raftAppliedIndex")),
     }
+
+
+def _int(v: Any) -> int | None:
+    """A number of etcd's JSON (int64 fields come as strings; a zero one is left out)."""
+    try:
+        return int(v) if v is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def status_completion(

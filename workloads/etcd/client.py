@@ -5,10 +5,18 @@ under ``splitbrain/``)::
 
     read   [k, None]    -> POST /v3/kv/range {key, serializable?}       ok [k, v or None]
     write  [k, v]       -> POST /v3/kv/put {key, value}                 ok [k, v]
-    cas    [k, [a, b]]  -> POST /v3/kv/txn compare value(k) == a, then put b
+    cas    [k, [a, b]]  -> POST /v3/kv/txn compare value(k) == a, then range k and put b
                            ok if the reply says "succeeded": true; a failed compare comes
                            back without the key at all, and completes as fail
-    status None         -> POST /v3/maintenance/status                 ok {id, role, term, ...}
+    status None         -> POST /v3/maintenance/status                 ok {id, role, term,
+                           revision, raft_index, applied_index, ...}
+
+What etcd says besides is kept in each completion's extra, for the ``versions`` checker
+(``checkers/versions.py``): a write's ``version`` (the reply header's revision: the key's new
+mod_revision), a cas's ``version`` and ``saw_version`` (the mod_revision of the key its range
+read before the put, i.e. the write its compare matched), a read's ``read_version`` (the
+mod_revision of the value read) and ``revision`` (the store's revision it was served at; a
+failed cas's too).
 """
 
 from __future__ import annotations
@@ -117,10 +125,13 @@ class EtcdClient:
                 reply = self._post("/v3/kv/range", body)
                 kvs = reply.get("kvs") or []
                 value = json.loads(base64.b64decode(kvs[0]["value"])) if kvs else None
-                return op.complete("ok", [key, value])
+                extra = _header_revision(reply)
+                if kvs:
+                    extra["read_version"] = int(kvs[0].get("mod_revision") or 0)
+                return op.complete("ok", [key, value], extra=extra)
             if op.f == "write":
-                self._post("/v3/kv/put", {"key": k, "value": b64(json.dumps(arg))})
-                return op.complete("ok", op.value)
+                reply = self._post("/v3/kv/put", {"key": k, "value": b64(json.dumps(arg))})
+                return op.complete("ok", op.value, extra=_version(reply))
             if op.f == "cas":
                 if not isinstance(arg, list | tuple) or len(arg) != 2:
                     return op.complete("fail", op.value, error="bad-op: cas needs [k, [a, b]]")
@@ -131,11 +142,15 @@ class EtcdClient:
                     "value": b64(json.dumps(arg[0])),
                 }
                 put = {"request_put": {"key": k, "value": b64(json.dumps(arg[1]))}}
-                reply = self._post("/v3/kv/txn", {"compare": [compare], "success": [put]})
+                # the range before the put reads the key as the compare saw it
+                seen = {"request_range": {"key": k}}
+                reply = self._post("/v3/kv/txn", {"compare": [compare], "success": [seen, put]})
                 # the gateway leaves out false fields: a failed compare has no "succeeded"
                 if reply.get("succeeded") is True:
-                    return op.complete("ok", op.value)
-                return op.complete("fail", op.value, error="cas-mismatch")
+                    return op.complete("ok", op.value, extra=_cas_versions(reply))
+                return op.complete(
+                    "fail", op.value, error="cas-mismatch", extra=_header_revision(reply)
+                )
         except ConnectionRefusedError:
             return op.complete("fail", op.value, error="connection-refused")
         except urllib.error.URLError as e:
@@ -160,3 +175,27 @@ class EtcdClient:
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         assert self.base is not None
         return post(self.base + path, body, self.timeout)
+
+
+def _header_revision(reply: dict[str, Any]) -> dict[str, Any]:
+    """``{"revision": the store's revision the reply was made at}``, when it says one."""
+    rev = (reply.get("header") or {}).get("revision")
+    return {"revision": int(rev)} if rev is not None else {}
+
+
+def _version(reply: dict[str, Any]) -> dict[str, Any]:
+    """A put's or a txn's reply header revision as the write's ``version`` (the key's new
+    mod_revision), for the versions checker."""
+    rev = (reply.get("header") or {}).get("revision")
+    return {"version": int(rev)} if rev is not None else {}
+
+
+def _cas_versions(reply: dict[str, Any]) -> dict[str, Any]:
+    """A successful cas txn's ``version`` and ``saw_version``: the mod_revision of the key its
+    range read before the put (the write the compare matched)."""
+    extra = _version(reply)
+    responses = reply.get("responses") or []
+    kvs = ((responses[0] if responses else {}).get("response_range") or {}).get("kvs") or []
+    if kvs:
+        extra["saw_version"] = int(kvs[0].get("mod_revision") or 0)
+    return extra

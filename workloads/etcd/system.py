@@ -21,9 +21,11 @@ from typing import Any
 
 from clusters.base import Node
 from harness.registry import option
-from workloads.binary import BinarySystem, http_check
+from workloads.binary import BinarySystem, extra_args, http_check
 from workloads.etcd.api import EtcdError, member_status, post
+from workloads.etcd.members import read_members
 from workloads.options import ms
+from workloads.system import MemberState
 
 __all__ = ["DAEMON", "DEFAULT_PORT", "ETCD_BINARY", "READ_MODES", "EtcdOptions", "EtcdSystem"]
 
@@ -41,13 +43,24 @@ class EtcdOptions:
     election_ms: int = ms(1000, "etcd's --election-timeout")
     heartbeat_ms: int = ms(100, "etcd's --heartbeat-interval")
     binary: str = option(ETCD_BINARY, "the etcd executable on every node")
+    extra_args: tuple[str, ...] = extra_args()
+    members_wait_s: float = option(
+        30.0,
+        "seconds to wait after the final heal for every member to apply the same Raft index, "
+        "before each is read alone (the members checker)",
+        minimum=0,
+    )
 
 
 class EtcdSystem(BinarySystem):
-    """System + Killable + Pausable + HasPrimaries for an etcd cluster, one member per node.
+    """System + Killable + Pausable + HasPrimaries + Reconfigurable + MemberStates for an
+    etcd cluster, one member per node.
 
     ``options`` (EtcdOptions): ``reads``, the read mode its clients use unless their workload
-    says otherwise; ``election_ms`` / ``heartbeat_ms``; ``binary``. Setup waits up to
+    says otherwise; ``election_ms`` / ``heartbeat_ms``; ``binary``; ``extra_args``, flags
+    appended to etcd's command line (``[--snapshot-count, "100"]``, for a user's own build);
+    ``members_wait_s``, how long the harness waits after the final heal for the members to
+    reach one applied index before reading each. Setup waits up to
     ``ready_timeout`` seconds for the cluster to be healthy (a leader); a restart only until
     the member serves HTTP.
     """
@@ -124,6 +137,19 @@ class EtcdSystem(BinarySystem):
         """Its status names itself as leader."""
         st = member_status(*self.endpoint(node), timeout=0.5)
         return st is not None and st.get("role") == "leader"
+
+    # -- MemberStates ------------------------------------------------------------------------------
+
+    @property
+    def members_wait_s(self) -> float:
+        """Seconds the harness waits for the members to reach one applied index."""
+        return self.options.members_wait_s
+
+    def member_states(self, nodes: Sequence[Node], timeout: float) -> dict[str, MemberState]:
+        """Each member among ``nodes`` (not those removed from the cluster) read alone, at
+        the lowest revision any of them is at (``workloads.etcd.members``)."""
+        members = {n.name: self.endpoint(n) for n in nodes if n.name not in self.removed}
+        return read_members(members, timeout)
 
     # -- Killable, aware of membership -------------------------------------------------------------
 

@@ -522,6 +522,7 @@ def check_made(
     anomaly gets its ``when`` (the span its ops ran, as wall clock too when ``ctx`` has
     ``time_zero_ms``, and the faults in force then: ``faults_in_force.annotate``)."""
     per: dict[str, Any] = {}
+    began, cpu = time.monotonic(), time.process_time()  # check_seconds: wall_seconds omits it
     kinds = registry.faults().values()
     starts = {f: info.name for info in kinds for f in info.starts}
     heals = {info.name: info.heal for info in kinds}
@@ -555,6 +556,8 @@ def check_made(
         "valid": merge_valid([r["valid"] for r in per.values()]),
         "checkers": per,
         "op_counts": _op_counts(history),
+        "check_seconds": round(time.monotonic() - began, 3),
+        "check_cpu_seconds": round(time.process_time() - cpu, 3),
     }
 
 

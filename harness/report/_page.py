@@ -196,6 +196,7 @@ def _meta(run: RunData, counts: dict[str, int], t_end: int) -> str:
     bits.append(f"{_e(_dur(t_end))} of workload")
     if "wall_seconds" in r:
         bits.append(f"{_e(r['wall_seconds'])} s in all")
+    bits += [f"{_e(r['check_seconds'])} s checking"] if "check_seconds" in r else []
     seed = r.get("seed", (run.spec or {}).get("seed"))
     if seed is not None:
         bits.append(f"seed {_e(seed)}")

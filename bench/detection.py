@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -74,6 +75,9 @@ def one_run(suite: str, seed: int, time_limit: float, bug: str | None, results: 
         "ops_per_s": _mean([s["ops_per_s"] or 0 for s in per_test.values()]),
         "ok_per_s": _mean([s["ok_per_s"] for s in per_test.values()]),
         "evidence_s": min(evidence) if evidence else None,
+        # the machine's 1-minute load average as the run ended: a busy machine slows the
+        # faults and the clients, and so the first evidence
+        "load": round(os.getloadavg()[0], 1),
         "tests": per_test,
         # no verdict (unknown, setup failed, a crash): what it said last, to see why
         "stderr_tail": p.stderr.splitlines()[-6:] if verdict is None else [],
@@ -87,6 +91,16 @@ def _mean(xs: list[float]) -> float:
 def _median(xs: list[float]) -> float | None:
     xs = sorted(xs)
     return xs[len(xs) // 2] if xs else None
+
+
+def _worst(bug: str | None, runs: list[dict], times: list[float]) -> str:
+    """The worst first evidence of a bug's runs: the latest one, or "missed" when a run
+    showed none (a miss is worse than any time; the median above is of the caught runs)."""
+    if bug is None or not runs:
+        return ""
+    if len(times) < len(runs):
+        return f", worst missed ({len(runs) - len(times)} of {len(runs)})"
+    return f", worst {times[-1]:.1f}s"
 
 
 def _test_summary(data: dict) -> dict:
@@ -142,7 +156,7 @@ def main() -> None:
                 f"bug={r['bug']:11s} seed={seed:2d} valid={r['verdict']} exit={r['exit']} "
                 f"wall={r['wall']:5.1f}s "
                 f"ops/s={r['ops_per_s']:.1f} ok={r['ops'].get('ok')} anomalies={r['anomalies']} "
-                f"evidence_at={ev} "
+                f"evidence_at={ev} load={r['load']} "
                 f"faults={r['faults']}",
                 flush=True,
             )
@@ -156,9 +170,11 @@ def main() -> None:
                         f"ok/s={t['ok_per_s']} anomalies={t['anomalies']} evidence_at={tev}",
                         flush=True,
                     )
+    loads = [r["load"] for r in rows]
     print(
         f"\nsummary for {args.suite}, {args.time_limit:g} s runs (each run's verdict from its "
-        "tests' results.json: invalid if any test is)"
+        "tests' results.json: invalid if any test is); load average as the runs ended: "
+        + (f"{min(loads):g} to {max(loads):g}" if loads else "-")
     )
     for bug in [None, *bugs]:
         mine = [r for r in rows if r["bug"] == (bug or "-")]
@@ -166,6 +182,7 @@ def main() -> None:
         what = "valid" if bug is None else "caught"
         times = sorted(r["evidence_s"] for r in mine if r["evidence_s"] is not None)
         median = f"; median first evidence at {times[len(times) // 2]:.1f}s" if times else ""
+        median += _worst(bug, mine, times)
         rates = sorted(r["ok_per_s"] for r in mine)
         okps = f"; median ok ops/s {rates[len(rates) // 2]:.1f}" if rates else ""
         undecided = sum(1 for r in mine if r["verdict"] is None)

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from checkers.base import Anomaly, Result, when
+from checkers.findings import Findings
 from harness.history import NEMESIS, Op
 from harness.registry import CheckerInfo, option
 
@@ -130,24 +131,21 @@ class WatchChecker:
     def check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
         writes, watchers = _read(history)
         by_value = {_h(w.value): w for w in writes}
-        found: dict[str, list[Anomaly]] = {}
-
-        def report(a: Anomaly) -> None:
-            found.setdefault(a.name, []).append(a)
-
+        found = Findings(self.max_reports)
         acked = [w for w in writes if w.revision is not None]
         for w in watchers.values():
-            self._order(w, report, ctx)
-            self._events(w, by_value, report, ctx)
-        truth = self._agree(watchers, by_value, report, ctx)
+            self._order(w, found, ctx)
+            self._events(w, by_value, found, ctx)
+        truth = self._agree(watchers, by_value, found, ctx)
         for write in acked:
             truth.setdefault(write.revision, {}).setdefault(write.key, write.value)  # type: ignore[arg-type]
+        revs = sorted(truth)
         for w in watchers.values():
-            self._missed(w, truth, by_value, report, ctx)
-        self._revisions(acked, report, ctx)
+            self._missed(w, revs, truth, by_value, found, ctx)
+        self._revisions(acked, found, ctx)
 
-        counts = {name: len(items) for name, items in found.items()}
-        anomalies = [a for items in found.values() for a in items[: self.max_reports]]
+        counts = dict(found.counts)
+        anomalies = found.anomalies()
         behind = sorted(w.name for w in watchers.values() if w.target is None)
         details: dict[str, Any] = {
             "writes-acknowledged": len(acked),
@@ -188,112 +186,119 @@ class WatchChecker:
 
     # -- rules ------------------------------------------------------------------------------------
 
-    def _order(self, w: _Watcher, report: Any, ctx: dict[str, Any]) -> None:
+    def _order(self, w: _Watcher, found: Findings, ctx: dict[str, Any]) -> None:
         prev: tuple[int, Any, Op] | None = None  # (revision, response number, poll)
         keys: set[Any] = set()  # the keys received at revision prev[0]
         for (r, k, v, n), poll in zip(w.events, w.where, strict=True):
             if w.start is not None and r < w.start:
-                report(
-                    Anomaly(
-                        "event-before-start",
-                        f"{_who(w)} received revision {r} (key {k!r} = {v!r}) in a poll answered "
-                        f"at {when(poll.time, ctx)}, but it watches from revision {w.start}: an "
-                        "event from before its start. A watch created at a "
-                        "revision must begin there: resuming from the last revision + 1 would "
-                        "then deliver an event twice.",
-                        [poll.to_dict()],
-                        {"watcher": w.name, "revision": r, "start": w.start},
+                if found.count("event-before-start"):
+                    found.keep(
+                        Anomaly(
+                            "event-before-start",
+                            f"{_who(w)} received revision {r} (key {k!r} = {v!r}) in a poll "
+                            f"answered at {when(poll.time, ctx)}, but it watches from revision "
+                            f"{w.start}: an event from before its start. A watch created at a "
+                            "revision must begin there: resuming from the last revision + 1 "
+                            "would then deliver an event twice.",
+                            [poll.to_dict()],
+                            {"watcher": w.name, "revision": r, "start": w.start},
+                        )
                     )
-                )
             if prev is not None and (r < prev[0] or (r == prev[0] and k in keys)):
                 name = "out-of-order" if r < prev[0] else "duplicate-event"
                 what = "after it had already received" if r < prev[0] else "a second time, at"
                 wrong = "events out of revision order" if r < prev[0] else "a duplicate event"
-                report(
-                    Anomaly(
-                        name,
-                        f"{_who(w)} received revision {r} (key {k!r} = {v!r}) in a poll "
-                        f"answered at {when(poll.time, ctx)}, {what} revision {prev[0]} (in a "
-                        f"poll answered at {when(prev[2].time, ctx)}): {wrong}. etcd promises "
-                        "watch events ordered by "
-                        "revision, each once: an event never follows a later one. Look at how the "
-                        "watch was resumed (from the last revision + 1) and at what the member "
-                        "sent after a restart.",
-                        [prev[2].to_dict(), poll.to_dict()],
-                        {"watcher": w.name, "revision": r, "after": prev[0], "key": k},
+                if found.count(name):
+                    found.keep(
+                        Anomaly(
+                            name,
+                            f"{_who(w)} received revision {r} (key {k!r} = {v!r}) in a poll "
+                            f"answered at {when(poll.time, ctx)}, {what} revision {prev[0]} (in a "
+                            f"poll answered at {when(prev[2].time, ctx)}): {wrong}. etcd promises "
+                            "watch events ordered by revision, each once: an event never follows "
+                            "a later one. Look at how the watch was resumed (from the last "
+                            "revision + 1) and at what the member sent after a restart.",
+                            [prev[2].to_dict(), poll.to_dict()],
+                            {"watcher": w.name, "revision": r, "after": prev[0], "key": k},
+                        )
                     )
-                )
             elif prev is not None and r == prev[0] and None not in (n, prev[1]) and n != prev[1]:
-                report(
-                    Anomaly(
-                        "split-revision",
-                        f"{_who(w)} received the events of revision {r} in two watch responses "
-                        f"(numbers {prev[1]} and {n}, in polls answered at "
-                        f"{when(prev[2].time, ctx)} and {when(poll.time, ctx)}; key {k!r} came "
-                        "in the second): half a transaction at a time. "
-                        "etcd promises atomic watches: all events of one revision (one txn) come "
-                        "in one response, so a watcher never sees half a transaction.",
-                        [prev[2].to_dict(), poll.to_dict()],
-                        {"watcher": w.name, "revision": r, "responses": [prev[1], n]},
+                if found.count("split-revision"):
+                    found.keep(
+                        Anomaly(
+                            "split-revision",
+                            f"{_who(w)} received the events of revision {r} in two watch "
+                            f"responses (numbers {prev[1]} and {n}, in polls answered at "
+                            f"{when(prev[2].time, ctx)} and {when(poll.time, ctx)}; key {k!r} "
+                            "came in the second): half a transaction at a time. etcd promises "
+                            "atomic watches: all events of one revision (one txn) come in one "
+                            "response, so a watcher never sees half a transaction.",
+                            [prev[2].to_dict(), poll.to_dict()],
+                            {"watcher": w.name, "revision": r, "responses": [prev[1], n]},
+                        )
                     )
-                )
             if prev is None or r != prev[0]:
                 keys = set()
             keys.add(k)
             prev = (r, n, poll)
 
     def _events(
-        self, w: _Watcher, by_value: dict[Any, _Write], report: Any, ctx: dict[str, Any]
+        self, w: _Watcher, by_value: dict[Any, _Write], found: Findings, ctx: dict[str, Any]
     ) -> None:
         for (r, k, v, _), poll in zip(w.events, w.where, strict=True):
             src = by_value.get(_h(v))
             if src is None or src.key != k:
-                report(
-                    Anomaly(
-                        "unknown-event",
-                        f"{_who(w)} received key {k!r} = {v!r} at revision {r} (in a poll "
-                        f"answered at {when(poll.time, ctx)}), but no write in the history put "
-                        f"{v!r} to {k!r}"
-                        + (f" (value {v!r} was written to key {src.key!r})" if src else "")
-                        + ": an event nothing wrote. A watch must report only what was written.",
-                        [poll.to_dict()] + (src.ops() if src else []),
-                        {"watcher": w.name, "revision": r, "key": k, "value": v},
+                if found.count("unknown-event"):
+                    found.keep(
+                        Anomaly(
+                            "unknown-event",
+                            f"{_who(w)} received key {k!r} = {v!r} at revision {r} (in a poll "
+                            f"answered at {when(poll.time, ctx)}), but no write in the history put "
+                            f"{v!r} to {k!r}"
+                            + (f" (value {v!r} was written to key {src.key!r})" if src else "")
+                            + ": an event nothing wrote. A watch must report only what was "
+                            "written.",
+                            [poll.to_dict()] + (src.ops() if src else []),
+                            {"watcher": w.name, "revision": r, "key": k, "value": v},
+                        )
                     )
-                )
             elif src.type == "fail":
-                report(
-                    Anomaly(
-                        "event-for-failed-write",
-                        f"{_who(w)} received key {k!r} = {v!r} at revision {r} (in a poll "
-                        f"answered at {when(poll.time, ctx)}), but the write of {v!r} by "
-                        f"{_by(src.inv)} failed at {when(_end(src), ctx)} "
-                        f"({src.comp.error if src.comp else '?'}): an event for a write that "
-                        "failed, which must not have happened. Either etcd committed a write it "
-                        "reported as refused, or the "
-                        "client took an uncertain error for a definite one.",
-                        src.ops() + [poll.to_dict()],
-                        {"watcher": w.name, "revision": r, "key": k, "value": v},
+                if found.count("event-for-failed-write"):
+                    found.keep(
+                        Anomaly(
+                            "event-for-failed-write",
+                            f"{_who(w)} received key {k!r} = {v!r} at revision {r} (in a poll "
+                            f"answered at {when(poll.time, ctx)}), but the write of {v!r} by "
+                            f"{_by(src.inv)} failed at {when(_end(src), ctx)} "
+                            f"({src.comp.error if src.comp else '?'}): an event for a write that "
+                            "failed, which must not have happened. Either etcd committed a write "
+                            "it reported as refused, or the client took an uncertain error for a "
+                            "definite one.",
+                            src.ops() + [poll.to_dict()],
+                            {"watcher": w.name, "revision": r, "key": k, "value": v},
+                        )
                     )
-                )
             elif src.revision is not None and src.revision != r:
-                report(
-                    Anomaly(
-                        "wrong-revision",
-                        f"{_who(w)} received key {k!r} = {v!r} at revision {r} (in a poll "
-                        f"answered at {when(poll.time, ctx)}), but the acknowledgement of that "
-                        f"write to {_by(src.inv)} at {when(_end(src), ctx)} gave revision "
-                        f"{src.revision}: one write at two revisions. A write has one revision, "
-                        "the same in its reply and in every watch.",
-                        src.ops() + [poll.to_dict()],
-                        {"watcher": w.name, "revision": r, "acknowledged": src.revision},
+                if found.count("wrong-revision"):
+                    found.keep(
+                        Anomaly(
+                            "wrong-revision",
+                            f"{_who(w)} received key {k!r} = {v!r} at revision {r} (in a poll "
+                            f"answered at {when(poll.time, ctx)}), but the acknowledgement of that "
+                            f"write to {_by(src.inv)} at {when(_end(src), ctx)} gave revision "
+                            f"{src.revision}: one write at two revisions. A write has one "
+                            "revision, "
+                            "the same in its reply and in every watch.",
+                            src.ops() + [poll.to_dict()],
+                            {"watcher": w.name, "revision": r, "acknowledged": src.revision},
+                        )
                     )
-                )
 
     def _agree(
         self,
         watchers: dict[str, _Watcher],
         by_value: dict[Any, _Write],
-        report: Any,
+        found: Findings,
         ctx: dict[str, Any],
     ) -> dict[int, dict[Any, Any]]:
         """revision -> {key: value} over every watcher; reports watchers that disagree on a
@@ -306,16 +311,16 @@ class WatchChecker:
                 at = truth.setdefault(r, {})
                 if k not in at:
                     at[k], seen[(r, k)] = v, (w, poll)
-                elif at[k] != v:
+                elif at[k] != v and found.count("watchers-disagree"):
                     other, other_poll = seen[(r, k)]
-                    report(self._disagree(r, (other, other_poll, at[k]), (w, poll, v), k, ctx))
+                    found.keep(self._disagree(r, (other, other_poll, at[k]), (w, poll, v), k, ctx))
                 src = by_value.get(_h(v))
                 if src is None:
                     continue  # reported as an unknown event
                 first = made_by.setdefault(r, (src.inv, w, poll))
-                if first[0] is not src.inv:
+                if first[0] is not src.inv and found.count("watchers-disagree"):
                     other_v = first[0].value
-                    report(
+                    found.keep(
                         self._disagree(r, (first[1], first[2], other_v), (w, poll, v), None, ctx)
                     )
         return truth
@@ -345,79 +350,44 @@ class WatchChecker:
     def _missed(
         self,
         w: _Watcher,
+        revs: list[int],
         truth: dict[int, dict[Any, Any]],
         by_value: dict[Any, _Write],
-        report: Any,
+        found: Findings,
         ctx: dict[str, Any],
     ) -> None:
+        """Every known event of a revision ``w`` covers that it did not receive; ``revs`` is
+        every known revision, sorted. Linear in the revisions covered: each missed event is
+        counted, and explained (the received revisions around it found by bisection) only
+        when it is one of those reported."""
         have = {(e[0], e[1]) for e in w.events}
-        revisions = w.revisions
+        received = sorted({e[0] for e in w.events})
         # the highest revision received by each event: the poll that first went past r is
         # the one that showed the gap (the evidence), not the watcher's last poll
         reached = list(itertools.accumulate((e[0] for e in w.events), max))
-        for r in sorted(truth):
-            if not w.covers(r):
-                continue
+        for r in _covered(w, revs):
             for k, v in truth[r].items():
-                if (r, k) in have:
-                    continue
-                src = by_value.get(_h(v))
-                acked = src is not None and src.revision == r
-                before = max((e for e in revisions if e < r), default=None)
-                after = min((e for e in revisions if e > r), default=None)
-                span = (
-                    f"between revisions {before} and {after}"
-                    if before and after
-                    else f"before revision {after}"
-                    if after
-                    else f"after revision {before}, and it caught up to {w.target}"
-                    if before
-                    else f"from its start {w.start} to {w.upto}"
-                )
-                if r in revisions:
-                    span = f"though it received other events of that revision ({span})"
-                origin = (
-                    f"an acknowledged write by {_by(src.inv)} at {when(_end(src), ctx)}"
-                    if acked and src is not None
-                    else "received by another watcher"
-                )
-                evidence = _showed_gap(w, reached, r)
-                seen = (
-                    f" (the poll that showed it answered at {when(evidence[0]['time'], ctx)})"
-                    if evidence
-                    else ""
-                )
-                report(
-                    Anomaly(
-                        "missed-event",
-                        f"{_who(w)}, watching from revision {w.start}, never received revision "
-                        f"{r}'s event key {k!r} = {v!r} ({origin}), {span}{seen}: a missed "
-                        "event. etcd promises reliable watches: a watcher that receives "
-                        "two events receives every event between them, and a watch resumed from "
-                        "its last revision + 1 misses nothing.",
-                        (src.ops() if src else []) + evidence,
-                        {"watcher": w.name, "revision": r, "key": k, "value": v},
-                    )
-                )
+                if (r, k) not in have and found.count("missed-event"):
+                    found.keep(_missed_event(w, r, k, v, received, reached, by_value, ctx))
 
-    def _revisions(self, acked: list[_Write], report: Any, ctx: dict[str, Any]) -> None:
+    def _revisions(self, acked: list[_Write], found: Findings, ctx: dict[str, Any]) -> None:
         by_rev: dict[int, _Write] = {}
         for w in acked:
             other = by_rev.setdefault(w.revision, w)  # type: ignore[arg-type]
             if other.inv is not w.inv:  # the puts of one txn share their revision
-                report(
-                    Anomaly(
-                        "revision-order",
-                        f"{_by(w.inv)} had {w.value!r} to {w.key!r} acknowledged at "
-                        f"{when(_end(w), ctx)} with revision {w.revision}, the revision of "
-                        f"{other.value!r} to {other.key!r}, acknowledged to {_by(other.inv)} at "
-                        f"{when(_end(other), ctx)}: two writes at one revision. Every write that "
-                        "changes the "
-                        "store gets a revision of its own.",
-                        other.ops() + w.ops(),
-                        {"revision": w.revision},
+                if found.count("revision-order"):
+                    found.keep(
+                        Anomaly(
+                            "revision-order",
+                            f"{_by(w.inv)} had {w.value!r} to {w.key!r} acknowledged at "
+                            f"{when(_end(w), ctx)} with revision {w.revision}, the revision of "
+                            f"{other.value!r} to {other.key!r}, acknowledged to {_by(other.inv)} "
+                            f"at {when(_end(other), ctx)}: two writes at one revision. Every "
+                            "write that changes the store gets a revision of its own.",
+                            other.ops() + w.ops(),
+                            {"revision": w.revision},
+                        )
                     )
-                )
         # the largest revision acknowledged before each write was invoked must be smaller
         done = sorted(acked, key=lambda w: w.comp.time)  # type: ignore[union-attr]
         best: _Write | None = None
@@ -428,19 +398,91 @@ class WatchChecker:
                     best = done[i]
                 i += 1
             if best is not None and w.revision < best.revision:  # type: ignore[operator]
-                report(
-                    Anomaly(
-                        "revision-order",
-                        f"{_by(w.inv)} wrote {w.value!r} to {w.key!r} (invoked at "
-                        f"{when(w.inv.time, ctx)}) and got revision {w.revision}, smaller than "
-                        f"the revision {best.revision} of the write of {best.value!r} by "
-                        f"{_by(best.inv)}, acknowledged before it was invoked (at "
-                        f"{when(_end(best), ctx)}): revisions went back in real time. Writes are "
-                        "linearizable: revisions must follow real time.",
-                        best.ops() + w.ops(),
-                        {"revision": w.revision, "earlier": best.revision},
+                if found.count("revision-order"):
+                    found.keep(
+                        Anomaly(
+                            "revision-order",
+                            f"{_by(w.inv)} wrote {w.value!r} to {w.key!r} (invoked at "
+                            f"{when(w.inv.time, ctx)}) and got revision {w.revision}, smaller "
+                            f"than the revision {best.revision} of the write of {best.value!r} by "
+                            f"{_by(best.inv)}, acknowledged before it was invoked (at "
+                            f"{when(_end(best), ctx)}): revisions went back in real time. Writes "
+                            "are linearizable: revisions must follow real time.",
+                            best.ops() + w.ops(),
+                            {"revision": w.revision, "earlier": best.revision},
+                        )
                     )
-                )
+
+
+def _covered(w: _Watcher, revs: list[int]) -> list[int]:
+    """The revisions of ``revs`` (sorted) that ``w`` covers (``_Watcher.covers`` of each, in
+    one sweep: bisection to its range, then the compacted ranges in order)."""
+    if w.start is None:
+        return []
+    inside = revs[bisect.bisect_left(revs, w.start) : bisect.bisect_right(revs, w.upto)]
+    if not w.compacted:
+        return inside
+    gaps = sorted(w.compacted)
+    out: list[int] = []
+    i = 0
+    for r in inside:
+        while i < len(gaps) and gaps[i][1] < r:
+            i += 1  # a compacted range wholly below r: below every later r too
+        if i < len(gaps) and gaps[i][0] <= r:
+            continue
+        out.append(r)
+    return out
+
+
+def _missed_event(
+    w: _Watcher,
+    r: int,
+    k: Any,
+    v: Any,
+    received: list[int],
+    reached: list[int],
+    by_value: dict[Any, _Write],
+    ctx: dict[str, Any],
+) -> Anomaly:
+    """The missed-event anomaly of ``w`` and revision ``r``'s event ``k`` = ``v``;
+    ``received``: the revisions ``w`` received, sorted."""
+    src = by_value.get(_h(v))
+    acked = src is not None and src.revision == r
+    i, j = bisect.bisect_left(received, r), bisect.bisect_right(received, r)
+    before = received[i - 1] if i > 0 else None
+    after = received[j] if j < len(received) else None
+    span = (
+        f"between revisions {before} and {after}"
+        if before and after
+        else f"before revision {after}"
+        if after
+        else f"after revision {before}, and it caught up to {w.target}"
+        if before
+        else f"from its start {w.start} to {w.upto}"
+    )
+    if j > i:  # r itself was received
+        span = f"though it received other events of that revision ({span})"
+    origin = (
+        f"an acknowledged write by {_by(src.inv)} at {when(_end(src), ctx)}"
+        if acked and src is not None
+        else "received by another watcher"
+    )
+    evidence = _showed_gap(w, reached, r)
+    seen = (
+        f" (the poll that showed it answered at {when(evidence[0]['time'], ctx)})"
+        if evidence
+        else ""
+    )
+    return Anomaly(
+        "missed-event",
+        f"{_who(w)}, watching from revision {w.start}, never received revision "
+        f"{r}'s event key {k!r} = {v!r} ({origin}), {span}{seen}: a missed "
+        "event. etcd promises reliable watches: a watcher that receives "
+        "two events receives every event between them, and a watch resumed from "
+        "its last revision + 1 misses nothing.",
+        (src.ops() if src else []) + evidence,
+        {"watcher": w.name, "revision": r, "key": k, "value": v},
+    )
 
 
 def _showed_gap(w: _Watcher, reached: list[int], r: int) -> list[dict[str, Any]]:

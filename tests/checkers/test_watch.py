@@ -310,3 +310,57 @@ def test_the_missed_event_sentence_names_watcher_node_write_and_wall_clock() -> 
         "revisions 2 and 4 (the poll that showed it answered at 0.008 s (00:00:00.008Z)): a "
         "missed event"
     )
+
+
+def diverged(writes: int) -> History:
+    """``writes`` acknowledged writes; watcher w0 receives them all, w1 (on a member that
+    diverged) every tenth, with another value at every 70th: a missed event per other write,
+    and the watchers disagree."""
+    h = History()
+    h.poll(0, 1, [])
+    h.poll(1, 1, [])
+    got: dict[int, list[list[Any]]] = {0: [], 1: []}
+    for i in range(writes):
+        h.write(5 + i % 4, f"k{i % 5}", i, "ok", i + 2)
+        got[0].append([i + 2, f"k{i % 5}", i])
+        if i % 10 == 0:
+            got[1].append([i + 2, f"k{i % 5}", i if i % 70 else -i - 1])
+        if i % 100 == 99 or i == writes - 1:
+            for w in (0, 1):
+                last = i == writes - 1
+                h.poll(w, 1, got[w], catch_up=writes + 1 if last else None)
+                got[w] = []
+    return h
+
+
+def test_every_missed_event_is_counted_and_only_the_reported_ones_are_explained(
+    monkeypatch: Any,
+) -> None:
+    import checkers.watch as watch
+
+    explained = []
+    real = watch._missed_event
+
+    def counting(*args: Any) -> Any:
+        explained.append(args[1])
+        return real(*args)
+
+    monkeypatch.setattr(watch, "_missed_event", counting)
+    r = WatchChecker(max_reports=5).check(diverged(20_000).ops, {})
+    counts = r.details["anomaly-counts"]
+    assert counts["missed-event"] == 18_000  # w1 missed nine writes in ten
+    assert counts["watchers-disagree"] == counts["unknown-event"] == 286  # 0, 70, ... 19,950
+    assert len(explained) == 5  # the reported ones: the other 17,995 cost a count each
+    assert sum(a.name == "missed-event" for a in r.anomalies) == 5
+    assert all(sum(a.name == n for a in r.anomalies) == 5 for n in counts)
+
+
+def test_a_compacted_range_is_not_missed_and_the_rest_of_the_watch_is() -> None:
+    h = History()
+    for i in range(10):
+        h.write(5, "a", i, "ok", i + 2)
+    h.poll(0, 1, [[2, "a", 0], [11, "a", 9]], catch_up=11, compacted=[[3, 5], [4, 6], [9, 9]])
+    r = check(h)
+    missed = sorted(a.data["revision"] for a in r.anomalies if a.name == "missed-event")
+    assert r.details["anomaly-counts"] == {"missed-event": 3}
+    assert missed == [7, 8, 10]

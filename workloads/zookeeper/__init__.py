@@ -89,7 +89,7 @@ ZOOKEEPER = SystemInfo(
         "queue": ZooKeeperQueueOptions,
     },
     default_port=DEFAULT_PORT,
-    checkers=("promises",),
+    checkers=("promises", "members", "versions"),
     final_ops=("status",),
     # the server's jars and a headless JRE: Debian's zookeeper package itself would bring the
     # full default-jre (GTK, X11, Mesa: 156 packages, ~550 MB) and a log4j configuration this

@@ -9,6 +9,12 @@ attempt) and maps history ops to znodes ``/splitbrain/<key>`` holding a decimal 
                            else set b with that version: ok, or BadVersion: fail
     status None         -> srvr on the node's server        ok {id, role, promise, models}
 
+What ZooKeeper says of each is kept in the op's ``extra`` for the ``versions`` checker
+(``checkers/versions.py``): a write's and a cas's ``version`` (the znode's stat.version after
+it: +1 per write of the key, 0 for the write that created it) and ``zxid`` (its mzxid), a
+cas's ``saw_version`` (the version its set was conditioned on), a read's ``read_version`` and
+``read_zxid`` (of the value it read).
+
 A cas is a versioned compare-and-set: the conditional set is a write through the leader, so
 it is linearizable even when the get before it was stale (a stale get only turns into a
 BadVersion or a mismatch, both definite failures). NoNode / NodeExists / BadVersion are
@@ -108,6 +114,17 @@ def make_client(
 ) -> ZooKeeperClient:
     """The register client of a test: ``SystemInfo.clients["register"]``."""
     return ZooKeeperClient(system, timeout=spec.timeout, sync=options.sync)
+
+
+def _written(stat: Any, saw: Any = None) -> dict[str, Any]:
+    """The ``extra`` of an acknowledged write or cas, for the ``versions`` checker: the
+    znode's version after it (``version``, +1 per write of the key, 0 when it created it) and
+    the zxid that made it (``zxid``); a cas also the version its conditional set was given
+    (``saw_version``, the version of the value it compared with)."""
+    extra = {"version": stat.version, "zxid": stat.mzxid}
+    if saw is not None:
+        extra["saw_version"] = saw.version
+    return extra
 
 
 def bounded(call: Callable[[], Any], seconds: float) -> Any:
@@ -278,20 +295,21 @@ class ZooKeeperClient:
                 if self.sync:
                     self._do(self.zk.sync_async(path))
                 try:
-                    data, _ = self._do(self.zk.get_async(path))
+                    data, stat = self._do(self.zk.get_async(path))
                 except NoNodeError:
                     return op.complete("ok", [key, None])
-                return op.complete("ok", [key, int(data)])
+                read = {"read_version": stat.version, "read_zxid": stat.mzxid}
+                return op.complete("ok", [key, int(data)], extra=read)
             if op.f == "write":
                 v = str(int(arg)).encode()
                 try:
-                    self._do(self.zk.set_async(path, v))
+                    stat = self._do(self.zk.set_async(path, v))
                 except NoNodeError:
                     try:
-                        self._create(path, v)
+                        stat = self._create(path, v)
                     except NodeExistsError:  # created in between: set it, as a write does
-                        self._do(self.zk.set_async(path, v))
-                return op.complete("ok", op.value)
+                        stat = self._do(self.zk.set_async(path, v))
+                return op.complete("ok", op.value, extra=_written(stat))
             if op.f == "cas":
                 if not isinstance(arg, (list, tuple)) or len(arg) != 2:
                     return op.complete("fail", op.value, error="bad-op: cas needs [k, [a, b]]")
@@ -302,10 +320,10 @@ class ZooKeeperClient:
                 if int(data) != int(arg[0]):
                     return op.complete("fail", op.value, error="cas-mismatch")
                 try:
-                    self._do(self.zk.set_async(path, str(int(arg[1])).encode(), stat.version))
+                    new = self._do(self.zk.set_async(path, str(int(arg[1])).encode(), stat.version))
                 except BadVersionError:
                     return op.complete("fail", op.value, error="cas-bad-version")
-                return op.complete("ok", op.value)
+                return op.complete("ok", op.value, extra=_written(new, saw=stat))
         except (NoNodeError, BadVersionError, NodeExistsError) as e:
             return op.complete("fail", op.value, error=type(e).__name__)
         except Exception as e:  # connection loss, session expiry, timeout: maybe applied
@@ -317,17 +335,19 @@ class ZooKeeperClient:
     def _do(self, async_result: Any) -> Any:
         return async_result.get(timeout=self.timeout)
 
-    def _create(self, path: str, value: bytes) -> None:
+    def _create(self, path: str, value: bytes) -> Any:
+        """Create the key's znode (and the root, for the first key); its stat."""
         from kazoo.exceptions import NodeExistsError, NoNodeError
 
         try:
-            self._do(self.zk.create_async(path, value))
+            _, stat = self._do(self.zk.create_async(path, value, include_data=True))
         except NoNodeError:  # the first key: make the parent once
             try:
                 self._do(self.zk.create_async(ROOT, b""))
             except NodeExistsError:
                 pass
-            self._do(self.zk.create_async(path, value))
+            _, stat = self._do(self.zk.create_async(path, value, include_data=True))
+        return stat
 
     def _failed(self, op: Op, error: str) -> Op:
         # a read has no effect, so a failed one is certainly not a completed one

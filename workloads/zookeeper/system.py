@@ -21,7 +21,6 @@ is not started by a heal of the kill fault.
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +31,9 @@ from clusters.clock import faketime_env
 from harness.registry import option
 from workloads.binary import BinarySystem, write_file
 from workloads.options import ms
+from workloads.system import MemberState
+from workloads.zookeeper.fourletter import four_letter, server_mode
+from workloads.zookeeper.members import read_members
 from workloads.zookeeper.reconfig import (
     Ensemble,
     admin_session,
@@ -79,6 +81,12 @@ class ZooKeeperOptions:
     session_timeout_ms: int = ms(4000, "the clients' session timeout")
     heap_mb: int = option(128, "the server's Java heap", minimum=16)
     faketime: bool = option(True, "start under libfaketime (clock faults apply)")
+    members_wait_s: float = option(
+        30.0,
+        "seconds to wait after the final heal for every server to apply the same last zxid, "
+        "before each is read alone (the members checker)",
+        minimum=0,
+    )
 
 
 class ZooKeeperSystem(BinarySystem):
@@ -198,6 +206,19 @@ class ZooKeeperSystem(BinarySystem):
     def is_primary(self, node: Node) -> bool:
         """Its ``srvr`` says ``Mode: leader``."""
         return server_mode(*self.endpoint(node), timeout=0.5) == "leader"
+
+    # -- MemberStates ------------------------------------------------------------------------------
+
+    @property
+    def members_wait_s(self) -> float:
+        """Seconds the harness waits for the servers to apply one last zxid."""
+        return self.options.members_wait_s
+
+    def member_states(self, nodes: list[Node], timeout: float) -> dict[str, MemberState]:
+        """Each member among ``nodes`` (not those removed from the ensemble) read through a
+        session pinned to it, after ``sync``, at the zxid it reports (``members.py``)."""
+        members = {n.name: self.endpoint(n) for n in nodes if n.name not in self.removed}
+        return read_members(members, timeout)
 
     # -- Killable, aware of membership -------------------------------------------------------------
 
@@ -338,34 +359,6 @@ class ZooKeeperSystem(BinarySystem):
         else:
             lines += [f"clientPort={self.ports(node)[0]}", f"clientPortAddress={node.address}"]
         return lines
-
-
-def four_letter(host: str, port: int, word: str, *, timeout: float = 1.0) -> str | None:
-    """A four-letter command's answer (``srvr``, ``ruok``, ...), or None if none came."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as s:
-            s.sendall(word.encode())
-            chunks = []
-            while True:
-                b = s.recv(4096)
-                if not b:
-                    break
-                chunks.append(b)
-        return b"".join(chunks).decode(errors="replace")
-    except OSError:
-        return None
-
-
-def server_mode(host: str, port: int, *, timeout: float = 1.0) -> str | None:
-    """``leader``, ``follower``, ``standalone``, ``not-serving`` (up, not in a quorum), or
-    None when the server does not answer."""
-    out = four_letter(host, port, "srvr", timeout=timeout)
-    if out is None or not out:
-        return None
-    for line in out.splitlines():
-        if line.startswith("Mode:"):
-            return line.split(":", 1)[1].strip()
-    return "not-serving"
 
 
 def _text_of(lines: list[str]) -> str:

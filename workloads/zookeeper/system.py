@@ -81,6 +81,19 @@ class ZooKeeperOptions:
     session_timeout_ms: int = ms(4000, "the clients' session timeout")
     heap_mb: int = option(128, "the server's Java heap", minimum=16)
     faketime: bool = option(True, "start under libfaketime (clock faults apply)")
+    extra_args: tuple[str, ...] = option(
+        (),
+        "JVM flags put before ZooKeeper's main class, e.g. [-Dzookeeper.snapCount=1000]",
+        pattern=r"-\S.*",
+        form="a flag starting with -, e.g. -Dzookeeper.snapCount=1000",
+    )
+    extra_config: tuple[str, ...] = option(
+        (),
+        "lines added to every server's zoo.cfg (a key given twice: the last wins), e.g. "
+        "[snapCount=1000, autopurge.purgeInterval=1]",
+        pattern=r"[A-Za-z][\w.\-]*=[^\n]*",
+        form="key=value, e.g. snapCount=1000",
+    )
     members_wait_s: float = option(
         30.0,
         "seconds to wait after the final heal for every server to apply the same last zxid, "
@@ -90,15 +103,20 @@ class ZooKeeperOptions:
 
 
 class ZooKeeperSystem(BinarySystem):
-    """System + Killable + Pausable + HasPrimaries for a ZooKeeper ensemble, one server per node.
+    """System + Killable + Pausable + HasPrimaries + Reconfigurable + MemberStates for a
+    ZooKeeper ensemble, one server per node.
 
     ``options`` (ZooKeeperOptions): ``sync`` (true, the default: clients sync before every
     read; false: plain reads; workload.options.sync overrides it), ``tick_ms`` (tickTime),
     ``init_limit`` / ``sync_limit`` (in ticks: a follower cut off from the leader stops
     serving after sync_limit ticks), ``session_timeout_ms`` (the clients'; ZooKeeper clamps
     it to 2 .. 20 ticks), ``heap_mb``, ``faketime`` (start under libfaketime so clock faults
-    apply). Setup waits up to ``ready_timeout`` seconds for its server to be in a quorum
-    (leader or follower); a restart only until it answers ``srvr`` at all.
+    apply), ``extra_args`` (JVM flags, before the main class: ``-Dzookeeper.<property>``
+    sets what zoo.cfg does not), ``extra_config`` (``key=value`` lines appended to zoo.cfg,
+    where most of a user's settings go), ``members_wait_s`` (how long the harness waits after
+    the final heal for the servers to apply one last zxid before reading each). Setup waits
+    up to ``ready_timeout`` seconds for its server to be in a quorum (leader or follower); a
+    restart only until it answers ``srvr`` at all.
 
     Membership (Reconfigurable): ``remove_member`` / ``add_member``, see the module
     docstring; ``removed`` names the nodes removed and not added back.
@@ -183,10 +201,16 @@ class ZooKeeperSystem(BinarySystem):
             f"-Dzookeeper.DigestAuthenticationProvider.superDigest={super_digest()}",
             "-Dzookeeper.log.dir=.",
             "-Dlog4j.configuration=file:./log4j.properties",
+            *self.options.extra_args,
             "-cp", ":".join([ZOOKEEPER_JAR, *LOG_JARS]),
             "org.apache.zookeeper.server.quorum.QuorumPeerMain",
             "./zoo.cfg",  # in its workdir, where spawn runs it
         ]  # fmt: skip
+
+    def extra_argv(self, node: Node, daemon: str) -> list[str]:
+        """None after the main class: ``extra_args`` are JVM flags, which ``argv`` puts
+        before it (after it they would be arguments of QuorumPeerMain)."""
+        return []
 
     def env(self, node: Node, daemon: str) -> dict[str, str]:
         return faketime_env(node) if self.options.faketime else {}
@@ -358,7 +382,8 @@ class ZooKeeperSystem(BinarySystem):
             ]
         else:
             lines += [f"clientPort={self.ports(node)[0]}", f"clientPortAddress={node.address}"]
-        return lines
+        # last: java.util.Properties keeps the last value of a key given twice
+        return lines + list(o.extra_config)
 
 
 def _text_of(lines: list[str]) -> str:

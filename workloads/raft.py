@@ -21,6 +21,8 @@ way ``error`` holds its code (``not-leader``, ``cas-mismatch``, ``timeout``, ...
 
 from __future__ import annotations
 
+import json
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -61,6 +63,10 @@ RAFT_BUGS = {
     "shown when a majority is killed at once (kill target 'majority' or 'all')",
     "vote-twice": "a node may grant its vote to two candidates in one term; shown by elections "
     "under partitions such as 'majorities-ring' (two leaders in one term)",
+    "count-new-member-early": "a member added back (the membership fault) is a voter at once, "
+    "counted as holding every entry the leader sent it, acknowledged or not; shown on 3 nodes "
+    "when the leader that added it is then isolated (partition shape 'leader'): it commits "
+    "alone while the others elect a new leader",
     # the watches' bugs (patterns/raft/watch.py), seen by the watch workload
     "watch-resume-now": "a resumed watch starts at the node's current revision instead of "
     "after the last one its client saw; shown by kills and pauses of a watcher's node (a gap "
@@ -85,10 +91,18 @@ class RaftOptions:
 
 
 class RaftSystem(PatternSystem):
-    """System + Killable + Pausable + HasPrimaries + HasPorts for ``patterns/raft``:
-    ``PatternSystem`` with the module ``raft``. ``bugs`` are seeded bug names passed on as
-    ``--bug``; ``options`` (``RaftOptions``) and ``extra_args`` are appended to the daemon's
-    command line (``["--election-ms", "150-300"]``)."""
+    """System + Killable + Pausable + HasPrimaries + HasPorts + Reconfigurable for
+    ``patterns/raft``: ``PatternSystem`` with the module ``raft``. ``bugs`` are seeded bug
+    names passed on as ``--bug``; ``options`` (``RaftOptions``) and ``extra_args`` are appended
+    to the daemon's command line (``["--election-ms", "150-300"]``).
+
+    Membership (the ``membership`` fault), through the store's own single-server changes:
+    ``remove_member`` asks the cluster (``remove-server``, forwarded to the leader, answered
+    once the new configuration is committed), then stops the node and wipes its data;
+    ``add_member`` starts the node on an empty data directory with ``--join`` (outside the
+    configuration: it never campaigns) and asks the cluster to add it (``add-server``: the
+    leader catches it up as a learner, then commits the configuration with it). A removed
+    node is not started by a heal of the kill fault."""
 
     def __init__(
         self,
@@ -109,10 +123,80 @@ class RaftSystem(PatternSystem):
             options=options,
             extra_args=extra_args,
         )
+        #: nodes removed from the cluster and not added back
+        self.removed: set[str] = set()
+        #: nodes started empty to be added (``--join``), as they are on every restart
+        self.joined: set[str] = set()
 
     def members(self) -> list[Node]:
         """Every node of the cluster, in order (a watch may move to any of them)."""
         return list(self._nodes)
+
+    # -- Killable, aware of membership ---------------------------------------------------
+
+    def start(self, node: Node) -> None:
+        """Start it on its data, unless it was removed from the cluster (it stays out until
+        ``add_member``)."""
+        if node.name not in self.removed:
+            super().start(node)
+
+    def _argv(self, node: Node) -> list[str]:
+        argv = super()._argv(node)
+        return [*argv, "--join"] if node.name in self.joined else argv
+
+    # -- Reconfigurable ------------------------------------------------------------------
+
+    def remove_member(self, node: Node) -> None:
+        """Remove ``node`` through the cluster (once committed), then stop it and wipe its
+        data; RuntimeError when the cluster refuses or does not answer in time."""
+        if node.name in self.removed:
+            raise RuntimeError(f"{node.name} is not a member (removed before)")
+        self._change("remove-server", node)
+        self.removed.add(node.name)
+        self.joined.discard(node.name)
+        self.kill(node)
+        data = self.data_dir(node)
+        node.exec(["rm", "-rf", data])
+        node.exec(["mkdir", "-p", data])
+
+    def add_member(self, node: Node) -> None:
+        """Start the removed ``node`` empty with ``--join`` (unless an earlier try left it
+        running) and ask the cluster to add it: it is a member once caught up and the new
+        configuration committed."""
+        if node.name not in self.removed:
+            raise RuntimeError(f"{node.name} is a member already")
+        self.joined.add(node.name)
+        if not node.alive(self.daemon):
+            node.exec(["mkdir", "-p", self.data_dir(node)])
+            super().start(node)
+        self._change("add-server", node)
+        self.removed.discard(node.name)
+
+    def _change(self, kind: str, node: Node) -> None:
+        """Ask the members other than ``node`` (then ``node``) for ``kind`` of ``node``, each
+        forwarding it to the leader, until one answers ok; RuntimeError with what each said.
+        An answer that the change may or may not have been made (a timeout) ends the tries:
+        asking again is safe (a change already made is answered ok)."""
+        said: list[str] = []
+        order = [n for n in self._nodes if n.name not in self.removed and n.name != node.name]
+        if kind == "remove-server":
+            order.append(node)
+        for other in order:
+            reply = _ask(
+                other.address,
+                self.port_of(other),
+                {"type": kind, "node": node.name, "timeout_ms": int(ADMIN_TIMEOUT * 1000)},
+                timeout=ADMIN_TIMEOUT + 2,
+            )
+            if reply is None:
+                said.append(f"{other.name}: no answer")
+                continue
+            if reply.get("ok") is True:
+                return
+            said.append(f"{other.name}: {reply.get('error')}: {reply.get('message')}")
+            if reply.get("definite") is not True:
+                break
+        raise RuntimeError(f"{kind} {node.name} refused: {'; '.join(said) or 'no member left'}")
 
 
 class RaftClient(PatternClient):
@@ -146,6 +230,28 @@ class RaftClient(PatternClient):
                 return op.complete("ok", value)
             return op.complete("ok", op.value)
         return self.failed(op, reply)
+
+
+#: how long a membership change may take on the leader (the new member catches up first)
+ADMIN_TIMEOUT = 5.0
+
+
+def _ask(host: str, port: int, msg: dict[str, Any], *, timeout: float) -> dict[str, Any] | None:
+    """One request to a node and its reply, or None if it did not answer in ``timeout`` s."""
+    try:
+        with socket.create_connection((host, port), timeout=min(timeout, 1.0)) as s:
+            s.settimeout(timeout)
+            s.sendall(json.dumps({"id": 1, **msg}).encode() + b"\n")
+            buf = b""
+            while not buf.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    return None
+                buf += chunk
+        reply = json.loads(buf)
+    except (OSError, ValueError):
+        return None
+    return reply if isinstance(reply, dict) else None
 
 
 def _request(op: Op) -> tuple[dict[str, Any], Any]:
@@ -189,4 +295,5 @@ RAFT = SystemInfo(
     default_port=DEFAULT_PORT,
     checkers=("leaders",),
     final_ops=("status",),
+    offers={"membership": ("remove", "replace")},
 )

@@ -43,6 +43,7 @@ from .._runtime import (
     same_value,
 )
 from .flags import WATCH_BUGS
+from .membership import Config, commit_index, config_entry, quorum
 from .storage import Storage
 from .watch import Watches
 
@@ -55,6 +56,8 @@ BUGS: dict[str, str] = {
     "early-ack": "a write/cas is acknowledged once in the leader's own log, before a majority",
     "no-fsync": "state and log stay in unflushed user-space buffers (kill -9 loses them)",
     "vote-twice": "a node votes for any up-to-date candidate of its term, even after voting",
+    "count-new-member-early": "a new member is a voter at once, counted as holding every entry "
+    "the leader has sent it, before it has caught up or acknowledged them",
     **WATCH_BUGS,
 }
 
@@ -68,6 +71,12 @@ LEADER_WAIT = 0.5
 STORE_OPS = ("write", "cas", "txn")
 #: a write whose log entry was replaced: it may still be committed from another node's log
 SUPERSEDED = "superseded"
+#: a membership change refused because another is not committed yet (definite)
+CHANGE_IN_PROGRESS = "change-in-progress"
+#: how long an add-server or remove-server may take (a new member catches up first)
+ADMIN_TIMEOUT = 5.0
+#: at most this many catch-up rounds for a new member (the Raft thesis, 4.2.1)
+CATCH_UP_ROUNDS = 10
 
 
 class _Waiter:
@@ -94,6 +103,7 @@ class RaftNode(Node):
         heartbeat: float = 0.05,
         election: tuple[float, float] = (0.3, 0.6),
         request_timeout: float = 1.0,
+        join: bool = False,
     ) -> None:
         super().__init__(cfg)
         self.heartbeat = heartbeat
@@ -109,6 +119,10 @@ class RaftNode(Node):
         self.led_terms: list[int] = state["led_terms"]
         #: entry i (from 1) is ``log[i - 1]``: ``(term, command)``
         self.log: list[tuple[int, Any]] = self.storage.entries
+        #: who votes: the latest configuration entry in the log, else every --peers member
+        #: (none with --join: the node waits to be added); see ``membership``
+        self.config = Config([] if join else self.members)
+        self.config.appended(1, self.log)
 
         self.mu = threading.Lock()
         #: notified on any change a request may wait for (commit, role, term, leader, acks)
@@ -132,6 +146,12 @@ class RaftNode(Node):
         self.read_seq = 0
         self.sent_seq: dict[str, int] = {}
         self.acked_seq: dict[str, int] = {}
+        #: nodes being caught up before they are added as voters (non-voting learners)
+        self.learners: set[str] = set()
+        #: members this leader added in its term (the count-new-member-early bug)
+        self.fresh: set[str] = set()
+        #: peer -> the token of its replicator thread in this term
+        self._replicating: dict[str, object] = {}
 
         self._rivals: set[tuple[int, str]] = set()  # other leaders of our term, logged once
         #: the applied changes as events, and the watches on them (``watch.py``)
@@ -140,16 +160,18 @@ class RaftNode(Node):
             append_entries=self._on_append_entries,
             request_vote=self._on_request_vote,
             **dict.fromkeys((*REGISTER_OPS, "txn", "revision"), self._on_client),
+            **{"add-server": self._on_add_server, "remove-server": self._on_remove_server},
             **self.watches.handlers(),
         )
         log.info(
             "recovered term %d, voted_for %s, %d log entries (%d torn bytes dropped), "
-            "led terms %s; bugs: %s",
+            "led terms %s, voters %s; bugs: %s",
             self.term,
             self.voted_for,
             len(self.log),
             self.storage.torn_bytes,
             self.led_terms,
+            ",".join(self.config.voters) or "none (waiting to be added)",
             ", ".join(sorted(self.bugs)) or "none",
         )
 
@@ -168,9 +190,14 @@ class RaftNode(Node):
             self.storage.close()
 
     def tick(self) -> None:
-        """Start an election when no leader was heard from within the election timeout."""
+        """Start an election when no leader was heard from within the election timeout (a
+        node that is not a voter in its configuration never does)."""
         with self.mu:
-            if self.role != LEADER and time.monotonic() >= self.election_deadline:
+            if (
+                self.role != LEADER
+                and time.monotonic() >= self.election_deadline
+                and self.id in self.config
+            ):
                 self._start_election()
 
     def persist(self) -> None:
@@ -188,19 +215,28 @@ class RaftNode(Node):
                 "applied": self.applied,
                 "last_index": len(self.log),
                 "led_terms": list(self.led_terms),
+                "voters": list(self.config.voters),
+                "config_index": self.config.index,
+                "learners": sorted(self.learners) if self.role == LEADER else [],
                 "bugs": sorted(self.bugs),
             }
 
     # -- client requests ---------------------------------------------------------------
 
     def route(
-        self, msg: dict[str, Any], lead: Callable[[float], dict[str, Any]], *, read: bool = False
+        self,
+        msg: dict[str, Any],
+        lead: Callable[[float], dict[str, Any]],
+        *,
+        read: bool = False,
+        budget: float | None = None,
     ) -> dict[str, Any]:
         """Run ``lead(deadline)`` here if this node leads, else forward ``msg`` to the
         leader (one hop: a forwarded request is never forwarded again) and relay its reply.
         Waits up to ``LEADER_WAIT`` for a leader to be known. A forwarding failure after
-        sending is indefinite, unless ``read`` (a read changes nothing)."""
-        deadline = request_deadline(msg, self.request_timeout)
+        sending is indefinite, unless ``read`` (a read changes nothing). ``budget``: the
+        request's time (seconds), ``request_timeout`` by default."""
+        deadline = request_deadline(msg, self.request_timeout if budget is None else budget)
         with self.mu:
             self.wait_until(
                 lambda: self.role == LEADER or self.leader is not None,
@@ -281,9 +317,7 @@ class RaftNode(Node):
         self.read_seq += 1
         need = self.read_seq
         self.wake.notify_all()
-        if not self.wait_until(
-            lambda: not leading() or self._acks(need) >= self.majority, deadline
-        ):
+        if not self.wait_until(lambda: not leading() or self._confirmed(need), deadline):
             return error_reply(
                 TIMEOUT, "leadership not confirmed by a majority in time", definite=True
             )
@@ -321,6 +355,141 @@ class RaftNode(Node):
                 )
             return waiter.result
 
+    # -- membership changes (one server at a time; see ``membership``) ---------------------
+
+    def _on_add_server(self, msg: dict[str, Any]) -> dict[str, Any]:
+        node = msg.get("node")
+        if node not in self.cfg.peers:
+            return error_reply(
+                BAD_REQUEST, f"add-server: {node!r} is not in --peers ({', '.join(self.members)})"
+            )
+        return self.route(
+            msg, lambda deadline: self._lead_add(node, deadline), budget=ADMIN_TIMEOUT
+        )
+
+    def _on_remove_server(self, msg: dict[str, Any]) -> dict[str, Any]:
+        node = msg.get("node")
+        if not isinstance(node, str):
+            return error_reply(BAD_REQUEST, f"remove-server needs 'node', got {node!r}")
+        return self.route(
+            msg, lambda deadline: self._lead_remove(node, deadline), budget=ADMIN_TIMEOUT
+        )
+
+    def _lead_add(self, node: str, deadline: float) -> dict[str, Any]:
+        """On the leader: catch ``node`` up as a learner (rounds of replication, until one
+        takes less than an election timeout), then append the configuration with it as a
+        voter and wait until that is committed. Already a voter: done."""
+        with self.mu:
+            refused = self._change_refused(deadline)
+            if refused is not None:
+                return refused
+            if node in self.config:
+                return self._config_reply()
+            term = self.term
+            if "count-new-member-early" in self.bugs:
+                self.fresh.add(node)  # the bug: a voter at once, no catching up
+            else:
+                self._forget(node)  # an earlier member of that name: its progress is stale
+                self.learners.add(node)
+                self._ensure_replicators()
+                caught = self._catch_up(node, term, deadline)
+                self.learners.discard(node)
+                if not caught:
+                    if self.role != LEADER or self.term != term:
+                        return self.not_leader(self.leader)
+                    return error_reply(
+                        TIMEOUT, f"{node} did not catch up in time; not added", definite=True
+                    )
+            return self._change([*self.config.voters, node], term, deadline)
+
+    def _lead_remove(self, node: str, deadline: float) -> dict[str, Any]:
+        """On the leader: append the configuration without ``node`` and wait until it is
+        committed (a leader removing itself steps down then). Not a voter: done."""
+        with self.mu:
+            refused = self._change_refused(deadline)
+            if refused is not None:
+                return refused
+            if node not in self.config:
+                return self._config_reply()
+            if self.config.voters == [node]:
+                return error_reply(BAD_REQUEST, f"{node} is the last voter; it cannot be removed")
+            self.fresh.discard(node)
+            return self._change([v for v in self.config.voters if v != node], self.term, deadline)
+
+    def _change_refused(self, deadline: float) -> dict[str, Any] | None:
+        """Why no change can start now (mu held), after waiting until an entry of this term
+        and the last configuration entry are committed; None when one can."""
+        term = self.term
+        if self.role != LEADER:
+            return self.not_leader(self.leader)
+        ready = self.wait_until(
+            lambda: (
+                self.role != LEADER
+                or self.term != term
+                or (self.commit >= self.term_start and self.commit >= self.config.index)
+            ),
+            deadline,
+        )
+        if self.role != LEADER or self.term != term:
+            return self.not_leader(self.leader)
+        if not ready:
+            return error_reply(
+                CHANGE_IN_PROGRESS,
+                f"the configuration of entry {self.config.index} (or this term's first entry) "
+                "is not committed yet",
+                definite=True,
+            )
+        if self.learners:
+            return error_reply(
+                CHANGE_IN_PROGRESS,
+                f"{', '.join(sorted(self.learners))} is being caught up to be added",
+                definite=True,
+            )
+        return None
+
+    def _catch_up(self, node: str, term: int, deadline: float) -> bool:
+        """Wait (mu held) until learner ``node`` holds the log as it was at the start of a
+        round, in rounds, until a round takes less than the shortest election timeout."""
+        for _ in range(CATCH_UP_ROUNDS):
+            target, started = len(self.log), time.monotonic()
+
+            def caught(target: int = target) -> bool:
+                if self.role != LEADER or self.term != term:
+                    return True
+                return self.match_index.get(node, 0) >= target
+
+            if not self.wait_until(caught, deadline):
+                return False
+            if self.role != LEADER or self.term != term:
+                return False
+            if time.monotonic() - started < self.election[0]:
+                return True
+        return False
+
+    def _change(self, voters: list[str], term: int, deadline: float) -> dict[str, Any]:
+        """Append the configuration ``voters`` (in force at once), make it durable here and
+        wait until it is committed (mu held)."""
+        index = self.append_local([(term, config_entry(voters))])
+        log.info("configuration change at entry %d: voters %s", index, ", ".join(voters))
+        self.storage.sync(index)
+        self.wake.notify_all()
+        self.advance_commit()
+        self.wait_until(
+            lambda: self.commit >= index or self._term_at(index) != term or self.term != term,
+            deadline,
+        )
+        if self.commit >= index and self._term_at(index) == term:
+            return self._config_reply()
+        return error_reply(
+            TIMEOUT,
+            f"the configuration of entry {index} (term {term}) was not committed in time",
+            definite=False,
+            leader=self.leader,
+        )
+
+    def _config_reply(self) -> dict[str, Any]:
+        return ok_reply({"voters": list(self.config.voters), "index": self.config.index})
+
     # -- RequestVote -------------------------------------------------------------------
 
     def _on_request_vote(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -355,7 +524,7 @@ class RaftNode(Node):
         term = self.term
         log.info("election timeout: candidate in term %d", term)
         self.changed.notify_all()
-        if len(self.votes) >= self.majority:
+        if quorum(self.config.voters, self.votes):
             self._become_leader()
             return
         req = {
@@ -365,7 +534,9 @@ class RaftNode(Node):
             "last_index": len(self.log),
             "last_term": self._term_at(len(self.log)),
         }
-        for p in self.others:
+        for p in self.config.voters:
+            if p == self.id:
+                continue
             threading.Thread(
                 target=self._ask_vote, args=(p, term, req), name=f"vote-{p}", daemon=True
             ).start()
@@ -384,7 +555,7 @@ class RaftNode(Node):
             if self.role != CANDIDATE or self.term != term or not reply.get("granted"):
                 return
             self.votes.add(peer)
-            if len(self.votes) >= self.majority:
+            if quorum(self.config.voters, self.votes):
                 self._become_leader()
 
     # -- AppendEntries -----------------------------------------------------------------
@@ -443,17 +614,25 @@ class RaftNode(Node):
                 self._apply()
             return {"ok": True, "term": self.term, "success": True, "match_index": last_new}
 
-    def _replicate(self, peer: str, term: int) -> None:
-        """Keep ``peer``'s log in step with ours while we lead in ``term``: one request in
-        flight, a heartbeat every ``heartbeat`` seconds, sooner when there are new entries
-        or a read waiting for leadership to be confirmed."""
+    def _replicate(self, peer: str, term: int, token: object) -> None:
+        """Keep ``peer``'s log in step with ours while we lead in ``term`` and it is a voter
+        or a learner: one request in flight, a heartbeat every ``heartbeat`` seconds, sooner
+        when there are new entries or a read waiting for leadership to be confirmed."""
         rpc = self.rpcs[peer]
         last_sent = 0.0
         retry_at = 0.0
         while True:
             with self.mu:
                 while True:
-                    if self.stopping.is_set() or self.role != LEADER or self.term != term:
+                    if (
+                        self.stopping.is_set()
+                        or self.role != LEADER
+                        or self.term != term
+                        or self._replicating.get(peer) is not token
+                    ):
+                        return
+                    if peer not in self._peers():  # removed: a later add starts afresh
+                        self._forget(peer)
                         return
                     now = time.monotonic()
                     if now < retry_at:
@@ -478,6 +657,10 @@ class RaftNode(Node):
                     "entries": entries,
                     "commit": self.commit,
                 }
+                early = "count-new-member-early" in self.bugs and peer in self.fresh
+                if early:  # the bug: what is sent to a new member counts as acknowledged
+                    self.match_index[peer] = max(self.match_index[peer], prev + len(entries))
+                    self.advance_commit()
             last_sent = time.monotonic()
             try:
                 reply = rpc.call(req)
@@ -494,7 +677,11 @@ class RaftNode(Node):
                 if their > self.term:
                     self._become_follower(their)
                     return
-                if self.role != LEADER or self.term != term:
+                if (
+                    self.role != LEADER
+                    or self.term != term
+                    or self._replicating.get(peer) is not token
+                ):
                     return
                 self.acked_seq[peer] = max(self.acked_seq[peer], seq)
                 self.changed.notify_all()
@@ -506,7 +693,8 @@ class RaftNode(Node):
                 else:
                     hint = reply.get("conflict_index")
                     back = int(hint) if isinstance(hint, int) else prev
-                    self.next_index[peer] = max(self.match_index[peer] + 1, min(prev, back), 1)
+                    floor = 1 if early else self.match_index[peer] + 1
+                    self.next_index[peer] = max(floor, min(prev, back), 1)
 
     # -- state transitions (all with mu held) -------------------------------------------
 
@@ -531,19 +719,13 @@ class RaftNode(Node):
         self.led_terms.append(self.term)
         self.persist()
         log.info("leader of term %d (votes from %s)", self.term, ", ".join(sorted(self.votes)))
-        last = len(self.log)
-        self.next_index = {p: last + 1 for p in self.others}
-        self.match_index = {p: 0 for p in self.others}
-        self.sent_seq = {p: 0 for p in self.others}
-        self.acked_seq = {p: 0 for p in self.others}
+        self.next_index, self.match_index, self.sent_seq, self.acked_seq = {}, {}, {}, {}
+        self.learners, self.fresh, self._replicating = set(), set(), {}
+        self._ensure_replicators()
         # a no-op of the new term: committing it commits every earlier entry, and lets
         # ReadIndex know the commit index is current
         self.term_start = self.append_local([(self.term, {"op": "noop"})])
         self.storage.sync(self.term_start)
-        for p in self.others:
-            threading.Thread(
-                target=self._replicate, args=(p, self.term), name=f"repl-{p}", daemon=True
-            ).start()
         self.advance_commit()
         self.changed.notify_all()
         self.on_leading()
@@ -553,16 +735,20 @@ class RaftNode(Node):
         appended: a subclass resets what an earlier leader's term left (nothing here)."""
 
     def advance_commit(self) -> None:
-        """Commit the highest index a majority holds, if its entry is of the current term."""
+        """Commit the highest index a majority of the voters holds (the leader counts itself
+        only if it is one), if its entry is of the current term. A leader removed from the
+        configuration steps down once that configuration is committed."""
         own = min(self.storage.synced, len(self.log))
         if "early-ack" in self.bugs:
             n = own  # the bug: the leader's own durable copy is taken for a majority
         else:
-            matches = sorted([own, *(self.match_index[p] for p in self.others)], reverse=True)
-            n = matches[self.majority - 1]
+            n = commit_index(self.config.voters, {**self.match_index, self.id: own})
         if n > self.commit and self._term_at(n) == self.term:
             self.commit = n
             self._apply()
+        if self.role == LEADER and self.id not in self.config and self.commit >= self.config.index:
+            log.info("removed from the configuration (entry %d): stepping down", self.config.index)
+            self._become_follower(self.term)
 
     def _apply(self) -> None:
         while self.applied < self.commit:
@@ -609,6 +795,7 @@ class RaftNode(Node):
         log.info("dropping conflicting entries %d..%d", index, len(self.log))
         del self.log[index - 1 :]
         self.storage.truncate(index - 1)
+        self.config.truncated(self.log)
         for i in [i for i in self.waiters if i >= index]:
             waiter = self.waiters.pop(i)
             waiter.result = _superseded(waiter)
@@ -616,9 +803,14 @@ class RaftNode(Node):
 
     def append_local(self, entries: list[tuple[int, Any]]) -> int:
         """Append ``(term, command)`` entries to this node's log (mu held; not yet durable:
-        ``storage.sync`` it); returns the index of the last."""
+        ``storage.sync`` it); returns the index of the last. A configuration entry among them
+        takes effect at once."""
+        first = len(self.log) + 1
         self.log.extend(entries)
         self.storage.append(entries)
+        self.config.appended(first, entries)
+        if self.role == LEADER:
+            self._ensure_replicators()
         return len(self.log)
 
     def _reset_election_timer(self) -> None:
@@ -627,8 +819,35 @@ class RaftNode(Node):
     def _term_at(self, index: int) -> int:
         return self.log[index - 1][0] if index > 0 else 0
 
-    def _acks(self, need: int) -> int:
-        return 1 + sum(1 for p in self.others if self.acked_seq[p] >= need)
+    def _confirmed(self, need: int) -> bool:
+        """A majority of the voters acknowledged heartbeat round ``need`` (the leader counts
+        for itself if it is a voter)."""
+        acked = {self.id, *(p for p, seq in self.acked_seq.items() if seq >= need)}
+        return quorum(self.config.voters, acked)
+
+    def _peers(self) -> set[str]:
+        """Whom the leader replicates to: the voters and the learners, but itself."""
+        return (set(self.config.voters) | self.learners) - {self.id}
+
+    def _forget(self, peer: str) -> None:
+        """Drop ``peer``'s replicator and progress (mu held): a replicator still running for
+        it stops at its next turn, and one started later begins from scratch."""
+        self._replicating.pop(peer, None)
+        for progress in (self.next_index, self.match_index, self.sent_seq, self.acked_seq):
+            progress.pop(peer, None)
+
+    def _ensure_replicators(self) -> None:
+        """Start a replicator for each peer that has none in this term (mu held, leading)."""
+        last = len(self.log)
+        for p in sorted(self._peers() - set(self._replicating)):
+            self.next_index.setdefault(p, last + 1)
+            self.match_index.setdefault(p, 0)
+            self.sent_seq.setdefault(p, 0)
+            self.acked_seq.setdefault(p, 0)
+            token = self._replicating[p] = object()
+            threading.Thread(
+                target=self._replicate, args=(p, self.term, token), name=f"repl-{p}", daemon=True
+            ).start()
 
     def wait_until(self, predicate: Callable[[], bool], deadline: float) -> bool:
         """Wait on ``changed`` (mu held) until ``predicate`` or ``deadline``; its last value."""

@@ -132,10 +132,10 @@ def test_a_replace_removes_and_adds_back_at_once_and_teardown_adds_back(etcd) ->
 
 
 def test_a_system_that_does_not_offer_membership_is_refused_when_read() -> None:
-    text = "tests:\n  - name: a\n    system: raft\n    nemesis: {faults: [kill, membership]}\n"
+    text = "tests:\n  - name: a\n    system: paxos\n    nemesis: {faults: [kill, membership]}\n"
     with pytest.raises(ConfigError) as e:
         parse_suite(text, source="m.yaml")
-    assert "the membership fault needs a system that offers 'membership'; raft does not" in str(
+    assert "the membership fault needs a system that offers 'membership'; paxos does not" in str(
         e.value
     )
     assert "(systems that do: etcd" in str(e.value)

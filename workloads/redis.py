@@ -44,6 +44,11 @@ order Redis does keep, a replica applying its primary's stream in the order it w
 only while neither a failover nor a full resynchronization comes between two reads: not a
 promise a test with failovers can check.
 
+After the final heal, every server is read alone once each replica has processed the
+primary's replication offset (``RedisSystem.member_states``, ``workloads/redis_members.py``),
+and the ``members`` checker compares their keys: a replica that kept a write its primary does
+not have (or lost one) is named with the key.
+
 No clock faults: redis-server started under libfaketime hangs at start (a known conflict
 between libfaketime's preload and jemalloc, Redis' allocator), so the suite leaves them out.
 """
@@ -51,7 +56,7 @@ between libfaketime's preload and jemalloc, Redis' allocator), so the suite leav
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -59,8 +64,10 @@ from clusters.base import Node
 from harness.history import Op
 from harness.registry import NoOptions, SystemInfo, option
 from harness.spec import WorkloadSpec
-from workloads.binary import BinarySystem
+from workloads.binary import BinarySystem, extra_args
 from workloads.options import ms
+from workloads.redis_members import read_members
+from workloads.system import MemberState
 
 # redis-py is imported where it is used: it is optional (./setup --tests installs it), and the
 # system registers, and ``splitbrain list`` shows it, without it
@@ -122,13 +129,23 @@ class RedisOptions:
     down_after_ms: int = ms(1000, "Sentinel's down-after-milliseconds")
     failover_timeout_ms: int = ms(3000, "Sentinel's failover-timeout")
     appendonly: bool = option(False, "Redis' appendonly persistence")
+    extra_args: tuple[str, ...] = extra_args()
+    members_wait_s: float = option(
+        30.0,
+        "seconds to wait after the final heal for every replica to reach the primary's "
+        "replication offset, before each server's keys are read (the members checker)",
+        minimum=0,
+    )
 
 
 class RedisSystem(BinarySystem):
     """System + Killable + Pausable + HasPrimaries: a Redis primary, replicas and sentinels.
 
-    ``options`` (RedisOptions): Sentinel's ``down_after_ms`` and ``failover_timeout_ms``, and
-    ``appendonly`` (default false: Redis' default persistence). Setup waits up to
+    ``options`` (RedisOptions): Sentinel's ``down_after_ms`` and ``failover_timeout_ms``,
+    ``appendonly`` (default false: Redis' default persistence), ``extra_args`` (appended to
+    redis-server's command line, e.g. ``[--maxmemory, 64mb]``; not the sentinel's) and
+    ``members_wait_s`` (MemberStates: how long the harness waits after the final heal for the
+    replicas to catch up before every server's keys are compared). Setup waits up to
     ``ready_timeout`` seconds for each step. A node's server and its sentinel are killed,
     paused and restarted together, as on a host that crashes or stalls.
     """
@@ -221,6 +238,18 @@ class RedisSystem(BinarySystem):
         except redis.RedisError:
             return False
 
+    # -- MemberStates ------------------------------------------------------------------------
+
+    @property
+    def members_wait_s(self) -> float:
+        """Seconds the harness waits for the replicas to reach the primary's offset."""
+        return self.options.members_wait_s
+
+    def member_states(self, nodes: Sequence[Node], timeout: float) -> dict[str, MemberState]:
+        """Each server among ``nodes`` read alone: its replication offset against the
+        primary's, and its keys (``workloads.redis_members``)."""
+        return read_members({n.name: self.endpoint(n) for n in nodes}, timeout)
+
     def _replicated(self, node: Node) -> str | None:
         """None once the primary has every replica online (and this node, a replica, its
         link up); else what is missing."""
@@ -295,7 +324,7 @@ REDIS = SystemInfo(
     options=RedisOptions,
     client_options={"register": RedisRegisterOptions},
     default_port=DEFAULT_PORT,
-    checkers=("promises",),
+    checkers=("promises", "members"),
     final_ops=("status",),
     node_packages=("redis-server", "redis-sentinel"),
     unreachable={

@@ -103,7 +103,8 @@ class BankChecker:
             err = self._check_read(op, accounts, total)
             if err is not None:
                 errors.setdefault(err["type"], []).append(err)
-        anomalies = [_period_anomaly(p, total, ctx) for p in _periods(history, reads, total)]
+        periods, changed = _periods(history, reads, total, self.max_cases)
+        anomalies = [_period_anomaly(p, total, ctx) for p in periods]
         flights = _Flights(history) if errors else None
         for kind in _KINDS:
             for err in errors.get(kind, [])[: self.max_cases]:
@@ -129,6 +130,8 @@ class BankChecker:
             "negative-balances-allowed": self.negative_balances,
             "errors": summary,
         }
+        if changed:
+            details["total-changed-periods"] = changed
         return Result(not errors, anomalies, details)
 
     def _check_read(self, op: Op, accounts: set[Any], total: Any) -> dict[str, Any] | None:
@@ -148,9 +151,14 @@ class BankChecker:
         return None
 
 
-def _periods(history: list[Op], reads: list[Op], total: Any) -> list[dict[str, Any]]:
-    """The periods in which the reads summed to something other than ``total`` (see the
-    module docstring), each with the in-flight transfers that moved exactly the change."""
+def _periods(
+    history: list[Op], reads: list[Op], total: Any, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The first ``limit`` periods in which the reads summed to something other than
+    ``total`` (see the module docstring), each with the in-flight transfers that moved
+    exactly the change, and how many there were in all. Suspects are looked for only in
+    the periods returned: each search scans every transfer, and a bank whose total drifts
+    all run long has a period every few reads."""
     runs: list[list[Any]] = []  # [sum, first read, last read, count]
     for op in reads:
         if not all(isinstance(b, int | float) for b in op.value.values()):
@@ -162,15 +170,16 @@ def _periods(history: list[Op], reads: list[Op], total: Any) -> list[dict[str, A
         else:
             runs.append([s, op, op, 1])
     plateaus = [r for i, r in enumerate(runs) if r[3] >= 2 or i == len(runs) - 1]
-    if all(r[0] == total for r in plateaus):
-        return []  # the usual case: no pairing of the whole history to look for suspects
+    changed = sum(1 for r in plateaus if r[0] != total)
+    if not changed:
+        return [], 0  # the usual case: no pairing of the whole history to look for suspects
     pairs = pair_index(history)
     began = {id(history[j]): history[i].time for i, j in pairs.items() if i < j}
     transfers = _transfers(history, pairs)
     out: list[dict[str, Any]] = []
     prev_sum, prev_last = total, None
     for i, (s, first, last, count) in enumerate(plateaus):
-        if s != total:
+        if s != total and len(out) < limit:
             change = s - prev_sum
             # in flight when the sum changed: invoked before the first read at the new sum
             # completed, and not completed before the last read at the old sum began
@@ -196,7 +205,7 @@ def _periods(history: list[Op], reads: list[Op], total: Any) -> list[dict[str, A
                 }
             )
         prev_sum, prev_last = s, last
-    return out
+    return out, changed
 
 
 def _transfers(history: list[Op], pairs: dict[int, int]) -> list[tuple[Op, Op | None]]:

@@ -141,6 +141,34 @@ def test_a_half_applied_transfer_is_told_as_a_lasting_change_with_its_suspect():
     assert "op 4 (process 2, transfer of 2 from 1 to 0" in changed.explanation
 
 
+def test_a_total_that_drifts_all_run_long_is_counted_in_full_and_ten_periods_are_told(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bank that loses 1 every tenth transfer: 1,000 periods at a new wrong total. Each
+    period told looks for its suspects among every transfer; only the ten told do."""
+    import checkers.jepsen.bank as bank
+
+    looked = []
+    real = bank._amount
+
+    def amount(op: Op) -> Any:
+        looked.append(op)
+        return real(op)
+
+    monkeypatch.setattr(bank, "_amount", amount)
+    h, total = H().call(0, "read", None, {0: 10_000, 1: 0}), 10_000
+    for i in range(1, 10_001):
+        h.call(1, "transfer", {"from": 0, "to": 1, "amount": 1})
+        if i % 10 == 0:
+            total -= 1
+            h.call(0, "read", None, {0: total, 1: 0}).call(0, "read", None, {0: total, 1: 0})
+    r = BankChecker().check(h.ops, {})
+    assert r.details["total-changed-periods"] == 1_000
+    assert sum(a.name == "total-changed" for a in r.anomalies) == 10
+    assert r.details["errors"]["wrong-total"]["count"] == 2_000
+    assert len(looked) <= 10 * 10_000
+
+
 def test_a_late_half_is_a_period_that_ends_and_a_lone_wrong_read_is_no_period():
     h = (
         H()

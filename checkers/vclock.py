@@ -243,7 +243,8 @@ class _Check:
                 key, value = inv.value
                 w = self.keys[key].by_value.get(_h(value))
                 if w is not None and w.invoke is inv:
-                    known.setdefault((comp.process, key), {})[w.bit] = ("wrote", comp)
+                    mine = known.setdefault((comp.process, key), {})
+                    _learn(mine, self.keys[key], w, ("wrote", comp))
             elif inv.f == "read" and _keyed(comp.value) and isinstance(comp.value[1], list):
                 reads += 1
                 self._read(comp, comp.value[0], comp.value[1], known)
@@ -278,7 +279,7 @@ class _Check:
         if missed:
             self._went_back(op, key, values, space, shown, missed, mine)
         for w in shown:
-            mine.setdefault(w.bit, ("read", op))
+            _learn(mine, space, w, ("read", op))
 
     def _unknown_value(self, op: Op, key: str, value: Any, w: Write | None) -> None:
         why = (
@@ -445,6 +446,27 @@ class _Check:
         out = self.found.setdefault(name, [])
         if len(out) < self.max_reports:
             out.append(Anomaly(name, text, ops, data))
+
+
+def _learn(
+    mine: dict[int, tuple[str, Op]], space: _Keyspace, w: Write, how: tuple[str, Op]
+) -> None:
+    """Record that a process knows ``w`` (``how``: it wrote or read it, in which op), keeping
+    ``mine`` to the versions it knows that no other version it knows supersedes: a read that
+    shows a version shows what that version supersedes, so a superseded one can never be
+    the newest version a read missed (``_went_back``'s ``top``), and a process that knows a
+    long chain of versions of a key does not make each of its reads scan the whole chain.
+    A version it wrote replaces a record of having read it, as before."""
+    if w.bit in mine:
+        if how[0] == "wrote":
+            mine[w.bit] = how
+        return
+    by_bit = space.by_bit
+    if any(by_bit[b].ancestors >> w.bit & 1 for b in mine):
+        return  # a version it knows already supersedes w
+    for b in [b for b in mine if w.ancestors >> b & 1]:
+        del mine[b]
+    mine[w.bit] = how
 
 
 def single_versions(history: list[Op]) -> list[Op]:

@@ -248,3 +248,32 @@ def test_a_value_written_twice_leaves_the_verdict_unknown() -> None:
     r = check(h)
     assert r.valid == "unknown"
     assert "1 value(s) written twice (1 of 'k')" in r.details["reason"]
+
+
+# -- scale -----------------------------------------------------------------------------------
+
+
+def test_a_process_that_knows_a_long_chain_keeps_only_its_newest_version(monkeypatch: Any) -> None:
+    """2,000 versions of one key, each written over the last; the writer reads after each
+    write, and every hundredth read returns the version before. Every read missing what the
+    process knew is counted, five explained, and what the process knows stays one version:
+    a read compares itself with that, not with the whole chain."""
+    import checkers.vclock as vclock
+
+    sizes: list[int] = []
+    real = vclock._learn
+
+    def learn(mine: Any, *args: Any) -> None:
+        real(mine, *args)
+        sizes.append(len(mine))
+
+    monkeypatch.setattr(vclock, "_learn", learn)
+    h = H()
+    for v in range(1, 2001):
+        h.write(0, "n1", "x", v, [v - 1] if v > 1 else [])
+        h.read(0, "n1", "x", [v - 1 if v % 100 == 0 else v])
+    h.finals({"x": [2000]})
+    r = check(h)
+    assert r.details["found"] == {"went-back": 20}
+    assert sum(a.name == "went-back" for a in r.anomalies) == 5
+    assert max(sizes) == 1

@@ -1,0 +1,429 @@
+"""How each registered checker's cost grows with the history: an invalid history per checker.
+
+    python bench/checkers_scale.py                            # 25k, 50k, 100k ops, every checker
+    python bench/checkers_scale.py --sizes 100000 --checkers watch,list-append
+    python bench/checkers_scale.py --timeout 120              # give up on a case after 120 s
+
+A checker must cost time linear (or n log n) in the history, also where a run goes wrong and
+every anomaly of a kind repeats: the watch checker once took 862 s on a 127 s etcd run whose
+members diverged (127,000 missed events). So each history here is invalid, with an anomaly
+planted every so often through the whole history (about one op in a hundred, or in a
+thousand where each is a cycle to find), made by a small generator per checker
+(``GENERATORS``: the list-append and rw-register ones start from
+``checkers.txn.generate``). Each case runs in a fresh process that makes the history, then
+times the checker's ``check`` alone (wall and CPU), as ``splitbrain check`` makes it from its
+registered info and default options. Printed per case: ops in the history, wall and CPU
+seconds, microseconds of CPU per op, the verdict, the anomalies found (counted in full:
+``details`` counts where the checker keeps them, else the anomalies returned) and kept.
+The load average is printed with each row: the machine is shared.
+
+A registered checker without a generator here is listed as such (``no generator``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from harness.history import Op  # noqa: E402
+
+#: name -> (make(n, rng) -> history of about n ops, the checker's options)
+Generator = Callable[[int, random.Random], list[Op]]
+
+
+class _History:
+    """Ops appended one at a time, 1 ms apart, indexed in order."""
+
+    def __init__(self) -> None:
+        self.ops: list[Op] = []
+
+    def add(self, type: str, f: str, value: Any, process: Any, node: str | None = None,
+            extra: dict[str, Any] | None = None) -> Op:  # fmt: skip
+        n = len(self.ops)
+        op = Op(type, f, value, process, (n + 1) * 1_000_000, n, node, None, extra or {})
+        self.ops.append(op)
+        return op
+
+    def pair(self, f: str, value: Any, done: Any, process: Any, type: str = "ok",
+             node: str | None = None, extra: dict[str, Any] | None = None) -> None:  # fmt: skip
+        self.add("invoke", f, value, process, node)
+        self.add(type, f, done, process, node, extra)
+
+
+def _stats(n: int, rng: random.Random) -> list[Op]:
+    """Reads that succeed and writes that never do: "unknown" (stats has no invalid)."""
+    h = _History()
+    for i in range(n // 4):
+        h.pair("read", None, i, i % 10)
+        h.pair("write", i, i, i % 10, "fail")
+    return h.ops
+
+
+def _unique_ids(n: int, rng: random.Random) -> list[Op]:
+    """Every hundredth id handed out again."""
+    h = _History()
+    for i in range(n // 2):
+        h.pair("generate", None, i - 1 if i % 100 == 99 else i, i % 10)
+    return h.ops
+
+
+def _counter(n: int, rng: random.Random) -> list[Op]:
+    """Adds of 1, and reads; every hundredth read beyond every add attempted."""
+    h = _History()
+    total = 0
+    for i in range(n // 4):
+        h.pair("add", 1, 1, i % 10)
+        total += 1
+        h.pair("read", None, total + 1000 if i % 100 == 99 else total, i % 10)
+    return h.ops
+
+
+def _set(n: int, rng: random.Random) -> list[Op]:
+    """Adds, and one final read missing every hundredth element."""
+    h = _History()
+    adds = n // 2 - 1
+    for i in range(adds):
+        h.pair("add", i, i, i % 10)
+    h.pair("read", None, [i for i in range(adds) if i % 100 != 99], 0)
+    return h.ops
+
+
+def _set_full(n: int, rng: random.Random) -> list[Op]:
+    """Adds, with a read of every element so far after each 2,000 ops; every hundredth
+    element is seen once and then lost."""
+    h = _History()
+    added: list[int] = []
+    lost: set[int] = set()
+    i = 0
+    while len(h.ops) < n:
+        h.pair("add", i, i, i % 10)
+        added.append(i)
+        i += 1
+        if i % 1000 == 0:
+            h.pair("read", None, [e for e in added if e not in lost], 10)
+            lost.update(e for e in added[-1000:] if e % 100 == 99)
+    return h.ops
+
+
+def _long_fork(n: int, rng: random.Random) -> list[Op]:
+    """Inserts of one key each, reads of groups of three keys; every hundredth group is
+    read in two incompatible orders."""
+    h = _History()
+    g = 0
+    while len(h.ops) < n:
+        a, b, c = 3 * g, 3 * g + 1, 3 * g + 2
+        for k in (a, b, c):
+            h.pair("txn", [["w", k, 1]], [["w", k, 1]], k % 10)
+        keys = [a, b, c]
+        full = [["r", k, 1] for k in keys]
+        if g % 100 == 99:
+            h.pair("txn", [["r", k, None] for k in keys],
+                   [["r", a, 1], ["r", b, None], ["r", c, 1]], 11)  # fmt: skip
+            h.pair("txn", [["r", k, None] for k in keys],
+                   [["r", a, None], ["r", b, 1], ["r", c, 1]], 12)  # fmt: skip
+        else:
+            h.pair("txn", [["r", k, None] for k in keys], full, 11)
+        g += 1
+    return h.ops
+
+
+def _bank(n: int, rng: random.Random) -> list[Op]:
+    """Five accounts, transfers and reads; every hundredth transfer loses its deposit, so
+    the total drifts all run long: a period at a new wrong total every hundred reads (each
+    period told looks for suspects among every transfer)."""
+    h = _History()
+    bal = [n] * 5
+    i = 0
+    while len(h.ops) < n:
+        a, b = rng.sample(range(5), 2)
+        amount = rng.randint(1, 5)
+        bal[a] -= amount
+        if i % 100 != 99:
+            bal[b] += amount
+        t = {"from": a, "to": b, "amount": amount}
+        h.pair("transfer", t, t, i % 10)
+        h.pair("read", None, dict(enumerate(bal)), 10 + i % 5)
+        i += 1
+    return h.ops
+
+
+def _txn_planted(history: list[Op], rng: random.Random, stale: Callable[[Any], Any]) -> None:
+    """Every hundredth ok transaction's first read made stale by ``stale``."""
+    seen = 0
+    for op in history:
+        if op.type != "ok" or op.f != "txn":
+            continue
+        seen += 1
+        if seen % 100 == 0:
+            for m in op.value:
+                if m[0] == "r" and m[2]:
+                    m[2] = stale(m[2])
+                    break
+
+
+def _list_append(n: int, rng: random.Random) -> list[Op]:
+    """``list_append_history`` with every hundredth transaction's read missing its last
+    element (a stale read)."""
+    from checkers.txn.generate import list_append_history
+
+    history = list_append_history(n // 2, seed=1)
+    _txn_planted(history, rng, lambda v: v[:-1])
+    return history
+
+
+def _rw_register(n: int, rng: random.Random) -> list[Op]:
+    """``rw_register_history`` with every hundredth transaction's read one write behind."""
+    from checkers.txn.generate import rw_register_history
+
+    history = rw_register_history(n // 2, seed=1)
+    _txn_planted(history, rng, lambda v: v - 1 if isinstance(v, int) and v > 1 else v)
+    return history
+
+
+def _watch(n: int, rng: random.Random) -> list[Op]:
+    """Acknowledged writes, one a revision; watcher w0 receives them all, w1 (on a member
+    that diverged) every tenth, another value at every seventieth: nine missed events in ten
+    writes, and the watchers disagree."""
+    h = _History()
+    writes = n // 2
+    got: dict[int, list[list[Any]]] = {0: [], 1: []}
+    for w in (0, 1):
+        h.pair("watch", {}, {"watcher": f"w{w}", "start": 1, "events": []}, 100 + w)
+    for i in range(writes):
+        k = f"k{i % 5}"
+        h.pair("write", [k, i], [k, {"value": i, "revision": i + 2}], i % 10)
+        got[0].append([i + 2, k, i])
+        if i % 10 == 0:
+            got[1].append([i + 2, k, i if i % 70 else -i - 1])
+        if i % 500 == 499 or i == writes - 1:
+            last = i == writes - 1
+            for w in (0, 1):
+                v: dict[str, Any] = {"watcher": f"w{w}", "start": 1, "events": got[w]}
+                if last:
+                    v |= {"target": writes + 1, "caught_up": True}
+                h.pair("catch-up" if last else "watch", {}, v, 100 + w)
+                got[w] = []
+    return h.ops
+
+
+def _queue(n: int, rng: random.Random) -> list[Op]:
+    """Enqueues and dequeues in order; every hundredth message is never delivered, and the
+    final audit does not hold it: lost."""
+    h = _History()
+    m = n // 4
+    for i in range(m):
+        h.pair("enqueue", i, i, i % 10)
+        if i % 100 != 99:
+            h.pair("dequeue", None, i, 10 + i % 10)
+    h.pair("audit", None, {"applied": 2 * m, "queue": [], "inflight": []}, 20)
+    return h.ops
+
+
+def _lease(n: int, rng: random.Random) -> list[Op]:
+    """Acts under growing epochs of ten resources; every hundredth act is under the epoch
+    before the current one, invoked after an act of the current one completed."""
+    h = _History()
+    epoch = [1] * 10
+    i = 0
+    while len(h.ops) < n:
+        r = i % 10
+        if i % 37 == 0:
+            epoch[r] += 1
+        e = epoch[r] - 1 if i % 100 == 99 and epoch[r] > 1 else epoch[r]
+        node = f"n{(e % 3) + 1}"
+        h.pair("act", None, [[f"r{r}", e]], i % 10, node=node)
+        i += 1
+    return h.ops
+
+
+def _election(n: int, rng: random.Random) -> list[Op]:
+    """Leaders acting in growing terms; every hundredth act is the previous term's leader,
+    after the new one acted."""
+    h = _History()
+    term = 1
+    i = 0
+    while len(h.ops) < n:
+        if i % 20 == 0:
+            term += 1
+        t = term - 1 if i % 100 == 99 else term
+        h.pair("act", None, {"term": t, "leader": f"n{t % 5 + 1}"}, i % 10, node=f"n{t % 5 + 1}")
+        i += 1
+    return h.ops
+
+
+def _leaders(n: int, rng: random.Random) -> list[Op]:
+    """Status reports naming the terms each node led; every hundredth term is claimed by two
+    nodes."""
+    h = _History()
+    i = 0
+    while len(h.ops) < n:
+        node = f"n{i % 5 + 1}"
+        terms = [i] + ([i - 1] if i % 100 == 99 else [])
+        h.pair("status", None, {"id": node, "led_terms": terms}, i % 10, node=node)
+        i += 1
+    return h.ops
+
+
+def _linearizable(n: int, rng: random.Random) -> list[Op]:
+    """A register written and read by ten processes one after another, over 100 keys; every
+    thousandth read returns the value before the last write (a stale read)."""
+    h = _History()
+    value: dict[int, int] = {}
+    i = 0
+    while len(h.ops) < n:
+        k = i // 2 % 100
+        if i % 2 == 0:
+            value[k] = i
+            h.pair("write", [k, i], [k, i], i % 10)
+        else:
+            v = value.get(k)
+            if i % 1000 == 999 and v is not None:
+                v -= 200  # the write to k before the last
+            h.pair("read", [k, None], [k, v], i % 10)
+        i += 1
+    return h.ops
+
+
+def _vclock(n: int, rng: random.Random) -> list[Op]:
+    """A store that keeps one version per key (each write saw the key's latest), read and
+    written by ten processes over five keys; every hundredth read returns the version before
+    the last one its process knew: it went back."""
+    h = _History()
+    chain: dict[str, list[int]] = {f"k{j}": [] for j in range(5)}
+    last: dict[tuple[int, str], int] = {}  # (process, key) -> index in the chain last known
+    i = 0
+    while len(h.ops) < n - 8:
+        p, k = i % 10, f"k{i // 10 % 5}"
+        node = f"n{p % 3 + 1}"
+        if i % 3 == 0:
+            saw = chain[k][-1:]
+            chain[k].append(i)
+            h.add("invoke", "write", [k, i], p, node, {"saw": saw})
+            h.add("ok", "write", [k, i], p, node, {"saw": saw})
+            last[p, k] = len(chain[k]) - 1
+        else:
+            at = len(chain[k]) - 1
+            if i % 100 == 99 and last.get((p, k), 0) > 0:
+                at = last[p, k] - 1
+            h.pair("read", [k, None], [k, chain[k][at : at + 1]], p, node=node)
+            if at >= 0 and at > last.get((p, k), -1):
+                last[p, k] = at
+        i += 1
+    for j in range(3):
+        final = {k: c[-1:] for k, c in chain.items()}
+        h.pair("final-read", None, final, 20 + j, node=f"n{j + 1}")
+    return h.ops
+
+
+GENERATORS: dict[str, tuple[Generator, dict[str, Any]]] = {
+    "stats": (_stats, {}),
+    "unique-ids": (_unique_ids, {}),
+    "counter": (_counter, {}),
+    "set": (_set, {}),
+    "set-full": (_set_full, {}),
+    "long-fork": (_long_fork, {"group_size": 3}),
+    "bank": (_bank, {}),
+    "list-append": (_list_append, {}),
+    "rw-register": (_rw_register, {}),
+    "causal": (_list_append, {}),
+    "watch": (_watch, {}),
+    "queue": (_queue, {}),
+    "queue-at-least-once": (_queue, {}),
+    "lease": (_lease, {}),
+    "election": (_election, {}),
+    "leaders": (_leaders, {}),
+    "linearizable": (_linearizable, {}),
+    "vclock": (_vclock, {}),
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="25000,50000,100000", help="ops per history")
+    ap.add_argument("--checkers", default="", help="comma-separated (default: all registered)")
+    ap.add_argument("--timeout", type=float, default=300, help="seconds per case")
+    ap.add_argument("--one", nargs=2, metavar=("CHECKER", "OPS"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(_measure(args.one[0], int(args.one[1]))))
+        return
+    from harness import registry
+
+    names = [c for c in args.checkers.split(",") if c] or sorted(registry.checkers())
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    print(f"python {sys.version.split()[0]}; sizes {', '.join(f'{s:,}' for s in sizes)} ops; "
+          f"timeout {args.timeout:g} s per case")  # fmt: skip
+    print(f"{'checker':<21}{'ops':>9}{'wall s':>9}{'cpu s':>8}{'us/op':>7}  {'verdict':<8}"
+          f"{'anomalies':>10}{'kept':>6}  load  kinds")  # fmt: skip
+    for name in names:
+        if name not in GENERATORS:
+            print(f"{name:<21}  no generator")
+            continue
+        for size in sizes:
+            print(_case(name, size, args.timeout), flush=True)
+
+
+def _case(name: str, size: int, timeout: float) -> str:
+    cmd = [sys.executable, __file__, "--one", name, str(size)]
+    load = Path("/proc/loadavg").read_text().split()[0]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return f"{name:<21}{size:>9,}  timed out after {timeout:g} s (load {load})"
+    if out.returncode != 0:
+        return f"{name:<21}{size:>9,}  failed: {out.stderr.strip()[-300:]}"
+    r = json.loads(out.stdout)
+    kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(r["counts"].items())) or r["reason"][:60]
+    return (f"{name:<21}{r['ops']:>9,}{r['wall_s']:>9.2f}{r['cpu_s']:>8.2f}"
+            f"{1e6 * r['cpu_s'] / r['ops']:>7.1f}  {str(r['valid']):<8}{r['found']:>10,}"
+            f"{r['kept']:>6}  {load:<5} {kinds}")  # fmt: skip
+
+
+def _measure(name: str, size: int) -> dict[str, Any]:
+    """Make the history, then time ``check`` alone."""
+    from harness import registry
+
+    make, options = GENERATORS[name]
+    history = make(size, random.Random(1))
+    info = registry.lookup(registry.CheckerInfo, name, "checker")
+    checker = info.make(registry.parse_options(info.options, options, name))
+    t0, c0 = time.perf_counter(), time.process_time()
+    result = checker.check(history, {})
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    counts = _counts(result)
+    return {
+        "ops": len(history),
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "valid": result.valid,
+        "found": sum(counts.values()),
+        "kept": len(result.anomalies),
+        "counts": counts,
+        "reason": str(result.details.get("reason", "")),
+    }
+
+
+def _counts(result: Any) -> dict[str, int]:
+    """Anomalies by kind, counted in full where the checker counts them (``anomaly-counts``
+    and the like in its details), else those it returned."""
+    d = result.details
+    for key in ("anomaly-counts", "anomaly_counts", "found"):
+        if isinstance(d.get(key), dict) and all(isinstance(v, int) for v in d[key].values()):
+            return dict(d[key])
+    out: dict[str, int] = {}
+    for a in result.anomalies:
+        out[a.name] = out.get(a.name, 0) + 1
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -6,6 +6,7 @@ reach redis-server's command line and not the sentinel's."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import threading
@@ -132,6 +133,36 @@ def test_a_replica_that_follows_no_primary_has_no_index_until_it_is_back(cluster
         assert states["n3"].index is None and states["n3"].error is None
     finally:
         replica.replicaof(host, port)
+    deadline = time.monotonic() + 30
+    while not converged(system.member_states(nodes, 5.0)):
+        assert time.monotonic() < deadline, "the members never came back to one index"
+        time.sleep(0.2)
+
+
+def test_members_that_never_reach_one_index_are_recorded_and_reported(
+    cluster, tmp_path: Path
+) -> None:
+    system, nodes = cluster
+    host, port = system.endpoint(nodes[0])
+    replica = server(system, nodes[1])
+    saved = system.options
+    system.options = dataclasses.replace(saved, members_wait_s=1.0)
+    replica.replicaof("NO", "ONE")
+    try:
+        journal = Journal(tmp_path / "history.jsonl", time.monotonic_ns)
+        t = time.monotonic()
+        done = record_member_states(system, nodes, journal)
+        took = time.monotonic() - t
+        journal.close()
+    finally:
+        system.options = saved
+        replica.replicaof(host, port)
+    assert done.type == "info" and done.error is not None
+    assert done.error.startswith("members-not-converged: after 1 s (")
+    assert 1.0 <= took < 10.0
+    r = MembersChecker().check(journal.ops, {})
+    (a,) = [a for a in r.anomalies if a.name == "members-not-converged"]
+    assert r.valid is False and "n3 at no index" in a.explanation
     deadline = time.monotonic() + 30
     while not converged(system.member_states(nodes, 5.0)):
         assert time.monotonic() < deadline, "the members never came back to one index"

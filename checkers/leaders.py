@@ -19,12 +19,18 @@ __all__ = ["CHECKER", "LeadersChecker"]
 CHECKER = CheckerInfo(
     "leaders",
     "at most one leader per term, from the nodes' status",
-    lambda _options: LeadersChecker(),
+    lambda _options: LeadersChecker(max_reports=5),
 )
 
 
 class LeadersChecker:
+    """``max_reports``: the terms with two leaders explained (None: every one, as the
+    election checker needs them); the details count them all."""
+
     name = "leaders"
+
+    def __init__(self, max_reports: int | None = None) -> None:
+        self.max_reports = max_reports
 
     def check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
         leaders: dict[int, dict[str, Op]] = {}
@@ -37,8 +43,12 @@ class LeadersChecker:
             for term in op.value.get("led_terms") or []:
                 leaders.setdefault(int(term), {}).setdefault(str(node), op)
         anomalies = []
+        doubled = 0
         for term, by_node in sorted(leaders.items()):
             if len(by_node) > 1:
+                doubled += 1
+                if self.max_reports is not None and len(anomalies) >= self.max_reports:
+                    continue
                 names = sorted(by_node)
                 anomalies.append(
                     Anomaly(
@@ -56,7 +66,11 @@ class LeadersChecker:
                         {"term": term, "nodes": names},
                     )
                 )
-        details = {"status_reports": reports, "terms_with_leaders": len(leaders)}
+        details = {
+            "status_reports": reports,
+            "terms_with_leaders": len(leaders),
+            "terms_with_two_leaders": doubled,
+        }
         if anomalies:
             return Result(False, anomalies, details)
         if reports == 0:

@@ -120,3 +120,15 @@ def test_the_sentences_name_node_process_term_and_wall_clock() -> None:
         "1.620 s (00:00:01.620Z) via n2, process 4) each say they became leader in term 4: two "
         "leaders in one term"
     )
+
+
+def test_the_leaders_checker_counts_every_term_with_two_leaders_and_explains_five() -> None:
+    from checkers.leaders import CHECKER
+
+    led = list(range(1, 1001))
+    events = [(0, 1, "n1", "status", status("n1", led)), (2, 3, "n2", "status", status("n2", led))]
+    r = CHECKER.make(None).check(history(*events), {})
+    assert r.valid is False and r.details["terms_with_two_leaders"] == 1000
+    assert [a.data["term"] for a in r.anomalies] == [1, 2, 3, 4, 5]
+    e = check(*events)  # the election checker still sees every one, and reports five
+    assert e.details["two-leader-terms"] == 1000 and len(e.anomalies) == 5

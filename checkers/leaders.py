@@ -42,7 +42,7 @@ class LeadersChecker:
             reports += 1
             for term in op.value.get("led_terms") or []:
                 leaders.setdefault(int(term), {}).setdefault(str(node), op)
-        anomalies = []
+        anomalies: list[Anomaly] = []
         doubled = 0
         for term, by_node in sorted(leaders.items()):
             if len(by_node) > 1:

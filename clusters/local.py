@@ -25,6 +25,7 @@ held, so it is safe to run next to live runs.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import ipaddress
 import json
@@ -64,6 +65,11 @@ SUBNET_POOL = ipaddress.IPv4Network("10.213.0.0/16")
 #: the nodes share one /24 with the controller's gateway address
 MAX_NODES = 200
 IFNAMSIZ = 15  # usable characters of an interface name
+
+#: the type of the disk faults' FUSE mounts over a node's workdir (``nemesis.diskfs``), whose
+#: source is the node's namespace name: a killed controller leaves them mounted, and they go
+#: with their prefix (``clean``, ``destroy``)
+LAZYFS_TYPE = "fuse.splitbrain-lazyfs"
 
 _OBJECT_RE = re.compile(r"^(?P<prefix>[a-z][a-z0-9]*)-(?P<kind>br|n\d+|v\d+)$")
 _COMMENT_RE = re.compile(r'--comment "?' + RULE_COMMENT + r'(?P<prefix>[a-z][a-z0-9]*)"?')
@@ -412,6 +418,10 @@ def clean(prefix_glob: str = "sb*", *, include_live: bool = False) -> list[str]:
         if m:
             prefixes.add(m["prefix"])
     prefixes.update(_forward_rules())
+    for source, _ in _lazyfs_mounts():
+        m = _OBJECT_RE.match(source)
+        if m:
+            prefixes.add(m["prefix"])
     removed: list[str] = []
     for prefix in sorted(p for p in prefixes if fnmatch.fnmatchcase(p, prefix_glob)):
         if not include_live and is_live(prefix):
@@ -430,6 +440,7 @@ def _remove_prefix(prefix: str) -> list[str]:
     namespaces = sorted(ns for ns in _netns() if _owned(ns, prefix))
     for ns in namespaces:
         removed += kill_netns_processes(ns)
+    removed += _unmount_lazyfs(prefix)
     # Deleting the host end of a veth deletes both ends at once; deleting a namespace only
     # drops a reference, and its devices go away later, asynchronously.
     links = sorted(_links_of(prefix), key=lambda name: name.endswith("-br"))
@@ -467,7 +478,63 @@ def kill_netns_processes(ns: str, wait: float = 5.0) -> list[str]:
         time.sleep(0.02)
 
 
+def _unmount_lazyfs(prefix: str, wait: float = 5.0) -> list[str]:
+    """Unmount the disk faults' file systems of ``prefix``'s nodes (lazily: a process outside
+    the namespaces may still hold a file) and stop their helpers (SIGTERM: each removes its
+    synced copies; a copy of the mount held by another mount namespace would otherwise keep
+    it serving). Returns a line per mount removed."""
+    removed = []
+    for source, where in _lazyfs_mounts():
+        if not _owned(source, prefix):
+            continue
+        run(["umount", "-l", where], check=False)
+        removed.append(f"mount {where}")
+        helpers = _lazyfs_helpers(where)
+        for sig in (_signal.SIGTERM, _signal.SIGKILL):
+            for pid in helpers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+            deadline = time.monotonic() + wait
+            while helpers and time.monotonic() < deadline:
+                time.sleep(0.02)
+                helpers = _lazyfs_helpers(where)
+        shutil.rmtree(f"{where}.lazyfs-synced", ignore_errors=True)
+    return removed
+
+
+def _lazyfs_helpers(where: str) -> list[int]:
+    """Pids of the helpers serving the file system mounted on ``where``."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
+                argv = fh.read().split(b"\0")
+        except OSError:
+            continue
+        if os.path.basename(argv[0]).startswith(b"lazyfs-") and where.encode() in argv:
+            found.append(int(entry.name))
+    return found
+
+
 # -- discovery --------------------------------------------------------------------------------
+
+
+def _lazyfs_mounts() -> list[tuple[str, str]]:
+    """(source, mount point) of each disk-fault file system mounted on this machine."""
+    try:
+        with open("/proc/self/mountinfo") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        left, _, right = line.partition(" - ")
+        fields, tail = left.split(), right.split()
+        if len(fields) >= 5 and len(tail) >= 2 and tail[0] == LAZYFS_TYPE:
+            found.append((tail[1], fields[4].replace("\\040", " ")))
+    return found
 
 
 def _owned(name: str, prefix: str) -> bool:

@@ -35,9 +35,9 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from clusters.base import Node, SetupError
+from clusters.base import SetupError
 from clusters.clock import shim_cache
 
 __all__ = [
@@ -58,6 +58,14 @@ FSTYPE = "fuse.splitbrain-lazyfs"
 #: the control file, at the root of the mount (not listed)
 CTL = ".lazyfs-ctl"
 HEADERS = "/usr/include/fuse3/fuse.h"
+
+
+class Where(Protocol):
+    """What of a node the file system needs: its name and its work directory (a ``Node``)."""
+
+    name: str
+    workdir: str
+
 
 _build_lock = threading.Lock()
 _procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -113,7 +121,7 @@ def build() -> Path:
     return out
 
 
-def mount(node: Node, data_dir: str, timeout: float = 20.0) -> None:
+def mount(node: Where, data_dir: str, timeout: float = 20.0) -> None:
     """Mount the lazy file system over ``node``'s work directory, forgetful under
     ``data_dir``; returns once it is mounted. Does nothing when it already is."""
     if not getattr(node, "shares_filesystem", False):
@@ -149,13 +157,20 @@ def mount(node: Node, data_dir: str, timeout: float = 20.0) -> None:
         time.sleep(0.02)
 
 
-def unmount(node: Node, timeout: float = 10.0) -> None:
+def unmount(node: Where, timeout: float = 10.0) -> None:
     """Unmount the lazy file system of ``node`` (lazily if something still holds a file) and
     wait for its helper to exit; nothing when it is not mounted."""
     unmount_path(os.path.abspath(node.workdir), timeout)
 
 
 def unmount_path(workdir: str, timeout: float = 10.0) -> None:
+    """Unmount the lazy file system on ``workdir`` and stop its helper.
+
+    The helper is stopped (SIGTERM: libfuse leaves its loop, the helper removes its synced
+    copies) rather than waited for: where ``/`` is a private mount, as here, every
+    ``ip netns exec`` copies the host's mount table, so a process of any other run started
+    while the file system was mounted holds a copy of it, and that keeps the FUSE connection
+    open after the host's unmount."""
     if mounted(workdir):
         r = subprocess.run(["umount", workdir], capture_output=True, text=True)
         if r.returncode != 0 and mounted(workdir):
@@ -163,16 +178,19 @@ def unmount_path(workdir: str, timeout: float = 10.0) -> None:
     with _procs_lock:
         proc = _procs.pop(workdir, None)
     if proc is not None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+    shutil.rmtree(_shadow(workdir), ignore_errors=True)  # what a killed helper left
     if mounted(workdir):
         raise RuntimeError(f"{workdir} is still mounted")
 
 
-def control(node: Node, command: str) -> dict[str, Any]:
+def control(node: Where, command: str) -> dict[str, Any]:
     """Send ``command`` (``lose``, ``enospc 1``, ``slow 50``) to ``node``'s lazy file system;
     returns its state afterwards (``{"enospc", "slow_ms", "lazy", "last_loss"}``). Raises
     RuntimeError when it is not mounted or refuses the command."""

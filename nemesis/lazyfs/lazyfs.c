@@ -224,9 +224,14 @@ static void lose_dir(const char *dir, const char *path, struct loss *l) {
             if (e->lo < e->hi || ss.st_size != st.st_size) {
                 int f = openat(base_fd, sub, O_WRONLY);
                 if (f >= 0) {
-                    int64_t hi = e->hi < st.st_size ? e->hi : st.st_size;
-                    l->bytes += (hi > e->lo ? hi - e->lo : 0) +
-                                (st.st_size > ss.st_size ? st.st_size - ss.st_size : 0);
+                    /* the bytes dropped: those written since the sync, and the tail
+                     * past the synced size */
+                    int64_t lo = e->lo, hi = e->hi < st.st_size ? e->hi : st.st_size;
+                    if (st.st_size > ss.st_size) {
+                        if (ss.st_size < lo) lo = ss.st_size;
+                        hi = st.st_size;
+                    }
+                    l->bytes += hi > lo ? hi - lo : 0;
                     copy_range(s, f, 0, ss.st_size);
                     if (ftruncate(f, ss.st_size) == 0) l->restored++;
                     close(f);

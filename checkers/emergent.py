@@ -38,6 +38,7 @@ next fault to judge agreement (``details.notes``).
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,9 +143,21 @@ class Sides:
                 self.segments.append(Segment(start, op.time, current))
                 start, current = op.time, now
         self.segments.append(Segment(start, max(end, start), current))
+        self._ends = [s.end for s in self.segments]
+        #: segments follow one another (each starts where the one before ended) when the
+        #: nemesis's ops are in time order, as a run writes them: then ``within`` bisects
+        self._in_order = all(a <= b for a, b in zip(self._ends, self._ends[1:], strict=False))
 
     def within(self, start: int, end: int) -> Segment | None:
-        """The segment that holds all of ``[start, end]``, or None."""
+        """The segment that holds all of ``[start, end]`` (the first, at a boundary), or
+        None. Asked for every act, so found by bisection: the first segment that ends at or
+        after ``end`` holds it if any does (those before end sooner, those after start
+        later)."""
+        if self._in_order:
+            i = bisect.bisect_left(self._ends, end)
+            if i < len(self.segments) and self.segments[i].start <= start:
+                return self.segments[i]
+            return None
         for s in self.segments:
             if s.start <= start and end <= s.end:
                 return s

@@ -2,7 +2,12 @@
 its clients through kazoo.
 
 - ``system``: ``ZooKeeperSystem``, an ensemble of one server per node, its options
-  (``ZooKeeperOptions``) and ``server_mode`` (the ``srvr`` four-letter command).
+  (``ZooKeeperOptions``); membership changes by dynamic reconfiguration (the ``membership``
+  fault) and each member's own state (the ``members`` checker).
+- ``fourletter``: ``four_letter``, ``server_mode``, ``server_zxid`` (``srvr`` and the other
+  four-letter commands, no session needed).
+- ``reconfig``: the superuser session, ``/zookeeper/config`` and ``reconfig`` requests.
+- ``members``: every server's tree read through a session pinned to it at one zxid.
 - ``client``: ``ZooKeeperClient``, the register workload (cas as a get, then a set with the
   version read), and ``bounded``, which the recipe clients use.
 - ``lock``: ``ZooKeeperLockClient``, kazoo's Lock recipe, fenced or trusted as it is.

@@ -272,6 +272,6 @@ CHECKER = CheckerInfo(
     "versions",
     "the versions a system gives writes (etcd revisions, ZooKeeper znode versions): a key's "
     "acknowledged writes get increasing versions in real-time order, and each cas followed "
-    "the version it claims (versions-reused, cas-missed-write, ...)",
+    "the version it claims (version-reused, cas-missed-write, ...)",
     _make,
 )

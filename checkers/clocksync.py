@@ -33,7 +33,10 @@ what each suggests.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,10 +228,10 @@ class ClockSyncChecker:
                 reports=len(reports),
             )
         faults = faults_of(history)
-        found: dict[str, list[tuple[float, Anomaly]]] = {}
+        found: dict[str, list[_Found]] = {}
 
-        def report(rule: str, weight: float, anomaly: Anomaly) -> None:
-            found.setdefault(rule, []).append((weight, anomaly))
+        def report(rule: str, weight: float, seen: int, build: Callable[[], Anomaly]) -> None:
+            found.setdefault(rule, []).append((weight, seen, build))
 
         details = self._bounds(synced, faults, report)
         details.update(self._recovery(history, reports, report))
@@ -268,7 +271,8 @@ class ClockSyncChecker:
             room = r.bound_us - abs(off)
             margin = room if margin is None else min(margin, room)
             if abs(off) > r.bound_us + slack:
-                report("bound-violated", abs(off) - r.bound_us, self._violated(r, off, faults))
+                build = functools.partial(self._violated, r, off, faults)
+                report("bound-violated", abs(off) - r.bound_us, _seen(r), build)
         return {
             "largest-error-ms": round(largest / 1000, 3),
             "least-margin-ms": round((margin or 0) / 1000, 3),
@@ -290,16 +294,22 @@ class ClockSyncChecker:
                 starts.append(op.time)
             elif op.type in ("ok", "info") and op.f in HEALS:
                 points.append((op.time, f"the {op.f} at {op.time / 1e9:.3f} s"))
-        nodes = sorted({r.node for r in reports})
+        by_node: dict[str, list[Report]] = {}
+        for r in reports:
+            by_node.setdefault(r.node, []).append(r)
+        nodes = sorted(by_node)
+        times = {node: [r.at for r in mine] for node, mine in by_node.items()}
+        # a history is written in time order: then each window is found by bisection
+        ordered = _in_order(starts) and all(_in_order(t) for t in times.values())
         judged = recovered = unanswered = cut = 0
         slowest = 0.0
         for at, what in points:
             stop = at + window
-            if any(at < s < stop for s in starts) or stop > end:
+            if _any_within(starts, at, stop, ordered) or stop > end:
                 cut += 1
                 continue
             for node in nodes:
-                seen = [r for r in reports if r.node == node and at <= r.at <= stop]
+                seen = _answered(by_node[node], times[node], at, stop, ordered)
                 if not seen:
                     unanswered += 1
                     continue
@@ -309,7 +319,8 @@ class ClockSyncChecker:
                     recovered += 1
                     slowest = max(slowest, (good.at - at) / 1e9)
                     continue
-                report("not-recovered", len(seen), self._not_recovered(node, what, at, seen))
+                build = functools.partial(self._not_recovered, node, what, at, seen)
+                report("not-recovered", len(seen), _seen(seen[-1]), build)
         return {
             "recoveries": {
                 "judged": judged,
@@ -396,18 +407,48 @@ RULES = ("bound-violated", "not-recovered")
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def _first_then_worst(got: list[tuple[float, Anomaly]], n: int) -> list[Anomaly]:
+#: an anomaly found: (its weight, when the history shows it: the last time of its ops, how
+#: to build it). Built only when reported: a clock that drifts all run long breaks the bound
+#: in every answer, and each explanation lists the faults in force.
+_Found = tuple[float, int, Callable[[], Anomaly]]
+
+
+def _first_then_worst(got: list[_Found], n: int) -> list[Anomaly]:
     """The first anomaly in the history (where to start looking), then the most severe
     others, ``n`` in all."""
     if not got:
         return []
-    first = min(got, key=lambda wa: _last_time(wa[1]))
+    first = min(got, key=lambda wa: wa[1])
     rest = sorted((wa for wa in got if wa is not first), key=lambda wa: -wa[0])
-    return [first[1]] + [a for _, a in rest[: n - 1]]
+    return [first[2]()] + [build() for _, _, build in rest[: n - 1]]
 
 
-def _last_time(a: Anomaly) -> int:
-    return max((op.get("time", 0) for op in a.ops), default=0)
+def _seen(r: Report) -> int:
+    """When the history shows an anomaly whose ops are ``r``'s: the last of their times."""
+    return max(r.inv.time, r.comp.time)
+
+
+def _in_order(times: list[int]) -> bool:
+    return all(a <= b for a, b in zip(times, times[1:], strict=False))
+
+
+def _any_within(starts: list[int], at: int, stop: int, ordered: bool) -> bool:
+    """Whether a time of ``starts`` lies strictly between ``at`` and ``stop`` (by bisection
+    when ``ordered``)."""
+    if not ordered:
+        return any(at < s < stop for s in starts)
+    i = bisect.bisect_right(starts, at)
+    return i < len(starts) and starts[i] < stop
+
+
+def _answered(
+    mine: list[Report], times: list[int], at: int, stop: int, ordered: bool
+) -> list[Report]:
+    """The reports of ``mine`` (one node's, in history order; ``times``: when each was
+    answered) answered from ``at`` to ``stop`` (by bisection when ``ordered``)."""
+    if not ordered:
+        return [r for r in mine if at <= r.at <= stop]
+    return mine[bisect.bisect_left(times, at) : bisect.bisect_right(times, stop)]
 
 
 def _hint(node: str, in_force: list[Fault], error_ms: float, rtt_ms: Any) -> str:

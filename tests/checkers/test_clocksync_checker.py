@@ -236,3 +236,32 @@ def test_reports_and_faults_are_read_from_the_history() -> None:
         ("kill", ["n3"], True),
     ]
     assert lookup(CheckerInfo, "clocksync", "checker") is CHECKER
+
+
+def test_every_violation_is_counted_and_only_the_reported_ones_are_explained(
+    monkeypatch: Any,
+) -> None:
+    """A clock 20 ms off all run long, 2,000 answers: each breaks its 5 ms bound, and each
+    heal is judged against the answers of its window alone."""
+    built: list[str] = []
+    for name in ("_violated", "_not_recovered"):
+        real = getattr(ClockSyncChecker, name)
+
+        def counting(self: Any, *args: Any, _real: Any = real, _name: str = name) -> Any:
+            built.append(_name)
+            return _real(self, *args)
+
+        monkeypatch.setattr(ClockSyncChecker, name, counting)
+    h = History()
+    for i in range(2_000):
+        if i % 100 == 0:
+            h.nemesis("bump-clock", {"n1": 0.02}, i / 100)
+        if i % 100 == 50:
+            h.nemesis("reset-clock", None, i / 100)
+        h.now("n1", i / 100 + 0.001, error_ms=20.0)
+        h.now("n2", i / 100 + 0.002, bound_ms=None)
+    options = ClockSyncCheckerOptions(recover_s=0.2, max_reports=5)
+    r = ClockSyncChecker(options).check(h.ops, {})
+    assert r.details["anomaly-counts"] == {"bound-violated": 2_000, "not-recovered": 42}
+    assert r.details["recoveries"]["judged"] == 42  # the start and 20 resets, 2 nodes each
+    assert sorted(built) == ["_not_recovered"] * 5 + ["_violated"] * 5

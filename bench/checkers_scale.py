@@ -324,6 +324,31 @@ def _vclock(n: int, rng: random.Random) -> list[Op]:
     return h.ops
 
 
+def _clocksync(n: int, rng: random.Random) -> list[Op]:
+    """Three nodes answering ``now`` with a bound of 5 ms; a clock bump of n1 every 100
+    answers, reset 50 answers later, during which n1's answers are 20 ms off though it
+    vouches for 5 ms (bound-violated), and every other window after a reset n2 vouches for
+    nothing (not-recovered)."""
+    h = _History()
+    i = 0
+    while len(h.ops) < n:
+        if i % 100 == 0:
+            h.pair("bump-clock", {"n1": 0.02}, {"n1": 0.02}, "nemesis")
+        if i % 100 == 50:
+            h.pair("reset-clock", None, None, "nemesis")
+        node = f"n{i % 3 + 1}"
+        true_us = 1_000_000_000 + len(h.ops) * 1000
+        off = 20_000 if node == "n1" and i % 100 < 50 else 0
+        synced = not (node == "n2" and i % 200 >= 150)
+        v: dict[str, Any] = {"id": node, "synced": synced}
+        if synced:
+            v |= {"time_us": true_us + off, "bound_us": 5_000}
+        h.add("invoke", "now", None, i % 3, node)
+        h.add("ok", "now", v, i % 3, node, {"true_us": [true_us - 500, true_us + 500]})
+        i += 1
+    return h.ops
+
+
 GENERATORS: dict[str, tuple[Generator, dict[str, Any]]] = {
     "stats": (_stats, {}),
     "unique-ids": (_unique_ids, {}),
@@ -343,6 +368,7 @@ GENERATORS: dict[str, tuple[Generator, dict[str, Any]]] = {
     "leaders": (_leaders, {}),
     "linearizable": (_linearizable, {}),
     "vclock": (_vclock, {}),
+    "clocksync": (_clocksync, {"recover_s": 0.02}),
 }
 
 

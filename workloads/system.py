@@ -177,7 +177,9 @@ class MemberStates(Protocol):
     have passed, then records the last reading as ONE op in the history: process
     ``nemesis``, f ``member-states``, an invoke then its completion, whose value is
     ``{member name: MemberState.to_dict()}``; ``ok`` when the members reached one index,
-    ``info`` (error ``members-not-converged: ...``) when the wait ran out. The ``members``
+    ``info`` (error ``members-not-converged: ...``) when the wait ran out; when every member
+    has the same ``digest``, only the first member's ``keys`` are kept (the others' are
+    None, ``info.keys_as`` names whose they are). The ``members``
     checker reads only that op: ``members-not-converged`` when the indexes differ,
     ``members-disagree`` (member, key, revision) when members at one index differ in
     revision, or members read at one ``at`` differ in digest or keys.

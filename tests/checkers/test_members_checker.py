@@ -113,3 +113,9 @@ def test_the_last_reading_is_the_one_checked() -> None:
     h = reading({"n1": state(), "n2": state(revision=3)})
     h += reading({"n1": state(), "n2": state()})[2:]
     assert MembersChecker().check(h, ZERO).valid is True
+
+
+def test_members_whose_keys_the_harness_left_out_agree_by_their_digest() -> None:
+    trimmed = {**state(), "keys": None, "info": {"keys_as": "n1", "key_count": 2}}
+    r = check({"n1": state(), "n2": trimmed, "n3": dict(trimmed)})
+    assert r.valid is True, r.anomalies

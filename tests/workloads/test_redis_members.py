@@ -81,8 +81,11 @@ def test_replicas_reach_the_primary_and_hold_its_keys(cluster, tmp_path: Path) -
     states = done.value
     assert len({s["index"] for s in states.values()}) == 1
     assert {s["digest"] for s in states.values()} == {states["n1"]["digest"]}
-    assert states["n3"]["keys"]["splitbrain/4"] == "4"
-    assert states["n2"]["keys"]["splitbrain-set"] == ["1", "2", "3"]
+    assert states["n1"]["keys"]["splitbrain/4"] == "4"
+    assert states["n1"]["keys"]["splitbrain-set"] == ["1", "2", "3"]
+    # one digest: the others' keys are the first member's, not written again
+    assert states["n3"]["keys"] is None and states["n3"]["info"]["keys_as"] == "n1"
+    assert states["n3"]["info"]["key_count"] == len(states["n1"]["keys"])
     assert states["n2"]["info"]["role"] == "slave"
     r = MembersChecker().check(journal.ops, {})
     assert r.valid is True, r

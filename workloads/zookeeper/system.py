@@ -291,8 +291,8 @@ class ZooKeeperSystem(BinarySystem):
         )
         servers[sid] = line.partition("=")[2]
         self._prepare_joiner(node, servers)
-        super().start(node)
         try:
+            super().start(node)
             self._wait_following(node)
 
             def add(zk: Any) -> None:

@@ -5,7 +5,7 @@ Start a node (working directory: the directory that holds ``patterns/``)::
     python3 -m patterns.raft --id n1 --listen 0.0.0.0:7000 \\
         --peers n1=10.0.0.1:7000,n2=10.0.0.2:7000,n3=10.0.0.3:7000 \\
         --data /var/lib/raft [--bug stale-read ...] \\
-        [--heartbeat-ms 50] [--election-ms 300-600] [--request-timeout-ms 1000]
+        [--heartbeat-ms 50] [--election-ms 300-600] [--request-timeout-ms 1000] [--join]
 
 The node logs to stderr. Its durable state lives in ``--data`` (``state.json`` and
 ``log.bin``, see ``storage``); it recovers from it after a kill -9 at any moment.
@@ -14,10 +14,10 @@ Raft, as in the paper: terms, randomized election timeouts, majority votes with 
 up-to-date check, log replication with the consistency check and truncation of conflicting
 suffixes, commit by majority only for entries of the leader's own term (a leader appends a
 no-op at the start of its term), and (term, voted_for) and new log entries made durable
-(fsync) before a vote or an AppendEntries is answered. There are no snapshots, no
-membership changes and no pre-vote or check-quorum: a leader cut off from a majority stays
-leader (its writes and reads time out) until it hears of a higher term. Each node also
-persists the terms in which it became leader (``led_terms`` in ``status``).
+(fsync) before a vote or an AppendEntries is answered; membership changes one server at a
+time (below). There are no snapshots and no pre-vote or check-quorum: a leader cut off from a
+majority stays leader (its writes and reads time out) until it hears of a higher term. Each
+node also persists the terms in which it became leader (``led_terms`` in ``status``).
 
 Client protocol
 ---------------
@@ -45,7 +45,8 @@ or integers; values are any JSON. ``cas`` compares JSON values exactly
 
     {"id": 7, "ok": true, "value": {"id": "n1", "role": "leader", "term": 5,
      "leader": "n1", "commit": 12, "applied": 12, "last_index": 12,
-     "led_terms": [2, 5], "bugs": []}}
+     "led_terms": [2, 5], "voters": ["n1", "n2", "n3"], "config_index": 0,
+     "learners": [], "bugs": []}}
 
 Errors (``definite: true`` means the operation certainly did not take effect):
 
@@ -82,6 +83,31 @@ request is never forwarded again) and relay its reply; a forwarding failure afte
 request was sent is indefinite. A forwarded request carries ``"forwarded": "<node>"`` and
 ``"timeout_ms"``, what is left of the forwarding node's deadline, which the leader keeps to.
 
+Membership changes
+------------------
+Single-server changes, as in the Raft thesis (ch. 4; ``membership``)::
+
+    {"id": 7, "type": "add-server", "node": "n3", "timeout_ms": 5000}
+    {"id": 7, "type": "remove-server", "node": "n3", "timeout_ms": 5000}
+    {"id": 7, "ok": true, "value": {"voters": ["n1", "n2", "n3"], "index": 42}}
+
+Sent to any node, forwarded to the leader; ``node`` must be in ``--peers`` (the addresses of
+every node that may ever be a member). The configuration is a log entry (``{"op": "config",
+"voters": [...]}``) in force on each node once appended, committed or not, and dropped with
+its entry if a new leader truncates it; persisted with the log and so restored by a restart.
+With no such entry a node is in the initial configuration: every ``--peers`` member, or none
+with ``--join``, for a node started empty to be added (it never campaigns, as no node that is
+not a voter in its own configuration does). The leader accepts a change only once an entry of
+its term and the last configuration are committed (else ``change-in-progress``, definite):
+one change in flight. ``add-server`` first catches the node up as a non-voting learner (the
+leader replicates to it; up to 10 rounds, until one takes less than an election timeout; else
+``timeout``, definite: not added), then appends the configuration with it as a voter; both
+answer once the new configuration is committed, counted by its own voters (``timeout``,
+indefinite, if not in time: asking again is safe, a change already made is answered ok). A
+leader removing itself keeps leading, without counting itself, until the change is
+committed, then steps down. Quorums (commit, votes, ReadIndex) count the voters of the node's
+configuration only.
+
 Seeded bugs (``--bug NAME``, repeatable) and the faults that expose them
 -------------------------------------------------------------------------
 ``stale-read``
@@ -112,6 +138,14 @@ Seeded bugs (``--bug NAME``, repeatable) and the faults that expose them
     packet loss; pausing every node, or all followers, and resuming them together (about
     half, and a third, of such rounds); the first election after all nodes start at once.
     Killing or pausing only the leader rarely does it (a split vote is needed: a few %).
+``count-new-member-early``
+    ``add-server`` makes the node a voter at once, without the learner phase, and the leader
+    counts it as holding every entry it has sent it, acknowledged or not, for the rest of its
+    term. A member added back empty then counts in the quorum before it has caught up, and
+    while it cannot be reached: exposed on 3 nodes by isolating the leader that added it
+    (partition shape ``leader``) after the membership fault's add: it commits alone (itself
+    and the unreachable new member are two of three) while the other two elect a new leader;
+    its acknowledged writes are lost at the heal. ``suites/raft-membership.yaml``.
 ``watch-resume-now``, ``watch-before-commit``, ``watch-rearm-late``
     The watches' bugs: a resumed watch that starts from now (a gap after a kill or a pause of
     its node), events delivered once appended rather than committed (events for writes the

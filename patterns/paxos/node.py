@@ -252,11 +252,13 @@ class PaxosNode(Node):
                 f"accept of ballot {list(ballot)} accepted by {len(accepts)} of "
                 f"{len(self.members)} (rejected by {len(rejects)})"
             )
-            if accepts and changes:
-                # some acceptors hold our value: a later round may still choose it
+            if changes and len(rejects) < len(quorum):
+                # an acceptor holds our value, or may (its reply was still on its way when
+                # the first rejection ended the wait, or it never came): a later round may
+                # choose it, so another round of ours could apply the change twice
                 return error_reply(TIMEOUT, f"{why}: the value may still be chosen", definite=False)
-            # nobody took our value, or it was the value already there (a read, a cas that
-            # found another value): trying again cannot do the operation twice
+            # every acceptor asked refused our value, or it was the value already there (a
+            # read, a cas that found another value): trying again cannot do the operation twice
             self._backoff(deadline)
         return error_reply(UNAVAILABLE, f"no round succeeded in time: {why}", definite=True)
 

@@ -10,6 +10,9 @@ power cut would; the heal starts it again on what is left. ``disk-full`` makes e
 there fail with ENOSPC while it lasts, ``slow-disk`` delays each write and sync by
 ``delay_ms``.
 
+What the system's setup wrote counts as synced (``lose-unfsynced``'s nemesis checkpoints every
+node when it is set up, after the system): a disk would have flushed it long before a fault.
+
 The file system is mounted before the system is set up on a node (``FaultInfo.prepare``) and
 unmounted after it is stopped (``unprepare``); each of the three kinds mounts it (once), so a
 suite names only the kinds it wants. It needs the local backend, ``/dev/fuse`` and libfuse3
@@ -198,6 +201,15 @@ class LoseUnfsyncedNemesis(_DiskFault):
                 f"says where its data is (Killable, HasData); {type(system).__name__} is not"
             )
         super().__init__(rng, system, nodes, "one")
+
+    def setup(self, cluster: Cluster) -> None:
+        """After the system's setup (the run sets the nemesis up then): what it wrote counts
+        as synced, as a disk would have flushed it long before the first fault (ZooKeeper's
+        ``myid``, written by setup and never synced, would otherwise be lost)."""
+        super().setup(cluster)
+        errors = on_nodes(self.nodes, lambda node: diskfs.control(node, "checkpoint"))
+        if errors:
+            raise SetupError(f"lose-unfsynced: could not checkpoint: {describe_errors(errors)}")
 
     def apply_one(self, node: Node, op: Op) -> Any:
         self.system.kill(node)

@@ -191,9 +191,9 @@ def unmount_path(workdir: str, timeout: float = 10.0) -> None:
 
 
 def control(node: Where, command: str) -> dict[str, Any]:
-    """Send ``command`` (``lose``, ``enospc 1``, ``slow 50``) to ``node``'s lazy file system;
-    returns its state afterwards (``{"enospc", "slow_ms", "lazy", "last_loss"}``). Raises
-    RuntimeError when it is not mounted or refuses the command."""
+    """Send ``command`` (``lose``, ``checkpoint``, ``enospc 1``, ``slow 50``) to ``node``'s
+    lazy file system; returns its state afterwards (``{"enospc", "slow_ms", "lazy",
+    "last_loss"}``). Raises RuntimeError when it is not mounted or refuses the command."""
     workdir = os.path.abspath(node.workdir)
     if not mounted(workdir):
         raise RuntimeError(f"no lazy file system is mounted on {node.name} ({workdir})")

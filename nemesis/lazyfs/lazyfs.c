@@ -14,6 +14,8 @@
  * Control: the virtual file MOUNTPOINT/.lazyfs-ctl (not listed) takes one command a write:
  *   lose        every file under LAZY goes back to its synced content; a file never synced
  *               is emptied if its name was made durable, removed otherwise
+ *   checkpoint  everything under LAZY counts as synced (what the system's setup wrote, long
+ *               before any fault: a disk would have flushed it)
  *   enospc 1|0  writes, creates and allocations under LAZY fail with ENOSPC (or not)
  *   slow MS     every write and sync under LAZY waits MS milliseconds first (0: off)
  * and reading it gives the state and what the last `lose` dropped, as one JSON line.
@@ -273,7 +275,8 @@ static void lose(void) {
     pthread_mutex_unlock(&lock);
 }
 
-/* Files already under LAZY when mounted count as synced. */
+/* Every file under LAZY counts as synced, names and data: those there when mounted, and all at
+ * a checkpoint. Under lock (or before the threads start). */
 static void adopt_dir(const char *dir) {
     int dfd = openat(base_fd, dir, O_RDONLY | O_DIRECTORY);
     if (dfd < 0) return;
@@ -313,6 +316,12 @@ static int control(const char *buf, size_t size) {
     int v;
     if (!strcmp(cmd, "lose")) {
         lose();
+        return 0;
+    }
+    if (!strcmp(cmd, "checkpoint")) {
+        pthread_mutex_lock(&lock);
+        adopt_dir(lazy_rel + 1);
+        pthread_mutex_unlock(&lock);
         return 0;
     }
     if (sscanf(cmd, "enospc %d", &v) == 1) {

@@ -9,6 +9,7 @@ the order etcd committed them (by mod revision). History values are the lock wor
 
     acquire [k, None] -> ok [k, {"token": create revision, "lease_ms": TTL}]
     write   [k, v]    -> ok [k, [token, v]]       put  splitbrain/lockdata/<k>/<v>
+                         (extra ``version``: the reply's revision, for the versions checker)
     release [k, None] -> ok [k, token]
     read    [k, None] -> ok [k, [[token, v], ...]]  every write of k, in revision order
 
@@ -222,8 +223,8 @@ class EtcdLockClient:
         put = {"key": b64(f"{DATA_PREFIX}{key}/{v:010d}"), "value": b64(json.dumps([token, v]))}
         try:
             if not self.fencing:
-                self._post("/v3/kv/put", put)
-                return op.complete("ok", value)
+                reply = self._post("/v3/kv/put", put)
+                return op.complete("ok", value, extra=_version(reply))
             reply = self._post(
                 "/v3/kv/txn",
                 {"compare": [_still_held(lock_key, token)], "success": [{"request_put": put}]},
@@ -231,7 +232,7 @@ class EtcdLockClient:
         except (EtcdError, OSError, ValueError) as e:
             return self._failed(op, e, value)
         if reply.get("succeeded") is True:  # the gateway leaves out a false "succeeded"
-            return op.complete("ok", value)
+            return op.complete("ok", value, extra=_version(reply))
         return op.complete("fail", value, error="lock-lost: the lock key is gone")
 
     def _release(self, op: Op, key: Any, _: Any) -> Op:
@@ -323,6 +324,13 @@ class _KeepAlive:
             post(f"{self.base}/v3/lease/revoke", {"ID": self.lease}, 1.0)
         except Exception:  # noqa: BLE001
             pass
+
+
+def _version(reply: dict[str, Any]) -> dict[str, Any]:
+    """The write's ``version``: the reply header's revision (the ``versions`` checker: writes
+    under one lock acknowledged one after another get growing revisions)."""
+    rev = (reply.get("header") or {}).get("revision")
+    return {"version": int(rev)} if rev is not None else {}
 
 
 def _still_held(lock_key: str, token: int) -> dict[str, Any]:

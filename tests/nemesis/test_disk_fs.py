@@ -188,7 +188,7 @@ def test_unmount_leaves_the_files_and_nothing_else(tmp_path: Path) -> None:
     diskfs.mount(n, f"{n.workdir}/data")  # a second kind's prepare: mounted once
     assert [w for _, w in diskfs.mounts()].count(n.workdir) == 1
     write_and_die(n)
-    helpers = _helpers(n.workdir)
+    helpers = _helpers(n.workdir, wait=0)
     assert len(helpers) == 1
     diskfs.unmount(n)
     mounts = subprocess.run(["mount"], capture_output=True, text=True).stdout

@@ -56,8 +56,10 @@ __all__ = [
     "LocalCluster",
     "LocalNode",
     "clean",
+    "group_members",
     "kill_netns_processes",
     "make_cluster",
+    "wait_stopped",
 ]
 
 RULE_COMMENT = "splitbrain:"
@@ -166,7 +168,7 @@ class LocalNode:
         except ProcessLookupError:
             return False
         if sig == _signal.SIGSTOP:
-            _wait_stopped(self._group(name, pgid))
+            wait_stopped(self._group(name, pgid))
         return True
 
     def alive(self, name: str) -> bool:
@@ -207,12 +209,12 @@ class LocalNode:
         from a pidfile may be recycled: then only members inside this namespace count."""
         proc = self._procs.get(name)
         if proc is not None and proc.pid == pgid:
-            return _group_members(pgid)
+            return group_members(pgid)
         try:
             ns_ino = os.stat(f"/run/netns/{self.namespace}").st_ino
         except OSError:
             return []
-        return [pid for pid in _group_members(pgid) if _netns_ino(pid) == ns_ino]
+        return [pid for pid in group_members(pgid) if _netns_ino(pid) == ns_ino]
 
     def _reap(self, name: str) -> None:
         proc = self._procs.get(name)
@@ -572,7 +574,8 @@ def _forward_rules() -> set[str]:
     return {m["prefix"] for line in _forward_rule_lines() if (m := _COMMENT_RE.search(line))}
 
 
-def _group_members(pgid: int) -> list[int]:
+def group_members(pgid: int) -> list[int]:
+    """The live processes of process group ``pgid``, on this host."""
     pids = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -589,7 +592,7 @@ def _group_members(pgid: int) -> list[int]:
     return pids
 
 
-def _wait_stopped(pids: list[int], timeout: float = 5.0) -> None:
+def wait_stopped(pids: list[int], timeout: float = 5.0) -> None:
     """Wait until every thread of ``pids`` is stopped: kill() only queues SIGSTOP, and on a
     busy machine a thread may run (and answer a request) for a while after it returns."""
     deadline = time.monotonic() + timeout

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from clusters.base import Completed
+from clusters.local import group_members, wait_stopped
 
 
 class HostNode:
@@ -59,6 +60,8 @@ class HostNode:
         os.killpg(p.pid, sig)
         if sig == signal.SIGKILL:
             p.wait(5)
+        elif sig == signal.SIGSTOP:  # as a LocalNode: returns once every thread is stopped
+            wait_stopped(group_members(p.pid))
         return True
 
     def alive(self, name: str) -> bool:

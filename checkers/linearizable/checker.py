@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from harness.history import Op
 from harness.registry import CheckerInfo, option
 
 from ..base import Anomaly, Result
+from . import _native
 from ._prepare import Partition, Prepared, prepare
 from ._search import STRATEGIES, Outcome, search
 from .explain import explain
@@ -80,7 +82,12 @@ class LinearizableChecker:
     value is not known), for Jepsen and Knossos histories.
     ``workers``: processes searching partitions at once (forked; 1, the default, searches in
     this process: on 2 cores a pool gains a fifth to a half on large multi-key histories, see
-    bench/README.md, and forking a process that runs threads is best avoided).
+    bench/README.md, and forking a process that runs threads is best avoided; the Python
+    engine only).
+    ``engine``: ``auto`` (the compiled engine, ``_native``, when it is built and implements
+    the model, else Python; the environment variable ``SPLITBRAIN_LINEARIZABLE_ENGINE``
+    overrides it), ``native`` (the same, but an error when it is not built) or ``python``.
+    The verdicts, counts and search statistics are the same with either engine.
     """
 
     name = "linearizable"
@@ -96,7 +103,9 @@ class LinearizableChecker:
         exhaustive: bool = False,
         workers: int = 1,
         semantics: str = "splitbrain",
+        engine: str = "auto",
     ) -> None:
+        self._native = _native.native_name(model)
         if isinstance(model, str):
             if model not in MODELS:
                 raise ValueError(
@@ -110,6 +119,8 @@ class LinearizableChecker:
         self.independent = independent
         self.exhaustive = exhaustive
         self.workers = workers
+        _native.wanted(engine)  # an unknown engine, or "native" when it is not built: now
+        self.engine = engine
 
     def check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
         """Check ``history``; from ``ctx``, only the run's time zero (``time_zero_ms``), for the
@@ -132,19 +143,81 @@ class LinearizableChecker:
     ) -> Result:
         # Stop searching a little early: freeing a large memo takes a moment too.
         deadline = started + self.time_budget_s - min(0.1 * self.time_budget_s, 0.25)
+        if self._native is not None and _native.wanted(self.engine):
+            done = self._check_native(history, started, deadline, ctx)
+            if done is not None:
+                return done
         prepared = prepare(history, self.model, self.independent)
         outcomes = self._search_all(prepared.partitions, deadline)
         anomalies: list[Anomaly] = []
         for part in prepared.partitions:
             out = outcomes[id(part)]
             if out.valid is False:
-                anomalies.append(_Unexplained(self.model, part, out, ctx))
+                anomalies.append(_Unexplained(self.model, partial(_searched, part, out), ctx))
         valids = [outcomes[id(p)].valid for p in prepared.partitions]
         valid: Any = False if False in valids else "unknown" if "unknown" in valids else True
         details = self._details(prepared, outcomes, started)
         if valid == "unknown":
             details["reason"] = _unknown_reason(prepared.partitions, outcomes)
         return Result(valid, anomalies, details)
+
+    def _check_native(
+        self, history: list[Op], started: float, deadline: float, ctx: dict[str, Any] | None
+    ) -> Result | None:
+        """``_check`` by the compiled engine; None when it declines the history."""
+        done = _native.run(
+            history,
+            self._native or "",
+            self.semantics,
+            self.model.init(None),
+            self.independent,
+            self.max_nodes,
+            deadline - time.monotonic(),
+            self.exhaustive,
+            _FIRST_ROUND_STEPS,
+            _GROWTH,
+            f"time budget of {self.time_budget_s:g} s exhausted",
+        )
+        if done is None:
+            return None
+        independent, numbers, rows = done
+        anomalies: list[Anomaly] = []
+        per_key: dict[str, dict[str, Any]] = {}
+        reasons: list[str] = []
+        for key, ops, valid, steps, nodes, reason, strategy in rows:
+            row: dict[str, Any] = {"ops": ops, "valid": valid}
+            if steps is not None:
+                row["steps"], row["nodes"] = steps, nodes
+            if valid == "unknown":
+                row["reason"] = reason
+                reasons.append(reason)
+            elif valid is False:
+                again = partial(
+                    _search_again, self.model, history, independent, key, strategy, self.max_nodes
+                )
+                anomalies.append(_Unexplained(self.model, again, ctx))
+            per_key["all" if key is None and len(rows) == 1 else str(key)] = row
+        verdicts = [r[2] for r in rows]
+        valid_all: Any = (
+            False if False in verdicts else "unknown" if "unknown" in verdicts else True
+        )
+        names = ("ops", "ignored", "failed", "unknown-reads", "indeterminate", "orphan-completions")
+        details: dict[str, Any] = {
+            "model": self.model.name,
+            "semantics": self.semantics,
+            "independent": independent,
+            "partitions": len(rows),
+            "counts": dict(zip(names, numbers, strict=True)),
+            "keys": per_key,
+            "invalid-keys": [k for k, r in per_key.items() if r["valid"] is False],
+            "elapsed-s": round(time.monotonic() - started, 4),
+        }
+        if valid_all == "unknown":
+            n = len(reasons)
+            details["reason"] = (
+                reasons[0] if n == 1 else f"{n} partitions undecided; the first: {reasons[0]}"
+            )
+        return Result(valid_all, anomalies, details)
 
     def _search_all(self, parts: list[Partition], deadline: float) -> dict[int, Outcome]:
         """Search every partition, in rounds of growing step limits, each round trying every
@@ -216,10 +289,13 @@ class _Unexplained(Anomaly):
     it. Pickled, copied or compared, it is explained first, and is then a plain Anomaly."""
 
     def __init__(
-        self, model: Model, part: Partition, outcome: Outcome, ctx: dict[str, Any] | None
+        self,
+        model: Model,
+        searched: Callable[[], tuple[Partition, Outcome]],
+        ctx: dict[str, Any] | None,
     ) -> None:
         self.name = "nonlinearizable"
-        self._pending = (model, part, outcome, ctx)
+        self._pending = (model, searched, ctx)
 
     def __getattr__(self, attr: str) -> Any:
         # Only reached for what is not set yet: explanation, ops, data.
@@ -229,7 +305,8 @@ class _Unexplained(Anomaly):
         return object.__getattribute__(self, attr)
 
     def _explain(self) -> None:
-        model, part, outcome, ctx = self._pending
+        model, searched, ctx = self._pending
+        part, outcome = searched()
         done = explain(model, part.key, part.entries, outcome, ctx=ctx)
         self.explanation, self.ops, self.data = done.explanation, done.ops, done.data
 
@@ -300,6 +377,30 @@ def _search_one(
         strategy=strategy,
         max_steps=limit,
     )
+
+
+def _searched(part: Partition, outcome: Outcome) -> tuple[Partition, Outcome]:
+    return part, outcome
+
+
+def _search_again(
+    model: Model,
+    history: list[Op],
+    independent: bool,
+    key: Hashable,
+    strategy: int,
+    max_nodes: int,
+) -> tuple[Partition, Outcome]:
+    """The partition ``key`` that the compiled engine found invalid with ``strategy``,
+    searched again by the Python engine, which keeps the paths an explanation shows."""
+    part = next(p for p in prepare(history, model, independent).partitions if p.key == key)
+    out = _search_one(model, part, float("inf"), max_nodes, strategy, None)
+    if out.valid is not False:
+        raise RuntimeError(
+            f"the engines disagree on key {key!r}: native invalid, Python {out.valid} "
+            f"({out.reason}); please report it with the history"
+        )
+    return part, out
 
 
 def _abandoned(reason: str) -> Outcome:

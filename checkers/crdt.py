@@ -331,11 +331,10 @@ def _check_set(
     for c in by_f["set-remove"]:
         removes[c.invoke.value].append(c)
     reads = [c for c in by_f["set-read"] if c.status == "ok" and isinstance(c.result, list)]
-    reads_on: dict[str, list[Call]] = defaultdict(list)
+    by_node: dict[str, list[Call]] = defaultdict(list)
     for r in reads:
-        reads_on[r.node].append(r)
-    for rs in reads_on.values():
-        rs.sort(key=lambda r: r.start)
+        by_node[r.node].append(r)
+    reads_on = defaultdict(_NodeReads, {n: _NodeReads(rs) for n, rs in by_node.items()})
     final_sets = [(c, set(_hashable(c.result.get("set") or []))) for c in finals]
     out: dict[str, list[Anomaly]] = defaultdict(list)
     first_add = {e: min(c.start for c in cs) for e, cs in adds.items()}
@@ -355,10 +354,9 @@ def _check_set(
             for c, elements in final_sets:
                 if e not in elements:
                     out["lost-add"].append(_lost_add(e, a, c, "final read on"))
-            for r in _reads_between(reads_on[a.node], a.end, first_remove):
-                if e not in _hashable(r.result):
-                    out["lost-add"].append(_lost_add(e, a, r, "read on the add's node"))
-                    break
+            missing = reads_on[a.node].first_without(e, a.end, first_remove)
+            if missing is not None:
+                out["lost-add"].append(_lost_add(e, a, missing, "read on the add's node"))
         # resurrections: every add of e seen by a remove
         known = [_dot(a.extra("dot")) for a in add_calls]
         if not seen_dots or any(d is None or d not in seen_dots for d in known):
@@ -370,12 +368,9 @@ def _check_set(
         for r in rms:
             if r.status != "ok" or not r.extra("removed"):
                 continue
-            for later in _reads_between(reads_on[r.node], r.end, NEVER):
-                if e in _hashable(later.result):
-                    out["resurrected"].append(
-                        _resurrected(e, r, later, "read on the remover's node")
-                    )
-                    break
+            later = reads_on[r.node].first_with(e, r.end)
+            if later is not None:
+                out["resurrected"].append(_resurrected(e, r, later, "read on the remover's node"))
     for r in reads + finals:
         shown = _hashable(r.result if r.f == "set-read" else r.result.get("set") or [])
         for e in shown:
@@ -397,10 +392,41 @@ def _check_set(
     return out, details
 
 
-def _reads_between(reads: list[Call], after: int, before: int) -> list[Call]:
-    """The reads (sorted by start) that began after ``after`` and ended before ``before``."""
-    i = bisect.bisect_right([r.start for r in reads], after)
-    return [r for r in reads[i:] if r.end < before]
+class _NodeReads:
+    """The set reads of one node, sorted by start, and for each element the reads that show
+    it: the first read after an add that misses the element, or after a remove that shows
+    it, is found without looking at every later read (each read is as large as the set, and
+    a run has thousands of adds and of reads)."""
+
+    def __init__(self, reads: list[Call] | None = None) -> None:
+        self.reads = sorted(reads or [], key=lambda r: r.start)
+        self.starts = [r.start for r in self.reads]
+        #: element -> the positions (in ``reads``) of the reads that show it, ascending
+        self.showing: dict[Any, list[int]] = defaultdict(list)
+        for i, r in enumerate(self.reads):
+            for e in dict.fromkeys(_hashable(r.result)):
+                self.showing[e].append(i)
+
+    def first_without(self, e: Any, after: int, before: int) -> Call | None:
+        """The first read (by start) that began after ``after``, ended before ``before``
+        and does not show ``e``. Walks only the reads that show it (and those that began in
+        time but ended too late), each once."""
+        reads, has = self.reads, self.showing.get(e, [])
+        i = bisect.bisect_right(self.starts, after)
+        k = bisect.bisect_left(has, i)
+        while i < len(reads) and reads[i].start < before:
+            if k < len(has) and has[k] == i:
+                k += 1
+            elif reads[i].end < before:
+                return reads[i]
+            i += 1
+        return None
+
+    def first_with(self, e: Any, after: int) -> Call | None:
+        """The first read (by start) that began after ``after`` and shows ``e``."""
+        has = self.showing.get(e, [])
+        k = bisect.bisect_left(has, bisect.bisect_right(self.starts, after))
+        return self.reads[has[k]] if k < len(has) else None
 
 
 def _lost_add(e: Any, add: Call, read: Call, what: str) -> Anomaly:

@@ -349,6 +349,36 @@ def _clocksync(n: int, rng: random.Random) -> list[Op]:
     return h.ops
 
 
+def _crdt(n: int, rng: random.Random) -> list[Op]:
+    """An observed-remove set on three nodes, about 50 elements live (each removed, with its
+    dot, 50 adds later), a read after every add; every hundredth element is missing from the
+    reads and its remove saw no dot (lost-add), and every 150th comes back in the three reads
+    after its remove (resurrected)."""
+    h = _History()
+    live: list[int] = []
+    back: list[int] = []
+    i = 0
+    while len(h.ops) < n - 6:
+        node = f"n{i % 3 + 1}"
+        h.pair("set-add", i, None, i % 10, node=node, extra={"dot": [node, i]})
+        live.append(i)
+        if len(live) > 50:
+            e = live.pop(0)
+            where = f"n{e % 3 + 1}"
+            removed = {"removed": [] if e % 100 == 99 else [[where, e]]}
+            h.pair("set-remove", e, None, 10 + i % 3, node=node, extra=removed)
+            if e % 150 == 0:
+                back = [e, e, e]
+        shown = [e for e in live if e % 100 != 99] + back[:1]
+        back = back[1:]
+        h.pair("set-read", None, shown, 20 + i % 3, node=node)
+        i += 1
+    for j in range(3):
+        final = {"g": 0, "pn": 0, "set": list(live), "reg": None}
+        h.pair("final-read", None, final, 30 + j, node=f"n{j + 1}")
+    return h.ops
+
+
 GENERATORS: dict[str, tuple[Generator, dict[str, Any]]] = {
     "stats": (_stats, {}),
     "unique-ids": (_unique_ids, {}),
@@ -369,6 +399,7 @@ GENERATORS: dict[str, tuple[Generator, dict[str, Any]]] = {
     "linearizable": (_linearizable, {}),
     "vclock": (_vclock, {}),
     "clocksync": (_clocksync, {"recover_s": 0.02}),
+    "crdt": (_crdt, {}),
 }
 
 
@@ -442,7 +473,7 @@ def _counts(result: Any) -> dict[str, int]:
     """Anomalies by kind, counted in full where the checker counts them (``anomaly-counts``
     and the like in its details), else those it returned."""
     d = result.details
-    for key in ("anomaly-counts", "anomaly_counts", "found"):
+    for key in ("anomaly-counts", "anomaly_counts", "found", "anomalies"):
         if isinstance(d.get(key), dict) and all(isinstance(v, int) for v in d[key].values()):
             return dict(d[key])
     out: dict[str, int] = {}

@@ -121,3 +121,13 @@ def test_sigterm_unmounts_and_sigkill_then_clean_removes_everything(tmp_path: Pa
     assert not list(results.glob("**/*.lazyfs-synced")), "no synced copies are left"
     mount = subprocess.run(["mount"], capture_output=True, text=True).stdout
     assert str(tmp_path) not in mount
+
+
+def test_a_backend_without_it_is_refused_before_anything_is_made(tmp_path: Path) -> None:
+    p = splitbrain("run", SUITE, "--cluster", "docker", "--results", str(tmp_path / "r"))
+    out, _ = p.communicate(timeout=120)
+    assert p.returncode == 3, out
+    assert "the lose-unfsynced fault cannot be made here" in out
+    assert "--device /dev/fuse --cap-add SYS_ADMIN" in out
+    assert len(out.strip().splitlines()) == 1, out
+    assert not (tmp_path / "r" / "raft-register").exists(), "no run was started"

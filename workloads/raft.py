@@ -99,7 +99,7 @@ class RaftSystem(PatternSystem):
     Membership (the ``membership`` fault), through the store's own single-server changes:
     ``remove_member`` asks the cluster (``remove-server``, forwarded to the leader, answered
     once the new configuration is committed), then stops the node and wipes its data;
-    ``add_member`` starts the node on an empty data directory with ``--join`` (outside the
+    ``add_member`` starts the node on an empty data directory marked ``join`` (outside the
     configuration: it never campaigns) and asks the cluster to add it (``add-server``: the
     leader catches it up as a learner, then commits the configuration with it). A removed
     node is not started by a heal of the kill fault."""
@@ -125,8 +125,6 @@ class RaftSystem(PatternSystem):
         )
         #: nodes removed from the cluster and not added back
         self.removed: set[str] = set()
-        #: nodes started empty to be added (``--join``), as they are on every restart
-        self.joined: set[str] = set()
 
     def members(self) -> list[Node]:
         """Every node of the cluster, in order (a watch may move to any of them)."""
@@ -140,10 +138,6 @@ class RaftSystem(PatternSystem):
         if node.name not in self.removed:
             super().start(node)
 
-    def _argv(self, node: Node) -> list[str]:
-        argv = super()._argv(node)
-        return [*argv, "--join"] if node.name in self.joined else argv
-
     # -- Reconfigurable ------------------------------------------------------------------
 
     def remove_member(self, node: Node) -> None:
@@ -153,21 +147,21 @@ class RaftSystem(PatternSystem):
             raise RuntimeError(f"{node.name} is not a member (removed before)")
         self._change("remove-server", node)
         self.removed.add(node.name)
-        self.joined.discard(node.name)
         self.kill(node)
         data = self.data_dir(node)
         node.exec(["rm", "-rf", data])
         node.exec(["mkdir", "-p", data])
 
     def add_member(self, node: Node) -> None:
-        """Start the removed ``node`` empty with ``--join`` (unless an earlier try left it
-        running) and ask the cluster to add it: it is a member once caught up and the new
-        configuration committed."""
+        """Start the removed ``node`` on its empty data directory marked ``join`` (unless an
+        earlier try left it running) and ask the cluster to add it: it is a member once
+        caught up and the new configuration committed."""
         if node.name not in self.removed:
             raise RuntimeError(f"{node.name} is a member already")
-        self.joined.add(node.name)
         if not node.alive(self.daemon):
-            node.exec(["mkdir", "-p", self.data_dir(node)])
+            data = self.data_dir(node)
+            node.exec(["mkdir", "-p", data])
+            node.exec(["touch", f"{data}/{JOIN_FILE}"])
             super().start(node)
         self._change("add-server", node)
         self.removed.discard(node.name)
@@ -252,6 +246,10 @@ def _ask(host: str, port: int, msg: dict[str, Any], *, timeout: float) -> dict[s
     except (OSError, ValueError):
         return None
     return reply if isinstance(reply, dict) else None
+
+
+#: patterns/raft/storage.py's JOIN_FILE (the harness does not import the patterns)
+JOIN_FILE = "join"
 
 
 def _request(op: Op) -> tuple[dict[str, Any], Any]:

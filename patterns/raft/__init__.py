@@ -5,7 +5,7 @@ Start a node (working directory: the directory that holds ``patterns/``)::
     python3 -m patterns.raft --id n1 --listen 0.0.0.0:7000 \\
         --peers n1=10.0.0.1:7000,n2=10.0.0.2:7000,n3=10.0.0.3:7000 \\
         --data /var/lib/raft [--bug stale-read ...] \\
-        [--heartbeat-ms 50] [--election-ms 300-600] [--request-timeout-ms 1000] [--join]
+        [--heartbeat-ms 50] [--election-ms 300-600] [--request-timeout-ms 1000]
 
 The node logs to stderr. Its durable state lives in ``--data`` (``state.json`` and
 ``log.bin``, see ``storage``); it recovers from it after a kill -9 at any moment.
@@ -96,7 +96,8 @@ every node that may ever be a member). The configuration is a log entry (``{"op"
 "voters": [...]}``) in force on each node once appended, committed or not, and dropped with
 its entry if a new leader truncates it; persisted with the log and so restored by a restart.
 With no such entry a node is in the initial configuration: every ``--peers`` member, or none
-with ``--join``, for a node started empty to be added (it never campaigns, as no node that is
+for a node started on an empty data directory holding an empty file ``join``, to be added
+(it never campaigns, as no node that is
 not a voter in its own configuration does). The leader accepts a change only once an entry of
 its term and the last configuration are committed (else ``change-in-progress``, definite):
 one change in flight. ``add-server`` first catches the node up as a non-voting learner (the

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._runtime import Pattern, serve, switch
+from .._runtime import Pattern, serve
 from .flags import FLAGS
 from .node import BUGS, RaftNode
 
@@ -12,15 +12,7 @@ PATTERN = Pattern(
     "raft",
     "A Raft key/value store node (reference pattern of splitbrain).",
     bugs=BUGS,
-    flags=(
-        *FLAGS,
-        switch(
-            "join",
-            "start outside the configuration, to be added by the leader (add-server): with "
-            "no configuration entry in its log the node never campaigns",
-            arg="join",
-        ),
-    ),
+    flags=FLAGS,
     node=RaftNode,
 )
 

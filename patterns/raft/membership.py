@@ -4,7 +4,8 @@ As in the Raft thesis (ch. 4), the configuration is a log entry, ``{"op": "confi
 "voters": [...]}``, and a node uses the latest one in its log, committed or not: a change takes
 effect on each node when the entry is appended there, and is undone if the entry is dropped
 (a truncated suffix). A log with no configuration entry is in the initial configuration: every
-``--peers`` member, or none for a node started with ``--join`` (it waits to be added and never
+``--peers`` member, or none for a node whose data directory holds ``join``
+(``storage.JOIN_FILE``: started empty to be added; it waits to be added and never
 campaigns). The configuration is persisted with the log, so a restart restores it.
 
 Changes are one server at a time, so a majority of the old configuration and one of the new

@@ -103,7 +103,6 @@ class RaftNode(Node):
         heartbeat: float = 0.05,
         election: tuple[float, float] = (0.3, 0.6),
         request_timeout: float = 1.0,
-        join: bool = False,
     ) -> None:
         super().__init__(cfg)
         self.heartbeat = heartbeat
@@ -120,8 +119,9 @@ class RaftNode(Node):
         #: entry i (from 1) is ``log[i - 1]``: ``(term, command)``
         self.log: list[tuple[int, Any]] = self.storage.entries
         #: who votes: the latest configuration entry in the log, else every --peers member
-        #: (none with --join: the node waits to be added); see ``membership``
-        self.config = Config([] if join else self.members)
+        #: (none for a node whose data directory says it joins: it waits to be added); see
+        #: ``membership`` and ``storage.JOIN_FILE``
+        self.config = Config([] if self.storage.joining else self.members)
         self.config.appended(1, self.log)
 
         self.mu = threading.Lock()

@@ -5,6 +5,9 @@ Files in the data directory:
 - ``state.json``: ``{"term": 5, "voted_for": "n2", "led_terms": [2, 5]}``, replaced
   atomically (temp file + fsync + rename + fsync of the directory).
 - ``log.bin``: a ``RecordLog``; record i is log entry i, ``[term, command]``.
+- ``join`` (``JOIN_FILE``), empty, put there before the first start of a node that is to be
+  added to a running cluster: with no configuration entry in its log yet, the node is in no
+  configuration (it waits to be added and never campaigns) rather than in that of ``--peers``.
 
 With ``fsync=False`` (the ``no-fsync`` seeded bug) the state goes to ``state.log``, a
 ``RecordLog`` whose last record wins, and both logs keep their writes in a user-space buffer
@@ -20,7 +23,10 @@ from typing import Any
 
 from .._runtime import RecordLog, atomic_write_json, read_json
 
-__all__ = ["Storage"]
+__all__ = ["JOIN_FILE", "Storage"]
+
+#: the file whose presence in the data directory marks a node started to join a cluster
+JOIN_FILE = "join"
 
 
 class Storage:
@@ -38,6 +44,8 @@ class Storage:
         self.entries: list[tuple[int, Any]] = [(int(t), c) for t, c in self._log.records]
         self._log.records = []
         self.torn_bytes = self._log.torn_bytes
+        #: the data directory was prepared for a node that joins a running cluster
+        self.joining = os.path.exists(os.path.join(data_dir, JOIN_FILE))
 
     def load_state(self) -> dict[str, Any]:
         """The saved ``{"term", "voted_for", "led_terms"}``, or the initial state."""

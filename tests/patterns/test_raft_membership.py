@@ -16,17 +16,19 @@ from loopback import LoopbackCluster, clusters, wait
 
 
 class Cluster(LoopbackCluster):
-    """Raft processes on loopback; nodes in ``joining`` start with ``--join``."""
+    """Raft processes on loopback; a node in ``joining`` starts on an empty data directory
+    marked to join (``join``)."""
 
     module = "raft"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.joining: set[str] = set()
-        self.base_args = list(self.args)
 
     def start(self, name: str, *, ports: dict[str, int] | None = None) -> None:
-        self.args = [*self.base_args, *(["--join"] if name in self.joining else [])]
+        if name in self.joining and not (self.tmp / name).exists():
+            (self.tmp / name).mkdir(parents=True)
+            (self.tmp / name / "join").touch()
         super().start(name, ports=ports)
 
     def write(self, name: str, key: Any, value: Any) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from checkers.linearizable import LinearizableChecker  # noqa: E402
+from checkers.linearizable import LinearizableChecker, _native  # noqa: E402
 from checkers.linearizable.generate import register_history  # noqa: E402
 from harness.corpus import corpus_dir  # noqa: E402
 from harness.formats import load_history  # noqa: E402
@@ -52,6 +52,7 @@ CORPUS = corpus_dir() / "porcupine"
 ANCHORS = Path(os.environ.get("SPLITBRAIN_ANCHORS") or corpus_dir().parent / "anchors")
 BUILD = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "splitbrain-bench"
 KV_ROWS = ("c50-ok", "c50-bad")
+ENGINES = ["native", "python"]  # checkers/linearizable/_native.py, and the reference
 
 
 # -- Porcupine, in a child process ---------------------------------------------------------------
@@ -187,61 +188,77 @@ class Row:
         return out
 
 
-def side_by_side(rounds: int, porcupine: Porcupine | None) -> tuple[list[Row], list[str]]:
-    """Every row, ``rounds`` times, both sides interleaved; and the verdicts that differ."""
+def side_by_side(
+    rounds: int, porcupine: Porcupine | None, engines: list[str]
+) -> tuple[list[Row], list[str]]:
+    """Every row, ``rounds`` times, each of our ``engines`` and Porcupine interleaved; and the
+    verdicts that differ (from Porcupine's, on any engine)."""
     etcd = sorted((CORPUS / "etcd").glob("*.log"))
     names = [f.stem for f in etcd]
-    cas = LinearizableChecker("cas-register")
-    kv = LinearizableChecker("kv")
-    jobs = {f.stem: (cas, load_history(f)) for f in etcd}
+    histories = {f.stem: load_history(f) for f in etcd}
     kv_paths = {n: CORPUS / "kv" / f"{n}.txt" for n in KV_ROWS}
-    jobs.update({n: (kv, load_history(p)) for n, p in kv_paths.items()})
+    histories.update({n: load_history(p) for n, p in kv_paths.items()})
+    jobs: dict[str, dict[str, tuple[LinearizableChecker, list[Op]]]] = {}
+    for e in engines:
+        cas = LinearizableChecker("cas-register", engine=e)
+        kv = LinearizableChecker("kv", engine=e)
+        jobs[e] = {n: (kv if n in KV_ROWS else cas, h) for n, h in histories.items()}
     if porcupine is not None:
         for f in etcd:
             porcupine.load(f.stem, "etcd", f)
         for n, p in kv_paths.items():
             porcupine.load(n, "kv", p)
 
-    one_pass = Row("etcd, 102 histories, one pass")
-    explained = Row("etcd one pass, explained", note="ours reads every explanation")
-    per_file = {n: Row(n) for n in names}
-    kv_rows = {n: Row(f"kv {n}") for n in KV_ROWS}
+    def rows(name: str, note: str = "") -> dict[str, Row]:
+        return {e: Row(f"{name} [{e}]", note=note) for e in engines}
+
+    one_pass = rows("etcd, 102 histories, one pass")
+    explained = rows("etcd one pass, explained", note="ours reads every explanation")
+    per_file = {n: rows(n) for n in names}
+    kv_rows = {n: rows(f"kv {n}") for n in KV_ROWS}
     disagree: set[str] = set()
 
-    def measure(row: Row, todo: list[str], first_ours: bool, **kw: Any) -> None:
-        mine = partial(ours, [jobs[n] for n in todo], **kw)
-        sides: list[Callable[[], tuple[float, float, list[bool | str]]]] = [mine]
+    def measure(row: dict[str, Row], todo: list[str], first_ours: bool, **kw: Any) -> None:
+        order = engines if first_ours else engines[::-1]
+        sides: list[tuple[str, Callable[[], tuple[float, float, list[bool | str]]]]] = [
+            (e, partial(ours, [jobs[e][n] for n in todo], **kw)) for e in order
+        ]
         if porcupine is not None:
-            sides.insert(0 if not first_ours else 1, partial(porcupine.check, todo))
-        results = {}
-        for side in sides:
-            results[side is mine] = side()
-        w, c, v = results[True]
-        row.ours_wall.append(w)
-        row.ours_cpu.append(c)
-        if False in results:
-            tw, tc, tv = results[False]
-            row.theirs_wall.append(tw)
-            row.theirs_cpu.append(tc)
-            disagree.update(n for n, a, b in zip(todo, v, tv, strict=True) if a != b)
+            theirs = ("porcupine", partial(porcupine.check, todo))
+            sides.insert(len(sides) if first_ours else 0, theirs)
+        results = {name: side() for name, side in sides}
+        for e in engines:
+            w, c, v = results[e]
+            row[e].ours_wall.append(w)
+            row[e].ours_cpu.append(c)
+            if "porcupine" in results:
+                tw, tc, tv = results["porcupine"]
+                row[e].theirs_wall.append(tw)
+                row[e].theirs_cpu.append(tc)
+                disagree.update(n for n, a, b in zip(todo, v, tv, strict=True) if a != b)
 
     for r in range(rounds):
-        first_ours = r % 2 == 0
+        first_ours = r % 2 == 0  # and our engines in the other order when not
         measure(one_pass, names, first_ours)
         measure(explained, names, first_ours, explained=True)
         for n in names:
             measure(per_file[n], [n], first_ours)
         for n in KV_ROWS:
             measure(kv_rows[n], [n], first_ours)
-    return [one_pass, explained, *_per_file_rows(per_file), *kv_rows.values()], sorted(disagree)
+    out: list[Row] = []
+    for e in engines:
+        out += [one_pass[e], explained[e]]
+        out += _per_file_rows({n: per_file[n][e] for n in names}, e)
+        out += [kv_rows[n][e] for n in KV_ROWS]
+    return out, sorted(disagree)
 
 
-def _per_file_rows(per_file: dict[str, Row]) -> list[Row]:
+def _per_file_rows(per_file: dict[str, Row], engine: str) -> list[Row]:
     """The median history and the slowest, each side's by its own median over the rounds."""
     med = statistics.median
     rows = list(per_file.values())
-    median = Row("etcd, median history")
-    slowest = Row("etcd, slowest history")
+    median = Row(f"etcd, median history [{engine}]")
+    slowest = Row(f"etcd, slowest history [{engine}]")
     for r in range(len(rows[0].ours_wall)):
         median.ours_wall.append(med(x.ours_wall[r] for x in rows))
         median.ours_cpu.append(med(x.ours_cpu[r] for x in rows))
@@ -250,35 +267,33 @@ def _per_file_rows(per_file: dict[str, Row]) -> list[Row]:
             median.theirs_cpu.append(med(x.theirs_cpu[r] for x in rows))
     mine = max(rows, key=lambda x: med(x.ours_wall))
     slowest.ours_wall, slowest.ours_cpu = mine.ours_wall, mine.ours_cpu
-    slowest.note = f"ours: {mine.name}"
+    slowest.note = f"ours: {mine.name.split()[0]}"
     if rows[0].theirs_wall:
         theirs = max(rows, key=lambda x: med(x.theirs_wall))
         slowest.theirs_wall, slowest.theirs_cpu = theirs.theirs_wall, theirs.theirs_cpu
-        slowest.note += (
-            f"; Porcupine: {theirs.name} (ours on it {med(theirs.ours_wall) * 1e3:.2f} ms)"
-        )
+        slowest.note += f"; Porcupine: {theirs.name.split()[0]} (ours on it {med(theirs.ours_wall) * 1e3:.2f} ms)"
     return [median, slowest]
 
 
 def print_table(rows: list[dict[str, Any]], with_porcupine: bool) -> None:
     if with_porcupine:
         print(
-            f"{'row':32} {'ours ms':>10} {'Porcupine':>10} {'ratio':>7}   "
+            f"{'row':41} {'ours ms':>10} {'Porcupine':>10} {'ratio':>7}   "
             f"{'ours CPU':>10} {'Porc. CPU':>10} {'ratio':>7}"
         )
     else:
-        print(f"{'row':32} {'ours ms':>10} {'ours CPU':>10}")
+        print(f"{'row':41} {'ours ms':>10} {'ours CPU':>10}")
     for r in rows:
         if with_porcupine and "porcupine_wall_ms" in r:
             print(
-                f"{r['row']:32} {r['ours_wall_ms']:10.3f} {r['porcupine_wall_ms']:10.3f} "
+                f"{r['row']:41} {r['ours_wall_ms']:10.3f} {r['porcupine_wall_ms']:10.3f} "
                 f"{r['wall_ratio']:7.3f}   {r['ours_cpu_ms']:10.3f} "
                 f"{r['porcupine_cpu_ms']:10.3f} {r['cpu_ratio']:7.3f}"
             )
         else:
-            print(f"{r['row']:32} {r['ours_wall_ms']:10.3f} {r['ours_cpu_ms']:10.3f}")
+            print(f"{r['row']:41} {r['ours_wall_ms']:10.3f} {r['ours_cpu_ms']:10.3f}")
         if r.get("note"):
-            print(f"{'':34}({r['note']})")
+            print(f"{'':43}({r['note']})")
 
 
 # -- more: generated histories, an explosion, a pool -----------------------------------------------
@@ -372,14 +387,26 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5, help="rounds of every row (default 5)")
     ap.add_argument("--json", action="store_true", help="print the rows as JSON")
     ap.add_argument("--more", action="store_true", help="generated histories, explosion, pool")
+    ap.add_argument(
+        "--engine",
+        choices=("both", *ENGINES),
+        default="both",
+        help="our engine(s) to time: the compiled one, the Python one, or both (default; "
+        "the compiled one only when it is built)",
+    )
     args = ap.parse_args()
+    engines = ENGINES[:] if args.engine == "both" else [args.engine]
+    if not _native.available():
+        if args.engine == "native":
+            sys.exit(f"no native engine: {_native.why_not()}")
+        engines = ["python"]
     if not CORPUS.is_dir():
         sys.exit(f"corpus not found at {CORPUS}; set SPLITBRAIN_CORPUS")
     binary, why = build_porcupine()
     porcupine = Porcupine(binary) if binary is not None else None
     load_before = os.getloadavg()
     try:
-        rows, disagree = side_by_side(args.rounds, porcupine)
+        rows, disagree = side_by_side(args.rounds, porcupine, engines)
     finally:
         if porcupine is not None:
             porcupine.close()
@@ -392,6 +419,8 @@ def main() -> None:
         "load_before": [round(x, 2) for x in load_before],
         "load_after": [round(x, 2) for x in load_after],
         "porcupine": "measured" if porcupine is not None else f"not measured: {why}",
+        "engines": engines,
+        "native": "built" if _native.available() else _native.why_not(),
         "verdicts_differ": disagree,
     }
     if args.json:
@@ -403,6 +432,8 @@ def main() -> None:
         )
         if porcupine is None:
             print(f"Porcupine not measured: {why}; our side only.")
+        if not _native.available():
+            print(f"our compiled engine not measured: {_native.why_not()}")
         print_table(summary, porcupine is not None)
         if porcupine is not None:
             n = len(list((CORPUS / "etcd").glob("*.log"))) + len(KV_ROWS)

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyInt, PyList, PyString, PyTuple};
 use pyo3::{intern, IntoPyObjectExt};
+use rustc_hash::FxHashMap;
 
 use models::{Kind, Model, Op, Out, F, NIL};
 use search::{Entry, Outcome, Verdict, MAX_SLOTS, STRATEGIES};
@@ -28,29 +29,47 @@ impl From<PyErr> for Decline {
     }
 }
 
-/// Ids for values, by Python's equality (a dict): 1 and True are one value, as in the
-/// Python engine's comparisons. Scalars only: None, bool, int, str.
-struct Interner<'py> {
-    ids: Bound<'py, PyDict>,
+/// A scalar as Python compares it: a bool is the int it equals (True == 1), a str never
+/// equals an int. Ints beyond 64 bits are declined.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Scalar {
+    Nil,
+    Int(i64),
+    Str(String),
 }
 
-impl<'py> Interner<'py> {
-    fn new(py: Python<'py>) -> Res<Self> {
-        let ids = PyDict::new(py);
-        ids.set_item(py.None(), NIL)?;
-        Ok(Interner { ids })
+fn scalar(v: &Bound<'_, PyAny>) -> Res<Scalar> {
+    if v.is_none() {
+        Ok(Scalar::Nil)
+    } else if let Ok(s) = v.downcast::<PyString>() {
+        Ok(Scalar::Str(s.to_str()?.to_owned()))
+    } else if v.is_instance_of::<PyInt>() {
+        Ok(Scalar::Int(v.extract::<i64>()?)) // bool is an int
+    } else {
+        Err(Decline)
+    }
+}
+
+/// Ids for values, by Python's equality: 1 and True are one value, as in the Python
+/// engine's comparisons. Scalars only: None, bool, int, str. Id 0 is None.
+struct Interner {
+    ids: FxHashMap<Scalar, u32>,
+}
+
+impl Interner {
+    fn new() -> Self {
+        let mut ids = FxHashMap::default();
+        ids.insert(Scalar::Nil, NIL);
+        Interner { ids }
     }
 
-    fn id(&self, v: &Bound<'py, PyAny>) -> Res<u32> {
-        if !(v.is_none() || v.is_instance_of::<PyInt>() || v.is_instance_of::<PyString>()) {
-            return Err(Decline); // bool is an int
+    fn id(&mut self, v: &Bound<'_, PyAny>) -> Res<u32> {
+        if v.is_none() {
+            return Ok(NIL);
         }
-        if let Some(id) = self.ids.get_item(v)? {
-            return Ok(id.extract()?);
-        }
-        let id = self.ids.len() as u32;
-        self.ids.set_item(v, id)?;
-        Ok(id)
+        let k = scalar(v)?;
+        let n = self.ids.len() as u32;
+        Ok(*self.ids.entry(k).or_insert(n))
     }
 }
 
@@ -68,14 +87,23 @@ fn pair<'py>(v: &Bound<'py, PyAny>) -> Option<(Bound<'py, PyAny>, Bound<'py, PyA
     None
 }
 
-fn is_seq(v: &Bound<'_, PyAny>) -> bool {
-    v.is_instance_of::<PyList>() || v.is_instance_of::<PyTuple>()
+/// A completion's type, as far as the pairing cares.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Done {
+    Ok,
+    Info,
+    Fail,
 }
 
 struct Pair<'py> {
     inv: Bound<'py, PyAny>,
+    f: F,
     ipos: usize,
-    comp: Option<(Bound<'py, PyAny>, usize)>,
+    comp: Option<(Bound<'py, PyAny>, usize, Done)>,
+}
+
+fn text<'a>(v: &'a Bound<'_, PyAny>) -> Res<&'a str> {
+    Ok(v.downcast::<PyString>().map_err(|_| Decline)?.to_str()?)
 }
 
 /// `_prepare._pairs`: (invocation, position, completion and position) per client op the
@@ -83,58 +111,47 @@ struct Pair<'py> {
 fn pairs<'py>(
     py: Python<'py>,
     history: &Bound<'py, PyList>,
-    fs: &[&str],
+    fs: &[(&str, F)],
     counts: &mut [u64; 6],
 ) -> Res<Vec<Pair<'py>>> {
-    let pending = PyDict::new(py);
+    let mut pending: FxHashMap<Scalar, usize> = FxHashMap::default();
     let mut out: Vec<Pair<'py>> = Vec::with_capacity(history.len() / 2 + 1);
-    let knows = |f: &Bound<'py, PyAny>| -> Res<bool> {
-        let f = f.downcast::<PyString>().map_err(|_| Decline)?;
-        let f = f.to_str()?;
-        Ok(fs.contains(&f))
-    };
+    let known = |f: &str| fs.iter().find(|x| x.0 == f).map(|x| x.1);
     for (pos, op) in history.iter().enumerate() {
-        let process = op.getattr(intern!(py, "process"))?;
-        if let Ok(p) = process.downcast::<PyString>() {
-            if p.to_str()? == "nemesis" {
-                continue;
-            }
-        }
-        let typ = op.getattr(intern!(py, "type"))?;
-        let typ = typ.downcast::<PyString>().map_err(|_| Decline)?;
-        let typ = typ.to_str()?;
-        let f = op.getattr(intern!(py, "f"))?;
-        if typ == "invoke" {
-            if !knows(&f)? {
-                counts[1] += 1;
-                continue;
-            }
-            pending.set_item(&process, out.len())?;
-            out.push(Pair { inv: op, ipos: pos, comp: None });
+        let process = scalar(&op.getattr(intern!(py, "process"))?)?;
+        if matches!(&process, Scalar::Str(p) if p == "nemesis") {
             continue;
         }
-        let Some(slot) = pending.get_item(&process)? else {
-            if knows(&f)? {
+        let typ = op.getattr(intern!(py, "type"))?;
+        let typ = text(&typ)?;
+        if typ == "invoke" {
+            let f = op.getattr(intern!(py, "f"))?;
+            let Some(f) = known(text(&f)?) else {
+                counts[1] += 1;
+                continue;
+            };
+            pending.insert(process, out.len());
+            out.push(Pair { inv: op, f, ipos: pos, comp: None });
+            continue;
+        }
+        let done = match typ {
+            "info" => Done::Info,
+            "fail" => Done::Fail,
+            _ => Done::Ok,
+        };
+        let Some(slot) = pending.remove(&process) else {
+            let f = op.getattr(intern!(py, "f"))?;
+            if known(text(&f)?).is_some() {
                 counts[5] += 1;
             }
             continue;
         };
-        pending.del_item(&process)?;
-        let slot: usize = slot.extract()?;
-        out[slot].comp = Some((op, pos));
+        out[slot].comp = Some((op, pos, done));
     }
-    let mut kept = Vec::with_capacity(out.len());
-    for p in out {
-        if let Some((c, _)) = &p.comp {
-            let t = c.getattr(intern!(py, "type"))?;
-            if t.downcast::<PyString>().map_err(|_| Decline)?.to_str()? == "fail" {
-                counts[2] += 1;
-                continue;
-            }
-        }
-        kept.push(p);
-    }
-    Ok(kept)
+    let before = out.len();
+    out.retain(|p| !matches!(p.comp, Some((_, _, Done::Fail))));
+    counts[2] += (before - out.len()) as u64;
+    Ok(out)
 }
 
 /// `_prepare._keyed`: whether the op follows Jepsen's `[key, v]` convention.
@@ -148,16 +165,11 @@ fn keyed(py: Python<'_>, p: &Pair<'_>) -> Res<bool> {
     if !(k.is_instance_of::<PyString>() || k.is_instance_of::<PyInt>()) || k.is_instance_of::<PyBool>() {
         return Ok(false);
     }
-    let f = p.inv.getattr(intern!(py, "f"))?;
-    if f.downcast::<PyString>().map_err(|_| Decline)?.to_str()? == "cas" {
-        let inner = l.get_item(1)?;
-        if !(inner.downcast::<PyList>().is_ok_and(|x| x.len() == 2)) {
-            return Ok(false);
-        }
+    if p.f == F::Cas && !l.get_item(1)?.downcast::<PyList>().is_ok_and(|x| x.len() == 2) {
+        return Ok(false);
     }
-    if let Some((c, _)) = &p.comp {
-        let t = c.getattr(intern!(py, "type"))?;
-        if t.downcast::<PyString>().map_err(|_| Decline)?.to_str()? == "ok" {
+    if let Some((c, _, Done::Ok)) = &p.comp {
+        if text(&c.getattr(intern!(py, "type"))?)? == "ok" {
             let cv = c.getattr(intern!(py, "value"))?;
             let Ok(cl) = cv.downcast::<PyList>() else { return Ok(false) };
             if cl.len() != 2 || !cl.get_item(0)?.eq(&k)? {
@@ -180,9 +192,9 @@ fn prepare<'py>(
     history: &Bound<'py, PyList>,
     kind: Kind,
     model: &mut Model,
-    values: &Interner<'py>,
+    values: &mut Interner,
     independent: Option<bool>,
-    fs: &[&str],
+    fs: &[(&str, F)],
     counts: &mut [u64; 6],
 ) -> Res<(Vec<Part<'py>>, bool)> {
     let pairs = pairs(py, history, fs, counts)?;
@@ -202,28 +214,20 @@ fn prepare<'py>(
             }
         },
     };
-    let part_of = PyDict::new(py);
+    let mut part_of: FxHashMap<Scalar, usize> = FxHashMap::default();
     let mut parts: Vec<Part<'py>> = Vec::new();
+    let none = py.None().into_bound(py);
     for p in &pairs {
-        let f_obj = p.inv.getattr(intern!(py, "f"))?;
-        let f = match f_obj.downcast::<PyString>().map_err(|_| Decline)?.to_str()? {
-            "read" => F::Read,
-            "write" => F::Write,
-            "cas" => F::Cas,
-            "get" => F::Get,
-            "put" => F::Put,
-            "append" => F::Append,
-            _ => return Err(Decline),
-        };
+        let f = p.f;
         let mut value = p.inv.getattr(intern!(py, "value"))?;
         let mut out_value = match &p.comp {
-            Some((c, _)) => c.getattr(intern!(py, "value"))?,
-            None => py.None().into_bound(py),
+            Some((c, _, _)) => c.getattr(intern!(py, "value"))?,
+            None => none.clone(),
         };
-        let mut key = py.None().into_bound(py);
+        let mut key = none.clone();
         if independent {
             let (k, v) = pair(&value).ok_or(Decline)?;
-            key = if k.is_instance_of::<PyList>() { PyTuple::new(py, k.downcast::<PyList>().map_err(|_| Decline)?)?.into_any() } else { k };
+            key = k;
             value = v;
             if p.comp.is_some() {
                 if let Ok(l) = out_value.downcast::<PyList>() {
@@ -233,16 +237,9 @@ fn prepare<'py>(
                 }
             }
         }
-        let unknown = match &p.comp {
-            None => true,
-            Some((c, _)) => {
-                let t = c.getattr(intern!(py, "type"))?;
-                t.downcast::<PyString>().map_err(|_| Decline)?.to_str()? == "info"
-            }
-        };
+        let unknown = !matches!(p.comp, Some((_, _, Done::Ok)));
         let ret = if unknown { None } else { p.comp.as_ref().map(|c| c.1) };
-        let is_read = matches!(f, F::Read | F::Get);
-        if unknown && is_read {
+        if unknown && matches!(f, F::Read | F::Get) {
             counts[3] += 1;
             continue;
         }
@@ -257,7 +254,7 @@ fn prepare<'py>(
                     let c = &p.comp.as_ref().expect("completed").0;
                     let extra = c.getattr(intern!(py, "extra"))?;
                     let extra = extra.downcast::<PyDict>().map_err(|_| Decline)?;
-                    let swapped = match extra.get_item("result")? {
+                    let swapped = match extra.get_item(intern!(py, "result"))? {
                         Some(r) => !(r.is_instance_of::<PyBool>() && !r.is_truthy()?),
                         None => true,
                     };
@@ -280,43 +277,40 @@ fn prepare<'py>(
             Kind::Kv => {
                 // the value is [key, v]; the partition is the key
                 let (k, v) = pair(&value).ok_or(Decline)?;
-                if is_seq(&k) {
-                    return Err(Decline);
-                }
                 key = k;
                 match f {
                     F::Get => {
                         let got = pair(&out_value).map(|(_, g)| g);
                         let target = match got {
-                            Some(g) if !g.is_none() => model.string(g.downcast::<PyString>().map_err(|_| Decline)?.to_str()?),
+                            Some(g) if !g.is_none() => model.string(text(&g)?),
                             _ => model.string(""),
                         };
                         Op { f, a: NIL, b: 0, out: if unknown { Out::Unknown } else { Out::Val(target) } }
                     }
                     _ => {
-                        let s = if v.is_none() { model.string("") } else { model.string(v.downcast::<PyString>().map_err(|_| Decline)?.to_str()?) };
+                        let s = if v.is_none() { model.string("") } else { model.string(text(&v)?) };
                         Op { f, a: values.id(&v)?, b: s, out: if unknown { Out::Unknown } else { Out::Val(NIL) } }
                     }
                 }
             }
         };
-        let n = match part_of.get_item(&key)? {
-            Some(n) => n.extract::<usize>()?,
-            None => {
-                part_of.set_item(&key, parts.len())?;
-                parts.push(Part { key: key.clone(), entries: Vec::new() });
-                parts.len() - 1
-            }
-        };
+        let k = scalar(&key)?; // a key that is not a scalar: declined
+        let n = *part_of.entry(k).or_insert_with(|| {
+            parts.push(Part { key: key.clone(), entries: Vec::new() });
+            parts.len() - 1
+        });
         parts[n].entries.push(Entry { op, call: p.ipos, ret });
     }
     counts[0] = parts.iter().map(|p| p.entries.len() as u64).sum();
-    let mut named: Vec<(String, Part<'py>)> = Vec::with_capacity(parts.len());
-    for p in parts {
-        named.push((p.key.repr()?.to_str()?.to_owned(), p));
+    if parts.len() > 1 {
+        let mut named: Vec<(String, Part<'py>)> = Vec::with_capacity(parts.len());
+        for p in parts {
+            named.push((p.key.repr()?.to_str()?.to_owned(), p));
+        }
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        parts = named.into_iter().map(|x| x.1).collect();
     }
-    named.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok((named.into_iter().map(|x| x.1).collect(), independent))
+    Ok((parts, independent))
 }
 
 /// What one partition ended with: `None` when abandoned (no stats, as in Python).
@@ -429,13 +423,13 @@ fn check<'py>(
         "kv" => Kind::Kv,
         _ => return Ok(None),
     };
-    let fs: &[&str] = match model {
-        "register" => &["read", "write"],
-        "cas-register" => &["read", "write", "cas"],
-        _ => &["get", "put", "append"],
+    let fs: &[(&str, F)] = match model {
+        "register" => &[("read", F::Read), ("write", F::Write)],
+        "cas-register" => &[("read", F::Read), ("write", F::Write), ("cas", F::Cas)],
+        _ => &[("get", F::Get), ("put", F::Put), ("append", F::Append)],
     };
     let mut m = Model::new(kind);
-    let Ok(values) = Interner::new(py) else { return Ok(None) };
+    let mut values = Interner::new();
     let s0 = match kind {
         Kind::Register { .. } => match values.id(initial) {
             Ok(id) => id,
@@ -447,7 +441,7 @@ fn check<'py>(
         },
     };
     let mut counts = [0u64; 6];
-    let prepared = prepare(py, history, kind, &mut m, &values, independent, fs, &mut counts);
+    let prepared = prepare(py, history, kind, &mut m, &mut values, independent, fs, &mut counts);
     let Ok((parts, independent)) = prepared else { return Ok(None) };
     if parts.iter().any(|p| search::slots_needed(&p.entries) > MAX_SLOTS) {
         return Ok(None);

@@ -55,17 +55,30 @@ struct DeadTest {
     unless: Option<Op>,
 }
 
+/// What the search needs at one completion; `children`, `reads` and `classes` are ranges of
+/// the flat vectors of `Described` (one allocation each, not three per completion).
 struct Completion {
     bit: Mask,
     op: Op,
     read: bool,
-    children: Vec<Child>,
-    reads: Vec<(Mask, Op)>,
+    children: (u32, u32),
+    reads: (u32, u32),
     read_bits: Mask,
     plain: bool,
-    classes: Vec<Mask>,
+    classes: (u32, u32),
     dead: Option<DeadTest>,
     dead_bit: Mask,
+}
+
+struct Described {
+    comps: Vec<Completion>,
+    children: Vec<Child>,
+    reads: Vec<(Mask, Op)>,
+    classes: Vec<Mask>,
+}
+
+fn span<T>(v: &[T], start: usize) -> (u32, u32) {
+    (start as u32, v.len() as u32)
 }
 
 /// The slots a partition needs: the most ops that complete pending at once, plus one per
@@ -95,7 +108,7 @@ pub fn slots_needed(entries: &[Entry]) -> usize {
     peak + info
 }
 
-fn completions(model: &Model, entries: &[Entry], strategy: usize) -> Vec<Completion> {
+fn completions(model: &Model, entries: &[Entry], strategy: usize) -> Described {
     let (absorb, invocation_order) = STRATEGIES[strategy];
     let mut events: Vec<(usize, bool, u32)> = Vec::with_capacity(entries.len() * 2);
     for (id, e) in entries.iter().enumerate() {
@@ -127,7 +140,11 @@ fn completions(model: &Model, entries: &[Entry], strategy: usize) -> Vec<Complet
     let mut read_bits: Mask = 0;
     let mut classes: Vec<((F, u32, u32), Child)> = Vec::new();
     let mut info_bits: Mask = 0;
-    let mut out: Vec<Completion> = Vec::new();
+    let mut out: Vec<Completion> = Vec::with_capacity(entries.len() + 1);
+    let mut all_children: Vec<Child> = Vec::with_capacity(entries.len() * 4);
+    let mut all_reads: Vec<(Mask, Op)> = Vec::new();
+    let mut all_classes: Vec<Mask> = Vec::new();
+    let mut others: Vec<Child> = Vec::new();
     for (q, &(_, is_return, id)) in events.iter().enumerate() {
         let e = &entries[id as usize];
         if !is_return {
@@ -171,32 +188,39 @@ fn completions(model: &Model, entries: &[Entry], strategy: usize) -> Vec<Complet
             pending.remove(p);
         }
         let me = Child { slots: bit, op: e.op, id, completing: true };
-        let others: Vec<Child> = pending.iter().copied().chain(classes.iter().map(|c| c.1)).collect();
+        others.clear();
+        others.extend(pending.iter().copied().chain(classes.iter().map(|c| c.1)));
         let (mut dead, mut dead_bit) = (None, 0);
         if absorb && others.len() >= MIN_PENDING {
             (dead, dead_bit) = next_read_test(model, entries, &events, q, &others, &reads, if read { bit } else { 0 });
         }
-        let children: Vec<Child> = if read {
-            others
+        let start = all_children.len();
+        let c = &mut all_children;
+        if read {
+            c.extend(others.iter());
         } else if invocation_order {
-            let mut c: Vec<Child> = others.iter().filter(|p| p.id < id).copied().collect();
+            c.extend(others.iter().filter(|p| p.id < id));
             c.push(me);
             c.extend(others.iter().filter(|p| p.id > id));
-            c
         } else {
-            let mut c = vec![me];
+            c.push(me);
             c.extend(others.iter().rev());
-            c
-        };
+        }
+        let children = span(&all_children, start);
+        let start = all_reads.len();
+        all_reads.extend(reads.iter().map(|r| (r.0, r.1)));
+        let reads_span = span(&all_reads, start);
+        let start = all_classes.len();
+        all_classes.extend(classes.iter().map(|c| c.1.slots));
         out.push(Completion {
             bit,
             op: e.op,
             read,
             children,
-            reads: reads.iter().map(|r| (r.0, r.1)).collect(),
+            reads: reads_span,
             read_bits,
             plain: (info_bits | read_bits) != 0,
-            classes: classes.iter().map(|c| c.1.slots).collect(),
+            classes: span(&all_classes, start),
             dead,
             dead_bit,
         });
@@ -209,15 +233,15 @@ fn completions(model: &Model, entries: &[Entry], strategy: usize) -> Vec<Complet
         bit: 0,
         op: Op { f: F::Read, a: 0, b: 0, out: crate::models::Out::Unknown },
         read: false,
-        children: Vec::new(),
-        reads: Vec::new(),
+        children: (0, 0),
+        reads: (0, 0),
         read_bits: 0,
         plain: false,
-        classes: Vec::new(),
+        classes: (0, 0),
         dead: None,
         dead_bit: 0,
     });
-    out
+    Described { comps: out, children: all_children, reads: all_reads, classes: all_classes }
 }
 
 fn next_read_test(
@@ -258,16 +282,17 @@ struct Frame {
 
 struct Searcher<'a> {
     model: &'a mut Model,
-    comps: Vec<Completion>,
-    memos: Vec<FxHashSet<(u32, Mask)>>,
+    d: Described,
+    /// Every node met, as (completion, state, linearized): one set for the search.
+    memo: FxHashSet<(u32, u32, Mask)>,
     stack: Vec<Frame>,
 }
 
 impl Searcher<'_> {
     /// `_push`: the node (j, s, m), its legal pending reads taken in, unless a node met covers it.
     fn push(&mut self, j: usize, s: u32, mut m: Mask) -> u64 {
-        let c = &self.comps[j];
-        for &(b, op) in &c.reads {
+        let c = &self.d.comps[j];
+        for &(b, op) in &self.d.reads[c.reads.0 as usize..c.reads.1 as usize] {
             if m & b == 0 && self.model.step(s, &op).is_some() {
                 m |= b;
             }
@@ -275,27 +300,28 @@ impl Searcher<'_> {
         if c.read && m & c.bit == 0 && self.model.step(s, &c.op).is_some() {
             m |= c.bit;
         }
-        let memo = &mut self.memos[j];
-        if memo.contains(&(s, m)) {
+        let memo = &mut self.memo;
+        let jj = j as u32;
+        if memo.contains(&(jj, s, m)) {
             return 0;
         }
         if c.plain {
-            for &cm in &c.classes {
+            for &cm in &self.d.classes[c.classes.0 as usize..c.classes.1 as usize] {
                 let used = m & cm;
-                if used != 0 && memo.contains(&(s, m ^ (1 << (127 - used.leading_zeros())))) {
+                if used != 0 && memo.contains(&(jj, s, m ^ (1 << (127 - used.leading_zeros())))) {
                     return 0;
                 }
             }
             let mut reads = c.read_bits & !m;
             while reads != 0 {
                 let low = reads & reads.wrapping_neg();
-                if memo.contains(&(s, m | low)) {
+                if memo.contains(&(jj, s, m | low)) {
                     return 0;
                 }
                 reads ^= low;
             }
         }
-        memo.insert((s, m));
+        memo.insert((jj, s, m));
         self.stack.push(Frame { j, s, m, next: 0 });
         1
     }
@@ -311,10 +337,11 @@ pub fn search(
     max_steps: Option<u64>,
     strategy: usize,
 ) -> Outcome {
-    let comps = completions(model, entries, strategy);
+    let d = completions(model, entries, strategy);
     let total = entries.iter().filter(|e| e.ret.is_some()).count();
-    let memos = (0..comps.len()).map(|_| FxHashSet::default()).collect();
-    let mut se = Searcher { model, comps, memos, stack: Vec::new() };
+    let mut memo = FxHashSet::default();
+    memo.reserve(2 * entries.len());
+    let mut se = Searcher { model, d, memo, stack: Vec::with_capacity(64) };
     let mut nodes = se.push(0, s0, 0);
     let mut visits: u64 = 0;
     let unknown = |reason: String, limited: bool, visits: u64, nodes: u64| Outcome {
@@ -344,7 +371,7 @@ pub fn search(
                     return unknown(reason, false, visits, nodes);
                 }
             }
-            let c = &se.comps[j];
+            let c = &se.d.comps[j];
             if m & c.bit != 0 {
                 let bit = c.bit;
                 se.stack.pop();
@@ -361,10 +388,11 @@ pub fn search(
                 }
             }
         }
-        let n = se.comps[j].children.len();
+        let (first, end) = se.d.comps[j].children;
+        let n = (end - first) as usize;
         let mut pushed = 0;
         while nxt < n {
-            let child = se.comps[j].children[nxt];
+            let child = se.d.children[first as usize + nxt];
             nxt += 1;
             let free = child.slots & !m;
             if free == 0 {

@@ -271,7 +271,8 @@ def _per_file_rows(per_file: dict[str, Row], engine: str) -> list[Row]:
     if rows[0].theirs_wall:
         theirs = max(rows, key=lambda x: med(x.theirs_wall))
         slowest.theirs_wall, slowest.theirs_cpu = theirs.theirs_wall, theirs.theirs_cpu
-        slowest.note += f"; Porcupine: {theirs.name.split()[0]} (ours on it {med(theirs.ours_wall) * 1e3:.2f} ms)"
+        on_it = med(theirs.ours_wall) * 1e3
+        slowest.note += f"; Porcupine: {theirs.name.split()[0]} (ours on it {on_it:.2f} ms)"
     return [median, slowest]
 
 

@@ -99,9 +99,11 @@ def prepare(history: list[Op], model: Model, independent: bool | None = None) ->
             output: Any = UNKNOWN
             ret = None
         else:
-            out_value = freeze(out_value)
+            if not (out_value is None or type(out_value) is int or type(out_value) is str):
+                out_value = freeze(out_value)  # most values are scalars already: no call
             output = to_output(f, out_value, comp) if to_output else out_value
-        value = freeze(value)
+        if not (value is None or type(value) is int or type(value) is str):
+            value = freeze(value)
         if partition is not None:
             key = partition(f, value, output)
         part = parts.get(key)

@@ -460,8 +460,12 @@ def _peak_pending(events: list[tuple[int, int, Entry]]) -> int:
     n = peak = 0
     for _pos, is_return, e in events:
         if e.ret is not None:
-            n += -1 if is_return else 1
-            peak = max(peak, n)
+            if is_return:
+                n -= 1
+            else:
+                n += 1
+                if n > peak:
+                    peak = n
     return peak
 
 

@@ -30,6 +30,7 @@ Rules, each an anomaly name:
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -359,15 +360,16 @@ class LockChecker:
             if r.result:
                 top = max(r.result, key=lambda e: e[0])
                 per_key.setdefault(r.key, []).append((r.comp.time, top[0], top[1], r))  # type: ignore[union-attr]
+        firsts = {k: _FirstAbove(entries) for k, entries in per_key.items()}
         for w in writes:
             if w.type != "ok":
                 continue
             t, v = w.result[0], w.result[1]
             if (w.key, _hashable(v)) in stale:
                 continue
-            earlier = [e for e in per_key.get(w.key, []) if e[0] < w.inv.time and e[1] > t]
-            if earlier:
-                known, newer_token, _, src = min(earlier, key=lambda e: e[0])
+            first = firsts[w.key].first(t)  # the earliest entry of a token above t
+            if first is not None and first[0] < w.inv.time:
+                known, newer_token, _, src = first
                 stale[(w.key, _hashable(v))] = Anomaly(
                     "stale-write-accepted",
                     f"{_who(w)} had its write of {v!r} to key {w.key!r} with token {t} "
@@ -380,29 +382,29 @@ class LockChecker:
                     {"key": _plain(w.key), "token": t, "newer": newer_token},
                 )
         # acknowledged writes missing from a later read
-        reads_of: dict[Hashable, list[tuple[_Pair, set[Any]]]] = {}
+        reads_of: dict[Hashable, list[_Pair]] = {}
         for r in ok_reads:
-            reads_of.setdefault(r.key, []).append((r, {_hashable(e) for e in r.result}))
+            reads_of.setdefault(r.key, []).append(r)
+        readers = {k: _KeyReads(rs) for k, rs in reads_of.items()}
         for w in writes:
-            if w.type != "ok" or len(lost) >= self.max_reports:
+            if w.type != "ok" or len(lost) >= self.max_reports or w.key not in readers:
                 continue
             entry = _hashable([w.result[0], w.result[1]])
-            for r, entries in reads_of.get(w.key, []):
-                if r.inv.time > w.comp.time and entry not in entries:  # type: ignore[union-attr]
-                    lost.append(
-                        Anomaly(
-                            "acknowledged-write-lost",
-                            f"{_who(r)} read key {w.key!r} (invoked at "
-                            f"{when(r.inv.time, ctx)}) without the write of {w.result[1]!r} with "
-                            f"token {w.result[0]} that {_who(w)} had had acknowledged at "
-                            f"{when(_done(w), ctx)}: an acknowledged write lost. "
-                            "An acknowledged write must be durable (fsync before the reply) and "
-                            "kept.",
-                            w.ops() + r.ops(),
-                            {"key": _plain(w.key), "value": w.result[1]},
-                        )
+            miss = readers[w.key].first_without(entry, w.comp.time)  # type: ignore[union-attr]
+            if miss is not None:
+                lost.append(
+                    Anomaly(
+                        "acknowledged-write-lost",
+                        f"{_who(miss)} read key {w.key!r} (invoked at "
+                        f"{when(miss.inv.time, ctx)}) without the write of {w.result[1]!r} with "
+                        f"token {w.result[0]} that {_who(w)} had had acknowledged at "
+                        f"{when(_done(w), ctx)}: an acknowledged write lost. "
+                        "An acknowledged write must be durable (fsync before the reply) and "
+                        "kept.",
+                        w.ops() + miss.ops(),
+                        {"key": _plain(w.key), "value": w.result[1]},
                     )
-                    break
+                )
         return list(stale.values())[: self.max_reports] + lost
 
 
@@ -452,6 +454,120 @@ def _done(p: _Pair) -> int:
     return p.comp.time if p.comp is not None else p.inv.time
 
 
+class _Holds:
+    """How long each grant of one lock certainly held it (until its release was asked, or
+    its lease ran out, whichever came first), and, for the grants in order of completion,
+    whether any grant of another process acknowledged before a given one was asked for still
+    held the lock when it was acknowledged: ``_two_holders`` then scans the grants only for
+    the one it reports (a lock granted 10,000 times was 10,000 x 10,000 pairs, each looking
+    for its release among every operation)."""
+
+    def __init__(self, mine: list[_Pair], grants: list[_Pair], drift: float) -> None:
+        by_process: dict[Any, list[_Pair]] = {}
+        for r in mine:
+            if r.inv.f == "release":
+                by_process.setdefault(r.inv.process, []).append(r)
+        releases = {p: _Releases(rs) for p, rs in by_process.items()}
+        none = _Releases([])
+        #: id(grant) -> (the end of its hold, the release that ended it or None)
+        self.end: dict[int, tuple[int, _Pair | None]] = {}
+        for a in grants:
+            end = a.inv.time + int(_lease_ns(a.result) * (1 - drift))
+            rel = releases.get(a.inv.process, none).first(_done(a))
+            if rel is not None and rel.inv.time < end:
+                end = rel.inv.time
+            self.end[id(a)] = (end, rel)
+        self.by_done = sorted(grants, key=_done)
+        self.dones = [_done(g) for g in self.by_done]
+        # for each prefix of by_done: the longest hold, and the longest of another process
+        self.top: list[tuple[tuple[int, Any] | None, tuple[int, Any] | None]] = [(None, None)]
+        first: tuple[int, Any] | None = None
+        second: tuple[int, Any] | None = None
+        for g in self.by_done:
+            cand = (self.end[id(g)][0], g.inv.process)
+            if first is None or cand[0] > first[0]:
+                if first is not None and first[1] != cand[1]:
+                    second = first
+                first = cand
+            elif cand[1] != first[1] and (second is None or cand[0] > second[0]):
+                second = cand
+            self.top.append((first, second))
+
+    def may_overlap(self, b: _Pair) -> bool:
+        """Whether a grant of another process, acknowledged by the time ``b`` was asked for,
+        held the lock past ``b``'s acknowledgement."""
+        first, second = self.top[bisect.bisect_right(self.dones, b.inv.time)]
+        done = _done(b)
+        for best in (first, second):
+            if best is not None and best[1] != b.inv.process and best[0] > done:
+                return True
+        return False
+
+
+class _FirstAbove:
+    """Entries (time, token, value, op) of one key: the earliest of a token above a given
+    one, by bisection over the running maximum of the tokens in time order (was a scan of
+    every entry for every write)."""
+
+    def __init__(self, entries: list[tuple[int, int, Any, _Pair]]) -> None:
+        self.entries = sorted(entries, key=lambda e: e[0])
+        self.highest: list[int] = []
+        for e in self.entries:
+            self.highest.append(e[1] if not self.highest else max(self.highest[-1], e[1]))
+
+    def first(self, token: int) -> tuple[int, int, Any, _Pair] | None:
+        i = bisect.bisect_right(self.highest, token)
+        return self.entries[i] if i < len(self.entries) else None
+
+
+class _KeyReads:
+    """The ok reads of one key, in history order, and for each entry (token, value) the reads
+    that hold it: the first read after a write that misses it is found without looking
+    into every later read for every write."""
+
+    def __init__(self, reads: list[_Pair]) -> None:
+        self.reads = reads
+        self.times = [r.inv.time for r in reads]
+        self.in_order = all(x <= y for x, y in zip(self.times, self.times[1:], strict=False))
+        self.holding: dict[Any, list[int]] = {}
+        for i, r in enumerate(reads):
+            for e in {_hashable(e) for e in r.result}:
+                self.holding.setdefault(e, []).append(i)
+
+    def first_without(self, entry: Any, after: int) -> _Pair | None:
+        """The first read (in history order) invoked after ``after`` that does not hold
+        ``entry``."""
+        has = self.holding.get(entry, [])
+        if not self.in_order:
+            held = set(has)
+            return next(
+                (r for i, r in enumerate(self.reads) if r.inv.time > after and i not in held),
+                None,
+            )
+        i = bisect.bisect_right(self.times, after)
+        k = bisect.bisect_left(has, i)
+        while k < len(has) and has[k] == i:  # the reads that hold it, one after another
+            i, k = i + 1, k + 1
+        return self.reads[i] if i < len(self.reads) else None
+
+
+class _Releases:
+    """One process's releases of one lock, in history order."""
+
+    def __init__(self, releases: list[_Pair]) -> None:
+        self.releases = releases
+        self.times = [r.inv.time for r in releases]
+        self.in_order = all(x <= y for x, y in zip(self.times, self.times[1:], strict=False))
+
+    def first(self, after: int) -> _Pair | None:
+        """The first asked at or after ``after`` (by bisection when in time order, as a
+        history writes them)."""
+        if self.in_order:
+            i = bisect.bisect_left(self.times, after)
+            return self.releases[i] if i < len(self.releases) else None
+        return next((r for r in self.releases if r.inv.time >= after), None)
+
+
 def _two_holders(
     pairs: list[_Pair],
     key: Any,
@@ -467,24 +583,15 @@ def _two_holders(
     linearizability anomaly's ``op``), with its node and time."""
     mine = [p for p in pairs if _plain(p.key) == key and p.inv.f in ("acquire", "release")]
     grants = [p for p in mine if p.inv.f == "acquire" and p.type == "ok"]
-    for b in sorted(grants, key=_done):
+    held = _Holds(mine, grants, drift)
+    for b in held.by_done:
+        if not held.may_overlap(b):
+            continue  # no grant from another process still held the lock: skip the scan
         for a in grants:
             if a is b or a.inv.process == b.inv.process or _done(a) > b.inv.time:
                 continue
             lease_ms = _lease_ns(a.result) / 1e6
-            end = a.inv.time + int(_lease_ns(a.result) * (1 - drift))
-            rel = next(
-                (
-                    r
-                    for r in mine
-                    if r.inv.f == "release"
-                    and r.inv.process == a.inv.process
-                    and r.inv.time >= _done(a)
-                ),
-                None,
-            )
-            if rel is not None and rel.inv.time < end:
-                end = rel.inv.time
+            end, rel = held.end[id(a)]
             if end <= _done(b):
                 continue
             released = (

@@ -224,3 +224,31 @@ def test_two_overlapping_grants_name_the_one_that_could_not_be_placed() -> None:
         "n2 (process 2) ran acquire of lock 7 (asked at 0.010 s, ok at 0.060 s), and no order "
         "of the lock's acquires and releases before it leaves the lock free for it: two holders."
     )
+
+
+def test_two_holders_late_in_a_long_run_are_found_without_pairing_every_grant(
+    monkeypatch: Any,
+) -> None:
+    """1,000 grants of one lock, one after another, then a grant while the last holder still
+    holds it: the two are named, each grant's hold worked out once (not once per pair of
+    grants, each pair looking for its release among every operation)."""
+    import checkers.lock as lock
+
+    looked = []
+    real = lock._lease_ns
+
+    def lease_ns(result: Any) -> int:
+        looked.append(1)
+        return real(result)
+
+    monkeypatch.setattr(lock, "_lease_ns", lease_ns)
+    h = H()
+    for i in range(1_000):
+        hold(h, 30 * i, i % 10, 1, i + 1, i)
+    t = 30 * 1_000
+    h.op(t, t + 5, 0, "acquire", [1, None], [1, grant(1_001)])
+    h.op(t + 10, t + 15, 1, "acquire", [1, None], [1, grant(1_002)])  # 0 still holds it
+    r = h.check()
+    assert names(r)[:1] == ["mutual-exclusion"]
+    assert "while n1 (process 0) still held it" in r.anomalies[0].explanation
+    assert len(looked) <= 3 * 1_002

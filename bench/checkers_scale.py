@@ -379,6 +379,35 @@ def _crdt(n: int, rng: random.Random) -> list[Op]:
     return h.ops
 
 
+def _lock(n: int, rng: random.Random) -> list[Op]:
+    """Locks with fencing tokens, one after another (a lock per 400 ops): 25 rounds each of
+    acquire, write under the token, release, and a read of the key's accepted writes after
+    every fifth round. In every tenth lock the last grant is given while the one before is
+    still held (two holders), and a read misses an acknowledged write."""
+    h = _History()
+    k = 0
+    while len(h.ops) < n:
+        key, accepted, token = f"lock{k}", [], 0
+        for rnd in range(25):
+            p = 10 * (k % 5) + rnd % 10
+            token += 1
+            grant = {"token": token, "lease_ms": 10_000}
+            h.pair("acquire", [key, None], [key, grant], p)
+            h.pair("write", [key, f"{k}-{rnd}"], [key, [token, f"{k}-{rnd}"]], p)
+            accepted.append([token, f"{k}-{rnd}"])
+            if k % 10 == 9 and rnd == 23:
+                q = p + 100  # granted while p holds the lock, p releases after
+                h.pair("acquire", [key, None], [key, {"token": token + 1, "lease_ms": 10_000}], q)
+                h.pair("release", [key, None], [key, token + 1], q)
+                token += 1
+            h.pair("release", [key, None], [key, token], p)
+            if rnd % 5 == 4:
+                shown = accepted[:-2] + accepted[-1:] if k % 10 == 9 else list(accepted)
+                h.pair("read", [key, None], [key, shown], 99)
+        k += 1
+    return h.ops
+
+
 GENERATORS: dict[str, tuple[Generator, dict[str, Any]]] = {
     "stats": (_stats, {}),
     "unique-ids": (_unique_ids, {}),
@@ -400,6 +429,7 @@ GENERATORS: dict[str, tuple[Generator, dict[str, Any]]] = {
     "vclock": (_vclock, {}),
     "clocksync": (_clocksync, {"recover_s": 0.02}),
     "crdt": (_crdt, {}),
+    "lock": (_lock, {}),
 }
 
 

@@ -136,6 +136,8 @@ def _earliest_linearizable(run: Path, data: dict, reported: float | None) -> flo
         semantics=details.get("semantics", "splitbrain"),
         time_budget_s=60,
         exhaustive=True,
+        # the reference engine: the compiled one may be rebuilt under a running benchmark
+        engine="python",
     )
     result = checker.check(read_jsonl(run / "history.jsonl"), {})
     found = [t for a in result.anomalies if (t := _evidence(a.to_dict())) is not None]

@@ -98,13 +98,16 @@ class PbftChecker:
                     if new and client is not None:
                         fresh.setdefault((client, rid), {}).setdefault(seq, []).append(replica)
         ops = _request_ops(history)
-        conflicts = [_conflict(seq, by, lied, ops) for seq, by in sorted(at.items()) if len(by) > 1]
+        # every one counted, the first max_reports of each explained
+        conflicts = [(seq, by) for seq, by in sorted(at.items()) if len(by) > 1]
         twice = [
-            _twice(who, seqs, lied, ops)
+            (who, seqs)
             for who, seqs in sorted(fresh.items(), key=lambda kv: min(kv[1]))
             if len(seqs) > 1 or any(len(set(r)) < len(r) for r in seqs.values())
         ]
-        anomalies = conflicts[: self.max_reports] + twice[: self.max_reports]
+        n = self.max_reports
+        anomalies = [_conflict(seq, by, lied, ops) for seq, by in conflicts[:n]]
+        anomalies += [_twice(who, seqs, lied, ops) for who, seqs in twice[:n]]
         details = {
             "replicas-reported": sorted(got),
             "sequence-numbers": len(at),

@@ -14,8 +14,8 @@ thousand where each is a cycle to find), made by a small generator per checker
 times the checker's ``check`` alone (wall and CPU), as ``splitbrain check`` makes it from its
 registered info and default options, with the history frozen out of the cyclic garbage
 collector's reach as ``splitbrain check`` freezes it (unfrozen, every collection rescans the
-history: the cost then grows faster than the history). Printed per case: ops in the history, wall and CPU
-seconds, microseconds of CPU per op, the verdict, the anomalies found (counted in full:
+history: the cost then grows faster than the history). Printed per case: ops in the history,
+wall and CPU seconds, microseconds of CPU per op, the verdict, the anomalies found (counted in full:
 ``details`` counts where the checker keeps them, else the anomalies returned) and kept.
 The load average is printed with each row: the machine is shared.
 

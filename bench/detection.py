@@ -66,6 +66,8 @@ def one_run(suite: str, seed: int, time_limit: float, bug: str | None, results: 
     # test's expectation: a --bug run that is invalid as expected exits 0)
     verdicts = [s["valid"] for s in per_test.values()]
     verdict = False if False in verdicts else (True if verdicts and all(verdicts) else None)
+    if p.returncode < 0 and verdict is not False:
+        verdict = None  # killed by a signal: the tests it had not finished have no say
     return {
         "bug": bug or "-",
         "seed": seed,

@@ -559,6 +559,8 @@ _COUNTED: dict[str, Callable[[dict[str, Any]], dict[str, int]]] = {
         "total-changed": d.get("total-changed-periods", 0),
     },
     "leaders": lambda d: {"two-leaders-in-term": d.get("terms_with_two_leaders", 0)},
+    "queue": lambda d: dict(d.get("counts", {})),
+    "queue-at-least-once": lambda d: dict(d.get("counts", {})),
     "pbft": lambda d: {
         "conflicting-commit": d.get("conflicting-commits", 0),
         "executed-twice": d.get("executed-twice", 0),

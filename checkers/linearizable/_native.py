@@ -84,10 +84,8 @@ def run(
 ) -> tuple[bool, list[int], list[tuple[Any, ...]]] | None:
     """The compiled ``check`` (see native/src/lib.rs), or None when it declines."""
     assert _module is not None
-    if type(history) is not list:
-        history = list(history)
     out: tuple[bool, list[int], list[tuple[Any, ...]]] | None = _module.check(
-        history,
+        history if type(history) is list else list(history),
         name,
         semantics,
         initial,

@@ -119,8 +119,12 @@ class LinearizableChecker:
         self.independent = independent
         self.exhaustive = exhaustive
         self.workers = workers
-        _native.wanted(engine)  # an unknown engine, or "native" when it is not built: now
         self.engine = engine
+        # Decided once (an unknown engine, or "native" when it is not built, raises here):
+        # a loop over many small histories pays nothing per history for the choice.
+        self._use_native = _native.wanted(engine) and self._native is not None
+        self._first_state = self.model.init(None)
+        self._budget_reason = f"time budget of {time_budget_s:g} s exhausted"
 
     def check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
         """Check ``history``; from ``ctx``, only the run's time zero (``time_zero_ms``), for the
@@ -143,7 +147,7 @@ class LinearizableChecker:
     ) -> Result:
         # Stop searching a little early: freeing a large memo takes a moment too.
         deadline = started + self.time_budget_s - min(0.1 * self.time_budget_s, 0.25)
-        if self._native is not None and _native.wanted(self.engine):
+        if self._use_native:
             done = self._check_native(history, started, deadline, ctx)
             if done is not None:
                 return done
@@ -169,14 +173,14 @@ class LinearizableChecker:
             history,
             self._native or "",
             self.semantics,
-            self.model.init(None),
+            self._first_state,
             self.independent,
             self.max_nodes,
             deadline - time.monotonic(),
             self.exhaustive,
             _FIRST_ROUND_STEPS,
             _GROWTH,
-            f"time budget of {self.time_budget_s:g} s exhausted",
+            self._budget_reason,
         )
         if done is None:
             return None

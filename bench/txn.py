@@ -4,6 +4,7 @@
     python bench/txn.py --sizes 10000,100000    # fewer sizes
     python bench/txn.py --models serializable   # another consistency model
     python bench/txn.py --repeat 1              # one run per case (default: best of 3)
+    python bench/txn.py --cli 100000            # `splitbrain check` of it, end to end
 
 Each case runs in a fresh process: it loads (huge-scc.edn, Elle's 10,254-transaction history
 with one large strongly connected component) or generates (a strict serializable history:
@@ -14,6 +15,11 @@ runs ``--repeat`` times; the best wall time and the best CPU time are shown, bec
 work on the machine inflates wall time (the load average is printed too). Transactions per
 second counts every transaction in the history (ok, info and failed), over the best wall time.
 Elle reports 100,000-160,000 transactions per second on a 24-core machine.
+
+``--cli N`` writes the generated history of N transactions as jsonl (what a run writes) and
+times ``splitbrain check FILE --checker list-append`` in a fresh process, ``--repeat`` times:
+starting Python, imports, parsing and the check, end to end (wall, and the child's user and
+system CPU), with the load average before each run.
 """
 
 from __future__ import annotations
@@ -40,7 +46,11 @@ def main() -> None:
     ap.add_argument("--models", default="strict-serializable")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--one", nargs=2, metavar=("KIND", "ARG"), help=argparse.SUPPRESS)
+    ap.add_argument("--cli", type=int, metavar="N", help="time `splitbrain check` of N txns")
     args = ap.parse_args()
+    if args.cli:
+        _cli(args.cli, args.repeat)
+        return
     if args.one:
         print(json.dumps(_measure(args.one[0], args.one[1], args.models, args.repeat)))
         return
@@ -100,6 +110,34 @@ def _measure(kind: str, arg: str, models: str, repeat: int) -> dict[str, object]
             "rss_before_mb": rss_before,
             "peak_mb": peak, "valid": result.valid,
             "types": result.details.get("anomaly-types", result.details.get("reason"))}  # fmt: skip
+
+
+def _cli(n: int, repeat: int) -> None:
+    """Write N generated transactions as history.jsonl, then time `splitbrain check` of it."""
+    import tempfile
+
+    from checkers.txn.generate import list_append_history
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "history.jsonl"
+        with open(path, "wb") as fh:
+            for op in list_append_history(n, seed=1):
+                fh.write(op.to_line())
+        size = path.stat().st_size / 1e6
+        cmd = [sys.executable, "-m", "harness.cli", "check", str(path), "--checker", "list-append"]
+        print(f"splitbrain check of {n:,} transactions ({size:.1f} MB): {' '.join(cmd[1:4])} ...")
+        for _ in range(max(1, repeat)):
+            load = Path("/proc/loadavg").read_text().split()[0]
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t0 = time.perf_counter()
+            out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            wall = time.perf_counter() - t0
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            user, system = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
+            said = out.stdout.strip()
+            verdict = said.splitlines()[0] if said else out.stderr[-200:]
+            print(f"  {wall:.2f} s wall, {user:.2f} s user + {system:.2f} s system CPU, "
+                  f"load {load}: {verdict.split(': ', 1)[-1]}")  # fmt: skip
 
 
 def _rss_mb() -> float:

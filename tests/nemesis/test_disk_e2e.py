@@ -1,5 +1,5 @@
 """The disk faults in whole runs of ``splitbrain run`` (a subprocess, as a user runs it): the
-Raft store's ``no-fsync`` caught by suites/raft-lose-unfsynced.yaml's first round; a run
+Raft store's ``no-fsync`` caught by suites/raft-lose-unfsynced.yaml; a run
 stopped by SIGTERM unmounts its file systems; a run killed by SIGKILL leaves them mounted and
 ``splitbrain clean`` removes them and their helpers."""
 
@@ -77,8 +77,9 @@ def wait_for_a_loss(results: Path, p: subprocess.Popen[str], timeout: float = 12
 
 def test_no_fsync_is_caught_and_nothing_is_left_mounted(tmp_path: Path) -> None:
     results = tmp_path / "r"
-    p = splitbrain("run", SUITE, "--bug", "no-fsync", "--time-limit", "12", "--seed", "1",
-                   "--results", str(results))  # fmt: skip
+    # the suite as it is (two rounds in 30 s): bench/README.md found the bug in the first
+    # round in 2 of 5 runs and in the second in the other 3
+    p = splitbrain("run", SUITE, "--bug", "no-fsync", "--seed", "3", "--results", str(results))
     out, _ = p.communicate(timeout=300)
     assert p.returncode == 0, out  # invalid, as a seeded bug is expected to be
     [run] = [f.parent for f in results.glob("raft-register/2*/results.json")]

@@ -161,7 +161,7 @@ CASES = [
         one_test("nemesis: {faults: [fire]}"),
         "at 'tests[0].nemesis.faults'",
         "unknown fault 'fire'; allowed: ",
-        "kill, loss, membership, partition, pause",
+        "kill, lose-unfsynced, loss, membership, partition, pause",
         id="fault-unknown",
     ),
     suite(
@@ -248,7 +248,8 @@ CASES = [
     suite(
         one_test("system: {name: etcd, options: {read: serializable}}"),
         "s.yaml:3 at 'tests[0].system.options.read'",
-        "the etcd system has no option 'read'; allowed: binary, election_ms, heartbeat_ms, reads",
+        "the etcd system has no option 'read'; allowed: binary, election_ms, extra_args, "
+        "heartbeat_ms, members_wait_s, reads",
         id="etcd-option-typo",
     ),
     suite(

@@ -3,10 +3,11 @@
 A run that goes wrong can break one rule a hundred thousand times (a watcher that missed every
 event of a diverged member), and a result keeps a few anomalies of each kind (``max_reports``,
 five by default) with the count of all. Building the rest (an explanation in words, the ops
-as dicts, the bisecting for the evidence) would cost more than finding them: on a 127 s etcd
-run with 127,000 missed events the watch checker spent most of 862 s doing it. A checker
-counts each with ``count(name)``, which says whether to build it: only for the
-first ``limit`` of that name.
+as dicts, the search for the evidence) costs more than finding them: on a 127 s etcd run with
+127,000 missed events the watch checker took 862 s, most of it explaining every missed event
+(each one scanning every revision the watcher received). A checker counts each with
+``count(name)``, which says whether to build it: only for the first ``limit`` of that
+name.
 
     found = Findings(limit=5)
     if found.count("missed-event"):     # counted; True for the first five: build it

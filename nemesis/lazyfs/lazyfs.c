@@ -352,7 +352,12 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg) {
     cfg->nullpath_ok = 0;
     cfg->entry_timeout = 1.0;
     cfg->attr_timeout = 1.0;
-    cfg->negative_timeout = 0;
+    /* libfaketime looks for the clock offset file on every time call, and the file is
+     * absent until a clock fault writes it: without a negative cache every one of those
+     * lookups came here (2,700 a second per node on the Raft store). Whatever is created
+     * goes through the kernel, which drops the negative entry; a loss invalidates what it
+     * changes. */
+    cfg->negative_timeout = 1.0;
     return NULL;
 }
 

@@ -83,7 +83,7 @@ SHAPES: list[dict[str, Any]] = [
 
 
 @native
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(8))
 def test_both_engines_agree_on_generated_histories_and_the_same_with_a_read_changed(
     seed: int,
 ) -> None:
@@ -102,7 +102,7 @@ def test_both_engines_agree_on_generated_histories_and_the_same_with_a_read_chan
 @native
 @pytest.mark.parametrize("model", ["cas-register", "kv"])
 def test_both_engines_agree_on_small_random_histories(model: str) -> None:
-    for seed in range(300):
+    for seed in range(200):
         both(random_history(random.Random(seed), model, 1 + seed % 7), model)
 
 

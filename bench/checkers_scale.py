@@ -458,6 +458,28 @@ def _pbft(n: int, rng: random.Random) -> list[Op]:
     return h.ops
 
 
+def _watermarks(n: int, rng: random.Random) -> list[Op]:
+    """A leader-follower log: writes acknowledged as entries 1, 2, ...; a read of the last
+    ten entries after every write (every hundredth one showing an entry above the HWM it
+    states); a final audit in which every hundredth acknowledged entry holds another write
+    (lost-acknowledged-write)."""
+    h = _History()
+    log: list[list[Any]] = []
+    i = 0
+    while len(h.ops) < n - 2:
+        cmd = ["w", i % 10, i]
+        log.append([i + 1, 1, cmd])
+        h.pair("write", [i % 10, i], [i % 10, i], i % 10, extra={"log_index": i + 1})
+        hwm = i + 1 if i % 100 != 99 else i  # the newest entry shown above the HWM stated
+        shown = {"node": f"n{i % 3 + 1}", "hwm": hwm, "lwm": 0, "entries": log[-10:]}
+        h.pair("read-log", None, shown, 10 + i % 3)
+        i += 1
+    final = [[e[0], e[1], ["w", -1, -e[0]] if e[0] % 100 == 0 else e[2]] for e in log]
+    audit = {"node": "n1", "hwm": len(log), "lwm": 0, "entries": final}
+    h.pair("audit", None, audit, 20)
+    return h.ops
+
+
 GENERATORS: dict[str, tuple[Generator, dict[str, Any]]] = {
     "stats": (_stats, {}),
     "unique-ids": (_unique_ids, {}),
@@ -482,6 +504,7 @@ GENERATORS: dict[str, tuple[Generator, dict[str, Any]]] = {
     "lock": (_lock, {}),
     "lamport": (_lamport, {}),
     "pbft": (_pbft, {}),
+    "watermarks": (_watermarks, {}),
 }
 
 
@@ -561,6 +584,7 @@ _COUNTED: dict[str, Callable[[dict[str, Any]], dict[str, int]]] = {
     "leaders": lambda d: {"two-leaders-in-term": d.get("terms_with_two_leaders", 0)},
     "queue": lambda d: dict(d.get("counts", {})),
     "queue-at-least-once": lambda d: dict(d.get("counts", {})),
+    "watermarks": lambda d: dict(d.get("counts", {})),
     "pbft": lambda d: {
         "conflicting-commit": d.get("conflicting-commits", 0),
         "executed-twice": d.get("executed-twice", 0),

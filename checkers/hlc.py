@@ -45,6 +45,8 @@ severe ones, ``max_reports`` in all; the details count them all.
 
 from __future__ import annotations
 
+import bisect
+import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -336,7 +338,7 @@ class HlcChecker:
         # after an invocation is an upper bound of the anchor, which makes each l's lead the
         # smallest it can be (generous)
         anchor = min(readings)
-        segments = clock_segments(history)
+        segments = _Reach(clock_segments(history))
         offsets: dict[str, int] = {}
         for e in stamped:
             if e.max_offset_ms is not None:
@@ -361,14 +363,14 @@ class HlcChecker:
         }
 
     def _allowance(
-        self, node: str, t: int, segments: list[ClockSegment], max_offsets: dict[str, int]
+        self, node: str, t: int, segments: _Reach, max_offsets: dict[str, int]
     ) -> tuple[int, str, bool]:
         """How far ahead of true time ``node``'s l may be at history time ``t`` (ns), why, in
         words, and whether that is the node's own offsets plus its maximum offset."""
-        everyone, by = _reach(segments, t, None)
+        everyone, by = segments.at(t, None)
         mo = max_offsets.get(node, 0)
         if mo:
-            own, own_by = _reach(segments, t, node)
+            own, own_by = segments.at(t, node)
             if own + mo * 1_000_000 < everyone:
                 why = _offset_words(own, own_by, node, mo)
                 assert by is not None  # everyone > 0
@@ -611,6 +613,75 @@ def _offsets(op: Op) -> dict[str, int]:
         if isinstance(offset, int | float) and not isinstance(offset, bool):
             out[str(node)] = round(offset * 1e9)
     return out
+
+
+class _Reach:
+    """``_reach`` for every event, without a scan of every clock fault of the run per event:
+    per node (and for any node), the segments that ended by a time, as a running best of
+    end + offset over their ends in order, and the segments in force at a time, as the best
+    offset over the intervals between consecutive starts and ends. The best is the largest
+    reach, the first segment in ``segments``' order among equals, as ``_reach`` finds it."""
+
+    def __init__(self, segments: list[ClockSegment]) -> None:
+        self.segments = segments
+        #: node (None: any) -> (ends, best ended by each end, bounds, best in force in each)
+        self._by: dict[str | None, Any] = {}
+        #: a segment that ends before it starts (nemesis ops out of time order): scan
+        self._scan = any(s.end is not None and s.end < s.start for s in segments)
+
+    def at(self, t: int, node: str | None) -> tuple[int, ClockSegment | None]:
+        if self._scan:
+            return _reach(self.segments, t, node)
+        ends, ended, bounds, in_force = self._index(node)
+        best: tuple[int, int] | None = None  # (reach, -position) of the best so far
+        j = bisect.bisect_right(ends, t)
+        if j:
+            value, pos = ended[j - 1]
+            best = (value - t, -pos)
+        i = bisect.bisect_right(bounds, t) - 1
+        if i >= 0 and in_force[i] is not None:
+            offset, pos = in_force[i]
+            if best is None or (offset, -pos) > best:
+                best = (offset, -pos)
+        if best is None or best[0] <= 0:
+            return 0, None
+        return best[0], self.segments[-best[1]]
+
+    def _index(self, node: str | None) -> Any:
+        got = self._by.get(node)
+        if got is not None:
+            return got
+        mine = [(i, s) for i, s in enumerate(self.segments) if node is None or s.node == node]
+        # ended by t: end <= t (so started too); the running best of end + offset
+        closed = sorted((s.end, i, s) for i, s in mine if s.end is not None)
+        ends = [e for e, _, _ in closed]
+        ended: list[tuple[int, int]] = []
+        for e, i, s in closed:
+            cand = (e + s.offset_ns, i)
+            if (
+                not ended
+                or cand[0] > ended[-1][0]
+                or (cand[0] == ended[-1][0] and i < ended[-1][1])
+            ):
+                ended.append(cand)
+            else:
+                ended.append(ended[-1])
+        # in force at t: start <= t < end; constant between consecutive starts and ends
+        bounds = sorted({s.start for _, s in mine} | {s.end for _, s in mine if s.end is not None})
+        starting = sorted((s.start, i, s) for i, s in mine)
+        heap: list[tuple[int, int, ClockSegment]] = []
+        in_force: list[tuple[int, int] | None] = []
+        k = 0
+        for b in bounds:
+            while k < len(starting) and starting[k][0] <= b:
+                _, i, s = starting[k]
+                heapq.heappush(heap, (-s.offset_ns, i, s))
+                k += 1
+            while heap and heap[0][2].end is not None and heap[0][2].end <= b:
+                heapq.heappop(heap)
+            in_force.append((-heap[0][0], heap[0][1]) if heap else None)
+        got = self._by[node] = (ends, ended, bounds, in_force)
+        return got
 
 
 def _reach(

@@ -436,3 +436,25 @@ def test_events_of_prefers_a_replys_report_to_the_journals() -> None:
     events, timed, conflicts = events_of(sorted(h.ops, key=lambda o: o.time))
     assert len(events) == 1 and events[0].direct and conflicts == []
     assert len(timed) == 1
+
+
+def test_the_reach_index_finds_what_a_scan_of_every_clock_fault_finds() -> None:
+    """How far ahead a clock may be at t: looked up per event in the index (bisection) gives
+    the reach and the segment a scan of every segment gives, ties to the first segment."""
+    import random
+
+    from checkers.hlc import ClockSegment, _Reach, _reach
+
+    rng = random.Random(5)
+    for _ in range(200):
+        segs = []
+        for _ in range(rng.randint(0, 12)):
+            start = rng.randint(0, 50)
+            end = None if rng.random() < 0.3 else start + rng.randint(0, 30)
+            offset = rng.choice([1, 5, 5, 10, 20, 30])
+            segs.append(ClockSegment(rng.choice("abc"), start, end, offset, Op("ok", "x")))
+        index = _Reach(segs)
+        for _ in range(40):
+            t, node = rng.randint(-5, 90), rng.choice([None, "a", "b", "c"])
+            got, want = index.at(t, node), _reach(segs, t, node)
+            assert got[0] == want[0] and got[1] is want[1], (segs, t, node)

@@ -480,6 +480,38 @@ def _watermarks(n: int, rng: random.Random) -> list[Op]:
     return h.ops
 
 
+def _hlc(n: int, rng: random.Random) -> list[Op]:
+    """Three nodes stamping local events (l in µs, the controller's clock read around each
+    request); n1's clock bumped 20 ms ahead every 100 events and reset 50 later (a clock
+    fault every 200 ops: the faults grow with the run); every hundredth event of n2 stamped
+    below its previous one (not-monotonic), every 150th of n3 5 s ahead (l-too-far-ahead)."""
+    h = _History()
+    seq = {"n1": 0, "n2": 0, "n3": 0}
+    last = dict.fromkeys(seq, 0)
+    i = 0
+    while len(h.ops) < n:
+        if i % 100 == 0:
+            h.pair("bump-clock", {"n1": 0.02}, {"n1": 0.02}, "nemesis")
+        if i % 100 == 50:
+            h.pair("reset-clock", None, {"n1": 0}, "nemesis")
+        node = f"n{i % 3 + 1}"
+        now_us = 1_000_000_000 + (len(h.ops) + 1) * 1000
+        ahead = 20_000 if node == "n1" and i % 100 < 50 else 0
+        l_us = max(now_us + ahead, last[node] + 1)
+        if node == "n2" and i % 100 == 1 and last[node]:
+            l_us = last[node] - 10  # went back
+        if node == "n3" and i % 150 == 2:
+            l_us += 5_000_000
+        seq[node] += 1
+        last[node] = l_us
+        e = {"node": node, "boot": "b0", "seq": seq[node], "kind": "local", "l": l_us, "c": 0,
+             "pt": now_us + ahead}  # fmt: skip
+        h.add("invoke", "local", None, i % 10, node)
+        h.add("ok", "local", e, i % 10, node, {"true_us": [now_us - 500, now_us + 500]})
+        i += 1
+    return h.ops
+
+
 GENERATORS: dict[str, tuple[Generator, dict[str, Any]]] = {
     "stats": (_stats, {}),
     "unique-ids": (_unique_ids, {}),
@@ -505,6 +537,7 @@ GENERATORS: dict[str, tuple[Generator, dict[str, Any]]] = {
     "lamport": (_lamport, {}),
     "pbft": (_pbft, {}),
     "watermarks": (_watermarks, {}),
+    "hlc": (_hlc, {}),
 }
 
 

@@ -46,8 +46,9 @@ severe ones, ``max_reports`` in all; the details count them all.
 from __future__ import annotations
 
 import bisect
+import functools
 import heapq
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,10 +226,13 @@ class HlcChecker:
     def check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
         events, timed, conflicts = events_of(history)
         stamped = [e for e in events if e.stamped]
-        found: dict[str, list[tuple[float, Anomaly]]] = {}
+        found: dict[str, list[_Found]] = {}
 
         def report(severity: float, anomaly: Anomaly) -> None:
-            found.setdefault(anomaly.name, []).append((severity, anomaly))
+            found.setdefault(anomaly.name, []).append((severity, _seen_at(anomaly), anomaly))
+
+        def later(name: str, severity: float, seen: int, build: Callable[[], Anomaly]) -> None:
+            found.setdefault(name, []).append((severity, seen, build))
 
         sequences = _sequences(events)
         unchecked_c = 0
@@ -264,7 +268,7 @@ class HlcChecker:
                 report(ahead, self._accepted(e, ahead))
         for text in conflicts:
             report(0, Anomaly("inconsistent-reports", text + ": a node reports each event once."))
-        lead = self._l_ahead(history, stamped, timed, report)
+        lead = self._l_ahead(history, stamped, timed, later)
 
         anomalies: list[Anomaly] = []
         for name in RULES:
@@ -353,8 +357,9 @@ class HlcChecker:
             allowed, why, guarded = self._allowance(e.node, t, segments, offsets)
             largest = lead if largest is None else max(largest, lead)
             margin = allowed - lead if margin is None else min(margin, allowed - lead)
-            if lead > allowed + self.slack_ns:
-                report(lead - allowed, self._too_far(e, t, lead, allowed, why, guarded))
+            if lead > allowed + self.slack_ns:  # explained only if it is reported
+                build = functools.partial(self._too_far, e, t, lead, allowed, why, guarded)
+                report("l-too-far-ahead", lead - allowed, max(op.time for op in e.ops), build)
         if largest is None or margin is None:
             return {}
         return {
@@ -494,14 +499,24 @@ RULES = (
 # -- helpers ------------------------------------------------------------------------------
 
 
-def _worth_reporting(found: list[tuple[float, Anomaly]], n: int) -> list[Anomaly]:
+#: an anomaly found: (its severity, when the history shows it: the last time of its ops, the
+#: anomaly or how to build it). l-too-far-ahead is built only when reported: a clock that ran
+#: ahead all run long is too far ahead at every event.
+_Found = tuple[float, int, Anomaly | Callable[[], Anomaly]]
+
+
+def _worth_reporting(found: list[_Found], n: int) -> list[Anomaly]:
     """At most ``n`` of one rule's anomalies: the first one the history shows (where to start
     looking: the earliest completion of its last op), then the most severe."""
     if not found:
         return []
-    first = min(found, key=lambda x: _seen_at(x[1]))
+    first = min(found, key=lambda x: x[1])
     rest = sorted((x for x in found if x is not first), key=lambda x: -x[0])
-    return [first[1]] + [a for _, a in rest[: n - 1]]
+    return [_built(first[2])] + [_built(a) for _, _, a in rest[: n - 1]]
+
+
+def _built(a: Anomaly | Callable[[], Anomaly]) -> Anomaly:
+    return a if isinstance(a, Anomaly) else a()
 
 
 def _seen_at(a: Anomaly) -> int:

@@ -458,3 +458,28 @@ def test_the_reach_index_finds_what_a_scan_of_every_clock_fault_finds() -> None:
             t, node = rng.randint(-5, 90), rng.choice([None, "a", "b", "c"])
             got, want = index.at(t, node), _reach(segs, t, node)
             assert got[0] == want[0] and got[1] is want[1], (segs, t, node)
+
+
+def test_every_event_too_far_ahead_is_counted_and_the_reported_ones_explained(
+    monkeypatch: Any,
+) -> None:
+    """A node 2 s ahead for 1,000 events, with a clock fault every ten: each event is
+    counted, five explained (the first, then the furthest ahead)."""
+    built = []
+    real = HlcChecker._too_far
+
+    def too_far(self: Any, *args: Any) -> Any:
+        built.append(1)
+        return real(self, *args)
+
+    monkeypatch.setattr(HlcChecker, "_too_far", too_far)
+    h = History()
+    for i in range(1_000):
+        if i % 10 == 0:
+            h.clock("bump-clock", 10 * i + 1, {"n2": 0.05})
+        h.local("n1", 10 * i + 5, ahead_ms=2000 + i)
+    r = h.check()
+    assert r.details["l-too-far-ahead-count"] == 1_000
+    assert [a.name for a in r.anomalies] == ["l-too-far-ahead"] * 5
+    assert len(built) == 5
+    assert [a.data["lead_ms"] for a in r.anomalies][1:] == [2998, 2997, 2996, 2995]  # -1 ms: done

@@ -594,13 +594,17 @@ def _check_reach(
     t: TestSpec, s: SystemInfo, reg: _Registries, need: Callable[[bool, str, str], None]
 ) -> None:
     """Each fault kind the test names can reach its system: refused, not faked, when the
-    system says it cannot (``SystemInfo.unreachable``) or does not offer what the kind needs
+    system says it cannot (``SystemInfo.unreachable``), the backend or machine cannot make it
+    (``FaultInfo.check``) or the system does not offer what the kind needs
     (``FaultInfo.needs``, ``offers``, ``check_offer``)."""
     given = fault_options(t.nemesis)
     for kind in dict.fromkeys(f.name for f in t.nemesis.faults):
         info = reg.faults[kind]
         why = s.unreachable.get(kind)
         need(why is None, "nemesis.faults", f"the {kind} fault cannot reach {s.name}: {why}")
+        # a kind this backend or machine cannot make (a disk fault: no /dev/fuse, docker)
+        cannot = info.check(t.cluster.backend) if info.check is not None else None
+        need(cannot is None, "nemesis.faults", f"the {kind} fault cannot be made here: {cannot}")
         if not info.needs:
             continue
         offered = s.offers.get(info.needs)

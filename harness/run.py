@@ -28,7 +28,7 @@ from typing import Any
 from checkers.base import Result, Validity, WritesArtifacts, check_safely, crashed, merge_valid
 from clusters.base import SetupError
 from harness import exits, members, registry
-from harness.config import ConfigError, check_test, split_workload_options
+from harness.config import check_test, split_workload_options
 from harness.faults_in_force import annotate
 from harness.generator import (
     Generator,
@@ -303,11 +303,6 @@ def prepare(spec: TestSpec, suite_path: str = "<suite>", argv: list[str] | None 
         (kinds[name], parse_options(kinds[name].options, given, f"the {name} fault"))
         for name, given in fault_options(spec.nemesis).items()
     )
-    for info, _ in faults:  # a kind this backend or machine cannot make (no /dev/fuse)
-        why = info.check(spec.cluster.backend) if info.check is not None else None
-        if why is not None:
-            problem = f"the {info.name} fault cannot be made here: {why}"
-            raise ConfigError(suite_path, None, "nemesis.faults", problem, spec.name)
     backend = registry.backends()[spec.cluster.backend]
     return Prepared(
         spec=spec,

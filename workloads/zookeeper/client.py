@@ -37,7 +37,6 @@ session handling (``online``, ``disconnects``, ``kazoo_options``), ``status`` an
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from clusters.base import Node
 from harness.history import Op
 from harness.registry import option
 from harness.spec import WorkloadSpec
+from workloads.zookeeper.reconfig import kazoo_log
 from workloads.zookeeper.system import ZooKeeperSystem, server_mode
 
 # kazoo is imported where it is used: it is optional (./setup --tests installs it), and the
@@ -63,10 +63,6 @@ __all__ = [
     "make_client",
 ]
 
-#: kazoo's own log: every dropped connection and reconnection, hundreds per chaos run; the
-#: history already records what they did to the operations
-kazoo_log = logging.getLogger("kazoo.splitbrain")
-kazoo_log.setLevel(logging.ERROR)
 
 ROOT = "/splitbrain"
 #: the error of an op that found its process's session gone (see the module docstring)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -24,12 +25,18 @@ __all__ = [
     "SUPER_USER",
     "Ensemble",
     "admin_session",
+    "kazoo_log",
     "ensemble_of",
     "read_ensemble",
     "reconfig",
     "server_line",
     "super_digest",
 ]
+
+#: kazoo's own log: every dropped connection and reconnection, hundreds per chaos run; the
+#: history already records what they did to the operations
+kazoo_log = logging.getLogger("kazoo.splitbrain")
+kazoo_log.setLevel(logging.ERROR)
 
 SUPER_USER = "super"
 #: the admin password of a test ensemble: it guards nothing but reconfig against a mistake
@@ -76,8 +83,6 @@ def admin_session(host: str, port: int, *, timeout: float) -> Iterator[Any]:
     """A kazoo session with the server at ``host:port`` alone, authenticated as the
     superuser; raises (kazoo's timeout) when none starts within ``timeout`` seconds."""
     from kazoo.client import KazooClient
-
-    from workloads.zookeeper.client import kazoo_log
 
     zk = KazooClient(
         hosts=f"{host}:{port}",

@@ -59,8 +59,9 @@ RAFT_BUGS = {
     "takes writes",
     "early-ack": "a write is acknowledged once it is in the leader's own log, before a "
     "majority has it; shown when the leader is isolated or killed right after",
-    "no-fsync": "state and log are written through buffers that are never flushed or synced; "
-    "shown when a majority is killed at once (kill target 'majority' or 'all')",
+    "no-fsync": "term, vote and log are written to the kernel but never fsynced: kills keep "
+    "them; shown by the lose-unfsynced fault on one node at a time, as in "
+    "suites/raft-lose-unfsynced.yaml (acknowledged writes lost)",
     "vote-twice": "a node may grant its vote to two candidates in one term; shown by elections "
     "under partitions such as 'majorities-ring' (two leaders in one term)",
     "count-new-member-early": "a member added back (the membership fault) is a voter at once, "

@@ -87,7 +87,10 @@ class RecordLog:
     ``records`` holds what was recovered when the log was opened (the caller keeps its own
     in-memory copy after that); ``torn_bytes`` how many bytes of a torn tail were dropped.
 
-    ``append`` writes without syncing; ``sync`` / ``sync_upto`` make records durable. Many
+    ``append`` writes without syncing; ``sync`` / ``sync_upto`` make records durable. With
+    ``sync=False`` nothing is ever synced, and writes wait in a user-space buffer of
+    ``buffer_size`` bytes (0: each goes to the kernel at once, as a program that never calls
+    fsync writes). Many
     threads may call ``sync_upto`` at once: one fsync covers every record written before it
     started (group commit), so concurrent writers share fsyncs. ``truncate`` removes records
     from the end (a Raft follower dropping a conflicting suffix) and is durable on return.
@@ -111,7 +114,9 @@ class RecordLog:
             os.fsync(self._fd)
             if not existed:
                 fsync_dir(os.path.dirname(os.path.abspath(path)))
-        self._fh = None if sync else os.fdopen(os.dup(self._fd), "ab", buffering=buffer_size)
+        # buffer_size 0 with sync=False: every write reaches the kernel at once, none is synced
+        buffered = not sync and buffer_size > 0
+        self._fh = os.fdopen(os.dup(self._fd), "ab", buffering=buffer_size) if buffered else None
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()
         self._synced = len(self._ends)

@@ -122,12 +122,12 @@ Seeded bugs (``--bug NAME``, repeatable) and the faults that expose them
     leader (it keeps acknowledging writes that the majority's new leader overwrites), or by
     killing the leader right after acknowledgments: acknowledged writes are lost.
 ``no-fsync``
-    Term, vote and log go through buffered file writes (1 MiB buffers) that are never
-    flushed or fsynced, so a kill -9 loses them as a power loss would (the buffer reaches
-    the file only when it fills, or when a follower truncates its log). Exposed by killing
-    a majority at once, or every node: the restarted nodes come back with empty logs and
-    term 0, elect one of their own, and acknowledged writes vanish. (A checker sees it only
-    through keys that are read again after the restart.)
+    Term, vote and log are written to the kernel but never fsynced (as a store that trusts
+    the page cache), so a kill -9 loses nothing and a power cut loses everything the kernel
+    had not yet written back. Exposed by the ``lose-unfsynced`` fault on one node at a time
+    (suites/raft-lose-unfsynced.yaml): a node that acknowledged entries comes back without
+    them, and with term 0 and no vote, so a new majority can form without them and
+    acknowledged writes vanish. Kills alone never show it.
 ``vote-twice``
     A node grants its vote to any candidate of its current term whose log is up to date,
     even if it already voted in that term, so two candidates of one term can both win:

@@ -54,7 +54,9 @@ log = logging.getLogger("raft")
 BUGS: dict[str, str] = {
     "stale-read": "the leader serves reads from local state without confirming it still leads",
     "early-ack": "a write/cas is acknowledged once in the leader's own log, before a majority",
-    "no-fsync": "state and log stay in unflushed user-space buffers (kill -9 loses them)",
+    "no-fsync": "term, vote and log are written but never fsynced: a kill keeps them, a power "
+    "cut of one node (the lose-unfsynced fault, suites/raft-lose-unfsynced.yaml) loses "
+    "acknowledged entries and its vote",
     "vote-twice": "a node votes for any up-to-date candidate of its term, even after voting",
     "count-new-member-early": "a new member is a voter at once, counted as holding every entry "
     "the leader has sent it, before it has caught up or acknowledged them",

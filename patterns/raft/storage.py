@@ -10,8 +10,9 @@ Files in the data directory:
   configuration (it waits to be added and never campaigns) rather than in that of ``--peers``.
 
 With ``fsync=False`` (the ``no-fsync`` seeded bug) the state goes to ``state.log``, a
-``RecordLog`` whose last record wins, and both logs keep their writes in a user-space buffer
-that is neither flushed nor fsynced: a kill -9 loses whatever the buffer held.
+``RecordLog`` whose last record wins, and both logs write straight to the kernel and never
+fsync: a kill -9 loses nothing (the kernel keeps what was written), a power cut loses
+everything since the kernel last wrote its cache back (the ``lose-unfsynced`` fault).
 """
 
 from __future__ import annotations
@@ -38,9 +39,11 @@ class Storage:
         self.fsync = fsync
         self._state_path = os.path.join(data_dir, "state.json")
         self._state_log = (
-            None if fsync else RecordLog(os.path.join(data_dir, "state.log"), sync=False)
+            None
+            if fsync
+            else RecordLog(os.path.join(data_dir, "state.log"), sync=False, buffer_size=0)
         )
-        self._log = RecordLog(os.path.join(data_dir, "log.bin"), sync=fsync)
+        self._log = RecordLog(os.path.join(data_dir, "log.bin"), sync=fsync, buffer_size=0)
         self.entries: list[tuple[int, Any]] = [(int(t), c) for t, c in self._log.records]
         self._log.records = []
         self.torn_bytes = self._log.torn_bytes

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gc
 import json
 import logging
 import random
@@ -516,6 +517,22 @@ def check_made(
     Each checker that draws (WritesArtifacts) writes its files into ``directory``. Every
     anomaly gets its ``when`` (the span its ops ran, as wall clock too when ``ctx`` has
     ``time_zero_ms``, and the faults in force then: ``faults_in_force.annotate``)."""
+    # the history (and everything else alive) out of the cyclic collector's reach while the
+    # checkers make garbage: it is not rescanned by every collection (lamport, 100,000 ops:
+    # 0.67 s of CPU instead of 1.25); unfrozen at the end
+    gc.freeze()
+    try:
+        return _check_each(history, checkers, directory, ctx)
+    finally:
+        gc.unfreeze()
+
+
+def _check_each(
+    history: list[Op],
+    checkers: Sequence[tuple[str, CheckerInfo, Any]],
+    directory: Path | None,
+    ctx: dict[str, Any],
+) -> dict[str, Any]:
     per: dict[str, Any] = {}
     began, cpu = time.monotonic(), time.process_time()  # check_seconds: wall_seconds omits it
     kinds = registry.faults().values()

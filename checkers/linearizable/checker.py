@@ -41,6 +41,12 @@ class LinearizableOptions:
         "how op values are read: splitbrain (a nil read found nil) or knossos (Jepsen's)",
         choices=tuple(SEMANTICS),
     )
+    exhaustive: bool = option(
+        False,
+        "search every key to the end, not only up to the first invalid one: every invalid key "
+        "reported, and so the earliest evidence (keys are tried smallest first, which is not "
+        "oldest first); the rest of the time budget may go to keys that explode",
+    )
 
 
 def _make(options: LinearizableOptions) -> LinearizableChecker:
@@ -51,7 +57,11 @@ def _make(options: LinearizableOptions) -> LinearizableChecker:
         except json.JSONDecodeError:  # a bare word: the text itself, as --initial always took
             initial = options.initial
     return LinearizableChecker(
-        options.model, initial, options.time_budget_s, semantics=options.semantics
+        options.model,
+        initial,
+        options.time_budget_s,
+        semantics=options.semantics,
+        exhaustive=options.exhaustive,
     )
 
 

@@ -30,9 +30,11 @@ from checkers.linearizable._search import STRATEGIES
 from checkers.linearizable.generate import register_history
 from checkers.linearizable.models import freeze
 from checkers.linearizable.visualize import render
+from harness import registry
 from harness.corpus import corpus_dir
 from harness.formats import load_history
 from harness.history import Op
+from harness.registry import parse_options
 
 CORPUS = corpus_dir() / "porcupine"
 
@@ -419,6 +421,28 @@ def test_jepsen_independent_keys_are_checked_separately() -> None:
     assert res.details["invalid-keys"] == ["y"]
     assert res.details["keys"]["x"]["valid"] is True
     assert [a.data["key"] for a in res.anomalies] == ["y"]
+
+
+@pytest.mark.parametrize("engine", ["python", "auto"])
+def test_exhaustive_reports_every_invalid_key_and_stops_at_the_first_without_it(engine) -> None:
+    h = ops_of(
+        ("invoke", 0, "write", ["x", 1]),
+        ("ok", 0, "write", ["x", 1]),
+        ("invoke", 0, "read", ["x", None]),
+        ("ok", 0, "read", ["x", 2]),  # never written
+        ("invoke", 1, "write", ["y", 1]),
+        ("ok", 1, "write", ["y", 1]),
+        ("invoke", 1, "read", ["y", None]),
+        ("ok", 1, "read", ["y", 3]),  # never written
+    )
+    first = check(h, engine=engine)
+    assert first.valid is False and len(first.details["invalid-keys"]) == 1
+    assert "unknown" in [r["valid"] for r in first.details["keys"].values()]
+    info = registry.checkers()["linearizable"]  # as a suite's {exhaustive: true} makes it
+    every = info.make(parse_options(info.options, {"exhaustive": True}, "linearizable"))
+    every = every.check(h, {})
+    assert sorted(every.details["invalid-keys"]) == ["x", "y"]
+    assert sorted(a.data["key"] for a in every.anomalies) == ["x", "y"]
 
 
 def test_a_single_register_cas_is_not_mistaken_for_a_keyed_op() -> None:

@@ -8,10 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from clusters.base import Cluster, Node
+from harness.history import Op
 from workloads.system import HasPrimaries
 
 __all__ = [
     "TARGETS",
+    "ApplyAndUndo",
     "describe_errors",
     "node_names",
     "nodes_of",
@@ -112,3 +114,35 @@ def pin_nodes(invoked: Any, done: Any) -> Any:
     if params and "nodes" in params:  # {node: what was done there}
         return {**params, "nodes": sorted(done)}
     return invoked
+
+
+class ApplyAndUndo:
+    """A fault made on some nodes by one op (``apply_f``) and healed by another (``undo_f``):
+    the nodes it may strike (the cluster's, or those given) and the dispatch of an op to
+    ``_apply`` or ``_undo``; a bad value (ValueError) completes the op ``info`` with the
+    reason, never a crash of the nemesis. Subclasses set ``_given`` in ``__init__``."""
+
+    apply_f: str
+    undo_f: str
+    _given: list[Node] | None
+    nodes: list[Node]
+
+    def setup(self, cluster: Cluster) -> None:
+        self.nodes = nodes_of(cluster, self._given)
+
+    def invoke(self, op: Op) -> Op:
+        try:
+            if op.f == self.apply_f:
+                return self._apply(op)
+            if op.f == self.undo_f:
+                return self._undo(op)
+        except ValueError as e:
+            return op.complete("info", op.value, error=str(e))
+        error = f"{type(self).__name__} does not handle {op.f!r}"
+        return op.complete("info", op.value, error=error)
+
+    def _apply(self, op: Op) -> Op:
+        raise NotImplementedError
+
+    def _undo(self, op: Op) -> Op:
+        raise NotImplementedError

@@ -36,14 +36,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from clusters.base import Cluster, Node, SetupError
+from clusters.base import Node, SetupError
 from harness.history import Op
 from harness.registry import FaultInfo, option
 from nemesis._common import (
     TARGETS,
+    ApplyAndUndo,
     describe_errors,
     node_names,
-    nodes_of,
     on_nodes,
     pick_nodes,
     pin_nodes,
@@ -137,10 +137,11 @@ CORRUPT = FaultInfo(
 )
 
 
-class CorruptNemesis:
+class CorruptNemesis(ApplyAndUndo):
     """See the module docstring. ``options`` gives what a ``corrupt`` value leaves open."""
 
     fs = frozenset({"corrupt", "start-corrupted"})
+    apply_f, undo_f = "corrupt", "start-corrupted"
 
     def __init__(
         self,
@@ -162,19 +163,6 @@ class CorruptNemesis:
         self.nodes: list[Node] = []
         #: names of the nodes down with corrupted data, to start at the heal
         self.down: set[str] = set()
-
-    def setup(self, cluster: Cluster) -> None:
-        self.nodes = nodes_of(cluster, self._given)
-
-    def invoke(self, op: Op) -> Op:
-        try:
-            if op.f == "corrupt":
-                return self._corrupt(op)
-            if op.f == "start-corrupted":
-                return self._start(op)
-        except ValueError as e:
-            return op.complete("info", op.value, error=str(e))
-        return op.complete("info", op.value, error=f"corrupt does not handle {op.f!r}")
 
     def teardown(self) -> None:
         errors = self._start_all()
@@ -199,7 +187,7 @@ class CorruptNemesis:
             raise ValueError(f"fraction must be a number in (0, 1], got {f!r}")
         return v
 
-    def _corrupt(self, op: Op) -> Op:
+    def _apply(self, op: Op) -> Op:
         v = self._value(op.value)
         targets = pick_nodes(v["nodes"], self.nodes, self.rng, system=self.system)
         seeds = {n.name: self.rng.randrange(1 << 30) for n in targets}
@@ -221,7 +209,7 @@ class CorruptNemesis:
         )
         return op.complete("info" if error else "ok", value, error=error)
 
-    def _start(self, op: Op) -> Op:
+    def _undo(self, op: Op) -> Op:
         back = sorted(self.down)
         errors = self._start_all()
         done = [n for n in back if n not in errors]

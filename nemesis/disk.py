@@ -43,9 +43,9 @@ from harness.registry import FaultInfo, option
 from nemesis import diskfs
 from nemesis._common import (
     TARGETS,
+    ApplyAndUndo,
     describe_errors,
     node_names,
-    nodes_of,
     on_nodes,
     pick_nodes,
     pin_nodes,
@@ -105,7 +105,7 @@ def _target(value: Any, default: str) -> Any:
     return default if value is None else value
 
 
-class _DiskFault:
+class _DiskFault(ApplyAndUndo):
     """A fault made on some nodes through their file system's control file, undone later."""
 
     fs: frozenset[str]
@@ -120,20 +120,6 @@ class _DiskFault:
         self.nodes: list[Node] = []
         #: names of the nodes the fault is in force on
         self.affected: set[str] = set()
-
-    def setup(self, cluster: Cluster) -> None:
-        self.nodes = nodes_of(cluster, self._given)
-
-    def invoke(self, op: Op) -> Op:
-        try:
-            if op.f == self.apply_f:
-                return self._apply(op)
-            if op.f == self.undo_f:
-                return self._undo(op)
-        except ValueError as e:
-            return op.complete("info", op.value, error=str(e))
-        error = f"{type(self).__name__} does not handle {op.f!r}"
-        return op.complete("info", op.value, error=error)
 
     def teardown(self) -> None:
         errors = self._undo_all()

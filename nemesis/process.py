@@ -24,14 +24,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from clusters.base import Cluster, Node, SetupError
+from clusters.base import Node, SetupError
 from harness.history import Op
 from harness.registry import FaultInfo, option
 from nemesis._common import (
     TARGETS,
+    ApplyAndUndo,
     describe_errors,
     node_names,
-    nodes_of,
     on_nodes,
     pick_nodes,
     pin_nodes,
@@ -123,7 +123,7 @@ PAUSE = FaultInfo(
 # -- the nemeses ----------------------------------------------------------------------------------
 
 
-class _Faults:
+class _Faults(ApplyAndUndo):
     """A fault that is applied to some nodes and undone later (kill/start, pause/resume)."""
 
     fs: frozenset[str]
@@ -146,20 +146,6 @@ class _Faults:
         self._undo_one = undo
         #: names of the nodes the fault is in force on, to undo at teardown
         self.affected: set[str] = set()
-
-    def setup(self, cluster: Cluster) -> None:
-        self.nodes = nodes_of(cluster, self._given)
-
-    def invoke(self, op: Op) -> Op:
-        try:
-            if op.f == self.apply_f:
-                return self._apply(op)
-            if op.f == self.undo_f:
-                return self._undo(op)
-        except ValueError as e:
-            return op.complete("info", op.value, error=str(e))
-        error = f"{type(self).__name__} does not handle {op.f!r}"
-        return op.complete("info", op.value, error=error)
 
     def teardown(self) -> None:
         targets = [n for n in self.nodes if n.name in self.affected]

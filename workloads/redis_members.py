@@ -28,10 +28,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from workloads.system import MemberState
+from workloads.system import MemberState, read_each
 
 __all__ = ["connect_once", "content", "read_members"]
 
@@ -47,7 +46,7 @@ def read_members(
     timeout)`` makes a redis-py client (default ``connect_once``). Never raises for a
     member's failure."""
     connect = connect or connect_once
-    infos = _each(members, lambda ep: _info(connect, ep, timeout))
+    infos = read_each(members, lambda ep: _info(connect, ep, timeout))
     primaries = [n for n, i in infos.items() if isinstance(i, dict) and i.get("role") == "master"]
     states: dict[str, MemberState] = {}
     reached: dict[str, int | None] = {}
@@ -60,7 +59,7 @@ def read_members(
         reached[p] = offset
         replicas = {n: ep for n, ep in members.items() if n != p and isinstance(infos[n], dict)}
         # read after the primary: the stream it had sent when it was read has arrived
-        again = _each(replicas, lambda ep: _info(connect, ep, timeout))
+        again = read_each(replicas, lambda ep: _info(connect, ep, timeout))
         for n, info in again.items():
             infos[n] = info
             if not isinstance(info, dict):
@@ -81,7 +80,7 @@ def read_members(
                 reached[n] = None
                 notes[n] = "no single primary to follow" if primaries else "no primary"
     readable = {n: ep for n, ep in members.items() if isinstance(infos[n], dict)}
-    contents = _each(readable, lambda ep: _try(lambda: content(connect, ep, timeout)))
+    contents = read_each(readable, lambda ep: _try(lambda: content(connect, ep, timeout)))
     for name in members:
         info = infos[name]
         if not isinstance(info, dict):
@@ -201,16 +200,6 @@ def _try(read: Callable[[], _T]) -> _T | str:
         return read()
     except Exception as e:  # noqa: BLE001 - redis-py is imported lazily; any failure is the member's
         return f"{type(e).__name__}: {e}"
-
-
-def _each(
-    members: dict[str, tuple[str, int]], read: Callable[[tuple[str, int]], _T]
-) -> dict[str, _T]:
-    if not members:
-        return {}
-    with ThreadPoolExecutor(max_workers=len(members)) as pool:
-        futures = {n: pool.submit(read, ep) for n, ep in members.items()}
-        return {n: f.result() for n, f in futures.items()}
 
 
 def _text(b: Any) -> str:

@@ -8,9 +8,10 @@ client keeps endpoints of its own between tests.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from clusters.base import Node
 from harness.history import Op
@@ -27,6 +28,7 @@ __all__ = [
     "Pausable",
     "Reconfigurable",
     "System",
+    "read_each",
 ]
 
 
@@ -165,6 +167,20 @@ class MemberState:
             "error": self.error,
             "info": self.info,
         }
+
+
+_A = TypeVar("_A")
+_T = TypeVar("_T")
+
+
+def read_each(members: dict[str, _A], read: Callable[[_A], _T]) -> dict[str, _T]:
+    """``read(address)`` of every member at once (member name -> address), for
+    ``member_states``: each member is read alone, and none waits for another's timeout."""
+    if not members:
+        return {}
+    with ThreadPoolExecutor(max_workers=len(members)) as pool:
+        futures = {n: pool.submit(read, address) for n, address in members.items()}
+        return {n: f.result() for n, f in futures.items()}
 
 
 @runtime_checkable

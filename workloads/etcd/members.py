@@ -29,11 +29,10 @@ import json
 import shutil
 import subprocess
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from workloads.etcd.api import EtcdError, b64, member_status, post
-from workloads.system import MemberState
+from workloads.system import MemberState, read_each
 
 __all__ = ["ETCDCTL", "VALUE_SHOWN", "hashkv", "keyspace", "read_members"]
 
@@ -48,16 +47,16 @@ _T = TypeVar("_T")
 def read_members(members: dict[str, tuple[str, int]], timeout: float) -> dict[str, MemberState]:
     """One reading of ``members`` (name -> client address and port): see the module
     docstring. Never raises for a member's failure."""
-    statuses = _each(members, lambda ep: member_status(*ep, timeout=timeout))
+    statuses = read_each(members, lambda ep: member_status(*ep, timeout=timeout))
     revisions = [s["revision"] for s in statuses.values() if s and s.get("revision")]
     if not revisions:
         return {n: MemberState(error="no status: the member did not answer") for n in members}
     at = min(revisions)
-    ranges = _each(
+    ranges = read_each(
         {n: ep for n, ep in members.items() if statuses[n]},
         lambda ep: _try(lambda: keyspace(*ep, at, timeout)),
     )
-    hashes = _each(
+    hashes = read_each(
         {n: ep for n, ep in members.items() if statuses[n]},
         lambda ep: hashkv(*ep, at, timeout),
     )
@@ -158,17 +157,6 @@ def hashkv(host: str, port: int, revision: int, timeout: float) -> tuple[int, in
         return int(reply["hash"]), int(reply.get("compact_revision", -1))
     except (OSError, subprocess.SubprocessError, ValueError, KeyError, TypeError):
         return None
-
-
-def _each(
-    members: dict[str, tuple[str, int]], read: Callable[[tuple[str, int]], _T]
-) -> dict[str, _T]:
-    """``read(endpoint)`` of every member at once."""
-    if not members:
-        return {}
-    with ThreadPoolExecutor(max_workers=len(members)) as pool:
-        futures = {n: pool.submit(read, ep) for n, ep in members.items()}
-        return {n: f.result() for n, f in futures.items()}
 
 
 def _try(read: Callable[[], _T]) -> _T | str:

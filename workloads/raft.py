@@ -163,6 +163,9 @@ class RaftSystem(PatternSystem):
             data = self.data_dir(node)
             node.exec(["mkdir", "-p", data])
             node.exec(["touch", f"{data}/{JOIN_FILE}"])
+            # durable, as a real operator's would be: a power cut (lose-unfsynced) must not
+            # take the mark away and start the node in --peers' configuration
+            node.exec(["sync", f"{data}/{JOIN_FILE}", data])
             super().start(node)
         self._change("add-server", node)
         self.removed.discard(node.name)

@@ -14,6 +14,9 @@ and every object the label ``splitbrain.run=<prefix>``:
   address (``.11``, ``.12``, ..), running ``sleep infinity`` under Docker's init (which
   reaps the daemons' zombies), with the capability NET_ADMIN added (iptables inside the
   container) and nothing more: not privileged. IPv6 is off, since partitions are IPv4 rules.
+  Only in a test whose fault kinds need it (``node_needs``: ``fuse``, the disk faults) does a
+  container get more: the device ``/dev/fuse``, the capability SYS_ADMIN (to mount it) and
+  no AppArmor profile (Docker's default one forbids mount); still not privileged.
 
 Commands run through the engine's exec API; daemons are started in a session of their own with
 ``setsid`` (``clusters.shell``), their logs in the node's workdir (``/var/lib/splitbrain``);
@@ -82,13 +85,32 @@ MAX_NODES = 200
 API_SLACK = 30.0
 
 
+#: what a container is given for each of the test's ``node_needs`` (``FaultInfo.node_needs``)
+NEEDS: dict[str, dict[str, list[str]]] = {
+    "fuse": {
+        "devices": ["/dev/fuse:/dev/fuse:rwm"],
+        "cap_add": ["SYS_ADMIN"],
+        "security_opt": ["apparmor=unconfined"],
+    },
+}
+
+
 def make_cluster(
-    spec: ClusterSpec, workroot: str | Path, node_packages: Sequence[str] = ()
+    spec: ClusterSpec,
+    workroot: str | Path,
+    node_packages: Sequence[str] = (),
+    node_needs: Sequence[str] = (),
 ) -> DockerCluster:
     """The docker cluster a suite's ``cluster`` section describes (``nodes``, ``image``), its
-    nodes' image carrying the system's Debian ``node_packages``; makes nothing until
-    ``create()``."""
-    return DockerCluster(spec.nodes, workroot=workroot, image=spec.image, packages=node_packages)
+    nodes' image carrying the system's Debian ``node_packages``, its containers given what
+    ``node_needs`` names (``NEEDS``); makes nothing until ``create()``."""
+    return DockerCluster(
+        spec.nodes,
+        workroot=workroot,
+        image=spec.image,
+        packages=node_packages,
+        needs=node_needs,
+    )
 
 
 def docker_available() -> str | None:
@@ -196,6 +218,7 @@ class DockerCluster:
     third-party system's, e.g. ``etcd-server``; ignored when ``image`` is given).
     ``prefix`` names everything made (default: a fresh ``sb`` + 6 hex); ``workroot`` holds
     ``cluster.json``; ``subnet`` (a /24) overrides the free one picked from 10.214.0.0/16.
+    ``needs``: what each container is given beyond NET_ADMIN, by name (``NEEDS``: ``fuse``).
     Needs access to the Docker engine, and root for the prefix lock.
     """
 
@@ -208,9 +231,17 @@ class DockerCluster:
         image: str | None = None,
         subnet: str | None = None,
         packages: Sequence[str] = (),
+        needs: Sequence[str] = (),
     ) -> None:
         if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_NODES:
             raise ValueError(f"expected a node count from 1 to {MAX_NODES} for 'n', got {n!r}")
+        unknown = sorted(set(needs) - set(NEEDS))
+        if unknown:
+            raise SetupError(
+                f"the docker backend cannot give its containers {', '.join(unknown)} "
+                f"(it gives: {', '.join(sorted(NEEDS))})"
+            )
+        self.needs = tuple(sorted(set(needs)))
         self.prefix = check_prefix(prefix if prefix is not None else new_prefix())
         self._prefix_lock = PrefixLock(self.prefix)
         self.n = n
@@ -331,8 +362,12 @@ class DockerCluster:
     def _make_node(self, i: int, address: str) -> DockerNode:
         api = self._client.api
         name = f"{self.prefix}-n{i}"
+        given: dict[str, list[str]] = {"cap_add": ["NET_ADMIN"]}
+        for need in self.needs:
+            for key, values in NEEDS[need].items():
+                given[key] = given.get(key, []) + values
         host_config = api.create_host_config(
-            cap_add=["NET_ADMIN"],
+            **given,
             init=True,
             network_mode=self.network,
             sysctls={
@@ -391,6 +426,7 @@ class DockerCluster:
             "bridge": self.bridge,
             "subnet": str(self.subnet),
             "controller_address": self.controller_address,
+            "needs": list(self.needs),
             "nodes": [
                 {
                     "name": n.name,

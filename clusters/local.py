@@ -78,11 +78,15 @@ _COMMENT_RE = re.compile(r'--comment "?' + RULE_COMMENT + r'(?P<prefix>[a-z][a-z
 
 
 def make_cluster(
-    spec: ClusterSpec, workroot: str | Path, node_packages: Sequence[str] = ()
+    spec: ClusterSpec,
+    workroot: str | Path,
+    node_packages: Sequence[str] = (),
+    node_needs: Sequence[str] = (),
 ) -> LocalCluster:
     """The local cluster a suite's ``cluster`` section describes (``nodes``); makes nothing
     until ``create()``. The nodes share this machine's filesystem and programs, so a system's
-    Debian ``node_packages`` are the host's to have."""
+    Debian ``node_packages`` are the host's to have, and what ``node_needs`` names (``fuse``)
+    is the host's, which the nodes share."""
     return LocalCluster(spec.nodes, workroot=workroot)
 
 

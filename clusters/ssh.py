@@ -116,12 +116,18 @@ _SHORT_HOST_RE = re.compile(r"^(?:(?P<user>[^@\s]+)@)?(?P<address>[^:@\s]+)(?::(
 
 
 def make_cluster(
-    spec: ClusterSpec, workroot: str | Path, node_packages: Sequence[str] = ()
+    spec: ClusterSpec,
+    workroot: str | Path,
+    node_packages: Sequence[str] = (),
+    node_needs: Sequence[str] = (),
 ) -> SshCluster:
     """The ssh cluster a suite's ``cluster`` section describes (its first ``nodes`` hosts of
     ``hosts`` and ``inventory``); connects to nothing until ``create()``. Raises ValueError for
     a bad host list or inventory, or too few hosts. The hosts must have the system's Debian
-    ``node_packages`` already."""
+    ``node_packages`` already; they are given nothing, so ``node_needs`` is refused (SetupError:
+    the fault kinds that need something check the backend first)."""
+    if node_needs:
+        raise SetupError(f"SSH hosts are given nothing a fault needs ({', '.join(node_needs)})")
     return SshCluster.from_spec(spec, workroot=workroot, n=spec.nodes)
 
 

@@ -348,6 +348,11 @@ class FaultInfo:
       happened: safe on a node never (or half) prepared.
     check: (backend name) -> why this kind cannot be made with that backend on this machine
       (no /dev/fuse), or None; a test asking for it is refused (exit 3) before anything is made.
+    node_needs: what a node must be given for this kind, by name; the run passes the names
+      of its kinds to ``BackendInfo.make`` (``node_needs=``, only when there are any), so a
+      backend gives them to the tests that ask and to no other. ``fuse``: ``/dev/fuse`` and
+      the right to mount (the docker backend adds the device, CAP_SYS_ADMIN and no AppArmor
+      profile to its containers; the local backend's nodes have the host's).
     """
 
     name: str
@@ -365,11 +370,14 @@ class FaultInfo:
     prepare: Callable[[Any, Any], None] | None = None
     unprepare: Callable[[Any], None] | None = None
     check: Callable[[str], str | None] | None = None
+    node_needs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class BackendInfo:
-    """Where nodes come from. make: (ClusterSpec, workroot, node packages) -> a Cluster;
+    """Where nodes come from. make: (ClusterSpec, workroot, node packages) -> a Cluster, called
+    with ``node_needs=`` (names, ``FaultInfo.node_needs``) too when the test's fault kinds
+    need anything of the nodes;
     max_nodes: the most nodes it can make (None: as many as hosts are given); check:
     (ClusterSpec) -> None, raising ValueError for a spec it cannot make (a bad host list),
     when the suite is read: it reads files, but connects to nothing and makes nothing;

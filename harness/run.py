@@ -328,7 +328,9 @@ def deployed(p: Prepared, run: RunDir, guard: Interrupts) -> Iterator[Deployment
     whatever happened, heal every fault (into the history, when it has begun) and tear
     everything down. A setup that fails raises SetupFailed, after the teardown."""
     spec = p.spec
-    d = Deployment(p.backend.make(spec.cluster, run.path, p.system.node_packages))
+    needs = sorted({need for info, _ in p.faults for need in info.node_needs})
+    extra = {"node_needs": tuple(needs)} if needs else {}  # a backend that needs none: as was
+    d = Deployment(p.backend.make(spec.cluster, run.path, p.system.node_packages, **extra))
     try:
         try:
             t = time.monotonic()

@@ -15,9 +15,10 @@ node when it is set up, after the system): a disk would have flushed it long bef
 
 The file system is mounted before the system is set up on a node (``FaultInfo.prepare``) and
 unmounted after it is stopped (``unprepare``); each of the three kinds mounts it (once), so a
-suite names only the kinds it wants. It needs the local backend, ``/dev/fuse`` and libfuse3
-(``diskfs.unavailable``: refused when the suite is read otherwise), and a system that says
-where its data is (``HasData``; ``lose-unfsynced`` also ``Killable``).
+suite names only the kinds it wants. It needs the local or the docker backend (whose
+containers are then given ``/dev/fuse`` and CAP_SYS_ADMIN: ``node_needs``), ``/dev/fuse`` and
+libfuse3 (``diskfs.unavailable``: refused when the suite is read otherwise), and a system that
+says where its data is (``HasData``; ``lose-unfsynced`` also ``Killable``).
 
 Ops (``f``: value -> completion value):
 
@@ -289,12 +290,14 @@ _SHARED: dict[str, Any] = {
     "prepare": prepare,
     "unprepare": unprepare,
     "check": diskfs.unavailable,
+    "node_needs": ("fuse",),
 }
 
 LOSE_UNFSYNCED = FaultInfo(
     name="lose-unfsynced",
     description="kill the system's process on some nodes and drop everything under its data "
-    "directory that was never synced (a power cut; FUSE, local backend); start it at the heal",
+    "directory that was never synced (a power cut; FUSE; local and docker backends); start it at "
+    "the heal",
     make=_make_lose,
     starts=("lose-unfsynced",),
     heal="restart-lost",
@@ -307,7 +310,7 @@ LOSE_UNFSYNCED = FaultInfo(
 DISK_FULL = FaultInfo(
     name="disk-full",
     description="every write, create and allocation under the data directory of some nodes "
-    "fails with ENOSPC until the heal (FUSE, local backend)",
+    "fails with ENOSPC until the heal (FUSE; local and docker backends)",
     make=_make_full,
     starts=("fill-disk",),
     heal="free-disk",
@@ -320,7 +323,7 @@ DISK_FULL = FaultInfo(
 SLOW_DISK = FaultInfo(
     name="slow-disk",
     description="each write and sync under the data directory of some nodes waits delay_ms "
-    "until the heal (FUSE, local backend)",
+    "until the heal (FUSE; local and docker backends)",
     make=_make_slow,
     starts=("slow-disk",),
     heal="fast-disk",

@@ -33,6 +33,7 @@ Ops (``f``: value -> completion value):
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -65,6 +66,8 @@ __all__ = [
     "prepare",
     "unprepare",
 ]
+
+log = logging.getLogger("splitbrain")
 
 
 @dataclass(frozen=True)
@@ -224,7 +227,15 @@ class DiskFullNemesis(_DiskFault):
         return diskfs.control(node, "enospc 1")
 
     def undo_one(self, node: Node) -> None:
+        """Free the disk; a system process that exited while it was full (etcd stops at its
+        first failed WAL write, as it is designed to) is started again, as after a crash:
+        otherwise the node stays down for the rest of the run and its member cannot be read."""
         diskfs.control(node, "enospc 0")
+        if isinstance(self.system, Killable) and _exited(self.system, node):
+            log.info("free-disk: the system on %s exited while the disk was full: starting it",
+                     node.name)  # fmt: skip
+            self.system.kill(node)  # whatever is left of it
+            self.system.start(node)
 
 
 class SlowDiskNemesis(_DiskFault):
@@ -333,3 +344,12 @@ SLOW_DISK = FaultInfo(
     heal_rank=15,
     **_SHARED,
 )
+
+
+def _exited(system: Any, node: Node) -> bool:
+    """Whether a daemon of ``system`` (``daemons`` of a BinarySystem, ``daemon`` of a
+    pattern's) no longer runs on ``node``; False when the system names none."""
+    names = list(getattr(system, "daemons", None) or [])
+    if not names and isinstance(getattr(system, "daemon", None), str):
+        names = [system.daemon]
+    return bool(names) and not all(node.alive(name) for name in names)

@@ -65,7 +65,9 @@ def send(node: Node, line: str, timeout: float = 30.0) -> dict[str, Any]:
 
 
 class AppenderSystem:
-    """The appender as a System: Killable, HasData."""
+    """The appender as a System: Killable, HasData; ``daemon`` names its process."""
+
+    daemon = DAEMON
 
     def setup(self, node: Node) -> None:
         self.start(node)
@@ -155,6 +157,22 @@ def test_a_full_disk_fails_appends_until_the_heal(cluster: LocalCluster) -> None
     healed = nemesis.invoke(op("free-disk"))
     assert healed.type == "ok" and healed.value == ["n2"]
     assert send(n2, "sync free")["ok"]
+    nemesis.teardown()
+
+
+def test_a_process_that_exited_while_the_disk_was_full_is_started_by_the_heal(
+    cluster: LocalCluster,
+) -> None:
+    _, n2 = cluster.nodes
+    system = AppenderSystem()
+    nemesis = disk.DiskFullNemesis(random.Random(1), system)
+    nemesis.setup(cluster)
+    assert nemesis.invoke(op("fill-disk", ["n2"])).type == "ok"
+    system.kill(n2)  # as etcd stops at its first failed WAL write
+    assert not n2.alive(DAEMON)
+    healed = nemesis.invoke(op("free-disk"))
+    assert healed.type == "ok" and healed.value == ["n2"]
+    assert n2.alive(DAEMON) and send(n2, "sync back")["ok"]
     nemesis.teardown()
 
 

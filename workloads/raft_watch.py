@@ -186,6 +186,8 @@ class _Watcher:
         self.events: list[list[Any]] = []
         self.replies = 0  # poll replies with events, numbered in each event
         self.restarts = 0
+        #: the current registration's epoch (None before the first)
+        self.epoch: int | None = None
         self.errors: list[str] = []
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"watch-{name}", daemon=True)
@@ -259,6 +261,7 @@ class _Watcher:
                 self.restarts += 1
         if reply.get("ok") is not True:
             raise _Refused(f"register: {reply.get('error')}: {reply.get('message')}")
+        self.epoch = reply["value"].get("epoch")  # polls name it: a stale one is refused
         if self.upto is None:
             with self.lock:
                 self.start = int(reply["value"]["start"])
@@ -266,7 +269,8 @@ class _Watcher:
 
     def _poll(self) -> None:
         self.conn.ensure_connected()
-        reply = self.conn.call({"type": "poll", "watch": self.name, "wait_ms": self.wait_ms})
+        poll = {"type": "poll", "watch": self.name, "wait_ms": self.wait_ms, "epoch": self.epoch}
+        reply = self.conn.call(poll)
         if reply.get("ok") is not True:
             raise _Refused(f"poll: {reply.get('error')}: {reply.get('message')}")
         value = reply["value"]

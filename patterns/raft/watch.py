@@ -11,10 +11,10 @@ nothing is compacted and a watch from any revision is served in full.
 Three requests, all answered by the node itself (never forwarded), as ZooKeeper does::
 
     {"type": "watch", "watch": "w1", "prefix": "p/", "start": 1}       or "start": "now"
-        -> {"ok": true, "value": {"watch": "w1", "start": 1}}
+        -> {"ok": true, "value": {"watch": "w1", "start": 1, "epoch": 7}}
     {"type": "rewatch", "watch": "w1", "prefix": "p/", "after": 41}
-        -> {"ok": true, "value": {"watch": "w1", "start": 42}}
-    {"type": "poll", "watch": "w1", "wait_ms": 500}
+        -> {"ok": true, "value": {"watch": "w1", "start": 42, "epoch": 8}}
+    {"type": "poll", "watch": "w1", "wait_ms": 500, "epoch": 8}
         -> {"ok": true, "value": {"watch": "w1", "events": [[42, "p/a", 7], ...],
                                   "revision": 45}}
 
@@ -28,6 +28,14 @@ killed, paused or cut off), or that moved to another node, registers its watch a
 last revision it saw, and the node continues after it; a node that has not applied that far
 yet waits before it sends anything (a poll returns nothing until then). A poll of a watch this
 node does not know (it restarted) is answered ``unknown-watch`` (definite): rewatch.
+
+Each registration has its own ``epoch``, and a poll that names another epoch than the
+watch's current one is answered ``unknown-watch`` too. A poll is not idempotent (it moves the
+watch on), and a paused node answers its requests in any order once it runs again: the poll
+of a connection the client had already given up on, read after the client's ``rewatch`` on a
+new one, would otherwise take the events of the new registration into a reply nobody reads,
+and the client's next poll would find a gap (seen in a correct run: a watcher on a node
+paused for 3 s missed revisions 513 to 520).
 
 Seeded bugs (``flags.WATCH_BUGS``):
 
@@ -85,11 +93,12 @@ class _Watch:
     """A registered watch: its prefix, and the next revision it delivers (None while a
     one-shot watch of ``watch-rearm-late`` is disarmed)."""
 
-    __slots__ = ("cursor", "prefix")
+    __slots__ = ("cursor", "epoch", "prefix")
 
-    def __init__(self, prefix: str, cursor: int) -> None:
+    def __init__(self, prefix: str, cursor: int, epoch: int) -> None:
         self.prefix = prefix
         self.cursor: int | None = cursor
+        self.epoch = epoch
 
 
 class Watches:
@@ -103,6 +112,8 @@ class Watches:
         self.events: list[tuple[int, Any, Any]] = []
         self.revisions: list[int] = []
         self.watches: dict[str, _Watch] = {}
+        #: the last registration's epoch (every registration gets the next)
+        self.epoch = 0
 
     def handlers(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
         return {"watch": self._on_watch, "rewatch": self._on_rewatch, "poll": self._on_poll}
@@ -152,8 +163,9 @@ class Watches:
             return self._register(msg, int(msg["after"]) + 1)
 
     def _register(self, msg: dict[str, Any], first: int) -> dict[str, Any]:
-        self.watches[msg["watch"]] = _Watch(msg["prefix"], first)
-        return ok_reply({"watch": msg["watch"], "start": first})
+        self.epoch += 1
+        self.watches[msg["watch"]] = _Watch(msg["prefix"], first, self.epoch)
+        return ok_reply({"watch": msg["watch"], "start": first, "epoch": self.epoch})
 
     def _on_poll(self, msg: dict[str, Any]) -> dict[str, Any]:
         wid, wait_ms = msg.get("watch"), msg.get("wait_ms", 0)
@@ -169,6 +181,13 @@ class Watches:
                 return error_reply(
                     UNKNOWN_WATCH,
                     f"{node.id} has no watch {wid!r} (it restarted?): rewatch",
+                    definite=True,
+                )
+            epoch = msg.get("epoch")
+            if epoch is not None and epoch != w.epoch:  # a stale poll of an earlier registration
+                return error_reply(
+                    UNKNOWN_WATCH,
+                    f"watch {wid!r} was registered again (epoch {w.epoch}, not {epoch})",
                     definite=True,
                 )
             if w.cursor is None:  # watch-rearm-late: re-armed now, at the current revision

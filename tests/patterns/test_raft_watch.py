@@ -112,6 +112,22 @@ def test_a_watch_resumed_on_another_node_after_a_kill_continues_after_the_last_r
     assert c.events_through(other, "w", rest[-1]) == [[r, "k", 3 + i] for i, r in enumerate(rest)]
 
 
+def test_a_stale_poll_of_an_earlier_registration_takes_nothing_from_the_new_one(cluster):
+    """A paused node may read a poll of a connection its client gave up on after the
+    client's rewatch: that poll names the old epoch and is refused, so the new registration
+    still delivers everything after the last revision the client saw."""
+    c = cluster(3)
+    ldr = c.leader()
+    revs = [write(c, ldr, "k", i) for i in range(3)]
+    old = c.watch(ldr, "w", 1)["value"]["epoch"]
+    new = c.rewatch(ldr, "w", revs[0])["value"]["epoch"]
+    assert new != old
+    stale = c.call(ldr, {"type": "poll", "watch": "w", "wait_ms": 0, "epoch": old})
+    assert stale["ok"] is False and stale["error"] == "unknown-watch", stale
+    fresh = c.call(ldr, {"type": "poll", "watch": "w", "wait_ms": 0, "epoch": new})
+    assert [e[0] for e in fresh["value"]["events"]] == revs[1:]
+
+
 def test_a_restarted_node_answers_unknown_watch_and_serves_a_rewatch_once_caught_up(cluster):
     c = cluster(3)
     ldr = c.leader()

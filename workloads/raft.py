@@ -36,7 +36,7 @@ from workloads.options import ms, ms_range
 from workloads.pattern_client import PatternClient
 from workloads.raft_watch import RaftWatchOptions
 from workloads.raft_watch import make_client as watch_client
-from workloads.system import HasPorts
+from workloads.system import HasPorts, RemovedMembers
 
 __all__ = [
     "DAEMON",
@@ -91,7 +91,7 @@ class RaftOptions:
     request_timeout_ms: int = ms(1000, "how long a client request may wait for its outcome")
 
 
-class RaftSystem(PatternSystem):
+class RaftSystem(RemovedMembers, PatternSystem):
     """System + Killable + Pausable + HasPrimaries + HasPorts + Reconfigurable for
     ``patterns/raft``: ``PatternSystem`` with the module ``raft``. ``bugs`` are seeded bug
     names passed on as ``--bug``; ``options`` (``RaftOptions``) and ``extra_args`` are appended
@@ -131,21 +131,12 @@ class RaftSystem(PatternSystem):
         """Every node of the cluster, in order (a watch may move to any of them)."""
         return list(self._nodes)
 
-    # -- Killable, aware of membership ---------------------------------------------------
-
-    def start(self, node: Node) -> None:
-        """Start it on its data, unless it was removed from the cluster (it stays out until
-        ``add_member``)."""
-        if node.name not in self.removed:
-            super().start(node)
-
     # -- Reconfigurable ------------------------------------------------------------------
 
     def remove_member(self, node: Node) -> None:
         """Remove ``node`` through the cluster (once committed), then stop it and wipe its
         data; RuntimeError when the cluster refuses or does not answer in time."""
-        if node.name in self.removed:
-            raise RuntimeError(f"{node.name} is not a member (removed before)")
+        self.removing(node)
         self._change("remove-server", node)
         self.removed.add(node.name)
         self.kill(node)
@@ -157,8 +148,7 @@ class RaftSystem(PatternSystem):
         """Start the removed ``node`` on its empty data directory marked ``join`` (unless an
         earlier try left it running) and ask the cluster to add it: it is a member once
         caught up and the new configuration committed."""
-        if node.name not in self.removed:
-            raise RuntimeError(f"{node.name} is a member already")
+        self.adding(node)
         if not node.alive(self.daemon):
             data = self.data_dir(node)
             node.exec(["mkdir", "-p", data])
@@ -166,7 +156,7 @@ class RaftSystem(PatternSystem):
             # durable, as a real operator's would be: a power cut (lose-unfsynced) must not
             # take the mark away and start the node in --peers' configuration
             node.exec(["sync", f"{data}/{JOIN_FILE}", data])
-            super().start(node)
+            self.start_joining(node)
         self._change("add-server", node)
         self.removed.discard(node.name)
 

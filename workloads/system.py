@@ -27,6 +27,7 @@ __all__ = [
     "OpTimeouts",
     "Pausable",
     "Reconfigurable",
+    "RemovedMembers",
     "System",
     "read_each",
 ]
@@ -81,6 +82,37 @@ class Reconfigurable(Protocol):
     def add_member(self, node: Node) -> None:
         """Add a removed ``node`` back as a new member with empty data, and start it."""
         ...
+
+
+class RemovedMembers:
+    """What a ``Reconfigurable`` System keeps of its membership, mixed in before its base:
+    ``removed`` (set by the System's ``__init__``) names the nodes removed and not added
+    back. Such a node is not started by a heal of the kill fault (``start``) and is not read
+    (``members_of``); ``removing`` and ``adding`` refuse a change that makes no sense."""
+
+    removed: set[str]
+
+    def start(self, node: Node) -> None:
+        """Start it on its data, unless it was removed (it stays out until ``add_member``)."""
+        if node.name not in self.removed:
+            super().start(node)  # type: ignore[misc]
+
+    def start_joining(self, node: Node) -> None:
+        """Start ``node`` although it is still marked removed: ``add_member`` starts it before
+        the cluster takes it back."""
+        super().start(node)  # type: ignore[misc]
+
+    def removing(self, node: Node) -> None:
+        if node.name in self.removed:
+            raise RuntimeError(f"{node.name} is not a member (removed before)")
+
+    def adding(self, node: Node) -> None:
+        if node.name not in self.removed:
+            raise RuntimeError(f"{node.name} is a member already")
+
+    def members_of(self, nodes: Sequence[Node]) -> list[Node]:
+        """``nodes`` without those removed."""
+        return [n for n in nodes if n.name not in self.removed]
 
 
 @runtime_checkable

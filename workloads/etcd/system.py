@@ -25,7 +25,7 @@ from workloads.binary import BinarySystem, extra_args, http_check
 from workloads.etcd.api import EtcdError, member_status, post
 from workloads.etcd.members import read_members
 from workloads.options import ms
-from workloads.system import MemberState
+from workloads.system import MemberState, RemovedMembers
 
 __all__ = ["DAEMON", "DEFAULT_PORT", "ETCD_BINARY", "READ_MODES", "EtcdOptions", "EtcdSystem"]
 
@@ -52,7 +52,7 @@ class EtcdOptions:
     )
 
 
-class EtcdSystem(BinarySystem):
+class EtcdSystem(RemovedMembers, BinarySystem):
     """System + Killable + Pausable + HasPrimaries + Reconfigurable + MemberStates for an
     etcd cluster, one member per node.
 
@@ -148,24 +148,15 @@ class EtcdSystem(BinarySystem):
     def member_states(self, nodes: Sequence[Node], timeout: float) -> dict[str, MemberState]:
         """Each member among ``nodes`` (not those removed from the cluster) read alone, at
         the lowest revision any of them is at (``workloads.etcd.members``)."""
-        members = {n.name: self.endpoint(n) for n in nodes if n.name not in self.removed}
+        members = {n.name: self.endpoint(n) for n in self.members_of(nodes)}
         return read_members(members, timeout)
-
-    # -- Killable, aware of membership -------------------------------------------------------------
-
-    def start(self, node: Node) -> None:
-        """Start it on its data, unless it was removed from the cluster (it stays out until
-        ``add_member``)."""
-        if node.name not in self.removed:
-            super().start(node)
 
     # -- Reconfigurable ----------------------------------------------------------------------------
 
     def remove_member(self, node: Node) -> None:
         """Remove ``node`` through another member, then stop it and wipe its data."""
         self.known(node)
-        if node.name in self.removed:
-            raise RuntimeError(f"{node.name} is not a member (removed before)")
+        self.removing(node)
         members = self._members(exclude=node)
         ids = [m["ID"] for m in members if m.get("name") == node.name or
                self._peer_url(node) in m.get("peerURLs", [])]  # fmt: skip
@@ -181,8 +172,7 @@ class EtcdSystem(BinarySystem):
     def add_member(self, node: Node) -> None:
         """Add the removed ``node`` back, empty, and start it as a member of the cluster."""
         self.known(node)
-        if node.name not in self.removed:
-            raise RuntimeError(f"{node.name} is a member already")
+        self.adding(node)
         reply = self._call(
             exclude=node, path="/v3/cluster/member/add", body={"peerURLs": [self._peer_url(node)]}
         )

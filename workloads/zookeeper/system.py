@@ -31,7 +31,7 @@ from clusters.clock import faketime_env
 from harness.registry import option
 from workloads.binary import BinarySystem, write_file
 from workloads.options import ms
-from workloads.system import MemberState
+from workloads.system import MemberState, RemovedMembers
 from workloads.zookeeper.fourletter import four_letter, server_mode
 from workloads.zookeeper.members import read_members
 from workloads.zookeeper.reconfig import (
@@ -102,7 +102,7 @@ class ZooKeeperOptions:
     )
 
 
-class ZooKeeperSystem(BinarySystem):
+class ZooKeeperSystem(RemovedMembers, BinarySystem):
     """System + Killable + Pausable + HasPrimaries + Reconfigurable + MemberStates for a
     ZooKeeper ensemble, one server per node.
 
@@ -241,16 +241,8 @@ class ZooKeeperSystem(BinarySystem):
     def member_states(self, nodes: list[Node], timeout: float) -> dict[str, MemberState]:
         """Each member among ``nodes`` (not those removed from the ensemble) read through a
         session pinned to it, after ``sync``, at the zxid it reports (``members.py``)."""
-        members = {n.name: self.endpoint(n) for n in nodes if n.name not in self.removed}
+        members = {n.name: self.endpoint(n) for n in self.members_of(nodes)}
         return read_members(members, timeout)
-
-    # -- Killable, aware of membership -------------------------------------------------------------
-
-    def start(self, node: Node) -> None:
-        """Start it on its data, unless it was removed from the ensemble (it stays out until
-        ``add_member``)."""
-        if node.name not in self.removed:
-            super().start(node)
 
     # -- Reconfigurable ----------------------------------------------------------------------------
 
@@ -259,8 +251,7 @@ class ZooKeeperSystem(BinarySystem):
         data. RuntimeError when the ensemble refuses or no member answers; a retry after a
         removal that was done but not acknowledged finds it done."""
         self.known(node)
-        if node.name in self.removed:
-            raise RuntimeError(f"{node.name} is not a member (removed before)")
+        self.removing(node)
         sid = self.server_id(node)
 
         def remove(zk: Any) -> None:
@@ -280,8 +271,7 @@ class ZooKeeperSystem(BinarySystem):
         wait until it follows the leader, then ``reconfig -add`` it through another member.
         RuntimeError (the node stopped again) when the ensemble refuses."""
         self.known(node)
-        if node.name not in self.removed:
-            raise RuntimeError(f"{node.name} is a member already")
+        self.adding(node)
         line = self.server_line(node)
         sid = self.server_id(node)
         servers = self._admin(
@@ -292,7 +282,7 @@ class ZooKeeperSystem(BinarySystem):
         servers[sid] = line.partition("=")[2]
         self._prepare_joiner(node, servers)
         try:
-            super().start(node)
+            self.start_joining(node)
             self._wait_following(node)
 
             def add(zk: Any) -> None:

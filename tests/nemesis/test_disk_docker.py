@@ -11,22 +11,18 @@ build the node image (about 2 minutes, once)."""
 
 from __future__ import annotations
 
-import json
 import os
 import random
-import socket
-import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from appender import DAEMON, AppenderSystem, send
 
 from clusters.base import Node, SetupError
 from harness.history import NEMESIS, Op
 from nemesis import disk, diskfs
-from workloads.daemon import kill_daemons
 
 
 def _docker_why_not() -> str | None:
@@ -46,69 +42,6 @@ pytestmark = [
         diskfs.unavailable("docker") is not None, reason=f"{diskfs.unavailable('docker')}"
     ),
 ]
-
-PORT = 7432
-DAEMON = "appender"
-
-# Each connection: appends the line it is sent to data/log (fsync after lines that start
-# with "sync"), answers {"ok": true, "took": s} or {"ok": false, "errno": n}.
-APPENDER = textwrap.dedent("""
-    import json, os, socket, sys, time
-    os.makedirs(sys.argv[2], exist_ok=True)
-    fd = os.open(os.path.join(sys.argv[2], "log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    srv = socket.create_server(("0.0.0.0", int(sys.argv[1])))
-    while True:
-        conn, _ = srv.accept()
-        with conn:
-            line = conn.recv(1024)
-            t = time.monotonic()
-            try:
-                os.write(fd, line)
-                if line.startswith(b"sync"):
-                    os.fsync(fd)
-                reply = {"ok": True, "took": time.monotonic() - t}
-            except OSError as e:
-                reply = {"ok": False, "errno": e.errno}
-            conn.sendall(json.dumps(reply).encode())
-""")
-
-
-def send(node: Node, line: str, timeout: float = 30.0) -> dict[str, Any]:
-    with socket.create_connection((node.address, PORT), timeout=timeout) as s:
-        s.sendall(line.encode() + b"\n")
-        return dict(json.loads(s.recv(1024)))
-
-
-class AppenderSystem:
-    """The appender as a System: Killable, HasData."""
-
-    def setup(self, node: Node) -> None:
-        self.start(node)
-
-    def start(self, node: Node) -> None:
-        node.spawn(DAEMON, [getattr(node, "python", "python3"), "-c", APPENDER, str(PORT),
-                            self.data_dir(node)])  # fmt: skip
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection((node.address, PORT), timeout=1).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SetupError(f"the appender did not come up on {node.name}") from None
-                time.sleep(0.05)
-
-    def teardown(self, node: Node) -> None:
-        self.kill(node)
-
-    def kill(self, node: Node) -> None:
-        kill_daemons(node, DAEMON)
-
-    def log_files(self, node: Node) -> list[str]:
-        return []
-
-    def data_dir(self, node: Node) -> str:
-        return f"{node.workdir}/appender-data"
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import multiprocessing
 import time
@@ -12,12 +13,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from harness.history import Op
+from harness.history import NEMESIS, Op
 from harness.registry import CheckerInfo, option
 
 from ..base import Anomaly, Result
 from . import _native
-from ._prepare import Partition, Prepared, prepare
+from ._prepare import Partition, Prepared, _key, _keyed, prepare
 from ._search import STRATEGIES, Outcome, search
 from .explain import explain
 from .models import MODELS, SEMANTICS, Model
@@ -47,6 +48,12 @@ class LinearizableOptions:
         "reported, and so the earliest evidence (keys are tried smallest first, which is not "
         "oldest first); the rest of the time budget may go to keys that explode",
     )
+    earliest: bool = option(
+        True,
+        "once a key is invalid, also search the keys left undecided that could show an earlier "
+        "anomaly (those with an op completed before its evidence), so that the first evidence "
+        "reported is the run's earliest; false: stop at the first invalid key, as Porcupine does",
+    )
 
 
 def _make(options: LinearizableOptions) -> LinearizableChecker:
@@ -62,6 +69,7 @@ def _make(options: LinearizableOptions) -> LinearizableChecker:
         options.time_budget_s,
         semantics=options.semantics,
         exhaustive=options.exhaustive,
+        earliest=options.earliest,
     )
 
 
@@ -73,6 +81,7 @@ CHECKER = CheckerInfo(
 )
 
 _FIRST_ROUND_STEPS = 4096
+_ABANDONED = "another partition is invalid"
 _GROWTH = 8
 _POOL_MIN_OPS = 2000  # below this, forking costs more than it saves
 
@@ -86,7 +95,11 @@ class LinearizableChecker:
     memoised per partition (100 to 300 bytes each, more with large states). ``independent``:
     split ``[key, v]`` values per key (True / False; None detects). ``exhaustive``: search
     every partition to the end even when one is already invalid (otherwise the rest are left
-    undecided, to save time).
+    undecided, to save time). ``earliest``: once a partition is invalid, search the undecided
+    ones that could still show an anomaly whose evidence (the completion of the last op it
+    names) is earlier than the earliest found, since the order partitions are decided in is
+    by size, not age: the anomalies are reported earliest first, so the first evidence of a
+    run is its earliest. It costs only invalid histories, and only their older keys.
     ``semantics``: how op values are read (``models.SEMANTICS``): ``splitbrain``, the
     project's own (a nil read found nil), or ``knossos``, Knossos' (a nil read is a read whose
     value is not known), for Jepsen and Knossos histories.
@@ -111,6 +124,7 @@ class LinearizableChecker:
         max_nodes: int = 1_000_000,
         independent: bool | None = None,
         exhaustive: bool = False,
+        earliest: bool = True,
         workers: int = 1,
         semantics: str = "splitbrain",
         engine: str = "auto",
@@ -128,6 +142,7 @@ class LinearizableChecker:
         self.max_nodes = max_nodes
         self.independent = independent
         self.exhaustive = exhaustive
+        self.earliest = earliest
         self.workers = workers
         self.engine = engine
         # Decided once (an unknown engine, or "native" when it is not built, raises here):
@@ -139,7 +154,11 @@ class LinearizableChecker:
     def check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
         """Check ``history``; from ``ctx``, only the run's time zero (``time_zero_ms``), for the
         wall clock in the explanations."""
-        return self._check(history, time.monotonic(), ctx)
+        started = time.monotonic()
+        result = self._check(history, started, ctx)
+        if result.valid is False and self.earliest and not self.exhaustive:
+            result = self._earlier(history, result, started, ctx)
+        return result
 
     def write_artifacts(self, result: Result, directory: Path) -> list[Path]:
         """Write ``linearizable.html`` when some partition is not linearizable."""
@@ -255,13 +274,62 @@ class LinearizableChecker:
                     for n, out in run(todo, strategy, None if last_round else limit):
                         outcomes[id(ordered[n])] = out
                         if out.valid is False and not self.exhaustive:
-                            return self._abandon(parts, outcomes, "another partition is invalid")
+                            return self._abandon(parts, outcomes, _ABANDONED)
                         if out.valid == "unknown" and time.monotonic() > deadline:
                             reason = f"time budget of {self.time_budget_s:g} s exhausted"
                             return self._abandon(parts, outcomes, reason)
                 undecided = [n for n in undecided if outcomes[id(ordered[n])].limited]
                 limit *= _GROWTH
         return outcomes
+
+    def _earlier(
+        self, history: list[Op], result: Result, started: float, ctx: dict[str, Any] | None
+    ) -> Result:
+        """``result`` with the anomalies of the undecided keys that could have shown one
+        earlier than those found (an anomaly needs an ok op of its key: a key whose first ok
+        completion comes after the earliest evidence found cannot), searched to the end in the
+        time left; every anomaly sorted by its evidence, earliest first."""
+        keys: dict[str, dict[str, Any]] = result.details.get("keys", {})
+        abandoned = {k for k, r in keys.items() if str(r.get("reason", "")).endswith(_ABANDONED)}
+        if not result.details.get("independent") or not abandoned:
+            return result
+        found = min((_evidence_ns(a) for a in result.anomalies), default=None)
+        if found is None:
+            return result
+        first_ok: dict[str, int] = {}
+        pending: dict[Any, str | None] = {}
+        for op in history:
+            if op.process == NEMESIS:
+                continue
+            if op.type == "invoke":
+                v = op.value
+                pending[op.process] = str(_key(v)) if _keyed(op, None) else None
+            elif op.type == "ok" and (k := pending.get(op.process)) is not None:
+                first_ok.setdefault(k, op.time)
+        older = {k for k in abandoned if first_ok.get(k, found) < found}
+        if not older:
+            return result
+        sub_history: list[Op] = []
+        for op in history:
+            if op.process == NEMESIS:
+                continue
+            if op.type == "invoke":
+                k = str(_key(op.value)) if _keyed(op, None) else None
+                pending[op.process] = k
+                if k in older:
+                    sub_history.append(op)
+            elif pending.pop(op.process, None) in older:
+                sub_history.append(op)
+        sub = copy.copy(self)
+        sub.exhaustive, sub.earliest, sub.independent = True, False, True
+        more = sub._check(sub_history, started, ctx)
+        details = dict(result.details)
+        details["keys"] = {**keys, **more.details.get("keys", {})}
+        details["invalid-keys"] = [k for k, r in details["keys"].items() if r["valid"] is False]
+        details["earlier-keys-searched"] = len(older)
+        details["elapsed-s"] = round(time.monotonic() - started, 4)
+        anomalies = sorted([*result.anomalies, *more.anomalies], key=_evidence_ns)
+        return Result(False, anomalies, details)
 
     @staticmethod
     def _abandon(
@@ -426,6 +494,13 @@ def _unknown_reason(parts: list[Partition], outcomes: dict[int, Outcome]) -> str
     first = reasons[0] if reasons else "unknown"
     n = len(reasons)
     return first if n == 1 else f"{n} partitions undecided; the first: {first}"
+
+
+def _evidence_ns(anomaly: Anomaly) -> int:
+    """When the last op ``anomaly`` names had completed (history time, ns): before that no
+    checker could have seen it."""
+    times = [op["time"] for op in anomaly.ops if isinstance(op.get("time"), int)]
+    return max(times) if times else 2**63
 
 
 def _key_name(key: Hashable, prepared: Prepared) -> str:

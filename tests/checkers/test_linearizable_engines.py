@@ -168,3 +168,36 @@ def test_the_engine_is_chosen_by_name_or_by_the_environment(
     # a model of one's own, even named like a built-in one, is always checked in Python
     assert _native.native_name(LinearizableChecker("kv").model) is None
     assert _native.native_name("mutex") is None
+
+
+def _keyed_ops(key: int, start_s: float, steps: list[tuple[str, Any, Any]]) -> list[Op]:
+    """One process per key doing ``steps`` (f, input value, output value) one after another,
+    a second apart from ``start_s``."""
+    ops: list[Op] = []
+    for n, (f, value, out) in enumerate(steps):
+        t = int((start_s + n) * 1e9)
+        ops.append(Op("invoke", f, [key, value], process=key, time=t))
+        ops.append(Op("ok", f, [key, out], process=key, time=t + 1000))
+    return ops
+
+
+@pytest.mark.parametrize("engine", ["python", pytest.param("native", marks=native)])
+def test_the_earliest_anomaly_is_reported_first_whatever_the_key_order(engine: str) -> None:
+    # key 0 is old, long and invalid at 2 s (it read 5, never written); key 1 is small, young
+    # and invalid at 21 s: it is decided first (smallest first), then key 0, which could show
+    # an earlier anomaly; key 2 starts after 21 s: it cannot, and is left undecided
+    k0 = _keyed_ops(0, 0, [("write", 1, 1), ("read", None, 5)] + [("write", 2, 2)] * 8)
+    k1 = _keyed_ops(1, 20, [("write", 1, 1), ("read", None, 7)])
+    k2 = _keyed_ops(2, 30, [("write", 1, 1), ("read", None, 1)] * 6)
+    history = sorted(k0 + k1 + k2, key=lambda op: op.time)
+    res = LinearizableChecker("cas-register", engine=engine).check(history, {})
+    assert res.valid is False
+    assert res.details["invalid-keys"] == ["0", "1"]
+    assert res.details["keys"]["2"]["valid"] == "unknown"
+    assert res.details["earlier-keys-searched"] == 1
+    first = max(op["time"] for op in res.anomalies[0].ops)
+    assert first == int(1e9) + 1000  # key 0's read of 5
+    # as Porcupine: the first invalid key decided, key 1, and no other
+    plain = LinearizableChecker("cas-register", engine=engine, earliest=False).check(history, {})
+    assert plain.details["invalid-keys"] == ["1"]
+    assert len(plain.anomalies) == 1

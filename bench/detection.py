@@ -202,7 +202,7 @@ def main() -> None:
     args = p.parse_args()
     bugs = suite_bugs(args.suite) if args.bugs == "all" else [b for b in args.bugs.split(",") if b]
     first = args.first_seed
-    plan = [(None, s) for s in range(first, first + args.valid_runs)]
+    plan: list[tuple[str | None, int]] = [(None, s) for s in range(first, first + args.valid_runs)]
     plan += [(b, s) for b in bugs for s in range(first, first + args.runs)]
     rows = []
     with tempfile.TemporaryDirectory() as d:

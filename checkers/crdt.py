@@ -28,6 +28,17 @@ g-counter and pn-counter workloads, adapted to replicas that are allowed to be b
     A counter read during the run is outside what its node could have applied by then: at
     least the adds acknowledged on that node before the read began (plus any decrement that
     may have arrived), at most those plus every other increment invoked before it ended.
+``stale-read``
+    A counter read during the run is outside what its node could hold if it had, of every
+    peer it had been up and connected to for ``bound_s`` (no partition between them, neither
+    paused nor killed, by the nemesis's ops), that peer's state as of ``bound_s`` before the
+    read began, or later: gossip pushes a node's totals to every peer each round (200 ms), and
+    a replica's copy of a peer's totals is the peer's state at one moment (both only grow and
+    travel together), so after ``bound_s`` of rounds it holds every add the peer had
+    acknowledged by then. This is the one rule with a timing premise, as the final reads'
+    (which wait for the replicas to agree after the recovery); ``bound_s`` (4 s) is many
+    rounds. It is what shows a decrement lost on the other replicas during the run: a
+    replica that keeps a peer's older, higher total reads above every value it could hold.
 ``lost-add``
     An acknowledged add of an element that no remove saw (no remove reported its dot, none
     of unknown outcome) is missing from a final read, or from a read on the add's own node
@@ -75,6 +86,12 @@ OBJECTS = ("g", "pn", "set", "reg")
 class CrdtCheckerOptions:
     """The crdt checker's options."""
 
+    bound_s: float = option(
+        4.0,
+        "seconds within which a replica holds the counter adds of a peer it is up and "
+        "connected to (the stale-read rule)",
+        minimum=0.1,
+    )
     max_reports: int = option(5, "anomalies reported per rule", minimum=1)
 
 
@@ -83,7 +100,7 @@ CHECKER = CheckerInfo(
     "CRDTs: replicas agree after the heal, counters within the bounds of what was added (at "
     "the end and during the run), OR-set adds kept and removes never undone, last-writer-wins "
     "register lost updates",
-    lambda o: CrdtChecker(o.max_reports),
+    lambda o: CrdtChecker(o.max_reports, o.bound_s),
     CrdtCheckerOptions,
 )
 
@@ -157,12 +174,14 @@ def calls_of(history: Iterable[Op]) -> list[Call]:
 
 
 class CrdtChecker:
-    """The rules in the module docstring; ``max_reports`` caps the anomalies of each rule."""
+    """The rules in the module docstring; ``max_reports`` caps the anomalies of each rule,
+    ``bound_s`` is the stale-read rule's bound."""
 
     name = "crdt"
 
-    def __init__(self, max_reports: int = 5) -> None:
+    def __init__(self, max_reports: int = 5, bound_s: float = 4.0) -> None:
         self.max_reports = max_reports
+        self.bound_s = bound_s
 
     def check(self, history: list[Op], ctx: dict[str, Any]) -> Result:
         calls = [c for c in calls_of(history) if c.status != "fail"]
@@ -173,12 +192,19 @@ class CrdtChecker:
         found: dict[str, list[Anomaly]] = defaultdict(list)
         found["replicas-differ"] = _differ(finals)
         details: dict[str, Any] = {"final-reads": len(finals)}
+        links = Links(history, int(self.bound_s * 1e9))
         for name in ("g", "pn"):
             adds = [c for c in by_f[f"{name}-add"] if _is_int(c.invoke.value)]
             reads = [c for c in by_f[f"{name}-read"] if c.status == "ok" and _is_int(c.result)]
             found["counter-out-of-bounds"] += _final_bounds(name, adds, finals)
             found["read-out-of-bounds"] += _read_bounds(name, adds, reads)
-            details[name] = {"adds": len(adds), "reads": len(reads)}
+            stale, judged = _stale_reads(name, adds, reads, links, self.bound_s)
+            found["stale-read"] += stale
+            details[name] = {
+                "adds": len(adds),
+                "reads": len(reads),
+                "reads-with-fresh-peers": judged,
+            }
         set_found, details["set"] = _check_set(by_f, finals)
         for rule, listed in set_found.items():
             found[rule] += listed
@@ -310,6 +336,168 @@ def _read_bounds(name: str, adds: list[Call], reads: list[Call]) -> list[Anomaly
             )
         )
     return out
+
+
+#: the nemesis ops whose effect the stale-read rule knows: a fault (cut from its invocation)
+#: and its heal (reconnected at its completion)
+PAIRED = {"start-partition": "stop-partition", "pause": "resume", "kill": "start"}
+
+
+class Links:
+    """Which pairs of nodes were both up and could talk to each other when, rebuilt from the
+    nemesis's ops, and from that how fresh one node's copy of another's state must be.
+
+    A fault cuts from its invocation (it may take effect at any time until it completes):
+    ``start-partition`` the pairs its grudge separates (a node and one it cannot hear, either
+    way), ``pause`` and ``kill`` every pair of the nodes their completion names; a heal
+    reconnects at its completion (``stop-partition``, ``resume`` and ``start``, when ok).
+    Any other fault, or one whose completion does not say what it did, cuts every pair for
+    the rest of the history. Every pair is connected from the start."""
+
+    def __init__(self, history: Iterable[Op], bound: int) -> None:
+        self.bound = bound
+        events = [op for op in history if op.process == NEMESIS]
+        grudge: dict[str, set[str]] = {}
+        down: dict[str, set[str]] = {"pause": set(), "kill": set()}
+        #: (time, the nodes down and the pairs cut from then on; None: every pair cut)
+        changes: list[tuple[int, tuple[frozenset[str], set[frozenset[str]]] | None]] = []
+
+        def cut() -> tuple[frozenset[str], set[frozenset[str]]]:
+            pairs = {frozenset((a, b)) for a, bs in grudge.items() for b in bs if a != b}
+            return frozenset(down["pause"] | down["kill"]), pairs
+
+        pending: Op | None = None
+        for op in events:
+            if op.type == "invoke":
+                pending = op
+                continue
+            inv, pending = pending, None
+            if inv is None or inv.f != op.f:
+                changes.append((op.time if inv is None else inv.time, None))
+                break
+            heal = next((k for k, v in PAIRED.items() if v == op.f), None)
+            if heal is not None:
+                if op.type == "ok":
+                    if heal == "start-partition":
+                        grudge = {}
+                    elif isinstance(op.value, list):
+                        down[heal] -= {str(n) for n in op.value}
+                    changes.append((op.time, cut()))
+                continue
+            shape = _grudge(op.value) if op.f == "start-partition" else None
+            if shape is not None:
+                for a, bs in shape.items():
+                    grudge.setdefault(a, set()).update(bs)
+            elif op.f in down and isinstance(op.value, list):
+                down[op.f] |= {str(n) for n in op.value}
+            else:
+                changes.append((inv.time, None))
+                break
+            changes.append((inv.time, cut()))
+        else:
+            if pending is not None and pending.f not in PAIRED.values():
+                changes.append((pending.time, None))  # a fault that never completed
+        self.changes = changes
+        self._cache: dict[frozenset[str], tuple[list[int], list[int], list[int]]] = {}
+
+    def _intervals(self, pair: frozenset[str]) -> tuple[list[int], list[int], list[int]]:
+        """The pair's connected intervals (starts, ends: NEVER when open), and for each the
+        latest time its copy is fresh from by the intervals before it (``-1``: none)."""
+        if pair in self._cache:
+            return self._cache[pair]
+        starts, ends = [0], [NEVER]
+        for t, state in self.changes:
+            connected = state is not None and not (pair & state[0]) and pair not in state[1]
+            if ends[-1] == NEVER and not connected:
+                ends[-1] = t
+            elif ends[-1] != NEVER and connected:
+                starts.append(t)
+                ends.append(NEVER)
+        best, before = [], -1
+        for s, e in zip(starts, ends, strict=True):
+            best.append(before)
+            if e != NEVER and e - s >= self.bound:
+                before = max(before, e - self.bound)
+        self._cache[pair] = (starts, ends, best)
+        return self._cache[pair]
+
+    def fresh_from(self, a: str, b: str, t: int) -> int:
+        """The latest time ``a`` must hold ``b``'s state from at ``t``: the start of the last
+        ``bound`` they were both up and connected for, ending by ``t`` (0: no such time)."""
+        if a == b:
+            return t
+        starts, ends, best = self._intervals(frozenset((a, b)))
+        k = bisect.bisect_right(starts, t) - 1
+        if k < 0:
+            return 0
+        until = min(t, ends[k])
+        here = until - self.bound if until - starts[k] >= self.bound else -1
+        return max(here, best[k], 0)
+
+
+def _grudge(value: Any) -> dict[str, list[str]] | None:
+    grudge = value.get("grudge") if isinstance(value, dict) else None
+    if not isinstance(grudge, dict):
+        return None
+    return {str(a): [str(b) for b in bs] for a, bs in grudge.items() if isinstance(bs, list)}
+
+
+def _stale_reads(
+    name: str, adds: list[Call], reads: list[Call], links: Links, bound_s: float
+) -> tuple[list[Anomaly], int]:
+    """Counter reads outside what their node could hold with, of every peer it had been up
+    and connected to for ``bound_s``, at least that peer's state ``bound_s`` before the read
+    began (the read-out-of-bounds reads are left to that rule); and how many reads had such
+    a peer."""
+    acked: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    invoked: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for c in adds:
+        invoked[c.node].append((c.start, c.invoke.value))
+        if c.status == "ok":
+            acked[c.node].append((c.end, c.invoke.value))
+    sums = {n: (_Sums(acked[n]), _Sums(invoked[n])) for n in sorted(invoked)}
+    out = []
+    judged = 0
+    for r in reads:
+        lower = upper = lower0 = upper0 = 0
+        fresh: dict[str, int] = {}
+        for node, (ack, inv) in sums.items():
+            _, ipos, ineg = inv.before(r.end)
+            since = links.fresh_from(r.node, node, r.start)
+            for t, is_fresh in ((since, True), (r.start if node == r.node else 0, False)):
+                s, pos, neg = ack.before(t)
+                lo, hi = s + ineg - neg, s + ipos - pos
+                if is_fresh:
+                    lower, upper = lower + lo, upper + hi
+                else:
+                    lower0, upper0 = lower0 + lo, upper0 + hi
+            if node != r.node and since > 0:
+                fresh[node] = since
+        judged += bool(fresh)
+        if lower <= r.result <= upper or not lower0 <= r.result <= upper0:
+            continue
+        peers = ", ".join(f"{n}'s as of {_s(t)}" for n, t in sorted(fresh.items()))
+        side = "above" if r.result > upper else "below"
+        out.append(
+            Anomaly(
+                "stale-read",
+                f"a read of counter {name!r} on {r.node} from {_s(r.start)} to {_s(r.end)} "
+                f"shows {r.result}, {side} [{lower}, {upper}]: what {r.node} could hold with "
+                f"its own adds acknowledged before the read and, of the peers it had been up "
+                f"and connected to for {bound_s:g} s, at least their states {bound_s:g} s "
+                f"before ({peers}); gossip every round brings a peer's totals, so a correct "
+                f"replica is never that far behind a peer it can talk to",
+                r.ops(),
+                {
+                    "counter": name,
+                    "node": r.node,
+                    "value": r.result,
+                    "bounds": [lower, upper],
+                    "fresh_from_s": {n: round(t / 1e9, 3) for n, t in sorted(fresh.items())},
+                },
+            )
+        )
+    return out, judged
 
 
 # -- the OR-set --------------------------------------------------------------------------------

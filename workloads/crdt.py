@@ -6,7 +6,8 @@ the ops (give it: the default mix is the register's). Added set elements and wri
 values are unique (one counter each for all workers), so a value names its op::
 
     g-add      n (1..max_delta)   -> ok n                   the G-counter
-    pn-add     n (+/-, not 0)     -> ok n                   the PN-counter
+    pn-add     n (+/-, not 0)     -> ok n                   the PN-counter (a ``decrements``
+                                                            share of them negative)
     g-read     None               -> ok 12
     pn-read    None               -> ok -3
     set-add    e                  -> ok e                   extra: dot (["n1", 4])
@@ -95,6 +96,7 @@ class CrdtWorkloadOptions:
 
     keep: float = share(0.25, "share of the set's elements never removed")
     max_delta: int = option(5, "counter increments are 1..max_delta (and decrements)", minimum=1)
+    decrements: float = share(0.5, "share of the PN-counter's adds that are decrements")
 
 
 class CrdtClient(PatternClient):
@@ -182,6 +184,7 @@ class CrdtOps:
         self.weights = [spec.mix[f] for f in self.fs]
         self.keep = options.keep
         self.max_delta = options.max_delta
+        self.decrements = options.decrements
         self.elements = itertools.count(1)
         self.values = itertools.count(1)
         #: elements added that a remove may still take, oldest first
@@ -194,7 +197,7 @@ class CrdtOps:
             return {"f": f, "value": rng.randint(1, self.max_delta)}
         if f == "pn-add":
             delta = rng.randint(1, self.max_delta)
-            return {"f": f, "value": delta if rng.random() < 0.5 else -delta}
+            return {"f": f, "value": delta if rng.random() < 1 - self.decrements else -delta}
         if f == "set-add":
             e = next(self.elements)
             if rng.random() >= self.keep:

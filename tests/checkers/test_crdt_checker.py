@@ -1,14 +1,15 @@
 """The crdt checker on hand-made histories: one valid and one invalid case per rule (replicas
-agree, counter bounds at the end and during the run, lost adds, resurrections, unknown
-elements, the register's lost updates and unknown values)."""
+agree, counter bounds at the end and during the run, reads too far behind a connected peer,
+lost adds, resurrections, unknown elements, the register's lost updates and unknown
+values)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from checkers.base import Result
-from checkers.crdt import CrdtChecker
-from harness.history import Op
+from checkers.crdt import CrdtChecker, Links
+from harness.history import NEMESIS, Op
 
 SAME = object()
 
@@ -38,6 +39,12 @@ class History:
             self.ops.append(
                 Op(type, f, out, process=process, time=int(end * 1e9), node=node, extra=extra)
             )
+        return self
+
+    def nemesis(self, f: str, value: Any, start: float, end: float, done: Any) -> History:
+        """A nemesis op: invoked with ``value``, completed ok with ``done``."""
+        self.ops.append(Op("invoke", f, value, process=NEMESIS, time=int(start * 1e9)))
+        self.ops.append(Op("ok", f, done, process=NEMESIS, time=int(end * 1e9)))
         return self
 
     def final(self, node: str, at: float, **values: Any) -> History:
@@ -110,6 +117,109 @@ def test_a_read_during_the_run_is_bounded_by_its_own_node_and_what_was_invoked()
         result = finals(h, g=3).check()
         assert names(result) == {"read-out-of-bounds"}, result.anomalies
         assert result.anomalies[0].data["bounds"] == ([3, 3] if h is low else [0, 3])
+
+
+def decremented(read_at: float, shown: int) -> History:
+    """n2 adds 5, then takes 3 off (acknowledged at 2.1 s); n1 reads ``shown`` at
+    ``read_at``."""
+    h = History().call(1, "n2", "pn-add", 5, 1, 1.1).call(1, "n2", "pn-add", -3, 2, 2.1)
+    return h.call(0, "n1", "pn-read", None, read_at, read_at + 0.1, result=shown)
+
+
+def test_a_read_long_after_a_connected_peers_decrement_must_show_it() -> None:
+    # n1 connected to n2 throughout: 4 s (the default bound) after the decrement it must
+    # have n2's total, 2
+    result = finals(decremented(6.2, 5), pn=2).check()
+    assert names(result) == {"stale-read"}, result.anomalies
+    a = result.anomalies[0]
+    assert a.data["bounds"] == [2, 2] and a.data["fresh_from_s"] == {"n2": 2.2}
+    assert "above [2, 2]" in a.explanation
+    assert result.details["pn"]["reads-with-fresh-peers"] == 1
+    for at, shown in ((6.2, 2), (5.9, 5), (2.5, 5), (2.5, 0), (16.2, 2)):
+        assert finals(decremented(at, shown), pn=2).check().valid is True, (at, shown)
+    # the loose rule still judges what no node could hold: left to read-out-of-bounds
+    assert names(finals(decremented(6.2, 9), pn=2).check()) == {"read-out-of-bounds"}
+
+
+def test_a_peer_cut_off_paused_or_killed_may_stay_behind() -> None:
+    grudge = {"n1": ["n2"], "n2": ["n1"], "n3": []}
+    faults = [
+        ("start-partition", "halves", {"shape": "halves", "grudge": grudge}, "stop-partition"),
+        ("pause", "one", ["n2"], "resume"),
+        ("kill", "one", ["n1"], "start"),
+    ]
+    for fault, value, done, heal in faults:
+        h = decremented(6.2, 5).nemesis(fault, value, 1.5, 1.6, done)
+        assert finals(h, pn=2).check().valid is True, fault
+        # healed at 1.9 s: connected again for 4 s by 5.9 s, so at 6.2 it has n2's 2.2 s state
+        h = decremented(6.2, 5).nemesis(fault, value, 1.5, 1.6, done)
+        h.nemesis(heal, None, 1.8, 1.9, "healed" if heal == "stop-partition" else done)
+        assert names(finals(h, pn=2).check()) == {"stale-read"}, heal
+    # a grudge between other nodes leaves n1 and n2 connected
+    other = {"shape": "one", "grudge": {"n3": ["n4"], "n4": ["n3"]}}
+    h = decremented(6.2, 5).nemesis("start-partition", "one", 1.5, 1.6, other)
+    assert names(finals(h, pn=2).check()) == {"stale-read"}
+
+
+def test_links_keep_the_freshness_of_a_past_connection_and_cut_on_unknown_faults() -> None:
+    h = History().nemesis("pause", "one", 10, 10.1, ["n2"])
+    h.nemesis("resume", None, 20, 20.2, ["n2"]).nemesis("resume", None, 21, 21.1, [])
+    links = Links(sorted(h.ops, key=lambda op: op.time), 3_000_000_000)
+    assert links.fresh_from("n1", "n2", 2_000_000_000) == 0  # not 3 s connected yet
+    assert links.fresh_from("n1", "n2", 5_000_000_000) == 2_000_000_000
+    assert links.fresh_from("n1", "n2", 15_000_000_000) == 7_000_000_000  # cut at 10 s
+    assert links.fresh_from("n1", "n2", 22_000_000_000) == 7_000_000_000  # 1.8 s since 20.2
+    assert links.fresh_from("n1", "n2", 24_000_000_000) == 21_000_000_000
+    assert links.fresh_from("n1", "n3", 15_000_000_000) == 12_000_000_000
+    assert links.fresh_from("n1", "n1", 15_000_000_000) == 15_000_000_000
+    # a fault the rule does not know (or one that never completed) cuts every pair for good
+    for unknown in (
+        History().nemesis("start-loss", "all", 10, 10.1, "lossy"),
+        History().nemesis("pause", "one", 10, 10.1, "n2?"),
+        History().call(0, "n1", "g-read", None, 9, 9.1).nemesis("kill", "one", 10, 10.1, ["n2"]),
+    ):
+        ops = sorted(unknown.ops, key=lambda op: op.time)
+        if unknown.ops[-1].f == "kill":
+            ops = ops[:-1]  # the kill never completed
+        links = Links(ops, 3_000_000_000)
+        assert links.fresh_from("n1", "n3", 30_000_000_000) == 7_000_000_000
+
+
+def test_the_stale_read_rule_looks_at_each_node_once_per_read(monkeypatch: Any) -> None:
+    """2,000 reads and 2,000 adds on five nodes with a pause healed every 2 s: each read
+    asks each node's freshness once, and each pair's connections are built once."""
+    import checkers.crdt as crdt
+
+    asked: list[int] = []
+    real = crdt.Links.fresh_from
+
+    def fresh_from(self: Links, a: str, b: str, t: int) -> int:
+        asked.append(1)
+        return real(self, a, b, t)
+
+    built: list[frozenset[str]] = []
+    real_intervals = crdt.Links._intervals
+
+    def intervals(self: Links, pair: frozenset[str]) -> Any:
+        if pair not in self._cache:
+            built.append(pair)
+        return real_intervals(self, pair)
+
+    monkeypatch.setattr(crdt.Links, "fresh_from", fresh_from)
+    monkeypatch.setattr(crdt.Links, "_intervals", intervals)
+    h, total = History(), 0
+    for i in range(2000):
+        t, node = 1.0 + i / 50, f"n{i % 5 + 1}"
+        h.call(0, node, "pn-add", 1, t, t + 0.001)
+        total += 1
+        h.call(1, node, "pn-read", None, t + 0.002, t + 0.003, result=total)
+        if i % 100 == 0:
+            h.nemesis("pause", "one", t + 0.004, t + 0.005, [node])
+            h.nemesis("resume", None, t + 0.006, t + 0.007, [node])
+    r = finals(h, pn=total).check()
+    assert r.valid is True, r.anomalies
+    assert len(asked) == 2000 * 5  # one per node a read's counter has adds from
+    assert len(built) == len(set(built)) == 10  # the pairs of five nodes
 
 
 # -- the OR-set --------------------------------------------------------------------------------

@@ -27,3 +27,5 @@ def test_the_correct_replicas_converge_through_partitions_pauses_and_a_kill(tmp_
     details = crdt["details"]
     assert details["final-reads"] == 10
     assert details["g"]["adds"] > 100 and details["set"]["removes"] > 50
+    # the stale-read rule judged reads whose node had been connected to a peer for its bound
+    assert details["pn"]["reads-with-fresh-peers"] > 10, details["pn"]

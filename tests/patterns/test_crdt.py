@@ -248,3 +248,13 @@ def test_the_generator_removes_only_added_elements_and_keeps_some() -> None:
     assert all(1 <= abs(o["value"]) <= 3 for o in drawn if o["f"] == "pn-add")
     with pytest.raises(ValueError, match="no op cas, read, write"):
         CrdtOps(WorkloadSpec(name="crdt"), CrdtWorkloadOptions())
+
+
+def test_the_generator_draws_the_decrements_share_of_the_pn_adds() -> None:
+    spec = WorkloadSpec(name="crdt", mix={"pn-add": 1})
+    for share, low, high in ((0.5, 400, 600), (0.75, 650, 850), (0.0, 0, 0), (1.0, 1000, 1000)):
+        ops = CrdtOps(spec, CrdtWorkloadOptions(decrements=share))
+        ctx = Context(time=0.0, thread=0, process=0, rng=random.Random(5))
+        values = [ops.op(ctx)["value"] for _ in range(1000)]
+        assert low <= sum(v < 0 for v in values) <= high, share
+        assert 0 not in values

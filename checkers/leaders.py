@@ -3,6 +3,10 @@
 Nodes report the terms in which they became leader (``status`` ops whose value carries
 ``led_terms``, as the reference Raft does); two nodes naming the same term is a split brain,
 whatever the data shows.
+
+Each node's term is named by its first report of it: with reports read during the run (the
+register workload's ``status_every``), not only after the final heal, the anomaly's latest
+op, its evidence, is the first report of the second leader.
 """
 
 from __future__ import annotations

@@ -7,17 +7,47 @@ search exhaustively, however long the test runs.
 
 ``REGISTER`` registers it: ops ``read`` / ``write`` / ``cas`` (``workload.mix`` weighs them),
 checked by the ``linearizable`` and ``stats`` checkers.
+
+``status_every`` (``workload.options``, seconds; 0, the default: none) adds a ``status`` op
+per client thread that often, besides the rate's ops, each to the thread's own node, so a
+system's ``status`` reports come during the run and not only after the final heal
+(``SystemInfo.final_ops``): the Raft store's ``leaders`` checker then sees two leaders of one
+term about when the second is elected. Only for a system whose register client answers
+``status`` (the Raft client's systems: raft, paxos, leader-follower; etcd, ZooKeeper, Redis;
+not pbft): a suite turns it on, no system gets it unasked. The linearizability checker's
+models ignore the op.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from harness.generator import Context, Generator, each_thread, once, stagger
-from harness.registry import NoOptions, WorkloadInfo
+from harness.generator import Context, Generator, Result, Wait, each_thread, once, stagger
+from harness.registry import WorkloadInfo, option
 from harness.spec import WorkloadSpec
 
-__all__ = ["REGISTER", "RegisterOps", "final_reads", "register_generators", "status_once"]
+__all__ = [
+    "REGISTER",
+    "RegisterOps",
+    "RegisterOptions",
+    "StatusEvery",
+    "final_reads",
+    "register_generators",
+    "status_once",
+]
+
+
+@dataclass(frozen=True)
+class RegisterOptions:
+    """The ``register`` workload's options (``workload.options``)."""
+
+    status_every: float = option(
+        0.0,
+        "seconds between a client thread's status ops, each to its own node, besides the "
+        "rate's ops (0: none); only for a system whose client answers status",
+        minimum=0,
+    )
 
 
 class RegisterOps:
@@ -75,17 +105,48 @@ def final_reads(ops: RegisterOps) -> Generator:
     return each_thread(_Reads)
 
 
+class StatusEvery:
+    """Ops from ``gen``, and to each thread a ``status`` op every ``every`` seconds (the
+    first at a random moment of the first period, so threads do not ask together; the next
+    ``every`` after the last, so a thread held up by a slow op does not catch up with a
+    burst). Exhausted when ``gen`` is. The status ops are outside ``gen``'s rate: a
+    ``stagger`` inside keeps offering its ops at its own rate."""
+
+    def __init__(self, every: float, gen: Generator) -> None:
+        if every <= 0:
+            raise ValueError(f"status every {every!r} s: must be > 0")
+        self.every = every
+        self.gen = gen
+        self.due: dict[int | str, float] = {}
+
+    def op(self, ctx: Context) -> Result:
+        due = self.due.get(ctx.thread)
+        if due is None:
+            due = self.due[ctx.thread] = ctx.time + ctx.rng.uniform(0, self.every)
+        if ctx.time >= due:
+            self.due[ctx.thread] = ctx.time + self.every
+            return {"f": "status", "value": None}
+        r = self.gen.op(ctx)
+        if isinstance(r, Wait):
+            return Wait(min(r.until, due))
+        return r
+
+
 def status_once() -> Generator:
     """Every thread asks its node for its status once (who leads, in which terms)."""
     return each_thread(lambda: once("status"))
 
 
 def register_generators(
-    spec: WorkloadSpec, options: NoOptions
+    spec: WorkloadSpec, options: RegisterOptions | None = None
 ) -> tuple[Generator, Generator | None]:
-    """The register ops at ``spec.rate``, then every touched key read once per thread."""
+    """The register ops at ``spec.rate`` (and each thread's status every
+    ``options.status_every`` seconds), then every touched key read once per thread."""
     ops = RegisterOps(spec)
     main: Generator = ops if spec.rate <= 0 else stagger(1.0 / spec.rate, ops)
+    every = getattr(options, "status_every", 0.0)
+    if every > 0:
+        main = StatusEvery(every, main)
     return main, final_reads(ops)
 
 
@@ -94,5 +155,6 @@ REGISTER = WorkloadInfo(
     description="read / write / compare-and-set over rotating independent keys",
     generators=register_generators,
     checkers=("linearizable", "stats"),
+    options=RegisterOptions,
     ops=("read", "write", "cas"),
 )

@@ -67,8 +67,10 @@ CRDT_BUGS = {
     "an element when it is removed",
     "pn-single-counter": "the PN-counter is one entry per node, lowered by decrements and "
     "merged by maximum like a G-counter's: the other replicas keep the higher entry, so "
-    "decrements are lost there and the replicas never agree (final reads differ and exceed "
-    "what was added); no fault needed",
+    "decrements are lost there and the replicas never agree; no fault needed: a replica up "
+    "and connected to a node for a few seconds still reads the node's peak, above anything "
+    "it could hold (stale-read during the run, with more decrements than increments), and "
+    "the final reads differ and exceed what was added",
 }
 
 #: every op ``workload.mix`` may weigh

@@ -81,7 +81,9 @@ Seeded bugs (``--bug NAME``) and the faults that expose them
     The PN-counter is kept as one entry per node, lowered by a decrement and merged by
     maximum like a G-counter's: a peer keeps the higher entry it heard before the decrement.
     Decrements are lost on every other replica, and the replicas never agree. No fault is
-    needed.
+    needed: once a node's total has fallen below its peak, a replica that has talked to it
+    for a few rounds still reads its peak, above anything it could hold (the checker's
+    stale-read; a workload with more decrements than increments makes the gap grow).
 """
 
 from .crdts import Counter, LWWRegister, ORSet, merge_entry

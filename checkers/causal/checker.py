@@ -203,7 +203,9 @@ class CausalChecker:
             # strong session serializability: Elle's cycle search with process edges, by the
             # list-append or rw-register checker, found by name (the txn checkers use this
             # one for their causal models: neither imports the other)
-            info = lookup(CheckerInfo, prep.kind, "checker")
+            # (a history of register transactions is prepared as kind "register")
+            name = "list-append" if prep.kind == "list-append" else "rw-register"
+            info = lookup(CheckerInfo, name, "checker")
             options = parse_options(
                 info.options,
                 {
@@ -211,7 +213,7 @@ class CausalChecker:
                     "time_budget_s": max(deadline - time.monotonic(), 0.01),
                     "max_cases": self.max_cases,
                 },
-                f"the {prep.kind} checker",
+                f"the {name} checker",
             )
             r = info.make(options).check(history, {"time_zero_ms": ctx.get("time_zero_ms")})
             if r.valid == "unknown":

@@ -291,6 +291,28 @@ def test_sequential_registers_without_real_time() -> None:
     assert [a.name for a in seq if "force the writes into a cycle" in a.explanation]
 
 
+def test_sequential_of_register_transactions_asks_the_rw_register_checker() -> None:
+    # Each process reads what the other writes after its read: reads-from and process order
+    # in a circle, which no single order allows (the checker was looked up by the prepared
+    # kind, "register", and failed).
+    bad = H(
+        (0, "txn", txn(("r", "y", 1))),
+        (0, "txn", txn(("w", "x", 1))),
+        (1, "txn", txn(("r", "x", 1))),
+        (1, "txn", txn(("w", "y", 1))),
+    )
+    r = CausalChecker(["sequential"]).check(bad, {})
+    assert r.valid is False
+    assert "sequential" in r.details["anomaly-types"]
+    good = H(
+        (0, "txn", txn(("w", "x", 1))),
+        (1, "txn", txn(("r", "x", 1))),
+        (0, "txn", txn(("w", "x", 2))),
+        (1, "txn", txn(("r", "x", 2))),
+    )
+    assert CausalChecker(["sequential"]).check(good, {}).valid is True
+
+
 def lagging_server_history(
     seed: int, processes: int = 15, steps: int = 400, unique: bool = False
 ) -> list[Op]:

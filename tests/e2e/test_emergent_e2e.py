@@ -1,7 +1,7 @@
 """`splitbrain run suites/emergent.yaml` end to end on the local backend, shortened to 20 s (a
-kill of one node and its restart, then a partition that isolates the leader, healed at the
-end): the correct pattern is valid, every heal is followed by agreement within the bound,
-and the time it took is in the result."""
+partition that isolates the leader and its heal, then a kill of one node and its restart):
+the correct pattern is valid, every heal is followed by agreement within the bound, and the
+time it took is in the result."""
 
 from __future__ import annotations
 
@@ -28,6 +28,6 @@ def test_correct_emergent_leader_agrees_after_every_heal(tmp_path) -> None:
     details = emergent["details"]
     assert details["acts"] > 50 and details["views"] > 100
     heals = details["convergence"]
-    assert [h["heal"] for h in heals][:1] == ["start"] and len(heals) >= 2
+    assert [h["heal"] for h in heals][:1] == ["stop-partition"] and len(heals) >= 2
     assert all(h["converged_s"] is not None for h in heals)
     assert heals[0]["converged_s"] <= details["bound_s"]

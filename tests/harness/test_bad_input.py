@@ -277,9 +277,10 @@ CASES = [
         id="twophase-option-below-minimum",
     ),
     suite(
-        one_test("workload: {options: {sync: true}}"),
+        # (the register workload has one, status_every: redis' set workload has none)
+        one_test("system: {name: redis}\nworkload: {name: set, options: {sync: true}}"),
         "at 'tests[0].workload.options.sync'",
-        "the register workload on raft has no option 'sync'; allowed: none",
+        "the set workload on redis has no option 'sync'; allowed: none",
         id="workload-option-on-a-workload-with-none",
     ),
     suite(

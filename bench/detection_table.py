@@ -8,11 +8,14 @@ the median and the worst first evidence, and each correct pattern's valid runs.
 
 ``PLAN`` names, for every reference pattern, the suite that exposes each of its seeded bugs
 (the Raft store's bugs are spread over four suites: its register, power cuts, its
-membership changes and its watches); ``tests/bench/test_detection_plan.py`` checks that the plan covers every
-seeded bug the registry knows, so a new bug cannot be left out of the table. ``run`` calls
-``bench/detection.py`` once per suite (a subprocess, each run a real cluster); ``table``
-reads the JSON lines those runs appended (the last row of each suite, bug and seed wins, so
-a run repeated after a crash replaces the first) and prints the markdown table.
+membership changes and its watches); ``tests/harness/test_detection_plan.py`` checks that
+the plan covers every seeded bug the registry knows, so a new bug cannot be left out of the
+table. ``run`` calls ``bench/detection.py`` once per suite (a subprocess, each run a real
+cluster). ``table`` reads the JSON lines those runs appended (the last row of each suite,
+bug and seed wins, so a run repeated after a crash replaces the first) and prints the
+markdown table: per bug the runs that caught it, the median first evidence over every run (a
+miss ranks after any time, so a bug missed in 3 of 5 has no median), the worst, and each
+run's.
 """
 
 from __future__ import annotations
@@ -112,7 +115,10 @@ def table(paths: list[Path]) -> str:
             continue
         caught = [r for r in decided if r["verdict"] is False]
         times = sorted(r["evidence_s"] for r in caught if r["evidence_s"] is not None)
-        median = f"{times[len(times) // 2]:.1f} s" if times else "–"
+        # the median of every run, a miss ranking after any time
+        ranked = times + [float("inf")] * (len(decided) - len(times))
+        mid = ranked[len(ranked) // 2] if ranked else float("inf")
+        median = f"{mid:.1f} s" if mid != float("inf") else "missed"
         if len(times) < len(decided):
             worst = "missed"
         else:

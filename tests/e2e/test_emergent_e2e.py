@@ -1,5 +1,5 @@
 """`splitbrain run suites/emergent.yaml` end to end on the local backend, shortened to 20 s (a
-partition that isolates the leader and its heal, then a kill of one node and its restart):
+partition into halves and its heal, then a kill of one node and its restart):
 the correct pattern is valid, every heal is followed by agreement within the bound, and the
 time it took is in the result."""
 

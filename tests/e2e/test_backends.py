@@ -358,8 +358,9 @@ def test_the_smoke_suite_is_valid_and_its_seeded_bug_is_caught(
     hosts = request.getfixturevalue("ssh_hosts") if backend == "ssh" else None
     if backend == "docker":
         request.getfixturevalue("node_image")
-    # Long enough to catch the bug, and to see operations succeed, on a busy machine too.
-    extra = ["--time-limit", "30" if bug else "15", "--seed", "5"] + (["--bug", bug] if bug else [])
+    # Long enough to catch the bug, and to see operations succeed, on a busy machine too; the
+    # smoke round's kill of every node starts about 9 s in (after the partition and a pause).
+    extra = ["--time-limit", "30" if bug else "20", "--seed", "5"] + (["--bug", bug] if bug else [])
     suite = leader_partitions_suite(tmp_path) if bug else "suites/smoke.yaml"
     p = splitbrain(tmp_path, *smoke(tmp_path, backend, hosts, *extra, suite=suite))
     out, _ = p.communicate(timeout=240)

@@ -201,6 +201,32 @@ class View:
         return self.leader, self.members
 
 
+class _Together:
+    """One reign's acts while its node was on one side with another node: by invocation
+    (ties in the order of ``acts``), the first to complete, and from each position on, the
+    first to complete (ties: the one earliest in ``acts``)."""
+
+    def __init__(self, acts: list[Act]) -> None:
+        self.first = min(acts, key=lambda x: x.comp.time)
+        order = sorted(range(len(acts)), key=lambda i: acts[i].inv.time)
+        self.acts = [acts[i] for i in order]
+        self.starts = [x.inv.time for x in self.acts]
+        #: suffix[i]: the index in ``acts`` of the first to complete among self.acts[i:]
+        self._suffix: list[tuple[int, int]] = [(0, 0)] * len(order)
+        best: tuple[int, int] | None = None
+        for j in range(len(order) - 1, -1, -1):
+            key = (acts[order[j]].comp.time, order[j])
+            best = key if best is None or key < best else best
+            self._suffix[j] = best
+        self._all = acts
+
+    def first_completed_invoked_after(self, t: int) -> Act | None:
+        """Of the acts invoked after ``t``, the first to complete (ties: the earliest in the
+        acts' order), or None."""
+        i = bisect.bisect_right(self.starts, t)
+        return self._all[self._suffix[i][1]] if i < len(self.starts) else None
+
+
 class EmergentChecker:
     """The rules in the module docstring."""
 
@@ -271,41 +297,50 @@ class EmergentChecker:
     def _two_leaders(
         self, acts: list[Act], sides: Sides, departures: dict[str, list[int]]
     ) -> list[Anomaly]:
+        """For every two reigns of different nodes. What one reign's acts give a pair depends
+        on the other reign's node only, so it is worked out once per reign and node, sorted
+        by invocation, and each pair bisects it: linear in the acts, not in acts times
+        reigns."""
         by_reign: dict[Reign, list[Act]] = {}
         for act in acts:
             by_reign.setdefault(act.reign, []).append(act)
+        nodes = sorted({r[0] for r in by_reign})
+        gone_at = {n: sorted(ts) for n, ts in departures.items()}
+        # (reign, other node) -> its acts while on one side with that node, by invocation
+        # (stable: ties in the order of the acts), their invocation times, the first to
+        # complete, and from each position on the first to complete (ties: the earliest act)
+        together: dict[tuple[Reign, str], _Together] = {}
+        for r, mine in by_reign.items():
+            for b in nodes:
+                if b == r[0]:
+                    continue
+                ours = [x for x in mine if sides.together(x.inv.time, x.comp.time, r[0], b)]
+                if ours:
+                    together[r, b] = _Together(ours)
         out: list[Anomaly] = []
-        for r, mine in sorted(by_reign.items()):
-            for r2, theirs in sorted(by_reign.items()):
+        reigns = sorted(by_reign)
+        for r in reigns:
+            for r2 in reigns:
                 if r[0] == r2[0]:
                     continue
                 a, b = r[0], r2[0]
-                ours = [x for x in mine if sides.together(x.inv.time, x.comp.time, a, b)]
-                if not ours:
+                ours_t = together.get((r, b))
+                theirs_t = together.get((r2, a))
+                if ours_t is None or theirs_t is None:
                     continue
-                first = min(ours, key=lambda x: x.comp.time)
-                later = [
-                    y
-                    for y in theirs
-                    if y.inv.time > first.comp.time
-                    and sides.together(y.inv.time, y.comp.time, a, b)
-                ]
-                if not later:
+                first = ours_t.first
+                other = theirs_t.first_completed_invoked_after(first.comp.time)
+                if other is None:
                     continue
-                other = min(later, key=lambda y: y.comp.time)
                 # b's node killed or paused since it acted: a leads again by right
-                gone = [t for t in departures.get(b, []) if t >= other.comp.time]
-                again = sorted(
-                    (
-                        x
-                        for x in ours
-                        if x.inv.time > other.comp.time and not any(t <= x.inv.time for t in gone)
-                    ),
-                    key=lambda x: x.inv.time,
-                )
-                if not again:
+                gone = gone_at.get(b, [])
+                g = bisect.bisect_left(gone, other.comp.time)
+                until = gone[g] if g < len(gone) else None
+                lo = bisect.bisect_right(ours_t.starts, other.comp.time)
+                hi = len(ours_t.acts) if until is None else bisect.bisect_left(ours_t.starts, until)
+                if lo >= hi:
                     continue
-                stale = again[0]
+                stale = ours_t.acts[lo]
                 out.append(
                     Anomaly(
                         "two-leaders-in-side",
@@ -313,7 +348,7 @@ class EmergentChecker:
                         f"then {b} (incarnation {r2[1]}) acted as the leader at "
                         f"{_s(other.comp.time)}, then {a} acted again in the same incarnation in "
                         f"an operation invoked at {_s(stale.inv.time)}, {a} and {b} on one side "
-                        f"at each of the three ({len(again)} such acts of {a}). {b} could act "
+                        f"at each of the three ({hi - lo} such acts of {a}). {b} could act "
                         f"only once {a} had left the views of the members it reached; {a} then "
                         "led on a stale "
                         "view of its own. A node must act only when the members it can reach "
@@ -324,7 +359,7 @@ class EmergentChecker:
                             "stale_inc": r[1],
                             "leader": b,
                             "leader_inc": r2[1],
-                            "stale_acts": len(again),
+                            "stale_acts": hi - lo,
                         },  # fmt: skip
                     )
                 )
@@ -332,12 +367,16 @@ class EmergentChecker:
 
     def _across_sides(self, acts: list[Act], sides: Sides) -> list[str]:
         notes = []
+        by_start = sorted(acts, key=lambda a: a.inv.time)
+        starts = [a.inv.time for a in by_start]
         for seg in sides.segments:
             if seg.sides is None or len(seg.sides) < 2:
                 continue
             acting: dict[int, set[str]] = {}
-            for a in acts:
-                if seg.start <= a.inv.time and a.comp.time <= seg.end:
+            # the acts invoked in the segment (bisection), of which those completed in it
+            lo, hi = bisect.bisect_left(starts, seg.start), bisect.bisect_right(starts, seg.end)
+            for a in by_start[lo:hi]:
+                if a.comp.time <= seg.end:
                     for i, side in enumerate(seg.sides):
                         if a.node in side:
                             acting.setdefault(i, set()).add(a.node)
@@ -363,13 +402,15 @@ class EmergentChecker:
         convergence: list[dict[str, Any]] = []
         everyone = tuple(sorted(nodes))
         by_end = sorted(views, key=lambda v: v.comp.time)
+        ends = [v.comp.time for v in by_end]
         for heal, until in _heal_points(history, end):
             h = heal.time
             latest: dict[str, View] = {}
             converged: int | None = None
             at_bound: dict[str, View] | None = None
-            for v in by_end:
-                if v.inv.time < h or v.comp.time > until:
+            # those completed from the heal to ``until`` (bisection; ``by_end`` is sorted)
+            for v in by_end[bisect.bisect_left(ends, h) : bisect.bisect_right(ends, until)]:
+                if v.inv.time < h:
                     continue
                 if at_bound is None and v.comp.time > h + self.bound:
                     at_bound = dict(latest)
@@ -428,12 +469,17 @@ class EmergentChecker:
     def _dead_kept(self, history: list[Op], views: list[View]) -> list[Anomaly]:
         out: list[Anomaly] = []
         end = max((op.time for op in history), default=0)
+        # the views by invocation (ties in their order), for bisection
+        order = sorted(range(len(views)), key=lambda i: views[i].inv.time)
+        starts = [views[i].inv.time for i in order]
         for kill, restart in _kills(history, end):
             killed = set(kill.value)
             after = kill.time + self.bound
+            # those invoked from ``after`` to ``restart``, in the views' order
+            lo, hi = bisect.bisect_left(starts, after), bisect.bisect_right(starts, restart)
             bad = [
                 v
-                for v in views
+                for v in (views[i] for i in sorted(order[lo:hi]))
                 if v.node not in killed
                 and v.inv.time >= after
                 and v.comp.time <= restart
@@ -470,14 +516,18 @@ def _heal_points(history: list[Op], end: int) -> list[tuple[Op, int]]:
     events = [op for op in history if op.process == NEMESIS]
     out: list[tuple[Op, int]] = []
     fault_seen = False
+    # next_invoke[i]: the first invocation after events[i], or None
+    next_invoke: list[Op | None] = [None] * len(events)
+    for i in range(len(events) - 2, -1, -1):
+        o = events[i + 1]
+        next_invoke[i] = o if o.type == "invoke" else next_invoke[i + 1]
     for i, op in enumerate(events):
         if op.type == "invoke" and op.f not in HEALS:
             fault_seen = True
             continue
         if op.type == "invoke" or op.f not in HEALS or not fault_seen:
             continue
-        rest = events[i + 1 :]
-        nxt = next((o for o in rest if o.type == "invoke"), None)
+        nxt = next_invoke[i]
         if nxt is not None and nxt.f in HEALS:
             continue  # another heal follows: the group ends with it
         out.append((op, end if nxt is None else nxt.time))
@@ -499,10 +549,15 @@ def _kills(history: list[Op], end: int) -> list[tuple[Op, int]]:
     """Each completed kill (with the names it killed) and when a start was next invoked."""
     events = [op for op in history if op.process == NEMESIS]
     out: list[tuple[Op, int]] = []
+    # next_start[i]: the first invocation of a start after events[i], or None
+    next_start: list[Op | None] = [None] * len(events)
+    for i in range(len(events) - 2, -1, -1):
+        o = events[i + 1]
+        next_start[i] = o if o.f == "start" and o.type == "invoke" else next_start[i + 1]
     for i, op in enumerate(events):
         if op.f != "kill" or op.type == "invoke" or not isinstance(op.value, list) or not op.value:
             continue
-        nxt = next((o for o in events[i + 1 :] if o.f == "start" and o.type == "invoke"), None)
+        nxt = next_start[i]
         out.append((op, end if nxt is None else nxt.time))
     return out
 

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checkers.base import Anomaly, Result, when
+from checkers.findings import Findings
 from harness.history import Op, client_pairs
 from harness.registry import CheckerInfo, NoOptions
 
@@ -94,26 +95,22 @@ class VersionsChecker:
             elif done.f == "read" and _int(done.extra.get("read_version")) is not None:
                 versioned += 1
                 reads.append((inv, done))
-        found: dict[str, list[Anomaly]] = {}
-        counts: dict[str, int] = {}
-
-        def add(a: Anomaly) -> None:
-            counts[a.name] = counts.get(a.name, 0) + 1
-            if counts[a.name] <= MAX_PER_KIND:
-                found.setdefault(a.name, []).append(a)
-
+        # counted in full, the first MAX_PER_KIND of each kind built
+        found = Findings(MAX_PER_KIND)
         for ws in writes.values():
-            for a in _reused(ws, ctx):
-                add(a)
-            for a in _backwards(ws, ctx):
-                add(a)
-            for a in _cas_rules(ws, ctx):
-                add(a)
+            _reused(ws, ctx, found)
+            _backwards(ws, ctx, found)
+            _cas_rules(ws, ctx, found)
+        # key -> version -> the first of its writes with that version (a read names one)
+        by_version: dict[Any, dict[int, _Write]] = {}
+        for k, ws in writes.items():
+            first = by_version[k] = {}
+            for w in ws:
+                first.setdefault(w.version, w)
         for inv, done in reads:
-            bad = _read_rule(inv, done, writes.get(_hashable(done.value[0]), []), ctx)
-            if bad is not None:
-                add(bad)
-        anomalies = [a for group in found.values() for a in group]
+            _read_rule(inv, done, by_version.get(_hashable(done.value[0]), {}), ctx, found)
+        anomalies = found.anomalies()
+        counts = found.counts
         details: dict[str, Any] = {"versioned": versioned, "keys": len(writes)}
         if counts:
             details["counts"] = counts
@@ -122,27 +119,31 @@ class VersionsChecker:
         return Result(False if anomalies else True, anomalies, details)
 
 
-def _reused(ws: list[_Write], ctx: dict[str, Any]) -> list[Anomaly]:
+def _reused(ws: list[_Write], ctx: dict[str, Any], found: Findings) -> None:
     by_version: dict[int, _Write] = {}
-    out = []
     for w in ws:
         other = by_version.setdefault(w.version, w)
         if other is not w:
-            out.append(
-                Anomaly(
-                    "version-reused",
-                    f"{_desc(other, ctx)} and {_desc(w, ctx)} were both acknowledged with "
-                    f"version {w.version} of key {w.key!r}: every write of a key gets a "
-                    "version of its own, so one of them was not applied as acknowledged (or "
-                    "was applied over the other).",
-                    [other.inv.to_dict(), other.done.to_dict(), w.inv.to_dict(), w.done.to_dict()],
-                    {"key": w.key, "version": w.version},
+            if found.count("version-reused"):
+                found.keep(
+                    Anomaly(
+                        "version-reused",
+                        f"{_desc(other, ctx)} and {_desc(w, ctx)} were both acknowledged with "
+                        f"version {w.version} of key {w.key!r}: every write of a key gets a "
+                        "version of its own, so one of them was not applied as acknowledged (or "
+                        "was applied over the other).",
+                        [
+                            other.inv.to_dict(),
+                            other.done.to_dict(),
+                            w.inv.to_dict(),
+                            w.done.to_dict(),
+                        ],
+                        {"key": w.key, "version": w.version},
+                    )
                 )
-            )
-    return out
 
 
-def _backwards(ws: list[_Write], ctx: dict[str, Any]) -> list[Anomaly]:
+def _backwards(ws: list[_Write], ctx: dict[str, Any], found: Findings) -> None:
     """Writes acknowledged before another's invocation must have lower versions."""
     by_done = sorted(ws, key=lambda w: w.done.time)
     done_times = [w.done.time for w in by_done]
@@ -150,31 +151,34 @@ def _backwards(ws: list[_Write], ctx: dict[str, Any]) -> list[Anomaly]:
     best: list[_Write] = []
     for w in by_done:
         best.append(w if not best or w.version > best[-1].version else best[-1])
-    out = []
     for w in sorted(ws, key=lambda w: w.inv.time):
         i = bisect.bisect_left(done_times, w.inv.time)
         if i == 0:
             continue
         prior = best[i - 1]
         if prior.version > w.version:  # equal versions: version-reused
-            out.append(
-                Anomaly(
-                    "version-went-backwards",
-                    f"{_desc(prior, ctx)} was acknowledged with version {prior.version} of key "
-                    f"{w.key!r} before {_desc(w, ctx)} was invoked, which got version "
-                    f"{w.version}: a later write has a version no higher than an earlier one, "
-                    "so the system's order of this key's writes is not their real-time order.",
-                    [prior.inv.to_dict(), prior.done.to_dict(), w.inv.to_dict(), w.done.to_dict()],
-                    {"key": w.key, "earlier": prior.version, "later": w.version},
+            if found.count("version-went-backwards"):
+                found.keep(
+                    Anomaly(
+                        "version-went-backwards",
+                        f"{_desc(prior, ctx)} was acknowledged with version {prior.version} of key "
+                        f"{w.key!r} before {_desc(w, ctx)} was invoked, which got version "
+                        f"{w.version}: a later write has a version no higher than an earlier one, "
+                        "so the system's order of this key's writes is not their real-time order.",
+                        [
+                            prior.inv.to_dict(),
+                            prior.done.to_dict(),
+                            w.inv.to_dict(),
+                            w.done.to_dict(),
+                        ],
+                        {"key": w.key, "earlier": prior.version, "later": w.version},
+                    )
                 )
-            )
-    return out
 
 
-def _cas_rules(ws: list[_Write], ctx: dict[str, Any]) -> list[Anomaly]:
+def _cas_rules(ws: list[_Write], ctx: dict[str, Any], found: Findings) -> None:
     by_version = {w.version: w for w in ws}
     versions = sorted(by_version)
-    out = []
     for c in ws:
         if c.saw is None:
             continue
@@ -183,52 +187,67 @@ def _cas_rules(ws: list[_Write], ctx: dict[str, Any]) -> list[Anomaly]:
         between = [by_version[v] for v in versions[lo:hi] if by_version[v] is not c]
         if between:
             w = between[0]
-            out.append(
-                Anomaly(
-                    "cas-missed-write",
-                    f"{_desc(c, ctx)} says its compare matched version {c.saw} of key "
-                    f"{c.key!r} and its write got version {c.version}, but {_desc(w, ctx)} was "
-                    f"acknowledged with version {w.version}, in between: the cas was accepted "
-                    f"although another acknowledged write had come in after the one it "
-                    f"compared with{_same_value(c, w)}.",
-                    [c.inv.to_dict(), c.done.to_dict(), w.inv.to_dict(), w.done.to_dict()],
-                    {
-                        "key": c.key,
-                        "saw_version": c.saw,
-                        "version": c.version,
-                        "missed": [b.version for b in between],
-                    },
+            if found.count("cas-missed-write"):
+                found.keep(
+                    Anomaly(
+                        "cas-missed-write",
+                        f"{_desc(c, ctx)} says its compare matched version {c.saw} of key "
+                        f"{c.key!r} and its write got version {c.version}, but {_desc(w, ctx)} was "
+                        f"acknowledged with version {w.version}, in between: the cas was accepted "
+                        f"although another acknowledged write had come in after the one it "
+                        f"compared with{_same_value(c, w)}.",
+                        [c.inv.to_dict(), c.done.to_dict(), w.inv.to_dict(), w.done.to_dict()],
+                        {
+                            "key": c.key,
+                            "saw_version": c.saw,
+                            "version": c.version,
+                            "missed": [b.version for b in between],
+                        },
+                    )
                 )
-            )
         seen = by_version.get(c.saw)
         if seen is not None and seen is not c and seen.value != c.expected:
-            out.append(
-                Anomaly(
-                    "cas-saw-wrong-value",
-                    f"{_desc(c, ctx)} compared key {c.key!r} with {c.expected!r} and says it "
-                    f"matched version {c.saw}, but version {c.saw} is {_desc(seen, ctx)}, "
-                    f"which wrote {seen.value!r}: the cas succeeded against a value the key "
-                    "did not have at the version it names.",
-                    [c.inv.to_dict(), c.done.to_dict(), seen.inv.to_dict(), seen.done.to_dict()],
-                    {"key": c.key, "saw_version": c.saw, "expected": c.expected, "had": seen.value},
+            if found.count("cas-saw-wrong-value"):
+                found.keep(
+                    Anomaly(
+                        "cas-saw-wrong-value",
+                        f"{_desc(c, ctx)} compared key {c.key!r} with {c.expected!r} and says it "
+                        f"matched version {c.saw}, but version {c.saw} is {_desc(seen, ctx)}, "
+                        f"which wrote {seen.value!r}: the cas succeeded against a value the key "
+                        "did not have at the version it names.",
+                        [
+                            c.inv.to_dict(),
+                            c.done.to_dict(),
+                            seen.inv.to_dict(),
+                            seen.done.to_dict(),
+                        ],
+                        {
+                            "key": c.key,
+                            "saw_version": c.saw,
+                            "expected": c.expected,
+                            "had": seen.value,
+                        },
+                    )
                 )
-            )
-    return out
 
 
-def _read_rule(inv: Op, done: Op, ws: list[_Write], ctx: dict[str, Any]) -> Anomaly | None:
+def _read_rule(
+    inv: Op, done: Op, by_version: dict[int, _Write], ctx: dict[str, Any], found: Findings
+) -> None:
     r = int(done.extra["read_version"])
-    w = next((w for w in ws if w.version == r), None)
+    w = by_version.get(r)
     value = done.value[1]
-    if w is None or w.value == value:
-        return None
-    return Anomaly(
-        "read-version-mismatch",
-        f"read of key {done.value[0]!r} by process {done.process} at {when(done.time, ctx)} "
-        f"returned {value!r} as version {r}, but version {r} is {_desc(w, ctx)}, which wrote "
-        f"{w.value!r}: the value read is not the one the system says it is.",
-        [inv.to_dict(), done.to_dict(), w.inv.to_dict(), w.done.to_dict()],
-        {"key": done.value[0], "read_version": r, "read": value, "written": w.value},
+    if w is None or w.value == value or not found.count("read-version-mismatch"):
+        return
+    found.keep(
+        Anomaly(
+            "read-version-mismatch",
+            f"read of key {done.value[0]!r} by process {done.process} at {when(done.time, ctx)} "
+            f"returned {value!r} as version {r}, but version {r} is {_desc(w, ctx)}, which wrote "
+            f"{w.value!r}: the value read is not the one the system says it is.",
+            [inv.to_dict(), done.to_dict(), w.inv.to_dict(), w.done.to_dict()],
+            {"key": done.value[0], "read_version": r, "read": value, "written": w.value},
+        )
     )
 
 

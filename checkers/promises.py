@@ -52,7 +52,8 @@ class PromisesChecker:
     """The ``promise`` of every system whose ``status`` ops said one (``details.promises``:
     system -> promise), the models each claims (``details.models``) and, for each model
     claimed, whether it held on this history (``details.held``: model -> true, false or
-    "unknown"; ``details.broken``: the models that did not). With no status,
+    "unknown"; ``details.broken``: the models that did not; ``details.found``: anomalies by
+    kind, counted in full, where the result explains a few of each). With no status,
     ``details.promise`` says none reported."""
 
     name = "promises"
@@ -79,9 +80,12 @@ class PromisesChecker:
         held: dict[str, Any] = {}
         anomalies: list[Anomaly] = []
         reasons: list[str] = []
+        found: dict[str, int] = {}
         for model in claimed:
             r = CausalChecker([model], self.time_budget_s).check(history, ctx)
             held[model] = r.valid
+            for kind, n in (r.details.get("found") or {}).items():
+                found[kind] = max(found.get(kind, 0), n)
             if r.valid is False:
                 seen = {(a.name, a.explanation) for a in anomalies}
                 anomalies += [a for a in r.anomalies if (a.name, a.explanation) not in seen]
@@ -89,6 +93,9 @@ class PromisesChecker:
                 reasons.append(f"{model}: {r.details.get('reason', 'not decided')}")
         details["held"] = held
         details["broken"] = [m for m, v in held.items() if v is False]
+        # counted in full (the checks explain a few per kind); a kind's count is the largest
+        # of the claimed models' checks, each of which counts the weaker models' kinds too
+        details["found"] = dict(sorted(found.items()))
         if reasons:
             details["reason"] = "; ".join(reasons)
         verdicts = list(held.values())

@@ -90,3 +90,17 @@ def test_a_broken_promise_is_explained_with_node_time_wall_clock_and_values() ->
         "process had written key k before, in op 1 (process 0 on n2, ok at 0.020 s "
         "(00:00:00.020Z))"
     )
+
+
+def test_the_anomalies_are_counted_in_full_once_per_kind() -> None:
+    # process 0 writes 1, then reads nothing: twelve times over twelve keys
+    history: list[Op] = []
+    for k in range(12):
+        history += ops((0, "write", [f"k{k}", 1]), (0, "read", [f"k{k}", None]))
+    for i, op in enumerate(history):
+        op.index = op.time = i
+    result = PromisesChecker().check([*history, status(CLAIM)], {})
+    assert result.valid is False
+    found = result.details["found"]
+    assert found["read-your-writes"] == 12 and found["sequential"] == 12
+    assert len([a for a in result.anomalies if a.name == "read-your-writes"]) == 10

@@ -512,6 +512,209 @@ def _hlc(n: int, rng: random.Random) -> list[Op]:
     return h.ops
 
 
+def _actor(n: int, rng: random.Random) -> list[Op]:
+    """Actors in turn, 50 messages each (increments, appends, reads, from ten senders), each
+    moving from one host (epoch 1) to another (epoch 2) after 25; every hundredth message
+    answered by the old activation after the new one answered (double-activation), a read's
+    count one above the increments sent (applied-twice, and nonlinearizable), or a message
+    applied as a number below its sender's earlier one (sender-order), in turn."""
+    h = _History()
+    seqs = [0] * 10
+    i = 0
+    while len(h.ops) < n:
+        actor, j = f"a{i // 50}", i % 50
+        if j == 0:
+            count, log, applied = 0, [], 0
+            last: dict[int, int] = {}  # sender -> the number of its last update here
+        p = i % 10
+        seqs[p] += 1
+        epoch = 1 if j < 25 else 2
+        host = f"n{(i // 50 + epoch) % 3 + 1}"
+        plant = (i // 100) % 3 if i % 100 == 99 else None
+        f = ("increment", "append", "read")[i % 3] if plant is None else "read"
+        if plant == 2:
+            f = "increment"
+        if plant == 0:
+            epoch, host = 1, f"n{(i // 50 + 1) % 3 + 1}"
+        known = {"sender": f"p{p}", "seq": seqs[p], "epoch": epoch, "host": host}
+        if f == "increment":
+            count += 1
+            applied += 1
+            num = applied if plant != 2 else last.get(p, 1)
+            last[p] = applied
+            h.add("invoke", f, [actor, None], p)
+            h.add("ok", f, [actor, count], p, extra={**known, "n": num})
+        elif f == "append":
+            applied += 1
+            log.append(i)
+            last[p] = applied
+            h.add("invoke", f, [actor, i], p)
+            h.add("ok", f, [actor, i], p, extra={**known, "n": applied, "len": len(log)})
+        else:
+            seen = {"count": count + (1 if plant == 1 else 0), "log": list(log)}
+            h.add("invoke", f, [actor, None], p)
+            h.add("ok", f, [actor, seen], p, extra={**known, "n": applied})
+        i += 1
+    return h.ops
+
+
+def _emergent(n: int, rng: random.Random) -> list[Op]:
+    """Five nodes, a cycle of faults every 1,000 ops (halves partitioned, healed, n5 killed,
+    started), views of every node and acts of each side's leader, every node's incarnation
+    a new one each cycle; in turn per cycle: n5's view keeps the other half's leader after
+    the heal (no-agreement-after-heal), the two halves' leaders act in turn after the heal
+    (two-leaders-in-side), n2's view keeps the killed n5 (dead-member-kept). Bound 0.1 s
+    (100 ops)."""
+    h = _History()
+    nodes = [f"n{k}" for k in range(1, 6)]
+    half_a, half_b = nodes[:2], nodes[2:]
+    grudge = {a: half_b for a in half_a} | {b: half_a for b in half_b}
+    c = 0
+    while len(h.ops) < n:
+        inc = c + 1
+        for j in range(500):
+            if j == 0:
+                h.pair("start-partition", "halves", {"shape": "halves", "grudge": grudge},
+                       "nemesis")  # fmt: skip
+                continue
+            if j == 150:
+                h.pair("stop-partition", None, "healed", "nemesis")
+                continue
+            if j == 300:
+                h.pair("kill", ["n5"], ["n5"], "nemesis")
+                continue
+            if j == 400:
+                h.pair("start", ["n5"], ["n5"], "nemesis")
+                continue
+            split, dead = j < 150, 300 < j < 400
+            if j % 2:  # an act by a leader
+                if split:
+                    leader = "n1" if j % 4 == 1 else "n3"
+                else:
+                    leader = "n3" if c % 3 == 1 and 150 < j < 170 and j % 4 == 3 else "n1"
+                side = half_a if leader == "n1" and split else half_b if split else nodes
+                v = {"leader": leader, "inc": inc, "members": side, "agreed": side}
+                h.pair("act", None, v, j % 10, node=leader)
+                continue
+            node = nodes[(j // 2) % 5]
+            if dead and node == "n5":
+                h.pair("view", None, None, 10 + j % 10, "fail", node=node)
+                continue
+            if split:
+                members, leader = (half_a, "n1") if node in half_a else (half_b, "n3")
+            elif dead and not (c % 3 == 2 and node == "n2") and j > 320:
+                members, leader = nodes[:4], "n1"
+            else:
+                members, leader = nodes, "n1"
+                if c % 3 == 0 and node == "n5" and 150 < j < 300:
+                    leader = "n3"
+            v = {"node": node, "inc": inc, "leader": leader, "members": members}
+            h.pair("view", None, v, 10 + j % 10, node=node)
+        c += 1
+    return h.ops
+
+
+def _members(n: int, rng: random.Random) -> list[Op]:
+    """Writes of two values to each of n / 4 keys, then the member-states reading of three
+    members at one index: n3 lost every hundredth key's last write (its revision lower, its
+    digest another)."""
+    h = _History()
+    keys = n // 4
+    rev = 0
+    content: dict[str, list[Any]] = {}
+    lost: dict[str, list[Any]] = {}
+    for r in range(2):
+        for k in range(keys):
+            rev += 1
+            key = f"splitbrain/{k}"
+            h.pair("write", [key, r], [key, r], k % 10)
+            if r == 1 and k % 100 == 99:
+                lost[key] = content[key]
+            content[key] = [rev, r]
+    bad = content | lost
+    states = {
+        m: {
+            "index": 2 * keys + 10,
+            "revision": rev - (len(lost) if m == "n3" else 0),
+            "at": rev - len(lost),
+            "digest": None,
+            "keys": bad if m == "n3" else dict(content),
+            "error": None,
+            "info": {},
+        }  # fmt: skip
+        for m in ("n1", "n2", "n3")
+    }
+    h.pair("member-states", None, states, "nemesis")
+    return h.ops
+
+
+def _versions(n: int, rng: random.Random) -> list[Op]:
+    """Writes, cas and reads of ten keys, etcd-style: one revision counter for the store, each
+    write's ``version`` the revision it made, a cas's ``saw_version`` and a read's
+    ``read_version`` the key's revision; in turn at every hundredth op: a write given the
+    version of the key's last one (version-reused), a read naming the version before the
+    one it read (read-version-mismatch), a cas that claims to follow the write before the
+    last (cas-missed-write)."""
+    h = _History()
+    rev = 1
+    cur: dict[str, tuple[int, int]] = {}  # key -> (value, version)
+    prev: dict[str, tuple[int, int]] = {}
+    i = 0
+    while len(h.ops) < n:
+        k, p = f"k{i % 10}", i % 10
+        plant = (i // 100) % 3 if i % 100 == 99 else None
+        kind = i // 10 % 3
+        if k not in cur:
+            kind = 0
+        if plant is not None:
+            kind = (0, 2, 1)[plant] if k in prev else 0
+        if kind == 0:  # write
+            rev += 1
+            version = cur[k][1] if plant == 0 and k in cur else rev
+            h.pair("write", [k, i], [k, i], p, extra={"version": version})
+            prev[k], cur[k] = cur.get(k, (i, version)), (i, version)
+        elif kind == 1:  # cas
+            rev += 1
+            saw = prev[k][1] if plant == 2 else cur[k][1]
+            v = [k, [cur[k][0], i]]
+            h.pair("cas", v, v, p, extra={"version": rev, "saw_version": saw})
+            prev[k], cur[k] = cur[k], (i, rev)
+        else:  # read
+            version = prev[k][1] if plant == 1 and prev[k] != cur[k] else cur[k][1]
+            h.pair("read", [k, None], [k, cur[k][0]], p, extra={"read_version": version})
+        i += 1
+    return h.ops
+
+
+def _promises(n: int, rng: random.Random) -> list[Op]:
+    """A ZooKeeper-like register history (writes and reads by ten processes, keys retired
+    after 200 ops, four in use) whose status claims sequential consistency and
+    read-your-writes; every hundredth op a read by the key's last writer that returns the
+    value before its own write."""
+    h = _History()
+    cur: dict[str, list[int | None]] = {}  # key -> [value before the last write, last value]
+    writer: dict[str, int] = {}
+    i = 0
+    while len(h.ops) < n - 2:
+        k = f"{i // 800 * 4 + i % 4}"
+        vals = cur.setdefault(k, [None, None])
+        if i % 100 == 99 and k in writer:
+            h.pair("read", [k, None], [k, vals[0]], writer[k])
+        elif i % 3 == 0:
+            p = i % 10
+            h.pair("write", [k, i], [k, i], p)
+            vals[:] = [vals[1], i]
+            writer[k] = p
+        else:
+            h.pair("read", [k, None], [k, vals[1]], i % 10)
+        i += 1
+    claim = {"id": "n1", "role": "leader", "sync": False, "system": "zookeeper",
+             "promise": "sequential consistency, read-your-writes in a session",
+             "models": ["sequential", "read-your-writes"]}  # fmt: skip
+    h.pair("status", None, claim, 99)
+    return h.ops
+
+
 GENERATORS: dict[str, tuple[Generator, dict[str, Any]]] = {
     "stats": (_stats, {}),
     "unique-ids": (_unique_ids, {}),
@@ -538,6 +741,11 @@ GENERATORS: dict[str, tuple[Generator, dict[str, Any]]] = {
     "pbft": (_pbft, {}),
     "watermarks": (_watermarks, {}),
     "hlc": (_hlc, {}),
+    "actor": (_actor, {}),
+    "emergent": (_emergent, {"bound_s": 0.1}),
+    "members": (_members, {}),
+    "versions": (_versions, {}),
+    "promises": (_promises, {}),
 }
 
 
@@ -626,6 +834,15 @@ _COUNTED: dict[str, Callable[[dict[str, Any]], dict[str, int]]] = {
         "leases-overlap": d.get("overlaps", 0),
         "two-holders-one-epoch": d.get("epochs-with-two-holders", 0),
     },
+    "actor": lambda d: {
+        **d.get("counts", {}),
+        "nonlinearizable": len(d.get("linearizable", {}).get("invalid-keys", [])),
+    },
+    "emergent": lambda d: {
+        k: d.get(k, 0)
+        for k in ("two-leaders-in-side", "no-agreement-after-heal", "dead-member-kept")
+    },
+    "versions": lambda d: dict(d.get("counts", {})),
     "election": lambda d: {
         "two-leaders-in-term": d.get("two-leader-terms", 0),
         "stale-leader-acted": d.get("stale-actions", 0),
@@ -637,6 +854,11 @@ def _counts(name: str, result: Any) -> dict[str, int]:
     """Anomalies by kind, counted in full where the checker counts them (``anomaly-counts``
     and the like in its details), else those it returned."""
     d = result.details
+    if name == "members":  # each differing member names ten keys, counts them all
+        per = {a.data.get("member"): a.data.get("keys_differing", 1) for a in result.anomalies
+               if a.data.get("key") is not None}  # fmt: skip
+        rest = sum(1 for a in result.anomalies if a.data.get("key") is None)
+        return {"members-disagree": sum(per.values()) + rest} if per or rest else {}
     if name in _COUNTED:
         return {k: v for k, v in _COUNTED[name](d).items() if v}
     for key in ("anomaly-counts", "anomaly_counts", "found", "anomalies"):

@@ -11,6 +11,7 @@ import ipaddress
 import json
 import random
 import shlex
+import signal
 import subprocess
 from collections.abc import Sequence
 
@@ -33,15 +34,30 @@ def detached(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str
     """Run ``argv`` to its end, its output captured, in a process group of its own: a
     terminal's Ctrl-C reaches the controller, which decides; it must not kill the
     `iptables -F` that is healing a partition or cut a teardown short. Raises
-    subprocess.TimeoutExpired after ``timeout`` seconds."""
-    return subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        process_group=0,
-    )
+    subprocess.TimeoutExpired after ``timeout`` seconds.
+
+    The child joins its own group only after the fork, with every signal blocked until just
+    before it runs ``argv`` (CPython's vfork path): a Ctrl-C sent to the controller's group
+    in between is held, then kills the child, before ``argv`` has run (a second Ctrl-C
+    during a teardown killed the `iptables -F` of a heal this way, exit -2). Nothing here
+    sends those signals to a command (a timeout kills with SIGKILL), so a command that dies
+    of SIGINT, SIGTERM or SIGHUP is run again, once."""
+    for attempt in (1, 2):
+        p = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            process_group=0,
+        )
+        if p.returncode not in _TERMINAL_SIGNALS or attempt == 2:
+            break
+    return p
+
+
+#: how a command that a terminal's or a supervisor's signal killed exits
+_TERMINAL_SIGNALS = (-signal.SIGINT, -signal.SIGTERM, -signal.SIGHUP)
 
 
 def links() -> list[str]:

@@ -283,3 +283,19 @@ def test_clean_removes_what_a_killed_controller_left(tmp_path: Path) -> None:
             child.kill()
             child.wait()
         clean(prefix)
+
+
+def test_a_host_command_killed_by_a_terminal_signal_before_it_ran_is_run_again(
+    tmp_path: Path,
+) -> None:
+    # what a Ctrl-C held in the spawn window does: the command dies of SIGINT; the first
+    # attempt here kills itself so, the second runs to its end
+    from clusters.host import detached
+
+    mark = tmp_path / "tried"
+    script = f'if [ -e "{mark}" ]; then echo done; else touch "{mark}"; kill -INT $$; fi'
+    p = detached(["sh", "-c", script], timeout=10)
+    assert (p.returncode, p.stdout.strip()) == (0, "done")
+    # a command that fails on its own is not run again
+    p = detached(["sh", "-c", f'echo x >> "{tmp_path / "count"}"; exit 3'], timeout=10)
+    assert p.returncode == 3 and (tmp_path / "count").read_text() == "x\n"

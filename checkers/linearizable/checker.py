@@ -296,30 +296,25 @@ class LinearizableChecker:
         found = min((_evidence_ns(a) for a in result.anomalies), default=None)
         if found is None:
             return result
+        # each client op with the key of its invocation (a completion pairs with its
+        # process's invocation), and each key's first ok completion
+        keyed: list[tuple[Op, str | None]] = []
         first_ok: dict[str, int] = {}
         pending: dict[Any, str | None] = {}
         for op in history:
             if op.process == NEMESIS:
                 continue
             if op.type == "invoke":
-                v = op.value
-                pending[op.process] = str(_key(v)) if _keyed(op, None) else None
-            elif op.type == "ok" and (k := pending.get(op.process)) is not None:
-                first_ok.setdefault(k, op.time)
+                k = pending[op.process] = str(_key(op.value)) if _keyed(op, None) else None
+            else:
+                k = pending.pop(op.process, None)
+                if op.type == "ok" and k is not None:
+                    first_ok.setdefault(k, op.time)
+            keyed.append((op, k))
         older = {k for k in abandoned if first_ok.get(k, found) < found}
         if not older:
             return result
-        sub_history: list[Op] = []
-        for op in history:
-            if op.process == NEMESIS:
-                continue
-            if op.type == "invoke":
-                k = str(_key(op.value)) if _keyed(op, None) else None
-                pending[op.process] = k
-                if k in older:
-                    sub_history.append(op)
-            elif pending.pop(op.process, None) in older:
-                sub_history.append(op)
+        sub_history = [op for op, k in keyed if k in older]
         sub = copy.copy(self)
         sub.exhaustive, sub.earliest, sub.independent = True, False, True
         more = sub._check(sub_history, started, ctx)

@@ -5,10 +5,10 @@ system passes, over several seeded runs of a suite.
                               [--time-limit 60] [--bugs stale-read,early-ack,...]
                               [--first-seed 1] [--json runs.jsonl]
 
-``--bugs all``: every seeded bug of the suite's systems (the registry's, as ``splitbrain
-list`` shows them). ``--json``: each run's row appended to that file as a JSON line as soon
-as it ends (with the suite and the time limit), for ``bench/detection_table.py``, which
-builds the table of every pattern from several such files.
+``--bugs``: by default, the bugs whose acceptance suite this is (``PLAN`` in
+``bench/detection_table.py``). ``--json``: each run's row appended to that file as a JSON
+line as soon as it ends (with the suite and the time limit), for
+``bench/detection_table.py``, which builds the table of every pattern from such files.
 
 Runs `splitbrain run` as a user does (a subprocess per run, seeds 1..N), so every run is a
 real cluster with real faults; prints one line per run and a table at the end. A run of a
@@ -34,16 +34,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def suite_bugs(suite: str) -> list[str]:
-    """Every seeded bug of the systems the suite's tests run, in the registry's order."""
-    from harness import registry
-    from harness.config import load_suite
-
-    names = dict.fromkeys(t.system.name for t in load_suite(suite).tests)
-    systems = registry.systems()
-    return list(dict.fromkeys(b for n in names for b in systems[n].bugs))
 
 
 def one_run(suite: str, seed: int, time_limit: float, bug: str | None, results: Path) -> dict:
@@ -192,15 +182,17 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--valid-runs", type=int, default=10)
     p.add_argument("--time-limit", type=float, default=60)
-    p.add_argument(
-        "--bugs", default="stale-read,early-ack,no-fsync,vote-twice", help="a list, or 'all'"
-    )
+    p.add_argument("--bugs", help="a comma-separated list (default: the suite's, in the plan)")
     p.add_argument("--json", type=Path, help="append each run's row to this file (JSON lines)")
     p.add_argument(
         "--first-seed", type=int, default=1, help="seeds first..first+runs-1 (split a table)"
     )
     args = p.parse_args()
-    bugs = suite_bugs(args.suite) if args.bugs == "all" else [b for b in args.bugs.split(",") if b]
+    if args.bugs is None:
+        from detection_table import PLAN  # this folder is on the path when run as a script
+
+        args.bugs = ",".join(PLAN.get(args.suite, ()))
+    bugs = [b for b in args.bugs.split(",") if b]
     first = args.first_seed
     plan: list[tuple[str | None, int]] = [(None, s) for s in range(first, first + args.valid_runs)]
     plan += [(b, s) for b in bugs for s in range(first, first + args.runs)]
